@@ -1,0 +1,182 @@
+//! Namespace errors that keep their errno from the moment they are made,
+//! across the wire, to the door that answers the user (an errno for FUSE, an
+//! S3 error code for the gateway). Never a generic EIO at the boundary.
+
+use thiserror::Error;
+use tonic::{metadata::MetadataValue, Code, Status};
+
+/// Metadata key that carries the errno of a namespace error over gRPC.
+pub const ERRNO_HEADER: &str = "cairn-errno";
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum FsError {
+    #[error("no such file, directory, key or bucket: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Exists(String),
+    #[error("not a directory: {0}")]
+    NotDir(String),
+    #[error("is a directory: {0}")]
+    IsDir(String),
+    #[error("directory not empty: {0}")]
+    NotEmpty(String),
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    #[error("name too long: {0}")]
+    NameTooLong(String),
+    #[error("cannot move across buckets: {0}")]
+    CrossDevice(String),
+    #[error("no space left: {0}")]
+    NoSpace(String),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    #[error("too many links: {0}")]
+    TooManyLinks(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("cluster unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl FsError {
+    /// The POSIX errno a filesystem caller expects.
+    pub fn errno(&self) -> i32 {
+        match self {
+            FsError::NotFound(_) => libc::ENOENT,
+            FsError::Exists(_) => libc::EEXIST,
+            FsError::NotDir(_) => libc::ENOTDIR,
+            FsError::IsDir(_) => libc::EISDIR,
+            FsError::NotEmpty(_) => libc::ENOTEMPTY,
+            FsError::Invalid(_) => libc::EINVAL,
+            FsError::NameTooLong(_) => libc::ENAMETOOLONG,
+            FsError::CrossDevice(_) => libc::EXDEV,
+            FsError::NoSpace(_) => libc::ENOSPC,
+            FsError::PermissionDenied(_) => libc::EACCES,
+            FsError::PreconditionFailed(_) => libc::EAGAIN,
+            FsError::TooManyLinks(_) => libc::EMLINK,
+            FsError::Io(_) => libc::EIO,
+            FsError::Unavailable(_) => libc::EIO,
+        }
+    }
+
+    fn tag(&self) -> &'static str {
+        match self {
+            FsError::NotFound(_) => "ENOENT",
+            FsError::Exists(_) => "EEXIST",
+            FsError::NotDir(_) => "ENOTDIR",
+            FsError::IsDir(_) => "EISDIR",
+            FsError::NotEmpty(_) => "ENOTEMPTY",
+            FsError::Invalid(_) => "EINVAL",
+            FsError::NameTooLong(_) => "ENAMETOOLONG",
+            FsError::CrossDevice(_) => "EXDEV",
+            FsError::NoSpace(_) => "ENOSPC",
+            FsError::PermissionDenied(_) => "EACCES",
+            FsError::PreconditionFailed(_) => "PRECONDITION",
+            FsError::TooManyLinks(_) => "EMLINK",
+            FsError::Io(_) => "EIO",
+            FsError::Unavailable(_) => "UNAVAILABLE",
+        }
+    }
+
+    fn detail(&self) -> &str {
+        match self {
+            FsError::NotFound(s)
+            | FsError::Exists(s)
+            | FsError::NotDir(s)
+            | FsError::IsDir(s)
+            | FsError::NotEmpty(s)
+            | FsError::Invalid(s)
+            | FsError::NameTooLong(s)
+            | FsError::CrossDevice(s)
+            | FsError::NoSpace(s)
+            | FsError::PermissionDenied(s)
+            | FsError::PreconditionFailed(s)
+            | FsError::TooManyLinks(s)
+            | FsError::Io(s)
+            | FsError::Unavailable(s) => s,
+        }
+    }
+
+    /// Rebuilds the error a server sent; a status without the errno header
+    /// (a transport failure, a refused credential) becomes `Unavailable` or
+    /// `Io` with the status message.
+    pub fn from_status(status: &Status) -> FsError {
+        let msg = status.message().to_string();
+        let tag = status
+            .metadata()
+            .get(ERRNO_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        match tag {
+            "ENOENT" => FsError::NotFound(msg),
+            "EEXIST" => FsError::Exists(msg),
+            "ENOTDIR" => FsError::NotDir(msg),
+            "EISDIR" => FsError::IsDir(msg),
+            "ENOTEMPTY" => FsError::NotEmpty(msg),
+            "EINVAL" => FsError::Invalid(msg),
+            "ENAMETOOLONG" => FsError::NameTooLong(msg),
+            "EXDEV" => FsError::CrossDevice(msg),
+            "ENOSPC" => FsError::NoSpace(msg),
+            "EACCES" => FsError::PermissionDenied(msg),
+            "PRECONDITION" => FsError::PreconditionFailed(msg),
+            "EMLINK" => FsError::TooManyLinks(msg),
+            "EIO" => FsError::Io(msg),
+            "UNAVAILABLE" => FsError::Unavailable(msg),
+            _ => match status.code() {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                    FsError::Unavailable(msg)
+                }
+                Code::Unauthenticated | Code::PermissionDenied => {
+                    FsError::PermissionDenied(msg)
+                }
+                Code::NotFound => FsError::NotFound(msg),
+                Code::AlreadyExists => FsError::Exists(msg),
+                Code::InvalidArgument => FsError::Invalid(msg),
+                Code::ResourceExhausted => FsError::NoSpace(msg),
+                Code::FailedPrecondition => FsError::PreconditionFailed(msg),
+                _ => FsError::Io(msg),
+            },
+        }
+    }
+}
+
+impl From<FsError> for Status {
+    fn from(err: FsError) -> Status {
+        let code = match &err {
+            FsError::NotFound(_) => Code::NotFound,
+            FsError::Exists(_) => Code::AlreadyExists,
+            FsError::NoSpace(_) => Code::ResourceExhausted,
+            FsError::PermissionDenied(_) => Code::PermissionDenied,
+            FsError::PreconditionFailed(_) => Code::FailedPrecondition,
+            FsError::Io(_) => Code::Internal,
+            FsError::Unavailable(_) => Code::Unavailable,
+            _ => Code::InvalidArgument,
+        };
+        let mut status = Status::new(code, err.detail().to_string());
+        status
+            .metadata_mut()
+            .insert(ERRNO_HEADER, MetadataValue::from_static(err.tag()));
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_over_status() {
+        for err in [
+            FsError::NotFound("a".into()),
+            FsError::NotEmpty("b".into()),
+            FsError::CrossDevice("c".into()),
+            FsError::PreconditionFailed("d".into()),
+        ] {
+            let status: Status = err.clone().into();
+            assert_eq!(FsError::from_status(&status), err);
+        }
+        assert_eq!(FsError::NotEmpty(String::new()).errno(), libc::ENOTEMPTY);
+    }
+}

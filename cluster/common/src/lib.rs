@@ -1,0 +1,22 @@
+//! What every Cairn process shares: the cluster's config on disk, the
+//! credential that authenticates cluster RPC, namespace errors that carry an
+//! errno across the wire, and small helpers for sizes and time.
+
+pub mod auth;
+pub mod config;
+pub mod errno;
+pub mod time;
+pub mod units;
+
+pub use auth::ClusterAuth;
+pub use config::ClusterConfig;
+pub use errno::FsError;
+
+/// Inode number of the namespace root; buckets are its children.
+pub const ROOT_INO: u64 = 1;
+
+/// Largest chunk a cluster may be created with, and the default.
+pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
+
+/// Size of a checksummed block inside a replica.
+pub const CHECKSUM_BLOCK: u64 = 64 << 10;
