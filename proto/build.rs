@@ -7,7 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         // Data payloads stay `bytes::Bytes`: they move through the chain
         // without a copy.
-        .bytes(".cairn.v1.WriteRequest.msg.data")
+        .bytes(".cairn.v1.WriteRequest.data")
         .bytes(".cairn.v1.ReadReply.data")
         .compile_fds(descriptors)?;
     Ok(())

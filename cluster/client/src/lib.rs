@@ -1,1 +1,775 @@
-//! placeholder
+//! `cairn-client`: the one way the front doors (S3 gateway, FUSE mount) and
+//! the admin CLI reach a Cairn cluster.
+//!
+//! A request flows one way: door -> this library -> MDS (metadata) and chunk
+//! servers (data) -> back. Metadata calls are thin typed wrappers over the
+//! MDS's gRPC service; data moves in streams: [`StreamWriter`] cuts a stream
+//! into chain-replicated chunks, [`Client::read`] streams a byte range back
+//! with checksum-verified failover between replicas.
+
+mod chain;
+mod node;
+mod reader;
+mod rpc;
+mod stat;
+mod writer;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use cairn_common::{ClusterConfig, FsError};
+use cairn_proto as pb;
+use futures::{Stream, StreamExt};
+use tracing::warn;
+
+pub use cairn_common::FsError as Error;
+pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
+pub use stat::{ClusterStat, CsStat};
+pub use writer::{StreamWriter, WrittenData};
+
+use rpc::{CsPool, MdsConn};
+
+/// How long cached chunk locations are trusted.
+const LOCATION_TTL: Duration = Duration::from_secs(5);
+
+/// Options of a client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The caller's host label: reads prefer a replica there. Defaults to
+    /// the machine's hostname.
+    pub host: Option<String>,
+    /// How long idempotent metadata calls keep retrying an MDS that does not
+    /// answer.
+    pub mds_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            host: None,
+            mds_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Content attributes of an object written through the key index.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectMeta {
+    pub content_type: String,
+    pub user_meta: std::collections::BTreeMap<String, String>,
+    /// Other stored headers (content-encoding, cache-control, checksums...).
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// Preconditions of a put: checked by the MDS in the transaction that
+/// swaps the layout.
+#[derive(Debug, Clone, Default)]
+pub struct PutConditions {
+    /// The current ETag must be this (`*`: the key must exist).
+    pub if_match: Option<String>,
+    /// `*`: the key must not exist.
+    pub if_none_match: Option<String>,
+}
+
+/// Attribute changes for [`Client::setattr`]; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime_ns: Option<i64>,
+    pub mtime_ns: Option<i64>,
+    pub replicas: Option<u32>,
+    pub tier: Option<u32>,
+    pub set_xattrs: Vec<(String, Vec<u8>)>,
+    pub remove_xattrs: Vec<String>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) mds: MdsConn,
+    pub(crate) cs: Arc<CsPool>,
+    pub(crate) chunk_size: u64,
+    pub(crate) host: String,
+    locations: Mutex<HashMap<u64, (Instant, ChunkLocation)>>,
+}
+
+/// A handle on the cluster; cheap to clone, safe to share between tasks.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// The machine's hostname, the default host label.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes a
+    // NUL-terminated name of at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn name_error(what: &str) -> impl Fn(&[u8]) -> Result<(), FsError> + '_ {
+    move |name: &[u8]| {
+        if name.is_empty() {
+            Err(FsError::Invalid(format!("empty {what}")))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Client {
+    /// Makes a client for the cluster in `config`. Connections are made on
+    /// first use; an MDS that does not answer shows up as
+    /// [`FsError::Unavailable`] with what to check.
+    pub fn connect(config: &ClusterConfig, options: ClientOptions) -> Result<Client, FsError> {
+        let auth = config.auth();
+        let mds = MdsConn::new(&config.mds_addrs, &auth, options.mds_timeout)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                mds,
+                cs: CsPool::new(auth),
+                chunk_size: config
+                    .chunk_size
+                    .clamp(1 << 20, cairn_common::MAX_CHUNK_SIZE),
+                host: options.host.unwrap_or_else(hostname),
+                locations: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn chunk_size(&self) -> u64 {
+        self.inner.chunk_size
+    }
+
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    // ------------------------------------------------------------ namespace
+
+    pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
+        let req = pb::LookupRequest {
+            parent,
+            name: name.to_vec(),
+        };
+        self.inner
+            .mds
+            .call(true, |mut m| {
+                let r = req.clone();
+                async move { m.lookup(r).await }
+            })
+            .await
+            .map(Node::from)
+    }
+
+    pub async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
+        self.inner
+            .mds
+            .call(true, |mut m| async move {
+                m.get_attr(pb::InoRequest { ino }).await
+            })
+            .await
+            .map(Node::from)
+    }
+
+    pub async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
+        let req = pb::SetAttrRequest {
+            ino,
+            mode: attr.mode,
+            uid: attr.uid,
+            gid: attr.gid,
+            size: attr.size,
+            atime_ns: attr.atime_ns,
+            mtime_ns: attr.mtime_ns,
+            replicas: attr.replicas,
+            tier: attr.tier,
+            set_xattrs: attr.set_xattrs.into_iter().collect(),
+            remove_xattrs: attr.remove_xattrs,
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.set_attr(r).await }
+            })
+            .await
+            .map(Node::from)
+    }
+
+    /// Creates a file, directory or symlink (`target` for a symlink).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &[u8],
+        kind: NodeKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        target: &[u8],
+        exclusive: bool,
+    ) -> Result<Node, FsError> {
+        name_error("name")(name)?;
+        let req = pb::CreateRequest {
+            parent,
+            name: name.to_vec(),
+            kind: pb::NodeKind::from(kind) as i32,
+            mode,
+            uid,
+            gid,
+            symlink_target: target.to_vec(),
+            exclusive,
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.create(r).await }
+            })
+            .await
+            .map(Node::from)
+    }
+
+    pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+        let req = pb::NameRequest {
+            parent,
+            name: name.to_vec(),
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.unlink(r).await }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+        let req = pb::NameRequest {
+            parent,
+            name: name.to_vec(),
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.rmdir(r).await }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &[u8],
+        new_parent: u64,
+        new_name: &[u8],
+        no_replace: bool,
+    ) -> Result<(), FsError> {
+        let req = pb::RenameRequest {
+            parent,
+            name: name.to_vec(),
+            new_parent,
+            new_name: new_name.to_vec(),
+            no_replace,
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.rename(r).await }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, FsError> {
+        let req = pb::LinkRequest {
+            ino,
+            new_parent,
+            new_name: new_name.to_vec(),
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.link(r).await }
+            })
+            .await
+            .map(Node::from)
+    }
+
+    pub async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+        self.inner
+            .mds
+            .call(true, |mut m| async move {
+                m.readlink(pb::InoRequest { ino }).await
+            })
+            .await
+            .map(|r| r.target)
+    }
+
+    /// One page of a directory, names after `after`; `more` is true when
+    /// another page follows.
+    pub async fn readdir(
+        &self,
+        ino: u64,
+        after: &[u8],
+        limit: u32,
+    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), FsError> {
+        let req = pb::ReaddirRequest {
+            ino,
+            after: after.to_vec(),
+            limit,
+        };
+        let reply = self
+            .inner
+            .mds
+            .call(true, |mut m| {
+                let r = req.clone();
+                async move { m.readdir(r).await }
+            })
+            .await?;
+        let entries = reply
+            .entries
+            .into_iter()
+            .map(|e| (e.name, e.node.map(Node::from)))
+            .filter_map(|(name, node)| node.map(|n| (name, n)))
+            .collect();
+        Ok((entries, reply.more))
+    }
+
+    // -------------------------------------------------------------- buckets
+
+    pub async fn create_bucket(&self, name: &str, owner: &str) -> Result<Bucket, FsError> {
+        let req = pb::BucketRequest {
+            name: name.into(),
+            owner: owner.into(),
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.create_bucket(r).await }
+            })
+            .await
+            .map(Bucket::from)
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), FsError> {
+        let req = pb::BucketRequest {
+            name: name.into(),
+            owner: String::new(),
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.delete_bucket(r).await }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn get_bucket(&self, name: &str) -> Result<Bucket, FsError> {
+        let req = pb::BucketRequest {
+            name: name.into(),
+            owner: String::new(),
+        };
+        self.inner
+            .mds
+            .call(true, |mut m| {
+                let r = req.clone();
+                async move { m.get_bucket(r).await }
+            })
+            .await
+            .map(Bucket::from)
+    }
+
+    pub async fn list_buckets(&self) -> Result<Vec<Bucket>, FsError> {
+        self.inner
+            .mds
+            .call(
+                true,
+                |mut m| async move { m.list_buckets(pb::Empty {}).await },
+            )
+            .await
+            .map(|r| r.buckets.into_iter().map(Bucket::from).collect())
+    }
+
+    // -------------------------------------------------------------- objects
+
+    pub async fn head_object(&self, bucket: &str, key: &[u8]) -> Result<Node, FsError> {
+        let req = pb::KeyRequest {
+            bucket: bucket.into(),
+            key: key.to_vec(),
+        };
+        self.inner
+            .mds
+            .call(true, |mut m| {
+                let r = req.clone();
+                async move { m.get_key(r).await }
+            })
+            .await
+            .map(Node::from)
+    }
+
+    /// A writer of new chunks whose replica and tier attributes come from
+    /// inode `attr_ino` (the file, or the bucket of an object not yet
+    /// committed). Nothing is visible until the data is committed.
+    pub fn writer(&self, attr_ino: u64) -> StreamWriter {
+        StreamWriter::new(self.inner.clone(), attr_ino)
+    }
+
+    /// Makes `written` the content of `bucket/key`, atomically: a reader
+    /// sees the old object or the new one.
+    pub async fn commit_object(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        written: &WrittenData,
+        meta: ObjectMeta,
+        conditions: PutConditions,
+    ) -> Result<Node, FsError> {
+        let now = cairn_common::time::now_ns();
+        let node = Node {
+            ino: 0,
+            kind: NodeKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: written.size,
+            atime_ns: now,
+            mtime_ns: now,
+            ctime_ns: now,
+            nlink: 1,
+            etag: written.md5_hex.clone(),
+            content_type: meta.content_type,
+            user_meta: meta.user_meta,
+            headers: meta.headers,
+            replicas: 0,
+            tier: 0,
+            extents: written.extents.clone(),
+            symlink_target: Vec::new(),
+            xattrs: Default::default(),
+        };
+        self.put_key(bucket, key, &node, conditions).await
+    }
+
+    /// Places `node` (attributes and layout, possibly made of other
+    /// objects' chunks, as CopyObject and multipart do) at `bucket/key`.
+    pub async fn put_key(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        node: &Node,
+        conditions: PutConditions,
+    ) -> Result<Node, FsError> {
+        let req = pb::PutKeyRequest {
+            bucket: bucket.into(),
+            key: key.to_vec(),
+            node: Some(pb::Node::from(node)),
+            if_match: conditions.if_match,
+            if_none_match: conditions.if_none_match,
+            // A retried call carries the same id; the MDS applies it once.
+            request_id: rand::random::<u64>() | 1,
+        };
+        self.inner
+            .mds
+            .call(true, |mut m| {
+                let r = req.clone();
+                async move { m.put_key(r).await }
+            })
+            .await
+            .map(Node::from)
+    }
+
+    /// Streams `body` into the cluster as `bucket/key`.
+    pub async fn put_object<S, E>(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        body: S,
+        meta: ObjectMeta,
+        conditions: PutConditions,
+    ) -> Result<Node, FsError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let b = self.get_bucket(bucket).await?;
+        if conditions.if_none_match.as_deref() == Some("*") {
+            // Fail early, before moving the data; the MDS checks again when
+            // the layout is swapped.
+            if self.head_object(bucket, key).await.is_ok() {
+                return Err(FsError::PreconditionFailed(format!(
+                    "{bucket}/{} exists",
+                    String::from_utf8_lossy(key)
+                )));
+            }
+        }
+        let mut writer = self.writer(b.ino);
+        let mut body = std::pin::pin!(body);
+        while let Some(piece) = body.next().await {
+            let piece = piece.map_err(|e| FsError::Io(format!("reading the upload: {e}")))?;
+            writer.write(piece).await?;
+        }
+        let written = writer.finish().await?;
+        self.commit_object(bucket, key, &written, meta, conditions)
+            .await
+    }
+
+    pub async fn delete_object(&self, bucket: &str, key: &[u8]) -> Result<(), FsError> {
+        let req = pb::KeyRequest {
+            bucket: bucket.into(),
+            key: key.to_vec(),
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.delete_key(r).await }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// One page of keys in byte order: those starting with `prefix`, after
+    /// `start_after`; `truncated` when more follow.
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        start_after: &[u8],
+        limit: u32,
+    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), FsError> {
+        let req = pb::ListKeysRequest {
+            bucket: bucket.into(),
+            prefix: prefix.to_vec(),
+            start_after: start_after.to_vec(),
+            limit,
+        };
+        let reply = self
+            .inner
+            .mds
+            .call(true, |mut m| {
+                let r = req.clone();
+                async move { m.list_keys(r).await }
+            })
+            .await?;
+        let entries = reply
+            .entries
+            .into_iter()
+            .filter_map(|e| e.node.map(|n| (e.key, Node::from(n))))
+            .collect();
+        Ok((entries, reply.truncated))
+    }
+
+    /// Streams bytes `[offset, offset + len)` of a file (clamped to its
+    /// size), verified, failing over between replicas.
+    pub fn read(
+        &self,
+        node: &Node,
+        offset: u64,
+        len: u64,
+    ) -> impl Stream<Item = Result<Bytes, FsError>> + Send + 'static {
+        reader::read_range(self.inner.clone(), node.clone(), offset, len)
+    }
+
+    // --------------------------------------------------------------- chunks
+
+    /// Current locations of chunks (bypassing the cache).
+    pub async fn locate(&self, chunk_ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+        self.inner.locate_many(chunk_ids).await
+    }
+
+    /// Applies a write to a file's layout (the FUSE door's commit).
+    pub async fn commit_write(
+        &self,
+        ino: u64,
+        written: &WrittenData,
+        size: u64,
+        etag: &str,
+        mtime_ns: i64,
+        replace_layout: bool,
+    ) -> Result<Node, FsError> {
+        let req = pb::CommitWriteRequest {
+            ino,
+            extents: written
+                .extents
+                .iter()
+                .copied()
+                .map(pb::Extent::from)
+                .collect(),
+            size,
+            etag: etag.into(),
+            mtime_ns,
+            chunk_lengths: written.chunk_lengths_pb(),
+            replace_layout,
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.commit_write(r).await }
+            })
+            .await
+            .map(Node::from)
+    }
+
+    pub async fn stat(&self) -> Result<ClusterStat, FsError> {
+        self.inner
+            .mds
+            .call(true, |mut m| async move { m.stat(pb::Empty {}).await })
+            .await
+            .map(ClusterStat::from)
+    }
+}
+
+impl Inner {
+    pub(crate) async fn allocate_chunk(&self, attr_ino: u64) -> Result<ChunkLocation, FsError> {
+        let req = pb::AllocateChunkRequest {
+            ino: attr_ino,
+            client_host: self.host.clone(),
+        };
+        // Not retried: a lost answer leaves an unused chunk, which the MDS
+        // collects; a retry would only allocate another.
+        let loc: ChunkLocation = self
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.allocate_chunk(r).await }
+            })
+            .await?
+            .into();
+        if loc.replicas.is_empty() {
+            return Err(FsError::NoSpace(format!(
+                "the MDS allocated chunk {} with no replica",
+                loc.chunk_id
+            )));
+        }
+        Ok(loc)
+    }
+
+    async fn locate_many(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let req = pb::LocateChunksRequest {
+            chunk_ids: ids.to_vec(),
+        };
+        let reply = self
+            .mds
+            .call(true, |mut m| {
+                let r = req.clone();
+                async move { m.locate_chunks(r).await }
+            })
+            .await?;
+        let locs: Vec<ChunkLocation> = reply.chunks.into_iter().map(ChunkLocation::from).collect();
+        if let Ok(mut cache) = self.locations.lock() {
+            let now = Instant::now();
+            for l in &locs {
+                cache.insert(l.chunk_id, (now, l.clone()));
+            }
+            if cache.len() > 100_000 {
+                cache.retain(|_, (t, _)| now.duration_since(*t) < LOCATION_TTL);
+            }
+        }
+        Ok(locs)
+    }
+
+    /// Fills the location cache for chunks not cached yet, in one call.
+    pub(crate) async fn prefetch_locations(&self, ids: &[u64]) -> Result<(), FsError> {
+        let missing: Vec<u64> = match self.locations.lock() {
+            Ok(cache) => ids
+                .iter()
+                .copied()
+                .filter(|id| {
+                    cache
+                        .get(id)
+                        .is_none_or(|(t, _)| t.elapsed() >= LOCATION_TTL)
+                })
+                .collect(),
+            Err(_) => ids.to_vec(),
+        };
+        for batch in missing.chunks(1000) {
+            self.locate_many(batch).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn locate(&self, id: u64) -> Result<ChunkLocation, FsError> {
+        if let Ok(cache) = self.locations.lock() {
+            if let Some((t, loc)) = cache.get(&id) {
+                if t.elapsed() < LOCATION_TTL {
+                    return Ok(loc.clone());
+                }
+            }
+        }
+        self.locate_many(&[id])
+            .await?
+            .into_iter()
+            .find(|l| l.chunk_id == id)
+            .ok_or_else(|| FsError::Io(format!("the MDS does not know chunk {id}")))
+    }
+
+    pub(crate) fn forget_location(&self, id: u64) {
+        if let Ok(mut cache) = self.locations.lock() {
+            cache.remove(&id);
+        }
+    }
+
+    /// Replicas in the order a reader should try them: the caller's host
+    /// first, then the MDS's order (lowest cost first).
+    pub(crate) fn replica_order(&self, loc: &ChunkLocation) -> Vec<CsAddr> {
+        let mut order = loc.replicas.clone();
+        order.sort_by_key(|c| c.host != self.host);
+        order
+    }
+
+    /// Tells the MDS, in the background, that a replica returned bad data.
+    /// The report must not hold up the read; its outcome only matters to
+    /// healing, which also finds bad replicas by scrubbing.
+    pub(crate) fn report_bad_replica(
+        self: &Arc<Self>,
+        loc: &ChunkLocation,
+        cs_id: u32,
+        status: &tonic::Status,
+    ) {
+        if !reader::is_bad_replica(status) {
+            return;
+        }
+        warn!(chunk = loc.chunk_id, cs = cs_id, error = %status.message(), "reporting bad replica");
+        let req = pb::ReportBadReplicaRequest {
+            chunk_id: loc.chunk_id,
+            version: loc.version,
+            cs_id,
+            reason: status.message().to_string(),
+        };
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let res = inner
+                .mds
+                .call(false, |mut m| {
+                    let r = req.clone();
+                    async move { m.report_bad_replica(r).await }
+                })
+                .await;
+            if let Err(e) = res {
+                warn!(error = %e, "could not report a bad replica");
+            }
+        });
+    }
+}

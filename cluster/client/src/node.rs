@@ -1,0 +1,218 @@
+//! Domain types of the namespace as the doors see it. The protobuf types stop
+//! here: everything above the client library works with these.
+
+use std::collections::BTreeMap;
+
+use cairn_proto as pb;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One piece of a file: file bytes `[file_offset, file_offset + length)` are
+/// chunk bytes `[chunk_offset, chunk_offset + length)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub file_offset: u64,
+    pub chunk_id: u64,
+    pub chunk_offset: u64,
+    pub length: u64,
+}
+
+impl Extent {
+    pub fn file_end(&self) -> u64 {
+        self.file_offset + self.length
+    }
+}
+
+/// An inode with its attributes and layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub ino: u64,
+    pub kind: NodeKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub nlink: u32,
+    /// Hex MD5 of the content (or `<hex>-N` for multipart); empty when stale.
+    pub etag: String,
+    pub content_type: String,
+    pub user_meta: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
+    pub replicas: u32,
+    pub tier: u32,
+    /// Ordered by `file_offset`, non-overlapping.
+    pub extents: Vec<Extent>,
+    pub symlink_target: Vec<u8>,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+/// A bucket: a top-level directory of the namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub name: String,
+    pub ino: u64,
+    pub created_ns: i64,
+    pub owner: String,
+}
+
+/// A chunk server as the data path sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CsAddr {
+    pub cs_id: u32,
+    pub addr: String,
+    pub host: String,
+}
+
+/// A chunk's version, length and live replicas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkLocation {
+    pub chunk_id: u64,
+    pub version: u64,
+    pub length: u64,
+    pub replicas: Vec<CsAddr>,
+}
+
+impl From<pb::NodeKind> for NodeKind {
+    fn from(k: pb::NodeKind) -> Self {
+        match k {
+            pb::NodeKind::Dir => NodeKind::Dir,
+            pb::NodeKind::Symlink => NodeKind::Symlink,
+            pb::NodeKind::File | pb::NodeKind::Unspecified => NodeKind::File,
+        }
+    }
+}
+
+impl From<NodeKind> for pb::NodeKind {
+    fn from(k: NodeKind) -> Self {
+        match k {
+            NodeKind::File => pb::NodeKind::File,
+            NodeKind::Dir => pb::NodeKind::Dir,
+            NodeKind::Symlink => pb::NodeKind::Symlink,
+        }
+    }
+}
+
+impl From<pb::Extent> for Extent {
+    fn from(e: pb::Extent) -> Self {
+        Extent {
+            file_offset: e.file_offset,
+            chunk_id: e.chunk_id,
+            chunk_offset: e.chunk_offset,
+            length: e.length,
+        }
+    }
+}
+
+impl From<Extent> for pb::Extent {
+    fn from(e: Extent) -> Self {
+        pb::Extent {
+            file_offset: e.file_offset,
+            chunk_id: e.chunk_id,
+            chunk_offset: e.chunk_offset,
+            length: e.length,
+        }
+    }
+}
+
+impl From<pb::Node> for Node {
+    fn from(n: pb::Node) -> Self {
+        let kind = n.kind().into();
+        Node {
+            ino: n.ino,
+            kind,
+            mode: n.mode,
+            uid: n.uid,
+            gid: n.gid,
+            size: n.size,
+            atime_ns: n.atime_ns,
+            mtime_ns: n.mtime_ns,
+            ctime_ns: n.ctime_ns,
+            nlink: n.nlink,
+            etag: n.etag,
+            content_type: n.content_type,
+            user_meta: n.user_meta.into_iter().collect(),
+            headers: n.headers.into_iter().collect(),
+            replicas: n.replicas,
+            tier: n.tier,
+            extents: n.extents.into_iter().map(Extent::from).collect(),
+            symlink_target: n.symlink_target,
+            xattrs: n.xattrs.into_iter().collect(),
+        }
+    }
+}
+
+impl From<&Node> for pb::Node {
+    fn from(n: &Node) -> Self {
+        pb::Node {
+            ino: n.ino,
+            kind: pb::NodeKind::from(n.kind) as i32,
+            mode: n.mode,
+            uid: n.uid,
+            gid: n.gid,
+            size: n.size,
+            atime_ns: n.atime_ns,
+            mtime_ns: n.mtime_ns,
+            ctime_ns: n.ctime_ns,
+            nlink: n.nlink,
+            etag: n.etag.clone(),
+            content_type: n.content_type.clone(),
+            user_meta: n.user_meta.clone().into_iter().collect(),
+            headers: n.headers.clone().into_iter().collect(),
+            replicas: n.replicas,
+            tier: n.tier,
+            extents: n.extents.iter().copied().map(pb::Extent::from).collect(),
+            symlink_target: n.symlink_target.clone(),
+            xattrs: n.xattrs.clone().into_iter().collect(),
+        }
+    }
+}
+
+impl From<pb::Bucket> for Bucket {
+    fn from(b: pb::Bucket) -> Self {
+        Bucket {
+            name: b.name,
+            ino: b.ino,
+            created_ns: b.created_ns,
+            owner: b.owner,
+        }
+    }
+}
+
+impl From<pb::CsAddr> for CsAddr {
+    fn from(c: pb::CsAddr) -> Self {
+        CsAddr {
+            cs_id: c.cs_id,
+            addr: c.addr,
+            host: c.host,
+        }
+    }
+}
+
+impl From<&CsAddr> for pb::CsAddr {
+    fn from(c: &CsAddr) -> Self {
+        pb::CsAddr {
+            cs_id: c.cs_id,
+            addr: c.addr.clone(),
+            host: c.host.clone(),
+        }
+    }
+}
+
+impl From<pb::ChunkLocation> for ChunkLocation {
+    fn from(l: pb::ChunkLocation) -> Self {
+        ChunkLocation {
+            chunk_id: l.chunk_id,
+            version: l.version,
+            length: l.length,
+            replicas: l.replicas.into_iter().map(CsAddr::from).collect(),
+        }
+    }
+}

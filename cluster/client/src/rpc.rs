@@ -1,0 +1,162 @@
+//! Connections: to the MDS (with failover across its addresses and retry of
+//! idempotent calls) and a pool of channels to chunk servers.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use cairn_common::{auth::ClientAuth, ClusterAuth, FsError};
+use cairn_proto::{chunk_service_client::ChunkServiceClient, metadata_client::MetadataClient};
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Channel, Endpoint},
+    Code, Status,
+};
+
+/// A channel that adds the cluster credential to every call.
+pub(crate) type AuthChannel = InterceptedService<Channel, ClientAuth>;
+pub(crate) type MetadataRpc = MetadataClient<AuthChannel>;
+pub(crate) type ChunkRpc = ChunkServiceClient<AuthChannel>;
+
+/// Largest message a client accepts: listings with layouts can be large.
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// Builds a lazily connecting channel tuned for bulk data on a LAN:
+/// large HTTP/2 windows so that one stream can fill the link.
+pub(crate) fn channel(addr: &str) -> Result<Channel, FsError> {
+    let uri = if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let endpoint = Endpoint::from_shared(uri)
+        .map_err(|e| FsError::Invalid(format!("bad address `{addr}`: {e}")))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .initial_stream_window_size(Some(8 << 20))
+        .initial_connection_window_size(Some(32 << 20))
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20));
+    Ok(endpoint.connect_lazy())
+}
+
+/// A status that says the peer was not reached (no answer from a handler).
+pub(crate) fn is_transport_failure(status: &Status) -> bool {
+    status
+        .metadata()
+        .get(cairn_common::errno::ERRNO_HEADER)
+        .is_none()
+        && matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+        )
+}
+
+/// The MDS side: every address from the cluster config; calls go to the
+/// last one that answered.
+pub(crate) struct MdsConn {
+    endpoints: Vec<(String, MetadataRpc)>,
+    current: AtomicUsize,
+    timeout: Duration,
+}
+
+impl MdsConn {
+    pub(crate) fn new(
+        addrs: &[String],
+        auth: &ClusterAuth,
+        timeout: Duration,
+    ) -> Result<MdsConn, FsError> {
+        if addrs.is_empty() {
+            return Err(FsError::Invalid(
+                "the cluster config names no MDS address".into(),
+            ));
+        }
+        let endpoints = addrs
+            .iter()
+            .map(|a| {
+                let rpc = MetadataClient::with_interceptor(channel(a)?, ClientAuth(auth.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE);
+                Ok((a.clone(), rpc))
+            })
+            .collect::<Result<Vec<_>, FsError>>()?;
+        Ok(MdsConn {
+            endpoints,
+            current: AtomicUsize::new(0),
+            timeout,
+        })
+    }
+
+    fn unreachable(&self, addr: &str, status: &Status) -> FsError {
+        FsError::Unavailable(format!(
+            "MDS at {addr} does not answer: is `cairn mds` running? check `-c CLUSTER` and the \
+             MDS addresses in its config ({})",
+            status.message()
+        ))
+    }
+
+    /// Runs `call` against the MDS. Idempotent calls are retried on other
+    /// addresses and after a pause until the timeout; others are tried once,
+    /// since a lost answer does not tell whether the change was made.
+    pub(crate) async fn call<T, F, Fut>(&self, idempotent: bool, call: F) -> Result<T, FsError>
+    where
+        F: Fn(MetadataRpc) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let idx = self.current.load(Ordering::Relaxed) % self.endpoints.len();
+            let (addr, rpc) = &self.endpoints[idx];
+            match call(rpc.clone()).await {
+                Ok(reply) => return Ok(reply.into_inner()),
+                Err(status) if is_transport_failure(&status) => {
+                    if !idempotent || Instant::now() + pause > deadline {
+                        return Err(self.unreachable(addr, &status));
+                    }
+                    self.current.store(idx + 1, Ordering::Relaxed);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(status) => return Err(FsError::from_status(&status)),
+            }
+        }
+    }
+}
+
+/// Channels to chunk servers, one per address, made on first use.
+pub(crate) struct CsPool {
+    auth: ClusterAuth,
+    channels: Mutex<HashMap<String, ChunkRpc>>,
+}
+
+impl CsPool {
+    pub(crate) fn new(auth: ClusterAuth) -> Arc<CsPool> {
+        Arc::new(CsPool {
+            auth,
+            channels: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn get(&self, addr: &str) -> Result<ChunkRpc, FsError> {
+        let mut map = self
+            .channels
+            .lock()
+            .map_err(|_| FsError::Io("chunk server pool lock poisoned".into()))?;
+        if let Some(rpc) = map.get(addr) {
+            return Ok(rpc.clone());
+        }
+        let rpc =
+            ChunkServiceClient::with_interceptor(channel(addr)?, ClientAuth(self.auth.clone()))
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE);
+        map.insert(addr.to_string(), rpc.clone());
+        Ok(rpc)
+    }
+}
