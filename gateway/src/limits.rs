@@ -1,0 +1,169 @@
+//! The limits S3 puts on names and sizes, and the checks that enforce them.
+//! Each check answers with the S3 error a client expects.
+
+use crate::error::{ErrorCode, S3Error, S3Result};
+
+/// Longest object key, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Largest user metadata: the UTF-8 bytes of every `x-amz-meta-*` name
+/// (without the prefix) and value, added up.
+pub const MAX_USER_METADATA_BYTES: usize = 2 * 1024;
+/// Largest object a single PUT (or a single part) may carry.
+pub const MAX_PUT_SIZE: u64 = 5 << 30;
+/// Smallest part of a multipart upload, except the last one.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// Highest part number, and so the most parts an upload may have.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+/// Most keys one DeleteObjects request may name.
+pub const MAX_DELETE_KEYS: usize = 1000;
+/// Largest XML request body we read. CompleteMultipartUpload with 10,000
+/// parts each carrying an ETag and a checksum is about 1.5 MiB; DeleteObjects
+/// with 1,000 keys of 1 KiB is about 1.1 MiB.
+pub const MAX_XML_BODY: usize = 4 << 20;
+/// Most keys a listing answers with at once.
+pub const MAX_LIST_KEYS: usize = 1000;
+
+/// An object key must be 1 to 1024 bytes of UTF-8 (the type guarantees
+/// UTF-8). Any byte S3 allows is allowed: the key is never turned into a
+/// path by the gateway.
+pub fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "An object key must not be empty.",
+        ));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(S3Error::new(ErrorCode::KeyTooLongError));
+    }
+    Ok(())
+}
+
+/// S3's rules for general-purpose bucket names: 3 to 63 characters of
+/// lowercase letters, digits, `.` and `-`; starting and ending with a letter
+/// or digit; no `..`, no `.-` or `-.`; not shaped like an IPv4 address; not
+/// one of the reserved prefixes or suffixes.
+pub fn check_bucket_name(name: &str) -> S3Result<()> {
+    if is_valid_bucket_name(name) {
+        Ok(())
+    } else {
+        Err(S3Error::new(ErrorCode::InvalidBucketName).resource(name.to_string()))
+    }
+}
+
+pub fn is_valid_bucket_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    (3..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        && (first.is_ascii_lowercase() || first.is_ascii_digit())
+        && (last.is_ascii_lowercase() || last.is_ascii_digit())
+        && !name.contains("..")
+        && !name.contains(".-")
+        && !name.contains("-.")
+        && !looks_like_ipv4(name)
+        && !name.starts_with("xn--")
+        && !name.starts_with("sthree-")
+        && !name.ends_with("-s3alias")
+        && !name.ends_with("--ol-s3")
+}
+
+fn looks_like_ipv4(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// User metadata must not exceed 2 KiB in total.
+pub fn check_user_metadata<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> S3Result<()> {
+    let total: usize = entries.into_iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_USER_METADATA_BYTES {
+        return Err(S3Error::new(ErrorCode::MetadataTooLarge));
+    }
+    Ok(())
+}
+
+/// A part number must be within 1..=10,000.
+pub fn check_part_number(part: u32) -> S3Result<()> {
+    if (1..=MAX_PART_NUMBER).contains(&part) {
+        Ok(())
+    } else {
+        Err(S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        ))
+    }
+}
+
+/// A single PUT or part may carry at most 5 GiB.
+pub fn check_put_size(len: u64) -> S3Result<()> {
+    if len > MAX_PUT_SIZE {
+        return Err(S3Error::new(ErrorCode::EntityTooLarge));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        for ok in ["abc", "my-bucket.1", "a1b", "0ab", &"a".repeat(63)] {
+            assert!(is_valid_bucket_name(ok), "{ok}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "Abc",
+            "a_b",
+            "-ab",
+            "ab-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "",
+            "a/b",
+            "ab\u{e9}",
+        ] {
+            assert!(!is_valid_bucket_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys() {
+        assert!(check_key("a").is_ok());
+        assert!(check_key(&"k".repeat(1024)).is_ok());
+        assert_eq!(
+            check_key(&"k".repeat(1025)).unwrap_err().code,
+            ErrorCode::KeyTooLongError
+        );
+        assert!(check_key("").is_err());
+        assert!(check_key("../../etc/passwd").is_ok());
+    }
+
+    #[test]
+    fn metadata_and_sizes() {
+        let big = "v".repeat(2048);
+        assert!(check_user_metadata([("a", "b")]).is_ok());
+        assert_eq!(
+            check_user_metadata([("k", big.as_str())]).unwrap_err().code,
+            ErrorCode::MetadataTooLarge
+        );
+        assert!(check_put_size(MAX_PUT_SIZE).is_ok());
+        assert!(check_put_size(MAX_PUT_SIZE + 1).is_err());
+        assert!(check_part_number(0).is_err());
+        assert!(check_part_number(10_000).is_ok());
+        assert!(check_part_number(10_001).is_err());
+    }
+}
