@@ -11,6 +11,7 @@ mod chain;
 mod node;
 mod reader;
 mod rpc;
+mod s3meta;
 mod stat;
 mod writer;
 
@@ -28,6 +29,7 @@ use tracing::warn;
 
 pub use cairn_common::FsError as Error;
 pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
+pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
 pub use stat::{ClusterStat, CsStat};
 pub use writer::{StreamWriter, WrittenData};
 

@@ -12,7 +12,10 @@ use std::{
 };
 
 use cairn_common::{auth::ClientAuth, ClusterAuth, FsError};
-use cairn_proto::{chunk_service_client::ChunkServiceClient, metadata_client::MetadataClient};
+use cairn_proto::{
+    chunk_service_client::ChunkServiceClient, metadata_client::MetadataClient,
+    s3_meta_client::S3MetaClient,
+};
 use tonic::{
     service::interceptor::InterceptedService,
     transport::{Channel, Endpoint},
@@ -22,6 +25,7 @@ use tonic::{
 /// A channel that adds the cluster credential to every call.
 pub(crate) type AuthChannel = InterceptedService<Channel, ClientAuth>;
 pub(crate) type MetadataRpc = MetadataClient<AuthChannel>;
+pub(crate) type S3MetaRpc = S3MetaClient<AuthChannel>;
 pub(crate) type ChunkRpc = ChunkServiceClient<AuthChannel>;
 
 /// Largest message a client accepts: listings with layouts can be large.
@@ -61,7 +65,7 @@ pub(crate) fn is_transport_failure(status: &Status) -> bool {
 /// The MDS side: every address from the cluster config; calls go to the
 /// last one that answered.
 pub(crate) struct MdsConn {
-    endpoints: Vec<(String, MetadataRpc)>,
+    endpoints: Vec<(String, AuthChannel)>,
     current: AtomicUsize,
     timeout: Duration,
 }
@@ -80,10 +84,8 @@ impl MdsConn {
         let endpoints = addrs
             .iter()
             .map(|a| {
-                let rpc = MetadataClient::with_interceptor(channel(a)?, ClientAuth(auth.clone()))
-                    .max_decoding_message_size(MAX_MESSAGE)
-                    .max_encoding_message_size(MAX_MESSAGE);
-                Ok((a.clone(), rpc))
+                let ch = InterceptedService::new(channel(a)?, ClientAuth(auth.clone()));
+                Ok((a.clone(), ch))
             })
             .collect::<Result<Vec<_>, FsError>>()?;
         Ok(MdsConn {
@@ -107,6 +109,37 @@ impl MdsConn {
     pub(crate) async fn call<T, F, Fut>(&self, idempotent: bool, call: F) -> Result<T, FsError>
     where
         F: Fn(MetadataRpc) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_on(idempotent, |ch| {
+            call(
+                MetadataClient::new(ch)
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE),
+            )
+        })
+        .await
+    }
+
+    /// As `call`, on the MDS's S3Meta service.
+    pub(crate) async fn call_s3<T, F, Fut>(&self, idempotent: bool, call: F) -> Result<T, FsError>
+    where
+        F: Fn(S3MetaRpc) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_on(idempotent, |ch| {
+            call(
+                S3MetaClient::new(ch)
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE),
+            )
+        })
+        .await
+    }
+
+    async fn call_on<T, F, Fut>(&self, idempotent: bool, call: F) -> Result<T, FsError>
+    where
+        F: Fn(AuthChannel) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let deadline = Instant::now() + self.timeout;
