@@ -1,1 +1,140 @@
-//! placeholder
+//! Cairn's chunk server (`cairn cs`): one per disk directory, it stores
+//! chunk replicas as checksummed files and serves them over `ChunkService`.
+//!
+//! Modules, from the disk up:
+//! * [`replica`]: the replica file format (header with per-block CRC32C);
+//! * [`sync`]: group commit of flushes;
+//! * [`journal`]: the optional write journal on a fast device;
+//! * [`store`]: the replicas of one CS, capacity, durability;
+//! * [`service`]: the gRPC `ChunkService` with pipelined chain writes;
+//! * [`heartbeat`]: the loop that reports to the MDS;
+//! * [`identity`]: the CS directory, `cs.toml`, and `make-cs`.
+//!
+//! The process-level API is [`make_cs`] and [`ChunkServer`].
+
+pub mod error;
+pub mod heartbeat;
+pub mod identity;
+pub mod journal;
+pub mod replica;
+pub mod service;
+pub mod store;
+pub mod sync;
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use cairn_common::{auth::ServerAuth, ClusterConfig};
+use cairn_proto::chunk_service_server::ChunkServiceServer;
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{server::TcpIncoming, Server},
+};
+
+pub use error::{CsError, ReplicaError};
+pub use identity::{make_cs, write_identity, CsIdentity, JournalConfig, MakeCsOptions};
+
+use crate::{
+    service::{ChunkSvc, CONNECTION_WINDOW, MAX_MESSAGE, STREAM_WINDOW},
+    store::Store,
+};
+
+/// An opened chunk server: its directory is locked and its replicas
+/// indexed (journal replayed); [`ChunkServer::serve`] runs it.
+pub struct ChunkServer {
+    dir: PathBuf,
+    identity: CsIdentity,
+    cfg: ClusterConfig,
+    store: Arc<Store>,
+}
+
+impl ChunkServer {
+    /// Opens the CS directory `dir` of `cfg`'s cluster. Refuses a directory
+    /// without `cs.toml`, one of another cluster, and one already in use by
+    /// a running chunk server.
+    pub async fn open(dir: &Path, cfg: ClusterConfig) -> Result<ChunkServer, CsError> {
+        let identity = CsIdentity::load(dir)?;
+        if identity.cluster_id != cfg.cluster_id {
+            return Err(CsError::OtherCluster {
+                dir: dir.to_path_buf(),
+                found: identity.cluster_name,
+                found_id: identity.cluster_id,
+                expected: cfg.name,
+            });
+        }
+        let d = dir.to_path_buf();
+        let id = identity.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&d, &id))
+            .await
+            .map_err(|e| CsError::Io {
+                what: "open",
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        tracing::info!(
+            cs_id = identity.cs_id,
+            dir = %dir.display(),
+            replicas = store.replica_count(),
+            journal = store.has_journal(),
+            "chunk server opened"
+        );
+        Ok(ChunkServer {
+            dir: dir.to_path_buf(),
+            identity,
+            cfg,
+            store: Arc::new(store),
+        })
+    }
+
+    pub fn cs_id(&self) -> u32 {
+        self.identity.cs_id
+    }
+
+    pub fn identity(&self) -> &CsIdentity {
+        &self.identity
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Disk flushes of replica files so far (group commit: fewer than the
+    /// syncs asked for under load).
+    pub fn flushes(&self) -> u64 {
+        self.store.flushes()
+    }
+
+    /// Serves `ChunkService` on `listener` and heartbeats to the MDS,
+    /// announcing `advertise_addr`, until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        advertise_addr: String,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), CsError> {
+        let auth = self.cfg.auth();
+        let svc = ChunkServiceServer::new(ChunkSvc::new(Arc::clone(&self.store), auth.clone()))
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let heartbeat = tokio::spawn(heartbeat::run(
+            Arc::clone(&self.store),
+            self.cfg.clone(),
+            advertise_addr.clone(),
+        ));
+        tracing::info!(cs_id = self.cs_id(), addr = %advertise_addr, "chunk service listening");
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let result = Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+            .add_service(InterceptedService::new(svc, ServerAuth(auth)))
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await;
+        heartbeat.abort();
+        tracing::info!(cs_id = self.cs_id(), "chunk service stopped");
+        result.map_err(CsError::Serve)
+    }
+}

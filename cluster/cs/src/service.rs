@@ -1,0 +1,463 @@
+//! The `ChunkService` of a chunk server: chain writes, verified reads,
+//! syncs, version changes and deletions of replicas.
+//!
+//! # Chain writes
+//!
+//! A `Write` stream carries a header, then data. The CS checks (or creates)
+//! its replica before anything else, opens a stream to the next hop of the
+//! chain (`chain[0]`, told `chain[1..]` as its own chain) and then, for each
+//! batch of data, hands the batch to that stream and writes it locally: the
+//! hops work at the same time, the chain is a pipeline. Data moves as
+//! `Bytes`, forwarded without a copy.
+//!
+//! Invariants:
+//! * A failing downstream hop never fails the write: it is reported in
+//!   `failed` (with every hop after it, which it could not reach) and the
+//!   local write goes on. A failing local write fails the call, and the
+//!   downstream stream is cancelled, never ended cleanly, so no hop
+//!   acknowledges a write that its upstream did not complete.
+//! * With `sync`, the answer comes only once this CS's replica is on stable
+//!   storage (fsync or journal) and the downstream hop answered, which it
+//!   does only under the same rule.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use cairn_common::{auth::ClientAuth, ClusterAuth};
+use cairn_proto::{
+    chunk_service_client::ChunkServiceClient, chunk_service_server::ChunkService, write_request,
+    CsAddr, DeleteReplicaRequest, Empty, FailedHop, ReadReply, ReadRequest, SetVersionRequest,
+    SyncRequest, WriteHeader, WriteReply, WriteRequest,
+};
+use futures::{FutureExt, Stream, StreamExt};
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Channel, Endpoint},
+    Request, Response, Status, Streaming,
+};
+
+use crate::{error::ReplicaError, store::Store};
+
+/// Largest gRPC message accepted or sent (data pieces are ~1 MiB; clients
+/// may send up to a few MiB).
+pub const MAX_MESSAGE: usize = 16 << 20;
+/// HTTP/2 flow-control windows: large enough that a hop on a fast network
+/// never waits for a window update in the middle of a chunk.
+pub const STREAM_WINDOW: u32 = 8 << 20;
+pub const CONNECTION_WINDOW: u32 = 32 << 20;
+/// Size of the pieces a read is streamed in.
+pub const READ_PIECE: u64 = 1 << 20;
+/// Data written locally in one blocking call, at most.
+const WRITE_BATCH: usize = 4 << 20;
+/// Messages queued towards the next hop before the writer waits.
+const FORWARD_QUEUE: usize = 32;
+/// How long the next hop may refuse to take data before it counts as failed.
+const FORWARD_STALL: Duration = Duration::from_secs(30);
+/// How long the next hop may take to answer once the data is all sent.
+const FORWARD_ANSWER: Duration = Duration::from_secs(120);
+
+/// The chunk service of one chunk server.
+pub struct ChunkSvc {
+    store: Arc<Store>,
+    auth: ClusterAuth,
+    /// Channels to other chunk servers, by address: one HTTP/2 connection
+    /// each, shared by all chain writes.
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+type ChunkClient = ChunkServiceClient<InterceptedService<Channel, ClientAuth>>;
+
+fn join_error(e: tokio::task::JoinError) -> Status {
+    Status::internal(format!("chunk server task failed: {e}"))
+}
+
+/// An endpoint to another Cairn node tuned for bulk data.
+pub fn data_endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .tcp_nodelay(true)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true)
+        .connect_timeout(Duration::from_secs(5)))
+}
+
+impl ChunkSvc {
+    pub fn new(store: Arc<Store>, auth: ClusterAuth) -> ChunkSvc {
+        ChunkSvc {
+            store,
+            auth,
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, addr: &str) -> Result<ChunkClient, String> {
+        let channel = {
+            let mut channels = self
+                .channels
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match channels.get(addr) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = data_endpoint(addr)
+                        .map_err(|e| format!("bad address {addr}: {e}"))?
+                        .connect_lazy();
+                    channels.insert(addr.to_string(), c.clone());
+                    c
+                }
+            }
+        };
+        Ok(
+            ChunkServiceClient::with_interceptor(channel, ClientAuth(self.auth.clone()))
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+    }
+
+    /// Opens the stream to the next hop and sends it the header.
+    fn forward(&self, header: &WriteHeader) -> Downstream {
+        let hops = header.chain.clone();
+        let next = &hops[0];
+        let (tx, rx) = mpsc::channel(FORWARD_QUEUE);
+        let mut down = Downstream {
+            hops: hops.clone(),
+            tx: None,
+            call: None,
+            broken: None,
+        };
+        let mut client = match self.client(&next.addr) {
+            Ok(c) => c,
+            Err(e) => {
+                down.broken = Some(e);
+                return down;
+            }
+        };
+        let next_header = WriteHeader {
+            chain: hops[1..].to_vec(),
+            ..header.clone()
+        };
+        let first = WriteRequest {
+            msg: Some(write_request::Msg::Header(next_header)),
+        };
+        if tx.try_send(first).is_err() {
+            down.broken = Some("could not queue the header".into());
+            return down;
+        }
+        down.tx = Some(tx);
+        down.call = Some(tokio::spawn(async move {
+            client
+                .write(ReceiverStream::new(rx))
+                .await
+                .map(Response::into_inner)
+        }));
+        down
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ReplicaError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(join_error)?
+            .map_err(Status::from)
+    }
+}
+
+/// The write stream towards the next hop of a chain.
+struct Downstream {
+    /// The hops after this CS: `hops[0]` is the next one.
+    hops: Vec<CsAddr>,
+    tx: Option<mpsc::Sender<WriteRequest>>,
+    call: Option<JoinHandle<Result<WriteReply, Status>>>,
+    /// Why the stream broke before the end, if it did.
+    broken: Option<String>,
+}
+
+impl Downstream {
+    /// Hands data to the next hop; a hop that does not take it is marked
+    /// broken and gets nothing more.
+    async fn send(&mut self, batch: &[Bytes]) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        for piece in batch {
+            let msg = WriteRequest {
+                msg: Some(write_request::Msg::Data(piece.clone())),
+            };
+            let why = match tokio::time::timeout(FORWARD_STALL, tx.send(msg)).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => "it stopped taking data".to_string(),
+                Err(_) => format!("it took no data for {}s", FORWARD_STALL.as_secs()),
+            };
+            self.broken = Some(why);
+            self.tx = None;
+            return;
+        }
+    }
+
+    /// Cancels the stream: the next hop sees an error, never a clean end.
+    fn abort(&mut self) {
+        self.tx = None;
+        if let Some(call) = self.call.take() {
+            call.abort();
+        }
+    }
+
+    /// Ends the stream and collects the next hop's answer into
+    /// `written`/`failed`.
+    async fn finish(mut self, written: &mut Vec<u32>, failed: &mut Vec<FailedHop>) {
+        self.tx = None;
+        let outcome = match (self.broken.take(), self.call.take()) {
+            (Some(why), call) => {
+                if let Some(call) = call {
+                    call.abort();
+                }
+                // The call's own error usually says more than "stopped".
+                Err(why)
+            }
+            (None, Some(call)) => match tokio::time::timeout(FORWARD_ANSWER, call).await {
+                Ok(Ok(Ok(reply))) => Ok(reply),
+                Ok(Ok(Err(status))) => Err(status.message().to_string()),
+                Ok(Err(e)) => Err(format!("forwarding task failed: {e}")),
+                Err(_) => Err(format!("no answer in {}s", FORWARD_ANSWER.as_secs())),
+            },
+            (None, None) => Err("not contacted".into()),
+        };
+        match outcome {
+            Ok(reply) => {
+                written.extend(reply.written);
+                failed.extend(reply.failed);
+            }
+            Err(why) => {
+                let next = &self.hops[0];
+                tracing::warn!(cs = next.cs_id, addr = %next.addr, error = %why, "chain hop failed");
+                failed.push(FailedHop {
+                    cs_id: next.cs_id,
+                    error: format!("chunk server {} at {}: {why}", next.cs_id, next.addr),
+                });
+                for hop in &self.hops[1..] {
+                    failed.push(FailedHop {
+                        cs_id: hop.cs_id,
+                        error: format!(
+                            "not reached: chunk server {} before it in the chain failed",
+                            next.cs_id
+                        ),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Downstream {
+    fn drop(&mut self) {
+        // A write abandoned half-way (error, cancelled call) must not end
+        // the next hop's stream cleanly.
+        if let Some(call) = self.call.take() {
+            call.abort();
+        }
+    }
+}
+
+/// Waits for the next data message, then takes those already received,
+/// up to `WRITE_BATCH` bytes. An empty batch: the stream ended.
+async fn next_batch(stream: &mut Streaming<WriteRequest>) -> Result<Vec<Bytes>, Status> {
+    let mut batch = Vec::new();
+    let mut size = 0;
+    let mut next = stream.next().await;
+    loop {
+        match next {
+            None => return Ok(batch),
+            Some(Err(status)) => return Err(status),
+            Some(Ok(WriteRequest {
+                msg: Some(write_request::Msg::Data(data)),
+            })) => {
+                size += data.len();
+                batch.push(data);
+            }
+            Some(Ok(_)) => {
+                return Err(Status::invalid_argument(
+                    "a write stream has one header, first, then only data",
+                ))
+            }
+        }
+        if size >= WRITE_BATCH {
+            return Ok(batch);
+        }
+        match stream.next().now_or_never() {
+            Some(item) => next = item,
+            None => return Ok(batch),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ChunkService for ChunkSvc {
+    async fn write(
+        &self,
+        request: Request<Streaming<WriteRequest>>,
+    ) -> Result<Response<WriteReply>, Status> {
+        let mut stream = request.into_inner();
+        let header = match stream.message().await? {
+            Some(WriteRequest {
+                msg: Some(write_request::Msg::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "a write stream starts with its header",
+                ))
+            }
+        };
+        let (chunk_id, version, create) = (header.chunk_id, header.version, header.create);
+        self.store.count_write_op();
+        // The local replica is checked (or created) before anything moves.
+        let mut length = self
+            .blocking(move |s| s.write(chunk_id, version, header.offset, &[], create))
+            .await?;
+        let mut downstream = (!header.chain.is_empty()).then(|| self.forward(&header));
+
+        let mut offset = header.offset;
+        loop {
+            let batch = match next_batch(&mut stream).await {
+                Ok(b) => b,
+                Err(status) => {
+                    if let Some(d) = &mut downstream {
+                        d.abort();
+                    }
+                    return Err(status);
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            if let Some(d) = &mut downstream {
+                d.send(&batch).await;
+            }
+            let size: u64 = batch.iter().map(|b| b.len() as u64).sum();
+            let at = offset;
+            match self
+                .blocking(move |s| s.write(chunk_id, version, at, &batch, false))
+                .await
+            {
+                Ok(l) => length = l,
+                Err(status) => {
+                    if let Some(d) = &mut downstream {
+                        d.abort();
+                    }
+                    return Err(status);
+                }
+            }
+            offset += size;
+        }
+        if header.sync {
+            if let Err(e) = self.store.sync(chunk_id, version).await {
+                if let Some(d) = &mut downstream {
+                    d.abort();
+                }
+                return Err(e.into());
+            }
+        }
+        let mut written = vec![self.store.cs_id()];
+        let mut failed = Vec::new();
+        if let Some(d) = downstream {
+            d.finish(&mut written, &mut failed).await;
+        }
+        Ok(Response::new(WriteReply {
+            written,
+            failed,
+            chunk_length: length,
+        }))
+    }
+
+    type ReadStream = Pin<Box<dyn Stream<Item = Result<ReadReply, Status>> + Send>>;
+
+    /// Streams bytes `[offset, offset+length)` of the replica in verified
+    /// pieces; only bytes that exist are sent. `length` 0 reads to the end.
+    async fn read(
+        &self,
+        request: Request<ReadRequest>,
+    ) -> Result<Response<Self::ReadStream>, Status> {
+        let r = request.into_inner();
+        self.store.count_read_op();
+        let (chunk_id, version) = (r.chunk_id, r.version);
+        let len = if r.length == 0 { u64::MAX } else { r.length };
+        let end = r.offset.saturating_add(len);
+        // The first piece is read before answering, so that a missing or
+        // corrupt replica is an error status, not a broken stream.
+        let first_len = READ_PIECE.min(end - r.offset);
+        let offset = r.offset;
+        let first = self
+            .blocking(move |s| s.read(chunk_id, version, offset, first_len))
+            .await?;
+        let mut at = r.offset + first.len() as u64;
+        let more = first.len() as u64 == first_len && at < end;
+        let (tx, rx) = mpsc::channel(2);
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            if tx.send(Ok(ReadReply { data: first })).await.is_err() || !more {
+                return;
+            }
+            while at < end {
+                let n = READ_PIECE.min(end - at);
+                let s = Arc::clone(&store);
+                let from = at;
+                let piece = tokio::task::spawn_blocking(move || s.read(chunk_id, version, from, n))
+                    .await
+                    .map_err(join_error)
+                    .and_then(|r| r.map_err(Status::from));
+                let piece = match piece {
+                    Ok(p) if p.is_empty() => return,
+                    Ok(p) => p,
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                };
+                let got = piece.len() as u64;
+                at += got;
+                if tx.send(Ok(ReadReply { data: piece })).await.is_err() || got < n {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn sync(&self, request: Request<SyncRequest>) -> Result<Response<Empty>, Status> {
+        let r = request.into_inner();
+        self.store.sync(r.chunk_id, r.version).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn set_version(
+        &self,
+        request: Request<SetVersionRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        let r = request.into_inner();
+        self.blocking(move |s| s.set_version(r.chunk_id, r.old_version, r.new_version))
+            .await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn delete_replica(
+        &self,
+        request: Request<DeleteReplicaRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        let r = request.into_inner();
+        self.blocking(move |s| s.delete(r.chunk_id, r.version))
+            .await?;
+        Ok(Response::new(Empty {}))
+    }
+}
