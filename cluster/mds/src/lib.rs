@@ -1,1 +1,34 @@
-//! placeholder
+//! Cairn's metadata server (MDS): the namespace (POSIX tree and S3 key
+//! index, kept in step in one transaction), the chunk map, the chunk server
+//! registry and replica placement, all in one redb file.
+//!
+//! Layout of the crate:
+//! * [`schema`]: tables and versioned records;
+//! * [`command`]: every change as a plain value;
+//! * `apply`: the one deterministic function that applies a command;
+//! * `committer`: group commit (one fsync per batch of commands);
+//! * `query`: reads on snapshots;
+//! * [`placement`]: the pure replica placement function;
+//! * [`registry`]: live chunk server figures from heartbeats;
+//! * `service`: the gRPC edge (protobuf stops there);
+//! * `init`, `server`: creating a cluster, running an MDS.
+
+mod apply;
+pub mod command;
+mod committer;
+mod convert;
+pub mod error;
+mod init;
+pub mod placement;
+mod query;
+pub mod registry;
+pub mod schema;
+mod server;
+mod service;
+
+pub use error::MdsError;
+pub use init::{init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};
+pub use server::{Mds, MdsOptions};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,408 @@
+//! Chunks: allocation, layouts and reference counts, replica changes, and
+//! reconciliation with what chunk servers actually hold.
+//!
+//! Reference counting: `ChunkInfo::refs` is the number of inodes whose layout
+//! names the chunk (several extents of one inode count once; hard links share
+//! the inode). Every layout change goes through [`set_layout`], which adds
+//! and releases references by set difference. A chunk whose count falls to 0
+//! is removed at once and each of its replicas is queued in
+//! `replica_deletes`, handed to its CS in the next heartbeat reply.
+//! (Immediate release: a reader still holding the old layout may find the
+//! replica gone; the grace period before freeing belongs to the GC issue.)
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cairn_common::FsError;
+use redb::ReadableTable;
+
+use super::Tables;
+use crate::command::{CommandReply, ReplicaRef};
+use crate::error::OrIo;
+use crate::schema::{self, ChunkInfo, ChunkServerInfo, Extent, Inode, NodeKind, Stored};
+
+// ------------------------------------------------------------ chunk rows ---
+
+pub(super) fn get_chunk(t: &Tables, chunk_id: u64) -> Result<Option<ChunkInfo>, FsError> {
+    schema::get_record::<u64, _, ChunkInfo>(&t.chunks, chunk_id)
+}
+
+fn put_chunk(t: &mut Tables, chunk_id: u64, chunk: &ChunkInfo) -> Result<(), FsError> {
+    let bytes = chunk.encode()?;
+    t.chunks.insert(chunk_id, bytes.as_slice()).io()?;
+    Ok(())
+}
+
+fn add_ref(t: &mut Tables, chunk_id: u64) -> Result<(), FsError> {
+    let mut chunk = get_chunk(t, chunk_id)?.ok_or_else(|| {
+        FsError::Invalid(format!(
+            "chunk {chunk_id} does not exist (freed or never allocated)"
+        ))
+    })?;
+    chunk.refs = chunk.refs.checked_add(1).ok_or_else(|| {
+        FsError::TooManyLinks(format!("chunk {chunk_id} has too many references"))
+    })?;
+    put_chunk(t, chunk_id, &chunk)
+}
+
+fn drop_ref(t: &mut Tables, chunk_id: u64) -> Result<(), FsError> {
+    let Some(mut chunk) = get_chunk(t, chunk_id)? else {
+        // A layout naming a chunk that is gone: nothing left to release.
+        tracing::warn!(chunk_id, "layout referenced a chunk that no longer exists");
+        return Ok(());
+    };
+    chunk.refs = chunk.refs.saturating_sub(1);
+    if chunk.refs == 0 {
+        free_chunk(t, chunk_id, &chunk)
+    } else {
+        put_chunk(t, chunk_id, &chunk)
+    }
+}
+
+/// Removes a chunk and queues the deletion of each of its replicas.
+fn free_chunk(t: &mut Tables, chunk_id: u64, chunk: &ChunkInfo) -> Result<(), FsError> {
+    t.chunks.remove(chunk_id).io()?;
+    for &cs in &chunk.replicas {
+        t.replica_index.remove((cs, chunk_id)).io()?;
+        t.replica_deletes
+            .insert((cs, chunk_id), chunk.version)
+            .io()?;
+    }
+    Ok(())
+}
+
+/// Replaces `inode.layout` with `new`, moving chunk references accordingly.
+/// Fails with EINVAL if `new` names a chunk that does not exist.
+pub(super) fn set_layout(
+    t: &mut Tables,
+    inode: &mut Inode,
+    new: Vec<Extent>,
+) -> Result<(), FsError> {
+    let old_set = chunk_set(&inode.layout);
+    let new_set = chunk_set(&new);
+    for &c in new_set.difference(&old_set) {
+        add_ref(t, c)?;
+    }
+    for &c in old_set.difference(&new_set) {
+        drop_ref(t, c)?;
+    }
+    inode.layout = new;
+    Ok(())
+}
+
+fn chunk_set(layout: &[Extent]) -> BTreeSet<u64> {
+    layout.iter().map(|e| e.chunk_id).collect()
+}
+
+// --------------------------------------------------------- layout algebra ---
+
+/// Checks extents sent by a client: non-empty, within a chunk, sorted by
+/// file offset and not overlapping each other.
+pub(super) fn check_extents(extents: &[Extent], chunk_size: u64) -> Result<(), FsError> {
+    let mut prev_end = 0u64;
+    for (i, e) in extents.iter().enumerate() {
+        if e.length == 0 {
+            return Err(FsError::Invalid(format!("extent {i} is empty")));
+        }
+        let chunk_end = e.chunk_offset.checked_add(e.length);
+        if chunk_end.is_none_or(|end| end > chunk_size) {
+            return Err(FsError::Invalid(format!(
+                "extent {i} goes past the end of chunk {} (chunk size {chunk_size})",
+                e.chunk_id
+            )));
+        }
+        if e.file_offset.checked_add(e.length).is_none() {
+            return Err(FsError::Invalid(format!(
+                "extent {i} overflows the file size"
+            )));
+        }
+        if i > 0 && e.file_offset < prev_end {
+            return Err(FsError::Invalid(format!(
+                "extent {i} overlaps or precedes the previous one: extents must be sorted and disjoint"
+            )));
+        }
+        prev_end = e.end();
+    }
+    Ok(())
+}
+
+/// The layout after writing `new` over `old`: whatever `old` had in the byte
+/// ranges of `new` is cut out (extents split as needed). Both inputs sorted
+/// and disjoint; so is the result.
+pub(crate) fn overlay_extents(old: &[Extent], new: &[Extent]) -> Vec<Extent> {
+    let mut pieces: Vec<Extent> = old.to_vec();
+    for n in new {
+        pieces = pieces
+            .into_iter()
+            .flat_map(|p| cut(p, n.file_offset, n.end()))
+            .collect();
+    }
+    pieces.extend_from_slice(new);
+    pieces.sort_by_key(|e| e.file_offset);
+    pieces
+}
+
+/// What is left of `p` outside `[start, end)`: zero, one or two pieces.
+fn cut(p: Extent, start: u64, end: u64) -> Vec<Extent> {
+    if p.end() <= start || p.file_offset >= end {
+        return vec![p];
+    }
+    let mut out = Vec::with_capacity(2);
+    if p.file_offset < start {
+        out.push(Extent {
+            length: start - p.file_offset,
+            ..p
+        });
+    }
+    if p.end() > end {
+        let skip = end - p.file_offset;
+        out.push(Extent {
+            file_offset: end,
+            chunk_id: p.chunk_id,
+            chunk_offset: p.chunk_offset + skip,
+            length: p.end() - end,
+        });
+    }
+    out
+}
+
+/// The layout of a file truncated to `size` bytes.
+pub(crate) fn truncate_extents(layout: &[Extent], size: u64) -> Vec<Extent> {
+    layout
+        .iter()
+        .filter(|e| e.file_offset < size)
+        .map(|e| Extent {
+            length: e.length.min(size - e.file_offset),
+            ..*e
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------- commands ---
+
+pub(super) fn allocate(t: &mut Tables, owner: u64, chain: &[u32]) -> Result<CommandReply, FsError> {
+    t.inode(owner)?;
+    if chain.is_empty() {
+        return Err(FsError::Invalid(
+            "a chunk needs at least one replica".into(),
+        ));
+    }
+    let distinct: BTreeSet<u32> = chain.iter().copied().collect();
+    if distinct.len() != chain.len() {
+        return Err(FsError::Invalid(format!(
+            "chain {chain:?} names a chunk server twice"
+        )));
+    }
+    for &cs in chain {
+        if schema::get_record::<u32, _, ChunkServerInfo>(&t.chunk_servers, cs)?.is_none() {
+            return Err(FsError::Invalid(format!(
+                "chunk server {cs} is not registered"
+            )));
+        }
+    }
+    let mut counters = t.counters()?;
+    let chunk_id = counters.next_chunk;
+    counters.next_chunk += 1;
+    t.put_counters(&counters)?;
+    let chunk = ChunkInfo {
+        version: 1,
+        length: 0,
+        replicas: chain.to_vec(),
+        refs: 0,
+        owner,
+    };
+    put_chunk(t, chunk_id, &chunk)?;
+    for &cs in chain {
+        t.replica_index.insert((cs, chunk_id), ()).io()?;
+    }
+    Ok(CommandReply::Chunk { chunk_id, chunk })
+}
+
+/// Arguments of CommitWrite.
+pub(super) struct Write<'a> {
+    pub ino: u64,
+    pub extents: &'a [Extent],
+    pub size: u64,
+    pub etag: &'a str,
+    pub mtime_ns: i64,
+    pub chunk_lengths: &'a [(u64, u64)],
+    pub replace_layout: bool,
+}
+
+pub(super) fn commit_write(t: &mut Tables, w: Write, now_ns: i64) -> Result<CommandReply, FsError> {
+    let mut node = t.inode(w.ino)?;
+    match node.kind {
+        NodeKind::File => {}
+        NodeKind::Dir => return Err(FsError::IsDir(format!("inode {}", w.ino))),
+        NodeKind::Symlink => return Err(FsError::Invalid(format!("inode {} is a symlink", w.ino))),
+    }
+    check_extents(w.extents, t.chunk_size()?)?;
+    let merged = if w.replace_layout {
+        w.extents.to_vec()
+    } else {
+        overlay_extents(&node.layout, w.extents)
+    };
+    let layout = truncate_extents(&merged, w.size);
+    for &(chunk_id, length) in w.chunk_lengths {
+        let mut chunk = get_chunk(t, chunk_id)?
+            .ok_or_else(|| FsError::Invalid(format!("chunk {chunk_id} does not exist")))?;
+        if length > chunk.length {
+            chunk.length = length;
+            put_chunk(t, chunk_id, &chunk)?;
+        }
+    }
+    set_layout(t, &mut node, layout)?;
+    node.size = w.size;
+    node.etag = w.etag.to_string();
+    node.mtime_ns = if w.mtime_ns != 0 { w.mtime_ns } else { now_ns };
+    node.ctime_ns = now_ns;
+    t.put_inode(&node)?;
+    Ok(CommandReply::Node(node))
+}
+
+/// Drops `cs_id` from the chunk's replicas and bumps the version, if the
+/// caller saw the current version; otherwise answers the current location
+/// unchanged (someone else changed the chain first). The dropped copy is
+/// queued for deletion at its old version.
+pub(super) fn drop_replica(
+    t: &mut Tables,
+    chunk_id: u64,
+    version: u64,
+    cs_id: u32,
+    bad: bool,
+) -> Result<CommandReply, FsError> {
+    let mut chunk =
+        get_chunk(t, chunk_id)?.ok_or_else(|| FsError::NotFound(format!("chunk {chunk_id}")))?;
+    if chunk.version != version || !chunk.replicas.contains(&cs_id) {
+        return Ok(CommandReply::Chunk { chunk_id, chunk });
+    }
+    if chunk.replicas.len() == 1 {
+        if bad {
+            tracing::warn!(chunk_id, cs_id, "bad replica kept: it is the chunk's last");
+            return Ok(CommandReply::Chunk { chunk_id, chunk });
+        }
+        return Err(FsError::Unavailable(format!(
+            "chunk {chunk_id}: cs {cs_id} holds its last replica, which cannot be dropped"
+        )));
+    }
+    let old_version = chunk.version;
+    chunk.replicas.retain(|&c| c != cs_id);
+    chunk.version += 1;
+    put_chunk(t, chunk_id, &chunk)?;
+    t.replica_index.remove((cs_id, chunk_id)).io()?;
+    t.replica_deletes
+        .insert((cs_id, chunk_id), old_version)
+        .io()?;
+    Ok(CommandReply::Chunk { chunk_id, chunk })
+}
+
+/// Reconciles the chunk map with a CS's full replica report:
+/// * a reported replica of an unknown (or freed) chunk, of a chunk the map
+///   does not place on this CS, or at an older version, is to be deleted;
+///   an old-version replica is also dropped from the chunk's list;
+/// * a replica the map places on this CS but the CS did not report is dropped
+///   from the chunk's list (no version bump: no stale copy exists);
+/// * queued deletions for this CS are handed out (those the CS still has) and
+///   forgotten.
+pub(super) fn reconcile(
+    t: &mut Tables,
+    cs_id: u32,
+    report: &[ReplicaRef],
+) -> Result<CommandReply, FsError> {
+    if schema::get_record::<u32, _, ChunkServerInfo>(&t.chunk_servers, cs_id)?.is_none() {
+        return Err(FsError::NotFound(format!(
+            "chunk server {cs_id} is not registered"
+        )));
+    }
+    let reported: BTreeMap<u64, ReplicaRef> = report.iter().map(|r| (r.chunk_id, *r)).collect();
+    let mut deletes: BTreeMap<u64, ReplicaRef> = BTreeMap::new();
+
+    for r in reported.values() {
+        match get_chunk(t, r.chunk_id)? {
+            None => {
+                deletes.insert(r.chunk_id, *r);
+            }
+            Some(chunk) if !chunk.replicas.contains(&cs_id) => {
+                deletes.insert(r.chunk_id, *r);
+            }
+            Some(mut chunk) if r.version < chunk.version => {
+                deletes.insert(r.chunk_id, *r);
+                chunk.replicas.retain(|&c| c != cs_id);
+                put_chunk(t, r.chunk_id, &chunk)?;
+                t.replica_index.remove((cs_id, r.chunk_id)).io()?;
+            }
+            Some(chunk) if r.version > chunk.version => {
+                tracing::warn!(
+                    cs_id,
+                    chunk_id = r.chunk_id,
+                    reported = r.version,
+                    known = chunk.version,
+                    "replica newer than the chunk map: kept"
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    let listed: Vec<u64> = range_cs(&t.replica_index, cs_id)?
+        .into_iter()
+        .map(|(chunk_id, ())| chunk_id)
+        .collect();
+    for chunk_id in listed {
+        if reported.contains_key(&chunk_id) {
+            continue;
+        }
+        t.replica_index.remove((cs_id, chunk_id)).io()?;
+        if let Some(mut chunk) = get_chunk(t, chunk_id)? {
+            chunk.replicas.retain(|&c| c != cs_id);
+            put_chunk(t, chunk_id, &chunk)?;
+            tracing::warn!(
+                cs_id,
+                chunk_id,
+                "replica missing on its chunk server: dropped from the map"
+            );
+        }
+    }
+
+    for (chunk_id, version) in range_cs(&t.replica_deletes, cs_id)? {
+        t.replica_deletes.remove((cs_id, chunk_id)).io()?;
+        if let Some(r) = reported.get(&chunk_id) {
+            if r.version == version {
+                deletes.insert(chunk_id, *r);
+            }
+        }
+    }
+    Ok(CommandReply::Deletes(deletes.into_values().collect()))
+}
+
+/// Hands out and forgets the deletions queued for a CS.
+pub(super) fn take_deletes(t: &mut Tables, cs_id: u32) -> Result<CommandReply, FsError> {
+    let queued = range_cs(&t.replica_deletes, cs_id)?;
+    let mut out = Vec::with_capacity(queued.len());
+    for (chunk_id, version) in queued {
+        t.replica_deletes.remove((cs_id, chunk_id)).io()?;
+        out.push(ReplicaRef {
+            chunk_id,
+            version,
+            length: 0,
+        });
+    }
+    Ok(CommandReply::Deletes(out))
+}
+
+/// The rows of a `(cs id, chunk id)`-keyed table for one CS.
+pub(crate) fn range_cs<V, T>(table: &T, cs_id: u32) -> Result<Vec<(u64, V)>, FsError>
+where
+    V: for<'a> redb::Value<SelfType<'a> = V> + 'static,
+    T: ReadableTable<(u32, u64), V>,
+{
+    let mut out = Vec::new();
+    for entry in table.range((cs_id, 0u64)..).io()? {
+        let (k, v) = entry.io()?;
+        let (cs, chunk_id) = k.value();
+        if cs != cs_id {
+            break;
+        }
+        out.push((chunk_id, v.value()));
+    }
+    Ok(out)
+}

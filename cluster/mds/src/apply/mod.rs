@@ -1,0 +1,427 @@
+//! The state machine: one deterministic function from (state, command) to
+//! (new state, reply).
+//!
+//! Invariants of [`apply`]:
+//! * it reads and writes only the redb transaction it is given: no clock,
+//!   no randomness, no other I/O (logging aside), so every replica of the
+//!   state that applies the same commands ends in the same state;
+//! * ids come from the counters in `meta`, times from the command;
+//! * on `Err` the caller aborts the transaction, so a failed command leaves
+//!   no partial change. Code here may therefore fail half-way freely.
+
+mod chunks;
+mod cluster;
+mod keys;
+mod namespace;
+
+#[cfg(test)]
+mod tests;
+
+use cairn_common::{FsError, ROOT_INO};
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use crate::command::{Command, CommandReply};
+use crate::error::OrIo;
+use crate::schema::{self, Counters, Inode, Stored};
+
+pub(crate) use chunks::range_cs;
+
+/// Applies one command inside `txn`. See the module invariants.
+pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, FsError> {
+    let mut t = Tables::open(txn)?;
+    match command {
+        Command::InitCluster { meta, now_ns } => cluster::init(&mut t, meta, *now_ns),
+        Command::CreateNode {
+            parent,
+            name,
+            kind,
+            mode,
+            uid,
+            gid,
+            symlink_target,
+            exclusive,
+            now_ns,
+        } => namespace::create(
+            &mut t,
+            namespace::NewNode {
+                parent: *parent,
+                name,
+                kind: *kind,
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+                symlink_target,
+                exclusive: *exclusive,
+            },
+            *now_ns,
+        ),
+        Command::SetAttr {
+            ino,
+            change,
+            now_ns,
+        } => namespace::set_attr(&mut t, *ino, change, *now_ns),
+        Command::Unlink {
+            parent,
+            name,
+            now_ns,
+        } => namespace::unlink(&mut t, *parent, name, *now_ns),
+        Command::Rmdir {
+            parent,
+            name,
+            now_ns,
+        } => namespace::rmdir(&mut t, *parent, name, *now_ns),
+        Command::Rename {
+            parent,
+            name,
+            new_parent,
+            new_name,
+            no_replace,
+            now_ns,
+        } => namespace::rename(
+            &mut t,
+            *parent,
+            name,
+            *new_parent,
+            new_name,
+            *no_replace,
+            *now_ns,
+        ),
+        Command::Link {
+            ino,
+            new_parent,
+            new_name,
+            now_ns,
+        } => namespace::link(&mut t, *ino, *new_parent, new_name, *now_ns),
+        Command::CreateBucket {
+            name,
+            owner,
+            now_ns,
+        } => namespace::create_bucket(&mut t, name, owner, *now_ns),
+        Command::DeleteBucket { name, now_ns } => namespace::delete_bucket(&mut t, name, *now_ns),
+        Command::PutKey {
+            bucket,
+            key,
+            object,
+            if_match,
+            if_none_match,
+            request_id,
+            now_ns,
+        } => keys::put_key(
+            &mut t,
+            keys::PutKey {
+                bucket,
+                key,
+                object,
+                if_match: if_match.as_deref(),
+                if_none_match: if_none_match.as_deref(),
+                request_id: *request_id,
+            },
+            *now_ns,
+        ),
+        Command::DeleteKey {
+            bucket,
+            key,
+            now_ns,
+        } => keys::delete_key(&mut t, bucket, key, *now_ns),
+        Command::AllocateChunk { owner, chain } => chunks::allocate(&mut t, *owner, chain),
+        Command::CommitWrite {
+            ino,
+            extents,
+            size,
+            etag,
+            mtime_ns,
+            chunk_lengths,
+            replace_layout,
+            now_ns,
+        } => chunks::commit_write(
+            &mut t,
+            chunks::Write {
+                ino: *ino,
+                extents,
+                size: *size,
+                etag,
+                mtime_ns: *mtime_ns,
+                chunk_lengths,
+                replace_layout: *replace_layout,
+            },
+            *now_ns,
+        ),
+        Command::DropReplica {
+            chunk_id,
+            version,
+            cs_id,
+        } => chunks::drop_replica(&mut t, *chunk_id, *version, *cs_id, false),
+        Command::DropBadReplica {
+            chunk_id,
+            version,
+            cs_id,
+        } => chunks::drop_replica(&mut t, *chunk_id, *version, *cs_id, true),
+        Command::RegisterCs {
+            host,
+            tier,
+            capacity,
+            journal,
+            now_ns,
+        } => cluster::register_cs(&mut t, host, *tier, *capacity, *journal, *now_ns),
+        Command::SetCsAddr { cs_id, addr } => cluster::set_cs_addr(&mut t, *cs_id, addr),
+        Command::ReconcileReplicas { cs_id, report } => chunks::reconcile(&mut t, *cs_id, report),
+        Command::TakeReplicaDeletes { cs_id } => chunks::take_deletes(&mut t, *cs_id),
+    }
+}
+
+/// Creates every table, so that read transactions find them all. Idempotent;
+/// run at creation and at every open (a newer version may add tables).
+pub fn create_tables(txn: &WriteTransaction) -> Result<(), FsError> {
+    txn.open_table(schema::INODES).io()?;
+    txn.open_table(schema::DENTRIES).io()?;
+    txn.open_table(schema::KEYS).io()?;
+    txn.open_table(schema::BUCKETS).io()?;
+    txn.open_table(schema::CHUNKS).io()?;
+    txn.open_table(schema::REPLICA_INDEX).io()?;
+    txn.open_table(schema::REPLICA_DELETES).io()?;
+    txn.open_table(schema::CHUNK_SERVERS).io()?;
+    txn.open_table(schema::META).io()?;
+    txn.open_table(schema::REQUESTS).io()?;
+    txn.open_table(schema::REQUEST_ORDER).io()?;
+    txn.open_table(schema::ACCESS_KEYS).io()?;
+    Ok(())
+}
+
+/// The tables of one write transaction, opened once per command.
+pub(crate) struct Tables<'t> {
+    pub inodes: Table<'t, u64, &'static [u8]>,
+    pub dentries: Table<'t, (u64, &'static [u8]), u64>,
+    pub keys: Table<'t, (&'static str, &'static [u8]), u64>,
+    pub buckets: Table<'t, &'static str, &'static [u8]>,
+    pub chunks: Table<'t, u64, &'static [u8]>,
+    pub replica_index: Table<'t, (u32, u64), ()>,
+    pub replica_deletes: Table<'t, (u32, u64), u64>,
+    pub chunk_servers: Table<'t, u32, &'static [u8]>,
+    pub meta: Table<'t, &'static str, &'static [u8]>,
+    pub requests: Table<'t, u64, &'static [u8]>,
+    pub request_order: Table<'t, u64, u64>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, FsError> {
+        Ok(Tables {
+            inodes: txn.open_table(schema::INODES).io()?,
+            dentries: txn.open_table(schema::DENTRIES).io()?,
+            keys: txn.open_table(schema::KEYS).io()?,
+            buckets: txn.open_table(schema::BUCKETS).io()?,
+            chunks: txn.open_table(schema::CHUNKS).io()?,
+            replica_index: txn.open_table(schema::REPLICA_INDEX).io()?,
+            replica_deletes: txn.open_table(schema::REPLICA_DELETES).io()?,
+            chunk_servers: txn.open_table(schema::CHUNK_SERVERS).io()?,
+            meta: txn.open_table(schema::META).io()?,
+            requests: txn.open_table(schema::REQUESTS).io()?,
+            request_order: txn.open_table(schema::REQUEST_ORDER).io()?,
+        })
+    }
+
+    // ---- inodes
+
+    pub fn inode(&self, ino: u64) -> Result<Inode, FsError> {
+        schema::get_inode(&self.inodes, ino)
+    }
+
+    /// The directory `ino`, or ENOENT / ENOTDIR.
+    pub fn dir(&self, ino: u64) -> Result<Inode, FsError> {
+        let node = self.inode(ino)?;
+        if node.kind != schema::NodeKind::Dir {
+            return Err(FsError::NotDir(format!("inode {ino}")));
+        }
+        Ok(node)
+    }
+
+    pub fn put_inode(&mut self, inode: &Inode) -> Result<(), FsError> {
+        let bytes = inode.encode()?;
+        self.inodes.insert(inode.ino, bytes.as_slice()).io()?;
+        Ok(())
+    }
+
+    /// Removes an inode that no name refers to any more, releasing its
+    /// chunk references.
+    pub fn free_inode(&mut self, mut inode: Inode) -> Result<(), FsError> {
+        chunks::set_layout(self, &mut inode, Vec::new())?;
+        self.inodes.remove(inode.ino).io()?;
+        Ok(())
+    }
+
+    /// Updates a directory after a change of its entries: times, and its link
+    /// count by `nlink_delta` (a subdirectory added or removed).
+    pub fn touch_dir(&mut self, ino: u64, nlink_delta: i32, now_ns: i64) -> Result<(), FsError> {
+        let mut dir = self.inode(ino)?;
+        dir.nlink = dir.nlink.saturating_add_signed(nlink_delta);
+        dir.mtime_ns = now_ns;
+        dir.ctime_ns = now_ns;
+        self.put_inode(&dir)
+    }
+
+    // ---- dentries
+
+    pub fn dentry(&self, parent: u64, name: &[u8]) -> Result<Option<u64>, FsError> {
+        schema::get_dentry(&self.dentries, parent, name)
+    }
+
+    pub fn has_children(&self, dir: u64) -> Result<bool, FsError> {
+        schema::has_children(&self.dentries, dir)
+    }
+
+    /// The entries of a directory, in name order.
+    pub fn children(&self, dir: u64) -> Result<Vec<(Vec<u8>, u64)>, FsError> {
+        let start: (u64, &[u8]) = (dir, &[]);
+        let mut out = Vec::new();
+        for entry in self.dentries.range(start..).io()? {
+            let (k, v) = entry.io()?;
+            let (parent, name) = k.value();
+            if parent != dir {
+                break;
+            }
+            out.push((name.to_vec(), v.value()));
+        }
+        Ok(out)
+    }
+
+    // ---- keys
+
+    /// Name of the bucket whose directory is `bucket_ino`.
+    pub fn bucket_name(&self, bucket_ino: u64) -> Result<String, FsError> {
+        let dir = self.inode(bucket_ino)?;
+        String::from_utf8(dir.name).map_err(|_| {
+            FsError::Io(format!(
+                "bucket directory {bucket_ino} has a non-UTF-8 name"
+            ))
+        })
+    }
+
+    /// The key of entry `name` of directory `dir` (inside a bucket), with a
+    /// trailing `/` for a directory.
+    pub fn entry_key(
+        &self,
+        dir: &Inode,
+        name: &[u8],
+        is_dir: bool,
+    ) -> Result<(String, Vec<u8>), FsError> {
+        let rel = schema::dir_rel_path(&self.inodes, dir)?;
+        let mut key = schema::join_key(&rel, name);
+        if is_dir {
+            key.push(b'/');
+        }
+        Ok((self.bucket_name(dir.bucket)?, key))
+    }
+
+    pub fn key(&self, bucket: &str, key: &[u8]) -> Result<Option<u64>, FsError> {
+        Ok(self.keys.get((bucket, key)).io()?.map(|g| g.value()))
+    }
+
+    /// Points `key` at `ino`. A key-only object holding the key is replaced
+    /// (released): a path made through the filesystem overwrites the object
+    /// of the same name, as a PUT would.
+    pub fn claim_key(&mut self, bucket: &str, key: &[u8], ino: u64) -> Result<(), FsError> {
+        if let Some(old) = self.key(bucket, key)? {
+            if old != ino {
+                let node = self.inode(old)?;
+                if !node.key_only {
+                    return Err(FsError::Io(format!(
+                        "key {bucket}/{} is held by inode {old}, which has a path: index out of step",
+                        String::from_utf8_lossy(key)
+                    )));
+                }
+                tracing::info!(
+                    bucket,
+                    key = %String::from_utf8_lossy(key),
+                    ino = old,
+                    "object replaced by a filesystem path of the same name"
+                );
+                self.free_inode(node)?;
+            }
+        }
+        self.keys.insert((bucket, key), ino).io()?;
+        Ok(())
+    }
+
+    /// Removes `key`, which must point at `ino`.
+    pub fn release_key(&mut self, bucket: &str, key: &[u8], ino: u64) -> Result<(), FsError> {
+        match self.keys.remove((bucket, key)).io()?.map(|g| g.value()) {
+            Some(found) if found == ino => Ok(()),
+            found => Err(FsError::Io(format!(
+                "key {bucket}/{} should point at inode {ino} but points at {found:?}: index out of step",
+                String::from_utf8_lossy(key)
+            ))),
+        }
+    }
+
+    // ---- counters
+
+    pub fn counters(&self) -> Result<Counters, FsError> {
+        schema::get_record::<&str, _, Counters>(&self.meta, schema::META_COUNTERS)?
+            .ok_or_else(|| FsError::Io("metadata store has no counters: not initialised".into()))
+    }
+
+    pub fn put_counters(&mut self, counters: &Counters) -> Result<(), FsError> {
+        let bytes = counters.encode()?;
+        self.meta
+            .insert(schema::META_COUNTERS, bytes.as_slice())
+            .io()?;
+        Ok(())
+    }
+
+    pub fn next_ino(&mut self) -> Result<u64, FsError> {
+        let mut c = self.counters()?;
+        let ino = c.next_ino;
+        c.next_ino += 1;
+        self.put_counters(&c)?;
+        Ok(ino)
+    }
+
+    pub fn chunk_size(&self) -> Result<u64, FsError> {
+        let meta =
+            schema::get_record::<&str, _, schema::ClusterMeta>(&self.meta, schema::META_CLUSTER)?
+                .ok_or_else(|| FsError::Io("metadata store has no cluster record".into()))?;
+        Ok(meta.chunk_size)
+    }
+}
+
+/// A name a directory entry may have: 1..=255 bytes, no `/` or NUL, not `.`
+/// or `..`.
+pub(crate) fn check_name(name: &[u8]) -> Result<(), FsError> {
+    if name.len() > 255 {
+        return Err(FsError::NameTooLong(format!(
+            "{}... ({} bytes; 255 at most)",
+            String::from_utf8_lossy(&name[..32]),
+            name.len()
+        )));
+    }
+    if !is_posix_name(name) {
+        return Err(FsError::Invalid(format!(
+            "`{}` is not a valid name",
+            String::from_utf8_lossy(name)
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn is_posix_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name != b"."
+        && name != b".."
+        && !name.contains(&b'/')
+        && !name.contains(&0)
+}
+
+/// Whether `ancestor` is `dir` or one of its ancestors.
+pub(crate) fn is_ancestor(t: &Tables, ancestor: u64, dir: u64) -> Result<bool, FsError> {
+    let mut cur = dir;
+    for _ in 0..4096 {
+        if cur == ancestor {
+            return Ok(true);
+        }
+        if cur == ROOT_INO || cur == 0 {
+            return Ok(false);
+        }
+        cur = t.inode(cur)?.parent;
+    }
+    Err(FsError::Io(format!("directory {dir}: parent chain loops")))
+}

@@ -1,0 +1,557 @@
+//! The POSIX namespace and buckets.
+//!
+//! Every change here that adds, removes or moves a path inside a bucket
+//! updates `keys` in the same transaction: a file or symlink at
+//! `bucket/a/b/c` has key `a/b/c`, an explicit directory (made by mkdir or a
+//! `a/` marker) has key `a/b/`, an implicit directory has none. Hard links
+//! have one key per dentry. The root holds only buckets (directories).
+
+use std::collections::BTreeMap;
+
+use cairn_common::{FsError, ROOT_INO};
+use redb::ReadableTable;
+
+use super::{check_name, chunks, is_ancestor, Tables};
+use crate::command::{AttrChange, CommandReply};
+use crate::error::OrIo;
+use crate::schema::{self, BucketInfo, Inode, NodeKind, Stored, EMPTY_ETAG};
+
+/// Most hard links a file may have.
+const MAX_LINKS: u32 = 65_000;
+/// Largest xattr value (Linux's XATTR_SIZE_MAX).
+const MAX_XATTR_VALUE: usize = 64 << 10;
+/// Longest xattr name (Linux's XATTR_NAME_MAX).
+const MAX_XATTR_NAME: usize = 255;
+
+/// A fresh inode with the attributes every kind shares; the caller fills in
+/// the kind-specific fields.
+pub(super) fn new_inode(ino: u64, kind: NodeKind, parent: &Inode, now_ns: i64) -> Inode {
+    Inode {
+        ino,
+        kind,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        atime_ns: now_ns,
+        mtime_ns: now_ns,
+        ctime_ns: now_ns,
+        nlink: 1,
+        etag: String::new(),
+        content_type: String::new(),
+        user_meta: BTreeMap::new(),
+        headers: BTreeMap::new(),
+        xattrs: BTreeMap::new(),
+        replicas: parent.replicas,
+        tier: parent.tier,
+        layout: Vec::new(),
+        symlink_target: Vec::new(),
+        bucket: parent.bucket,
+        parent: 0,
+        name: Vec::new(),
+        implicit: false,
+        key_only: false,
+    }
+}
+
+/// Arguments of Create.
+pub(super) struct NewNode<'a> {
+    pub parent: u64,
+    pub name: &'a [u8],
+    pub kind: NodeKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub symlink_target: &'a [u8],
+    pub exclusive: bool,
+}
+
+pub(super) fn create(t: &mut Tables, n: NewNode, now_ns: i64) -> Result<CommandReply, FsError> {
+    check_name(n.name)?;
+    let dir = t.dir(n.parent)?;
+    if let Some(existing) = t.dentry(n.parent, n.name)? {
+        let node = t.inode(existing)?;
+        if n.exclusive || node.kind != n.kind {
+            return Err(FsError::Exists(display(n.name)));
+        }
+        return Ok(CommandReply::Node(node));
+    }
+    if n.parent == ROOT_INO {
+        if n.kind != NodeKind::Dir {
+            return Err(FsError::PermissionDenied(
+                "only buckets (directories) can be made at the top".into(),
+            ));
+        }
+        let name = std::str::from_utf8(n.name)
+            .map_err(|_| FsError::Invalid("a bucket name must be UTF-8".into()))?;
+        let (node, _) = make_bucket(t, name, "", n.mode, n.uid, n.gid, now_ns)?;
+        return Ok(CommandReply::Node(node));
+    }
+    let ino = t.next_ino()?;
+    let mut node = new_inode(ino, n.kind, &dir, now_ns);
+    node.uid = n.uid;
+    node.gid = n.gid;
+    node.mode = n.mode & 0o7777;
+    match n.kind {
+        NodeKind::File => node.etag = EMPTY_ETAG.to_string(),
+        NodeKind::Dir => {
+            node.nlink = 2;
+            node.parent = n.parent;
+            node.name = n.name.to_vec();
+        }
+        NodeKind::Symlink => {
+            if n.symlink_target.is_empty() {
+                return Err(FsError::Invalid("a symlink needs a target".into()));
+            }
+            node.symlink_target = n.symlink_target.to_vec();
+            node.size = n.symlink_target.len() as u64;
+        }
+    }
+    t.dentries.insert((n.parent, n.name), ino).io()?;
+    let (bucket, key) = t.entry_key(&dir, n.name, n.kind == NodeKind::Dir)?;
+    t.claim_key(&bucket, &key, ino)?;
+    t.put_inode(&node)?;
+    t.touch_dir(n.parent, i32::from(n.kind == NodeKind::Dir), now_ns)?;
+    Ok(CommandReply::Node(node))
+}
+
+pub(super) fn set_attr(
+    t: &mut Tables,
+    ino: u64,
+    c: &AttrChange,
+    now_ns: i64,
+) -> Result<CommandReply, FsError> {
+    let mut node = t.inode(ino)?;
+    if let Some(mode) = c.mode {
+        node.mode = mode & 0o7777;
+    }
+    if let Some(uid) = c.uid {
+        node.uid = uid;
+    }
+    if let Some(gid) = c.gid {
+        node.gid = gid;
+    }
+    if let Some(atime) = c.atime_ns {
+        node.atime_ns = atime;
+    }
+    if let Some(mtime) = c.mtime_ns {
+        node.mtime_ns = mtime;
+    }
+    if let Some(size) = c.size {
+        match node.kind {
+            NodeKind::File => {}
+            NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}"))),
+            NodeKind::Symlink => return Err(FsError::Invalid(format!("inode {ino} is a symlink"))),
+        }
+        if size != node.size {
+            let layout = chunks::truncate_extents(&node.layout, size);
+            chunks::set_layout(t, &mut node, layout)?;
+            node.size = size;
+            node.etag = if size == 0 {
+                EMPTY_ETAG.to_string()
+            } else {
+                String::new()
+            };
+            if c.mtime_ns.is_none() {
+                node.mtime_ns = now_ns;
+            }
+        }
+    }
+    if let Some(replicas) = c.replicas {
+        if replicas == 0 {
+            return Err(FsError::Invalid("replica count must be at least 1".into()));
+        }
+        node.replicas = replicas;
+    }
+    if let Some(tier) = c.tier {
+        node.tier = tier;
+    }
+    for (name, value) in &c.set_xattrs {
+        if name.is_empty() || name.len() > MAX_XATTR_NAME {
+            return Err(FsError::Invalid(format!(
+                "xattr name `{name}`: 1 to 255 bytes"
+            )));
+        }
+        if value.len() > MAX_XATTR_VALUE {
+            return Err(FsError::NoSpace(format!(
+                "xattr `{name}`: value of {} bytes, 64 KiB at most",
+                value.len()
+            )));
+        }
+        node.xattrs.insert(name.clone(), value.clone());
+    }
+    for name in &c.remove_xattrs {
+        // Removing an absent xattr is not an error here: `FsError` has no
+        // ENODATA (yet); the door checks existence with GetAttr if it must.
+        node.xattrs.remove(name);
+    }
+    node.ctime_ns = now_ns;
+    t.put_inode(&node)?;
+    Ok(CommandReply::Node(node))
+}
+
+pub(super) fn unlink(
+    t: &mut Tables,
+    parent: u64,
+    name: &[u8],
+    now_ns: i64,
+) -> Result<CommandReply, FsError> {
+    check_name(name)?;
+    let dir = t.dir(parent)?;
+    let ino = t
+        .dentry(parent, name)?
+        .ok_or_else(|| FsError::NotFound(display(name)))?;
+    let mut node = t.inode(ino)?;
+    if node.kind == NodeKind::Dir {
+        return Err(FsError::IsDir(display(name)));
+    }
+    t.dentries.remove((parent, name)).io()?;
+    let (bucket, key) = t.entry_key(&dir, name, false)?;
+    t.release_key(&bucket, &key, ino)?;
+    drop_link(t, &mut node, now_ns)?;
+    t.touch_dir(parent, 0, now_ns)?;
+    Ok(CommandReply::Done)
+}
+
+/// One dentry of a file is gone: count it, free the inode at zero.
+fn drop_link(t: &mut Tables, node: &mut Inode, now_ns: i64) -> Result<(), FsError> {
+    node.nlink = node.nlink.saturating_sub(1);
+    node.ctime_ns = now_ns;
+    if node.nlink == 0 {
+        t.free_inode(node.clone())
+    } else {
+        t.put_inode(node)
+    }
+}
+
+pub(super) fn rmdir(
+    t: &mut Tables,
+    parent: u64,
+    name: &[u8],
+    now_ns: i64,
+) -> Result<CommandReply, FsError> {
+    check_name(name)?;
+    let dir = t.dir(parent)?;
+    let ino = t
+        .dentry(parent, name)?
+        .ok_or_else(|| FsError::NotFound(display(name)))?;
+    let node = t.inode(ino)?;
+    if node.kind != NodeKind::Dir {
+        return Err(FsError::NotDir(display(name)));
+    }
+    if t.has_children(ino)? {
+        return Err(FsError::NotEmpty(display(name)));
+    }
+    if parent == ROOT_INO {
+        let bucket = String::from_utf8_lossy(name).into_owned();
+        if bucket_has_keys(t, &bucket)? {
+            return Err(FsError::NotEmpty(format!(
+                "bucket {bucket} still holds objects"
+            )));
+        }
+        t.buckets.remove(bucket.as_str()).io()?;
+    } else if !node.implicit {
+        let (bucket, key) = t.entry_key(&dir, name, true)?;
+        t.release_key(&bucket, &key, ino)?;
+    }
+    t.dentries.remove((parent, name)).io()?;
+    t.free_inode(node)?;
+    t.touch_dir(parent, -1, now_ns)?;
+    Ok(CommandReply::Done)
+}
+
+pub(super) fn rename(
+    t: &mut Tables,
+    parent: u64,
+    name: &[u8],
+    new_parent: u64,
+    new_name: &[u8],
+    no_replace: bool,
+    now_ns: i64,
+) -> Result<CommandReply, FsError> {
+    check_name(name)?;
+    check_name(new_name)?;
+    let src_dir = t.dir(parent)?;
+    let dst_dir = t.dir(new_parent)?;
+    let ino = t
+        .dentry(parent, name)?
+        .ok_or_else(|| FsError::NotFound(display(name)))?;
+    let mut node = t.inode(ino)?;
+    if parent == ROOT_INO && new_parent == ROOT_INO {
+        return Err(FsError::PermissionDenied(
+            "buckets cannot be renamed".into(),
+        ));
+    }
+    if parent == ROOT_INO || new_parent == ROOT_INO || src_dir.bucket != dst_dir.bucket {
+        return Err(FsError::CrossDevice(format!(
+            "{} -> {}: a rename stays inside one bucket",
+            display(name),
+            display(new_name)
+        )));
+    }
+    let is_dir = node.kind == NodeKind::Dir;
+    if is_dir && is_ancestor(t, ino, new_parent)? {
+        return Err(FsError::Invalid(format!(
+            "cannot move directory {} into itself",
+            display(name)
+        )));
+    }
+
+    let mut dst_nlink_delta = 0i32;
+    let mut src_nlink_delta = 0i32;
+    if let Some(existing) = t.dentry(new_parent, new_name)? {
+        if existing == ino {
+            // Two names of one file (or the same name): POSIX does nothing.
+            return Ok(CommandReply::Done);
+        }
+        if no_replace {
+            return Err(FsError::Exists(display(new_name)));
+        }
+        let mut target = t.inode(existing)?;
+        let target_is_dir = target.kind == NodeKind::Dir;
+        match (is_dir, target_is_dir) {
+            (true, false) => return Err(FsError::NotDir(display(new_name))),
+            (false, true) => return Err(FsError::IsDir(display(new_name))),
+            (true, true) if t.has_children(existing)? => {
+                return Err(FsError::NotEmpty(display(new_name)))
+            }
+            _ => {}
+        }
+        t.dentries.remove((new_parent, new_name)).io()?;
+        if target_is_dir {
+            if !target.implicit {
+                let (bucket, key) = t.entry_key(&dst_dir, new_name, true)?;
+                t.release_key(&bucket, &key, existing)?;
+            }
+            t.free_inode(target)?;
+            dst_nlink_delta -= 1;
+        } else {
+            let (bucket, key) = t.entry_key(&dst_dir, new_name, false)?;
+            t.release_key(&bucket, &key, existing)?;
+            drop_link(t, &mut target, now_ns)?;
+        }
+    }
+
+    t.dentries.remove((parent, name)).io()?;
+    t.dentries.insert((new_parent, new_name), ino).io()?;
+    let (bucket, old_key) = t.entry_key(&src_dir, name, is_dir)?;
+    let (_, new_key) = t.entry_key(&dst_dir, new_name, is_dir)?;
+    if is_dir {
+        if !node.implicit {
+            t.release_key(&bucket, &old_key, ino)?;
+            t.claim_key(&bucket, &new_key, ino)?;
+        }
+        // Keys without the trailing '/': the directory's path.
+        let old_rel = old_key[..old_key.len() - 1].to_vec();
+        let new_rel = new_key[..new_key.len() - 1].to_vec();
+        rekey_subtree(t, &bucket, ino, old_rel, new_rel)?;
+        node.parent = new_parent;
+        node.name = new_name.to_vec();
+        if parent != new_parent {
+            src_nlink_delta -= 1;
+            dst_nlink_delta += 1;
+        }
+    } else {
+        t.release_key(&bucket, &old_key, ino)?;
+        t.claim_key(&bucket, &new_key, ino)?;
+    }
+    node.ctime_ns = now_ns;
+    t.put_inode(&node)?;
+    if parent == new_parent {
+        t.touch_dir(parent, src_nlink_delta + dst_nlink_delta, now_ns)?;
+    } else {
+        t.touch_dir(parent, src_nlink_delta, now_ns)?;
+        t.touch_dir(new_parent, dst_nlink_delta, now_ns)?;
+    }
+    Ok(CommandReply::Done)
+}
+
+/// Moves the keys of everything below directory `dir` from path `old_rel`
+/// to `new_rel` (the directory itself is done by the caller). Walks the
+/// subtree through `dentries`, so keys that merely share the prefix but are
+/// not in the tree (key-only objects such as `old//x`) stay where they are.
+fn rekey_subtree(
+    t: &mut Tables,
+    bucket: &str,
+    dir: u64,
+    old_rel: Vec<u8>,
+    new_rel: Vec<u8>,
+) -> Result<(), FsError> {
+    let mut stack = vec![(dir, old_rel, new_rel)];
+    while let Some((d, old_rel, new_rel)) = stack.pop() {
+        for (name, child) in t.children(d)? {
+            let node = t.inode(child)?;
+            let old_path = schema::join_key(&old_rel, &name);
+            let new_path = schema::join_key(&new_rel, &name);
+            if node.kind == NodeKind::Dir {
+                if !node.implicit {
+                    let mut old_key = old_path.clone();
+                    old_key.push(b'/');
+                    let mut new_key = new_path.clone();
+                    new_key.push(b'/');
+                    t.release_key(bucket, &old_key, child)?;
+                    t.claim_key(bucket, &new_key, child)?;
+                }
+                stack.push((child, old_path, new_path));
+            } else {
+                t.release_key(bucket, &old_path, child)?;
+                t.claim_key(bucket, &new_path, child)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn link(
+    t: &mut Tables,
+    ino: u64,
+    new_parent: u64,
+    new_name: &[u8],
+    now_ns: i64,
+) -> Result<CommandReply, FsError> {
+    check_name(new_name)?;
+    let mut node = t.inode(ino)?;
+    if node.kind == NodeKind::Dir {
+        return Err(FsError::PermissionDenied(
+            "hard links to directories are not allowed".into(),
+        ));
+    }
+    if node.key_only {
+        return Err(FsError::Invalid(format!(
+            "inode {ino} is an object without a path: it cannot be linked"
+        )));
+    }
+    let dir = t.dir(new_parent)?;
+    if new_parent == ROOT_INO || dir.bucket != node.bucket {
+        return Err(FsError::CrossDevice(format!(
+            "{}: a hard link stays inside its bucket",
+            display(new_name)
+        )));
+    }
+    if t.dentry(new_parent, new_name)?.is_some() {
+        return Err(FsError::Exists(display(new_name)));
+    }
+    if node.nlink >= MAX_LINKS {
+        return Err(FsError::TooManyLinks(format!("inode {ino}")));
+    }
+    t.dentries.insert((new_parent, new_name), ino).io()?;
+    let (bucket, key) = t.entry_key(&dir, new_name, false)?;
+    t.claim_key(&bucket, &key, ino)?;
+    node.nlink += 1;
+    node.ctime_ns = now_ns;
+    t.put_inode(&node)?;
+    t.touch_dir(new_parent, 0, now_ns)?;
+    Ok(CommandReply::Node(node))
+}
+
+// ---------------------------------------------------------------- buckets ---
+
+/// A bucket name: a valid directory name in UTF-8. (The S3 naming rules —
+/// lowercase, 3 to 63 characters — are the gateway's to enforce.)
+fn check_bucket_name(name: &str) -> Result<(), FsError> {
+    check_name(name.as_bytes())
+}
+
+/// Makes bucket `name`: the directory under the root and its `buckets` row.
+fn make_bucket(
+    t: &mut Tables,
+    name: &str,
+    owner: &str,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    now_ns: i64,
+) -> Result<(Inode, BucketInfo), FsError> {
+    check_bucket_name(name)?;
+    if t.buckets.get(name).io()?.is_some() || t.dentry(ROOT_INO, name.as_bytes())?.is_some() {
+        return Err(FsError::Exists(format!("bucket {name}")));
+    }
+    let root = t.dir(ROOT_INO)?;
+    let ino = t.next_ino()?;
+    let mut node = new_inode(ino, NodeKind::Dir, &root, now_ns);
+    node.mode = if mode == 0 { 0o755 } else { mode & 0o7777 };
+    node.uid = uid;
+    node.gid = gid;
+    node.nlink = 2;
+    node.bucket = ino;
+    node.parent = ROOT_INO;
+    node.name = name.as_bytes().to_vec();
+    let info = BucketInfo {
+        name: name.to_string(),
+        ino,
+        created_ns: now_ns,
+        owner: owner.to_string(),
+    };
+    let bytes = info.encode()?;
+    t.buckets.insert(name, bytes.as_slice()).io()?;
+    t.dentries.insert((ROOT_INO, name.as_bytes()), ino).io()?;
+    t.put_inode(&node)?;
+    t.touch_dir(ROOT_INO, 1, now_ns)?;
+    Ok((node, info))
+}
+
+pub(super) fn create_bucket(
+    t: &mut Tables,
+    name: &str,
+    owner: &str,
+    now_ns: i64,
+) -> Result<CommandReply, FsError> {
+    let (_, info) = make_bucket(t, name, owner, 0o755, 0, 0, now_ns)?;
+    Ok(CommandReply::Bucket(info))
+}
+
+fn bucket_has_keys(t: &Tables, bucket: &str) -> Result<bool, FsError> {
+    let start: (&str, &[u8]) = (bucket, &[]);
+    let mut range = t.keys.range(start..).io()?;
+    match range.next() {
+        Some(entry) => Ok(entry.io()?.0.value().0 == bucket),
+        None => Ok(false),
+    }
+}
+
+/// Deletes an empty bucket: one without keys. Directories left without keys
+/// (implicit ones emptied through the filesystem) go with it.
+pub(super) fn delete_bucket(
+    t: &mut Tables,
+    name: &str,
+    now_ns: i64,
+) -> Result<CommandReply, FsError> {
+    let info = schema::get_record::<&str, _, BucketInfo>(&t.buckets, name)?
+        .ok_or_else(|| FsError::NotFound(format!("bucket {name}")))?;
+    if bucket_has_keys(t, name)? {
+        return Err(FsError::NotEmpty(format!(
+            "bucket {name} still holds objects"
+        )));
+    }
+    // Whatever is left in the tree has no key, so it can only be implicit
+    // directories; remove them depth-first.
+    let mut stack = vec![info.ino];
+    let mut dirs = Vec::new();
+    while let Some(d) = stack.pop() {
+        for (child_name, child) in t.children(d)? {
+            let node = t.inode(child)?;
+            if node.kind != NodeKind::Dir {
+                return Err(FsError::NotEmpty(format!(
+                    "bucket {name} still holds {}",
+                    display(&child_name)
+                )));
+            }
+            stack.push(child);
+            dirs.push((d, child_name, node));
+        }
+    }
+    for (parent, child_name, node) in dirs.into_iter().rev() {
+        t.dentries.remove((parent, child_name.as_slice())).io()?;
+        t.free_inode(node)?;
+    }
+    t.buckets.remove(name).io()?;
+    t.dentries.remove((ROOT_INO, name.as_bytes())).io()?;
+    let node = t.inode(info.ino)?;
+    t.free_inode(node)?;
+    t.touch_dir(ROOT_INO, -1, now_ns)?;
+    Ok(CommandReply::Done)
+}
+
+pub(super) fn display(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}

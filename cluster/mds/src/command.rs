@@ -1,0 +1,232 @@
+//! Every change to the MDS state is a [`Command`]: a plain serialisable value
+//! applied by [`crate::apply::apply`] in one redb transaction.
+//!
+//! Invariant: a command carries everything that is not derived from the
+//! state itself — the time (`now_ns`), chunk placement (`chain`), anything
+//! random — so that applying the same commands in the same order to the same
+//! state gives the same result on every MDS. This is what lets a replicated
+//! log (openraft) sit in front of `apply` unchanged.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{BucketInfo, ChunkInfo, ClusterMeta, Extent, Inode, NodeKind};
+
+/// Attribute changes of SetAttr; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttrChange {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Truncate (down: extents past the end are trimmed and their chunk
+    /// references released) or extend (up: only the size changes).
+    pub size: Option<u64>,
+    pub atime_ns: Option<i64>,
+    pub mtime_ns: Option<i64>,
+    pub replicas: Option<u32>,
+    pub tier: Option<u32>,
+    pub set_xattrs: BTreeMap<String, Vec<u8>>,
+    pub remove_xattrs: Vec<String>,
+}
+
+/// The content and metadata of an object placed by PutKey.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectSpec {
+    /// `None`: a file, or a directory marker when the key ends with `/` and
+    /// the object is empty.
+    pub kind: Option<NodeKind>,
+    /// 0: the default (0644 files, 0755 directories, 0777 symlinks).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// 0: the command's time.
+    pub mtime_ns: i64,
+    pub etag: String,
+    pub content_type: String,
+    pub user_meta: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
+    /// 0: inherit from the parent directory.
+    pub replicas: u32,
+    pub extents: Vec<Extent>,
+    pub symlink_target: Vec<u8>,
+}
+
+/// A replica of a chunk as a CS reports it or is told to delete it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaRef {
+    pub chunk_id: u64,
+    pub version: u64,
+    pub length: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Creates the root directory, the cluster record and the counters.
+    InitCluster {
+        meta: ClusterMeta,
+        now_ns: i64,
+    },
+
+    // ---- POSIX namespace
+    CreateNode {
+        parent: u64,
+        name: Vec<u8>,
+        kind: NodeKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        symlink_target: Vec<u8>,
+        exclusive: bool,
+        now_ns: i64,
+    },
+    SetAttr {
+        ino: u64,
+        change: AttrChange,
+        now_ns: i64,
+    },
+    Unlink {
+        parent: u64,
+        name: Vec<u8>,
+        now_ns: i64,
+    },
+    Rmdir {
+        parent: u64,
+        name: Vec<u8>,
+        now_ns: i64,
+    },
+    Rename {
+        parent: u64,
+        name: Vec<u8>,
+        new_parent: u64,
+        new_name: Vec<u8>,
+        no_replace: bool,
+        now_ns: i64,
+    },
+    Link {
+        ino: u64,
+        new_parent: u64,
+        new_name: Vec<u8>,
+        now_ns: i64,
+    },
+
+    // ---- buckets and keys
+    CreateBucket {
+        name: String,
+        owner: String,
+        now_ns: i64,
+    },
+    DeleteBucket {
+        name: String,
+        now_ns: i64,
+    },
+    PutKey {
+        bucket: String,
+        key: Vec<u8>,
+        object: ObjectSpec,
+        if_match: Option<String>,
+        if_none_match: Option<String>,
+        /// 0: not deduplicated.
+        request_id: u64,
+        now_ns: i64,
+    },
+    DeleteKey {
+        bucket: String,
+        key: Vec<u8>,
+        now_ns: i64,
+    },
+
+    // ---- chunks
+    /// A new chunk for inode `owner` on the CS chain chosen by placement
+    /// (before the command: placement reads live figures).
+    AllocateChunk {
+        owner: u64,
+        chain: Vec<u32>,
+    },
+    CommitWrite {
+        ino: u64,
+        extents: Vec<Extent>,
+        size: u64,
+        etag: String,
+        mtime_ns: i64,
+        /// (chunk id, length reached).
+        chunk_lengths: Vec<(u64, u64)>,
+        replace_layout: bool,
+        now_ns: i64,
+    },
+    /// A replica failed during a write: drop it and bump the version, if the
+    /// writer saw the current version.
+    DropReplica {
+        chunk_id: u64,
+        version: u64,
+        cs_id: u32,
+    },
+    /// A replica returned bad data: drop it like DropReplica, except that the
+    /// last replica is kept (a damaged copy beats none).
+    DropBadReplica {
+        chunk_id: u64,
+        version: u64,
+        cs_id: u32,
+    },
+
+    // ---- chunk servers
+    RegisterCs {
+        host: String,
+        tier: u32,
+        capacity: u64,
+        journal: bool,
+        now_ns: i64,
+    },
+    SetCsAddr {
+        cs_id: u32,
+        addr: String,
+    },
+    /// A CS's full replica report: returns what it should delete, drops from
+    /// the chunk map the replicas it no longer has.
+    ReconcileReplicas {
+        cs_id: u32,
+        report: Vec<ReplicaRef>,
+    },
+    /// Returns and forgets the deletions queued for a CS.
+    TakeReplicaDeletes {
+        cs_id: u32,
+    },
+}
+
+impl Command {
+    /// Short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::InitCluster { .. } => "init_cluster",
+            Command::CreateNode { .. } => "create",
+            Command::SetAttr { .. } => "set_attr",
+            Command::Unlink { .. } => "unlink",
+            Command::Rmdir { .. } => "rmdir",
+            Command::Rename { .. } => "rename",
+            Command::Link { .. } => "link",
+            Command::CreateBucket { .. } => "create_bucket",
+            Command::DeleteBucket { .. } => "delete_bucket",
+            Command::PutKey { .. } => "put_key",
+            Command::DeleteKey { .. } => "delete_key",
+            Command::AllocateChunk { .. } => "allocate_chunk",
+            Command::CommitWrite { .. } => "commit_write",
+            Command::DropReplica { .. } => "drop_replica",
+            Command::DropBadReplica { .. } => "drop_bad_replica",
+            Command::RegisterCs { .. } => "register_cs",
+            Command::SetCsAddr { .. } => "set_cs_addr",
+            Command::ReconcileReplicas { .. } => "reconcile_replicas",
+            Command::TakeReplicaDeletes { .. } => "take_replica_deletes",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandReply {
+    Done,
+    Node(Inode),
+    Bucket(BucketInfo),
+    Chunk { chunk_id: u64, chunk: ChunkInfo },
+    CsRegistered { cs_id: u32 },
+    Deletes(Vec<ReplicaRef>),
+}

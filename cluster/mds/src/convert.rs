@@ -1,0 +1,121 @@
+//! Conversions between the wire types (`cairn_proto`) and the MDS's domain
+//! types. Protobuf stops here: nothing past the service layer sees it.
+
+use std::collections::BTreeMap;
+
+use cairn_common::FsError;
+use cairn_proto as pb;
+
+use crate::command::{AttrChange, ObjectSpec};
+use crate::schema::{BucketInfo, Extent, Inode, NodeKind};
+
+pub fn node_kind_to_pb(kind: NodeKind) -> pb::NodeKind {
+    match kind {
+        NodeKind::File => pb::NodeKind::File,
+        NodeKind::Dir => pb::NodeKind::Dir,
+        NodeKind::Symlink => pb::NodeKind::Symlink,
+    }
+}
+
+/// The kind named on the wire; `None` for UNSPECIFIED.
+pub fn node_kind_from_pb(kind: i32) -> Result<Option<NodeKind>, FsError> {
+    match pb::NodeKind::try_from(kind) {
+        Ok(pb::NodeKind::Unspecified) => Ok(None),
+        Ok(pb::NodeKind::File) => Ok(Some(NodeKind::File)),
+        Ok(pb::NodeKind::Dir) => Ok(Some(NodeKind::Dir)),
+        Ok(pb::NodeKind::Symlink) => Ok(Some(NodeKind::Symlink)),
+        Err(_) => Err(FsError::Invalid(format!("unknown node kind {kind}"))),
+    }
+}
+
+pub fn extent_to_pb(e: &Extent) -> pb::Extent {
+    pb::Extent {
+        file_offset: e.file_offset,
+        chunk_id: e.chunk_id,
+        chunk_offset: e.chunk_offset,
+        length: e.length,
+    }
+}
+
+pub fn extent_from_pb(e: &pb::Extent) -> Extent {
+    Extent {
+        file_offset: e.file_offset,
+        chunk_id: e.chunk_id,
+        chunk_offset: e.chunk_offset,
+        length: e.length,
+    }
+}
+
+pub fn node_to_pb(n: &Inode) -> pb::Node {
+    pb::Node {
+        ino: n.ino,
+        kind: node_kind_to_pb(n.kind) as i32,
+        mode: n.mode,
+        uid: n.uid,
+        gid: n.gid,
+        size: n.size,
+        atime_ns: n.atime_ns,
+        mtime_ns: n.mtime_ns,
+        ctime_ns: n.ctime_ns,
+        nlink: n.nlink,
+        etag: n.etag.clone(),
+        content_type: n.content_type.clone(),
+        user_meta: n.user_meta.clone().into_iter().collect(),
+        replicas: n.replicas,
+        tier: n.tier,
+        extents: n.layout.iter().map(extent_to_pb).collect(),
+        symlink_target: n.symlink_target.clone(),
+        xattrs: n.xattrs.clone().into_iter().collect(),
+        headers: n.headers.clone().into_iter().collect(),
+    }
+}
+
+/// What PutKey takes from the Node it is sent: kind, mode, owner, size,
+/// mtime, ETag, content type, user metadata, stored headers, replicas,
+/// extents, symlink target. (ino, times other than mtime, nlink, tier and
+/// xattrs are the MDS's to set.)
+pub fn object_from_pb(n: &pb::Node) -> Result<ObjectSpec, FsError> {
+    Ok(ObjectSpec {
+        kind: node_kind_from_pb(n.kind)?,
+        mode: n.mode,
+        uid: n.uid,
+        gid: n.gid,
+        size: n.size,
+        mtime_ns: n.mtime_ns,
+        etag: n.etag.clone(),
+        content_type: n.content_type.clone(),
+        user_meta: n.user_meta.clone().into_iter().collect(),
+        headers: n.headers.clone().into_iter().collect(),
+        replicas: n.replicas,
+        extents: n.extents.iter().map(extent_from_pb).collect(),
+        symlink_target: n.symlink_target.clone(),
+    })
+}
+
+pub fn attr_change_from_pb(r: &pb::SetAttrRequest) -> AttrChange {
+    AttrChange {
+        mode: r.mode,
+        uid: r.uid,
+        gid: r.gid,
+        size: r.size,
+        atime_ns: r.atime_ns,
+        mtime_ns: r.mtime_ns,
+        replicas: r.replicas,
+        tier: r.tier,
+        set_xattrs: r
+            .set_xattrs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        remove_xattrs: r.remove_xattrs.clone(),
+    }
+}
+
+pub fn bucket_to_pb(b: &BucketInfo) -> pb::Bucket {
+    pb::Bucket {
+        name: b.name.clone(),
+        ino: b.ino,
+        created_ns: b.created_ns,
+        owner: b.owner.clone(),
+    }
+}

@@ -1,0 +1,84 @@
+//! Errors of the MDS process itself (opening, creating, serving).
+//!
+//! Namespace errors travel as [`FsError`] (with their errno) from `apply` to
+//! the client; `MdsError` is for the operator: each variant says what was
+//! being done and, where there is one, what to do about it.
+
+use std::path::PathBuf;
+
+use cairn_common::FsError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MdsError {
+    #[error("no MDS in {dir}: run `cairn -c NAME make-mds -I -r {dir} -a ADDR` to create one")]
+    NotInitialised { dir: PathBuf },
+
+    #[error("{dir} already holds an MDS ({file} exists): refusing to overwrite it")]
+    AlreadyInitialised { dir: PathBuf, file: PathBuf },
+
+    #[error("{dir} is in use by a running MDS (cannot lock {lock}): stop that MDS first")]
+    Locked { dir: PathBuf, lock: PathBuf },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Db {
+        context: String,
+        #[source]
+        source: Box<redb::Error>,
+    },
+
+    #[error("the MDS state in {dir} is damaged: {message}")]
+    Corrupt { dir: PathBuf, message: String },
+
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+
+    #[error(transparent)]
+    Fs(#[from] FsError),
+
+    #[error("cannot hash the cluster password: {0}")]
+    Password(String),
+
+    #[error("the MDS gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+impl MdsError {
+    /// Wraps an I/O error with what was being done.
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MdsError {
+        let context = context.into();
+        move |source| MdsError::Io { context, source }
+    }
+
+    /// Wraps a redb error with what was being done.
+    pub(crate) fn db<E: Into<redb::Error>>(
+        context: impl Into<String>,
+    ) -> impl FnOnce(E) -> MdsError {
+        let context = context.into();
+        move |source| MdsError::Db {
+            context,
+            source: Box::new(source.into()),
+        }
+    }
+}
+
+/// Turns storage-layer failures into the namespace error the client sees.
+///
+/// A redb failure inside a command is an I/O error of the metadata store:
+/// the client gets EIO with the cause, and the transaction is aborted.
+pub(crate) trait OrIo<T> {
+    fn io(self) -> Result<T, FsError>;
+}
+
+impl<T, E: Into<redb::Error>> OrIo<T> for Result<T, E> {
+    fn io(self) -> Result<T, FsError> {
+        self.map_err(|e| FsError::Io(format!("metadata store: {}", e.into())))
+    }
+}

@@ -1,0 +1,449 @@
+//! The MDS's persistent state: redb tables and the records stored in them.
+//!
+//! Every structured value is serialised with postcard inside a versioned
+//! envelope (`XxxRecord::V1(..)`), so that a later format adds `V2` and
+//! migrates `V1` on decode (the chain of Garage's `migrate.rs`) instead of
+//! misreading old bytes. postcard is not self-describing: a field is never
+//! added to a stored struct in place, a new version is added instead.
+//!
+//! Tables (all in the one file `mds.redb`):
+//!
+//! | table | key | value | invariant |
+//! |---|---|---|---|
+//! | `inodes` | ino | [`Inode`] | ino 1 is the root directory |
+//! | `dentries` | (parent ino, name) | child ino | parent is a directory; readdir is a range scan |
+//! | `keys` | (bucket, key bytes) | ino | every file, symlink and explicit directory inside a bucket has exactly one key per dentry (its path, `/`-suffixed for a directory); key-only inodes have one key and no dentry |
+//! | `buckets` | name | [`BucketInfo`] | a bucket is the directory `name` under the root |
+//! | `chunks` | chunk id | [`ChunkInfo`] | `refs` counts the inodes whose layout names the chunk; a chunk whose count falls to 0 is removed and its replicas queued in `replica_deletes` |
+//! | `replica_index` | (cs id, chunk id) | () | mirrors `ChunkInfo::replicas`, so a CS's replicas are a range scan |
+//! | `replica_deletes` | (cs id, chunk id) | version | replicas a CS should delete (chunk freed, replica dropped or stale); handed out in heartbeat replies |
+//! | `chunk_servers` | cs id | [`ChunkServerInfo`] | ids are never reused |
+//! | `meta` | name | [`ClusterMeta`] / [`Counters`] | written once at creation / counters only grow |
+//! | `requests`, `request_order` | request id / sequence | remembered reply / request id | at most [`MAX_REMEMBERED_REQUESTS`] rows |
+//! | `access_keys` | access key id | (reserved for the gateway's issue) | |
+
+use std::{borrow::Cow, collections::BTreeMap};
+
+use cairn_common::FsError;
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::command::CommandReply;
+use crate::error::OrIo;
+
+pub const INODES: TableDefinition<u64, &[u8]> = TableDefinition::new("inodes");
+pub const DENTRIES: TableDefinition<(u64, &[u8]), u64> = TableDefinition::new("dentries");
+pub const KEYS: TableDefinition<(&str, &[u8]), u64> = TableDefinition::new("keys");
+pub const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+pub const CHUNKS: TableDefinition<u64, &[u8]> = TableDefinition::new("chunks");
+pub const REPLICA_INDEX: TableDefinition<(u32, u64), ()> = TableDefinition::new("replica_index");
+pub const REPLICA_DELETES: TableDefinition<(u32, u64), u64> =
+    TableDefinition::new("replica_deletes");
+pub const CHUNK_SERVERS: TableDefinition<u32, &[u8]> = TableDefinition::new("chunk_servers");
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub const REQUESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("requests");
+pub const REQUEST_ORDER: TableDefinition<u64, u64> = TableDefinition::new("request_order");
+pub const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_keys");
+
+/// `meta` row holding the [`ClusterMeta`].
+pub const META_CLUSTER: &str = "cluster";
+/// `meta` row holding the [`Counters`].
+pub const META_COUNTERS: &str = "counters";
+
+/// How many PutKey request ids are remembered for deduplication. A client
+/// retries within seconds; thousands of later puts push an id out.
+pub const MAX_REMEMBERED_REQUESTS: u64 = 8192;
+
+/// ETag of empty content (MD5 of nothing), given to new and emptied files.
+pub const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
+// ------------------------------------------------------------ domain types ---
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// Bytes `[file_offset, file_offset + length)` of a file are bytes
+/// `[chunk_offset, chunk_offset + length)` of chunk `chunk_id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    pub file_offset: u64,
+    pub chunk_id: u64,
+    pub chunk_offset: u64,
+    pub length: u64,
+}
+
+impl Extent {
+    pub fn end(&self) -> u64 {
+        self.file_offset.saturating_add(self.length)
+    }
+}
+
+/// A file, directory or symlink.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inode {
+    pub ino: u64,
+    pub kind: NodeKind,
+    /// Permission bits only (07777).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    /// Files: number of dentries. Directories: 2 + subdirectories.
+    /// Key-only inodes: 1.
+    pub nlink: u32,
+    /// Hex MD5 (or `md5-N`); empty when stale (after a random write).
+    pub etag: String,
+    pub content_type: String,
+    pub user_meta: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    /// Wanted replica count of the file's chunks (inherited from the parent).
+    pub replicas: u32,
+    /// Wanted storage tier (inherited from the parent).
+    pub tier: u32,
+    /// Ordered by `file_offset`, non-overlapping.
+    pub layout: Vec<Extent>,
+    pub symlink_target: Vec<u8>,
+    /// Ino of the bucket directory this inode lives in (its own ino for a
+    /// bucket, 0 for the root). Fixed for life: nothing moves across buckets.
+    pub bucket: u64,
+    /// Directories only: parent directory and name in it (a directory has
+    /// exactly one dentry), so that its path can be rebuilt for keys.
+    pub parent: u64,
+    pub name: Vec<u8>,
+    /// Directories only: made by PutKey for a key below it, with no key of
+    /// its own; DeleteKey removes it when it becomes empty.
+    pub implicit: bool,
+    /// Reachable only through `keys` (its key cannot be a POSIX path, or the
+    /// path is taken by a node of another kind): no dentry.
+    pub key_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketInfo {
+    pub name: String,
+    pub ino: u64,
+    pub created_ns: i64,
+    pub owner: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkInfo {
+    /// Grows whenever the replica set changes during a write.
+    pub version: u64,
+    /// High-water mark of bytes written.
+    pub length: u64,
+    /// CS ids holding a current replica, in chain order. Never two on one host
+    /// when placed (placement's invariant).
+    pub replicas: Vec<u32>,
+    /// Number of inodes whose layout names this chunk. 0 right after
+    /// allocation until the first commit references it.
+    pub refs: u32,
+    /// The inode the chunk was allocated for (diagnostics, later GC of
+    /// allocated-but-never-committed chunks).
+    pub owner: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CsState {
+    Active,
+    /// Being emptied by `rm-cs`: gets no new chunks.
+    Draining,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkServerInfo {
+    pub id: u32,
+    /// Failure-domain label.
+    pub host: String,
+    pub tier: u32,
+    /// Bytes it may use (0: the disk's size, as reported by heartbeats).
+    pub capacity: u64,
+    pub journal: bool,
+    /// Where its ChunkService listens, as last reported.
+    pub addr: String,
+    pub state: CsState,
+    pub registered_ns: i64,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMeta {
+    pub name: String,
+    pub cluster_id: String,
+    pub secret: Vec<u8>,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    pub chunk_size: u64,
+    pub mds_addrs: Vec<String>,
+    pub created_ns: i64,
+    /// Replica count of the root, inherited by everything made below it.
+    pub default_replicas: u32,
+}
+
+impl std::fmt::Debug for ClusterMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterMeta")
+            .field("name", &self.name)
+            .field("cluster_id", &self.cluster_id)
+            .field("secret", &"<redacted>")
+            .field("password_hash", &"<redacted>")
+            .field("chunk_size", &self.chunk_size)
+            .field("mds_addrs", &self.mds_addrs)
+            .finish()
+    }
+}
+
+impl ClusterMeta {
+    pub fn auth(&self) -> cairn_common::ClusterAuth {
+        cairn_common::ClusterAuth::new(self.cluster_id.clone(), self.secret.clone())
+    }
+
+    pub fn config(&self) -> cairn_common::ClusterConfig {
+        cairn_common::ClusterConfig {
+            name: self.name.clone(),
+            cluster_id: self.cluster_id.clone(),
+            secret: hex::encode(&self.secret),
+            mds_addrs: self.mds_addrs.clone(),
+            chunk_size: self.chunk_size,
+        }
+    }
+}
+
+/// Id counters: the next value to hand out. Only grow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub next_ino: u64,
+    pub next_chunk: u64,
+    pub next_cs: u32,
+    pub next_request_seq: u64,
+}
+
+/// A PutKey result kept so that a retry with the same request id gets the
+/// same answer instead of applying twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RememberedRequest {
+    pub seq: u64,
+    pub reply: CommandReply,
+}
+
+// -------------------------------------------------------- stored envelopes ---
+
+/// A type stored as a versioned postcard record.
+pub trait Stored: Sized + Clone {
+    /// What it is, for error messages.
+    const WHAT: &'static str;
+    fn encode(&self) -> Result<Vec<u8>, FsError>;
+    fn decode(bytes: &[u8]) -> Result<Self, FsError>;
+}
+
+fn encode_err(what: &str, e: postcard::Error) -> FsError {
+    FsError::Io(format!("cannot encode {what}: {e}"))
+}
+
+fn decode_err(what: &str, e: postcard::Error) -> FsError {
+    FsError::Io(format!("damaged {what} record in the metadata store: {e}"))
+}
+
+/// Declares the envelope of a stored type. When a type changes, its envelope
+/// gains a variant and `decode` migrates the old one (write the chain by hand
+/// then; this macro covers the single-version case).
+macro_rules! stored {
+    ($ty:ty, $envelope:ident, $what:literal) => {
+        #[derive(Serialize, Deserialize)]
+        enum $envelope<'a> {
+            V1(Cow<'a, $ty>),
+        }
+
+        impl Stored for $ty {
+            const WHAT: &'static str = $what;
+
+            fn encode(&self) -> Result<Vec<u8>, FsError> {
+                postcard::to_allocvec(&$envelope::V1(Cow::Borrowed(self)))
+                    .map_err(|e| encode_err($what, e))
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, FsError> {
+                match postcard::from_bytes::<$envelope>(bytes) {
+                    Ok($envelope::V1(v)) => Ok(v.into_owned()),
+                    Err(e) => Err(decode_err($what, e)),
+                }
+            }
+        }
+    };
+}
+
+stored!(Inode, InodeRecord, "inode");
+stored!(BucketInfo, BucketRecord, "bucket");
+stored!(ChunkInfo, ChunkRecord, "chunk");
+stored!(ChunkServerInfo, ChunkServerRecord, "chunk server");
+stored!(ClusterMeta, ClusterMetaRecord, "cluster");
+stored!(Counters, CountersRecord, "counters");
+stored!(
+    RememberedRequest,
+    RememberedRequestRecord,
+    "remembered request"
+);
+
+// ------------------------------------------------------ shared read helpers ---
+//
+// Generic over `ReadableTable` so that `apply` (write transaction) and the
+// read queries (read transaction) share one implementation.
+
+/// Reads and decodes one record.
+pub fn get_record<'k, K, T, S>(
+    table: &T,
+    key: impl std::borrow::Borrow<K::SelfType<'k>>,
+) -> Result<Option<S>, FsError>
+where
+    K: redb::Key + 'static,
+    T: ReadableTable<K, &'static [u8]>,
+    S: Stored,
+{
+    match table.get(key).io()? {
+        Some(guard) => S::decode(guard.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The inode `ino`, or ENOENT.
+pub fn get_inode<T: ReadableTable<u64, &'static [u8]>>(
+    table: &T,
+    ino: u64,
+) -> Result<Inode, FsError> {
+    get_record::<u64, _, Inode>(table, ino)?
+        .ok_or_else(|| FsError::NotFound(format!("inode {ino}")))
+}
+
+/// The child named `name` in directory `parent`, if any.
+pub fn get_dentry<T: ReadableTable<(u64, &'static [u8]), u64>>(
+    table: &T,
+    parent: u64,
+    name: &[u8],
+) -> Result<Option<u64>, FsError> {
+    Ok(table.get((parent, name)).io()?.map(|g| g.value()))
+}
+
+/// Whether directory `dir` has any entry.
+pub fn has_children<T: ReadableTable<(u64, &'static [u8]), u64>>(
+    table: &T,
+    dir: u64,
+) -> Result<bool, FsError> {
+    let start: (u64, &[u8]) = (dir, &[]);
+    let mut range = table.range(start..).io()?;
+    match range.next() {
+        Some(entry) => {
+            let (k, _) = entry.io()?;
+            Ok(k.value().0 == dir)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Longest directory chain followed when rebuilding a path; a longer one
+/// means a loop in damaged metadata.
+const MAX_DEPTH: usize = 4096;
+
+/// Path of directory `dir` relative to its bucket (`a/b`), empty for the
+/// bucket itself. Walks the directories' parent pointers.
+pub fn dir_rel_path<T: ReadableTable<u64, &'static [u8]>>(
+    inodes: &T,
+    dir: &Inode,
+) -> Result<Vec<u8>, FsError> {
+    if dir.ino == dir.bucket || dir.bucket == 0 {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<Vec<u8>> = vec![dir.name.clone()];
+    let mut parent = dir.parent;
+    while parent != dir.bucket {
+        if names.len() > MAX_DEPTH {
+            return Err(FsError::Io(format!(
+                "directory {} has no path to its bucket: damaged parent links",
+                dir.ino
+            )));
+        }
+        let node = get_inode(inodes, parent)?;
+        names.push(node.name.clone());
+        parent = node.parent;
+    }
+    names.reverse();
+    Ok(names.join(&b'/'))
+}
+
+/// `rel/name`, or `name` when `rel` is empty.
+pub fn join_key(rel: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(rel.len() + 1 + name.len());
+    if !rel.is_empty() {
+        key.extend_from_slice(rel);
+        key.push(b'/');
+    }
+    key.extend_from_slice(name);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Inode {
+        Inode {
+            ino: 7,
+            kind: NodeKind::File,
+            mode: 0o644,
+            uid: 1,
+            gid: 2,
+            size: 10,
+            atime_ns: 1,
+            mtime_ns: 2,
+            ctime_ns: 3,
+            nlink: 1,
+            etag: "abc".into(),
+            content_type: "text/plain".into(),
+            user_meta: BTreeMap::from([("k".into(), "v".into())]),
+            headers: BTreeMap::new(),
+            xattrs: BTreeMap::from([("user.x".into(), vec![1, 2])]),
+            replicas: 3,
+            tier: 0,
+            layout: vec![Extent {
+                file_offset: 0,
+                chunk_id: 5,
+                chunk_offset: 0,
+                length: 10,
+            }],
+            symlink_target: vec![],
+            bucket: 2,
+            parent: 0,
+            name: vec![],
+            implicit: false,
+            key_only: false,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_with_a_version_marker() {
+        let inode = sample();
+        let bytes = inode.encode().unwrap();
+        // The envelope's variant index comes first: V1 = 0.
+        assert_eq!(bytes[0], 0);
+        assert_eq!(Inode::decode(&bytes).unwrap(), inode);
+    }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        let err = Inode::decode(&[7, 1, 2]).unwrap_err();
+        assert!(matches!(err, FsError::Io(ref m) if m.contains("damaged inode")));
+        assert!(Inode::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn join_key_handles_bucket_level() {
+        assert_eq!(join_key(b"", b"a"), b"a");
+        assert_eq!(join_key(b"a/b", b"c"), b"a/b/c");
+    }
+}

@@ -1,0 +1,731 @@
+//! gRPC handlers. Each converts the request to domain values, reads through
+//! a snapshot or submits a command, and converts the answer back. The time
+//! and anything else not derived from the state are chosen here, before the
+//! command.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration, time::Instant};
+
+use cairn_common::{time::now_ns, FsError};
+use cairn_proto as pb;
+use cairn_proto::{
+    cluster_admin_server::ClusterAdmin, join_server::Join, metadata_server::Metadata,
+};
+use tonic::{Request, Response, Status};
+
+use crate::command::{Command, CommandReply, ReplicaRef};
+use crate::convert::{
+    attr_change_from_pb, bucket_to_pb, node_kind_from_pb, node_to_pb, object_from_pb,
+};
+use crate::init::verify_password;
+use crate::placement::{self, Candidate};
+use crate::registry::{Figures, Live};
+use crate::schema::{ChunkInfo, ChunkServerInfo, CsState, Inode};
+use crate::server::State;
+
+/// How long a wrong cluster password waits before it is refused: with
+/// attempts serialised, this caps guessing at one try a second.
+const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// Metadata (clients) and ClusterAdmin (chunk servers).
+#[derive(Clone)]
+pub(crate) struct MdsService {
+    state: Arc<State>,
+}
+
+impl MdsService {
+    pub fn new(state: Arc<State>) -> MdsService {
+        MdsService { state }
+    }
+
+    async fn node(&self, command: Command) -> Reply<pb::Node> {
+        match self.state.submit(command).await? {
+            CommandReply::Node(n) => Ok(Response::new(node_to_pb(&n))),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn done(&self, command: Command) -> Reply<pb::Empty> {
+        self.state.submit(command).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    /// Placement's view of every registered CS at `now`.
+    fn candidates(&self, servers: &[ChunkServerInfo], now: Instant) -> Vec<Candidate> {
+        let live = self.state.registry.snapshot();
+        servers
+            .iter()
+            .map(|s| {
+                candidate(
+                    s,
+                    live.get(&s.id),
+                    self.state.registry.is_online(live.get(&s.id), now),
+                )
+            })
+            .collect()
+    }
+
+    /// A chunk's location with its replicas ordered for readers: online ones
+    /// by cost, then offline ones.
+    fn location(
+        &self,
+        chunk_id: u64,
+        chunk: &ChunkInfo,
+        servers: &BTreeMap<u32, ChunkServerInfo>,
+        now: Instant,
+    ) -> pb::ChunkLocation {
+        let live = self.state.registry.snapshot();
+        let mut replicas: Vec<(bool, f64, pb::CsAddr)> = chunk
+            .replicas
+            .iter()
+            .map(|id| {
+                let l = live.get(id);
+                let online = self.state.registry.is_online(l, now);
+                let (addr, host, cost) = match servers.get(id) {
+                    Some(s) => (
+                        l.map(|l| l.figures.addr.clone())
+                            .filter(|a| !a.is_empty())
+                            .unwrap_or_else(|| s.addr.clone()),
+                        s.host.clone(),
+                        placement::cost(&candidate(s, l, online)),
+                    ),
+                    None => (String::new(), String::new(), f64::MAX),
+                };
+                (
+                    !online,
+                    cost,
+                    pb::CsAddr {
+                        cs_id: *id,
+                        addr,
+                        host,
+                    },
+                )
+            })
+            .collect();
+        // Stable sort: equal costs keep the chain order.
+        replicas.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        pb::ChunkLocation {
+            chunk_id,
+            version: chunk.version,
+            length: chunk.length,
+            replicas: replicas.into_iter().map(|r| r.2).collect(),
+        }
+    }
+
+    /// The chain of a freshly allocated chunk, in placement's order.
+    fn chain(
+        &self,
+        chunk_id: u64,
+        chunk: &ChunkInfo,
+        servers: &BTreeMap<u32, ChunkServerInfo>,
+    ) -> pb::ChunkLocation {
+        let live = self.state.registry.snapshot();
+        pb::ChunkLocation {
+            chunk_id,
+            version: chunk.version,
+            length: chunk.length,
+            replicas: chunk
+                .replicas
+                .iter()
+                .map(|id| {
+                    let s = servers.get(id);
+                    pb::CsAddr {
+                        cs_id: *id,
+                        addr: live
+                            .get(id)
+                            .map(|l| l.figures.addr.clone())
+                            .filter(|a| !a.is_empty())
+                            .or_else(|| s.map(|s| s.addr.clone()))
+                            .unwrap_or_default(),
+                        host: s.map(|s| s.host.clone()).unwrap_or_default(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn servers_by_id(&self) -> Result<BTreeMap<u32, ChunkServerInfo>, FsError> {
+        Ok(self
+            .state
+            .reader()?
+            .chunk_servers()?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect())
+    }
+}
+
+fn candidate(s: &ChunkServerInfo, live: Option<&Live>, online: bool) -> Candidate {
+    let figures = live.map(|l| l.figures.clone()).unwrap_or_default();
+    Candidate {
+        id: s.id,
+        host: s.host.clone(),
+        tier: s.tier,
+        capacity: if s.capacity != 0 {
+            s.capacity
+        } else {
+            figures.capacity
+        },
+        used: figures.used,
+        free: figures.free,
+        online: online && !s.addr.is_empty(),
+        draining: s.state == CsState::Draining,
+    }
+}
+
+fn unexpected(reply: &CommandReply) -> Status {
+    Status::internal(format!("unexpected command reply {reply:?}"))
+}
+
+fn entries(page: crate::query::Page) -> Vec<(Vec<u8>, pb::Node)> {
+    page.entries
+        .into_iter()
+        .map(|(name, node)| (name, node_to_pb(&node)))
+        .collect()
+}
+
+#[tonic::async_trait]
+impl Metadata for MdsService {
+    async fn lookup(&self, request: Request<pb::LookupRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        let node = self.state.reader()?.lookup(r.parent, &r.name)?;
+        Ok(Response::new(node_to_pb(&node)))
+    }
+
+    async fn get_attr(&self, request: Request<pb::InoRequest>) -> Reply<pb::Node> {
+        let node = self.state.reader()?.inode(request.into_inner().ino)?;
+        Ok(Response::new(node_to_pb(&node)))
+    }
+
+    async fn set_attr(&self, request: Request<pb::SetAttrRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        self.node(Command::SetAttr {
+            ino: r.ino,
+            change: attr_change_from_pb(&r),
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn create(&self, request: Request<pb::CreateRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        let kind = node_kind_from_pb(r.kind)?
+            .ok_or_else(|| FsError::Invalid("Create needs a kind (file, dir or symlink)".into()))?;
+        self.node(Command::CreateNode {
+            parent: r.parent,
+            name: r.name,
+            kind,
+            mode: r.mode,
+            uid: r.uid,
+            gid: r.gid,
+            symlink_target: r.symlink_target,
+            exclusive: r.exclusive,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn unlink(&self, request: Request<pb::NameRequest>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        self.done(Command::Unlink {
+            parent: r.parent,
+            name: r.name,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn rmdir(&self, request: Request<pb::NameRequest>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        self.done(Command::Rmdir {
+            parent: r.parent,
+            name: r.name,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn rename(&self, request: Request<pb::RenameRequest>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        self.done(Command::Rename {
+            parent: r.parent,
+            name: r.name,
+            new_parent: r.new_parent,
+            new_name: r.new_name,
+            no_replace: r.no_replace,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn link(&self, request: Request<pb::LinkRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        self.node(Command::Link {
+            ino: r.ino,
+            new_parent: r.new_parent,
+            new_name: r.new_name,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn readlink(&self, request: Request<pb::InoRequest>) -> Reply<pb::ReadlinkReply> {
+        let ino = request.into_inner().ino;
+        let node: Inode = self.state.reader()?.inode(ino)?;
+        if node.kind != crate::schema::NodeKind::Symlink {
+            return Err(FsError::Invalid(format!("inode {ino} is not a symlink")).into());
+        }
+        Ok(Response::new(pb::ReadlinkReply {
+            target: node.symlink_target,
+        }))
+    }
+
+    async fn readdir(&self, request: Request<pb::ReaddirRequest>) -> Reply<pb::ReaddirReply> {
+        let r = request.into_inner();
+        let page = self.state.reader()?.readdir(r.ino, &r.after, r.limit)?;
+        let more = page.more;
+        Ok(Response::new(pb::ReaddirReply {
+            entries: entries(page)
+                .into_iter()
+                .map(|(name, node)| pb::DirEntry {
+                    name,
+                    node: Some(node),
+                })
+                .collect(),
+            more,
+        }))
+    }
+
+    async fn put_key(&self, request: Request<pb::PutKeyRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        let object = object_from_pb(&r.node.unwrap_or_default())?;
+        self.node(Command::PutKey {
+            bucket: r.bucket,
+            key: r.key,
+            object,
+            if_match: r.if_match,
+            if_none_match: r.if_none_match,
+            request_id: r.request_id,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn get_key(&self, request: Request<pb::KeyRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        let node = self.state.reader()?.get_key(&r.bucket, &r.key)?;
+        Ok(Response::new(node_to_pb(&node)))
+    }
+
+    async fn delete_key(&self, request: Request<pb::KeyRequest>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        self.done(Command::DeleteKey {
+            bucket: r.bucket,
+            key: r.key,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn list_keys(&self, request: Request<pb::ListKeysRequest>) -> Reply<pb::ListKeysReply> {
+        let r = request.into_inner();
+        let page = self
+            .state
+            .reader()?
+            .list_keys(&r.bucket, &r.prefix, &r.start_after, r.limit)?;
+        let truncated = page.more;
+        Ok(Response::new(pb::ListKeysReply {
+            entries: entries(page)
+                .into_iter()
+                .map(|(key, node)| pb::KeyEntry {
+                    key,
+                    node: Some(node),
+                })
+                .collect(),
+            truncated,
+        }))
+    }
+
+    async fn create_bucket(&self, request: Request<pb::BucketRequest>) -> Reply<pb::Bucket> {
+        let r = request.into_inner();
+        match self
+            .state
+            .submit(Command::CreateBucket {
+                name: r.name,
+                owner: r.owner,
+                now_ns: now_ns(),
+            })
+            .await?
+        {
+            CommandReply::Bucket(b) => Ok(Response::new(bucket_to_pb(&b))),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn delete_bucket(&self, request: Request<pb::BucketRequest>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        self.done(Command::DeleteBucket {
+            name: r.name,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn get_bucket(&self, request: Request<pb::BucketRequest>) -> Reply<pb::Bucket> {
+        let b = self.state.reader()?.bucket(&request.into_inner().name)?;
+        Ok(Response::new(bucket_to_pb(&b)))
+    }
+
+    async fn list_buckets(&self, _request: Request<pb::Empty>) -> Reply<pb::ListBucketsReply> {
+        let buckets = self.state.reader()?.buckets()?;
+        Ok(Response::new(pb::ListBucketsReply {
+            buckets: buckets.iter().map(bucket_to_pb).collect(),
+        }))
+    }
+
+    async fn allocate_chunk(
+        &self,
+        request: Request<pb::AllocateChunkRequest>,
+    ) -> Reply<pb::ChunkLocation> {
+        let r = request.into_inner();
+        let reader = self.state.reader()?;
+        let owner = reader.inode(r.ino)?;
+        let servers = reader.chunk_servers()?;
+        drop(reader);
+        let replicas = owner.replicas.max(1) as usize;
+        let candidates = self.candidates(&servers, Instant::now());
+        let request = placement::Request {
+            replicas,
+            tier: owner.tier,
+            preferred_host: (!r.client_host.is_empty()).then_some(r.client_host.as_str()),
+            exclude: &[],
+            room_needed: self.state.meta.chunk_size,
+        };
+        let chosen = placement::place(&candidates, &request).map_err(|e| {
+            tracing::warn!(ino = r.ino, error = %e, "chunk allocation refused");
+            FsError::NoSpace(e.to_string())
+        })?;
+        tracing::debug!(ino = r.ino, chain = ?chosen.chain, reasons = ?chosen.reasons, "chunk placed");
+        match self
+            .state
+            .submit(Command::AllocateChunk {
+                owner: r.ino,
+                chain: chosen.chain,
+            })
+            .await?
+        {
+            CommandReply::Chunk { chunk_id, chunk } => {
+                let servers = servers.into_iter().map(|s| (s.id, s)).collect();
+                Ok(Response::new(self.chain(chunk_id, &chunk, &servers)))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn locate_chunks(
+        &self,
+        request: Request<pb::LocateChunksRequest>,
+    ) -> Reply<pb::LocateChunksReply> {
+        let ids = request.into_inner().chunk_ids;
+        let reader = self.state.reader()?;
+        let servers: BTreeMap<u32, ChunkServerInfo> = reader
+            .chunk_servers()?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let now = Instant::now();
+        let mut chunks = Vec::with_capacity(ids.len());
+        for id in ids {
+            let chunk = reader.chunk(id)?;
+            chunks.push(self.location(id, &chunk, &servers, now));
+        }
+        Ok(Response::new(pb::LocateChunksReply { chunks }))
+    }
+
+    async fn commit_write(&self, request: Request<pb::CommitWriteRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        self.node(Command::CommitWrite {
+            ino: r.ino,
+            extents: r
+                .extents
+                .iter()
+                .map(crate::convert::extent_from_pb)
+                .collect(),
+            size: r.size,
+            etag: r.etag,
+            mtime_ns: r.mtime_ns,
+            chunk_lengths: r
+                .chunk_lengths
+                .iter()
+                .map(|c| (c.chunk_id, c.length))
+                .collect(),
+            replace_layout: r.replace_layout,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn drop_replica(
+        &self,
+        request: Request<pb::DropReplicaRequest>,
+    ) -> Reply<pb::ChunkLocation> {
+        let r = request.into_inner();
+        tracing::info!(chunk = r.chunk_id, version = r.version, cs = r.cs_id, reason = %r.reason, "replica dropped by a writer");
+        match self
+            .state
+            .submit(Command::DropReplica {
+                chunk_id: r.chunk_id,
+                version: r.version,
+                cs_id: r.cs_id,
+            })
+            .await?
+        {
+            CommandReply::Chunk { chunk_id, chunk } => {
+                let servers = self.servers_by_id()?;
+                Ok(Response::new(self.chain(chunk_id, &chunk, &servers)))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn report_bad_replica(
+        &self,
+        request: Request<pb::ReportBadReplicaRequest>,
+    ) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        tracing::warn!(chunk = r.chunk_id, version = r.version, cs = r.cs_id, reason = %r.reason, "bad replica reported: dropping it");
+        self.done(Command::DropBadReplica {
+            chunk_id: r.chunk_id,
+            version: r.version,
+            cs_id: r.cs_id,
+        })
+        .await
+    }
+
+    async fn stat(&self, _request: Request<pb::Empty>) -> Reply<pb::ClusterStat> {
+        let reader = self.state.reader()?;
+        let servers = reader.chunk_servers()?;
+        let chunks = reader.chunks()?;
+        let (inodes, logical_bytes) = reader.inode_totals()?;
+        let buckets = reader.buckets()?.len() as u64;
+        let now = Instant::now();
+        let live = self.state.registry.snapshot();
+        let mut cs_stats = Vec::with_capacity(servers.len());
+        let mut online_ids = std::collections::BTreeSet::new();
+        for s in &servers {
+            let l = live.get(&s.id);
+            let online = self.state.registry.is_online(l, now);
+            if online {
+                online_ids.insert(s.id);
+            }
+            let c = candidate(s, l, online);
+            let figures = l.map(|l| l.figures.clone()).unwrap_or_default();
+            let state = match (s.state, online) {
+                (CsState::Draining, _) => "draining",
+                (CsState::Active, true) => "active",
+                (CsState::Active, false) => "offline",
+            };
+            cs_stats.push(pb::CsStat {
+                cs_id: s.id,
+                addr: if figures.addr.is_empty() {
+                    s.addr.clone()
+                } else {
+                    figures.addr.clone()
+                },
+                host: s.host.clone(),
+                tier: s.tier,
+                state: state.to_string(),
+                capacity: c.capacity,
+                used: figures.used,
+                free: figures.free,
+                replicas: reader.replica_count(s.id)?,
+                cost: placement::cost(&c),
+                journal: s.journal,
+                last_heartbeat_ms_ago: l
+                    .map(|l| {
+                        i64::try_from(now.saturating_duration_since(l.last_seen).as_millis())
+                            .unwrap_or(i64::MAX)
+                    })
+                    .unwrap_or(-1),
+                read_bytes: figures.read_bytes,
+                write_bytes: figures.write_bytes,
+                read_ops: figures.read_ops,
+                write_ops: figures.write_ops,
+            });
+        }
+        let mut by_replicas: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+        for (_, chunk) in &chunks {
+            let live_count = chunk
+                .replicas
+                .iter()
+                .filter(|id| online_ids.contains(id))
+                .count() as u32;
+            *by_replicas.entry(live_count).or_default() += 1;
+        }
+        Ok(Response::new(pb::ClusterStat {
+            cluster_name: self.state.meta.name.clone(),
+            cluster_id: self.state.meta.cluster_id.clone(),
+            chunk_servers: cs_stats,
+            chunks_by_replicas: by_replicas,
+            chunks: chunks.len() as u64,
+            inodes,
+            buckets,
+            logical_bytes,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl ClusterAdmin for MdsService {
+    async fn register_cs(
+        &self,
+        request: Request<pb::RegisterCsRequest>,
+    ) -> Reply<pb::RegisterCsReply> {
+        let r = request.into_inner();
+        match self
+            .state
+            .submit(Command::RegisterCs {
+                host: r.host.clone(),
+                tier: r.tier,
+                capacity: r.capacity,
+                journal: r.journal,
+                now_ns: now_ns(),
+            })
+            .await?
+        {
+            CommandReply::CsRegistered { cs_id } => {
+                tracing::info!(cs_id, host = %r.host, tier = r.tier, "chunk server registered");
+                Ok(Response::new(pb::RegisterCsReply {
+                    cs_id,
+                    cluster_id: self.state.meta.cluster_id.clone(),
+                }))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Reply<pb::HeartbeatReply> {
+        let r = request.into_inner();
+        let reader = self.state.reader()?;
+        let Some(info) = reader.chunk_server(r.cs_id)? else {
+            return Err(FsError::NotFound(format!(
+                "chunk server {} is not registered with cluster {}: register it again (make-cs)",
+                r.cs_id, self.state.meta.name
+            ))
+            .into());
+        };
+        let pending = reader.has_pending_deletes(r.cs_id)?;
+        drop(reader);
+        let first_seen = self.state.registry.get(r.cs_id).is_none();
+        self.state.registry.record(
+            r.cs_id,
+            Figures {
+                addr: r.addr.clone(),
+                capacity: r.capacity,
+                used: r.used,
+                free: r.free,
+                replicas: r.replicas,
+                read_bytes: r.read_bytes,
+                write_bytes: r.write_bytes,
+                read_ops: r.read_ops,
+                write_ops: r.write_ops,
+            },
+            Instant::now(),
+        );
+        if first_seen {
+            tracing::info!(cs_id = r.cs_id, addr = %r.addr, "chunk server online");
+        }
+        if !r.addr.is_empty() && r.addr != info.addr {
+            self.state
+                .submit(Command::SetCsAddr {
+                    cs_id: r.cs_id,
+                    addr: r.addr.clone(),
+                })
+                .await?;
+        }
+        let command = if r.full_report {
+            Some(Command::ReconcileReplicas {
+                cs_id: r.cs_id,
+                report: r
+                    .replica_report
+                    .iter()
+                    .map(|x| ReplicaRef {
+                        chunk_id: x.chunk_id,
+                        version: x.version,
+                        length: x.length,
+                    })
+                    .collect(),
+            })
+        } else if pending {
+            Some(Command::TakeReplicaDeletes { cs_id: r.cs_id })
+        } else {
+            None
+        };
+        let deletes = match command {
+            None => Vec::new(),
+            Some(c) => match self.state.submit(c).await? {
+                CommandReply::Deletes(d) => d,
+                other => return Err(unexpected(&other)),
+            },
+        };
+        if !deletes.is_empty() {
+            tracing::debug!(
+                cs_id = r.cs_id,
+                count = deletes.len(),
+                "replicas handed out for deletion"
+            );
+        }
+        Ok(Response::new(pb::HeartbeatReply {
+            delete: deletes
+                .into_iter()
+                .map(|d| pb::ReplicaInfo {
+                    chunk_id: d.chunk_id,
+                    version: d.version,
+                    length: d.length,
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// Join: the one service without the cluster credential.
+pub(crate) struct JoinService {
+    state: Arc<State>,
+}
+
+impl JoinService {
+    pub fn new(state: Arc<State>) -> JoinService {
+        JoinService { state }
+    }
+}
+
+#[tonic::async_trait]
+impl Join for JoinService {
+    async fn auth_node(&self, request: Request<pb::AuthNodeRequest>) -> Reply<pb::AuthNodeReply> {
+        let r = request.into_inner();
+        let _gate = self.state.join_gate.lock().await;
+        let meta = &self.state.meta;
+        let hash = meta.password_hash.clone();
+        let password = r.password;
+        let right = r.cluster_name == meta.name
+            && tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                .await
+                .unwrap_or(false);
+        if !right {
+            tracing::warn!(cluster = %r.cluster_name, "auth-node refused: wrong cluster name or password");
+            tokio::time::sleep(AUTH_FAILURE_DELAY).await;
+            return Err(Status::permission_denied(format!(
+                "wrong password for cluster {} (or this MDS serves another cluster)",
+                r.cluster_name
+            )));
+        }
+        tracing::info!(cluster = %meta.name, "auth-node accepted");
+        Ok(Response::new(pb::AuthNodeReply {
+            cluster_id: meta.cluster_id.clone(),
+            secret: meta.secret.clone(),
+            mds_addrs: meta.mds_addrs.clone(),
+            chunk_size: meta.chunk_size,
+        }))
+    }
+}
