@@ -12,3 +12,4 @@ pub mod limits;
 pub mod query;
 pub mod range;
 pub mod router;
+pub mod signature;
