@@ -110,6 +110,22 @@ impl CsError {
     }
 }
 
+/// An error with its causes, `a: b: c`, for messages where the outermost
+/// one alone (e.g. "transport error") says too little.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// One operation on one replica failed.
 #[derive(Debug, Error)]
 pub enum ReplicaError {

@@ -20,7 +20,7 @@ use cairn_proto::{
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
-use crate::{service::data_endpoint, store::Store};
+use crate::{error::error_chain, service::data_endpoint, store::Store};
 
 /// Time between heartbeats.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -103,7 +103,7 @@ impl Mds {
                     self.current = i;
                     return Ok(reply.into_inner());
                 }
-                Err(status) => errors.push(format!("{}: {}", self.addrs[i], status.message())),
+                Err(status) => errors.push(format!("{}: {}", self.addrs[i], error_chain(&status))),
             }
         }
         Err(errors.join("; "))

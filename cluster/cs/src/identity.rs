@@ -24,7 +24,10 @@ use cairn_proto::{cluster_admin_client::ClusterAdminClient, RegisterCsRequest};
 use serde::{Deserialize, Serialize};
 use tonic::transport::Endpoint;
 
-use crate::{error::CsError, journal::Journal};
+use crate::{
+    error::{error_chain, CsError},
+    journal::Journal,
+};
 
 /// Name of the identity file in a CS directory.
 pub const IDENTITY_FILE: &str = "cs.toml";
@@ -231,7 +234,7 @@ async fn register(
         let channel = match endpoint.connect().await {
             Ok(c) => c,
             Err(e) => {
-                failures.push(format!("{addr}: {e}"));
+                failures.push(format!("{addr}: {}", error_chain(&e)));
                 continue;
             }
         };
@@ -249,7 +252,7 @@ async fn register(
                 return Ok((addr.clone(), reply.cs_id));
             }
             Err(status) if status.code() == tonic::Code::Unavailable => {
-                failures.push(format!("{addr}: {}", status.message()));
+                failures.push(format!("{addr}: {}", error_chain(&status)));
             }
             Err(status) => {
                 return Err(CsError::MdsRefused {
@@ -374,6 +377,7 @@ mod tests {
         let err = make_cs(opts(fresh.clone()), &cfg()).await.unwrap_err();
         assert!(matches!(err, CsError::MdsUnreachable { .. }), "{err}");
         assert!(err.to_string().contains("is `cairn mds` running?"), "{err}");
+        assert!(err.to_string().contains("127.0.0.1:1: "), "{err}");
         assert!(fresh.is_dir());
         assert!(!fresh.join(IDENTITY_FILE).exists());
     }

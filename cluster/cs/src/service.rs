@@ -43,7 +43,10 @@ use tonic::{
     Request, Response, Status, Streaming,
 };
 
-use crate::{error::ReplicaError, store::Store};
+use crate::{
+    error::{error_chain, ReplicaError},
+    store::Store,
+};
 
 /// Largest gRPC message accepted or sent (data pieces are ~1 MiB; clients
 /// may send up to a few MiB).
@@ -220,16 +223,20 @@ impl Downstream {
     async fn finish(mut self, written: &mut Vec<u32>, failed: &mut Vec<FailedHop>) {
         self.tx = None;
         let outcome = match (self.broken.take(), self.call.take()) {
+            (Some(why), Some(call)) if call.is_finished() => match call.await {
+                // The call's own error says more than "stopped taking data".
+                Ok(Err(status)) => Err(error_chain(&status)),
+                _ => Err(why),
+            },
             (Some(why), call) => {
                 if let Some(call) = call {
                     call.abort();
                 }
-                // The call's own error usually says more than "stopped".
                 Err(why)
             }
             (None, Some(call)) => match tokio::time::timeout(FORWARD_ANSWER, call).await {
                 Ok(Ok(Ok(reply))) => Ok(reply),
-                Ok(Ok(Err(status))) => Err(status.message().to_string()),
+                Ok(Ok(Err(status))) => Err(error_chain(&status)),
                 Ok(Err(e)) => Err(format!("forwarding task failed: {e}")),
                 Err(_) => Err(format!("no answer in {}s", FORWARD_ANSWER.as_secs())),
             },
@@ -406,6 +413,10 @@ impl ChunkService for ChunkSvc {
         let (tx, rx) = mpsc::channel(2);
         let store = Arc::clone(&self.store);
         tokio::spawn(async move {
+            if first.is_empty() {
+                // Nothing at or past `offset`: an empty stream.
+                return;
+            }
             if tx.send(Ok(ReadReply { data: first })).await.is_err() || !more {
                 return;
             }

@@ -312,7 +312,11 @@ impl Store {
             }
         }
         let mut applied = 0usize;
+        let mut damaged: Vec<u64> = Vec::new();
         for (i, r) in records.iter().enumerate() {
+            if damaged.contains(&r.chunk_id) {
+                continue;
+            }
             let create = match r.kind {
                 RecordKind::Write => false,
                 RecordKind::CreateWrite => true,
@@ -331,20 +335,46 @@ impl Store {
                 _ => continue,
             }
             let data = journal.record_data(r).map_err(jerr)?;
-            self.write_inner(r.chunk_id, r.version, r.arg, &[data], create, false)
-                .map_err(|source| CsError::Replica {
-                    dir: self.chunks_dir.clone(),
-                    chunk_id: r.chunk_id,
-                    version: r.version,
-                    source,
-                })?;
-            applied += 1;
+            match self.write_inner(r.chunk_id, r.version, r.arg, &[data], create, false) {
+                Ok(_) => applied += 1,
+                Err(e) => {
+                    // Its synced writes cannot be restored: it must not be
+                    // served as if they were there. Out of the index and
+                    // out of the full report, the MDS re-replicates it.
+                    tracing::error!(error = %e, "journal replay failed for a replica: quarantining it");
+                    self.quarantine(r.chunk_id, r.version)?;
+                    damaged.push(r.chunk_id);
+                }
+            }
         }
         journal.checkpoint().map_err(jerr)?;
         if applied > 0 {
             tracing::info!(journal = %journal.path().display(), applied, "journal replayed");
         }
         Ok(())
+    }
+
+    /// Takes a replica out of service: renamed to `<name>.damaged`, which
+    /// the index ignores, kept for an operator to inspect.
+    fn quarantine(&self, chunk_id: u64, version: u64) -> Result<(), CsError> {
+        if let Some(replica) = self.lookup(chunk_id) {
+            let mut state = replica.lock();
+            if state.file.take().is_some() {
+                self.open_files.fetch_sub(1, Ordering::Relaxed);
+            }
+            state.deleted = true;
+            self.release(HEADER_SIZE + state.length);
+            drop(state);
+            self.forget(chunk_id, &replica);
+        }
+        let path = replica_path(&self.chunks_dir, chunk_id, version);
+        let mut aside = path.clone().into_os_string();
+        aside.push(".damaged");
+        match fs::rename(&path, &aside) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(CsError::io("quarantine", path, e)),
+        }
     }
 
     fn lookup(&self, chunk_id: u64) -> Option<Arc<Replica>> {
@@ -943,18 +973,69 @@ mod tests {
         }
     }
 
-    #[test]
-    fn journal_replay_restores_unsynced_replica_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let jpath = dir.path().join("journal");
+    /// A CS directory `cs` with a journal, beside it in `dir`.
+    fn journaled(dir: &Path) -> (PathBuf, CsIdentity) {
+        let jpath = dir.join("journal");
         Journal::create(&jpath, crate::journal::MIN_SIZE).unwrap();
         let mut id = identity(0);
         id.journal = Some(crate::identity::JournalConfig {
-            path: jpath.clone(),
+            path: jpath,
             size: crate::journal::MIN_SIZE,
         });
-        let csdir = dir.path().join("cs");
+        let csdir = dir.join("cs");
         fs::create_dir(&csdir).unwrap();
+        (csdir, id)
+    }
+
+    #[tokio::test]
+    async fn with_a_journal_synced_writes_flush_the_journal_not_the_replicas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (csdir, id) = journaled(dir.path());
+        let store = open(&csdir, &id);
+        for i in 0..5 {
+            store
+                .write(i, 1, 0, &[Bytes::from_static(b"data")], true)
+                .unwrap();
+            store.sync(i, 1).await.unwrap();
+        }
+        assert_eq!(store.flushes(), 0);
+        assert_eq!(store.journal_flushes(), 5);
+    }
+
+    #[test]
+    fn a_replica_that_cannot_be_replayed_is_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let (csdir, id) = journaled(dir.path());
+        let store = open(&csdir, &id);
+        store
+            .write(1, 1, 0, &[Bytes::from_static(b"precious")], true)
+            .unwrap();
+        store
+            .write(2, 1, 0, &[Bytes::from_static(b"fine")], true)
+            .unwrap();
+        drop(store);
+        let path = replica_path(&csdir.join(CHUNKS_DIR), 1, 1);
+        let mut raw = fs::read(&path).unwrap();
+        raw[100] ^= 0xff; // the header's CRC table
+        fs::write(&path, raw).unwrap();
+        let store = open(&csdir, &id);
+        assert!(matches!(
+            store.read(1, 1, 0, 10),
+            Err(ReplicaError::NotFound { .. })
+        ));
+        assert!(csdir
+            .join(CHUNKS_DIR)
+            .join("01")
+            .join("0000000000000001.1.damaged")
+            .exists());
+        assert_eq!(store.read(2, 1, 0, 10).unwrap().as_ref(), b"fine");
+        assert_eq!(store.list().len(), 1);
+    }
+
+    #[test]
+    fn journal_replay_restores_unsynced_replica_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let (csdir, id) = journaled(dir.path());
         let store = open(&csdir, &id);
         store
             .write(1, 1, 0, &[Bytes::from_static(b"journaled data")], true)
