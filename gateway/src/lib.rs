@@ -13,3 +13,4 @@ pub mod query;
 pub mod range;
 pub mod router;
 pub mod signature;
+pub mod xml;

@@ -150,8 +150,10 @@ pub enum PayloadCheck {
     },
 }
 
-/// The result of authentication.
+/// The result of authentication. One per request and never stored, so the
+/// size difference between the variants does not matter.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Auth {
     /// No credentials at all: only POST object (whose credentials are in the
     /// form) may go on; everything else is `AccessDenied`.

@@ -189,3 +189,30 @@ mod tests {
         assert!(!within_skew(1000, 1000 + 901));
     }
 }
+
+/// Formats `YYYY-MM-DDTHH:MM:SS.mmmZ` (S3's XML timestamps) from
+/// nanoseconds since the epoch.
+pub fn format_iso8601_ns(unix_ns: i64) -> String {
+    let secs = unix_ns.div_euclid(1_000_000_000);
+    let millis = unix_ns.rem_euclid(1_000_000_000) / 1_000_000;
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+#[cfg(test)]
+mod iso_tests {
+    #[test]
+    fn formats_xml_timestamps() {
+        assert_eq!(
+            super::format_iso8601_ns(1_369_353_600_123_000_000),
+            "2013-05-24T00:00:00.123Z"
+        );
+        assert_eq!(super::format_iso8601_ns(0), "1970-01-01T00:00:00.000Z");
+    }
+}
