@@ -221,6 +221,8 @@ impl Command {
     }
 }
 
+/// What a command answers. (Not boxed: a reply is made once and moved once.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandReply {
     Done,
