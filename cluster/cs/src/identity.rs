@@ -90,6 +90,17 @@ pub fn hostname() -> String {
     }
 }
 
+/// Format of `cs.toml` this build writes; older ones are migrated on load.
+pub const IDENTITY_FORMAT: u32 = 1;
+
+/// `cs.toml` as stored: the identity with a format marker.
+#[derive(Serialize, Deserialize)]
+struct IdentityFile {
+    format: u32,
+    #[serde(flatten)]
+    identity: CsIdentity,
+}
+
 impl CsIdentity {
     /// Reads `cs.toml` of `dir`.
     pub fn load(dir: &Path) -> Result<CsIdentity, CsError> {
@@ -103,10 +114,20 @@ impl CsIdentity {
             }
             Err(e) => return Err(CsError::io("read", path, e)),
         };
-        toml::from_str(&text).map_err(|e| CsError::BadIdentity {
-            path,
+        let file: IdentityFile = toml::from_str(&text).map_err(|e| CsError::BadIdentity {
+            path: path.clone(),
             message: e.to_string(),
-        })
+        })?;
+        match file.format {
+            IDENTITY_FORMAT => Ok(file.identity),
+            other => Err(CsError::BadIdentity {
+                path,
+                message: format!(
+                    "format {other} is newer than this build understands ({IDENTITY_FORMAT}): \
+                     upgrade cairn"
+                ),
+            }),
+        }
     }
 }
 
@@ -123,7 +144,11 @@ pub fn write_identity(dir: &Path, identity: &CsIdentity) -> Result<(), CsError> 
         });
     }
     create_chunk_dirs(dir)?;
-    let text = toml::to_string(identity).map_err(|e| CsError::BadIdentity {
+    let file = IdentityFile {
+        format: IDENTITY_FORMAT,
+        identity: identity.clone(),
+    };
+    let text = toml::to_string(&file).map_err(|e| CsError::BadIdentity {
         path: dir.join(IDENTITY_FILE),
         message: e.to_string(),
     })?;
@@ -197,9 +222,12 @@ fn check_new_dir(dir: &Path, cfg: &ClusterConfig) -> Result<(), CsError> {
         Err(CsError::NotACsDir { .. }) => {}
         Err(e) => return Err(e),
     }
-    let mut entries = fs::read_dir(dir).map_err(|e| CsError::io("list", dir, e))?;
-    if let Some(entry) = entries.next() {
+    for entry in fs::read_dir(dir).map_err(|e| CsError::io("list", dir, e))? {
         let entry = entry.map_err(|e| CsError::io("list", dir, e))?;
+        // The root of a freshly made filesystem is a fine CS directory.
+        if entry.file_name() == "lost+found" {
+            continue;
+        }
         return Err(CsError::NotEmpty {
             dir: dir.to_path_buf(),
             example: entry.file_name().to_string_lossy().into_owned(),
@@ -275,9 +303,16 @@ async fn register(
 pub async fn make_cs(opts: MakeCsOptions, cfg: &ClusterConfig) -> Result<CsIdentity, CsError> {
     let dir = opts.dir.clone();
     check_new_dir(&dir, cfg)?;
-    if let Some((path, size)) = &opts.journal {
-        Journal::check_new(path, *size)?;
-    }
+    // The CS may be started from another directory: keep the journal's
+    // path absolute.
+    let journal = match opts.journal {
+        Some((path, size)) => {
+            let path = std::path::absolute(&path).map_err(|e| CsError::io("resolve", &path, e))?;
+            Journal::check_new(&path, size)?;
+            Some((path, size))
+        }
+        None => None,
+    };
     let host = opts.host.clone().unwrap_or_else(hostname);
     let (mds, cs_id) = register(
         cfg,
@@ -285,7 +320,7 @@ pub async fn make_cs(opts: MakeCsOptions, cfg: &ClusterConfig) -> Result<CsIdent
             host: host.clone(),
             tier: opts.tier,
             capacity: opts.capacity.unwrap_or(0),
-            journal: opts.journal.is_some(),
+            journal: journal.is_some(),
         },
     )
     .await?;
@@ -296,9 +331,7 @@ pub async fn make_cs(opts: MakeCsOptions, cfg: &ClusterConfig) -> Result<CsIdent
         host,
         tier: opts.tier,
         capacity: opts.capacity.unwrap_or(0),
-        journal: opts
-            .journal
-            .map(|(path, size)| JournalConfig { path, size }),
+        journal: journal.map(|(path, size)| JournalConfig { path, size }),
     };
     if let Some(j) = &identity.journal {
         Journal::create(&j.path, j.size)?;
@@ -370,6 +403,12 @@ mod tests {
         fs::write(full.join("photo.jpg"), b"x").unwrap();
         let err = make_cs(opts(full), &cfg()).await.unwrap_err();
         assert!(err.to_string().contains("photo.jpg"), "{err}");
+
+        // The root of a new filesystem (only lost+found) is accepted.
+        let mount = base.path().join("mount");
+        fs::create_dir_all(mount.join("lost+found")).unwrap();
+        let err = make_cs(opts(mount), &cfg()).await.unwrap_err();
+        assert!(matches!(err, CsError::MdsUnreachable { .. }), "{err}");
 
         // A new directory passes the checks and stops at the MDS, with a
         // message that says what to check.
