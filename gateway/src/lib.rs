@@ -2,15 +2,44 @@
 //!
 //! Layers, each in its own module: `router` (request -> `Endpoint`),
 //! `signature` (who is asking: SigV4, SigV2, presigned URLs, POST policies,
-//! aws-chunked bodies), `checksum`, `range`, `conditional`, `limits`, `xml`
-//! (request and response bodies) and `error` (S3 error answers).
+//! aws-chunked bodies), `body` (upload checks), `checksum`, `range`,
+//! `conditional`, `limits`, `xml` (request and response bodies), `error`
+//! (S3 error answers), `ops` (the operations over the cluster client) and
+//! `server` (axum, dispatch, authorization).
+//!
+//! Entry point for the `cairn` binary: [`serve`] (or [`serve_with_keys`]
+//! with another [`KeyStore`]).
 
+pub mod body;
 pub mod checksum;
 pub mod conditional;
 pub mod error;
 pub mod limits;
+pub mod ops;
 pub mod query;
 pub mod range;
 pub mod router;
+pub mod server;
 pub mod signature;
 pub mod xml;
+
+pub use server::{serve_with_keys, GatewayConfig, GatewayError};
+pub use signature::{AccessKey, BucketPermission, KeyStore, KeyStoreError, MapKeyStore};
+
+use std::future::Future;
+
+/// Serves S3 for `client` on `listener` until `shutdown` completes, with the
+/// access keys in `keys`.
+///
+/// The MDS has no access-key calls yet (see the crate's notes): until it
+/// has, the binary passes the keys it knows (for `cairn up`, the one it
+/// generates) and they are checked from memory.
+pub async fn serve(
+    client: cairn_client::Client,
+    config: GatewayConfig,
+    keys: Vec<AccessKey>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    serve_with_keys(client, config, MapKeyStore::new(keys), listener, shutdown).await
+}

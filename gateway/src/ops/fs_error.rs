@@ -1,0 +1,48 @@
+//! Client-library errors (`FsError`, which carry an errno) as the S3 errors
+//! a client expects. Which "not found" it is depends on what was asked, so
+//! the caller says.
+
+use cairn_common::FsError;
+
+use crate::error::{ErrorCode, S3Error};
+
+/// What a `NotFound` means for this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Bucket,
+    Key,
+}
+
+pub fn to_s3(error: FsError, missing: Missing, resource: &str) -> S3Error {
+    let (code, message) = match &error {
+        FsError::NotFound(_) => match missing {
+            Missing::Bucket => (ErrorCode::NoSuchBucket, None),
+            Missing::Key => (ErrorCode::NoSuchKey, None),
+        },
+        FsError::Exists(_) => (ErrorCode::BucketAlreadyExists, None),
+        FsError::NotEmpty(_) => (ErrorCode::BucketNotEmpty, None),
+        FsError::PreconditionFailed(_) => (ErrorCode::PreconditionFailed, None),
+        FsError::NameTooLong(_) => (ErrorCode::KeyTooLongError, None),
+        FsError::Invalid(m) | FsError::NotDir(m) | FsError::IsDir(m) | FsError::CrossDevice(m) => {
+            (ErrorCode::InvalidRequest, Some(m.clone()))
+        }
+        FsError::PermissionDenied(_) => (ErrorCode::AccessDenied, None),
+        FsError::NoSpace(_) => (
+            ErrorCode::ServiceUnavailable,
+            Some("The cluster has no space left for this object.".to_string()),
+        ),
+        FsError::Unavailable(_) => (ErrorCode::ServiceUnavailable, None),
+        FsError::TooManyLinks(_) | FsError::Io(_) => (ErrorCode::InternalError, None),
+    };
+    if matches!(
+        code,
+        ErrorCode::InternalError | ErrorCode::ServiceUnavailable
+    ) {
+        tracing::warn!(error = %error, resource, "cluster call failed");
+    }
+    let error = match message {
+        Some(m) => S3Error::with_message(code, m),
+        None => S3Error::new(code),
+    };
+    error.resource(resource.to_string())
+}

@@ -1,0 +1,143 @@
+//! PutObject: the body streams through the checks (`body::incoming`) into
+//! new chunks; the object appears atomically (one MDS commit) only when the
+//! stream ended cleanly, with its checksum in the same commit.
+//! `If-None-Match: *` and `If-Match` make it a conditional write.
+
+use axum::body::Body;
+use cairn_client::{Node, ObjectMeta, PutConditions, WrittenData};
+use futures::StreamExt;
+use http::{HeaderValue, Response, StatusCode};
+
+use super::fs_error::{to_s3, Missing};
+use super::meta::{object_meta_from_headers, store_checksum};
+use super::{empty, quoted_etag, Request};
+use crate::body::{incoming, BodyStream, ErrorSlot};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::limits::{check_key, MAX_PUT_SIZE};
+use crate::signature::PayloadCheck;
+
+/// The write conditions of a PUT or CompleteMultipartUpload.
+pub fn put_conditions(req: &Request) -> S3Result<PutConditions> {
+    let if_none_match = req.header("if-none-match").map(str::to_string);
+    if let Some(v) = &if_none_match {
+        if v.trim() != "*" {
+            return Err(S3Error::with_message(
+                ErrorCode::NotImplemented,
+                "If-None-Match on a write only supports *",
+            ));
+        }
+    }
+    Ok(PutConditions {
+        if_match: req
+            .header("if-match")
+            .map(|v| crate::conditional::normalize_etag(v).to_string()),
+        if_none_match: if_none_match.map(|v| v.trim().to_string()),
+    })
+}
+
+/// Writes `stream` into new chunks for `bucket/key` (nothing visible
+/// yet); a body error is answered as the precise S3 error in `errors`.
+pub async fn write_stream<S>(
+    req: &Request,
+    bucket: &str,
+    key: &str,
+    mut stream: S,
+    errors: &ErrorSlot,
+    conditions: &PutConditions,
+) -> S3Result<WrittenData>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, S3Error>> + Unpin,
+{
+    let resource = format!("/{bucket}/{key}");
+    let target = req
+        .client
+        .get_bucket(bucket)
+        .await
+        .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
+    if conditions.if_none_match.as_deref() == Some("*")
+        && req.client.head_object(bucket, key.as_bytes()).await.is_ok()
+    {
+        // Fail before moving the data; the MDS checks again at commit.
+        return Err(S3Error::new(ErrorCode::PreconditionFailed).resource(resource));
+    }
+    let mut writer = req.client.writer(target.ino);
+    while let Some(piece) = stream.next().await {
+        let piece = match piece {
+            Ok(piece) => piece,
+            Err(e) => return Err(e.resource(resource)),
+        };
+        writer.write(piece).await.map_err(|e| {
+            errors
+                .take()
+                .unwrap_or_else(|| to_s3(e, Missing::Bucket, &resource))
+        })?;
+    }
+    writer
+        .finish()
+        .await
+        .map_err(|e| to_s3(e, Missing::Bucket, &resource))
+}
+
+/// Streams `body` into `bucket/key` with every check; returns the node.
+pub async fn store(
+    req: &Request,
+    bucket: &str,
+    key: &str,
+    body: BodyStream,
+    payload: &PayloadCheck,
+    mut meta: ObjectMeta,
+    conditions: PutConditions,
+) -> S3Result<(Node, Option<crate::checksum::Checksum>)> {
+    let resource = format!("/{bucket}/{key}");
+    if req.headers.get("content-length").is_none()
+        && req.headers.get("x-amz-decoded-content-length").is_none()
+        && !matches!(payload, PayloadCheck::Chunked { .. })
+    {
+        return Err(S3Error::new(ErrorCode::MissingContentLength).resource(resource));
+    }
+    let incoming = incoming(body, &req.headers, payload, MAX_PUT_SIZE)?;
+    let errors = incoming.errors.clone();
+    let computed = incoming.computed.clone();
+    let trailer = incoming.trailer.clone();
+    let announced = crate::checksum::Expected::from_headers(&req.headers)?
+        .flexible_algorithm()
+        .is_some()
+        || req.headers.contains_key("x-amz-trailer");
+    let written = write_stream(req, bucket, key, incoming.stream, &errors, &conditions).await?;
+    // The flexible checksum: from the trailer, or computed over the body;
+    // stored with the object in the same commit.
+    let checksum = trailer
+        .take()
+        .or_else(|| computed.take().and_then(|c| c.flexible))
+        .filter(|_| announced);
+    if let Some(checksum) = &checksum {
+        store_checksum(&mut meta, checksum);
+    }
+    let node = req
+        .client
+        .commit_object(bucket, key.as_bytes(), &written, meta, conditions)
+        .await
+        .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
+    Ok((node, checksum))
+}
+
+pub async fn put_object(req: Request) -> S3Result<Response<Body>> {
+    let key = req.object_key()?.to_string();
+    check_key(&key)?;
+    let meta = object_meta_from_headers(&req.headers)?;
+    let conditions = put_conditions(&req)?;
+    let body = req.take_body();
+    let payload = req.payload.clone();
+    let bucket = req.bucket.clone();
+    let (node, checksum) = store(&req, &bucket, &key, body, &payload, meta, conditions).await?;
+    let mut response = empty(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&quoted_etag(&node.etag)) {
+        response.headers_mut().insert(http::header::ETAG, v);
+    }
+    if let Some(c) = checksum {
+        if let Ok(v) = HeaderValue::from_str(&c.to_base64()) {
+            response.headers_mut().insert(c.algorithm.header_name(), v);
+        }
+    }
+    Ok(response)
+}

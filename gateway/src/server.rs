@@ -1,0 +1,329 @@
+//! The HTTP front: axum on hyper, one fallback handler that routes,
+//! authenticates, authorizes and dispatches every request, and turns every
+//! error into the S3 XML answer. Every answer carries `x-amz-request-id`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use cairn_client::Client;
+use http::{HeaderValue, Request, Response};
+
+use crate::body::body_stream;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::ops;
+use crate::query::Query;
+use crate::router::{route, Access, Endpoint, Route};
+use crate::signature::{
+    self, policy, post_form, Auth, AuthContext, KeyStore, PayloadCheck, SignedParts,
+};
+
+/// How the gateway is configured.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Where it listens (informational: `serve` takes a bound listener).
+    pub listen: SocketAddr,
+    /// The region signatures must name (default `us-east-1`).
+    pub region: String,
+    /// The virtual-host domain: `bucket.DOMAIN` names a bucket.
+    pub domain: Option<String>,
+}
+
+impl GatewayConfig {
+    pub fn new(listen: SocketAddr) -> GatewayConfig {
+        GatewayConfig {
+            listen,
+            region: "us-east-1".to_string(),
+            domain: None,
+        }
+    }
+}
+
+/// Why the gateway stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+struct Gateway<K> {
+    client: Client,
+    keys: K,
+    context: AuthContext,
+}
+
+/// Serves S3 on `listener` until `shutdown` completes, then drains the
+/// requests in flight.
+pub async fn serve_with_keys<K: KeyStore>(
+    client: Client,
+    config: GatewayConfig,
+    keys: K,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let gateway = Arc::new(Gateway {
+        client,
+        keys,
+        context: AuthContext {
+            region: config.region.clone(),
+            domain: config.domain.clone(),
+        },
+    });
+    let app = axum::Router::new()
+        .fallback(handle::<K>)
+        .with_state(gateway);
+    tracing::info!(listen = %config.listen, region = %config.region, domain = ?config.domain, "S3 gateway serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+fn new_request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
+
+async fn handle<K: KeyStore>(
+    State(gateway): State<Arc<Gateway<K>>>,
+    request: Request<Body>,
+) -> Response<Body> {
+    let request_id = new_request_id();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let (mut response, endpoint) = match dispatch(&gateway, request).await {
+        Ok((response, endpoint)) => (response, endpoint),
+        Err((error, endpoint)) => {
+            if error.code.status().is_server_error() {
+                tracing::warn!(request_id, %method, code = error.code.as_str(), message = %error.message, "request failed");
+            }
+            (
+                error.into_response(&method, &request_id).map(Body::from),
+                endpoint,
+            )
+        }
+    };
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amz-request-id", id);
+    }
+    response
+        .headers_mut()
+        .insert(http::header::SERVER, HeaderValue::from_static("Cairn"));
+    tracing::debug!(
+        request_id,
+        %method,
+        path,
+        endpoint,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+type Failed = (S3Error, &'static str);
+
+async fn dispatch<K: KeyStore>(
+    gateway: &Gateway<K>,
+    request: Request<Body>,
+) -> Result<(Response<Body>, &'static str), Failed> {
+    let (parts, body) = request.into_parts();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let query = Query::parse(&raw_query).ok_or_else(|| {
+        (
+            S3Error::with_message(ErrorCode::InvalidArgument, "Too many query parameters."),
+            "Unknown",
+        )
+    })?;
+    let Route {
+        bucket,
+        key,
+        endpoint,
+    } = route(
+        &parts.method,
+        parts.uri.path(),
+        &query,
+        &parts.headers,
+        gateway.context.domain.as_deref(),
+    )
+    .map_err(|e| (e, "Unknown"))?;
+    let name = endpoint.name();
+    let resource = match (&bucket, &key) {
+        (Some(b), Some(k)) => format!("/{b}/{k}"),
+        (Some(b), None) => format!("/{b}"),
+        _ => "/".to_string(),
+    };
+    let fail = |e: S3Error| {
+        let e = if e.resource.is_none() {
+            e.resource(resource.clone())
+        } else {
+            e
+        };
+        (e, name)
+    };
+
+    let signed = SignedParts {
+        method: &parts.method,
+        raw_path: parts.uri.path(),
+        raw_query: &raw_query,
+        query: &query,
+        headers: &parts.headers,
+        authority: parts.uri.authority().map(|a| a.as_str()),
+    };
+    let auth = signature::authenticate(
+        &signed,
+        &gateway.keys,
+        &gateway.context,
+        signature::time::now_unix(),
+    )
+    .await
+    .map_err(fail)?;
+
+    let bucket_name = bucket.clone().unwrap_or_default();
+    let body = body_stream(body);
+
+    // POST object authenticates with its form.
+    if endpoint == Endpoint::PostObject && auth == Auth::Anonymous {
+        let content_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let form = post_form::parse_post_form(body, content_type)
+            .await
+            .map_err(fail)?;
+        let (access_key, policy) = policy::verify_post_form(
+            &form.fields,
+            &bucket_name,
+            &gateway.keys,
+            &gateway.context,
+            signature::time::now_unix(),
+        )
+        .await
+        .map_err(fail)?;
+        authorize(gateway, &access_key, &bucket_name, Access::Write)
+            .await
+            .map_err(fail)?;
+        let req = ops::Request {
+            client: gateway.client.clone(),
+            method: parts.method.clone(),
+            headers: parts.headers.clone(),
+            query,
+            bucket: bucket_name,
+            key,
+            access_key: Some(access_key),
+            payload: PayloadCheck::Unsigned,
+            body: std::sync::Mutex::new(None),
+            region: gateway.context.region.clone(),
+        };
+        return ops::post::post_object(req, form, policy)
+            .await
+            .map(|r| (r, name))
+            .map_err(fail);
+    }
+
+    let (access_key, payload) = match auth {
+        Auth::Key { key, payload } => (key, payload),
+        Auth::Anonymous => return Err(fail(S3Error::new(ErrorCode::AccessDenied))),
+    };
+    if !endpoint.is_implemented() {
+        return Err(fail(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            format!("{name} is not implemented yet."),
+        )));
+    }
+    if bucket.is_some() && endpoint != Endpoint::CreateBucket {
+        authorize(gateway, &access_key, &bucket_name, endpoint.access())
+            .await
+            .map_err(fail)?;
+    }
+    if let Some(k) = &key {
+        crate::limits::check_key(k).map_err(fail)?;
+    }
+    let req = ops::Request {
+        client: gateway.client.clone(),
+        method: parts.method.clone(),
+        headers: parts.headers,
+        query,
+        bucket: bucket_name,
+        key,
+        access_key: Some(access_key),
+        payload,
+        body: std::sync::Mutex::new(Some(body)),
+        region: gateway.context.region.clone(),
+    };
+    run(endpoint, req).await.map(|r| (r, name)).map_err(fail)
+}
+
+/// Checks that `key` may do `access` on `bucket`: the owner may do all, an
+/// unowned bucket (made outside S3) is open to every key, others need a
+/// grant.
+async fn authorize<K: KeyStore>(
+    gateway: &Gateway<K>,
+    key: &signature::AccessKey,
+    bucket: &str,
+    access: Access,
+) -> S3Result<()> {
+    if access == Access::AnyKey {
+        return Ok(());
+    }
+    let found = gateway.client.get_bucket(bucket).await.map_err(|e| {
+        ops::fs_error::to_s3(e, ops::fs_error::Missing::Bucket, &format!("/{bucket}"))
+    })?;
+    if found.owner.is_empty() || found.owner == key.id {
+        return Ok(());
+    }
+    let grant = key.permission(bucket);
+    let allowed = match access {
+        Access::AnyKey => true,
+        Access::Read => grant.read,
+        Access::Write => grant.write,
+        Access::Owner => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(S3Error::new(ErrorCode::AccessDenied))
+    }
+}
+
+async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> {
+    use Endpoint::*;
+    match endpoint {
+        ListBuckets => ops::bucket::list_buckets(req).await,
+        CreateBucket => ops::bucket::create_bucket(req).await,
+        HeadBucket => ops::bucket::head_bucket(req).await,
+        DeleteBucket => ops::bucket::delete_bucket(req).await,
+        GetBucketLocation => ops::bucket::get_bucket_location(req).await,
+        GetBucketVersioning => ops::bucket::get_bucket_versioning(req).await,
+        ListObjects => ops::list::list_objects_v1(req).await,
+        ListObjectsV2 => ops::list::list_objects_v2(req).await,
+        DeleteObjects => ops::delete::delete_objects(req).await,
+        GetObject { part_number } | HeadObject { part_number } => {
+            ops::get::get_object(req, part_number).await
+        }
+        PutObject => ops::put::put_object(req).await,
+        CopyObject => ops::copy::copy_object(req).await,
+        DeleteObject => ops::delete::delete_object(req).await,
+        ListMultipartUploads
+        | CreateMultipartUpload
+        | UploadPart { .. }
+        | UploadPartCopy { .. }
+        | CompleteMultipartUpload { .. }
+        | AbortMultipartUpload { .. }
+        | ListParts { .. } => Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            "Multipart uploads need the MDS's uploads table, which is not there yet.",
+        )),
+        PostObject => Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "POST object uploads authenticate with their form, not a header.",
+        )),
+        other => Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            format!("{} is not implemented yet.", other.name()),
+        )),
+    }
+}
