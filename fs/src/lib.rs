@@ -1,1 +1,31 @@
-//! placeholder
+//! `cairn-fs`: the FUSE door of a Cairn cluster.
+//!
+//! The filesystem logic ([`fs::Fs`]: open files, write buffers, read-ahead,
+//! directory listings, the namespace rules of the projection) is plain
+//! async Rust over a [`backend::Backend`], which the real
+//! [`cairn_client::Client`] implements and an in-memory model implements
+//! for the tests. `fuse.rs` is a thin adapter that hands every kernel
+//! request to the async runtime and answers from there; `mount.rs` mounts,
+//! waits for the shutdown signal and unmounts. What POSIX behaviour is
+//! promised is written down in `SEMANTICS.md`.
+
+pub mod attr;
+pub mod backend;
+pub mod dir;
+pub mod dirty;
+pub mod error;
+pub mod etag;
+pub mod fs;
+pub mod names;
+pub mod open_file;
+pub mod prefetch;
+pub mod timed;
+
+#[cfg(test)]
+mod mock;
+
+pub use error::Error;
+pub use fs::{Fs, FsOptions};
+
+#[cfg(test)]
+mod tests;

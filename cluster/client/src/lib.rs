@@ -8,6 +8,8 @@
 //! with checksum-verified failover between replicas.
 
 mod chain;
+mod file;
+pub mod layout;
 mod node;
 mod reader;
 mod rpc;
@@ -28,6 +30,7 @@ use futures::{Stream, StreamExt};
 use tracing::warn;
 
 pub use cairn_common::FsError as Error;
+pub use file::FileWriter;
 pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
 pub use stat::{ClusterStat, CsStat};

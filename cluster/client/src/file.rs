@@ -1,0 +1,284 @@
+//! Writes at any offset of an existing file: the data path of the FUSE door.
+//!
+//! A [`FileWriter`] belongs to one inode while it is open for writing. Each
+//! call to [`FileWriter::write`] sends a batch of byte ranges: bytes that the
+//! file's layout already maps are overwritten in place in their chunk (on
+//! every live replica, through the chain), other bytes go to the file's slot
+//! chunks (see [`crate::layout`]). The batch returns the new extents, which
+//! the caller commits with [`crate::Client::commit_write`]; until then the
+//! bytes written into slot chunks are invisible to other readers.
+//!
+//! Invariants:
+//! * when `write` returns Ok, every live replica of every chunk it touched
+//!   holds the batch's bytes (in the CS's memory or on disk; on stable
+//!   storage only if `sync` was asked or [`FileWriter::sync`] later returns
+//!   Ok);
+//! * `sync` returns Ok only when every chunk written since the last
+//!   successful sync is on stable storage on each of its live replicas;
+//! * a slot chunk, once allocated, keeps serving its slot for the life of
+//!   the writer, so repeated writes to a slot never allocate twice.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use cairn_common::FsError;
+
+use crate::{
+    chain::ChunkWrite,
+    layout::{merge_extents, plan_write, ChunkTarget},
+    node::{ChunkLocation, Extent},
+    writer::WrittenData,
+    Client,
+};
+
+/// Largest run of bytes handed to the chain in one piece.
+const PIECE_BYTES: u64 = 4 << 20;
+
+/// One contiguous run of bytes bound for one chunk.
+struct Run {
+    chunk_offset: u64,
+    len: u64,
+    data: Vec<Bytes>,
+}
+
+/// Writes at any offset into one file's chunks.
+pub struct FileWriter {
+    client: Client,
+    ino: u64,
+    /// Slot chunks allocated by this writer: slot -> current location.
+    slots: HashMap<u64, ChunkLocation>,
+    /// Chunks written since the last sync, with the location the write
+    /// left them at (a replica dropped during the write bumps the version).
+    unsynced: HashMap<u64, ChunkLocation>,
+}
+
+impl Client {
+    /// A writer for file `ino` (whose replicas/tier attributes new chunks
+    /// take).
+    pub fn file_writer(&self, ino: u64) -> FileWriter {
+        FileWriter {
+            client: self.clone(),
+            ino,
+            slots: HashMap::new(),
+            unsynced: HashMap::new(),
+        }
+    }
+}
+
+/// Appends `data` to the runs of a chunk, continuing the last run when the
+/// bytes follow it and it has room.
+fn push_run(runs: &mut Vec<Run>, chunk_offset: u64, data: Bytes) {
+    let len = data.len() as u64;
+    if let Some(last) = runs.last_mut() {
+        if last.chunk_offset + last.len == chunk_offset && last.len + len <= PIECE_BYTES {
+            last.len += len;
+            last.data.push(data);
+            return;
+        }
+    }
+    runs.push(Run {
+        chunk_offset,
+        len,
+        data: vec![data],
+    });
+}
+
+impl FileWriter {
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// Whether chunks were written since the last successful sync.
+    pub fn has_unsynced(&self) -> bool {
+        !self.unsynced.is_empty()
+    }
+
+    /// Writes `segments` (file offset, bytes; non-overlapping) against
+    /// `layout`, the file's committed extents. With `sync`, the touched
+    /// chunks are on stable storage on every live replica when this returns.
+    /// Returns the extents to commit (slot chunks only: in-place bytes are
+    /// already mapped) and the chunk lengths reached; `size` and `md5_hex`
+    /// of the result are left for the caller.
+    pub async fn write(
+        &mut self,
+        layout: &[Extent],
+        segments: Vec<(u64, Bytes)>,
+        sync: bool,
+    ) -> Result<WrittenData, FsError> {
+        let chunk_size = self.client.chunk_size();
+        let mut per_chunk: BTreeMap<ChunkTarget, Vec<Run>> = BTreeMap::new();
+        let mut new_extents: Vec<(ChunkTarget, Extent)> = Vec::new();
+        let mut sorted = segments;
+        sorted.sort_by_key(|(off, _)| *off);
+        for (offset, data) in sorted {
+            for p in plan_write(layout, chunk_size, offset, data.len() as u64) {
+                let from = (p.file_offset - offset) as usize;
+                let piece = data.slice(from..from + p.len as usize);
+                push_run(
+                    per_chunk.entry(p.target).or_default(),
+                    p.chunk_offset,
+                    piece,
+                );
+                if let ChunkTarget::Slot(_) = p.target {
+                    new_extents.push((
+                        p.target,
+                        Extent {
+                            file_offset: p.file_offset,
+                            chunk_id: 0,
+                            chunk_offset: p.chunk_offset,
+                            length: p.len,
+                        },
+                    ));
+                }
+            }
+        }
+        if per_chunk.is_empty() {
+            return Ok(empty_written());
+        }
+
+        // Locations: fresh ones for chunks written in place (a cached,
+        // stale version would make healthy replicas look failed), new
+        // chunks for slots not allocated yet.
+        let existing: Vec<u64> = per_chunk
+            .keys()
+            .filter_map(|t| match t {
+                ChunkTarget::Existing(id) => Some(*id),
+                ChunkTarget::Slot(_) => None,
+            })
+            .collect();
+        let mut locations: HashMap<ChunkTarget, (ChunkLocation, bool)> = HashMap::new();
+        if !existing.is_empty() {
+            let found = self.client.locate(&existing).await?;
+            for id in existing {
+                let loc = found
+                    .iter()
+                    .find(|l| l.chunk_id == id)
+                    .cloned()
+                    .ok_or_else(|| FsError::Io(format!("the MDS does not know chunk {id}")))?;
+                if loc.replicas.is_empty() {
+                    return Err(FsError::Io(format!("chunk {id} has no live replica")));
+                }
+                locations.insert(ChunkTarget::Existing(id), (loc, false));
+            }
+        }
+        for target in per_chunk.keys() {
+            if let ChunkTarget::Slot(slot) = target {
+                let loc = match self.slots.get(slot) {
+                    Some(loc) => loc.clone(),
+                    None => {
+                        let loc = self.client.inner.allocate_chunk(self.ino).await?;
+                        self.slots.insert(*slot, loc.clone());
+                        loc
+                    }
+                };
+                // A slot chunk is ours: its replicas may not exist yet.
+                locations.insert(*target, (loc, true));
+            }
+        }
+
+        // Every chunk at once; each chain keeps a few pieces in flight.
+        let mut lengths: HashMap<u64, u64> = HashMap::new();
+        let mut jobs = Vec::with_capacity(per_chunk.len());
+        for (target, runs) in per_chunk {
+            let Some((loc, create)) = locations.remove(&target) else {
+                return Err(FsError::Io(format!("no location for {target:?}")));
+            };
+            let high = runs
+                .iter()
+                .map(|r| r.chunk_offset + r.len)
+                .max()
+                .unwrap_or(0);
+            lengths.insert(loc.chunk_id, high);
+            let inner = self.client.inner.clone();
+            jobs.push(async move {
+                let mut write = ChunkWrite::new(inner, loc, create);
+                for run in runs {
+                    write.write_at(run.chunk_offset, run.data).await?;
+                }
+                let loc = write.finish(sync).await?;
+                Ok::<_, FsError>((target, loc))
+            });
+        }
+        let mut first_error = None;
+        for result in futures::future::join_all(jobs).await {
+            match result {
+                Ok((target, loc)) => {
+                    if let ChunkTarget::Slot(slot) = target {
+                        self.slots.insert(slot, loc.clone());
+                    }
+                    if sync {
+                        self.unsynced.remove(&loc.chunk_id);
+                    } else {
+                        self.unsynced.insert(loc.chunk_id, loc);
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+
+        let extents = merge_extents(
+            new_extents
+                .into_iter()
+                .filter_map(|(target, mut e)| match target {
+                    ChunkTarget::Slot(slot) => self.slots.get(&slot).map(|loc| {
+                        e.chunk_id = loc.chunk_id;
+                        e
+                    }),
+                    ChunkTarget::Existing(_) => None,
+                })
+                .collect(),
+        );
+        let mut chunk_lengths: Vec<(u64, u64)> = lengths.into_iter().collect();
+        chunk_lengths.sort_unstable();
+        Ok(WrittenData {
+            size: 0,
+            md5_hex: String::new(),
+            extents,
+            chunk_lengths,
+        })
+    }
+
+    /// Forces every chunk written since the last sync to stable storage on
+    /// each of its live replicas.
+    pub async fn sync(&mut self) -> Result<(), FsError> {
+        let pending: Vec<ChunkLocation> = self.unsynced.values().cloned().collect();
+        let jobs = pending.into_iter().map(|loc| {
+            let inner = self.client.inner.clone();
+            async move { ChunkWrite::new(inner, loc, false).finish(true).await }
+        });
+        let mut first_error = None;
+        for result in futures::future::join_all(jobs).await {
+            match result {
+                Ok(loc) => {
+                    self.unsynced.remove(&loc.chunk_id);
+                    for slot_loc in self.slots.values_mut() {
+                        if slot_loc.chunk_id == loc.chunk_id {
+                            *slot_loc = loc.clone();
+                        }
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn empty_written() -> WrittenData {
+    WrittenData {
+        size: 0,
+        md5_hex: String::new(),
+        extents: Vec::new(),
+        chunk_lengths: Vec::new(),
+    }
+}

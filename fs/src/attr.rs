@@ -1,0 +1,117 @@
+//! Attributes as the kernel sees them, made from the cluster's [`Node`].
+//!
+//! Times are nanoseconds since the epoch in the namespace; the kernel gets
+//! `SystemTime`s. Attributes and entries are cached by the kernel for at
+//! most [`TTL`], so that changes made through S3 show up within a second.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cairn_client::{Node, NodeKind};
+use fuser::{FileAttr, FileType, INodeNo};
+
+/// How long the kernel may trust an attribute or a directory entry.
+pub const TTL: Duration = Duration::from_secs(1);
+
+/// `st_blksize`: the size `cp`, `dd` and stdio take as the best I/O size.
+pub const BLOCK_SIZE: u32 = 1 << 20;
+
+/// Nanoseconds since the epoch as a `SystemTime` (before the epoch too).
+pub fn system_time(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+/// A `SystemTime` as nanoseconds since the epoch, saturating.
+pub fn nanos(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+pub fn file_type(kind: NodeKind) -> FileType {
+    match kind {
+        NodeKind::File => FileType::RegularFile,
+        NodeKind::Dir => FileType::Directory,
+        NodeKind::Symlink => FileType::Symlink,
+    }
+}
+
+/// The kernel's view of `node`.
+pub fn file_attr(node: &Node) -> FileAttr {
+    let size = match node.kind {
+        NodeKind::File => node.size,
+        NodeKind::Dir => node.size.max(4096),
+        NodeKind::Symlink => node.symlink_target.len() as u64,
+    };
+    let nlink = match node.kind {
+        NodeKind::Dir => node.nlink.max(2),
+        _ => node.nlink,
+    };
+    FileAttr {
+        ino: INodeNo(node.ino),
+        size,
+        blocks: size.div_ceil(512),
+        atime: system_time(node.atime_ns),
+        mtime: system_time(node.mtime_ns),
+        ctime: system_time(node.ctime_ns),
+        crtime: system_time(node.ctime_ns),
+        kind: file_type(node.kind),
+        perm: (node.mode & 0o7777) as u16,
+        nlink,
+        uid: node.uid,
+        gid: node.gid,
+        rdev: 0,
+        blksize: BLOCK_SIZE,
+        flags: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn node(kind: NodeKind) -> Node {
+        Node {
+            ino: 42,
+            kind,
+            mode: 0o4755,
+            uid: 1000,
+            gid: 100,
+            size: 1000,
+            atime_ns: 1_500_000_000_123_456_789,
+            mtime_ns: -5,
+            ctime_ns: 0,
+            nlink: 1,
+            etag: String::new(),
+            content_type: String::new(),
+            user_meta: Default::default(),
+            headers: Default::default(),
+            replicas: 3,
+            tier: 0,
+            extents: Vec::new(),
+            symlink_target: b"target".to_vec(),
+            xattrs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn files_dirs_and_symlinks() {
+        let f = file_attr(&node(NodeKind::File));
+        assert_eq!(f.kind, FileType::RegularFile);
+        assert_eq!(f.size, 1000);
+        assert_eq!(f.blocks, 2);
+        assert_eq!(f.perm, 0o4755);
+        assert_eq!((f.uid, f.gid, f.ino), (1000, 100, INodeNo(42)));
+        assert_eq!(nanos(f.atime), 1_500_000_000_123_456_789);
+        assert_eq!(nanos(f.mtime), -5);
+        let d = file_attr(&node(NodeKind::Dir));
+        assert_eq!(d.kind, FileType::Directory);
+        assert_eq!(d.nlink, 2);
+        let l = file_attr(&node(NodeKind::Symlink));
+        assert_eq!(l.size, 6);
+    }
+}

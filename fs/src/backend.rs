@@ -1,0 +1,250 @@
+//! What the filesystem needs from the cluster, as a trait: the real
+//! [`cairn_client::Client`] implements it, and the tests drive the same
+//! filesystem logic over an in-memory model (`crate::mock`), without a
+//! kernel mount and without a cluster.
+//!
+//! Contract of every method: errors carry their errno ([`FsError`]); a
+//! method does what the same-named MDS call does (see `proto/cairn.proto`).
+
+use std::future::Future;
+
+use bytes::Bytes;
+use cairn_client::{Client, Extent, FileWriter, Node, NodeKind, SetAttr, WrittenData};
+use cairn_common::FsError;
+use futures::StreamExt;
+
+/// One page of a directory: entries after a name, and whether more follow.
+pub type DirPage = (Vec<(Vec<u8>, Node)>, bool);
+
+/// A new namespace entry.
+#[derive(Debug, Clone)]
+pub struct NewNode<'a> {
+    pub parent: u64,
+    pub name: &'a [u8],
+    pub kind: NodeKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub target: &'a [u8],
+    /// Fail with EEXIST if the name exists (else return what is there).
+    pub exclusive: bool,
+}
+
+/// The cluster's space as `statfs` reports it, in bytes and inodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capacity {
+    pub total: u64,
+    pub free: u64,
+    pub inodes: u64,
+}
+
+/// Writes of one open file into its chunks (see [`FileWriter`]).
+pub trait DataWriter: Send + 'static {
+    /// Writes `segments` against the committed `layout`; returns the
+    /// extents to commit. With `sync`, durable on every live replica.
+    fn write(
+        &mut self,
+        layout: &[Extent],
+        segments: Vec<(u64, Bytes)>,
+        sync: bool,
+    ) -> impl Future<Output = Result<WrittenData, FsError>> + Send;
+
+    /// Forces everything written so far to stable storage on every live
+    /// replica.
+    fn sync(&mut self) -> impl Future<Output = Result<(), FsError>> + Send;
+}
+
+pub trait Backend: Send + Sync + 'static {
+    type Writer: DataWriter;
+
+    fn lookup(
+        &self,
+        parent: u64,
+        name: &[u8],
+    ) -> impl Future<Output = Result<Node, FsError>> + Send;
+    fn getattr(&self, ino: u64) -> impl Future<Output = Result<Node, FsError>> + Send;
+    fn setattr(
+        &self,
+        ino: u64,
+        attr: SetAttr,
+    ) -> impl Future<Output = Result<Node, FsError>> + Send;
+    fn create(&self, new: NewNode<'_>) -> impl Future<Output = Result<Node, FsError>> + Send;
+    fn unlink(&self, parent: u64, name: &[u8]) -> impl Future<Output = Result<(), FsError>> + Send;
+    fn rmdir(&self, parent: u64, name: &[u8]) -> impl Future<Output = Result<(), FsError>> + Send;
+    fn rename(
+        &self,
+        parent: u64,
+        name: &[u8],
+        new_parent: u64,
+        new_name: &[u8],
+        no_replace: bool,
+    ) -> impl Future<Output = Result<(), FsError>> + Send;
+    fn link(
+        &self,
+        ino: u64,
+        new_parent: u64,
+        new_name: &[u8],
+    ) -> impl Future<Output = Result<Node, FsError>> + Send;
+    fn readlink(&self, ino: u64) -> impl Future<Output = Result<Vec<u8>, FsError>> + Send;
+    /// One page of entries after `after`; `true` when more follow.
+    fn readdir(
+        &self,
+        ino: u64,
+        after: &[u8],
+        limit: u32,
+    ) -> impl Future<Output = Result<DirPage, FsError>> + Send;
+    fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), FsError>> + Send;
+    fn delete_bucket(&self, name: &str) -> impl Future<Output = Result<(), FsError>> + Send;
+    fn capacity(&self) -> impl Future<Output = Result<Capacity, FsError>> + Send;
+
+    /// Bytes `[offset, offset + len)` of `node` (clamped to its size),
+    /// verified, as the pieces they arrived in.
+    fn read(
+        &self,
+        node: &Node,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Vec<Bytes>, FsError>> + Send;
+    fn writer(&self, ino: u64) -> Self::Writer;
+    /// Applies a write: the new extents replace what covered their bytes,
+    /// the size becomes `size`, the ETag `etag` (empty: stale).
+    fn commit_write(
+        &self,
+        ino: u64,
+        written: &WrittenData,
+        size: u64,
+        etag: &str,
+        mtime_ns: i64,
+    ) -> impl Future<Output = Result<Node, FsError>> + Send;
+}
+
+impl DataWriter for FileWriter {
+    async fn write(
+        &mut self,
+        layout: &[Extent],
+        segments: Vec<(u64, Bytes)>,
+        sync: bool,
+    ) -> Result<WrittenData, FsError> {
+        FileWriter::write(self, layout, segments, sync).await
+    }
+
+    async fn sync(&mut self) -> Result<(), FsError> {
+        FileWriter::sync(self).await
+    }
+}
+
+impl Backend for Client {
+    type Writer = FileWriter;
+
+    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
+        Client::lookup(self, parent, name).await
+    }
+
+    async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
+        Client::getattr(self, ino).await
+    }
+
+    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
+        Client::setattr(self, ino, attr).await
+    }
+
+    async fn create(&self, n: NewNode<'_>) -> Result<Node, FsError> {
+        Client::create(
+            self,
+            n.parent,
+            n.name,
+            n.kind,
+            n.mode,
+            n.uid,
+            n.gid,
+            n.target,
+            n.exclusive,
+        )
+        .await
+    }
+
+    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+        Client::unlink(self, parent, name).await
+    }
+
+    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+        Client::rmdir(self, parent, name).await
+    }
+
+    async fn rename(
+        &self,
+        parent: u64,
+        name: &[u8],
+        new_parent: u64,
+        new_name: &[u8],
+        no_replace: bool,
+    ) -> Result<(), FsError> {
+        Client::rename(self, parent, name, new_parent, new_name, no_replace).await
+    }
+
+    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, FsError> {
+        Client::link(self, ino, new_parent, new_name).await
+    }
+
+    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+        Client::readlink(self, ino).await
+    }
+
+    async fn readdir(
+        &self,
+        ino: u64,
+        after: &[u8],
+        limit: u32,
+    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), FsError> {
+        Client::readdir(self, ino, after, limit).await
+    }
+
+    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), FsError> {
+        Client::create_bucket(self, name, owner).await.map(|_| ())
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<(), FsError> {
+        Client::delete_bucket(self, name).await
+    }
+
+    async fn capacity(&self) -> Result<Capacity, FsError> {
+        let stat = Client::stat(self).await?;
+        let mut cap = Capacity {
+            inodes: stat.inodes,
+            ..Capacity::default()
+        };
+        for cs in stat.chunk_servers.iter().filter(|c| c.state != "offline") {
+            cap.total += cs.capacity;
+            cap.free += cs.free.min(cs.capacity.saturating_sub(cs.used));
+        }
+        Ok(cap)
+    }
+
+    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, FsError> {
+        let mut stream = std::pin::pin!(Client::read(self, node, offset, len));
+        let mut out = Vec::new();
+        while let Some(piece) = stream.next().await {
+            out.push(piece?);
+        }
+        Ok(out)
+    }
+
+    fn writer(&self, ino: u64) -> FileWriter {
+        self.file_writer(ino)
+    }
+
+    async fn commit_write(
+        &self,
+        ino: u64,
+        written: &WrittenData,
+        size: u64,
+        etag: &str,
+        mtime_ns: i64,
+    ) -> Result<Node, FsError> {
+        Client::commit_write(self, ino, written, size, etag, mtime_ns, false).await
+    }
+}

@@ -1,0 +1,797 @@
+//! The filesystem: every POSIX operation as a plain async method over a
+//! [`Backend`], returning errors that carry their errno. The FUSE adapter
+//! (`fuse.rs`) only translates; tests drive this directly.
+//!
+//! Inode numbers are the namespace's own (the root is 1, as in FUSE), so
+//! no inode table is needed; what the mount keeps is per open file
+//! ([`OpenFile`], shared by the handles of an inode), per handle (O_APPEND,
+//! read-ahead) and per directory handle (the listing).
+//!
+//! Namespace rules of the projection (see SEMANTICS.md): the top level
+//! holds buckets only (mkdir = create bucket, rmdir = delete bucket; no
+//! files, links or renames there); an unlinked file that is still open
+//! here lives on under a hidden name until its last close.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use cairn_client::{Node, NodeKind, SetAttr};
+use cairn_common::{FsError, ROOT_INO};
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::{
+    backend::{Backend, NewNode},
+    dir::{Entry, Listing, PAGE},
+    dirty::overlay,
+    error::{Error, Result},
+    names::{bucket_name, check_new_name, unlinked_name, NAME_MAX},
+    open_file::{Limits, OpenFile},
+    prefetch::Prefetcher,
+    timed::timed,
+};
+
+/// Largest value of an extended attribute (XATTR_SIZE_MAX).
+pub const XATTR_VALUE_MAX: usize = 64 << 10;
+
+/// The only extended attribute namespace kept.
+pub const XATTR_USER: &str = "user.";
+
+/// setxattr flags.
+pub const XATTR_CREATE: i32 = 1;
+pub const XATTR_REPLACE: i32 = 2;
+
+#[derive(Debug, Clone, Default)]
+pub struct FsOptions {
+    /// Access key id that owns the buckets made by mkdir at the top level.
+    pub owner: String,
+    /// Longest wait for one call to the cluster before EIO, and the sizes
+    /// of write batches.
+    pub limits: Limits,
+}
+
+/// statfs answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatFs {
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub bsize: u32,
+    pub namelen: u32,
+    pub frsize: u32,
+}
+
+/// What the caller of getxattr/listxattr gets for a buffer of `size`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sized {
+    /// size 0: how large the value is.
+    Size(u32),
+    Data(Vec<u8>),
+}
+
+/// The answer to a getxattr/listxattr with a buffer of `size` bytes.
+pub fn sized(value: Vec<u8>, size: u32) -> Result<Sized> {
+    let len =
+        u32::try_from(value.len()).map_err(|_| Error::TooBig(format!("{} bytes", value.len())))?;
+    if size == 0 {
+        Ok(Sized::Size(len))
+    } else if len > size {
+        Err(Error::Range(format!("{len} bytes do not fit in {size}")))
+    } else {
+        Ok(Sized::Data(value))
+    }
+}
+
+/// One open file handle.
+pub struct Handle<B: Backend> {
+    pub file: Arc<OpenFile<B>>,
+    append: bool,
+    pub(crate) prefetch: AsyncMutex<Prefetcher>,
+}
+
+struct OpenEntry<B: Backend> {
+    file: Arc<OpenFile<B>>,
+    /// Handles and operations holding the file open.
+    refs: u32,
+}
+
+pub struct Fs<B: Backend> {
+    backend: Arc<B>,
+    opts: FsOptions,
+    open: Mutex<HashMap<u64, OpenEntry<B>>>,
+    files: Mutex<HashMap<u64, Arc<Handle<B>>>>,
+    dirs: Mutex<HashMap<u64, Arc<AsyncMutex<Listing>>>>,
+    next_fh: AtomicU64,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn is_top(parent: u64) -> bool {
+    parent == ROOT_INO
+}
+
+fn top_level_refused(what: &str) -> Error {
+    Error::NotPermitted(format!(
+        "{what}: the top level holds buckets only (mkdir makes one)"
+    ))
+}
+
+impl<B: Backend> Fs<B> {
+    pub fn new(backend: B, opts: FsOptions) -> Fs<B> {
+        Fs {
+            backend: Arc::new(backend),
+            opts,
+            open: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+        }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    fn timeout(&self) -> Duration {
+        self.opts.limits.timeout
+    }
+
+    fn fh(&self) -> u64 {
+        self.next_fh.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Puts the local view of an open file over a node from the MDS.
+    fn local(&self, mut node: Node) -> Node {
+        let file = locked(&self.open).get(&node.ino).map(|e| e.file.clone());
+        if let Some(file) = file {
+            file.apply(&mut node);
+        }
+        node
+    }
+
+    fn open_file(&self, ino: u64) -> Option<Arc<OpenFile<B>>> {
+        locked(&self.open).get(&ino).map(|e| e.file.clone())
+    }
+
+    fn any_open(&self) -> bool {
+        !locked(&self.open).is_empty()
+    }
+
+    /// Takes a reference on the open state of `node`, making it if needed.
+    fn retain(&self, node: Node) -> Arc<OpenFile<B>> {
+        let mut open = locked(&self.open);
+        match open.get_mut(&node.ino) {
+            Some(e) => {
+                e.refs += 1;
+                e.file.refresh(node);
+                e.file.clone()
+            }
+            None => {
+                let file = Arc::new(OpenFile::new(node, self.opts.limits));
+                open.insert(
+                    file.ino,
+                    OpenEntry {
+                        file: file.clone(),
+                        refs: 1,
+                    },
+                );
+                file
+            }
+        }
+    }
+
+    /// Takes one more reference on an open file, if it is open.
+    fn retain_open(&self, ino: u64) -> Option<Arc<OpenFile<B>>> {
+        let mut open = locked(&self.open);
+        open.get_mut(&ino).map(|e| {
+            e.refs += 1;
+            e.file.clone()
+        })
+    }
+
+    /// Drops a reference; the last one sends what is buffered and removes
+    /// the hidden name of an unlinked file.
+    async fn drop_ref(&self, file: &Arc<OpenFile<B>>) -> Result<()> {
+        let last = {
+            let mut open = locked(&self.open);
+            match open.get_mut(&file.ino) {
+                Some(e) if Arc::ptr_eq(&e.file, file) => {
+                    e.refs = e.refs.saturating_sub(1);
+                    if e.refs == 0 {
+                        open.remove(&file.ino);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                _ => false,
+            }
+        };
+        if !last {
+            return Ok(());
+        }
+        let flushed = file.flush(&self.backend).await;
+        if let Some((parent, name)) = file.unlinked() {
+            timed(self.timeout(), "unlink", self.backend.unlink(parent, &name)).await?;
+        }
+        flushed
+    }
+
+    // ----------------------------------------------------------- namespace
+
+    pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node> {
+        if name.len() > NAME_MAX {
+            return Err(FsError::NameTooLong(String::from_utf8_lossy(name).into_owned()).into());
+        }
+        let node = timed(self.timeout(), "lookup", self.backend.lookup(parent, name)).await?;
+        Ok(self.local(node))
+    }
+
+    pub async fn getattr(&self, ino: u64) -> Result<Node> {
+        let node = timed(self.timeout(), "getattr", self.backend.getattr(ino)).await?;
+        Ok(self.local(node))
+    }
+
+    /// chmod, chown, truncate, utimens. An open file commits its buffered
+    /// writes first.
+    pub async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node> {
+        if let Some(size) = attr.size {
+            if size > crate::open_file::MAX_FILE_SIZE {
+                return Err(Error::FileTooBig(format!("size {size}")));
+            }
+        }
+        match self.retain_open(ino) {
+            Some(file) => {
+                let result = file.setattr(&self.backend, attr).await;
+                let released = self.drop_ref(&file).await;
+                let node = result?;
+                released?;
+                Ok(node)
+            }
+            None => {
+                let node =
+                    timed(self.timeout(), "setattr", self.backend.setattr(ino, attr)).await?;
+                Ok(self.local(node))
+            }
+        }
+    }
+
+    /// mkdir; at the top level, a new bucket owned by the mount's key.
+    pub async fn mkdir(
+        &self,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Node> {
+        check_new_name(name)?;
+        if is_top(parent) {
+            let bucket = bucket_name(name)?;
+            timed(
+                self.timeout(),
+                "create bucket",
+                self.backend.create_bucket(bucket, &self.opts.owner),
+            )
+            .await?;
+            let node = timed(self.timeout(), "lookup", self.backend.lookup(parent, name)).await?;
+            let attr = SetAttr {
+                mode: Some(mode & 0o7777),
+                uid: Some(uid),
+                gid: Some(gid),
+                ..SetAttr::default()
+            };
+            return timed(
+                self.timeout(),
+                "setattr",
+                self.backend.setattr(node.ino, attr),
+            )
+            .await;
+        }
+        self.make(parent, name, NodeKind::Dir, mode, uid, gid, b"", true)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn make(
+        &self,
+        parent: u64,
+        name: &[u8],
+        kind: NodeKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        target: &[u8],
+        exclusive: bool,
+    ) -> Result<Node> {
+        check_new_name(name)?;
+        if is_top(parent) {
+            return Err(top_level_refused("create"));
+        }
+        let new = NewNode {
+            parent,
+            name,
+            kind,
+            mode: mode & 0o7777,
+            uid,
+            gid,
+            target,
+            exclusive,
+        };
+        timed(self.timeout(), "create", self.backend.create(new)).await
+    }
+
+    /// mknod: regular files only.
+    pub async fn mknod(
+        &self,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Node> {
+        if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
+            return Err(Error::NotPermitted(
+                "device files, FIFOs and sockets cannot be stored".into(),
+            ));
+        }
+        self.make(parent, name, NodeKind::File, mode, uid, gid, b"", true)
+            .await
+    }
+
+    pub async fn symlink(
+        &self,
+        parent: u64,
+        name: &[u8],
+        target: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> Result<Node> {
+        if target.is_empty() || target.len() > 4095 {
+            return Err(FsError::Invalid("symlink target must be 1 to 4095 bytes".into()).into());
+        }
+        self.make(
+            parent,
+            name,
+            NodeKind::Symlink,
+            0o777,
+            uid,
+            gid,
+            target,
+            true,
+        )
+        .await
+    }
+
+    pub async fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
+        timed(self.timeout(), "readlink", self.backend.readlink(ino)).await
+    }
+
+    /// unlink; a file open here lives on under a hidden name until its
+    /// last close.
+    pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<()> {
+        if self.any_open() {
+            if let Ok(node) = self.backend_lookup(parent, name).await {
+                if node.kind == NodeKind::File && node.nlink <= 1 {
+                    if let Some(file) = self.retain_open(node.ino) {
+                        let hidden = unlinked_name(node.ino);
+                        let moved = timed(
+                            self.timeout(),
+                            "rename",
+                            self.backend.rename(parent, name, parent, &hidden, true),
+                        )
+                        .await;
+                        if moved.is_ok() {
+                            file.set_unlinked(parent, hidden);
+                        }
+                        let released = self.drop_ref(&file).await;
+                        moved?;
+                        return released;
+                    }
+                }
+            }
+        }
+        timed(self.timeout(), "unlink", self.backend.unlink(parent, name)).await
+    }
+
+    async fn backend_lookup(&self, parent: u64, name: &[u8]) -> Result<Node> {
+        timed(self.timeout(), "lookup", self.backend.lookup(parent, name)).await
+    }
+
+    /// rmdir; at the top level, deletes the (empty) bucket.
+    pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<()> {
+        if is_top(parent) {
+            let bucket = bucket_name(name).map_err(|_| {
+                Error::from(FsError::NotFound(
+                    String::from_utf8_lossy(name).into_owned(),
+                ))
+            })?;
+            return timed(
+                self.timeout(),
+                "delete bucket",
+                self.backend.delete_bucket(bucket),
+            )
+            .await;
+        }
+        timed(self.timeout(), "rmdir", self.backend.rmdir(parent, name)).await
+    }
+
+    /// rename, replacing the target unless `no_replace`. Across buckets,
+    /// and of buckets themselves, EXDEV (so `mv` copies).
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &[u8],
+        new_parent: u64,
+        new_name: &[u8],
+        no_replace: bool,
+    ) -> Result<()> {
+        check_new_name(new_name)?;
+        if is_top(parent) || is_top(new_parent) {
+            return Err(FsError::CrossDevice(
+                "buckets cannot be renamed and files cannot move to the top level".into(),
+            )
+            .into());
+        }
+        // A target open here keeps its content under a hidden name.
+        let mut kept: Option<Arc<OpenFile<B>>> = None;
+        if !no_replace && self.any_open() {
+            if let Ok(target) = self.backend_lookup(new_parent, new_name).await {
+                if target.kind == NodeKind::File && target.nlink <= 1 {
+                    if let Some(file) = self.retain_open(target.ino) {
+                        let hidden = unlinked_name(target.ino);
+                        let linked = timed(
+                            self.timeout(),
+                            "link",
+                            self.backend.link(target.ino, new_parent, &hidden),
+                        )
+                        .await;
+                        match linked {
+                            Ok(_) => {
+                                file.set_unlinked(new_parent, hidden);
+                                kept = Some(file);
+                            }
+                            Err(e) => {
+                                self.drop_ref(&file).await?;
+                                return Err(e);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let result = timed(
+            self.timeout(),
+            "rename",
+            self.backend
+                .rename(parent, name, new_parent, new_name, no_replace),
+        )
+        .await;
+        if let Some(file) = kept {
+            self.drop_ref(&file).await?;
+        }
+        result
+    }
+
+    pub async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node> {
+        check_new_name(new_name)?;
+        if is_top(new_parent) {
+            return Err(top_level_refused("link"));
+        }
+        let node = timed(
+            self.timeout(),
+            "link",
+            self.backend.link(ino, new_parent, new_name),
+        )
+        .await?;
+        Ok(self.local(node))
+    }
+
+    // --------------------------------------------------------------- files
+
+    /// create (O_CREAT): makes the file (or, without O_EXCL, takes the one
+    /// that appeared meanwhile) and opens it.
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        flags: i32,
+    ) -> Result<(Node, u64)> {
+        let exclusive = flags & libc::O_EXCL != 0;
+        let mut node = self
+            .make(parent, name, NodeKind::File, mode, uid, gid, b"", exclusive)
+            .await?;
+        match node.kind {
+            NodeKind::File => {}
+            NodeKind::Dir => {
+                return Err(FsError::IsDir(String::from_utf8_lossy(name).into()).into())
+            }
+            NodeKind::Symlink => {
+                return Err(FsError::Exists(String::from_utf8_lossy(name).into()).into())
+            }
+        }
+        if flags & libc::O_TRUNC != 0 && node.size > 0 {
+            let attr = SetAttr {
+                size: Some(0),
+                ..SetAttr::default()
+            };
+            node = timed(
+                self.timeout(),
+                "truncate",
+                self.backend.setattr(node.ino, attr),
+            )
+            .await?;
+        }
+        let fh = self.open_node(node, flags);
+        let node = self.local(
+            self.open_file_handle(fh)
+                .map(|h| h.file.node())
+                .ok_or(Error::BadHandle(fh))?,
+        );
+        Ok((node, fh))
+    }
+
+    fn open_node(&self, node: Node, flags: i32) -> u64 {
+        let file = self.retain(node);
+        let fh = self.fh();
+        let handle = Arc::new(Handle {
+            file,
+            append: flags & libc::O_APPEND != 0,
+            prefetch: AsyncMutex::new(Prefetcher::default()),
+        });
+        locked(&self.files).insert(fh, handle);
+        fh
+    }
+
+    fn open_file_handle(&self, fh: u64) -> Option<Arc<Handle<B>>> {
+        locked(&self.files).get(&fh).cloned()
+    }
+
+    pub(crate) fn handle(&self, fh: u64) -> Result<Arc<Handle<B>>> {
+        self.open_file_handle(fh).ok_or(Error::BadHandle(fh))
+    }
+
+    /// open: the node is fetched afresh (close-to-open consistency).
+    pub async fn open(&self, ino: u64, flags: i32) -> Result<u64> {
+        let node = timed(self.timeout(), "open", self.backend.getattr(ino)).await?;
+        match node.kind {
+            NodeKind::File => {}
+            NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}")).into()),
+            NodeKind::Symlink => {
+                return Err(FsError::Invalid(format!("inode {ino} is a symlink")).into())
+            }
+        }
+        Ok(self.open_node(node, flags))
+    }
+
+    /// read: committed bytes (with read-ahead) under the file's own
+    /// buffered writes; short only at the end of the file.
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let h = self.handle(fh)?;
+        let view = h.file.view(offset, u64::from(size));
+        if offset >= view.size {
+            return Ok(Vec::new());
+        }
+        let end = view.size.min(offset + u64::from(size));
+        let mut buf = vec![0u8; (end - offset) as usize];
+        let committed_end = end.min(view.node.size);
+        if offset < committed_end {
+            let n = (committed_end - offset) as usize;
+            h.prefetch
+                .lock()
+                .await
+                .read_into(
+                    &self.backend,
+                    &view.node,
+                    view.version,
+                    offset,
+                    &mut buf[..n],
+                    self.timeout(),
+                )
+                .await?;
+        }
+        overlay(&mut buf, offset, &view.overlay);
+        Ok(buf)
+    }
+
+    /// write: buffered; returns the bytes taken.
+    pub async fn write(&self, fh: u64, offset: u64, data: Bytes) -> Result<u32> {
+        let h = self.handle(fh)?;
+        let len = u32::try_from(data.len())
+            .map_err(|_| Error::TooBig(format!("a write of {} bytes", data.len())))?;
+        let at = if h.append { None } else { Some(offset) };
+        h.file.write(&self.backend, at, data).await?;
+        Ok(len)
+    }
+
+    /// flush (each close): what is buffered goes to the chunk servers and
+    /// is committed, without forcing it to disk.
+    pub async fn flush(&self, fh: u64) -> Result<()> {
+        let h = self.handle(fh)?;
+        h.file.flush(&self.backend).await
+    }
+
+    /// fsync: on stable storage on every replica, and committed.
+    pub async fn fsync(&self, fh: u64) -> Result<()> {
+        let h = self.handle(fh)?;
+        h.file.fsync(&self.backend).await
+    }
+
+    /// release (last close of a handle).
+    pub async fn release(&self, fh: u64) -> Result<()> {
+        let h = locked(&self.files)
+            .remove(&fh)
+            .ok_or(Error::BadHandle(fh))?;
+        self.drop_ref(&h.file).await
+    }
+
+    // --------------------------------------------------------- directories
+
+    pub async fn opendir(&self, ino: u64) -> Result<u64> {
+        let dir = timed(self.timeout(), "opendir", self.backend.getattr(ino)).await?;
+        if dir.kind != NodeKind::Dir {
+            return Err(FsError::NotDir(format!("inode {ino}")).into());
+        }
+        let fh = self.fh();
+        locked(&self.dirs).insert(fh, Arc::new(AsyncMutex::new(Listing::new(dir))));
+        Ok(fh)
+    }
+
+    /// Up to `max` entries from `offset` on (see `dir` for offsets).
+    pub async fn readdir(&self, fh: u64, offset: u64, max: usize) -> Result<Vec<Entry>> {
+        let listing = locked(&self.dirs)
+            .get(&fh)
+            .cloned()
+            .ok_or(Error::BadHandle(fh))?;
+        let mut l = listing.lock().await;
+        let want = usize::try_from(offset.saturating_sub(2))
+            .unwrap_or(usize::MAX)
+            .saturating_add(max);
+        while l.needs_page(want) {
+            let ino = l.dir.ino;
+            let cursor = l.cursor().to_vec();
+            let (page, more) = timed(
+                self.timeout(),
+                "readdir",
+                self.backend.readdir(ino, &cursor, PAGE),
+            )
+            .await?;
+            l.add_page(page, more);
+        }
+        let mut entries = l.entries_from(offset, max);
+        for e in &mut entries {
+            if let Some(file) = self.open_file(e.node.ino) {
+                file.apply(&mut e.node);
+            }
+        }
+        Ok(entries)
+    }
+
+    pub fn releasedir(&self, fh: u64) -> Result<()> {
+        locked(&self.dirs)
+            .remove(&fh)
+            .map(|_| ())
+            .ok_or(Error::BadHandle(fh))
+    }
+
+    // ---------------------------------------------------------------- misc
+
+    pub async fn statfs(&self) -> Result<StatFs> {
+        let cap = timed(self.timeout(), "statfs", self.backend.capacity()).await?;
+        const BSIZE: u64 = 4096;
+        let files = cap.inodes.saturating_add(u64::from(u32::MAX));
+        Ok(StatFs {
+            blocks: cap.total / BSIZE,
+            bfree: cap.free / BSIZE,
+            bavail: cap.free / BSIZE,
+            files,
+            ffree: files - cap.inodes,
+            bsize: BSIZE as u32,
+            namelen: NAME_MAX as u32,
+            frsize: BSIZE as u32,
+        })
+    }
+
+    pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>> {
+        if !name.starts_with(XATTR_USER) {
+            return Err(Error::NoAttr(name.to_string()));
+        }
+        let node = self.getattr(ino).await?;
+        node.xattrs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NoAttr(name.to_string()))
+    }
+
+    /// Names of the set attributes, each NUL-terminated.
+    pub async fn listxattr(&self, ino: u64) -> Result<Vec<u8>> {
+        let node = self.getattr(ino).await?;
+        let mut out = Vec::new();
+        for name in node.xattrs.keys() {
+            out.extend_from_slice(name.as_bytes());
+            out.push(0);
+        }
+        Ok(out)
+    }
+
+    pub async fn setxattr(&self, ino: u64, name: &str, value: &[u8], flags: i32) -> Result<()> {
+        if !name.starts_with(XATTR_USER) {
+            return Err(Error::NotSupported(format!(
+                "extended attribute `{name}`: only user.* attributes are kept"
+            )));
+        }
+        if name.len() > NAME_MAX || name.len() == XATTR_USER.len() {
+            return Err(Error::Range(format!("attribute name `{name}`")));
+        }
+        if value.len() > XATTR_VALUE_MAX {
+            return Err(Error::TooBig(format!(
+                "a value of {} bytes for `{name}` (at most {XATTR_VALUE_MAX})",
+                value.len()
+            )));
+        }
+        if flags & (XATTR_CREATE | XATTR_REPLACE) != 0 {
+            let node = self.getattr(ino).await?;
+            let exists = node.xattrs.contains_key(name);
+            if flags & XATTR_CREATE != 0 && exists {
+                return Err(FsError::Exists(name.to_string()).into());
+            }
+            if flags & XATTR_REPLACE != 0 && !exists {
+                return Err(Error::NoAttr(name.to_string()));
+            }
+        }
+        let attr = SetAttr {
+            set_xattrs: vec![(name.to_string(), value.to_vec())],
+            ..SetAttr::default()
+        };
+        timed(self.timeout(), "setxattr", self.backend.setattr(ino, attr))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn removexattr(&self, ino: u64, name: &str) -> Result<()> {
+        if !name.starts_with(XATTR_USER) {
+            return Err(Error::NoAttr(name.to_string()));
+        }
+        let node = self.getattr(ino).await?;
+        if !node.xattrs.contains_key(name) {
+            return Err(Error::NoAttr(name.to_string()));
+        }
+        let attr = SetAttr {
+            remove_xattrs: vec![name.to_string()],
+            ..SetAttr::default()
+        };
+        timed(
+            self.timeout(),
+            "removexattr",
+            self.backend.setattr(ino, attr),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// At unmount: sends what every open file still buffers.
+    pub async fn shutdown(&self) {
+        let files: Vec<Arc<OpenFile<B>>> = locked(&self.open)
+            .values()
+            .map(|e| e.file.clone())
+            .collect();
+        for file in files {
+            if let Err(e) = file.flush(&self.backend).await {
+                tracing::error!(ino = file.ino, error = %e, "could not send buffered writes at unmount");
+            }
+        }
+    }
+}

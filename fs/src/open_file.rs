@@ -1,0 +1,412 @@
+//! One open file, shared by every handle on its inode: the committed node,
+//! the write buffer, the size and times the file has locally, and the
+//! batches that carry the buffer to the chunk servers.
+//!
+//! Writes land in the [`DirtyMap`] and return at once. When enough bytes
+//! wait (`BATCH_BYTES`) a background batch takes them all, writes them
+//! (in place or into slot chunks, see `cairn_client::layout`) and commits
+//! the new extents, size, mtime and ETag in one MDS call; a writer that
+//! gets `MAX_UNSENT` ahead of the batches waits for them. `flush` (close)
+//! and `fsync` run a batch in the foreground, `fsync` forcing every chunk
+//! written so far to stable storage on every replica first.
+//!
+//! Invariants:
+//! * batches of one file never overlap in time (`writer` lock), so two
+//!   writes of the same bytes reach the chunks in the order they were made;
+//! * a buffered byte leaves the `DirtyMap` only after the commit that makes
+//!   it visible in the layout, so a read (committed layout + overlay of the
+//!   buffer) always sees the file's own writes;
+//! * a failed batch leaves its bytes buffered; the error is reported once,
+//!   to the next write, flush or fsync, and the next batch sends them again.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use cairn_client::{Node, SetAttr};
+use tokio::sync::Notify;
+
+use crate::{
+    backend::{Backend, DataWriter},
+    dirty::DirtyMap,
+    error::{Error, Result},
+    etag::SeqMd5,
+    timed::timed,
+};
+
+/// Buffered bytes that start a background batch: large pieces for the
+/// chain, a few per chunk.
+pub const BATCH_BYTES: u64 = 16 << 20;
+
+/// Buffered, unsent bytes past which a writer waits for the batches.
+pub const MAX_UNSENT: u64 = 64 << 20;
+
+/// When batches start and writers wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest wait for one call to the cluster.
+    pub timeout: Duration,
+    /// Buffered bytes that start a background batch.
+    pub batch_bytes: u64,
+    /// Unsent bytes past which a writer waits.
+    pub max_unsent: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(30),
+            batch_bytes: BATCH_BYTES,
+            max_unsent: MAX_UNSENT,
+        }
+    }
+}
+
+/// Largest file size (what `off_t` can address).
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+/// What a read needs, taken at one instant: the committed node, the local
+/// size, and the buffered bytes over the range.
+pub struct ReadView {
+    pub node: Arc<Node>,
+    pub size: u64,
+    pub overlay: Vec<(u64, Bytes)>,
+    /// Changes whenever the committed content changes: prefetched data of
+    /// another version is not used.
+    pub version: u64,
+}
+
+#[derive(Debug)]
+struct FileState {
+    node: Arc<Node>,
+    size: u64,
+    mtime_ns: i64,
+    dirty: DirtyMap,
+    /// Generation of the last write.
+    gen: u64,
+    /// Bytes written since the last batch was cut.
+    unsent: u64,
+    md5: SeqMd5,
+    /// Failure of a background batch, reported once.
+    error: Option<Error>,
+    /// The hidden name (parent, name) an unlinked open file lives under.
+    unlinked: Option<(u64, Vec<u8>)>,
+    version: u64,
+}
+
+/// The state of one open inode.
+pub struct OpenFile<B: Backend> {
+    pub ino: u64,
+    state: Mutex<FileState>,
+    writer: tokio::sync::Mutex<Option<B::Writer>>,
+    progress: Notify,
+    flush_scheduled: AtomicBool,
+    limits: Limits,
+}
+
+/// A cut of the buffer, on its way to the cluster.
+struct Cut {
+    segments: Vec<(u64, Bytes)>,
+    gen: u64,
+    node: Arc<Node>,
+    size: u64,
+    etag: String,
+    mtime_ns: i64,
+}
+
+impl<B: Backend> OpenFile<B> {
+    pub fn new(node: Node, limits: Limits) -> OpenFile<B> {
+        OpenFile {
+            ino: node.ino,
+            state: Mutex::new(FileState {
+                size: node.size,
+                mtime_ns: node.mtime_ns,
+                md5: SeqMd5::for_size(node.size),
+                node: Arc::new(node),
+                dirty: DirtyMap::default(),
+                gen: 0,
+                unsent: 0,
+                error: None,
+                unlinked: None,
+                version: 0,
+            }),
+            writer: tokio::sync::Mutex::new(None),
+            progress: Notify::new(),
+            flush_scheduled: AtomicBool::new(false),
+            limits,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FileState> {
+        // A panic while holding the lock leaves plain data behind; the
+        // state is still consistent field by field, so go on with it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a fresh node from the MDS (at open), unless writes are
+    /// pending: then the local view is newer.
+    pub fn refresh(&self, node: Node) {
+        let mut st = self.lock();
+        if !st.dirty.is_empty() {
+            return;
+        }
+        if *st.node != node {
+            st.size = node.size;
+            st.mtime_ns = node.mtime_ns;
+            st.md5 = SeqMd5::for_size(node.size);
+            st.node = Arc::new(node);
+            st.version += 1;
+        }
+    }
+
+    /// Puts the local view over a node from the MDS: the size and mtime of
+    /// buffered writes, and the link the hidden name holds.
+    pub fn apply(&self, node: &mut Node) {
+        let st = self.lock();
+        if !st.dirty.is_empty() {
+            node.size = st.size;
+            node.mtime_ns = st.mtime_ns;
+        }
+        if st.unlinked.is_some() {
+            node.nlink = node.nlink.saturating_sub(1);
+        }
+    }
+
+    /// The node as this mount sees it.
+    pub fn node(&self) -> Node {
+        let mut node = (*self.lock().node).clone();
+        self.apply(&mut node);
+        node
+    }
+
+    pub fn size(&self) -> u64 {
+        self.lock().size
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        !self.lock().dirty.is_empty()
+    }
+
+    pub fn unlinked(&self) -> Option<(u64, Vec<u8>)> {
+        self.lock().unlinked.clone()
+    }
+
+    pub fn set_unlinked(&self, parent: u64, name: Vec<u8>) {
+        self.lock().unlinked = Some((parent, name));
+    }
+
+    /// What a read of `[offset, offset + len)` needs.
+    pub fn view(&self, offset: u64, len: u64) -> ReadView {
+        let st = self.lock();
+        ReadView {
+            node: st.node.clone(),
+            size: st.size,
+            overlay: st.dirty.segments_in(offset, len),
+            version: st.version,
+        }
+    }
+
+    /// Buffers a write of `data` at `offset` (at the end of the file when
+    /// `offset` is None: O_APPEND). Returns where it went.
+    pub async fn write(
+        self: &Arc<Self>,
+        backend: &Arc<B>,
+        offset: Option<u64>,
+        data: Bytes,
+    ) -> Result<u64> {
+        let len = data.len() as u64;
+        let (at, unsent) = {
+            let mut st = self.lock();
+            if let Some(e) = st.error.take() {
+                return Err(e);
+            }
+            let at = offset.unwrap_or(st.size);
+            if at.checked_add(len).is_none_or(|end| end > MAX_FILE_SIZE) {
+                return Err(Error::FileTooBig(format!(
+                    "a write of {len} bytes at {at} ends past the largest file size"
+                )));
+            }
+            if len == 0 {
+                return Ok(at);
+            }
+            st.gen += 1;
+            let gen = st.gen;
+            st.md5.write(at, &data);
+            st.dirty.insert(at, data, gen);
+            st.size = st.size.max(at + len);
+            st.mtime_ns = cairn_common::time::now_ns();
+            st.unsent += len;
+            (at, st.unsent)
+        };
+        if unsent >= self.limits.batch_bytes {
+            self.schedule_batch(backend);
+        }
+        if unsent >= self.limits.max_unsent {
+            self.wait_for_room(backend).await?;
+        }
+        Ok(at)
+    }
+
+    /// Waits until the batches have taken the buffer below `MAX_UNSENT`.
+    async fn wait_for_room(self: &Arc<Self>, backend: &Arc<B>) -> Result<()> {
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if let Some(e) = st.error.take() {
+                    return Err(e);
+                }
+                if st.unsent < self.limits.max_unsent {
+                    return Ok(());
+                }
+            }
+            self.schedule_batch(backend);
+            notified.await;
+        }
+    }
+
+    /// Starts a batch in the background unless one is already waiting.
+    fn schedule_batch(self: &Arc<Self>, backend: &Arc<B>) {
+        if self.flush_scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = Arc::clone(self);
+        let backend = Arc::clone(backend);
+        tokio::spawn(async move {
+            let mut writer = me.writer.lock().await;
+            me.flush_scheduled.store(false, Ordering::Release);
+            if let Err(e) = me.batch(&backend, &mut writer, false).await {
+                tracing::warn!(ino = me.ino, error = %e, "background write failed; reported at the next write, flush or fsync");
+                me.lock().error = Some(e);
+            }
+            me.progress.notify_waiters();
+        });
+    }
+
+    /// Sends everything buffered and commits it; with `sync`, every chunk
+    /// written so far is on stable storage on each replica before the
+    /// commit. The caller holds the writer lock.
+    async fn batch(&self, backend: &B, writer: &mut Option<B::Writer>, sync: bool) -> Result<()> {
+        let cut = {
+            let mut st = self.lock();
+            if st.dirty.is_empty() {
+                None
+            } else {
+                st.unsent = 0;
+                Some(Cut {
+                    segments: st.dirty.segments(),
+                    gen: st.gen,
+                    node: st.node.clone(),
+                    size: st.size,
+                    etag: st.md5.etag(st.size).unwrap_or_default(),
+                    mtime_ns: st.mtime_ns,
+                })
+            }
+        };
+        let w = writer.get_or_insert_with(|| backend.writer(self.ino));
+        let Some(cut) = cut else {
+            if sync {
+                timed(self.limits.timeout, "fsync", w.sync()).await?;
+            }
+            return Ok(());
+        };
+        let bytes: u64 = cut.segments.iter().map(|(_, d)| d.len() as u64).sum();
+        let result = async {
+            let written = timed(
+                self.limits.timeout,
+                "write to the chunk servers",
+                w.write(&cut.node.extents, cut.segments, sync),
+            )
+            .await?;
+            if sync {
+                timed(self.limits.timeout, "fsync", w.sync()).await?;
+            }
+            timed(
+                self.limits.timeout,
+                "commit",
+                backend.commit_write(self.ino, &written, cut.size, &cut.etag, cut.mtime_ns),
+            )
+            .await
+        }
+        .await;
+        let node = match result {
+            Ok(node) => node,
+            Err(e) => {
+                // Keep the bytes buffered for the next batch.
+                let mut st = self.lock();
+                st.unsent += bytes;
+                return Err(e);
+            }
+        };
+        tracing::debug!(ino = self.ino, bytes, size = cut.size, "batch committed");
+        let mut st = self.lock();
+        st.dirty.remove_upto(cut.gen);
+        if st.dirty.is_empty() {
+            st.size = node.size;
+        }
+        st.node = Arc::new(node);
+        st.version += 1;
+        drop(st);
+        self.progress.notify_waiters();
+        Ok(())
+    }
+
+    /// close(): sends what is buffered and commits it, without forcing it
+    /// to stable storage. Reports a failure of an earlier background batch
+    /// only if its bytes still could not be sent.
+    pub async fn flush(&self, backend: &B) -> Result<()> {
+        self.flush_inner(backend, false).await
+    }
+
+    /// fsync(): everything written is on stable storage on every replica
+    /// and committed when this returns Ok.
+    pub async fn fsync(&self, backend: &B) -> Result<()> {
+        self.flush_inner(backend, true).await
+    }
+
+    async fn flush_inner(&self, backend: &B, sync: bool) -> Result<()> {
+        let mut writer = self.writer.lock().await;
+        let result = self.batch(backend, &mut writer, sync).await;
+        // An earlier background failure left its bytes buffered and this
+        // batch sent them again: only this batch's outcome tells.
+        self.lock().error = None;
+        result
+    }
+
+    /// Changes attributes of the open file: buffered writes are committed
+    /// first, so that times and sizes set afterwards (utimens after the
+    /// last write, a truncate) are the ones that stay.
+    pub async fn setattr(&self, backend: &B, attr: SetAttr) -> Result<Node> {
+        let mut writer = self.writer.lock().await;
+        self.batch(backend, &mut writer, false).await?;
+        let size = attr.size;
+        let node = timed(
+            self.limits.timeout,
+            "setattr",
+            backend.setattr(self.ino, attr),
+        )
+        .await?;
+        let mut st = self.lock();
+        if let Some(size) = size {
+            st.dirty.truncate(size);
+            st.md5.truncate(size);
+        }
+        st.size = node.size.max(st.dirty.end());
+        if st.dirty.is_empty() {
+            st.mtime_ns = node.mtime_ns;
+        }
+        st.node = Arc::new(node.clone());
+        st.version += 1;
+        drop(st);
+        let mut out = node;
+        self.apply(&mut out);
+        Ok(out)
+    }
+}

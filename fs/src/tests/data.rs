@@ -1,0 +1,315 @@
+//! Reads, writes, buffering, commits and failures.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+
+use super::{bucket, small_fs, truncate_to};
+use crate::{mock::Mock, open_file::Limits, Fs, FsOptions};
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+#[tokio::test]
+async fn sequential_write_reads_back_and_gets_its_md5() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "seq").await;
+    let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    let data = pattern(5000, 1);
+    for (i, piece) in data.chunks(100).enumerate() {
+        let n = fs
+            .write(h, (i * 100) as u64, Bytes::copy_from_slice(piece))
+            .await
+            .unwrap();
+        assert_eq!(n, 100);
+    }
+    // Read-your-writes before anything is committed or flushed.
+    assert_eq!(fs.read(h, 0, 6000).await.unwrap(), data);
+    assert_eq!(fs.getattr(f.ino).await.unwrap().size, 5000);
+    fs.flush(h).await.unwrap();
+    fs.release(h).await.unwrap();
+    assert_eq!(mock.content(f.ino), data);
+    let node = mock.node(f.ino).unwrap();
+    assert_eq!(node.etag, hex::encode(Md5::digest(&data)));
+    // Background batches ran (256-byte batches): several commits.
+    assert!(mock.commits() > 2, "commits: {}", mock.commits());
+    // Slot chunks of 64 bytes, written in order: extents are chunk-aligned.
+    assert!(node
+        .extents
+        .iter()
+        .all(|e| e.chunk_offset == e.file_offset % 64));
+}
+
+#[tokio::test]
+async fn random_writes_are_in_place_sparse_and_stale_etag() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "rand").await;
+    let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h, 0, Bytes::from(pattern(200, 2))).await.unwrap();
+    fs.flush(h).await.unwrap();
+    let chunks_before: Vec<u64> = mock
+        .node(f.ino)
+        .unwrap()
+        .extents
+        .iter()
+        .map(|e| e.chunk_id)
+        .collect();
+    // Overwrite across a chunk boundary, then write far past the end.
+    fs.write(h, 60, Bytes::from_static(b"XXXXXXXX"))
+        .await
+        .unwrap();
+    fs.write(h, 1000, Bytes::from_static(b"tail"))
+        .await
+        .unwrap();
+    fs.flush(h).await.unwrap();
+    fs.release(h).await.unwrap();
+    let mut want = pattern(200, 2);
+    want[60..68].copy_from_slice(b"XXXXXXXX");
+    want.resize(1000, 0);
+    want.extend_from_slice(b"tail");
+    assert_eq!(mock.content(f.ino), want);
+    let node = mock.node(f.ino).unwrap();
+    assert_eq!(node.etag, "", "random writes leave the ETag stale");
+    // The overwrite went in place: the first 200 bytes are still in the
+    // chunks that held them.
+    for e in node.extents.iter().filter(|e| e.file_offset < 200) {
+        assert!(chunks_before.contains(&e.chunk_id));
+    }
+    // The hole is a hole: no extent covers [200, 1000).
+    assert!(node
+        .extents
+        .iter()
+        .all(|e| e.file_end() <= 200 || e.file_offset >= 1000));
+}
+
+#[tokio::test]
+async fn truncate_down_and_up_with_buffered_writes() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "trunc").await;
+    let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h, 0, Bytes::from(pattern(150, 3))).await.unwrap();
+    fs.setattr(f.ino, truncate_to(70)).await.unwrap();
+    assert_eq!(fs.read(h, 0, 200).await.unwrap(), pattern(70, 3));
+    fs.setattr(f.ino, truncate_to(100)).await.unwrap();
+    let mut want = pattern(70, 3);
+    want.resize(100, 0);
+    assert_eq!(fs.read(h, 0, 200).await.unwrap(), want);
+    // Writing past the new end leaves zeros between, never old bytes.
+    fs.write(h, 120, Bytes::from_static(b"z")).await.unwrap();
+    want.resize(120, 0);
+    want.push(b'z');
+    assert_eq!(fs.read(h, 0, 200).await.unwrap(), want);
+    fs.release(h).await.unwrap();
+    assert_eq!(mock.content(f.ino), want);
+    // O_TRUNC through create of an existing file.
+    let (n, h) = fs
+        .create(b.ino, b"f", 0o644, 0, 0, libc::O_TRUNC)
+        .await
+        .unwrap();
+    assert_eq!(n.size, 0);
+    fs.write(h, 0, Bytes::from_static(b"new")).await.unwrap();
+    fs.release(h).await.unwrap();
+    assert_eq!(mock.content(f.ino), b"new");
+    assert_eq!(
+        mock.node(f.ino).unwrap().etag,
+        hex::encode(Md5::digest(b"new"))
+    );
+}
+
+#[tokio::test]
+async fn o_append_writes_at_the_end_for_every_handle() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "append").await;
+    let (f, h1) = fs.create(b.ino, b"log", 0o644, 0, 0, 0).await.unwrap();
+    let h2 = fs
+        .open(f.ino, libc::O_WRONLY | libc::O_APPEND)
+        .await
+        .unwrap();
+    fs.write(h1, 0, Bytes::from_static(b"first."))
+        .await
+        .unwrap();
+    // The offset the kernel passes is ignored for an O_APPEND handle.
+    fs.write(h2, 0, Bytes::from_static(b"second."))
+        .await
+        .unwrap();
+    fs.write(h2, 3, Bytes::from_static(b"third."))
+        .await
+        .unwrap();
+    fs.release(h1).await.unwrap();
+    fs.release(h2).await.unwrap();
+    assert_eq!(mock.content(f.ino), b"first.second.third.");
+}
+
+#[tokio::test]
+async fn unlinked_open_file_stays_readable_until_closed() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "unl").await;
+    let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h, 0, Bytes::from(pattern(300, 4))).await.unwrap();
+    fs.flush(h).await.unwrap();
+    fs.unlink(b.ino, b"f").await.unwrap();
+    assert_eq!(
+        fs.lookup(b.ino, b"f").await.unwrap_err().errno(),
+        libc::ENOENT
+    );
+    // The name is gone from listings, the data is not.
+    let dh = fs.opendir(b.ino).await.unwrap();
+    assert_eq!(fs.readdir(dh, 0, 100).await.unwrap().len(), 2);
+    fs.releasedir(dh).unwrap();
+    assert_eq!(fs.read(h, 0, 1000).await.unwrap(), pattern(300, 4));
+    assert_eq!(fs.getattr(f.ino).await.unwrap().nlink, 0);
+    // Still writable.
+    fs.write(h, 300, Bytes::from_static(b"more")).await.unwrap();
+    fs.flush(h).await.unwrap();
+    fs.release(h).await.unwrap();
+    assert!(mock.node(f.ino).is_none(), "last close frees the inode");
+    fs.rmdir(cairn_common::ROOT_INO, b"unl").await.unwrap();
+}
+
+#[tokio::test]
+async fn rename_over_an_open_file_keeps_its_content_for_its_readers() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "over").await;
+    let (old, h_old) = fs.create(b.ino, b"target", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h_old, 0, Bytes::from_static(b"old content"))
+        .await
+        .unwrap();
+    fs.flush(h_old).await.unwrap();
+    let (new, h_new) = fs.create(b.ino, b"tmp", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h_new, 0, Bytes::from_static(b"new content"))
+        .await
+        .unwrap();
+    fs.release(h_new).await.unwrap();
+    fs.rename(b.ino, b"tmp", b.ino, b"target", false)
+        .await
+        .unwrap();
+    assert_eq!(fs.lookup(b.ino, b"target").await.unwrap().ino, new.ino);
+    assert_eq!(fs.read(h_old, 0, 100).await.unwrap(), b"old content");
+    fs.release(h_old).await.unwrap();
+    assert!(mock.node(old.ino).is_none());
+    let dh = fs.opendir(b.ino).await.unwrap();
+    assert_eq!(fs.readdir(dh, 0, 100).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_failed_batch_is_reported_and_its_bytes_sent_again() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "fail").await;
+    let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h, 0, Bytes::from(pattern(100, 5))).await.unwrap();
+    mock.faults.fail_writes.store(1, Ordering::SeqCst);
+    assert_eq!(fs.flush(h).await.unwrap_err().errno(), libc::EIO);
+    // Still readable from the buffer, and the next flush sends it.
+    assert_eq!(fs.read(h, 0, 100).await.unwrap(), pattern(100, 5));
+    fs.flush(h).await.unwrap();
+    fs.release(h).await.unwrap();
+    assert_eq!(mock.content(f.ino), pattern(100, 5));
+}
+
+#[tokio::test]
+async fn a_failed_background_batch_is_reported_to_the_next_write() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "bgfail").await;
+    let (_, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    mock.faults.fail_writes.store(1000, Ordering::SeqCst);
+    // 1024 unsent bytes make the writer wait for batches that fail: the
+    // failure comes back to a write.
+    let mut failed = None;
+    for i in 0..64u64 {
+        if let Err(e) = fs.write(h, i * 64, Bytes::from(pattern(64, 6))).await {
+            failed = Some(e);
+            break;
+        }
+    }
+    assert_eq!(failed.expect("a write must fail").errno(), libc::EIO);
+    mock.faults.fail_writes.store(0, Ordering::SeqCst);
+    fs.flush(h).await.unwrap();
+}
+
+#[tokio::test]
+async fn fsync_forces_every_chunk_to_stable_storage() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "sync").await;
+    let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h, 0, Bytes::from(pattern(100, 7))).await.unwrap();
+    fs.fsync(h).await.unwrap();
+    assert_eq!(mock.faults.sync_writes.load(Ordering::SeqCst), 1);
+    assert!(mock.faults.syncs.load(Ordering::SeqCst) >= 1);
+    assert_eq!(mock.content(f.ino), pattern(100, 7));
+    // fsync with nothing buffered still forces what earlier batches sent.
+    let before = mock.faults.syncs.load(Ordering::SeqCst);
+    fs.fsync(h).await.unwrap();
+    assert!(mock.faults.syncs.load(Ordering::SeqCst) > before);
+    fs.release(h).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dead_mds_gives_eio() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "dead").await;
+    mock.faults.down.store(true, Ordering::SeqCst);
+    assert_eq!(fs.lookup(b.ino, b"x").await.unwrap_err().errno(), libc::EIO);
+    assert_eq!(fs.statfs().await.unwrap_err().errno(), libc::EIO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_mds_gives_eio_after_the_timeout() {
+    let mock = Mock::new(64);
+    let fs = Fs::new(
+        mock.clone(),
+        FsOptions {
+            owner: String::new(),
+            limits: Limits {
+                timeout: Duration::from_secs(3),
+                ..Limits::default()
+            },
+        },
+    );
+    let b = bucket(&fs, "hung").await;
+    let (_, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h, 0, Bytes::from_static(b"abc")).await.unwrap();
+    mock.faults.hang.store(true, Ordering::SeqCst);
+    let start = tokio::time::Instant::now();
+    assert_eq!(fs.getattr(b.ino).await.unwrap_err().errno(), libc::EIO);
+    assert_eq!(fs.flush(h).await.unwrap_err().errno(), libc::EIO);
+    assert!(start.elapsed() >= Duration::from_secs(6));
+}
+
+#[tokio::test]
+async fn sequential_reads_are_served_from_read_ahead() {
+    let (fs, mock) = small_fs();
+    let b = bucket(&fs, "readahead").await;
+    let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    let data = pattern(3 << 20, 8);
+    fs.write(h, 0, Bytes::from(data.clone())).await.unwrap();
+    fs.release(h).await.unwrap();
+    assert_eq!(mock.content(f.ino).len(), data.len());
+    let h = fs.open(f.ino, libc::O_RDONLY).await.unwrap();
+    let mut got = Vec::new();
+    let mut off = 0u64;
+    loop {
+        let piece = fs.read(h, off, 128 << 10).await.unwrap();
+        if piece.is_empty() {
+            break;
+        }
+        off += piece.len() as u64;
+        got.extend_from_slice(&piece);
+    }
+    assert_eq!(got, data);
+    let hits = {
+        let handle = fs.handle(h).unwrap();
+        let p = handle.prefetch.lock().await;
+        (p.hits, p.reads)
+    };
+    assert!(
+        hits.0 * 10 >= hits.1 * 9,
+        "hits {} of {} reads",
+        hits.0,
+        hits.1
+    );
+    fs.release(h).await.unwrap();
+}
