@@ -28,18 +28,17 @@ pub use signature::{AccessKey, BucketPermission, KeyStore, KeyStoreError, MapKey
 
 use std::future::Future;
 
-/// Serves S3 for `client` on `listener` until `shutdown` completes, with the
-/// access keys in `keys`.
+/// Serves S3 for `client` on `listener` until `shutdown` completes.
 ///
-/// The MDS has no access-key calls yet (see the crate's notes): until it
-/// has, the binary passes the keys it knows (for `cairn up`, the one it
+/// The MDS has no access-key calls yet: until it has, the binary puts the
+/// keys it knows in `config.access_keys` (for `cairn up`, the one it
 /// generates) and they are checked from memory.
 pub async fn serve(
     client: cairn_client::Client,
     config: GatewayConfig,
-    keys: Vec<AccessKey>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
-    serve_with_keys(client, config, MapKeyStore::new(keys), listener, shutdown).await
+    let keys = MapKeyStore::new(config.access_keys.clone());
+    serve_with_keys(client, config, keys, listener, shutdown).await
 }

@@ -29,6 +29,9 @@ pub struct GatewayConfig {
     pub region: String,
     /// The virtual-host domain: `bucket.DOMAIN` names a bucket.
     pub domain: Option<String>,
+    /// Access keys checked from memory by [`crate::serve`], until the MDS
+    /// serves access keys (then a cluster-backed `KeyStore` replaces it).
+    pub access_keys: Vec<crate::signature::AccessKey>,
 }
 
 impl GatewayConfig {
@@ -37,6 +40,7 @@ impl GatewayConfig {
             listen,
             region: "us-east-1".to_string(),
             domain: None,
+            access_keys: Vec::new(),
         }
     }
 }

@@ -56,6 +56,10 @@ pub fn past_prefix(prefix: &str) -> Vec<u8> {
     cursor
 }
 
+/// One page of the MDS's key index: `(key, node)` pairs and whether more
+/// follow.
+pub type KeyPage = (Vec<(Vec<u8>, Node)>, bool);
+
 /// How many keys to ask the MDS for at once.
 const PAGE: u32 = 1000;
 
@@ -63,7 +67,7 @@ const PAGE: u32 = 1000;
 pub async fn list_core<F, Fut>(params: &ListParams, mut fetch: F) -> S3Result<ListOutcome>
 where
     F: FnMut(Vec<u8>, u32) -> Fut,
-    Fut: Future<Output = S3Result<(Vec<(Vec<u8>, Node)>, bool)>>,
+    Fut: Future<Output = S3Result<KeyPage>>,
 {
     let mut out = ListOutcome::default();
     let mut cursor = params.after.clone();

@@ -38,7 +38,7 @@ fn fetch_from<'a>(
     keys: &'a BTreeSet<String>,
     prefix: &str,
     mds_page: usize,
-) -> impl FnMut(Vec<u8>, u32) -> std::future::Ready<S3Result<(Vec<(Vec<u8>, Node)>, bool)>> + 'a {
+) -> impl FnMut(Vec<u8>, u32) -> std::future::Ready<S3Result<KeyPage>> + 'a {
     let prefix = prefix.to_string();
     move |after, limit| {
         let matching: Vec<&String> = keys
