@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{BucketInfo, ChunkInfo, ClusterMeta, Extent, Inode, NodeKind};
+use crate::schema::{
+    AccessKeyInfo, BucketInfo, BucketPermission, ChunkInfo, ClusterMeta, Extent, Inode, NodeKind,
+    PartInfo, UploadInfo,
+};
 
 /// Attribute changes of SetAttr; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,8 +36,9 @@ pub struct AttrChange {
 /// The content and metadata of an object placed by PutKey.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectSpec {
-    /// `None`: a file, or a directory marker when the key ends with `/` and
-    /// the object is empty.
+    /// `None` or `File`: a file, or a directory marker when the key ends
+    /// with `/` and the object is empty. `Dir`: a marker (the key must end
+    /// with `/`, no content).
     pub kind: Option<NodeKind>,
     /// 0: the default (0644 files, 0755 directories, 0777 symlinks).
     pub mode: u32,
@@ -192,6 +196,53 @@ pub enum Command {
     TakeReplicaDeletes {
         cs_id: u32,
     },
+
+    // ---- S3: access keys and multipart uploads
+    /// The key id and secret are chosen by the caller (random), never here.
+    CreateAccessKey {
+        key_id: String,
+        secret: String,
+        name: String,
+        now_ns: i64,
+    },
+    DeleteAccessKey {
+        key_id: String,
+    },
+    /// Sets the key's permission on a bucket; all false removes it.
+    SetBucketPermission {
+        key_id: String,
+        permission: BucketPermission,
+    },
+    CreateUpload {
+        bucket: String,
+        key: Vec<u8>,
+        object: ObjectSpec,
+        upload_id: String,
+        created_ns: i64,
+    },
+    /// Records a part whose chunks are written; replaces a part with the same
+    /// number, releasing its chunks.
+    PutPart {
+        upload_id: String,
+        part: PartInfo,
+        chunk_lengths: Vec<(u64, u64)>,
+    },
+    /// Places the listed parts, in order, as the object at the upload's key
+    /// (no data copy) and ends the upload; unlisted parts are released.
+    CompleteUpload {
+        upload_id: String,
+        part_numbers: Vec<u32>,
+        etag: String,
+        if_match: Option<String>,
+        if_none_match: Option<String>,
+        mtime_ns: i64,
+        /// 0: not deduplicated.
+        request_id: u64,
+        now_ns: i64,
+    },
+    AbortUpload {
+        upload_id: String,
+    },
 }
 
 impl Command {
@@ -217,6 +268,13 @@ impl Command {
             Command::SetCsAddr { .. } => "set_cs_addr",
             Command::ReconcileReplicas { .. } => "reconcile_replicas",
             Command::TakeReplicaDeletes { .. } => "take_replica_deletes",
+            Command::CreateAccessKey { .. } => "create_access_key",
+            Command::DeleteAccessKey { .. } => "delete_access_key",
+            Command::SetBucketPermission { .. } => "set_bucket_permission",
+            Command::CreateUpload { .. } => "create_upload",
+            Command::PutPart { .. } => "put_part",
+            Command::CompleteUpload { .. } => "complete_upload",
+            Command::AbortUpload { .. } => "abort_upload",
         }
     }
 }
@@ -231,4 +289,6 @@ pub enum CommandReply {
     Chunk { chunk_id: u64, chunk: ChunkInfo },
     CsRegistered { cs_id: u32 },
     Deletes(Vec<ReplicaRef>),
+    AccessKey(AccessKeyInfo),
+    Upload(UploadInfo),
 }

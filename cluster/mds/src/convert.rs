@@ -7,7 +7,9 @@ use cairn_common::FsError;
 use cairn_proto as pb;
 
 use crate::command::{AttrChange, ObjectSpec};
-use crate::schema::{BucketInfo, Extent, Inode, NodeKind};
+use crate::schema::{
+    AccessKeyInfo, BucketInfo, BucketPermission, Extent, Inode, NodeKind, PartInfo, UploadInfo,
+};
 
 pub fn node_kind_to_pb(kind: NodeKind) -> pb::NodeKind {
     match kind {
@@ -117,5 +119,82 @@ pub fn bucket_to_pb(b: &BucketInfo) -> pb::Bucket {
         ino: b.ino,
         created_ns: b.created_ns,
         owner: b.owner.clone(),
+    }
+}
+
+/// The attributes an upload will give its object, as a Node (no ino yet).
+pub fn object_to_pb(o: &ObjectSpec) -> pb::Node {
+    pb::Node {
+        kind: o.kind.map_or(pb::NodeKind::Unspecified, node_kind_to_pb) as i32,
+        mode: o.mode,
+        uid: o.uid,
+        gid: o.gid,
+        size: o.size,
+        mtime_ns: o.mtime_ns,
+        etag: o.etag.clone(),
+        content_type: o.content_type.clone(),
+        user_meta: o.user_meta.clone().into_iter().collect(),
+        headers: o.headers.clone().into_iter().collect(),
+        replicas: o.replicas,
+        extents: o.extents.iter().map(extent_to_pb).collect(),
+        symlink_target: o.symlink_target.clone(),
+        ..Default::default()
+    }
+}
+
+pub fn permission_to_pb(p: &BucketPermission) -> pb::BucketPermission {
+    pb::BucketPermission {
+        bucket: p.bucket.clone(),
+        read: p.read,
+        write: p.write,
+        owner: p.owner,
+    }
+}
+
+pub fn access_key_to_pb(k: &AccessKeyInfo) -> pb::AccessKey {
+    pb::AccessKey {
+        key_id: k.key_id.clone(),
+        secret: k.secret.clone(),
+        name: k.name.clone(),
+        created_ns: k.created_ns,
+        permissions: k.permissions.iter().map(permission_to_pb).collect(),
+    }
+}
+
+pub fn part_from_pb(p: &pb::Part) -> PartInfo {
+    PartInfo {
+        part_number: p.part_number,
+        etag: p.etag.clone(),
+        size: p.size,
+        extents: p.extents.iter().map(extent_from_pb).collect(),
+        modified_ns: p.modified_ns,
+        checksums: p.checksums.clone().into_iter().collect(),
+    }
+}
+
+pub fn part_to_pb(p: &PartInfo) -> pb::Part {
+    pb::Part {
+        part_number: p.part_number,
+        etag: p.etag.clone(),
+        size: p.size,
+        extents: p.extents.iter().map(extent_to_pb).collect(),
+        modified_ns: p.modified_ns,
+        checksums: p.checksums.clone().into_iter().collect(),
+    }
+}
+
+/// An upload on the wire; `with_parts: false` for listings.
+pub fn upload_to_pb(u: &UploadInfo, with_parts: bool) -> pb::Upload {
+    pb::Upload {
+        bucket: u.bucket.clone(),
+        key: u.key.clone(),
+        upload_id: u.upload_id.clone(),
+        created_ns: u.created_ns,
+        node: Some(object_to_pb(&u.object)),
+        parts: if with_parts {
+            u.parts.values().map(part_to_pb).collect()
+        } else {
+            Vec::new()
+        },
     }
 }

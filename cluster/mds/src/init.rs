@@ -73,7 +73,8 @@ pub fn init_cluster(
             "the MDS needs an address (host:port)".into(),
         ));
     }
-    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE || !chunk_size.is_multiple_of(CHECKSUM_BLOCK) {
+    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE || !chunk_size.is_multiple_of(CHECKSUM_BLOCK)
+    {
         return Err(MdsError::Invalid(format!(
             "chunk size {chunk_size}: a multiple of {CHECKSUM_BLOCK} bytes, at most {MAX_CHUNK_SIZE}"
         )));

@@ -10,7 +10,7 @@
 //! * `query`: reads on snapshots;
 //! * [`placement`]: the pure replica placement function;
 //! * [`registry`]: live chunk server figures from heartbeats;
-//! * `service`: the gRPC edge (protobuf stops there);
+//! * `service`, `s3_service`: the gRPC edge (protobuf stops there);
 //! * `init`, `server`: creating a cluster, running an MDS.
 
 mod apply;
@@ -22,6 +22,7 @@ mod init;
 pub mod placement;
 mod query;
 pub mod registry;
+mod s3_service;
 pub mod schema;
 mod server;
 mod service;

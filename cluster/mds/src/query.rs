@@ -8,7 +8,10 @@ use redb::{
 
 use crate::apply::check_name;
 use crate::error::OrIo;
-use crate::schema::{self, BucketInfo, ChunkInfo, ChunkServerInfo, ClusterMeta, Inode, NodeKind};
+use crate::schema::{
+    self, AccessKeyInfo, BucketInfo, ChunkInfo, ChunkServerInfo, ClusterMeta, Inode, NodeKind,
+    UploadInfo,
+};
 
 /// Entries per Readdir page when the client leaves the limit to the server.
 pub const DEFAULT_READDIR_LIMIT: usize = 1024;
@@ -231,5 +234,73 @@ impl Reader {
             }
         }
         Ok((count, bytes))
+    }
+
+    pub fn access_key(&self, key_id: &str) -> Result<AccessKeyInfo, FsError> {
+        schema::get_record::<&str, _, AccessKeyInfo>(&self.table(schema::ACCESS_KEYS)?, key_id)?
+            .ok_or_else(|| FsError::NotFound(format!("access key {key_id}")))
+    }
+
+    pub fn access_keys(&self) -> Result<Vec<AccessKeyInfo>, FsError> {
+        let table = self.table(schema::ACCESS_KEYS)?;
+        let mut out = Vec::new();
+        for entry in table.iter().io()? {
+            let (_, v) = entry.io()?;
+            out.push(<AccessKeyInfo as schema::Stored>::decode(v.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn upload(&self, upload_id: &str) -> Result<UploadInfo, FsError> {
+        schema::get_record::<&str, _, UploadInfo>(&self.table(schema::UPLOADS)?, upload_id)?
+            .ok_or_else(|| FsError::NotFound(format!("upload {upload_id}")))
+    }
+
+    /// Uploads of a bucket whose key starts with `prefix`, in (key, upload
+    /// id) order, after the markers as S3 defines them: with only
+    /// `key_marker`, keys after it; with both, the marker key's uploads
+    /// after `upload_id_marker`, then later keys. Returns (uploads, more).
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        key_marker: &[u8],
+        upload_id_marker: &str,
+        limit: u32,
+    ) -> Result<(Vec<UploadInfo>, bool), FsError> {
+        self.bucket(bucket)?;
+        let limit = page_limit(limit, DEFAULT_LIST_LIMIT);
+        let index = self.table(schema::UPLOAD_INDEX)?;
+        let uploads = self.table(schema::UPLOADS)?;
+        let from = if key_marker > prefix {
+            key_marker
+        } else {
+            prefix
+        };
+        let start: (&str, &[u8], &str) = (bucket, from, "");
+        let mut out = Vec::new();
+        let mut more = false;
+        for entry in index.range(start..).io()? {
+            let (k, _) = entry.io()?;
+            let (b, key, id) = k.value();
+            if b != bucket || !key.starts_with(prefix) {
+                break;
+            }
+            let before_marker = !key_marker.is_empty()
+                && (key < key_marker
+                    || (key == key_marker
+                        && (upload_id_marker.is_empty() || id <= upload_id_marker)));
+            if before_marker {
+                continue;
+            }
+            if out.len() == limit {
+                more = true;
+                break;
+            }
+            let upload = schema::get_record::<&str, _, UploadInfo>(&uploads, id)?
+                .ok_or_else(|| FsError::Io(format!("upload {id} is indexed but missing")))?;
+            out.push(upload);
+        }
+        Ok((out, more))
     }
 }

@@ -20,7 +20,9 @@
 //! | `chunk_servers` | cs id | [`ChunkServerInfo`] | ids are never reused |
 //! | `meta` | name | [`ClusterMeta`] / [`Counters`] | written once at creation / counters only grow |
 //! | `requests`, `request_order` | request id / sequence | remembered reply / request id | at most [`MAX_REMEMBERED_REQUESTS`] rows |
-//! | `access_keys` | access key id | (reserved for the gateway's issue) | |
+//! | `access_keys` | access key id | [`AccessKeyInfo`] | at most one permission row per bucket |
+//! | `uploads` | upload id | [`UploadInfo`] | each part holds one reference on each chunk its extents name |
+//! | `upload_index` | (bucket, key, upload id) | () | mirrors `uploads`, for listing by key |
 
 use std::{borrow::Cow, collections::BTreeMap};
 
@@ -28,7 +30,7 @@ use cairn_common::FsError;
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::command::CommandReply;
+use crate::command::{CommandReply, ObjectSpec};
 use crate::error::OrIo;
 
 pub const INODES: TableDefinition<u64, &[u8]> = TableDefinition::new("inodes");
@@ -44,6 +46,9 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const REQUESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("requests");
 pub const REQUEST_ORDER: TableDefinition<u64, u64> = TableDefinition::new("request_order");
 pub const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_keys");
+pub const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+pub const UPLOAD_INDEX: TableDefinition<(&str, &[u8], &str), ()> =
+    TableDefinition::new("upload_index");
 
 /// `meta` row holding the [`ClusterMeta`].
 pub const META_CLUSTER: &str = "cluster";
@@ -233,6 +238,60 @@ pub struct RememberedRequest {
     pub reply: CommandReply,
 }
 
+/// What an access key may do in one bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketPermission {
+    pub bucket: String,
+    pub read: bool,
+    pub write: bool,
+    pub owner: bool,
+}
+
+/// An S3 access key. The secret is the SigV4 signing secret: it is stored
+/// because the gateway needs it to check signatures, and never logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyInfo {
+    pub key_id: String,
+    pub secret: String,
+    pub name: String,
+    pub created_ns: i64,
+    pub permissions: Vec<BucketPermission>,
+}
+
+impl std::fmt::Debug for AccessKeyInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyInfo")
+            .field("key_id", &self.key_id)
+            .field("secret", &"<redacted>")
+            .field("name", &self.name)
+            .field("permissions", &self.permissions)
+            .finish()
+    }
+}
+
+/// One part of a multipart upload; extents are relative to the part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    pub part_number: u32,
+    pub etag: String,
+    pub size: u64,
+    pub extents: Vec<Extent>,
+    pub modified_ns: i64,
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// A multipart upload in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadInfo {
+    pub bucket: String,
+    pub key: Vec<u8>,
+    pub upload_id: String,
+    pub created_ns: i64,
+    /// Attributes the object gets on completion.
+    pub object: ObjectSpec,
+    pub parts: BTreeMap<u32, PartInfo>,
+}
+
 // -------------------------------------------------------- stored envelopes ---
 
 /// A type stored as a versioned postcard record.
@@ -290,6 +349,8 @@ stored!(
     RememberedRequestRecord,
     "remembered request"
 );
+stored!(AccessKeyInfo, AccessKeyRecord, "access key");
+stored!(UploadInfo, UploadRecord, "upload");
 
 // ------------------------------------------------------ shared read helpers ---
 //

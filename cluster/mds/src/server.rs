@@ -11,7 +11,7 @@ use std::{
 use cairn_common::{auth::ServerAuth, ClusterConfig, FsError};
 use cairn_proto::{
     cluster_admin_server::ClusterAdminServer, join_server::JoinServer,
-    metadata_server::MetadataServer,
+    metadata_server::MetadataServer, s3_meta_server::S3MetaServer,
 };
 use redb::{Database, DatabaseError};
 use tonic::{
@@ -169,7 +169,8 @@ impl Mds {
         &self.state
     }
 
-    /// Serves Metadata and ClusterAdmin (behind the cluster credential) and
+    /// Serves Metadata, S3Meta and ClusterAdmin (behind the cluster
+    /// credential) and
     /// Join (open: it checks the password itself) on `listener` until
     /// `shutdown` completes.
     pub async fn serve(
@@ -183,6 +184,9 @@ impl Mds {
         let metadata = MetadataServer::new(service.clone())
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
+        let s3_meta = S3MetaServer::new(service.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
         let admin = ClusterAdminServer::new(service)
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
@@ -190,6 +194,7 @@ impl Mds {
         tracing::info!(addr = ?addr, cluster = %self.state.meta.name, "MDS serving");
         Server::builder()
             .add_service(InterceptedService::new(metadata, auth.clone()))
+            .add_service(InterceptedService::new(s3_meta, auth.clone()))
             .add_service(InterceptedService::new(admin, auth))
             .add_service(join)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)

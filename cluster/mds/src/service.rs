@@ -26,12 +26,12 @@ use crate::server::State;
 /// attempts serialised, this caps guessing at one try a second.
 const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
 
-type Reply<T> = Result<Response<T>, Status>;
+pub(crate) type Reply<T> = Result<Response<T>, Status>;
 
 /// Metadata (clients) and ClusterAdmin (chunk servers).
 #[derive(Clone)]
 pub(crate) struct MdsService {
-    state: Arc<State>,
+    pub(crate) state: Arc<State>,
 }
 
 impl MdsService {
@@ -39,14 +39,14 @@ impl MdsService {
         MdsService { state }
     }
 
-    async fn node(&self, command: Command) -> Reply<pb::Node> {
+    pub(crate) async fn node(&self, command: Command) -> Reply<pb::Node> {
         match self.state.submit(command).await? {
             CommandReply::Node(n) => Ok(Response::new(node_to_pb(&n))),
             other => Err(unexpected(&other)),
         }
     }
 
-    async fn done(&self, command: Command) -> Reply<pb::Empty> {
+    pub(crate) async fn done(&self, command: Command) -> Reply<pb::Empty> {
         self.state.submit(command).await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -174,7 +174,7 @@ fn candidate(s: &ChunkServerInfo, live: Option<&Live>, online: bool) -> Candidat
     }
 }
 
-fn unexpected(reply: &CommandReply) -> Status {
+pub(crate) fn unexpected(reply: &CommandReply) -> Status {
     Status::internal(format!("unexpected command reply {reply:?}"))
 }
 

@@ -89,6 +89,36 @@ pub(super) fn set_layout(
     Ok(())
 }
 
+/// Takes one reference on each distinct chunk of `extents` (for a holder
+/// other than an inode: a multipart part). EINVAL for a missing chunk.
+pub(super) fn hold_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), FsError> {
+    for c in chunk_set(extents) {
+        add_ref(t, c)?;
+    }
+    Ok(())
+}
+
+/// Releases what [`hold_chunks`] took.
+pub(super) fn release_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), FsError> {
+    for c in chunk_set(extents) {
+        drop_ref(t, c)?;
+    }
+    Ok(())
+}
+
+/// Raises chunks' lengths to the high-water marks a write reached.
+pub(super) fn raise_lengths(t: &mut Tables, lengths: &[(u64, u64)]) -> Result<(), FsError> {
+    for &(chunk_id, length) in lengths {
+        let mut chunk = get_chunk(t, chunk_id)?
+            .ok_or_else(|| FsError::Invalid(format!("chunk {chunk_id} does not exist")))?;
+        if length > chunk.length {
+            chunk.length = length;
+            put_chunk(t, chunk_id, &chunk)?;
+        }
+    }
+    Ok(())
+}
+
 fn chunk_set(layout: &[Extent]) -> BTreeSet<u64> {
     layout.iter().map(|e| e.chunk_id).collect()
 }
@@ -242,14 +272,7 @@ pub(super) fn commit_write(t: &mut Tables, w: Write, now_ns: i64) -> Result<Comm
         overlay_extents(&node.layout, w.extents)
     };
     let layout = truncate_extents(&merged, w.size);
-    for &(chunk_id, length) in w.chunk_lengths {
-        let mut chunk = get_chunk(t, chunk_id)?
-            .ok_or_else(|| FsError::Invalid(format!("chunk {chunk_id} does not exist")))?;
-        if length > chunk.length {
-            chunk.length = length;
-            put_chunk(t, chunk_id, &chunk)?;
-        }
-    }
+    raise_lengths(t, w.chunk_lengths)?;
     set_layout(t, &mut node, layout)?;
     node.size = w.size;
     node.etag = w.etag.to_string();

@@ -58,8 +58,12 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
             }
             true
         }
-        None => p.key.ends_with(b"/") && p.object.size == 0 && p.object.extents.is_empty(),
-        Some(_) => false,
+        // S3 clients send a marker as an empty object (kind File on the
+        // wire): the key's shape decides.
+        None | Some(NodeKind::File) => {
+            p.key.ends_with(b"/") && p.object.size == 0 && p.object.extents.is_empty()
+        }
+        Some(NodeKind::Symlink) => false,
     };
     if !marker {
         chunks::check_extents(&p.object.extents, t.chunk_size()?)?;
@@ -98,7 +102,7 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
     Ok(reply)
 }
 
-fn check_key(key: &[u8]) -> Result<(), FsError> {
+pub(super) fn check_key(key: &[u8]) -> Result<(), FsError> {
     if key.is_empty() {
         return Err(FsError::Invalid("empty key".into()));
     }
@@ -111,7 +115,7 @@ fn check_key(key: &[u8]) -> Result<(), FsError> {
     Ok(())
 }
 
-fn bucket_info(t: &Tables, bucket: &str) -> Result<BucketInfo, FsError> {
+pub(super) fn bucket_info(t: &Tables, bucket: &str) -> Result<BucketInfo, FsError> {
     schema::get_record::<&str, _, BucketInfo>(&t.buckets, bucket)?
         .ok_or_else(|| FsError::NotFound(format!("bucket {bucket}")))
 }
@@ -361,7 +365,6 @@ fn put_marker(
             )));
         }
         apply_spec(&mut node, spec, now_ns);
-        node.etag = spec.etag.clone();
         t.put_inode(&node)?;
         return Ok(node);
     }
@@ -425,7 +428,11 @@ fn new_dir_node(
 
 /// Remembers a PutKey reply under its request id, forgetting the oldest
 /// beyond [`MAX_REMEMBERED_REQUESTS`].
-fn remember(t: &mut Tables, request_id: u64, reply: &CommandReply) -> Result<(), FsError> {
+pub(super) fn remember(
+    t: &mut Tables,
+    request_id: u64,
+    reply: &CommandReply,
+) -> Result<(), FsError> {
     let mut counters = t.counters()?;
     let seq = counters.next_request_seq;
     counters.next_request_seq += 1;

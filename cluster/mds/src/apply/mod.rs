@@ -13,6 +13,7 @@ mod chunks;
 mod cluster;
 mod keys;
 mod namespace;
+mod s3;
 
 #[cfg(test)]
 mod tests;
@@ -166,6 +167,51 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
         Command::SetCsAddr { cs_id, addr } => cluster::set_cs_addr(&mut t, *cs_id, addr),
         Command::ReconcileReplicas { cs_id, report } => chunks::reconcile(&mut t, *cs_id, report),
         Command::TakeReplicaDeletes { cs_id } => chunks::take_deletes(&mut t, *cs_id),
+        Command::CreateAccessKey {
+            key_id,
+            secret,
+            name,
+            now_ns,
+        } => s3::create_access_key(&mut t, key_id, secret, name, *now_ns),
+        Command::DeleteAccessKey { key_id } => s3::delete_access_key(&mut t, key_id),
+        Command::SetBucketPermission { key_id, permission } => {
+            s3::set_bucket_permission(&mut t, key_id, permission)
+        }
+        Command::CreateUpload {
+            bucket,
+            key,
+            object,
+            upload_id,
+            created_ns,
+        } => s3::create_upload(&mut t, bucket, key, object, upload_id, *created_ns),
+        Command::PutPart {
+            upload_id,
+            part,
+            chunk_lengths,
+        } => s3::put_part(&mut t, upload_id, part, chunk_lengths),
+        Command::CompleteUpload {
+            upload_id,
+            part_numbers,
+            etag,
+            if_match,
+            if_none_match,
+            mtime_ns,
+            request_id,
+            now_ns,
+        } => s3::complete_upload(
+            &mut t,
+            s3::Complete {
+                upload_id,
+                part_numbers,
+                etag,
+                if_match: if_match.as_deref(),
+                if_none_match: if_none_match.as_deref(),
+                mtime_ns: *mtime_ns,
+                request_id: *request_id,
+            },
+            *now_ns,
+        ),
+        Command::AbortUpload { upload_id } => s3::abort_upload(&mut t, upload_id),
     }
 }
 
@@ -184,6 +230,8 @@ pub fn create_tables(txn: &WriteTransaction) -> Result<(), FsError> {
     txn.open_table(schema::REQUESTS).io()?;
     txn.open_table(schema::REQUEST_ORDER).io()?;
     txn.open_table(schema::ACCESS_KEYS).io()?;
+    txn.open_table(schema::UPLOADS).io()?;
+    txn.open_table(schema::UPLOAD_INDEX).io()?;
     Ok(())
 }
 
@@ -200,6 +248,9 @@ pub(crate) struct Tables<'t> {
     pub meta: Table<'t, &'static str, &'static [u8]>,
     pub requests: Table<'t, u64, &'static [u8]>,
     pub request_order: Table<'t, u64, u64>,
+    pub access_keys: Table<'t, &'static str, &'static [u8]>,
+    pub uploads: Table<'t, &'static str, &'static [u8]>,
+    pub upload_index: Table<'t, (&'static str, &'static [u8], &'static str), ()>,
 }
 
 impl<'t> Tables<'t> {
@@ -216,6 +267,9 @@ impl<'t> Tables<'t> {
             meta: txn.open_table(schema::META).io()?,
             requests: txn.open_table(schema::REQUESTS).io()?,
             request_order: txn.open_table(schema::REQUEST_ORDER).io()?,
+            access_keys: txn.open_table(schema::ACCESS_KEYS).io()?,
+            uploads: txn.open_table(schema::UPLOADS).io()?,
+            upload_index: txn.open_table(schema::UPLOAD_INDEX).io()?,
         })
     }
 

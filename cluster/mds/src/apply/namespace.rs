@@ -250,6 +250,8 @@ pub(super) fn rmdir(
             )));
         }
         t.buckets.remove(bucket.as_str()).io()?;
+        super::s3::abort_bucket_uploads(t, &bucket)?;
+        super::s3::forget_bucket_permissions(t, &bucket)?;
     } else if !node.implicit {
         let (bucket, key) = t.entry_key(&dir, name, true)?;
         t.release_key(&bucket, &key, ino)?;
@@ -545,6 +547,8 @@ pub(super) fn delete_bucket(
         t.free_inode(node)?;
     }
     t.buckets.remove(name).io()?;
+    super::s3::abort_bucket_uploads(t, name)?;
+    super::s3::forget_bucket_permissions(t, name)?;
     t.dentries.remove((ROOT_INO, name.as_bytes())).io()?;
     let node = t.inode(info.ino)?;
     t.free_inode(node)?;

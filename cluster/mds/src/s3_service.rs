@@ -1,0 +1,200 @@
+//! gRPC handlers of S3Meta: access keys and multipart uploads, for the S3
+//! door. Behind the cluster credential like Metadata.
+
+use cairn_common::{time::now_ns, FsError};
+use cairn_proto as pb;
+use cairn_proto::s3_meta_server::S3Meta;
+use rand::Rng;
+use tonic::{Request, Response};
+
+use crate::command::{Command, CommandReply};
+use crate::convert::{access_key_to_pb, object_from_pb, part_from_pb, upload_to_pb};
+use crate::schema::BucketPermission;
+use crate::service::{unexpected, MdsService, Reply};
+
+/// Alphabets of generated keys: the shapes S3 clients expect (a 20-character
+/// id, a 40-character secret).
+const KEY_ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_string(alphabet: &[u8], len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
+        .collect()
+}
+
+impl MdsService {
+    async fn access_key(&self, command: Command) -> Reply<pb::AccessKey> {
+        match self.state.submit(command).await? {
+            CommandReply::AccessKey(k) => Ok(Response::new(access_key_to_pb(&k))),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl S3Meta for MdsService {
+    async fn create_access_key(
+        &self,
+        request: Request<pb::CreateAccessKeyRequest>,
+    ) -> Reply<pb::AccessKey> {
+        let r = request.into_inner();
+        // Randomness is chosen here, before the command, never in apply.
+        let (key_id, secret) = match (r.key_id.is_empty(), r.secret.is_empty()) {
+            (true, true) => (
+                format!("CK{}", random_string(KEY_ID_CHARS, 18)),
+                random_string(SECRET_CHARS, 40),
+            ),
+            (false, false) => (r.key_id, r.secret),
+            _ => {
+                return Err(FsError::Invalid(
+                    "give both the key id and the secret to import a key, or neither".into(),
+                )
+                .into())
+            }
+        };
+        self.access_key(Command::CreateAccessKey {
+            key_id,
+            secret,
+            name: r.name,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn get_access_key(&self, request: Request<pb::AccessKeyRequest>) -> Reply<pb::AccessKey> {
+        let key = self
+            .state
+            .reader()?
+            .access_key(&request.into_inner().key_id)?;
+        Ok(Response::new(access_key_to_pb(&key)))
+    }
+
+    async fn list_access_keys(
+        &self,
+        _request: Request<pb::Empty>,
+    ) -> Reply<pb::ListAccessKeysReply> {
+        let keys = self.state.reader()?.access_keys()?;
+        Ok(Response::new(pb::ListAccessKeysReply {
+            keys: keys.iter().map(access_key_to_pb).collect(),
+        }))
+    }
+
+    async fn delete_access_key(&self, request: Request<pb::AccessKeyRequest>) -> Reply<pb::Empty> {
+        self.done(Command::DeleteAccessKey {
+            key_id: request.into_inner().key_id,
+        })
+        .await
+    }
+
+    async fn set_bucket_permission(
+        &self,
+        request: Request<pb::BucketPermissionRequest>,
+    ) -> Reply<pb::AccessKey> {
+        let r = request.into_inner();
+        self.access_key(Command::SetBucketPermission {
+            key_id: r.key_id,
+            permission: BucketPermission {
+                bucket: r.bucket,
+                read: r.read,
+                write: r.write,
+                owner: r.owner,
+            },
+        })
+        .await
+    }
+
+    async fn create_upload(&self, request: Request<pb::CreateUploadRequest>) -> Reply<pb::Upload> {
+        let r = request.into_inner();
+        let object = object_from_pb(&r.node.unwrap_or_default())?;
+        match self
+            .state
+            .submit(Command::CreateUpload {
+                bucket: r.bucket,
+                key: r.key,
+                object,
+                upload_id: r.upload_id,
+                created_ns: if r.created_ns != 0 {
+                    r.created_ns
+                } else {
+                    now_ns()
+                },
+            })
+            .await?
+        {
+            CommandReply::Upload(u) => Ok(Response::new(upload_to_pb(&u, true))),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn put_part(&self, request: Request<pb::PutPartRequest>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        let part = r
+            .part
+            .as_ref()
+            .map(part_from_pb)
+            .ok_or_else(|| FsError::Invalid("PutPart without a part".into()))?;
+        self.done(Command::PutPart {
+            upload_id: r.upload_id,
+            part,
+            chunk_lengths: r
+                .chunk_lengths
+                .iter()
+                .map(|c| (c.chunk_id, c.length))
+                .collect(),
+        })
+        .await
+    }
+
+    async fn get_upload(&self, request: Request<pb::UploadRequest>) -> Reply<pb::Upload> {
+        let upload = self
+            .state
+            .reader()?
+            .upload(&request.into_inner().upload_id)?;
+        Ok(Response::new(upload_to_pb(&upload, true)))
+    }
+
+    async fn list_uploads(
+        &self,
+        request: Request<pb::ListUploadsRequest>,
+    ) -> Reply<pb::ListUploadsReply> {
+        let r = request.into_inner();
+        let (uploads, truncated) = self.state.reader()?.list_uploads(
+            &r.bucket,
+            &r.prefix,
+            &r.key_marker,
+            &r.upload_id_marker,
+            r.limit,
+        )?;
+        Ok(Response::new(pb::ListUploadsReply {
+            uploads: uploads.iter().map(|u| upload_to_pb(u, false)).collect(),
+            truncated,
+        }))
+    }
+
+    async fn complete_upload(
+        &self,
+        request: Request<pb::CompleteUploadRequest>,
+    ) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        self.node(Command::CompleteUpload {
+            upload_id: r.upload_id,
+            part_numbers: r.part_numbers,
+            etag: r.etag,
+            if_match: r.if_match,
+            if_none_match: r.if_none_match,
+            mtime_ns: r.mtime_ns,
+            request_id: r.request_id,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, request: Request<pb::UploadRequest>) -> Reply<pb::Empty> {
+        self.done(Command::AbortUpload {
+            upload_id: request.into_inner().upload_id,
+        })
+        .await
+    }
+}
