@@ -5,7 +5,9 @@
 //! Invariants:
 //! * Until one heartbeat with the full replica report has been answered,
 //!   every heartbeat carries the full report (`full_report = true`): the MDS
-//!   reconciles its chunk map with what this CS really holds.
+//!   reconciles its chunk map with what this CS really holds. The same
+//!   after a replica was quarantined (found corrupt), so that the MDS
+//!   learns it is gone.
 //! * An unreachable MDS never stops the CS: it serves data regardless,
 //!   retries every second, and warns at most every [`WARN_EVERY`].
 
@@ -132,6 +134,10 @@ pub async fn run(store: Arc<Store>, cfg: ClusterConfig, advertise_addr: String) 
         ticks.tick().await;
         let s = Arc::clone(&store);
         let addr = advertise_addr.clone();
+        // A replica quarantined since the last report: report all again.
+        if store.take_report_needed() {
+            reported = false;
+        }
         let full = !reported;
         let req = match tokio::task::spawn_blocking(move || request(&s, cs_id, &addr, full)).await {
             Ok(r) => r,

@@ -8,6 +8,7 @@
 //! * [`store`]: the replicas of one CS, capacity, durability;
 //! * [`service`]: the gRPC `ChunkService` with pipelined chain writes;
 //! * [`heartbeat`]: the loop that reports to the MDS;
+//! * [`scrub`]: the background re-reading of replicas;
 //! * [`identity`]: the CS directory, `cs.toml`, and `make-cs`.
 //!
 //! The process-level API is [`make_cs`] and [`ChunkServer`].
@@ -17,6 +18,7 @@ pub mod heartbeat;
 pub mod identity;
 pub mod journal;
 pub mod replica;
+pub mod scrub;
 pub mod service;
 pub mod store;
 pub mod sync;
@@ -38,6 +40,7 @@ pub use error::{CsError, ReplicaError};
 pub use identity::{make_cs, write_identity, CsIdentity, JournalConfig, MakeCsOptions};
 
 use crate::{
+    scrub::ScrubPolicy,
     service::{ChunkSvc, CONNECTION_WINDOW, MAX_MESSAGE, STREAM_WINDOW},
     store::Store,
 };
@@ -49,6 +52,7 @@ pub struct ChunkServer {
     identity: CsIdentity,
     cfg: ClusterConfig,
     store: Arc<Store>,
+    scrub: ScrubPolicy,
 }
 
 impl ChunkServer {
@@ -86,11 +90,17 @@ impl ChunkServer {
             identity,
             cfg,
             store: Arc::new(store),
+            scrub: ScrubPolicy::default(),
         })
     }
 
     pub fn cs_id(&self) -> u32 {
         self.identity.cs_id
+    }
+
+    /// How the background scrubber reads (default: [`ScrubPolicy::default`]).
+    pub fn set_scrub_policy(&mut self, policy: ScrubPolicy) {
+        self.scrub = policy;
     }
 
     pub fn identity(&self) -> &CsIdentity {
@@ -124,6 +134,7 @@ impl ChunkServer {
             self.cfg.clone(),
             advertise_addr.clone(),
         ));
+        let scrubber = tokio::spawn(scrub::run(Arc::clone(&self.store), self.scrub));
         tracing::info!(cs_id = self.cs_id(), addr = %advertise_addr, "chunk service listening");
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let result = Server::builder()
@@ -134,6 +145,22 @@ impl ChunkServer {
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
         heartbeat.abort();
+        scrubber.abort();
+        // Aborted tasks are dropped when the runtime gets to them: wait, so
+        // that the directory's lock goes with the last user of the store
+        // and a restart in the same process can open it at once.
+        let _ = heartbeat.await;
+        let _ = scrubber.await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&self.store) > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if Arc::strong_count(&self.store) > 1 {
+            tracing::warn!(
+                cs_id = self.cs_id(),
+                "a request still holds the store after shutdown; the directory stays locked until it ends"
+            );
+        }
         tracing::info!(cs_id = self.cs_id(), "chunk service stopped");
         result.map_err(CsError::Serve)
     }

@@ -24,7 +24,7 @@ use std::{
     os::fd::AsRawFd,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
 };
@@ -104,6 +104,9 @@ pub struct Store {
     syncer: Syncer,
     journal: Option<Journal>,
     pub stats: Stats,
+    /// A replica left the index other than by a delete order (quarantine):
+    /// the MDS needs a full report again.
+    report_needed: AtomicBool,
     /// Holds the directory's `flock` for as long as the store lives.
     _lock: File,
 }
@@ -204,6 +207,7 @@ impl Store {
             syncer,
             journal,
             stats: Stats::default(),
+            report_needed: AtomicBool::new(false),
             _lock: lock,
         };
         store.scan()?;
@@ -354,9 +358,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the MDS should get a full replica report (and clears it).
+    pub fn take_report_needed(&self) -> bool {
+        self.report_needed.swap(false, Ordering::Relaxed)
+    }
+
     /// Takes a replica out of service: renamed to `<name>.damaged`, which
-    /// the index ignores, kept for an operator to inspect.
-    fn quarantine(&self, chunk_id: u64, version: u64) -> Result<(), CsError> {
+    /// the index ignores, kept for an operator to inspect. The next
+    /// heartbeat carries a full report without it.
+    pub fn quarantine(&self, chunk_id: u64, version: u64) -> Result<(), CsError> {
+        self.report_needed.store(true, Ordering::Relaxed);
         if let Some(replica) = self.lookup(chunk_id) {
             let mut state = replica.lock();
             if state.file.take().is_some() {
@@ -620,7 +631,8 @@ impl Store {
                 }
             };
             state.length = new_len;
-            if journal {
+            // A call that only checked the replica changed nothing.
+            if journal && (created || total > 0) {
                 if let Some(j) = &self.journal {
                     j.append_write(created, chunk_id, version, offset, pieces)
                         .map_err(|e| {
@@ -655,6 +667,28 @@ impl Store {
             .read_bytes
             .fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(data)
+    }
+
+    /// Verifies up to `len` bytes at `offset` of the replica against their
+    /// CRCs (for the scrubber: not counted as client reads). Returns how
+    /// many bytes were checked; 0 at the end of the data.
+    pub fn verify(
+        &self,
+        chunk_id: u64,
+        version: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<u64, ReplicaError> {
+        let replica = self
+            .lookup(chunk_id)
+            .ok_or_else(|| self.not_found(chunk_id, version))?;
+        let mut state = replica.lock();
+        self.check_version(&state, chunk_id, version)?;
+        let file = self.open_file(&mut state, chunk_id)?;
+        let data = file
+            .read_at(offset, len)
+            .map_err(|f| self.fault(chunk_id, version, f))?;
+        Ok(data.len() as u64)
     }
 
     /// Counts one read call.
