@@ -154,7 +154,17 @@ fn apply_one(db: &Database, command: &Command) -> Outcome {
     let mut txn = db.begin_write().io()?;
     txn.set_durability(Durability::None)
         .map_err(|e| FsError::Io(format!("metadata store: {e}")))?;
-    match apply(&txn, command) {
+    // A panic in apply is a bug; it fails that command (its transaction is
+    // aborted) instead of taking the committer, and so the MDS, down.
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(&txn, command)))
+        .unwrap_or_else(|_| {
+            tracing::error!(command = command.name(), "apply panicked: command refused");
+            Err(FsError::Io(format!(
+                "internal error applying {}",
+                command.name()
+            )))
+        });
+    match applied {
         Ok(reply) => {
             txn.commit().io()?;
             Ok(reply)

@@ -73,9 +73,9 @@ impl MdsService {
         chunk_id: u64,
         chunk: &ChunkInfo,
         servers: &BTreeMap<u32, ChunkServerInfo>,
+        live: &std::collections::HashMap<u32, Live>,
         now: Instant,
     ) -> pb::ChunkLocation {
-        let live = self.state.registry.snapshot();
         let mut replicas: Vec<(bool, f64, pb::CsAddr)> = chunk
             .replicas
             .iter()
@@ -169,7 +169,9 @@ fn candidate(s: &ChunkServerInfo, live: Option<&Live>, online: bool) -> Candidat
         },
         used: figures.used,
         free: figures.free,
-        online: online && !s.addr.is_empty(),
+        // Placement hands out addresses: a CS that never said where it
+        // listens cannot be in a chain.
+        online: online && (!s.addr.is_empty() || !figures.addr.is_empty()),
         draining: s.state == CsState::Draining,
     }
 }
@@ -435,10 +437,11 @@ impl Metadata for MdsService {
             .map(|s| (s.id, s))
             .collect();
         let now = Instant::now();
+        let live = self.state.registry.snapshot();
         let mut chunks = Vec::with_capacity(ids.len());
         for id in ids {
             let chunk = reader.chunk(id)?;
-            chunks.push(self.location(id, &chunk, &servers, now));
+            chunks.push(self.location(id, &chunk, &servers, &live, now));
         }
         Ok(Response::new(pb::LocateChunksReply { chunks }))
     }

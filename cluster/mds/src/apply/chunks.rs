@@ -325,7 +325,9 @@ pub(super) fn drop_replica(
 /// * a replica the map places on this CS but the CS did not report is dropped
 ///   from the chunk's list (no version bump: no stale copy exists);
 /// * queued deletions for this CS are handed out (those the CS still has) and
-///   forgotten.
+///   forgotten;
+/// * chunks not yet committed (`refs == 0`: a write may be in flight, its
+///   replica not yet created or its version mid-bump) are left alone.
 pub(super) fn reconcile(
     t: &mut Tables,
     cs_id: u32,
@@ -344,6 +346,9 @@ pub(super) fn reconcile(
             None => {
                 deletes.insert(r.chunk_id, *r);
             }
+            // Not committed yet: a write may be in flight (its version can
+            // be mid-bump); leave it to the writer.
+            Some(chunk) if chunk.refs == 0 => {}
             Some(chunk) if !chunk.replicas.contains(&cs_id) => {
                 deletes.insert(r.chunk_id, *r);
             }
@@ -374,8 +379,16 @@ pub(super) fn reconcile(
         if reported.contains_key(&chunk_id) {
             continue;
         }
+        let Some(mut chunk) = get_chunk(t, chunk_id)? else {
+            t.replica_index.remove((cs_id, chunk_id)).io()?;
+            continue;
+        };
+        // A chunk allocated but not yet written here is not missing.
+        if chunk.refs == 0 {
+            continue;
+        }
         t.replica_index.remove((cs_id, chunk_id)).io()?;
-        if let Some(mut chunk) = get_chunk(t, chunk_id)? {
+        {
             chunk.replicas.retain(|&c| c != cs_id);
             put_chunk(t, chunk_id, &chunk)?;
             tracing::warn!(

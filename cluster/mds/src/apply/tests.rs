@@ -1201,10 +1201,22 @@ fn full_report_reconciles_the_chunk_map() {
     let stale = f.allocate(b, &[cs1, cs2]);
     let elsewhere = f.allocate(b, &[cs2]);
     let freed = f.allocate(b, &[cs1]);
-    // Bump `stale` to version 2 by dropping cs2 and... keep cs1 at v2; the
-    // report says cs1 holds v1.
+    let in_flight = f.allocate(b, &[cs1, cs2]);
+    let in_flight_old = f.allocate(b, &[cs1, cs2]);
+    // Committed chunks (referenced by objects); the in-flight ones are not.
+    for (i, c) in [kept, missing, stale, elsewhere].into_iter().enumerate() {
+        f.put("b", format!("o{i}").as_bytes(), obj_with(c, 1, "e"))
+            .unwrap();
+    }
+    // `stale` goes to version 2 (cs2 dropped); cs1 will report version 1.
     f.run(Command::DropReplica {
         chunk_id: stale,
+        version: 1,
+        cs_id: cs2,
+    })
+    .unwrap();
+    f.run(Command::DropReplica {
+        chunk_id: in_flight_old,
         version: 1,
         cs_id: cs2,
     })
@@ -1224,6 +1236,7 @@ fn full_report_reconciles_the_chunk_map() {
         r(elsewhere, 1),
         r(freed, 1),
         r(424242, 3),
+        r(in_flight_old, 1),
     ];
     let deletes = match f
         .run(Command::ReconcileReplicas { cs_id: cs1, report })
@@ -1242,7 +1255,14 @@ fn full_report_reconciles_the_chunk_map() {
     assert_eq!(f.reader().chunk(missing).unwrap().replicas, vec![cs2]);
     assert!(f.reader().chunk(stale).unwrap().replicas.is_empty());
     assert_eq!(f.reader().chunk(kept).unwrap().replicas, vec![cs1, cs2]);
-    assert_eq!(f.reader().replica_count(cs1).unwrap(), 1);
+    // Uncommitted chunks are left to their writer: not reported yet, or
+    // reported mid-version-bump, they stay listed.
+    assert_eq!(
+        f.reader().chunk(in_flight).unwrap().replicas,
+        vec![cs1, cs2]
+    );
+    assert_eq!(f.reader().chunk(in_flight_old).unwrap().replicas, vec![cs1]);
+    assert_eq!(f.reader().replica_count(cs1).unwrap(), 3);
     // The queued deletion was handed out and forgotten.
     assert!(!f
         .queued_deletes()
