@@ -1,1 +1,153 @@
-fn main() {}
+//! `cairn`: one binary for every Cairn process and admin command. This file
+//! is the CLI wiring only; each command lives in `cmd/`.
+
+mod cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Cairn: a replicated, self-healing storage cluster with an S3 gateway and a
+/// FUSE filesystem.
+#[derive(Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+#[command(
+    after_help = "Example: start a local cluster with `cairn up --data /tmp/cairn`, then \
+    `CAIRN_CONFIG_DIR=/tmp/cairn/etc cairn -c local stat` from another shell."
+)]
+struct Cli {
+    /// The cluster to act on (its config lives in $CAIRN_CONFIG_DIR/NAME).
+    #[arg(short = 'c', long = "cluster", env = "CAIRN_CLUSTER", global = true)]
+    cluster: Option<String>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a metadata server; with -I, a new cluster.
+    ///
+    /// Example: cairn -c prod make-mds -I -r /var/lib/cairn/mds -a 10.0.0.1:9100
+    MakeMds(cmd::cluster::MakeMdsArgs),
+    /// Join this host to a cluster: asks for the cluster password and writes
+    /// the cluster's config here.
+    ///
+    /// Example: cairn -c prod auth-node --mds 10.0.0.1:9100
+    AuthNode(cmd::cluster::AuthNodeArgs),
+    /// Run a metadata server.
+    ///
+    /// Example: cairn mds -r /var/lib/cairn/mds
+    Mds(cmd::cluster::MdsArgs),
+    /// Prepare a disk directory as a chunk server and register it.
+    ///
+    /// Example: cairn -c prod make-cs -r /disks/sdb/cs --tier 1
+    MakeCs(cmd::cluster::MakeCsArgs),
+    /// Run a chunk server.
+    ///
+    /// Example: cairn -c prod cs -r /disks/sdb/cs --listen 10.0.0.2:9200
+    Cs(cmd::cluster::CsArgs),
+    /// Run a whole cluster in one process: an MDS and three chunk servers
+    /// (hosts h1..h3) under DIR.
+    ///
+    /// Example: cairn up --data /tmp/cairn
+    Up(cmd::up::UpArgs),
+    /// Upload a local file (or - for standard input) as BUCKET/KEY.
+    ///
+    /// Example: cairn -c prod put ./backup.tar photos/2026/backup.tar
+    Put(cmd::objects::PutArgs),
+    /// Download BUCKET/KEY to a local file (or - for standard output).
+    ///
+    /// Example: cairn -c prod get photos/2026/backup.tar ./backup.tar
+    Get(cmd::objects::GetArgs),
+    /// List buckets, or the keys of BUCKET[/PREFIX].
+    ///
+    /// Example: cairn -c prod ls photos/2026/
+    Ls(cmd::objects::LsArgs),
+    /// Remove BUCKET/KEY.
+    ///
+    /// Example: cairn -c prod rm photos/2026/backup.tar
+    Rm(cmd::objects::RmArgs),
+    /// Make a bucket.
+    ///
+    /// Example: cairn -c prod mb photos
+    Mb(cmd::objects::BucketArgs),
+    /// Remove an empty bucket.
+    ///
+    /// Example: cairn -c prod rb photos
+    Rb(cmd::objects::BucketArgs),
+    /// Show the cluster: chunk servers, chunks by live replicas.
+    ///
+    /// Example: cairn -c prod stat --json
+    Stat(cmd::stat::StatArgs),
+    /// Show the chunks of BUCKET/KEY with their replicas.
+    ///
+    /// Example: cairn -c prod chunks photos/2026/backup.tar --json
+    Chunks(cmd::stat::ChunksArgs),
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The cluster named on the command line, or an error that says how to name one.
+pub(crate) fn cluster_name(cli: Option<&str>) -> anyhow::Result<String> {
+    cli.map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no cluster named: pass -c CLUSTER or set CAIRN_CLUSTER"))
+}
+
+pub(crate) fn config_dir() -> PathBuf {
+    cairn_common::config::config_dir()
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cairn: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let cluster = cli.cluster.as_deref();
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::MakeMds(a) => cmd::cluster::make_mds(cluster, a).await,
+            Command::AuthNode(a) => cmd::cluster::auth_node(cluster, a).await,
+            Command::Mds(a) => cmd::cluster::mds(a).await,
+            Command::MakeCs(a) => cmd::cluster::make_cs(cluster, a).await,
+            Command::Cs(a) => cmd::cluster::cs(cluster, a).await,
+            Command::Up(a) => cmd::up::up(a).await,
+            Command::Put(a) => cmd::objects::put(cluster, a).await,
+            Command::Get(a) => cmd::objects::get(cluster, a).await,
+            Command::Ls(a) => cmd::objects::ls(cluster, a).await,
+            Command::Rm(a) => cmd::objects::rm(cluster, a).await,
+            Command::Mb(a) => cmd::objects::mb(cluster, a).await,
+            Command::Rb(a) => cmd::objects::rb(cluster, a).await,
+            Command::Stat(a) => cmd::stat::stat(cluster, a).await,
+            Command::Chunks(a) => cmd::stat::chunks(cluster, a).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cairn: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Cluster daemons and membership: make-mds, auth-node, mds, make-cs, cs.
+
+use std::{
+    io::{BufRead, IsTerminal},
+    net::SocketAddr,
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::{bail, Context};
+use cairn_common::{units::parse_size, ClusterConfig, MAX_CHUNK_SIZE};
+use cairn_proto::{join_client::JoinClient, AuthNodeRequest};
+use clap::Args;
+use tokio::net::TcpListener;
+
+use super::shutdown_signal;
+use crate::{cluster_name, config_dir};
+
+#[derive(Args)]
+pub struct MakeMdsArgs {
+    /// Create a new cluster (its id and secret) with this as its first MDS.
+    #[arg(short = 'I', long = "init")]
+    init: bool,
+    /// The MDS's data directory.
+    #[arg(short = 'r', long = "root")]
+    dir: PathBuf,
+    /// The address clients and chunk servers reach this MDS at (host:port).
+    #[arg(short = 'a', long = "addr")]
+    addr: String,
+    /// The cluster password (asked for when not given; or CAIRN_PASSWORD).
+    #[arg(long, env = "CAIRN_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Largest chunk of the cluster, fixed at creation.
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    chunk_size: u64,
+}
+
+#[derive(Args)]
+pub struct AuthNodeArgs {
+    /// Address of any MDS of the cluster.
+    #[arg(long)]
+    mds: String,
+    /// The cluster password (asked for when not given; or CAIRN_PASSWORD).
+    #[arg(long, env = "CAIRN_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+#[derive(Args)]
+pub struct MdsArgs {
+    /// The MDS's data directory (made by make-mds).
+    #[arg(short = 'r', long = "root")]
+    dir: PathBuf,
+    /// Where to listen; defaults to the address given to make-mds.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Seconds without a heartbeat after which a chunk server is offline.
+    #[arg(long, default_value_t = 10)]
+    offline_after: u64,
+}
+
+#[derive(Args)]
+pub struct MakeCsArgs {
+    /// The disk directory the chunk server keeps its replicas in.
+    #[arg(short = 'r', long = "root")]
+    dir: PathBuf,
+    /// A journal file on a fast device; synced writes are acknowledged
+    /// from it.
+    #[arg(short = 'j', long = "journal")]
+    journal: Option<PathBuf>,
+    /// Journal size in MiB.
+    #[arg(short = 's', long = "journal-size", default_value_t = 1024)]
+    journal_size_mb: u64,
+    /// Failure-domain label; defaults to the machine's hostname.
+    #[arg(long)]
+    host: Option<String>,
+    /// Storage tier (0 fastest).
+    #[arg(long, default_value_t = 0)]
+    tier: u32,
+    /// Space this chunk server may use (e.g. 500G); defaults to the disk's.
+    #[arg(long, value_parser = parse_size)]
+    capacity: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct CsArgs {
+    /// The chunk server's directory (made by make-cs).
+    #[arg(short = 'r', long = "root")]
+    dir: PathBuf,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The address others reach it at; defaults to the bound address.
+    #[arg(long)]
+    advertise: Option<String>,
+}
+
+/// The password from the flag or environment, else asked for.
+fn read_password(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        rpassword::prompt_password("Cluster password: ").context("cannot read the password")?
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        bail!("the cluster password is empty: give one with --password, CAIRN_PASSWORD or at the prompt");
+    }
+    Ok(password)
+}
+
+pub async fn make_mds(cluster: Option<&str>, args: MakeMdsArgs) -> anyhow::Result<()> {
+    let name = cluster_name(cluster)?;
+    if !args.init {
+        bail!(
+            "adding an MDS to a running cluster needs metadata HA, which this build does not have \
+             yet; to create a new cluster, pass -I"
+        );
+    }
+    if args.chunk_size < (1 << 20) || args.chunk_size > MAX_CHUNK_SIZE {
+        bail!("--chunk-size must be between 1M and 64M");
+    }
+    let password = read_password(args.password)?;
+    let config = cairn_mds::init_cluster(&args.dir, &name, &args.addr, &password, args.chunk_size)
+        .with_context(|| format!("cannot create an MDS in {}", args.dir.display()))?;
+    let path = config.save_to(&config_dir())?;
+    println!(
+        "created cluster `{name}` (id {}); its config is at {}\nstart the MDS with: cairn mds -r {}",
+        config.cluster_id,
+        path.display(),
+        args.dir.display()
+    );
+    Ok(())
+}
+
+pub async fn auth_node(cluster: Option<&str>, args: AuthNodeArgs) -> anyhow::Result<()> {
+    let name = cluster_name(cluster)?;
+    cairn_common::config::check_name(&name)?;
+    let password = read_password(args.password)?;
+    let url = format!("http://{}", args.mds);
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .with_context(|| format!("`{}` is not an address", args.mds))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| {
+            format!(
+                "MDS at {} does not answer: is `cairn mds` running there?",
+                args.mds
+            )
+        })?;
+    let reply = JoinClient::new(channel)
+        .auth_node(AuthNodeRequest {
+            cluster_name: name.clone(),
+            password,
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("the MDS refused to join this node: {}", s.message()))?
+        .into_inner();
+    let config = ClusterConfig {
+        name: name.clone(),
+        cluster_id: reply.cluster_id,
+        secret: hex::encode(reply.secret),
+        mds_addrs: reply.mds_addrs,
+        chunk_size: reply.chunk_size,
+    };
+    let path = config.save_to(&config_dir())?;
+    println!(
+        "this node is now part of cluster `{name}`; config written to {}",
+        path.display()
+    );
+    Ok(())
+}
+
+pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
+    let options = cairn_mds::MdsOptions {
+        offline_after: Duration::from_secs(args.offline_after.max(1)),
+        ..Default::default()
+    };
+    let mds = cairn_mds::Mds::open(&args.dir, options).await?;
+    let addr = match args.listen {
+        Some(a) => a,
+        None => {
+            let config = mds.config();
+            let first = config.mds_addrs.first().cloned().unwrap_or_default();
+            first.parse().with_context(|| {
+                format!("the MDS's recorded address `{first}` is not host:port; pass --listen")
+            })?
+        }
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}: is another MDS running there?"))?;
+    tracing::info!(%addr, "MDS listening");
+    mds.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+pub async fn make_cs(cluster: Option<&str>, args: MakeCsArgs) -> anyhow::Result<()> {
+    let name = cluster_name(cluster)?;
+    let config = ClusterConfig::load_from(&config_dir(), &name)?;
+    let options = cairn_cs::MakeCsOptions {
+        dir: args.dir.clone(),
+        journal: args.journal.map(|p| (p, args.journal_size_mb << 20)),
+        host: args.host,
+        tier: args.tier,
+        capacity: args.capacity,
+    };
+    let identity = cairn_cs::make_cs(options, &config).await?;
+    println!(
+        "chunk server {} ready in {}; start it with: cairn -c {name} cs -r {}",
+        identity.cs_id,
+        args.dir.display(),
+        args.dir.display()
+    );
+    Ok(())
+}
+
+pub async fn cs(cluster: Option<&str>, args: CsArgs) -> anyhow::Result<()> {
+    let name = cluster_name(cluster)?;
+    let config = ClusterConfig::load_from(&config_dir(), &name)?;
+    let server = cairn_cs::ChunkServer::open(&args.dir, config).await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let advertise = args.advertise.unwrap_or_else(|| bound.to_string());
+    tracing::info!(cs = server.cs_id(), %bound, "chunk server listening");
+    server.serve(listener, advertise, shutdown_signal()).await?;
+    Ok(())
+}

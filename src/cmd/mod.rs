@@ -1,0 +1,40 @@
+//! The commands of the `cairn` binary.
+
+pub mod cluster;
+pub mod objects;
+pub mod stat;
+pub mod up;
+
+use anyhow::Context;
+use cairn_client::{Client, ClientOptions};
+use cairn_common::ClusterConfig;
+
+/// Loads the named cluster's config and makes a client for it.
+pub async fn client_for(cluster: Option<&str>) -> anyhow::Result<Client> {
+    let name = crate::cluster_name(cluster)?;
+    let config = ClusterConfig::load_from(&crate::config_dir(), &name)?;
+    Client::connect(&config, ClientOptions::default())
+        .with_context(|| format!("cannot reach cluster `{name}`"))
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

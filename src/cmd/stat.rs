@@ -1,0 +1,138 @@
+//! `cairn stat` and `cairn chunks`: the cluster's figures, once.
+
+use anyhow::Context;
+use cairn_common::units::format_size;
+use clap::Args;
+use serde::Serialize;
+
+use super::{client_for, objects::split_path};
+
+#[derive(Args)]
+pub struct StatArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ChunksArgs {
+    /// BUCKET/KEY of the file.
+    target: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
+    let client = client_for(cluster).await?;
+    let stat = client
+        .stat()
+        .await
+        .context("cannot read the cluster's state")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stat)?);
+        return Ok(());
+    }
+    println!("cluster {} ({})", stat.cluster_name, stat.cluster_id);
+    println!(
+        "{} buckets, {} inodes, {} chunks, {} of data",
+        stat.buckets,
+        stat.inodes,
+        stat.chunks,
+        format_size(stat.logical_bytes)
+    );
+    for (replicas, count) in &stat.chunks_by_replicas {
+        println!("  chunks with {replicas} live replicas: {count}");
+    }
+    println!(
+        "{:>4} {:<10} {:<22} {:<12} {:>4} {:>9} {:>9} {:>9} {:>9}",
+        "CS", "STATE", "ADDR", "HOST", "TIER", "CAPACITY", "USED", "FREE", "REPLICAS"
+    );
+    for cs in &stat.chunk_servers {
+        println!(
+            "{:>4} {:<10} {:<22} {:<12} {:>4} {:>9} {:>9} {:>9} {:>9}",
+            cs.id,
+            cs.state,
+            cs.addr,
+            cs.host,
+            cs.tier,
+            format_size(cs.capacity),
+            format_size(cs.used),
+            format_size(cs.free),
+            cs.replicas
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ReplicaView {
+    cs_id: u32,
+    host: String,
+    addr: String,
+}
+
+#[derive(Serialize)]
+struct ChunkView {
+    id: u64,
+    version: u64,
+    length: u64,
+    file_offset: u64,
+    replicas: Vec<ReplicaView>,
+}
+
+pub async fn chunks(cluster: Option<&str>, args: ChunksArgs) -> anyhow::Result<()> {
+    let (bucket, key) = split_path(&args.target, false)?;
+    let client = client_for(cluster).await?;
+    let node = client
+        .head_object(bucket, key.as_bytes())
+        .await
+        .with_context(|| format!("cannot find {}", args.target))?;
+    let ids: Vec<u64> = node.extents.iter().map(|e| e.chunk_id).collect();
+    let locations = client.locate(&ids).await?;
+    let views: Vec<ChunkView> = node
+        .extents
+        .iter()
+        .map(|e| {
+            let loc = locations.iter().find(|l| l.chunk_id == e.chunk_id);
+            ChunkView {
+                id: e.chunk_id,
+                version: loc.map_or(0, |l| l.version),
+                length: loc.map_or(0, |l| l.length),
+                file_offset: e.file_offset,
+                replicas: loc
+                    .map(|l| {
+                        l.replicas
+                            .iter()
+                            .map(|r| ReplicaView {
+                                cs_id: r.cs_id,
+                                host: r.host.clone(),
+                                addr: r.addr.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(());
+    }
+    for c in &views {
+        let reps: Vec<String> = c
+            .replicas
+            .iter()
+            .map(|r| format!("cs{}@{}", r.cs_id, r.host))
+            .collect();
+        println!(
+            "chunk {:>8} v{} offset {:>12} length {:>10} replicas {}",
+            c.id,
+            c.version,
+            c.file_offset,
+            c.length,
+            reps.join(",")
+        );
+    }
+    Ok(())
+}
