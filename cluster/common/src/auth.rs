@@ -107,7 +107,9 @@ impl Interceptor for ServerAuth {
             .get(AUTH_HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                Status::unauthenticated("no cluster credential: cluster RPC needs the cluster secret")
+                Status::unauthenticated(
+                    "no cluster credential: cluster RPC needs the cluster secret",
+                )
             })?;
         self.0.verify(token)?;
         Ok(req)

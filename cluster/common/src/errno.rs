@@ -128,9 +128,7 @@ impl FsError {
                 Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
                     FsError::Unavailable(msg)
                 }
-                Code::Unauthenticated | Code::PermissionDenied => {
-                    FsError::PermissionDenied(msg)
-                }
+                Code::Unauthenticated | Code::PermissionDenied => FsError::PermissionDenied(msg),
                 Code::NotFound => FsError::NotFound(msg),
                 Code::AlreadyExists => FsError::Exists(msg),
                 Code::InvalidArgument => FsError::Invalid(msg),
