@@ -890,6 +890,125 @@ mod tests {
         Store::open(dir, id).unwrap()
     }
 
+    /// Random operations against a model (chunk -> version, bytes), with
+    /// reopens along the way, with and without a journal. Prints its seed;
+    /// `CAIRN_SEED=<seed>` replays a run.
+    #[test]
+    fn random_operations_match_a_model() {
+        use rand::{Rng, SeedableRng};
+        let seed: u64 = std::env::var("CAIRN_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| rand::rng().random());
+        println!("seed {seed}");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        for with_journal in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (csdir, id) = if with_journal {
+                journaled(dir.path())
+            } else {
+                (dir.path().to_path_buf(), identity(0))
+            };
+            let mut store = Some(open(&csdir, &id));
+            let mut model: HashMap<u64, (u64, Vec<u8>)> = HashMap::new();
+            for step in 0..400 {
+                let st = store.as_ref().unwrap();
+                let chunk = rng.random_range(0..6u64);
+                let ctx = format!("seed {seed} journal {with_journal} step {step} chunk {chunk}");
+                match rng.random_range(0..10) {
+                    0..=4 => {
+                        let version = match model.get(&chunk) {
+                            Some((v, _)) if rng.random_bool(0.9) => *v,
+                            _ => rng.random_range(1..4),
+                        };
+                        let create = rng.random_bool(0.5);
+                        let offset = rng.random_range(0..300_000u64);
+                        let len = rng.random_range(0..150_000usize);
+                        let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                        let got =
+                            st.write(chunk, version, offset, &[Bytes::from(data.clone())], create);
+                        match model.get_mut(&chunk) {
+                            Some((v, bytes)) if *v == version => {
+                                let new_len = got.expect(&ctx);
+                                if len > 0 {
+                                    let end = offset as usize + len;
+                                    if bytes.len() < end {
+                                        bytes.resize(end, 0);
+                                    }
+                                    bytes[offset as usize..end].copy_from_slice(&data);
+                                }
+                                assert_eq!(new_len, bytes.len() as u64, "{ctx}");
+                            }
+                            Some(_) => assert!(
+                                matches!(got, Err(ReplicaError::VersionMismatch { .. })),
+                                "{ctx}: {got:?}"
+                            ),
+                            None if create => {
+                                got.expect(&ctx);
+                                let mut bytes = Vec::new();
+                                if len > 0 {
+                                    bytes.resize(offset as usize + len, 0);
+                                    bytes[offset as usize..].copy_from_slice(&data);
+                                }
+                                model.insert(chunk, (version, bytes));
+                            }
+                            None => assert!(
+                                matches!(got, Err(ReplicaError::NotFound { .. })),
+                                "{ctx}: {got:?}"
+                            ),
+                        }
+                    }
+                    5 => {
+                        let got = st.delete(chunk, 0);
+                        assert!(got.is_ok(), "{ctx}: {got:?}");
+                        model.remove(&chunk);
+                    }
+                    6 => {
+                        if let Some((v, _)) = model.get_mut(&chunk) {
+                            let new = *v + rng.random_range(1..3);
+                            st.set_version(chunk, *v, new).expect(&ctx);
+                            *v = new;
+                        }
+                    }
+                    7 => {
+                        // A crash-free restart: everything must come back.
+                        drop(store.take());
+                        store = Some(open(&csdir, &id));
+                    }
+                    _ => {
+                        let version = model.get(&chunk).map_or(1, |(v, _)| *v);
+                        let offset = rng.random_range(0..400_000u64);
+                        let len = rng.random_range(0..200_000u64);
+                        let got = st.read(chunk, version, offset, len);
+                        match model.get(&chunk) {
+                            Some((_, bytes)) => {
+                                let from = (offset as usize).min(bytes.len());
+                                let to = ((offset + len) as usize).min(bytes.len());
+                                assert!(got.expect(&ctx)[..] == bytes[from..to], "{ctx}");
+                            }
+                            None => assert!(got.is_err(), "{ctx}"),
+                        }
+                    }
+                }
+                let st = store.as_ref().unwrap();
+                let mut listed: Vec<(u64, u64, u64)> = st
+                    .list()
+                    .iter()
+                    .map(|r| (r.chunk_id, r.version, r.length))
+                    .collect();
+                listed.sort();
+                let mut expected: Vec<(u64, u64, u64)> = model
+                    .iter()
+                    .map(|(&c, (v, b))| (c, *v, b.len() as u64))
+                    .collect();
+                expected.sort();
+                assert_eq!(listed, expected, "{ctx}");
+                let used: u64 = expected.iter().map(|e| HEADER_SIZE + e.2).sum();
+                assert_eq!(st.space().used, used, "{ctx}");
+            }
+        }
+    }
+
     #[test]
     fn create_write_read_rename_delete() {
         let dir = tempfile::tempdir().unwrap();
