@@ -49,11 +49,23 @@ enum Command {
     ///
     /// Example: cairn -c prod cs -r /disks/sdb/cs --listen 10.0.0.2:9200
     Cs(cmd::cluster::CsArgs),
-    /// Run a whole cluster in one process: an MDS and three chunk servers
-    /// (hosts h1..h3) under DIR.
+    /// Run a whole cluster in one process: an MDS, three chunk servers
+    /// (hosts h1..h3) under DIR, and the S3 gateway.
     ///
     /// Example: cairn up --data /tmp/cairn
     Up(cmd::up::UpArgs),
+    /// Run an S3 gateway for the cluster.
+    ///
+    /// Example: cairn -c prod gateway --listen 0.0.0.0:9000
+    Gateway(cmd::gateway::GatewayArgs),
+    /// Manage S3 access keys.
+    ///
+    /// Example: cairn -c prod key create backup-robot
+    Key(cmd::keys::KeyArgs),
+    /// Manage bucket permissions.
+    ///
+    /// Example: cairn -c prod bucket allow CK2GH6... photos --read --write
+    Bucket(cmd::keys::BucketArgs),
     /// Upload a local file (or - for standard input) as BUCKET/KEY.
     ///
     /// Example: cairn -c prod put ./backup.tar photos/2026/backup.tar
@@ -93,6 +105,7 @@ fn init_logging(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -133,6 +146,9 @@ fn main() -> std::process::ExitCode {
             Command::MakeCs(a) => cmd::cluster::make_cs(cluster, a).await,
             Command::Cs(a) => cmd::cluster::cs(cluster, a).await,
             Command::Up(a) => cmd::up::up(a).await,
+            Command::Gateway(a) => cmd::gateway::gateway(cluster, a).await,
+            Command::Key(a) => cmd::keys::key(cluster, a).await,
+            Command::Bucket(a) => cmd::keys::bucket(cluster, a).await,
             Command::Put(a) => cmd::objects::put(cluster, a).await,
             Command::Get(a) => cmd::objects::get(cluster, a).await,
             Command::Ls(a) => cmd::objects::ls(cluster, a).await,

@@ -1,6 +1,8 @@
 //! The commands of the `cairn` binary.
 
 pub mod cluster;
+pub mod gateway;
+pub mod keys;
 pub mod objects;
 pub mod stat;
 pub mod up;

@@ -1,7 +1,11 @@
-//! `cairn up`: the embedded default. One process runs an MDS and three chunk
-//! servers (hosts h1..h3) under one data directory, with the cluster named
-//! `local` and its config in `DIR/etc`. A restart on the same directory
-//! finds everything as it was.
+//! `cairn up`: the embedded default. One process runs an MDS, three chunk
+//! servers (hosts h1..h3) under one data directory and the S3 gateway, with
+//! the cluster named `local` and its config in `DIR/etc`. A restart on the
+//! same directory finds everything as it was.
+//!
+//! The first S3 access key comes from `CAIRN_ACCESS_KEY`/`CAIRN_SECRET_KEY`
+//! or is generated, printed once and written with mode 0600 to
+//! `DIR/s3-credentials`.
 
 use std::{
     net::SocketAddr,
@@ -31,6 +35,17 @@ pub struct UpArgs {
     /// Where the S3 endpoint listens.
     #[arg(long, default_value = "127.0.0.1:9000")]
     listen: SocketAddr,
+    /// The region S3 signatures must name.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Domain for virtual-host-style S3 addressing (BUCKET.DOMAIN).
+    #[arg(long)]
+    domain: Option<String>,
+    /// The first S3 access key (with CAIRN_SECRET_KEY); generated if unset.
+    #[arg(long, env = "CAIRN_ACCESS_KEY", hide = true)]
+    access_key: Option<String>,
+    #[arg(long, env = "CAIRN_SECRET_KEY", hide_env_values = true, hide = true)]
+    secret_key: Option<String>,
     /// Where the MDS listens (on first start; later starts reuse it).
     /// Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -91,6 +106,63 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     Ok(())
+}
+
+/// Makes sure the first S3 key exists in the MDS. Returns the key and
+/// secret when they were generated now (to be printed once).
+async fn ensure_access_key(
+    client: &cairn_client::Client,
+    data: &Path,
+    access_key: Option<&str>,
+    secret_key: Option<&str>,
+) -> anyhow::Result<Option<(String, String)>> {
+    let creds = data.join("s3-credentials");
+    // The MDS has just started: retry while it begins to answer.
+    let mut attempt = 0;
+    let existing = loop {
+        match (access_key, client.list_access_keys().await) {
+            (_, Ok(keys)) => break keys,
+            (_, Err(e)) if attempt < 50 => {
+                tracing::debug!(error = %e, "waiting for the MDS");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (_, Err(e)) => return Err(e).context("cannot read the access keys"),
+        }
+    };
+    match (access_key, secret_key) {
+        (Some(id), Some(secret)) => {
+            if !existing.iter().any(|k| k.key_id == id) {
+                client
+                    .create_access_key("admin", Some(id), Some(secret))
+                    .await
+                    .context("cannot store CAIRN_ACCESS_KEY")?;
+            }
+            write_private(
+                &creds,
+                &format!("access_key = \"{id}\"\nsecret_key = \"{secret}\"\n"),
+            )?;
+            Ok(None)
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            anyhow::bail!("set both CAIRN_ACCESS_KEY and CAIRN_SECRET_KEY, or neither")
+        }
+        (None, None) if !existing.is_empty() && creds.exists() => Ok(None),
+        (None, None) => {
+            let key = client
+                .create_access_key("admin", None, None)
+                .await
+                .context("cannot create the first access key")?;
+            write_private(
+                &creds,
+                &format!(
+                    "access_key = \"{}\"\nsecret_key = \"{}\"\n",
+                    key.key_id, key.secret
+                ),
+            )?;
+            Ok(Some((key.key_id, key.secret)))
+        }
+    }
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -156,11 +228,46 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         });
     }
 
+    let client = cairn_client::Client::connect(&cfg, cairn_client::ClientOptions::default())?;
+    let key = ensure_access_key(
+        &client,
+        &data,
+        args.access_key.as_deref(),
+        args.secret_key.as_deref(),
+    )
+    .await?;
+    let gateway = super::gateway::GatewayArgs {
+        listen: args.listen,
+        region: args.region.clone(),
+        domain: args.domain.clone(),
+    };
+    let listener = super::gateway::bind(args.listen).await?;
+    let s3_addr = listener.local_addr()?;
+    let token = stop.clone();
+    tasks.spawn(async move {
+        cairn_gateway::serve(client, gateway.config(), listener, token.cancelled_owned()).await?;
+        Ok(())
+    });
+
     println!(
         "cairn: cluster `{LOCAL_CLUSTER}` is up in {}",
         data.display()
     );
     println!("  MDS: {mds_addr}");
+    println!("  S3:  http://{s3_addr} (region {})", args.region);
+    match key {
+        Some((id, secret)) => {
+            println!("  S3 access key: {id}");
+            println!(
+                "  S3 secret key: {secret}   (shown once; also in {})",
+                data.join("s3-credentials").display()
+            );
+        }
+        None => println!(
+            "  S3 credentials: {}",
+            data.join("s3-credentials").display()
+        ),
+    }
     println!(
         "  from another shell: CAIRN_CONFIG_DIR={} CAIRN_CLUSTER={LOCAL_CLUSTER} cairn stat",
         etc.display()
