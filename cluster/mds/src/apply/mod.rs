@@ -16,6 +16,8 @@ mod namespace;
 mod s3;
 
 #[cfg(test)]
+mod invariants;
+#[cfg(test)]
 mod tests;
 
 use cairn_common::{FsError, ROOT_INO};

@@ -13,14 +13,14 @@ use crate::schema::{self, ClusterMeta, Extent, Inode, NodeKind, EMPTY_ETAG};
 
 const CHUNK: u64 = 1 << 20;
 
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
-    db: Database,
+    pub(super) db: Database,
     now: i64,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(super) fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("mds.redb")).unwrap();
         let txn = db.begin_write().unwrap();
@@ -46,8 +46,11 @@ impl Fixture {
 
     /// Applies one command in its own transaction, aborting on error, as
     /// the committer does.
-    fn run(&mut self, cmd: Command) -> Result<CommandReply, FsError> {
-        let txn = self.db.begin_write().unwrap();
+    pub(super) fn run(&mut self, cmd: Command) -> Result<CommandReply, FsError> {
+        let mut txn = self.db.begin_write().unwrap();
+        // Tests need no fsync per command; the committer's durability has
+        // its own tests.
+        txn.set_durability(redb::Durability::None).unwrap();
         match apply(&txn, &cmd) {
             Ok(r) => {
                 txn.commit().unwrap();
@@ -60,16 +63,16 @@ impl Fixture {
         }
     }
 
-    fn tick(&mut self) -> i64 {
+    pub(super) fn tick(&mut self) -> i64 {
         self.now += 1;
         self.now
     }
 
-    fn reader(&self) -> Reader {
+    pub(super) fn reader(&self) -> Reader {
         Reader::new(&self.db).unwrap()
     }
 
-    fn bucket(&mut self, name: &str) -> u64 {
+    pub(super) fn bucket(&mut self, name: &str) -> u64 {
         let now = self.tick();
         match self
             .run(Command::CreateBucket {
@@ -84,7 +87,12 @@ impl Fixture {
         }
     }
 
-    fn create(&mut self, parent: u64, name: &str, kind: NodeKind) -> Result<Inode, FsError> {
+    pub(super) fn create(
+        &mut self,
+        parent: u64,
+        name: &str,
+        kind: NodeKind,
+    ) -> Result<Inode, FsError> {
         let now = self.tick();
         self.run(Command::CreateNode {
             parent,
@@ -104,19 +112,24 @@ impl Fixture {
         .map(node)
     }
 
-    fn mkdir(&mut self, parent: u64, name: &str) -> u64 {
+    pub(super) fn mkdir(&mut self, parent: u64, name: &str) -> u64 {
         self.create(parent, name, NodeKind::Dir).unwrap().ino
     }
 
-    fn file(&mut self, parent: u64, name: &str) -> u64 {
+    pub(super) fn file(&mut self, parent: u64, name: &str) -> u64 {
         self.create(parent, name, NodeKind::File).unwrap().ino
     }
 
-    fn put(&mut self, bucket: &str, key: &[u8], spec: ObjectSpec) -> Result<Inode, FsError> {
+    pub(super) fn put(
+        &mut self,
+        bucket: &str,
+        key: &[u8],
+        spec: ObjectSpec,
+    ) -> Result<Inode, FsError> {
         self.put_cond(bucket, key, spec, None, None, 0)
     }
 
-    fn put_cond(
+    pub(super) fn put_cond(
         &mut self,
         bucket: &str,
         key: &[u8],
@@ -138,7 +151,7 @@ impl Fixture {
         .map(node)
     }
 
-    fn delete_key(&mut self, bucket: &str, key: &[u8]) -> Result<CommandReply, FsError> {
+    pub(super) fn delete_key(&mut self, bucket: &str, key: &[u8]) -> Result<CommandReply, FsError> {
         let now = self.tick();
         self.run(Command::DeleteKey {
             bucket: bucket.into(),
@@ -147,7 +160,7 @@ impl Fixture {
         })
     }
 
-    fn unlink(&mut self, parent: u64, name: &str) -> Result<CommandReply, FsError> {
+    pub(super) fn unlink(&mut self, parent: u64, name: &str) -> Result<CommandReply, FsError> {
         let now = self.tick();
         self.run(Command::Unlink {
             parent,
@@ -156,7 +169,7 @@ impl Fixture {
         })
     }
 
-    fn rmdir(&mut self, parent: u64, name: &str) -> Result<CommandReply, FsError> {
+    pub(super) fn rmdir(&mut self, parent: u64, name: &str) -> Result<CommandReply, FsError> {
         let now = self.tick();
         self.run(Command::Rmdir {
             parent,
@@ -165,7 +178,7 @@ impl Fixture {
         })
     }
 
-    fn rename(
+    pub(super) fn rename(
         &mut self,
         parent: u64,
         name: &str,
@@ -184,7 +197,12 @@ impl Fixture {
         })
     }
 
-    fn link(&mut self, ino: u64, new_parent: u64, new_name: &str) -> Result<Inode, FsError> {
+    pub(super) fn link(
+        &mut self,
+        ino: u64,
+        new_parent: u64,
+        new_name: &str,
+    ) -> Result<Inode, FsError> {
         let now = self.tick();
         self.run(Command::Link {
             ino,
@@ -196,7 +214,7 @@ impl Fixture {
     }
 
     /// Every key of a bucket with its ino, in order.
-    fn keys(&self, bucket: &str) -> Vec<(String, u64)> {
+    pub(super) fn keys(&self, bucket: &str) -> Vec<(String, u64)> {
         self.reader()
             .list_keys(bucket, b"", b"", 10_000)
             .unwrap()
@@ -206,11 +224,11 @@ impl Fixture {
             .collect()
     }
 
-    fn key_names(&self, bucket: &str) -> Vec<String> {
+    pub(super) fn key_names(&self, bucket: &str) -> Vec<String> {
         self.keys(bucket).into_iter().map(|(k, _)| k).collect()
     }
 
-    fn names(&self, dir: u64) -> Vec<String> {
+    pub(super) fn names(&self, dir: u64) -> Vec<String> {
         self.reader()
             .readdir(dir, b"", 0)
             .unwrap()
@@ -220,11 +238,11 @@ impl Fixture {
             .collect()
     }
 
-    fn lookup(&self, parent: u64, name: &str) -> Result<Inode, FsError> {
+    pub(super) fn lookup(&self, parent: u64, name: &str) -> Result<Inode, FsError> {
         self.reader().lookup(parent, name.as_bytes())
     }
 
-    fn register_cs(&mut self, host: &str) -> u32 {
+    pub(super) fn register_cs(&mut self, host: &str) -> u32 {
         let now = self.tick();
         match self
             .run(Command::RegisterCs {
@@ -241,7 +259,7 @@ impl Fixture {
         }
     }
 
-    fn allocate(&mut self, owner: u64, chain: &[u32]) -> u64 {
+    pub(super) fn allocate(&mut self, owner: u64, chain: &[u32]) -> u64 {
         match self
             .run(Command::AllocateChunk {
                 owner,
@@ -254,15 +272,15 @@ impl Fixture {
         }
     }
 
-    fn chunk_exists(&self, id: u64) -> bool {
+    pub(super) fn chunk_exists(&self, id: u64) -> bool {
         self.reader().chunk(id).is_ok()
     }
 
-    fn refs(&self, id: u64) -> u32 {
+    pub(super) fn refs(&self, id: u64) -> u32 {
         self.reader().chunk(id).unwrap().refs
     }
 
-    fn queued_deletes(&self) -> Vec<(u32, u64, u64)> {
+    pub(super) fn queued_deletes(&self) -> Vec<(u32, u64, u64)> {
         let txn = self.db.begin_read().unwrap();
         let t = txn.open_table(schema::REPLICA_DELETES).unwrap();
         t.iter()
@@ -275,20 +293,20 @@ impl Fixture {
             .collect()
     }
 
-    fn dentry_count(&self) -> u64 {
+    pub(super) fn dentry_count(&self) -> u64 {
         let txn = self.db.begin_read().unwrap();
         txn.open_table(schema::DENTRIES).unwrap().len().unwrap()
     }
 }
 
-fn node(r: CommandReply) -> Inode {
+pub(super) fn node(r: CommandReply) -> Inode {
     match r {
         CommandReply::Node(n) => n,
         other => panic!("expected a node, got {other:?}"),
     }
 }
 
-fn obj(size: u64, etag: &str) -> ObjectSpec {
+pub(super) fn obj(size: u64, etag: &str) -> ObjectSpec {
     ObjectSpec {
         size,
         etag: etag.into(),
@@ -296,7 +314,7 @@ fn obj(size: u64, etag: &str) -> ObjectSpec {
     }
 }
 
-fn obj_with(chunk: u64, size: u64, etag: &str) -> ObjectSpec {
+pub(super) fn obj_with(chunk: u64, size: u64, etag: &str) -> ObjectSpec {
     ObjectSpec {
         size,
         etag: etag.into(),
@@ -305,7 +323,7 @@ fn obj_with(chunk: u64, size: u64, etag: &str) -> ObjectSpec {
     }
 }
 
-fn ext(file_offset: u64, chunk_id: u64, chunk_offset: u64, length: u64) -> Extent {
+pub(super) fn ext(file_offset: u64, chunk_id: u64, chunk_offset: u64, length: u64) -> Extent {
     Extent {
         file_offset,
         chunk_id,
@@ -314,7 +332,7 @@ fn ext(file_offset: u64, chunk_id: u64, chunk_offset: u64, length: u64) -> Exten
     }
 }
 
-fn is_errno(r: &Result<impl std::fmt::Debug, FsError>, errno: i32) -> bool {
+pub(super) fn is_errno(r: &Result<impl std::fmt::Debug, FsError>, errno: i32) -> bool {
     matches!(r, Err(e) if e.errno() == errno)
 }
 
