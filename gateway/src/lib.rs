@@ -7,13 +7,15 @@
 //! (S3 error answers), `ops` (the operations over the cluster client) and
 //! `server` (axum, dispatch, authorization).
 //!
-//! Entry point for the `cairn` binary: [`serve`] (or [`serve_with_keys`]
-//! with another [`KeyStore`]).
+//! Entry point for the `cairn` binary: [`serve`], which reads access keys
+//! from the cluster ([`ClusterKeyStore`]); [`serve_with_keys`] takes another
+//! [`KeyStore`].
 
 pub mod body;
 pub mod checksum;
 pub mod conditional;
 pub mod error;
+pub mod keys;
 pub mod limits;
 pub mod ops;
 pub mod query;
@@ -23,22 +25,21 @@ pub mod server;
 pub mod signature;
 pub mod xml;
 
+pub use keys::ClusterKeyStore;
 pub use server::{serve_with_keys, GatewayConfig, GatewayError};
 pub use signature::{AccessKey, BucketPermission, KeyStore, KeyStoreError, MapKeyStore};
 
 use std::future::Future;
 
-/// Serves S3 for `client` on `listener` until `shutdown` completes.
-///
-/// The MDS has no access-key calls yet: until it has, the binary puts the
-/// keys it knows in `config.access_keys` (for `cairn up`, the one it
-/// generates) and they are checked from memory.
+/// Serves S3 for `client` on `listener` until `shutdown` completes. Access
+/// keys and their grants are read from the MDS (`cairn key create`,
+/// `cairn bucket allow`), with a short cache.
 pub async fn serve(
     client: cairn_client::Client,
     config: GatewayConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
-    let keys = MapKeyStore::new(config.access_keys.clone());
+    let keys = ClusterKeyStore::new(client.clone());
     serve_with_keys(client, config, keys, listener, shutdown).await
 }

@@ -29,9 +29,6 @@ pub struct GatewayConfig {
     pub region: String,
     /// The virtual-host domain: `bucket.DOMAIN` names a bucket.
     pub domain: Option<String>,
-    /// Access keys checked from memory by [`crate::serve`], until the MDS
-    /// serves access keys (then a cluster-backed `KeyStore` replaces it).
-    pub access_keys: Vec<crate::signature::AccessKey>,
 }
 
 impl GatewayConfig {
@@ -40,7 +37,6 @@ impl GatewayConfig {
             listen,
             region: "us-east-1".to_string(),
             domain: None,
-            access_keys: Vec::new(),
         }
     }
 }
@@ -243,6 +239,21 @@ async fn dispatch<K: KeyStore>(
             .await
             .map_err(fail)?;
     }
+    if matches!(
+        endpoint,
+        Endpoint::CopyObject | Endpoint::UploadPartCopy { .. }
+    ) {
+        // A copy reads its source: the key must be allowed to.
+        let source = parts
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let (source_bucket, _) = ops::copy::parse_copy_source(source).map_err(fail)?;
+        authorize(gateway, &access_key, &source_bucket, Access::Read)
+            .await
+            .map_err(|e| fail(e.resource(format!("/{source_bucket}"))))?;
+    }
     if let Some(k) = &key {
         crate::limits::check_key(k).map_err(fail)?;
     }
@@ -263,7 +274,8 @@ async fn dispatch<K: KeyStore>(
 
 /// Checks that `key` may do `access` on `bucket`: the owner may do all, an
 /// unowned bucket (made outside S3) is open to every key, others need a
-/// grant.
+/// grant. A refusal is checked once more against the key as the store has
+/// it now, so that a grant made a moment ago is honoured.
 async fn authorize<K: KeyStore>(
     gateway: &Gateway<K>,
     key: &signature::AccessKey,
@@ -276,20 +288,27 @@ async fn authorize<K: KeyStore>(
     let found = gateway.client.get_bucket(bucket).await.map_err(|e| {
         ops::fs_error::to_s3(e, ops::fs_error::Missing::Bucket, &format!("/{bucket}"))
     })?;
-    if found.owner.is_empty() || found.owner == key.id {
+    if found.owner.is_empty() || found.owner == key.id || allows(key, bucket, access) {
         return Ok(());
     }
+    match gateway.keys.fresh(&key.id).await {
+        Ok(Some(fresh)) if fresh.same_credentials(key) && allows(&fresh, bucket, access) => Ok(()),
+        Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
+        Err(e) => {
+            tracing::warn!(error = %e, "key store lookup failed");
+            Err(S3Error::new(ErrorCode::AccessDenied))
+        }
+    }
+}
+
+/// Whether `key`'s grant on `bucket` allows `access`.
+fn allows(key: &signature::AccessKey, bucket: &str, access: Access) -> bool {
     let grant = key.permission(bucket);
-    let allowed = match access {
+    match access {
         Access::AnyKey => true,
-        Access::Read => grant.read,
-        Access::Write => grant.write,
-        Access::Owner => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(S3Error::new(ErrorCode::AccessDenied))
+        Access::Read => grant.may_read(),
+        Access::Write => grant.may_write(),
+        Access::Owner => grant.owner,
     }
 }
 
@@ -311,16 +330,19 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
         PutObject => ops::put::put_object(req).await,
         CopyObject => ops::copy::copy_object(req).await,
         DeleteObject => ops::delete::delete_object(req).await,
-        ListMultipartUploads
-        | CreateMultipartUpload
-        | UploadPart { .. }
-        | UploadPartCopy { .. }
-        | CompleteMultipartUpload { .. }
-        | AbortMultipartUpload { .. }
-        | ListParts { .. } => Err(S3Error::with_message(
-            ErrorCode::NotImplemented,
-            "Multipart uploads need the MDS's uploads table, which is not there yet.",
-        )),
+        ListMultipartUploads => ops::multipart::list_uploads(req).await,
+        CreateMultipartUpload => ops::multipart::create(req).await,
+        UploadPart {
+            part_number,
+            upload_id,
+        } => ops::multipart::upload_part(req, part_number, &upload_id).await,
+        UploadPartCopy {
+            part_number,
+            upload_id,
+        } => ops::multipart::upload_part_copy(req, part_number, &upload_id).await,
+        CompleteMultipartUpload { upload_id } => ops::multipart::complete(req, &upload_id).await,
+        AbortMultipartUpload { upload_id } => ops::multipart::abort(req, &upload_id).await,
+        ListParts { upload_id } => ops::multipart::list_parts(req, &upload_id).await,
         PostObject => Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "POST object uploads authenticate with their form, not a header.",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cairn_client::{Client, ClientOptions};
 use cairn_common::ClusterConfig;
-use cairn_gateway::{serve, AccessKey, GatewayConfig};
+use cairn_gateway::{serve_with_keys, AccessKey, GatewayConfig, MapKeyStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -29,11 +29,11 @@ async fn start() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
     .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut config = GatewayConfig::new(addr);
-    config.access_keys = vec![AccessKey::new("AKTEST", "secret")];
+    let config = GatewayConfig::new(addr);
+    let keys = MapKeyStore::new([AccessKey::new("AKTEST", "secret")]);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        serve(client, config, listener, async {
+        serve_with_keys(client, config, keys, listener, async {
             let _ = stopped.await;
         })
         .await

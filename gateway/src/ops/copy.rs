@@ -1,20 +1,24 @@
-//! CopyObject: `x-amz-copy-source` (same or another bucket, the key may
-//! read it), `x-amz-copy-source-if-*`, `x-amz-metadata-directive`
-//! COPY/REPLACE.
+//! CopyObject: `x-amz-copy-source` (same or another bucket; the dispatcher
+//! checked that the key may read it), `x-amz-copy-source-if-*`,
+//! `x-amz-metadata-directive` COPY/REPLACE.
 //!
-//! The bytes are streamed from the source into new chunks: sharing the
-//! source's chunks would need reference counts on chunks in the MDS, which
-//! it does not keep yet (a delete of the source would free them).
+//! No byte is copied: the destination's layout names the source's chunks
+//! (the MDS counts references on chunks, so deleting or overwriting the
+//! source later leaves the copy's chunks alive). The copy has the source's
+//! ETag, checksums and part sizes, since it has the same bytes.
 
 use axum::body::Body;
-use cairn_client::PutConditions;
-use futures::StreamExt;
 use http::{Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
 use super::fs_error::{to_s3, Missing};
 use super::get::head_node;
-use super::meta::{etag_of, last_modified, last_modified_iso, meta_of, object_meta_from_headers};
+use super::layout::shared_node;
+use super::meta::{
+    etag_of, last_modified, last_modified_iso, meta_of, object_meta_from_headers, stored_checksums,
+    PART_SIZES_HEADER,
+};
+use super::put::put_conditions;
 use super::{quoted_etag, xml, Request};
 use crate::conditional::{ConditionSource, Conditions};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -52,35 +56,25 @@ pub fn parse_copy_source(value: &str) -> S3Result<(String, String)> {
     Ok((bucket.to_string(), key.to_string()))
 }
 
-/// Checks that the key may read the source bucket.
-pub async fn check_source_access(req: &Request, bucket: &str) -> S3Result<()> {
-    let key = req
-        .access_key
-        .as_ref()
-        .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
-    let source = req
-        .client
-        .get_bucket(bucket)
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &format!("/{bucket}")))?;
-    if source.owner.is_empty() || source.owner == key.id || key.permission(bucket).read {
-        Ok(())
-    } else {
-        Err(S3Error::new(ErrorCode::AccessDenied).resource(format!("/{bucket}")))
-    }
+/// The source of a copy, looked up, with its `x-amz-copy-source-if-*`
+/// conditions checked.
+pub async fn copy_source(req: &Request) -> S3Result<(String, String, cairn_client::Node)> {
+    let (src_bucket, src_key) = parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
+    let source = head_node(req, &src_bucket, &src_key).await?;
+    Conditions::from_headers(&req.headers, ConditionSource::CopySource)
+        .check(
+            &etag_of(&source),
+            last_modified(&source),
+            ConditionSource::CopySource,
+        )
+        .map_err(|e| e.resource(format!("/{src_bucket}/{src_key}")))?;
+    Ok((src_bucket, src_key, source))
 }
 
 pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
     let key = req.object_key()?.to_string();
     check_key(&key)?;
-    let (src_bucket, src_key) = parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
-    check_source_access(&req, &src_bucket).await?;
-    let source = head_node(&req, &src_bucket, &src_key).await?;
-    Conditions::from_headers(&req.headers, ConditionSource::CopySource).check(
-        &etag_of(&source),
-        last_modified(&source),
-        ConditionSource::CopySource,
-    )?;
+    let (src_bucket, src_key, source) = copy_source(&req).await?;
     let replace = match req.header("x-amz-metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -97,46 +91,39 @@ pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let meta = if replace {
+    let mut meta = if replace {
         object_meta_from_headers(&req.headers)?
     } else {
         crate::ops::meta::check_acl(&req.headers)?;
         meta_of(&source)
     };
-    let resource = req.resource();
-    let target = req
-        .client
-        .get_bucket(&req.bucket)
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
-    let mut writer = req.client.writer(target.ino);
-    let mut data = std::pin::pin!(req.client.read(&source, 0, source.size));
-    while let Some(piece) = data.next().await {
-        let piece = piece.map_err(|e| to_s3(e, Missing::Key, &resource))?;
-        writer
-            .write(piece)
-            .await
-            .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
+    // Same bytes: the same checksums and parts, whatever the metadata.
+    for (algorithm, value) in stored_checksums(&source) {
+        meta.headers
+            .insert(algorithm.header_name().to_string(), value.to_string());
     }
-    let written = writer
-        .finish()
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
+    if let Some(sizes) = source.headers.get(PART_SIZES_HEADER) {
+        meta.headers
+            .insert(PART_SIZES_HEADER.to_string(), sizes.clone());
+    }
+    let conditions = put_conditions(&req)?;
+    let resource = req.resource();
+    let node = shared_node(
+        &source.extents,
+        source.size,
+        etag_of(&source),
+        meta,
+        cairn_common::time::now_ns(),
+    );
     let node = req
         .client
-        .commit_object(
-            &req.bucket,
-            key.as_bytes(),
-            &written,
-            meta,
-            PutConditions::default(),
-        )
+        .put_key(&req.bucket, key.as_bytes(), &node, conditions)
         .await
         .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
     let mut response = xml(to_xml(&CopyObjectResult {
         xmlns: (),
         last_modified: last_modified_iso(&node),
-        etag: quoted_etag(&node.etag),
+        etag: quoted_etag(&etag_of(&node)),
     })?);
     *response.status_mut() = StatusCode::OK;
     Ok(response)

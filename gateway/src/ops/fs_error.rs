@@ -11,6 +11,8 @@ use crate::error::{ErrorCode, S3Error};
 pub enum Missing {
     Bucket,
     Key,
+    /// A multipart upload (`NoSuchUpload`).
+    Upload,
 }
 
 pub fn to_s3(error: FsError, missing: Missing, resource: &str) -> S3Error {
@@ -18,6 +20,7 @@ pub fn to_s3(error: FsError, missing: Missing, resource: &str) -> S3Error {
         FsError::NotFound(_) => match missing {
             Missing::Bucket => (ErrorCode::NoSuchBucket, None),
             Missing::Key => (ErrorCode::NoSuchKey, None),
+            Missing::Upload => (ErrorCode::NoSuchUpload, None),
         },
         FsError::Exists(_) => (ErrorCode::BucketAlreadyExists, None),
         FsError::NotEmpty(_) => (ErrorCode::BucketNotEmpty, None),

@@ -11,8 +11,10 @@ pub mod copy;
 pub mod delete;
 pub mod fs_error;
 pub mod get;
+pub mod layout;
 pub mod list;
 pub mod meta;
+pub mod multipart;
 pub mod post;
 pub mod put;
 

@@ -78,7 +78,50 @@ where
         .map_err(|e| to_s3(e, Missing::Bucket, &resource))
 }
 
+/// An upload body received into new chunks (not visible yet), with its
+/// verified flexible checksum when the client announced one.
+pub struct Received {
+    pub written: WrittenData,
+    pub checksum: Option<crate::checksum::Checksum>,
+}
+
+/// Streams `body` into new chunks for `bucket/key` with every check that
+/// `headers` and `payload` ask for; nothing is visible yet.
+pub async fn receive(
+    req: &Request,
+    bucket: &str,
+    key: &str,
+    body: BodyStream,
+    headers: &http::HeaderMap,
+    payload: &PayloadCheck,
+    conditions: &PutConditions,
+) -> S3Result<Received> {
+    let resource = format!("/{bucket}/{key}");
+    if headers.get("content-length").is_none()
+        && headers.get("x-amz-decoded-content-length").is_none()
+        && !matches!(payload, PayloadCheck::Chunked { .. })
+    {
+        return Err(S3Error::new(ErrorCode::MissingContentLength).resource(resource));
+    }
+    let incoming = incoming(body, headers, payload, MAX_PUT_SIZE)?;
+    let errors = incoming.errors.clone();
+    let computed = incoming.computed.clone();
+    let trailer = incoming.trailer.clone();
+    let announced = crate::checksum::Expected::from_headers(headers)?
+        .flexible_algorithm()
+        .is_some()
+        || headers.contains_key("x-amz-trailer");
+    let written = write_stream(req, bucket, key, incoming.stream, &errors, conditions).await?;
+    // The flexible checksum: from the trailer, or computed over the body.
+    let checksum = trailer
+        .take()
+        .or_else(|| computed.take().and_then(|c| c.flexible))
+        .filter(|_| announced);
+    Ok(Received { written, checksum })
+}
+
 /// Streams `body` into `bucket/key` with every check; returns the node.
+/// The checksum is stored with the object in the same commit.
 pub async fn store(
     req: &Request,
     bucket: &str,
@@ -89,27 +132,8 @@ pub async fn store(
     conditions: PutConditions,
 ) -> S3Result<(Node, Option<crate::checksum::Checksum>)> {
     let resource = format!("/{bucket}/{key}");
-    if req.headers.get("content-length").is_none()
-        && req.headers.get("x-amz-decoded-content-length").is_none()
-        && !matches!(payload, PayloadCheck::Chunked { .. })
-    {
-        return Err(S3Error::new(ErrorCode::MissingContentLength).resource(resource));
-    }
-    let incoming = incoming(body, &req.headers, payload, MAX_PUT_SIZE)?;
-    let errors = incoming.errors.clone();
-    let computed = incoming.computed.clone();
-    let trailer = incoming.trailer.clone();
-    let announced = crate::checksum::Expected::from_headers(&req.headers)?
-        .flexible_algorithm()
-        .is_some()
-        || req.headers.contains_key("x-amz-trailer");
-    let written = write_stream(req, bucket, key, incoming.stream, &errors, &conditions).await?;
-    // The flexible checksum: from the trailer, or computed over the body;
-    // stored with the object in the same commit.
-    let checksum = trailer
-        .take()
-        .or_else(|| computed.take().and_then(|c| c.flexible))
-        .filter(|_| announced);
+    let Received { written, checksum } =
+        receive(req, bucket, key, body, &req.headers, payload, &conditions).await?;
     if let Some(checksum) = &checksum {
         store_checksum(&mut meta, checksum);
     }

@@ -37,6 +37,18 @@ pub use streaming::{ChunkSigner, ChunkedDecoder};
 pub struct BucketPermission {
     pub read: bool,
     pub write: bool,
+    /// Granted ownership: everything the bucket's owner may do.
+    pub owner: bool,
+}
+
+impl BucketPermission {
+    pub fn may_read(&self) -> bool {
+        self.read || self.owner
+    }
+
+    pub fn may_write(&self) -> bool {
+        self.write || self.owner
+    }
 }
 
 /// An access key with its secret and permissions.
@@ -69,6 +81,12 @@ impl AccessKey {
     pub fn permission(&self, bucket: &str) -> BucketPermission {
         self.buckets.get(bucket).copied().unwrap_or_default()
     }
+
+    /// Whether this is the same key with the same secret (a refreshed copy
+    /// of a key that authenticated a request may replace it).
+    pub fn same_credentials(&self, other: &AccessKey) -> bool {
+        self.id == other.id && mac_eq(self.secret.as_bytes(), other.secret.as_bytes())
+    }
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -91,11 +109,22 @@ pub struct KeyStoreError(pub String);
 ///
 /// Obligations: `secret` answers `Ok(None)` for an unknown key (never an
 /// error), and an error only when it cannot know; it never logs the secret.
+/// A store may answer `secret` from a cache; `fresh` must not (it is asked
+/// when a cached grant refuses a request, so that a grant made a moment ago
+/// takes effect at once).
 pub trait KeyStore: Send + Sync + 'static {
     fn secret(
         &self,
         access_key_id: &str,
     ) -> impl Future<Output = Result<Option<AccessKey>, KeyStoreError>> + Send;
+
+    /// As `secret`, bypassing any cache.
+    fn fresh(
+        &self,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<Option<AccessKey>, KeyStoreError>> + Send {
+        self.secret(access_key_id)
+    }
 }
 
 /// A key store in memory (tests, single-node setups).

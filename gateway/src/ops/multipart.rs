@@ -1,0 +1,868 @@
+//! Multipart uploads over the MDS's uploads table (`Client::create_upload`
+//! and friends): CreateMultipartUpload, UploadPart, UploadPartCopy,
+//! CompleteMultipartUpload, AbortMultipartUpload, ListMultipartUploads and
+//! ListParts.
+//!
+//! Data path: a part streams into new chunks, then `put_part` records its
+//! layout (the MDS holds a reference on its chunks); a copied part names the
+//! source's chunks, at any offset, without copying a byte. Completion makes
+//! the listed parts' layouts, end to end, the object's layout in one MDS
+//! transaction: no byte is copied there either.
+//!
+//! What the gateway checks before the MDS completes an upload (the MDS
+//! checks order and existence again, in its transaction): parts in strictly
+//! ascending order (`InvalidPartOrder`), each uploaded with the ETag given
+//! (`InvalidPart`), each but the last at least 5 MiB (`EntityTooSmall`). The
+//! ETag is `hex(md5(part md5s, concatenated as bytes))-N`, as S3 makes it.
+//!
+//! Part sizes (for `partNumber` reads) and the composite checksum are only
+//! known at completion, while the MDS takes the object's headers from the
+//! upload's creation: the gateway sets them right after the completion, in
+//! a second commit conditioned on the new ETag. Until then (a moment) the
+//! object reads as one part.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use cairn_client::{Node, PutConditions, Upload, WrittenData};
+use cairn_common::FsError;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use md5::{Digest, Md5};
+
+use super::bucket::owner;
+use super::copy::copy_source;
+use super::fs_error::{to_s3, Missing};
+use super::layout::slice_extents;
+use super::list::past_prefix;
+use super::meta::{etag_of, object_meta_from_headers, PART_SIZES_HEADER};
+use super::put::{put_conditions, receive, Received};
+use super::{empty, quoted_etag, xml, Request};
+use crate::body::read_bounded;
+use crate::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::limits::{check_key, MAX_LIST_KEYS, MAX_PUT_SIZE, MAX_XML_BODY, MIN_PART_SIZE};
+use crate::signature::canonical::uri_encode;
+use crate::signature::time::format_iso8601_ns;
+use crate::xml::request::{CompleteMultipartUpload, CompletedPart};
+use crate::xml::response::{
+    to_xml, CommonPrefix, CompleteMultipartUploadResult, CopyPartResult,
+    InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, PartEntry,
+    UploadEntry,
+};
+
+/// Header of the upload's node naming the checksum algorithm announced at
+/// creation; replaced by the composite checksum at completion.
+pub const UPLOAD_CHECKSUM_HEADER: &str = "x-cairn-checksum-algorithm";
+
+/// Longest upload id we pass to the MDS (it makes ids of 32 hex digits and
+/// refuses more than 256 bytes).
+const MAX_UPLOAD_ID: usize = 256;
+
+fn no_such_upload(resource: String) -> S3Error {
+    S3Error::new(ErrorCode::NoSuchUpload).resource(resource)
+}
+
+/// The upload `upload_id` of the request's bucket and key, `NoSuchUpload`
+/// when there is none (or it belongs to another key).
+async fn upload_for(req: &Request, upload_id: &str) -> S3Result<Upload> {
+    let key = req.object_key()?;
+    let resource = req.resource();
+    if upload_id.is_empty() || upload_id.len() > MAX_UPLOAD_ID {
+        return Err(no_such_upload(resource));
+    }
+    let upload = req
+        .client
+        .get_upload(upload_id)
+        .await
+        .map_err(|e| to_s3(e, Missing::Upload, &resource))?;
+    if upload.bucket != req.bucket || upload.key != key.as_bytes() {
+        return Err(no_such_upload(resource));
+    }
+    Ok(upload)
+}
+
+/// The checksum algorithm the upload was created with, if any.
+fn upload_algorithm(upload: &Upload) -> Option<ChecksumAlgorithm> {
+    upload
+        .node
+        .as_ref()
+        .and_then(|n| n.headers.get(UPLOAD_CHECKSUM_HEADER))
+        .and_then(|a| ChecksumAlgorithm::from_name(a))
+}
+
+fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+// ---------------------------------------------------------------- create ---
+
+pub async fn create(req: Request) -> S3Result<Response<Body>> {
+    let key = req.object_key()?.to_string();
+    check_key(&key)?;
+    let resource = req.resource();
+    let mut meta = object_meta_from_headers(&req.headers)?;
+    let algorithm = match req.header("x-amz-checksum-algorithm") {
+        Some(name) => Some(ChecksumAlgorithm::from_name(name).ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Checksum algorithm provided is unsupported.",
+            )
+        })?),
+        None => None,
+    };
+    if let Some(a) = algorithm {
+        meta.headers
+            .insert(UPLOAD_CHECKSUM_HEADER.to_string(), a.as_str().to_string());
+    }
+    let now = cairn_common::time::now_ns();
+    let node = super::layout::shared_node(&[], 0, String::new(), meta, now);
+    let upload = req
+        .client
+        .create_upload(&req.bucket, key.as_bytes(), &node)
+        .await
+        .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
+    tracing::debug!(bucket = %req.bucket, upload_id = %upload.upload_id, "multipart upload created");
+    let mut response = xml(to_xml(&InitiateMultipartUploadResult {
+        xmlns: (),
+        bucket: req.bucket.clone(),
+        key,
+        upload_id: upload.upload_id,
+    })?);
+    if let Some(a) = algorithm {
+        insert_header(
+            response.headers_mut(),
+            "x-amz-checksum-algorithm",
+            a.as_str(),
+        );
+        insert_header(response.headers_mut(), "x-amz-checksum-type", "COMPOSITE");
+    }
+    Ok(response)
+}
+
+// ------------------------------------------------------------------ parts ---
+
+/// The flexible checksum algorithm a part request declares, if any.
+fn declared_algorithm(headers: &HeaderMap) -> S3Result<Option<ChecksumAlgorithm>> {
+    if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+        return Ok(ChecksumAlgorithm::from_header_name(trailer));
+    }
+    Ok(crate::checksum::Expected::from_headers(headers)?.flexible_algorithm())
+}
+
+fn record_part_error(e: FsError, resource: &str) -> S3Error {
+    match e {
+        FsError::NotFound(_) => no_such_upload(resource.to_string()),
+        other => to_s3(other, Missing::Upload, resource),
+    }
+}
+
+pub async fn upload_part(
+    req: Request,
+    part_number: u32,
+    upload_id: &str,
+) -> S3Result<Response<Body>> {
+    let key = req.object_key()?.to_string();
+    let resource = req.resource();
+    let upload = upload_for(&req, upload_id).await?;
+    // A part of an upload created with a checksum algorithm carries that
+    // checksum; when the client sends none, the gateway computes it.
+    let mut headers = req.headers.clone();
+    if let Some(wanted) = upload_algorithm(&upload) {
+        match declared_algorithm(&req.headers)? {
+            Some(a) if a != wanted => {
+                return Err(S3Error::with_message(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                        wanted.as_str().to_ascii_lowercase(),
+                        a.as_str().to_ascii_lowercase()
+                    ),
+                )
+                .resource(resource));
+            }
+            Some(_) => {}
+            None => insert_header(
+                &mut headers,
+                "x-amz-sdk-checksum-algorithm",
+                wanted.as_str(),
+            ),
+        }
+    }
+    let body = req.take_body();
+    let payload = req.payload.clone();
+    let bucket = req.bucket.clone();
+    let Received { written, checksum } = receive(
+        &req,
+        &bucket,
+        &key,
+        body,
+        &headers,
+        &payload,
+        &PutConditions::default(),
+    )
+    .await?;
+    let mut checksums = BTreeMap::new();
+    if let Some(c) = &checksum {
+        checksums.insert(c.algorithm.header_name().to_string(), c.to_base64());
+    }
+    req.client
+        .put_part(upload_id, part_number, &written, checksums)
+        .await
+        .map_err(|e| record_part_error(e, &resource))?;
+    let mut response = empty(StatusCode::OK);
+    insert_header(
+        response.headers_mut(),
+        "etag",
+        &quoted_etag(&written.md5_hex),
+    );
+    if let Some(c) = checksum {
+        if let Ok(v) = HeaderValue::from_str(&c.to_base64()) {
+            response.headers_mut().insert(c.algorithm.header_name(), v);
+        }
+    }
+    Ok(response)
+}
+
+/// Parses `x-amz-copy-source-range: bytes=first-last` against a source of
+/// `size` bytes: the byte range `[first, last + 1)`.
+pub fn parse_copy_range(value: &str, size: u64) -> S3Result<(u64, u64)> {
+    let invalid = || {
+        S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+    };
+    let spec = value.trim().strip_prefix("bytes=").ok_or_else(invalid)?;
+    let (first, last) = spec.split_once('-').ok_or_else(invalid)?;
+    let first: u64 = first.trim().parse().map_err(|_| invalid())?;
+    let last: u64 = last.trim().parse().map_err(|_| invalid())?;
+    if first > last {
+        return Err(invalid());
+    }
+    if last >= size {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRange,
+            format!("Range specified is not valid for source object of size: {size}"),
+        ));
+    }
+    Ok((first, last + 1))
+}
+
+/// The ETag of a copied part. S3 answers the MD5 of the bytes; the gateway
+/// reads none, so it answers the source's MD5 when the part is the whole of
+/// a single-part source, and otherwise a digest that names the source's
+/// version and the range (stable, unique, and as opaque to clients as an
+/// MD5).
+fn copied_part_etag(source: &Node, start: u64, end: u64) -> String {
+    let etag = etag_of(source);
+    let plain_md5 = etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit());
+    if start == 0 && end == source.size && plain_md5 {
+        return etag;
+    }
+    let mut h = Md5::new();
+    h.update(b"cairn-copied-part\0");
+    h.update(etag.as_bytes());
+    h.update(source.mtime_ns.to_be_bytes());
+    h.update(start.to_be_bytes());
+    h.update(end.to_be_bytes());
+    for e in &source.extents {
+        h.update(e.chunk_id.to_be_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+pub async fn upload_part_copy(
+    req: Request,
+    part_number: u32,
+    upload_id: &str,
+) -> S3Result<Response<Body>> {
+    let resource = req.resource();
+    upload_for(&req, upload_id).await?;
+    let (_, _, source) = copy_source(&req).await?;
+    let (start, end) = match req.header("x-amz-copy-source-range") {
+        Some(range) => parse_copy_range(range, source.size)?,
+        None => (0, source.size),
+    };
+    if end - start > MAX_PUT_SIZE {
+        return Err(S3Error::new(ErrorCode::EntityTooLarge).resource(resource));
+    }
+    let written = WrittenData {
+        size: end - start,
+        md5_hex: copied_part_etag(&source, start, end),
+        extents: slice_extents(&source.extents, start, end),
+        chunk_lengths: Vec::new(),
+    };
+    req.client
+        .put_part(upload_id, part_number, &written, BTreeMap::new())
+        .await
+        .map_err(|e| match e {
+            // The source's chunks went away since it was looked up.
+            FsError::Invalid(_) => S3Error::with_message(
+                ErrorCode::NoSuchKey,
+                "The copy source was deleted while being copied.",
+            )
+            .resource(resource.clone()),
+            other => record_part_error(other, &resource),
+        })?;
+    let mut response = xml(to_xml(&CopyPartResult {
+        xmlns: (),
+        last_modified: format_iso8601_ns(cairn_common::time::now_ns()),
+        etag: quoted_etag(&written.md5_hex),
+    })?);
+    *response.status_mut() = StatusCode::OK;
+    Ok(response)
+}
+
+// --------------------------------------------------------------- complete ---
+
+/// An ETag as sent in a CompleteMultipartUpload body: quotes dropped.
+fn bare_etag(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
+/// `hex(md5(concat(md5 of each part)))-N`.
+pub fn multipart_etag<'a>(part_etags: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h = Md5::new();
+    let mut n = 0usize;
+    for etag in part_etags {
+        n += 1;
+        match hex::decode(etag) {
+            Ok(raw) => h.update(&raw),
+            // Not an MD5 (never made by this gateway): hash the text.
+            Err(_) => h.update(etag.as_bytes()),
+        }
+    }
+    format!("{}-{n}", hex::encode(h.finalize()))
+}
+
+/// The checksum a completed part list claims for `algorithm`, if given.
+fn claimed_checksum(part: &CompletedPart, algorithm: ChecksumAlgorithm) -> Option<&str> {
+    match algorithm {
+        ChecksumAlgorithm::Crc32 => part.checksum_crc32.as_deref(),
+        ChecksumAlgorithm::Crc32c => part.checksum_crc32c.as_deref(),
+        ChecksumAlgorithm::Crc64Nvme => part.checksum_crc64nvme.as_deref(),
+        ChecksumAlgorithm::Sha1 => part.checksum_sha1.as_deref(),
+        ChecksumAlgorithm::Sha256 => part.checksum_sha256.as_deref(),
+    }
+}
+
+/// Checks the client's part list against the uploaded parts; returns the
+/// part numbers, the parts' sizes and their ETags, in order.
+pub fn check_parts(
+    listed: &[CompletedPart],
+    upload: &Upload,
+) -> S3Result<(Vec<u32>, Vec<u64>, Vec<String>)> {
+    let mut numbers = Vec::with_capacity(listed.len());
+    let mut sizes = Vec::with_capacity(listed.len());
+    let mut etags = Vec::with_capacity(listed.len());
+    if listed
+        .windows(2)
+        .any(|w| w[1].part_number <= w[0].part_number)
+    {
+        return Err(S3Error::new(ErrorCode::InvalidPartOrder));
+    }
+    let last = listed.len().saturating_sub(1);
+    for (i, claimed) in listed.iter().enumerate() {
+        let part = upload
+            .parts
+            .iter()
+            .find(|p| p.part_number == claimed.part_number)
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    ErrorCode::InvalidPart,
+                    format!(
+                        "Part {} was not uploaded to this upload.",
+                        claimed.part_number
+                    ),
+                )
+            })?;
+        if bare_etag(&claimed.etag) != part.etag {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidPart,
+                format!(
+                    "The ETag given for part {} is not the part's.",
+                    claimed.part_number
+                ),
+            ));
+        }
+        for algorithm in ChecksumAlgorithm::ALL {
+            if let Some(value) = claimed_checksum(claimed, algorithm) {
+                if part
+                    .checksums
+                    .get(algorithm.header_name())
+                    .map(String::as_str)
+                    != Some(value.trim())
+                {
+                    return Err(S3Error::with_message(
+                        ErrorCode::InvalidPart,
+                        format!(
+                            "The {} given for part {} is not the part's.",
+                            algorithm.as_str(),
+                            claimed.part_number
+                        ),
+                    ));
+                }
+            }
+        }
+        if i != last && part.size < MIN_PART_SIZE {
+            return Err(S3Error::new(ErrorCode::EntityTooSmall)
+                .extra("ProposedSize", part.size.to_string())
+                .extra("MinSizeAllowed", MIN_PART_SIZE.to_string())
+                .extra("PartNumber", part.part_number.to_string())
+                .extra("ETag", part.etag.clone()));
+        }
+        numbers.push(part.part_number);
+        sizes.push(part.size);
+        etags.push(part.etag.clone());
+    }
+    Ok((numbers, sizes, etags))
+}
+
+/// The composite checksum of the listed parts (the checksum of their
+/// checksums, `-N`), when every part has one of `algorithm`.
+fn composite_checksum(
+    upload: &Upload,
+    numbers: &[u32],
+    algorithm: ChecksumAlgorithm,
+) -> Option<String> {
+    let mut c = Checksummer::new().with_flexible(Some(algorithm));
+    for n in numbers {
+        let part = upload.parts.iter().find(|p| p.part_number == *n)?;
+        let value = part.checksums.get(algorithm.header_name())?;
+        c.update(&Checksum::from_base64(algorithm, value)?.value);
+    }
+    let whole = c.finish().flexible?;
+    Some(format!("{}-{}", whole.to_base64(), numbers.len()))
+}
+
+pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>> {
+    let key = req.object_key()?.to_string();
+    let resource = req.resource();
+    let conditions = put_conditions(&req)?;
+    let body = read_bounded(req.take_body(), MAX_XML_BODY).await?;
+    let listed = CompleteMultipartUpload::parse(&body)?;
+    let upload = upload_for(&req, upload_id).await?;
+    let (numbers, sizes, etags) =
+        check_parts(&listed.parts, &upload).map_err(|e| e.resource(resource.clone()))?;
+    let etag = multipart_etag(etags.iter().map(String::as_str));
+    let algorithm = upload_algorithm(&upload);
+    let composite = algorithm.and_then(|a| composite_checksum(&upload, &numbers, a));
+
+    let node = req
+        .client
+        .complete_upload(upload_id, &numbers, &etag, conditions)
+        .await
+        .map_err(|e| match e {
+            FsError::NotFound(m) if m.starts_with("upload ") => no_such_upload(resource.clone()),
+            // If-Match on a key that does not exist.
+            FsError::NotFound(_) => S3Error::new(ErrorCode::NoSuchKey).resource(resource.clone()),
+            FsError::Invalid(m) => {
+                S3Error::with_message(ErrorCode::InvalidPart, m).resource(resource.clone())
+            }
+            other => to_s3(other, Missing::Bucket, &resource),
+        })?;
+
+    // What only completion knows: part sizes and the composite checksum.
+    let mut fixed = node.clone();
+    fixed.headers.remove(UPLOAD_CHECKSUM_HEADER);
+    fixed.headers.insert(
+        PART_SIZES_HEADER.to_string(),
+        sizes
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    if let (Some(a), Some(c)) = (algorithm, &composite) {
+        fixed.headers.insert(a.header_name().to_string(), c.clone());
+    }
+    let if_match = PutConditions {
+        if_match: Some(etag.clone()),
+        if_none_match: None,
+    };
+    if let Err(e) = req
+        .client
+        .put_key(&req.bucket, key.as_bytes(), &fixed, if_match)
+        .await
+    {
+        // The object is complete and correct; only `partNumber` reads and
+        // the composite checksum are missing (or it was replaced already).
+        tracing::warn!(bucket = %req.bucket, upload_id, error = %e, "could not record the part sizes of a completed upload");
+    }
+
+    let host = req.header("host").unwrap_or("localhost");
+    let mut result = CompleteMultipartUploadResult {
+        xmlns: (),
+        location: format!("http://{host}/{}/{}", req.bucket, uri_encode(&key)),
+        bucket: req.bucket.clone(),
+        key,
+        etag: quoted_etag(&etag),
+        checksum_crc32: None,
+        checksum_crc32c: None,
+        checksum_crc64nvme: None,
+        checksum_sha1: None,
+        checksum_sha256: None,
+    };
+    if let (Some(a), Some(c)) = (algorithm, composite.clone()) {
+        match a {
+            ChecksumAlgorithm::Crc32 => result.checksum_crc32 = Some(c),
+            ChecksumAlgorithm::Crc32c => result.checksum_crc32c = Some(c),
+            ChecksumAlgorithm::Crc64Nvme => result.checksum_crc64nvme = Some(c),
+            ChecksumAlgorithm::Sha1 => result.checksum_sha1 = Some(c),
+            ChecksumAlgorithm::Sha256 => result.checksum_sha256 = Some(c),
+        }
+    }
+    Ok(xml(to_xml(&result)?))
+}
+
+// ------------------------------------------------------------------ abort ---
+
+pub async fn abort(req: Request, upload_id: &str) -> S3Result<Response<Body>> {
+    let resource = req.resource();
+    upload_for(&req, upload_id).await?;
+    req.client
+        .abort_upload(upload_id)
+        .await
+        .map_err(|e| to_s3(e, Missing::Upload, &resource))?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+// --------------------------------------------------------------- listings ---
+
+fn max_param(req: &Request, name: &str) -> S3Result<usize> {
+    match req.query.get(name) {
+        None => Ok(MAX_LIST_KEYS),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX).min(MAX_LIST_KEYS))
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    format!("Provided {name} not an integer or within integer range"),
+                )
+            }),
+    }
+}
+
+fn url_encoding(req: &Request) -> S3Result<bool> {
+    match req.query.get("encoding-type") {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
+        Some(_) => Err(S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Invalid Encoding Method specified in Request",
+        )),
+    }
+}
+
+pub async fn list_parts(req: Request, upload_id: &str) -> S3Result<Response<Body>> {
+    let key = req.object_key()?.to_string();
+    let upload = upload_for(&req, upload_id).await?;
+    let max_parts = max_param(&req, "max-parts")?;
+    let marker = match req.query.get("part-number-marker") {
+        None | Some("") => 0,
+        Some(v) => v.parse::<u32>().map_err(|_| {
+            S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "Provided part-number-marker not an integer or within integer range",
+            )
+        })?,
+    };
+    let mut parts: Vec<&cairn_client::Part> = upload
+        .parts
+        .iter()
+        .filter(|p| p.part_number > marker)
+        .collect();
+    parts.sort_by_key(|p| p.part_number);
+    let truncated = parts.len() > max_parts;
+    parts.truncate(max_parts);
+    let next = parts.last().map_or(marker, |p| p.part_number);
+    let who = req
+        .access_key
+        .as_ref()
+        .map(|k| k.id.clone())
+        .unwrap_or_default();
+    let entries = parts
+        .iter()
+        .map(|p| PartEntry {
+            part_number: p.part_number,
+            last_modified: format_iso8601_ns(p.modified_ns),
+            etag: quoted_etag(&p.etag),
+            size: p.size,
+        })
+        .collect();
+    Ok(xml(to_xml(&ListPartsResult {
+        xmlns: (),
+        bucket: req.bucket.clone(),
+        key,
+        upload_id: upload.upload_id.clone(),
+        part_number_marker: marker,
+        next_part_number_marker: next,
+        max_parts,
+        is_truncated: truncated,
+        parts: entries,
+        initiator: owner(&who),
+        owner: owner(&who),
+        storage_class: "STANDARD",
+    })?))
+}
+
+/// One page of in-progress uploads, grouped by delimiter.
+#[derive(Debug, Default)]
+struct UploadPage {
+    uploads: Vec<Upload>,
+    prefixes: Vec<String>,
+    truncated: bool,
+    next_key: String,
+    next_upload_id: String,
+}
+
+pub async fn list_uploads(req: Request) -> S3Result<Response<Body>> {
+    let resource = req.resource();
+    let prefix = req.query.get("prefix").unwrap_or("").to_string();
+    let delimiter = req
+        .query
+        .get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    let key_marker = req.query.get("key-marker").unwrap_or("").to_string();
+    // An upload-id-marker means nothing without a key-marker.
+    let upload_id_marker = if key_marker.is_empty() {
+        String::new()
+    } else {
+        req.query.get("upload-id-marker").unwrap_or("").to_string()
+    };
+    let max_uploads = max_param(&req, "max-uploads")?;
+    let encode = url_encoding(&req)?;
+
+    let mut page = UploadPage::default();
+    let mut cursor_key = key_marker.as_bytes().to_vec();
+    let mut cursor_id = upload_id_marker.clone();
+    let mut count = 0usize;
+    'fetch: loop {
+        let (batch, more) = req
+            .client
+            .list_uploads(
+                &req.bucket,
+                prefix.as_bytes(),
+                &cursor_key,
+                &cursor_id,
+                MAX_LIST_KEYS as u32,
+            )
+            .await
+            .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
+        let batch_len = batch.len();
+        for upload in batch {
+            if count == max_uploads {
+                page.truncated = true;
+                break 'fetch;
+            }
+            let key = String::from_utf8_lossy(&upload.key).into_owned();
+            let common = delimiter.as_deref().and_then(|d| {
+                let rest = key.get(prefix.len()..)?;
+                let at = rest.find(d)?;
+                key.get(..prefix.len() + at + d.len()).map(str::to_string)
+            });
+            count += 1;
+            if let Some(common) = common {
+                // Everything under it is answered by the prefix: go on
+                // after it.
+                page.next_key = common.clone();
+                page.next_upload_id = String::new();
+                cursor_key = past_prefix(&common);
+                cursor_id = String::new();
+                page.prefixes.push(common);
+                continue 'fetch;
+            }
+            page.next_key = key;
+            page.next_upload_id = upload.upload_id.clone();
+            cursor_key = upload.key.clone();
+            cursor_id = upload.upload_id.clone();
+            page.uploads.push(upload);
+        }
+        if !more || batch_len == 0 {
+            break;
+        }
+    }
+    if !page.truncated {
+        page.next_key = String::new();
+        page.next_upload_id = String::new();
+    }
+
+    let enc = |s: &str| {
+        if encode {
+            uri_encode(s)
+        } else {
+            s.to_string()
+        }
+    };
+    let who = req
+        .access_key
+        .as_ref()
+        .map(|k| k.id.clone())
+        .unwrap_or_default();
+    let uploads = page
+        .uploads
+        .iter()
+        .map(|u| UploadEntry {
+            key: enc(&String::from_utf8_lossy(&u.key)),
+            upload_id: u.upload_id.clone(),
+            initiator: owner(&who),
+            owner: owner(&who),
+            storage_class: "STANDARD",
+            initiated: format_iso8601_ns(u.created_ns),
+        })
+        .collect();
+    Ok(xml(to_xml(&ListMultipartUploadsResult {
+        xmlns: (),
+        bucket: req.bucket.clone(),
+        key_marker: enc(&key_marker),
+        upload_id_marker,
+        next_key_marker: enc(&page.next_key),
+        next_upload_id_marker: page.next_upload_id,
+        prefix: enc(&prefix),
+        delimiter: delimiter.as_deref().map(enc),
+        max_uploads,
+        is_truncated: page.truncated,
+        encoding_type: encode.then_some("url"),
+        uploads,
+        common_prefixes: page
+            .prefixes
+            .iter()
+            .map(|p| CommonPrefix { prefix: enc(p) })
+            .collect(),
+    })?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_client::Part;
+
+    fn part(n: u32, size: u64, etag: &str) -> Part {
+        Part {
+            part_number: n,
+            etag: etag.into(),
+            size,
+            extents: Vec::new(),
+            modified_ns: 0,
+            checksums: Default::default(),
+        }
+    }
+
+    fn listed(n: u32, etag: &str) -> CompletedPart {
+        CompletedPart {
+            part_number: n,
+            etag: format!("\"{etag}\""),
+            checksum_crc32: None,
+            checksum_crc32c: None,
+            checksum_crc64nvme: None,
+            checksum_sha1: None,
+            checksum_sha256: None,
+        }
+    }
+
+    fn upload(parts: Vec<Part>) -> Upload {
+        Upload {
+            bucket: "b".into(),
+            key: b"k".to_vec(),
+            upload_id: "u".into(),
+            created_ns: 0,
+            node: None,
+            parts,
+        }
+    }
+
+    const E1: &str = "0cc175b9c0f1b6a831c399e269772661";
+    const E2: &str = "92eb5ffee6ae2fec3ad71c777531578f";
+    const E3: &str = "4a8a08f09d37b73795649038408b5f33";
+
+    #[test]
+    fn etag_is_the_md5_of_the_part_md5s() {
+        // md5(md5("a") ++ md5("b")) computed independently.
+        let mut h = Md5::new();
+        h.update(hex::decode(E1).unwrap());
+        h.update(hex::decode(E2).unwrap());
+        let want = format!("{}-2", hex::encode(h.finalize()));
+        assert_eq!(multipart_etag([E1, E2]), want);
+    }
+
+    #[test]
+    fn part_list_checks() {
+        let big = MIN_PART_SIZE;
+        let u = upload(vec![part(1, big, E1), part(2, 10, E2), part(3, 5, E3)]);
+        let (numbers, sizes, _) = check_parts(&[listed(1, E1), listed(3, E3)], &u).unwrap();
+        assert_eq!(numbers, vec![1, 3]);
+        assert_eq!(sizes, vec![big, 5]);
+        let code = |l: &[CompletedPart]| check_parts(l, &u).unwrap_err().code;
+        assert_eq!(
+            code(&[listed(3, E3), listed(1, E1)]),
+            ErrorCode::InvalidPartOrder
+        );
+        assert_eq!(
+            code(&[listed(1, E1), listed(1, E1)]),
+            ErrorCode::InvalidPartOrder
+        );
+        assert_eq!(code(&[listed(1, E2)]), ErrorCode::InvalidPart);
+        assert_eq!(code(&[listed(4, E1)]), ErrorCode::InvalidPart);
+        assert_eq!(
+            code(&[listed(2, E2), listed(3, E3)]),
+            ErrorCode::EntityTooSmall
+        );
+        let mut wrong_sum = listed(1, E1);
+        wrong_sum.checksum_crc32c = Some("AAAAAA==".into());
+        assert_eq!(code(&[wrong_sum]), ErrorCode::InvalidPart);
+    }
+
+    #[test]
+    fn copy_ranges() {
+        assert_eq!(parse_copy_range("bytes=0-9", 10).unwrap(), (0, 10));
+        assert_eq!(parse_copy_range("bytes=3-3", 10).unwrap(), (3, 4));
+        assert_eq!(
+            parse_copy_range("bytes=0-10", 10).unwrap_err().code,
+            ErrorCode::InvalidRange
+        );
+        for bad in ["bytes=5-4", "bytes=-3", "bytes=3-", "3-4", "bytes=a-b"] {
+            assert_eq!(
+                parse_copy_range(bad, 10).unwrap_err().code,
+                ErrorCode::InvalidArgument,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn copied_part_etags() {
+        let node = Node {
+            ino: 1,
+            kind: cairn_client::NodeKind::File,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            size: 10,
+            atime_ns: 0,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            nlink: 1,
+            etag: E1.into(),
+            content_type: String::new(),
+            user_meta: Default::default(),
+            headers: Default::default(),
+            replicas: 0,
+            tier: 0,
+            extents: Vec::new(),
+            symlink_target: Vec::new(),
+            xattrs: Default::default(),
+        };
+        assert_eq!(copied_part_etag(&node, 0, 10), E1);
+        let a = copied_part_etag(&node, 0, 5);
+        let b = copied_part_etag(&node, 5, 10);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(hex::decode(&a).is_ok());
+    }
+}
