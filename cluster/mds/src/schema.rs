@@ -16,7 +16,7 @@
 //! | `buckets` | name | [`BucketInfo`] | a bucket is the directory `name` under the root |
 //! | `chunks` | chunk id | [`ChunkInfo`] | `refs` counts the inodes whose layout names the chunk; a chunk whose count falls to 0 is removed and its replicas queued in `replica_deletes` |
 //! | `replica_index` | (cs id, chunk id) | () | mirrors `ChunkInfo::replicas`, so a CS's replicas are a range scan |
-//! | `replica_deletes` | (cs id, chunk id) | version | replicas a CS should delete (chunk freed, replica dropped or stale); handed out in heartbeat replies |
+//! | `replica_deletes` | (cs id, chunk id) | version | replicas a CS should delete (chunk freed, replica dropped or stale); handed out in heartbeat replies; whoever gives a CS a chunk again (healing) must first remove its row here |
 //! | `chunk_servers` | cs id | [`ChunkServerInfo`] | ids are never reused |
 //! | `meta` | name | [`ClusterMeta`] / [`Counters`] | written once at creation / counters only grow |
 //! | `requests`, `request_order` | request id / sequence | remembered reply / request id | at most [`MAX_REMEMBERED_REQUESTS`] rows |

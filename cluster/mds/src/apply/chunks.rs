@@ -282,10 +282,16 @@ pub(super) fn commit_write(t: &mut Tables, w: Write, now_ns: i64) -> Result<Comm
     Ok(CommandReply::Node(node))
 }
 
-/// Drops `cs_id` from the chunk's replicas and bumps the version, if the
-/// caller saw the current version; otherwise answers the current location
-/// unchanged (someone else changed the chain first). The dropped copy is
-/// queued for deletion at its old version.
+/// Drops `cs_id` from the chunk's replicas, if the caller saw the current
+/// version; otherwise answers the current location unchanged (someone else
+/// changed the chain first). The dropped copy is queued for deletion.
+///
+/// A writer's drop (`bad == false`) bumps the version: the dropped copy may
+/// miss the writes that follow, and must be recognisable as stale; the
+/// writer then moves the survivors to the new version (`SetVersion`). A bad
+/// replica reported by a reader (`bad == true`) is dropped without a bump:
+/// nobody would move the healthy survivors to a new version, and they must
+/// stay readable at the one they have.
 pub(super) fn drop_replica(
     t: &mut Tables,
     chunk_id: u64,
@@ -309,7 +315,9 @@ pub(super) fn drop_replica(
     }
     let old_version = chunk.version;
     chunk.replicas.retain(|&c| c != cs_id);
-    chunk.version += 1;
+    if !bad {
+        chunk.version += 1;
+    }
     put_chunk(t, chunk_id, &chunk)?;
     t.replica_index.remove((cs_id, chunk_id)).io()?;
     t.replica_deletes
@@ -319,9 +327,12 @@ pub(super) fn drop_replica(
 }
 
 /// Reconciles the chunk map with a CS's full replica report:
-/// * a reported replica of an unknown (or freed) chunk, of a chunk the map
-///   does not place on this CS, or at an older version, is to be deleted;
-///   an old-version replica is also dropped from the chunk's list;
+/// * a reported replica of an unknown (or freed) chunk, or of a chunk the
+///   map does not place on this CS, is to be deleted (a dropped, stale copy);
+/// * a replica the map places on this CS but at an older version is kept and
+///   stays listed: its writer died between DropReplica and SetVersion, so it
+///   holds every acknowledged write; deleting it could lose the chunk. It is
+///   logged; bringing it to the current version is the healer's job;
 /// * a replica the map places on this CS but the CS did not report is dropped
 ///   from the chunk's list (no version bump: no stale copy exists);
 /// * queued deletions for this CS are handed out (those the CS still has) and
@@ -352,11 +363,14 @@ pub(super) fn reconcile(
             Some(chunk) if !chunk.replicas.contains(&cs_id) => {
                 deletes.insert(r.chunk_id, *r);
             }
-            Some(mut chunk) if r.version < chunk.version => {
-                deletes.insert(r.chunk_id, *r);
-                chunk.replicas.retain(|&c| c != cs_id);
-                put_chunk(t, r.chunk_id, &chunk)?;
-                t.replica_index.remove((cs_id, r.chunk_id)).io()?;
+            Some(chunk) if r.version < chunk.version => {
+                tracing::warn!(
+                    cs_id,
+                    chunk_id = r.chunk_id,
+                    reported = r.version,
+                    known = chunk.version,
+                    "listed replica behind the chunk's version: kept for repair"
+                );
             }
             Some(chunk) if r.version > chunk.version => {
                 tracing::warn!(

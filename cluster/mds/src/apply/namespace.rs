@@ -302,12 +302,12 @@ pub(super) fn rename(
     let mut dst_nlink_delta = 0i32;
     let mut src_nlink_delta = 0i32;
     if let Some(existing) = t.dentry(new_parent, new_name)? {
+        if no_replace {
+            return Err(FsError::Exists(display(new_name)));
+        }
         if existing == ino {
             // Two names of one file (or the same name): POSIX does nothing.
             return Ok(CommandReply::Done);
-        }
-        if no_replace {
-            return Err(FsError::Exists(display(new_name)));
         }
         let mut target = t.inode(existing)?;
         let target_is_dir = target.kind == NodeKind::Dir;

@@ -1193,12 +1193,14 @@ fn drop_replica_bumps_the_version_once() {
     // A writer that saw version 1 drops cs3: nothing changes, it gets v2.
     let same = drop(&mut f, 1, cs3, false).unwrap();
     assert_eq!((same.version, same.replicas.clone()), (2, vec![cs1, cs3]));
+    // A bad replica is dropped without a bump: the survivors stay readable.
     let after = drop(&mut f, 2, cs3, true).unwrap();
-    assert_eq!((after.version, after.replicas.clone()), (3, vec![cs1]));
+    assert_eq!((after.version, after.replicas.clone()), (2, vec![cs1]));
+    assert!(f.queued_deletes().contains(&(cs3, c, 2)));
     // The last replica stays: refused for a writer, kept for a bad report.
-    assert!(is_errno(&drop(&mut f, 3, cs1, false), libc::EIO));
-    let kept = drop(&mut f, 3, cs1, true).unwrap();
-    assert_eq!((kept.version, kept.replicas), (3, vec![cs1]));
+    assert!(is_errno(&drop(&mut f, 2, cs1, false), libc::EIO));
+    let kept = drop(&mut f, 2, cs1, true).unwrap();
+    assert_eq!((kept.version, kept.replicas), (2, vec![cs1]));
     assert!(is_errno(
         &f.run(Command::DropReplica {
             chunk_id: 999,
@@ -1221,8 +1223,12 @@ fn full_report_reconciles_the_chunk_map() {
     let freed = f.allocate(b, &[cs1]);
     let in_flight = f.allocate(b, &[cs1, cs2]);
     let in_flight_old = f.allocate(b, &[cs1, cs2]);
+    let dropped = f.allocate(b, &[cs1, cs2]);
     // Committed chunks (referenced by objects); the in-flight ones are not.
-    for (i, c) in [kept, missing, stale, elsewhere].into_iter().enumerate() {
+    for (i, c) in [kept, missing, stale, elsewhere, dropped]
+        .into_iter()
+        .enumerate()
+    {
         f.put("b", format!("o{i}").as_bytes(), obj_with(c, 1, "e"))
             .unwrap();
     }
@@ -1237,6 +1243,13 @@ fn full_report_reconciles_the_chunk_map() {
         chunk_id: in_flight_old,
         version: 1,
         cs_id: cs2,
+    })
+    .unwrap();
+    // `dropped`: cs1 was dropped by a writer (version 2); its copy is stale.
+    f.run(Command::DropReplica {
+        chunk_id: dropped,
+        version: 1,
+        cs_id: cs1,
     })
     .unwrap();
     // `freed`: referenced then released, so queued for deletion on cs1.
@@ -1255,6 +1268,7 @@ fn full_report_reconciles_the_chunk_map() {
         r(freed, 1),
         r(424242, 3),
         r(in_flight_old, 1),
+        r(dropped, 1),
     ];
     let deletes = match f
         .run(Command::ReconcileReplicas { cs_id: cs1, report })
@@ -1266,12 +1280,13 @@ fn full_report_reconciles_the_chunk_map() {
             .collect::<Vec<_>>(),
         r => panic!("{r:?}"),
     };
-    let mut expected = vec![(stale, 1), (elsewhere, 1), (freed, 1), (424242, 3)];
+    let mut expected = vec![(elsewhere, 1), (freed, 1), (424242, 3), (dropped, 1)];
     expected.sort();
     assert_eq!(deletes, expected);
-    // `missing` is no longer listed on cs1; `stale` neither; `kept` is.
+    // `missing` is no longer listed on cs1; `kept` is; `stale` (listed, but
+    // behind: its writer died before SetVersion) is kept for repair.
     assert_eq!(f.reader().chunk(missing).unwrap().replicas, vec![cs2]);
-    assert!(f.reader().chunk(stale).unwrap().replicas.is_empty());
+    assert_eq!(f.reader().chunk(stale).unwrap().replicas, vec![cs1]);
     assert_eq!(f.reader().chunk(kept).unwrap().replicas, vec![cs1, cs2]);
     // Uncommitted chunks are left to their writer: not reported yet, or
     // reported mid-version-bump, they stay listed.
@@ -1280,7 +1295,7 @@ fn full_report_reconciles_the_chunk_map() {
         vec![cs1, cs2]
     );
     assert_eq!(f.reader().chunk(in_flight_old).unwrap().replicas, vec![cs1]);
-    assert_eq!(f.reader().replica_count(cs1).unwrap(), 3);
+    assert_eq!(f.reader().replica_count(cs1).unwrap(), 4);
     // The queued deletion was handed out and forgotten.
     assert!(!f
         .queued_deletes()
