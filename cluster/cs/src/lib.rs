@@ -41,7 +41,7 @@ pub use identity::{make_cs, write_identity, CsIdentity, JournalConfig, MakeCsOpt
 
 use crate::{
     scrub::ScrubPolicy,
-    service::{ChunkSvc, CONNECTION_WINDOW, MAX_MESSAGE, STREAM_WINDOW},
+    service::{ChunkSvc, CONNECTION_WINDOW, MAX_FRAME, MAX_MESSAGE, STREAM_WINDOW},
     store::Store,
 };
 
@@ -140,6 +140,7 @@ impl ChunkServer {
         let result = Server::builder()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_frame_size(MAX_FRAME)
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
             .add_service(InterceptedService::new(svc, ServerAuth(auth)))
             .serve_with_incoming_shutdown(incoming, shutdown)

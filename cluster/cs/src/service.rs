@@ -55,6 +55,9 @@ pub const MAX_MESSAGE: usize = 16 << 20;
 /// never waits for a window update in the middle of a chunk.
 pub const STREAM_WINDOW: u32 = 8 << 20;
 pub const CONNECTION_WINDOW: u32 = 32 << 20;
+/// Largest HTTP/2 frame a peer may send: data pieces cross in a few
+/// frames instead of dozens of 16 KiB ones.
+pub const MAX_FRAME: u32 = 1 << 20;
 /// Size of the pieces a read is streamed in.
 pub const READ_PIECE: u64 = 1 << 20;
 /// Data written locally in one blocking call, at most.
@@ -87,6 +90,7 @@ pub fn data_endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
         .tcp_nodelay(true)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_frame_size(MAX_FRAME)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true)
