@@ -43,17 +43,21 @@ pub(super) fn create_access_key(
     name: &str,
     now_ns: i64,
 ) -> Result<CommandReply, FsError> {
+    // Lenient, so that keys of other S3 stores can be imported: what must
+    // hold is that both travel in headers and URLs unchanged.
     let id_ok = !key_id.is_empty()
         && key_id.len() <= 128
-        && key_id.bytes().all(|b| b.is_ascii_alphanumeric());
+        && key_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !id_ok {
         return Err(FsError::Invalid(format!(
-            "access key id `{key_id}`: 1 to 128 letters and digits"
+            "access key id `{key_id}`: 1 to 128 letters, digits, `.`, `_` or `-`"
         )));
     }
-    if secret.len() < 16 || secret.len() > 256 || !secret.is_ascii() {
+    if secret.is_empty() || secret.len() > 256 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(FsError::Invalid(
-            "an access key secret has 16 to 256 ASCII characters".into(),
+            "an access key secret has 1 to 256 printable ASCII characters, no spaces".into(),
         ));
     }
     if t.access_keys.get(key_id).io()?.is_some() {
