@@ -207,8 +207,17 @@ impl Journal {
             .truncate(true)
             .open(path)
             .map_err(|e| CsError::io("create journal", path, e))?;
-        file.set_len(size)
-            .and_then(|()| file.write_all_at(&superblock(size, 1), 0))
+        // Written with zeros rather than left sparse: appends then never
+        // allocate blocks, and a journal flush is a pure data flush.
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = 0;
+        while at < size {
+            let n = (size - at).min(zeros.len() as u64) as usize;
+            file.write_all_at(&zeros[..n], at)
+                .map_err(|e| CsError::io("write journal", path, e))?;
+            at += n as u64;
+        }
+        file.write_all_at(&superblock(size, 1), 0)
             .and_then(|()| file.sync_all())
             .map_err(|e| CsError::io("write journal", path, e))?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -226,6 +235,20 @@ impl Journal {
             .write(true)
             .open(path)
             .map_err(|e| CsError::io("open journal", path, e))?;
+        // One journal, one chunk server: a second user would interleave
+        // records and checkpoints.
+        // SAFETY: flock only reads the descriptor, which `file` keeps open.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = io::Error::last_os_error();
+            return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                journal_err(
+                    path,
+                    "in use by another running chunk server: each chunk server needs its own journal",
+                )
+            } else {
+                CsError::io("lock journal", path, err)
+            });
+        }
         let mut sb = vec![0u8; SUPERBLOCK_SIZE as usize];
         file.read_exact_at(&mut sb, 0)
             .map_err(|e| CsError::io("read journal superblock of", path, e))?;
@@ -514,6 +537,18 @@ mod tests {
         let left = j.records().unwrap();
         assert!(!left.is_empty() && left.len() < 8, "{} records", left.len());
         assert_eq!(left.last().unwrap().arg, 19 * MAX_RECORD_DATA as u64);
+    }
+
+    #[test]
+    fn a_journal_serves_one_chunk_server_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        Journal::create(&path, MIN_SIZE).unwrap();
+        let first = Journal::open(&path, dir.path()).unwrap();
+        let err = Journal::open(&path, dir.path()).err().unwrap();
+        assert!(err.to_string().contains("in use"), "{err}");
+        drop(first);
+        Journal::open(&path, dir.path()).unwrap();
     }
 
     #[test]

@@ -13,6 +13,10 @@
 //!   disk's free space cannot take it, nothing is written.
 //! * With a journal, every write, set-version and delete is appended to it
 //!   while the replica's lock is held (see [`crate::journal`]).
+//! * Creation and set-version are durable in the directory when they are
+//!   acknowledged as synced (directory fsync or syncfs); a delete is not
+//!   flushed at once: a replica that reappears after a crash is in the full
+//!   report of the next start, and the MDS orders it deleted again.
 //!
 //! Methods without `async` block on disk I/O: call them from
 //! `spawn_blocking`.
