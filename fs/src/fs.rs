@@ -15,7 +15,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
     },
     time::Duration,
@@ -39,6 +39,9 @@ use crate::{
 
 /// Largest value of an extended attribute (XATTR_SIZE_MAX).
 pub const XATTR_VALUE_MAX: usize = 64 << 10;
+
+/// How long an unlink waits for the release of handles already closed.
+const RELEASE_GRACE: Duration = Duration::from_secs(1);
 
 /// The only extended attribute namespace kept.
 pub const XATTR_USER: &str = "user.";
@@ -94,6 +97,11 @@ pub fn sized(value: Vec<u8>, size: u32) -> Result<Sized> {
 pub struct Handle<B: Backend> {
     pub file: Arc<OpenFile<B>>,
     append: bool,
+    /// Set once close() flushed the handle. The kernel sends RELEASE after
+    /// close() returns, asynchronously; an unlink that finds only flushed
+    /// handles waits for their release rather than keeping the file alive
+    /// (else `close; unlink; rmdir` would race into ENOTEMPTY).
+    flushed: AtomicBool,
     pub(crate) prefetch: AsyncMutex<Prefetcher>,
 }
 
@@ -110,6 +118,8 @@ pub struct Fs<B: Backend> {
     files: Mutex<HashMap<u64, Arc<Handle<B>>>>,
     dirs: Mutex<HashMap<u64, Arc<AsyncMutex<Listing>>>>,
     next_fh: AtomicU64,
+    /// Signalled at every release.
+    released: tokio::sync::Notify,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,6 +145,7 @@ impl<B: Backend> Fs<B> {
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            released: tokio::sync::Notify::new(),
         }
     }
 
@@ -165,6 +176,40 @@ impl<B: Backend> Fs<B> {
 
     fn any_open(&self) -> bool {
         !locked(&self.open).is_empty()
+    }
+
+    /// Whether handles on `ino` remain open: if every one of them has
+    /// been closed (flushed), waits up to `RELEASE_GRACE` for the kernel's
+    /// pending releases first.
+    async fn in_use(&self, ino: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + RELEASE_GRACE;
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let (open, closing) = {
+                let files = locked(&self.files);
+                let mine = files.values().filter(|h| h.file.ino == ino);
+                let (mut open, mut closing) = (0, 0);
+                for h in mine {
+                    if h.flushed.load(Ordering::Acquire) {
+                        closing += 1;
+                    } else {
+                        open += 1;
+                    }
+                }
+                (open, closing)
+            };
+            if open > 0 {
+                return true;
+            }
+            if closing == 0 {
+                return false;
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return true;
+            }
+        }
     }
 
     /// Takes a reference on the open state of `node`, making it if needed.
@@ -200,19 +245,15 @@ impl<B: Backend> Fs<B> {
     }
 
     /// Drops a reference; the last one sends what is buffered and removes
-    /// the hidden name of an unlinked file.
+    /// the hidden name of an unlinked file. The file leaves the open table
+    /// only after that, so an rmdir waiting for it sees the name gone.
     async fn drop_ref(&self, file: &Arc<OpenFile<B>>) -> Result<()> {
         let last = {
             let mut open = locked(&self.open);
             match open.get_mut(&file.ino) {
                 Some(e) if Arc::ptr_eq(&e.file, file) => {
                     e.refs = e.refs.saturating_sub(1);
-                    if e.refs == 0 {
-                        open.remove(&file.ino);
-                        true
-                    } else {
-                        false
-                    }
+                    e.refs == 0
                 }
                 _ => false,
             }
@@ -221,10 +262,25 @@ impl<B: Backend> Fs<B> {
             return Ok(());
         }
         let flushed = file.flush(&self.backend).await;
+        let mut result = flushed;
         if let Some((parent, name)) = file.unlinked() {
-            timed(self.timeout(), "unlink", self.backend.unlink(parent, &name)).await?;
+            let gone = timed(self.timeout(), "unlink", self.backend.unlink(parent, &name)).await;
+            if gone.is_ok() {
+                file.clear_unlinked();
+            }
+            result = result.and(gone);
         }
-        flushed
+        {
+            let mut open = locked(&self.open);
+            if open
+                .get(&file.ino)
+                .is_some_and(|e| e.refs == 0 && Arc::ptr_eq(&e.file, file))
+            {
+                open.remove(&file.ino);
+            }
+        }
+        self.released.notify_waiters();
+        result
     }
 
     // ----------------------------------------------------------- namespace
@@ -382,7 +438,7 @@ impl<B: Backend> Fs<B> {
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<()> {
         if self.any_open() {
             if let Ok(node) = self.backend_lookup(parent, name).await {
-                if node.kind == NodeKind::File && node.nlink <= 1 {
+                if node.kind == NodeKind::File && node.nlink <= 1 && self.in_use(node.ino).await {
                     if let Some(file) = self.retain_open(node.ino) {
                         let hidden = unlinked_name(node.ino);
                         let moved = timed(
@@ -410,6 +466,7 @@ impl<B: Backend> Fs<B> {
 
     /// rmdir; at the top level, deletes the (empty) bucket.
     pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<()> {
+        self.settle_unlinked_in(parent, name).await;
         if is_top(parent) {
             let bucket = bucket_name(name).map_err(|_| {
                 Error::from(FsError::NotFound(
@@ -424,6 +481,42 @@ impl<B: Backend> Fs<B> {
             .await;
         }
         timed(self.timeout(), "rmdir", self.backend.rmdir(parent, name)).await
+    }
+
+    /// Before an rmdir: files unlinked while open live on under hidden
+    /// names in the directory until their release, which the kernel sends
+    /// after close() returns. Waits (up to `RELEASE_GRACE`) for those whose
+    /// handles are all closed, so that `close; unlink; rmdir` works.
+    async fn settle_unlinked_in(&self, parent: u64, name: &[u8]) {
+        let hidden: Vec<(u64, u64)> = locked(&self.open)
+            .values()
+            .filter_map(|e| e.file.unlinked().map(|(dir, _)| (dir, e.file.ino)))
+            .collect();
+        if hidden.is_empty() {
+            return;
+        }
+        let Ok(dir) = self.backend_lookup(parent, name).await else {
+            return;
+        };
+        for (_, ino) in hidden.into_iter().filter(|(d, _)| *d == dir.ino) {
+            if self.in_use(ino).await {
+                continue;
+            }
+            // Released: its last reference removes the hidden name; wait
+            // for that to finish.
+            let deadline = tokio::time::Instant::now() + RELEASE_GRACE;
+            loop {
+                let released = self.released.notified();
+                tokio::pin!(released);
+                released.as_mut().enable();
+                if !self.open_file(ino).is_some_and(|f| f.unlinked().is_some()) {
+                    break;
+                }
+                if tokio::time::timeout_at(deadline, released).await.is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     /// rename, replacing the target unless `no_replace`. Across buckets,
@@ -447,7 +540,10 @@ impl<B: Backend> Fs<B> {
         let mut kept: Option<Arc<OpenFile<B>>> = None;
         if !no_replace && self.any_open() {
             if let Ok(target) = self.backend_lookup(new_parent, new_name).await {
-                if target.kind == NodeKind::File && target.nlink <= 1 {
+                if target.kind == NodeKind::File
+                    && target.nlink <= 1
+                    && self.in_use(target.ino).await
+                {
                     if let Some(file) = self.retain_open(target.ino) {
                         let hidden = unlinked_name(target.ino);
                         let linked = timed(
@@ -550,6 +646,7 @@ impl<B: Backend> Fs<B> {
         let handle = Arc::new(Handle {
             file,
             append: flags & libc::O_APPEND != 0,
+            flushed: AtomicBool::new(false),
             prefetch: AsyncMutex::new(Prefetcher::default()),
         });
         locked(&self.files).insert(fh, handle);
@@ -621,6 +718,7 @@ impl<B: Backend> Fs<B> {
     /// is committed, without forcing it to disk.
     pub async fn flush(&self, fh: u64) -> Result<()> {
         let h = self.handle(fh)?;
+        h.flushed.store(true, Ordering::Release);
         h.file.flush(&self.backend).await
     }
 

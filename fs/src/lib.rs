@@ -16,16 +16,17 @@ pub mod dirty;
 pub mod error;
 pub mod etag;
 pub mod fs;
+pub mod fuse;
+pub mod mock;
+pub mod mount;
 pub mod names;
 pub mod open_file;
 pub mod prefetch;
 pub mod timed;
 
-#[cfg(test)]
-mod mock;
-
 pub use error::Error;
 pub use fs::{Fs, FsOptions};
+pub use mount::{check_mountpoint, mount, mount_backend, MountError, MountOptions};
 
 #[cfg(test)]
 mod tests;

@@ -261,7 +261,6 @@ impl Mock {
     }
 
     /// Replaces a file's content at once, as an S3 PUT does.
-    #[allow(dead_code)]
     pub fn put(&self, ino: u64, data: &[u8]) {
         let mut st = self.st();
         st.next_chunk += 1;

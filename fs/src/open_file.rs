@@ -200,6 +200,11 @@ impl<B: Backend> OpenFile<B> {
         self.lock().unlinked = Some((parent, name));
     }
 
+    /// The hidden name is gone (the last close removed it).
+    pub fn clear_unlinked(&self) {
+        self.lock().unlinked = None;
+    }
+
     /// What a read of `[offset, offset + len)` needs.
     pub fn view(&self, offset: u64, len: u64) -> ReadView {
         let st = self.lock();

@@ -1,0 +1,131 @@
+//! An in-process cluster on loopback: one MDS and three chunk servers on
+//! three host labels, in temporary directories, stopped on `stop`.
+
+use std::time::Duration;
+
+use cairn_client::{Client, ClientOptions};
+use cairn_common::ClusterConfig;
+use cairn_cs::{make_cs, ChunkServer, MakeCsOptions};
+use cairn_mds::{init_cluster, Mds, MdsOptions};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+pub struct Cluster {
+    pub config: ClusterConfig,
+    dirs: Vec<tempfile::TempDir>,
+    stops: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Chunk size of the test cluster: small, so that files of a few MiB
+/// cross chunk boundaries.
+pub const CHUNK_SIZE: u64 = 1 << 20;
+
+impl Cluster {
+    pub async fn start() -> Cluster {
+        let mds_dir = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let config = init_cluster(mds_dir.path(), "fstest", &addr, "password", CHUNK_SIZE)
+            .expect("init cluster");
+        let mds = Mds::open(mds_dir.path(), MdsOptions::default())
+            .await
+            .expect("open MDS");
+        let mut stops = Vec::new();
+        let mut tasks = Vec::new();
+        let (stop, stopped) = oneshot::channel::<()>();
+        stops.push(stop);
+        tasks.push(tokio::spawn(async move {
+            let r = mds
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = r {
+                eprintln!("MDS ended: {e}");
+            }
+        }));
+        let mut dirs = vec![mds_dir];
+        for i in 0..3 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cs_dir = dir.path().join("cs");
+            make_cs(
+                MakeCsOptions {
+                    dir: cs_dir.clone(),
+                    journal: None,
+                    host: Some(format!("host{i}")),
+                    tier: 0,
+                    capacity: Some(4 << 30),
+                },
+                &config,
+            )
+            .await
+            .expect("make-cs");
+            let cs = ChunkServer::open(&cs_dir, config.clone())
+                .await
+                .expect("open CS");
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let cs_addr = listener.local_addr().expect("addr").to_string();
+            let (stop, stopped) = oneshot::channel::<()>();
+            stops.push(stop);
+            tasks.push(tokio::spawn(async move {
+                let r = cs
+                    .serve(listener, cs_addr, async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                if let Err(e) = r {
+                    eprintln!("CS ended: {e}");
+                }
+            }));
+            dirs.push(dir);
+        }
+        let cluster = Cluster {
+            config,
+            dirs,
+            stops,
+            tasks,
+        };
+        // Wait until the three chunk servers have heartbeated.
+        let client = cluster.client();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(stat) = client.stat().await {
+                let active = stat
+                    .chunk_servers
+                    .iter()
+                    .filter(|c| c.state == "active" && !c.addr.is_empty())
+                    .count();
+                if active == 3 {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chunk servers did not become active"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        cluster
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(
+            &self.config,
+            ClientOptions {
+                host: Some("client-host".into()),
+                mds_timeout: Duration::from_secs(5),
+            },
+        )
+        .expect("client")
+    }
+
+    pub async fn stop(mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
+        }
+        self.dirs.clear();
+    }
+}

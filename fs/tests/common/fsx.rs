@@ -1,0 +1,151 @@
+//! fsx through a real mount: seeded random writes, truncates, reads at
+//! random offsets and lengths, renames, fsyncs and reopens on a few files,
+//! every read compared with the same operation on a file of the local
+//! disk. The seed is printed; `FSX_SEED=<seed>` replays a run.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+};
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+pub fn seed() -> u64 {
+    std::env::var("FSX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random)
+}
+
+struct Pair {
+    mount: PathBuf,
+    local: PathBuf,
+    fm: File,
+    fl: File,
+}
+
+fn open(mount: PathBuf, local: PathBuf) -> Pair {
+    let o = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .clone()
+    };
+    let fm = o()
+        .open(&mount)
+        .unwrap_or_else(|e| panic!("open {}: {e}", mount.display()));
+    let fl = o().open(&local).unwrap();
+    Pair {
+        mount,
+        local,
+        fm,
+        fl,
+    }
+}
+
+/// Runs `ops` operations on `files` files under `dir` (in the mount),
+/// mirrored under `local`; `max_size` bounds offsets.
+pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size: u64) {
+    println!("fsx seed {seed} (replay with FSX_SEED={seed})");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let name = |i: usize| format!("fsx{i}");
+    let mut pairs: Vec<Option<Pair>> = (0..files).map(|_| None).collect();
+    for step in 0..ops {
+        let i = rng.random_range(0..files);
+        let ctx = format!("seed {seed} step {step} file {i}");
+        if pairs[i].is_none() {
+            pairs[i] = Some(open(dir.join(name(i)), local.join(name(i))));
+        }
+        let p = pairs[i].as_mut().expect("open pair");
+        match rng.random_range(0..100) {
+            0..=39 => {
+                let off = rng.random_range(0..max_size);
+                let len = rng
+                    .random_range(1..=(256 << 10))
+                    .min((max_size - off) as usize + 1);
+                let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                p.fm.write_all_at(&data, off)
+                    .unwrap_or_else(|e| panic!("write {off}+{len}: {e} ({ctx})"));
+                p.fl.write_all_at(&data, off).unwrap();
+            }
+            40..=64 => {
+                let off = rng.random_range(0..max_size + 4096);
+                let len = rng.random_range(1..=(300 << 10));
+                let size = p.fl.metadata().unwrap().len();
+                let want_len = size.saturating_sub(off).min(len as u64) as usize;
+                let mut want = vec![0u8; want_len];
+                p.fl.read_exact_at(&mut want, off).unwrap();
+                let mut got = vec![0u8; len];
+                let mut n = 0;
+                while n < len {
+                    let r =
+                        p.fm.read_at(&mut got[n..], off + n as u64)
+                            .unwrap_or_else(|e| panic!("read {off}+{len}: {e} ({ctx})"));
+                    if r == 0 {
+                        break;
+                    }
+                    n += r;
+                }
+                got.truncate(n);
+                if got != want {
+                    let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                    panic!(
+                        "read {off}+{len}: got {} bytes, want {}; first difference at {first:?} ({ctx})",
+                        got.len(),
+                        want.len()
+                    );
+                }
+            }
+            65..=74 => {
+                let size = rng.random_range(0..max_size);
+                p.fm.set_len(size)
+                    .unwrap_or_else(|e| panic!("truncate {size}: {e} ({ctx})"));
+                p.fl.set_len(size).unwrap();
+            }
+            75..=79 => {
+                p.fm.sync_all()
+                    .unwrap_or_else(|e| panic!("fsync: {e} ({ctx})"));
+            }
+            80..=84 => {
+                let got = p.fm.metadata().unwrap().len();
+                let want = p.fl.metadata().unwrap().len();
+                assert_eq!(got, want, "size ({ctx})");
+            }
+            85..=92 => {
+                // close and compare the whole file as a new reader sees it.
+                let pair = pairs[i].take().expect("pair");
+                drop(pair.fm);
+                let got = fs::read(&pair.mount).unwrap_or_else(|e| panic!("reread: {e} ({ctx})"));
+                let want = fs::read(&pair.local).unwrap();
+                assert!(got == want, "content after close differs ({ctx})");
+            }
+            _ => {
+                // rename over another file of the set.
+                let j = (i + 1 + rng.random_range(0..files - 1)) % files;
+                fs::rename(dir.join(name(i)), dir.join(name(j)))
+                    .unwrap_or_else(|e| panic!("rename to {j}: {e} ({ctx})"));
+                fs::rename(local.join(name(i)), local.join(name(j))).unwrap();
+                // Handles follow their files: the one on i now names j.
+                let moved = pairs[i].take().map(|mut p| {
+                    p.mount = dir.join(name(j));
+                    p.local = local.join(name(j));
+                    p
+                });
+                pairs[j] = moved;
+            }
+        }
+    }
+    for (i, p) in pairs.into_iter().enumerate() {
+        if let Some(p) = p {
+            drop(p.fm);
+            let got = fs::read(&p.mount).unwrap();
+            let want = fs::read(&p.local).unwrap();
+            assert!(
+                got == want,
+                "final content of file {i} differs (seed {seed})"
+            );
+        }
+    }
+}

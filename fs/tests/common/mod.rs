@@ -1,0 +1,129 @@
+//! Shared by the kernel-mount tests: mounting a backend on a temporary
+//! directory, an in-process cluster (MDS + three chunk servers on
+//! loopback), and the scenarios, each of which asserts through the real
+//! kernel with plain `std::fs` calls.
+#![allow(dead_code)]
+
+pub mod cluster;
+pub mod fsx;
+pub mod scenarios;
+
+use std::{
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use cairn_fs::{backend::Backend, mount_backend, MountError, MountOptions};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// Whether this machine can mount FUSE filesystems (root and /dev/fuse).
+/// The CI machine can; elsewhere the kernel tests say why they skip.
+pub fn can_mount() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let ok = root && Path::new("/dev/fuse").exists();
+    if !ok {
+        eprintln!("SKIPPED: mounting needs root and /dev/fuse");
+    }
+    ok
+}
+
+/// Polls `check` until it gives a value or `limit` passes.
+pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn is_mounted(path: &Path) -> bool {
+    let (Ok(me), Ok(up)) = (std::fs::metadata(path), std::fs::metadata(path.join(".."))) else {
+        return false;
+    };
+    me.dev() != up.dev()
+}
+
+/// A backend mounted on a temporary directory; unmounted by `unmount`.
+pub struct Mounted {
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), MountError>>>,
+}
+
+impl Mounted {
+    pub async fn start<B: Backend>(backend: B) -> Mounted {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let opts = MountOptions {
+            owner: "AKFSTEST".into(),
+            timeout: Duration::from_secs(20),
+            ..MountOptions::default()
+        };
+        let task = tokio::spawn(async move {
+            mount_backend(backend, &path, opts, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        let path = dir.path().to_path_buf();
+        let mounted = tokio::task::spawn_blocking(move || {
+            wait_for(Duration::from_secs(20), "the mount", || {
+                is_mounted(&path).then_some(())
+            })
+        });
+        let mut task = task;
+        tokio::select! {
+            r = mounted => r.expect("wait task"),
+            r = &mut task => panic!("mount ended before it was up: {r:?}"),
+        }
+        Mounted {
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Unmounts (as SIGTERM would) and checks that the mount went away
+    /// cleanly.
+    pub async fn unmount(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let r = tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("unmount within 30s")
+                .expect("mount task");
+            assert!(r.is_ok(), "mount ended with {r:?}");
+        }
+        assert!(!is_mounted(self.dir.path()), "still mounted after shutdown");
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        // A failed test: detach the mount so the temp dir can go.
+        if self.task.is_some() && is_mounted(self.dir.path()) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// Runs blocking filesystem code off the runtime (the runtime serves the
+/// FUSE requests it causes).
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
