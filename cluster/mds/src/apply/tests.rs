@@ -1639,3 +1639,31 @@ fn list_uploads_by_key_then_id_with_markers() {
     assert_eq!(list(&f, "c/", "", "", 0).0, vec!["4", "5"]);
     assert_eq!(list(&f, "c/", "c/d", "", 0).0, vec!["5"]);
 }
+
+#[test]
+fn overwriting_an_object_replaces_its_metadata() {
+    let mut f = Fixture::new();
+    f.bucket("b");
+    let first = ObjectSpec {
+        size: 0,
+        etag: "e1".into(),
+        content_type: "text/plain".into(),
+        user_meta: BTreeMap::from([("color".to_string(), "blue".to_string())]),
+        headers: BTreeMap::from([("cache-control".to_string(), "max-age=60".to_string())]),
+        ..ObjectSpec::default()
+    };
+    let a = f.put("b", b"docs/report.txt", first).unwrap();
+    let second = ObjectSpec {
+        size: 0,
+        etag: "e2".into(),
+        content_type: "application/octet-stream".into(),
+        ..ObjectSpec::default()
+    };
+    let b = f.put("b", b"docs/report.txt", second).unwrap();
+    assert_eq!(a.ino, b.ino);
+    let got = f.reader().get_key("b", b"docs/report.txt").unwrap();
+    assert_eq!(got.content_type, "application/octet-stream");
+    assert!(got.user_meta.is_empty());
+    assert!(got.headers.is_empty());
+    assert_eq!(got.etag, "e2");
+}
