@@ -38,9 +38,9 @@ use tonic::{
 
 pub use error::{CsError, ReplicaError};
 pub use identity::{make_cs, write_identity, CsIdentity, JournalConfig, MakeCsOptions};
+pub use scrub::ScrubPolicy;
 
 use crate::{
-    scrub::ScrubPolicy,
     service::{ChunkSvc, CONNECTION_WINDOW, MAX_FRAME, MAX_MESSAGE, STREAM_WINDOW},
     store::Store,
 };
