@@ -737,9 +737,16 @@ impl Inner {
     }
 
     /// Replicas in the order a reader should try them: the caller's host
-    /// first, then the MDS's order (lowest cost first).
-    pub(crate) fn replica_order(&self, loc: &ChunkLocation) -> Vec<CsAddr> {
+    /// first, then the MDS's order (lowest cost first). When no replica is
+    /// on the caller's host the
+    /// `index`-th segment of a read starts on a different replica than its
+    /// neighbours, so that a large read spreads over every replica.
+    pub(crate) fn replica_order_for(&self, loc: &ChunkLocation, index: usize) -> Vec<CsAddr> {
         let mut order = loc.replicas.clone();
+        if !order.is_empty() && order.iter().all(|c| c.host != self.host) {
+            let n = order.len();
+            order.rotate_left(index % n);
+        }
         order.sort_by_key(|c| c.host != self.host);
         order
     }
