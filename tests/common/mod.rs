@@ -14,6 +14,8 @@ use std::{
 use cairn_client::{Client, ClientOptions};
 use cairn_common::ClusterConfig;
 
+pub mod s3;
+
 pub const CLUSTER: &str = "test";
 pub const PASSWORD: &str = "test-password";
 

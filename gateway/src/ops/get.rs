@@ -24,12 +24,7 @@ pub async fn head_node(req: &Request, bucket: &str, key: &str) -> S3Result<Node>
 
 /// Bytes of part `part` (1-based) of an object.
 fn part_range(node: &Node, part: u32) -> S3Result<ByteRange> {
-    let invalid = || {
-        S3Error::with_message(
-            ErrorCode::InvalidPart,
-            "The requested partnumber is not satisfiable",
-        )
-    };
+    let invalid = || S3Error::new(ErrorCode::InvalidPartNumber);
     match part_sizes(node) {
         Some(sizes) => {
             let index = usize::try_from(part.saturating_sub(1)).map_err(|_| invalid())?;
