@@ -67,6 +67,7 @@ async fn concurrent_commands_share_durable_commits() {
         assert!(matches!(t.await.unwrap(), Ok(CommandReply::Node(_))));
     }
     let commits = mds.durable_commits() - before;
+    eprintln!("{N} concurrent commands made {commits} durable commits");
     assert!(commits >= 1);
     assert!(
         commits < N as u64,
