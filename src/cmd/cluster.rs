@@ -182,7 +182,6 @@ pub async fn auth_node(cluster: Option<&str>, args: AuthNodeArgs) -> anyhow::Res
 pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
     let options = cairn_mds::MdsOptions {
         offline_after: Duration::from_secs(args.offline_after.max(1)),
-        ..Default::default()
     };
     let mds = cairn_mds::Mds::open(&args.dir, options).await?;
     let addr = match args.listen {

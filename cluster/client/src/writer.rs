@@ -31,6 +31,10 @@ pub struct WrittenData {
     pub chunk_lengths: Vec<(u64, u64)>,
 }
 
+/// A full chunk being synced in the background: where it starts in the
+/// file, its length, and the task that finishes it.
+type FinishingChunk = (u64, u64, JoinHandle<Result<ChunkLocation, FsError>>);
+
 struct OpenChunk {
     write: ChunkWrite,
     /// Where the chunk starts in the file.
@@ -50,7 +54,7 @@ pub struct StreamWriter {
     buf: Vec<Bytes>,
     buf_len: usize,
     current: Option<OpenChunk>,
-    finishing: Vec<(u64, u64, JoinHandle<Result<ChunkLocation, FsError>>)>,
+    finishing: Vec<FinishingChunk>,
 }
 
 impl StreamWriter {
@@ -84,7 +88,7 @@ impl StreamWriter {
             self.size += take.len() as u64;
             self.buf_len += take.len();
             self.buf.push(take);
-            let chunk_full = self.size % self.chunk_size == 0;
+            let chunk_full = self.size.is_multiple_of(self.chunk_size);
             if self.buf_len >= PIECE_BYTES || chunk_full {
                 self.send_buffer().await?;
             }
