@@ -52,6 +52,10 @@ pub trait DataWriter: Send + 'static {
     /// Forces everything written so far to stable storage on every live
     /// replica.
     fn sync(&mut self) -> impl Future<Output = Result<(), FsError>> + Send;
+
+    /// Forgets chunks that `layout` no longer holds (freed by the MDS when
+    /// a truncate cut their last extent).
+    fn retain_chunks(&mut self, layout: &[Extent]);
 }
 
 pub trait Backend: Send + Sync + 'static {
@@ -134,6 +138,10 @@ impl DataWriter for FileWriter {
 
     async fn sync(&mut self) -> Result<(), FsError> {
         FileWriter::sync(self).await
+    }
+
+    fn retain_chunks(&mut self, layout: &[Extent]) {
+        FileWriter::retain_chunks(self, layout)
     }
 }
 

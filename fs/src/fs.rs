@@ -509,7 +509,7 @@ impl<B: Backend> Fs<B> {
                 let released = self.released.notified();
                 tokio::pin!(released);
                 released.as_mut().enable();
-                if !self.open_file(ino).is_some_and(|f| f.unlinked().is_some()) {
+                if self.open_file(ino).is_none_or(|f| f.unlinked().is_none()) {
                     break;
                 }
                 if tokio::time::timeout_at(deadline, released).await.is_err() {

@@ -46,6 +46,8 @@ struct State {
     /// Parent of each directory (to find buckets).
     parents: HashMap<u64, u64>,
     chunks: HashMap<u64, Vec<u8>>,
+    /// Chunks freed because their last extent went (as the MDS does).
+    freed: std::collections::HashSet<u64>,
     commits: u64,
 }
 
@@ -127,6 +129,22 @@ pub fn cut_at(extents: &[Extent], size: u64) -> Vec<Extent> {
 }
 
 impl State {
+    fn referenced(&self) -> std::collections::HashSet<u64> {
+        self.nodes
+            .values()
+            .flat_map(|n| n.extents.iter().map(|e| e.chunk_id))
+            .collect()
+    }
+
+    /// Frees the chunks of `before` that no layout holds any more.
+    fn free_unreferenced(&mut self, before: std::collections::HashSet<u64>) {
+        let now = self.referenced();
+        for id in before.difference(&now) {
+            self.chunks.remove(id);
+            self.freed.insert(*id);
+        }
+    }
+
     fn node(&self, ino: u64) -> Result<&Node, FsError> {
         self.nodes
             .get(&ino)
@@ -159,6 +177,12 @@ impl State {
     }
 
     fn drop_link(&mut self, ino: u64) {
+        let before = self.referenced();
+        self.drop_link_inner(ino);
+        self.free_unreferenced(before);
+    }
+
+    fn drop_link_inner(&mut self, ino: u64) {
         let gone = match self.nodes.get_mut(&ino) {
             Some(n) if n.kind == NodeKind::Dir => true,
             Some(n) => {
@@ -351,6 +375,11 @@ impl DataWriter for MockWriter {
         self.mock.faults.syncs.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
+
+    fn retain_chunks(&mut self, layout: &[Extent]) {
+        let live: std::collections::HashSet<u64> = layout.iter().map(|e| e.chunk_id).collect();
+        self.slots.retain(|_, id| live.contains(id));
+    }
 }
 
 impl Backend for Mock {
@@ -375,6 +404,7 @@ impl Backend for Mock {
     async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
         self.gate().await?;
         let mut st = self.st();
+        let before = st.referenced();
         let n = st
             .nodes
             .get_mut(&ino)
@@ -405,7 +435,9 @@ impl Backend for Mock {
         for k in attr.remove_xattrs {
             n.xattrs.remove(&k);
         }
-        Ok(n.clone())
+        let out = n.clone();
+        st.free_unreferenced(before);
+        Ok(out)
     }
 
     async fn create(&self, new: NewNode<'_>) -> Result<Node, FsError> {
@@ -623,6 +655,17 @@ impl Backend for Mock {
         self.gate().await?;
         let mut st = self.st();
         st.commits += 1;
+        if let Some(e) = written
+            .extents
+            .iter()
+            .find(|e| st.freed.contains(&e.chunk_id))
+        {
+            return Err(FsError::Invalid(format!(
+                "chunk {} does not exist",
+                e.chunk_id
+            )));
+        }
+        let before = st.referenced();
         let n = st
             .nodes
             .get_mut(&ino)
@@ -634,7 +677,9 @@ impl Backend for Mock {
         n.size = size;
         n.etag = etag.to_string();
         n.mtime_ns = mtime_ns;
-        Ok(n.clone())
+        let out = n.clone();
+        st.free_unreferenced(before);
+        Ok(out)
     }
 }
 

@@ -398,6 +398,11 @@ impl<B: Backend> OpenFile<B> {
             backend.setattr(self.ino, attr),
         )
         .await?;
+        if size.is_some() {
+            if let Some(w) = writer.as_mut() {
+                w.retain_chunks(&node.extents);
+            }
+        }
         let mut st = self.lock();
         if let Some(size) = size {
             st.dirty.truncate(size);

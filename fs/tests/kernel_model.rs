@@ -9,6 +9,7 @@ use common::{blocking, can_mount, fsx, scenarios, Mounted};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn posix_scenarios_and_fsx_over_the_model() {
+    common::init_logs();
     if !can_mount() {
         return;
     }

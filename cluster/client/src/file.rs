@@ -243,6 +243,15 @@ impl FileWriter {
         })
     }
 
+    /// Forgets the chunks that `layout` no longer holds: the MDS frees a
+    /// chunk when the last extent on it goes (a truncate), so a slot chunk
+    /// cut away must be allocated anew, and has nothing left to sync.
+    pub fn retain_chunks(&mut self, layout: &[Extent]) {
+        let live: std::collections::HashSet<u64> = layout.iter().map(|e| e.chunk_id).collect();
+        self.slots.retain(|_, loc| live.contains(&loc.chunk_id));
+        self.unsynced.retain(|id, _| live.contains(id));
+    }
+
     /// Forces every chunk written since the last sync to stable storage on
     /// each of its live replicas.
     pub async fn sync(&mut self) -> Result<(), FsError> {

@@ -11,6 +11,18 @@ use std::{
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
+/// close(2) with its error (dropping a `File` ignores it).
+pub fn close(f: File) -> std::io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    let fd = f.into_raw_fd();
+    // SAFETY: `fd` is owned and closed exactly once here.
+    if unsafe { libc::close(fd) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 pub fn seed() -> u64 {
     std::env::var("FSX_SEED")
         .ok()
@@ -50,6 +62,7 @@ fn open(mount: PathBuf, local: PathBuf) -> Pair {
 pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size: u64) {
     println!("fsx seed {seed} (replay with FSX_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
+    let log = std::env::var_os("FSX_LOG").is_some();
     let name = |i: usize| format!("fsx{i}");
     let mut pairs: Vec<Option<Pair>> = (0..files).map(|_| None).collect();
     for step in 0..ops {
@@ -59,13 +72,20 @@ pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size
             pairs[i] = Some(open(dir.join(name(i)), local.join(name(i))));
         }
         let p = pairs[i].as_mut().expect("open pair");
-        match rng.random_range(0..100) {
+        let op = rng.random_range(0..100);
+        if log {
+            println!("step {step} file {i} op {op}");
+        }
+        match op {
             0..=39 => {
                 let off = rng.random_range(0..max_size);
                 let len = rng
                     .random_range(1..=(256 << 10))
                     .min((max_size - off) as usize + 1);
                 let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                if log {
+                    println!("  write {off}+{len}");
+                }
                 p.fm.write_all_at(&data, off)
                     .unwrap_or_else(|e| panic!("write {off}+{len}: {e} ({ctx})"));
                 p.fl.write_all_at(&data, off).unwrap();
@@ -100,6 +120,9 @@ pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size
             }
             65..=74 => {
                 let size = rng.random_range(0..max_size);
+                if log {
+                    println!("  truncate {size}");
+                }
                 p.fm.set_len(size)
                     .unwrap_or_else(|e| panic!("truncate {size}: {e} ({ctx})"));
                 p.fl.set_len(size).unwrap();
@@ -116,10 +139,17 @@ pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size
             85..=92 => {
                 // close and compare the whole file as a new reader sees it.
                 let pair = pairs[i].take().expect("pair");
-                drop(pair.fm);
+                close(pair.fm).unwrap_or_else(|e| panic!("close: {e} ({ctx})"));
                 let got = fs::read(&pair.mount).unwrap_or_else(|e| panic!("reread: {e} ({ctx})"));
                 let want = fs::read(&pair.local).unwrap();
-                assert!(got == want, "content after close differs ({ctx})");
+                if got != want {
+                    let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                    panic!(
+                        "content after close differs: {} bytes, want {}, first difference at {first:?} ({ctx})",
+                        got.len(),
+                        want.len()
+                    );
+                }
             }
             _ => {
                 // rename over another file of the set.

@@ -17,6 +17,17 @@ use std::{
 use cairn_fs::{backend::Backend, mount_backend, MountError, MountOptions};
 use tokio::{sync::oneshot, task::JoinHandle};
 
+/// Logs of the code under test, on stderr (RUST_LOG, default warn).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 /// Whether this machine can mount FUSE filesystems (root and /dev/fuse).
 /// The CI machine can; elsewhere the kernel tests say why they skip.
 pub fn can_mount() -> bool {

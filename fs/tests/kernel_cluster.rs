@@ -1,0 +1,86 @@
+//! The mount over a real cluster started in this process (MDS + three
+//! chunk servers on loopback, 1 MiB chunks): the POSIX scenarios and fsx
+//! through the kernel, cross-checked with what the client library (the S3
+//! door's path) sees.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{blocking, can_mount, cluster::Cluster, fsx, scenarios, Mounted};
+use md5::{Digest, Md5};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn posix_scenarios_and_fsx_over_a_real_cluster() {
+    common::init_logs();
+    if !can_mount() {
+        return;
+    }
+    let cluster = Cluster::start().await;
+    let m = Mounted::start(cluster.client()).await;
+    let root = m.path();
+    let r = root.clone();
+    blocking(move || {
+        scenarios::sequential(&r);
+        scenarios::sparse_truncate_flags(&r);
+        scenarios::namespace(&r);
+        scenarios::unlink_open(&r);
+        scenarios::xattrs(&r);
+        scenarios::permissions(&r);
+        scenarios::statfs(&r);
+        scenarios::times(&r);
+    })
+    .await;
+
+    // A file written through the mount is at once an object with the
+    // MD5 of its bytes as ETag.
+    let r = root.clone();
+    let data = scenarios::pattern(9, (2 << 20) + 12345);
+    let d = data.clone();
+    blocking(move || {
+        let b = scenarios::bucket(&r, "crossdoor");
+        std::fs::write(b.join("obj"), &d).unwrap();
+    })
+    .await;
+    let client = cluster.client();
+    let head = client.head_object("crossdoor", b"obj").await.unwrap();
+    assert_eq!(head.size, data.len() as u64);
+    assert_eq!(head.etag, hex::encode(Md5::digest(&data)));
+
+    // An object put through the key index shows up in the mount at once
+    // (no negative entry caching), and a delete makes it disappear
+    // within the attribute TTL.
+    client
+        .put_object(
+            "crossdoor",
+            b"dir/put",
+            futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+                b"from s3",
+            ))]),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let r = root.clone();
+    let got = blocking(move || std::fs::read(r.join("crossdoor/dir/put")).unwrap()).await;
+    assert_eq!(got, b"from s3");
+    client.delete_object("crossdoor", b"dir/put").await.unwrap();
+    let r = root.clone();
+    blocking(move || {
+        common::wait_for(Duration::from_secs(3), "the deleted object to go", || {
+            (!r.join("crossdoor/dir/put").exists()).then_some(())
+        })
+    })
+    .await;
+
+    let r = root.clone();
+    blocking(move || {
+        let b = scenarios::bucket(&r, "fsx");
+        let local = tempfile::tempdir().unwrap();
+        fsx::run(&b, local.path(), fsx::seed(), 1500, 3, 3 << 20);
+    })
+    .await;
+    m.unmount().await;
+    cluster.stop().await;
+}
