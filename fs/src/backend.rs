@@ -9,7 +9,9 @@
 use std::future::Future;
 
 use bytes::Bytes;
-use cairn_client::{Client, Extent, FileWriter, Node, NodeKind, SetAttr, WrittenData};
+use cairn_client::{
+    ChunkLocation, Client, Extent, FileWriter, Node, NodeKind, SetAttr, WrittenData,
+};
 use cairn_common::FsError;
 use futures::StreamExt;
 
@@ -113,6 +115,11 @@ pub trait Backend: Send + Sync + 'static {
         offset: u64,
         len: u64,
     ) -> impl Future<Output = Result<Vec<Bytes>, FsError>> + Send;
+    /// Version, length and replicas of chunks (cached by the client).
+    fn locations(
+        &self,
+        ids: &[u64],
+    ) -> impl Future<Output = Result<Vec<ChunkLocation>, FsError>> + Send;
     fn writer(&self, ino: u64) -> Self::Writer;
     /// Applies a write: the new extents replace what covered their bytes,
     /// the size becomes `size`, the ETag `etag` (empty: stale).
@@ -239,6 +246,10 @@ impl Backend for Client {
             out.push(piece?);
         }
         Ok(out)
+    }
+
+    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+        self.cached_locations(ids).await
     }
 
     fn writer(&self, ino: u64) -> FileWriter {

@@ -631,13 +631,8 @@ impl<B: Backend> Fs<B> {
             )
             .await?;
         }
-        let fh = self.open_node(node, flags);
-        let node = self.local(
-            self.open_file_handle(fh)
-                .map(|h| h.file.node())
-                .ok_or(Error::BadHandle(fh))?,
-        );
-        Ok((node, fh))
+        let fh = self.open_node(node.clone(), flags);
+        Ok((self.local(node), fh))
     }
 
     fn open_node(&self, node: Node, flags: i32) -> u64 {

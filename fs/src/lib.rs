@@ -11,6 +11,7 @@
 
 pub mod attr;
 pub mod backend;
+pub mod cached;
 pub mod dir;
 pub mod dirty;
 pub mod error;
@@ -22,11 +23,15 @@ pub mod mount;
 pub mod names;
 pub mod open_file;
 pub mod prefetch;
+pub mod readcache;
 pub mod timed;
 
 pub use error::Error;
 pub use fs::{Fs, FsOptions};
-pub use mount::{check_mountpoint, mount, mount_backend, MountError, MountOptions};
+pub use mount::{
+    check_mountpoint, mount, mount_backend, MountError, MountOptions, ReadCacheOptions,
+};
+pub use readcache::{CacheStats, ReadCache};
 
 #[cfg(test)]
 mod tests;

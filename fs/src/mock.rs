@@ -329,6 +329,7 @@ impl DataWriter for MockWriter {
         }
         let mut st = self.mock.st();
         let mut extents = Vec::new();
+        let mut touched: BTreeMap<u64, u64> = BTreeMap::new();
         for (offset, data) in segments {
             for p in plan_write(layout, self.mock.chunk_size, offset, data.len() as u64) {
                 let chunk_id = match p.target {
@@ -348,6 +349,8 @@ impl DataWriter for MockWriter {
                 if chunk.len() < end {
                     chunk.resize(end, 0);
                 }
+                let high = touched.entry(chunk_id).or_default();
+                *high = (*high).max(end as u64);
                 let from = (p.file_offset - offset) as usize;
                 chunk[p.chunk_offset as usize..end]
                     .copy_from_slice(&data[from..from + p.len as usize]);
@@ -366,7 +369,7 @@ impl DataWriter for MockWriter {
             size: 0,
             md5_hex: String::new(),
             extents: cairn_client::layout::merge_extents(extents),
-            chunk_lengths: Vec::new(),
+            chunk_lengths: touched.into_iter().collect(),
         })
     }
 
@@ -634,6 +637,20 @@ impl Backend for Mock {
         self.gate().await?;
         let data = self.st().read(node, offset, len);
         Ok(vec![Bytes::from(data)])
+    }
+
+    async fn locations(&self, ids: &[u64]) -> Result<Vec<cairn_client::ChunkLocation>, FsError> {
+        self.gate().await?;
+        let st = self.st();
+        Ok(ids
+            .iter()
+            .map(|id| cairn_client::ChunkLocation {
+                chunk_id: *id,
+                version: 1,
+                length: st.chunks.get(id).map_or(0, |c| c.len() as u64),
+                replicas: Vec::new(),
+            })
+            .collect())
     }
 
     fn writer(&self, ino: u64) -> MockWriter {

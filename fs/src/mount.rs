@@ -18,9 +18,11 @@ use thiserror::Error;
 
 use crate::{
     backend::Backend,
+    cached::Cached,
     fs::{Fs, FsOptions},
     fuse::FuseAdapter,
     open_file::Limits,
+    readcache::ReadCache,
 };
 
 /// How long the FUSE loop gets to wind down after the unmount.
@@ -41,7 +43,21 @@ pub struct MountOptions {
     pub threads: usize,
     /// The source name shown by `mount` and `df` (e.g. `cairn:CLUSTER`).
     pub fs_name: String,
+    /// `--read-cache DIR --read-cache-size SIZE`: keep recently read
+    /// blocks on a local disk.
+    pub read_cache: Option<ReadCacheOptions>,
 }
+
+/// The local-disk read cache of a mount.
+#[derive(Debug, Clone)]
+pub struct ReadCacheOptions {
+    pub dir: PathBuf,
+    /// Bytes the cache may hold.
+    pub size: u64,
+}
+
+/// How often the read cache's hit rate is reported in the log.
+const CACHE_REPORT: Duration = Duration::from_secs(60);
 
 impl Default for MountOptions {
     fn default() -> Self {
@@ -51,6 +67,7 @@ impl Default for MountOptions {
             allow_other: true,
             threads: 2,
             fs_name: "cairn".into(),
+            read_cache: None,
         }
     }
 }
@@ -71,6 +88,8 @@ pub enum MountError {
     Mount { path: PathBuf, source: io::Error },
     #[error("the FUSE session of {} failed: {source}", path.display())]
     Session { path: PathBuf, source: io::Error },
+    #[error("read cache directory {}: {source}", path.display())]
+    ReadCache { path: PathBuf, source: io::Error },
 }
 
 /// Refuses a mount point that is missing, not a directory, or already a
@@ -112,7 +131,50 @@ pub async fn mount(
     options: MountOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MountError> {
-    mount_backend(client, mountpoint, options, shutdown).await
+    let Some(rc) = options.read_cache.clone() else {
+        return mount_backend(client, mountpoint, options, shutdown).await;
+    };
+    let cache =
+        Arc::new(
+            ReadCache::open(&rc.dir, rc.size).map_err(|source| MountError::ReadCache {
+                path: rc.dir.clone(),
+                source,
+            })?,
+        );
+    tracing::info!(dir = %rc.dir.display(), size = rc.size, "read cache on");
+    let reporter = tokio::spawn(report_cache(cache.clone()));
+    let result = mount_backend(
+        Cached::new(client, cache.clone()),
+        mountpoint,
+        options,
+        shutdown,
+    )
+    .await;
+    reporter.abort();
+    log_cache(&cache);
+    result
+}
+
+fn log_cache(cache: &ReadCache) {
+    let s = cache.stats();
+    tracing::info!(
+        hits = s.hits,
+        misses = s.misses,
+        corrupt = s.corrupt,
+        used = s.used,
+        capacity = s.capacity,
+        hit_rate = format!("{:.1}%", s.hit_rate() * 100.0),
+        "read cache"
+    );
+}
+
+async fn report_cache(cache: Arc<ReadCache>) {
+    let mut every = tokio::time::interval(CACHE_REPORT);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        log_cache(&cache);
+    }
 }
 
 /// [`mount`] over any [`Backend`] (the tests mount the in-memory model).

@@ -53,6 +53,17 @@ pub struct FileWriter {
 }
 
 impl Client {
+    /// Locations (version, length, replicas) of chunks, from the client's
+    /// location cache where fresh: what a read cache keys its blocks by.
+    pub async fn cached_locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+        self.inner.prefetch_locations(ids).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.inner.locate(*id).await?);
+        }
+        Ok(out)
+    }
+
     /// A writer for file `ino` (whose replicas/tier attributes new chunks
     /// take).
     pub fn file_writer(&self, ino: u64) -> FileWriter {

@@ -1,6 +1,7 @@
 //! Tests of the filesystem logic over the in-memory cluster model: no
 //! kernel mount, no cluster.
 
+mod cache;
 mod data;
 mod model;
 mod namespace;

@@ -22,10 +22,14 @@ pub const CHUNK_SIZE: u64 = 1 << 20;
 
 impl Cluster {
     pub async fn start() -> Cluster {
+        Cluster::start_with(CHUNK_SIZE).await
+    }
+
+    pub async fn start_with(chunk_size: u64) -> Cluster {
         let mds_dir = tempfile::tempdir().expect("tempdir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let config = init_cluster(mds_dir.path(), "fstest", &addr, "password", CHUNK_SIZE)
+        let config = init_cluster(mds_dir.path(), "fstest", &addr, "password", chunk_size)
             .expect("init cluster");
         let mds = Mds::open(mds_dir.path(), MdsOptions::default())
             .await

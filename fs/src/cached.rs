@@ -1,0 +1,250 @@
+//! A [`Backend`] that reads through the local-disk [`ReadCache`]: every
+//! other call goes straight to the wrapped backend. Reads are cut into
+//! the cache's blocks of each chunk; a block wholly below the chunk's
+//! length is looked up (keyed by chunk id and version) and, on a miss,
+//! read whole from the cluster and stored; the ragged end of a chunk is
+//! read directly. Commits drop the blocks of every chunk the write touched.
+
+use std::{collections::HashMap, sync::Arc};
+
+use bytes::Bytes;
+use cairn_client::{ChunkLocation, Extent, Node, NodeKind, SetAttr, WrittenData};
+use cairn_common::FsError;
+use futures::future::try_join_all;
+
+use crate::{
+    backend::{Backend, Capacity, DirPage, NewNode},
+    readcache::{BlockKey, ReadCache, CACHE_BLOCK},
+};
+
+pub struct Cached<B: Backend> {
+    inner: B,
+    cache: Arc<ReadCache>,
+}
+
+impl<B: Backend> Cached<B> {
+    pub fn new(inner: B, cache: Arc<ReadCache>) -> Cached<B> {
+        Cached { inner, cache }
+    }
+
+    pub fn cache(&self) -> &Arc<ReadCache> {
+        &self.cache
+    }
+
+    /// Chunk bytes `[offset, offset + len)` from the cluster (zeros past
+    /// what the chunk holds).
+    async fn chunk_bytes(&self, chunk_id: u64, offset: u64, len: u64) -> Result<Bytes, FsError> {
+        let node = chunk_view(chunk_id, offset, len);
+        let pieces = self.inner.read(&node, 0, len).await?;
+        let mut out = Vec::with_capacity(len as usize);
+        for p in pieces {
+            out.extend_from_slice(&p);
+        }
+        out.resize(len as usize, 0);
+        Ok(Bytes::from(out))
+    }
+
+    /// One block of a chunk, from the cache or the cluster.
+    async fn block(&self, loc: &ChunkLocation, block: u64) -> Result<Bytes, FsError> {
+        let key = BlockKey {
+            chunk_id: loc.chunk_id,
+            version: loc.version,
+            block,
+        };
+        if let Some(data) = self.cache.get(key).await {
+            return Ok(data);
+        }
+        let epoch = self.cache.epoch(loc.chunk_id);
+        let data = self
+            .chunk_bytes(loc.chunk_id, block * CACHE_BLOCK, CACHE_BLOCK)
+            .await?;
+        self.cache.put(key, data.clone(), epoch).await;
+        Ok(data)
+    }
+}
+
+/// A node whose only extent is chunk bytes `[offset, offset + len)`.
+fn chunk_view(chunk_id: u64, offset: u64, len: u64) -> Node {
+    Node {
+        ino: 0,
+        kind: NodeKind::File,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        size: len,
+        atime_ns: 0,
+        mtime_ns: 0,
+        ctime_ns: 0,
+        nlink: 1,
+        etag: String::new(),
+        content_type: String::new(),
+        user_meta: Default::default(),
+        headers: Default::default(),
+        replicas: 0,
+        tier: 0,
+        extents: vec![Extent {
+            file_offset: 0,
+            chunk_id,
+            chunk_offset: offset,
+            length: len,
+        }],
+        symlink_target: Vec::new(),
+        xattrs: Default::default(),
+    }
+}
+
+/// One piece of a read: file bytes at `dst` (relative to the read) are
+/// chunk bytes `[from, to)`.
+struct Piece {
+    dst: usize,
+    chunk_id: u64,
+    from: u64,
+    to: u64,
+}
+
+impl<B: Backend> Backend for Cached<B> {
+    type Writer = B::Writer;
+
+    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, FsError> {
+        let end = node.size.min(offset.saturating_add(len));
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let mut pieces = Vec::new();
+        for e in &node.extents {
+            let a = e.file_offset.max(offset);
+            let b = e.file_end().min(end);
+            if a >= b {
+                continue;
+            }
+            let ca = e.chunk_offset + (a - e.file_offset);
+            let cb = ca + (b - a);
+            // Cut at block boundaries of the chunk.
+            let mut pos = ca;
+            while pos < cb {
+                let stop = ((pos / CACHE_BLOCK) + 1)
+                    .saturating_mul(CACHE_BLOCK)
+                    .min(cb);
+                pieces.push(Piece {
+                    dst: (a + (pos - ca) - offset) as usize,
+                    chunk_id: e.chunk_id,
+                    from: pos,
+                    to: stop,
+                });
+                pos = stop;
+            }
+        }
+        let mut ids: Vec<u64> = pieces.iter().map(|p| p.chunk_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let locs: HashMap<u64, ChunkLocation> = self
+            .inner
+            .locations(&ids)
+            .await?
+            .into_iter()
+            .map(|l| (l.chunk_id, l))
+            .collect();
+        let fetches = pieces.iter().map(|p| {
+            let loc = locs.get(&p.chunk_id);
+            async move {
+                let Some(loc) = loc else {
+                    return Err(FsError::Io(format!("no location for chunk {}", p.chunk_id)));
+                };
+                let block = p.from / CACHE_BLOCK;
+                let block_end = (block + 1) * CACHE_BLOCK;
+                if block_end <= loc.length {
+                    let data = self.block(loc, block).await?;
+                    let at = (p.from - block * CACHE_BLOCK) as usize;
+                    let n = (p.to - p.from) as usize;
+                    data.get(at..at + n)
+                        .map(Bytes::copy_from_slice)
+                        .ok_or_else(|| {
+                            FsError::Io(format!("cached block of chunk {} is short", p.chunk_id))
+                        })
+                } else {
+                    self.chunk_bytes(p.chunk_id, p.from, p.to - p.from).await
+                }
+            }
+        });
+        let parts = try_join_all(fetches).await?;
+        let mut buf = vec![0u8; (end - offset) as usize];
+        for (p, data) in pieces.iter().zip(parts) {
+            buf[p.dst..p.dst + data.len()].copy_from_slice(&data);
+        }
+        Ok(vec![Bytes::from(buf)])
+    }
+
+    async fn commit_write(
+        &self,
+        ino: u64,
+        written: &WrittenData,
+        size: u64,
+        etag: &str,
+        mtime_ns: i64,
+    ) -> Result<Node, FsError> {
+        let node = self
+            .inner
+            .commit_write(ino, written, size, etag, mtime_ns)
+            .await;
+        // Whatever the outcome, the chunks may hold new bytes now.
+        for (chunk_id, _) in &written.chunk_lengths {
+            self.cache.invalidate_chunk(*chunk_id).await;
+        }
+        node
+    }
+
+    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
+        self.inner.lookup(parent, name).await
+    }
+    async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
+        self.inner.getattr(ino).await
+    }
+    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
+        self.inner.setattr(ino, attr).await
+    }
+    async fn create(&self, new: NewNode<'_>) -> Result<Node, FsError> {
+        self.inner.create(new).await
+    }
+    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+        self.inner.unlink(parent, name).await
+    }
+    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+        self.inner.rmdir(parent, name).await
+    }
+    async fn rename(
+        &self,
+        parent: u64,
+        name: &[u8],
+        new_parent: u64,
+        new_name: &[u8],
+        no_replace: bool,
+    ) -> Result<(), FsError> {
+        self.inner
+            .rename(parent, name, new_parent, new_name, no_replace)
+            .await
+    }
+    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, FsError> {
+        self.inner.link(ino, new_parent, new_name).await
+    }
+    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+        self.inner.readlink(ino).await
+    }
+    async fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<DirPage, FsError> {
+        self.inner.readdir(ino, after, limit).await
+    }
+    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), FsError> {
+        self.inner.create_bucket(name, owner).await
+    }
+    async fn delete_bucket(&self, name: &str) -> Result<(), FsError> {
+        self.inner.delete_bucket(name).await
+    }
+    async fn capacity(&self) -> Result<Capacity, FsError> {
+        self.inner.capacity().await
+    }
+    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+        self.inner.locations(ids).await
+    }
+    fn writer(&self, ino: u64) -> B::Writer {
+        self.inner.writer(ino)
+    }
+}

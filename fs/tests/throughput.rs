@@ -1,0 +1,79 @@
+//! Rough throughput of the mount over an in-process cluster (64 MiB
+//! chunks): sequential write of 512 MiB in 1 MiB writes with fsync at the
+//! end, then sequential read. Ignored by default (it measures, it does not
+//! check); run with `cargo test -p cairn-fs --test throughput -- --ignored
+//! --nocapture`.
+
+mod common;
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    time::Instant,
+};
+
+use common::{blocking, can_mount, cluster::Cluster, scenarios, Mounted};
+
+const MIB: usize = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "measures throughput; run by hand"]
+async fn sequential_write_and_read() {
+    common::init_logs();
+    if !can_mount() {
+        return;
+    }
+    let total: usize = std::env::var("CAIRN_FS_BENCH_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(512);
+    let cluster = Cluster::start_with(64 << 20).await;
+    let m = Mounted::start(cluster.client()).await;
+    let root = m.path();
+    blocking(move || {
+        let b = scenarios::bucket(&root, "bench");
+        let block = scenarios::pattern(5, MIB);
+        let path = b.join("big");
+        let start = Instant::now();
+        let mut f = File::create(&path).unwrap();
+        for _ in 0..total {
+            f.write_all(&block).unwrap();
+        }
+        f.sync_all().unwrap();
+        drop(f);
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "write {total} MiB + fsync: {:.0} MiB/s",
+            total as f64 / secs
+        );
+        let start = Instant::now();
+        let mut f = File::open(&path).unwrap();
+        let mut buf = vec![0u8; MIB];
+        let mut n = 0usize;
+        loop {
+            let r = f.read(&mut buf).unwrap();
+            if r == 0 {
+                break;
+            }
+            n += r;
+        }
+        assert_eq!(n, total * MIB);
+        let secs = start.elapsed().as_secs_f64();
+        println!("read {total} MiB: {:.0} MiB/s", total as f64 / secs);
+        let start = Instant::now();
+        let small = b.join("small");
+        std::fs::create_dir(&small).unwrap();
+        let data = vec![7u8; 4096];
+        for i in 0..1000 {
+            let p = small.join(format!("f{i}"));
+            std::fs::write(&p, &data).unwrap();
+            assert_eq!(std::fs::metadata(&p).unwrap().len(), 4096);
+            std::fs::remove_file(&p).unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!("create+stat+unlink 4 KiB: {:.0} files/s", 1000.0 / secs);
+    })
+    .await;
+    m.unmount().await;
+    cluster.stop().await;
+}
