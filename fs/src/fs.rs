@@ -59,6 +59,26 @@ pub struct FsOptions {
     pub limits: Limits,
 }
 
+/// Counters of the mount, for its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FsStats {
+    pub reads: u64,
+    pub read_bytes: u64,
+    pub writes: u64,
+    pub write_bytes: u64,
+    /// Largest write request the kernel sent (max_write at work).
+    pub max_write: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    reads: AtomicU64,
+    read_bytes: AtomicU64,
+    writes: AtomicU64,
+    write_bytes: AtomicU64,
+    max_write: AtomicU64,
+}
+
 /// statfs answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatFs {
@@ -120,6 +140,7 @@ pub struct Fs<B: Backend> {
     next_fh: AtomicU64,
     /// Signalled at every release.
     released: tokio::sync::Notify,
+    counters: Counters,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -146,11 +167,23 @@ impl<B: Backend> Fs<B> {
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             released: tokio::sync::Notify::new(),
+            counters: Counters::default(),
         }
     }
 
     pub fn backend(&self) -> &B {
         &self.backend
+    }
+
+    pub fn stats(&self) -> FsStats {
+        let c = &self.counters;
+        FsStats {
+            reads: c.reads.load(Ordering::Relaxed),
+            read_bytes: c.read_bytes.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            write_bytes: c.write_bytes.load(Ordering::Relaxed),
+            max_write: c.max_write.load(Ordering::Relaxed),
+        }
     }
 
     fn timeout(&self) -> Duration {
@@ -696,6 +729,10 @@ impl<B: Backend> Fs<B> {
                 .await?;
         }
         overlay(&mut buf, offset, &view.overlay);
+        self.counters.reads.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .read_bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(buf)
     }
 
@@ -706,6 +743,10 @@ impl<B: Backend> Fs<B> {
             .map_err(|_| Error::TooBig(format!("a write of {} bytes", data.len())))?;
         let at = if h.append { None } else { Some(offset) };
         h.file.write(&self.backend, at, data).await?;
+        let c = &self.counters;
+        c.writes.fetch_add(1, Ordering::Relaxed);
+        c.write_bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+        c.max_write.fetch_max(u64::from(len), Ordering::Relaxed);
         Ok(len)
     }
 

@@ -27,9 +27,9 @@ pub mod readcache;
 pub mod timed;
 
 pub use error::Error;
-pub use fs::{Fs, FsOptions};
+pub use fs::{Fs, FsOptions, FsStats};
 pub use mount::{
-    check_mountpoint, mount, mount_backend, MountError, MountOptions, ReadCacheOptions,
+    check_mountpoint, mount, mount_backend, mount_with, MountError, MountOptions, ReadCacheOptions,
 };
 pub use readcache::{CacheStats, ReadCache};
 

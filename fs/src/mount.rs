@@ -184,6 +184,18 @@ pub async fn mount_backend<B: Backend>(
     options: MountOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MountError> {
+    mount_with(backend, mountpoint, options, shutdown, |_| {}).await
+}
+
+/// [`mount_backend`], handing the filesystem to `mounted` once the kernel
+/// mount is up (for metrics and tests).
+pub async fn mount_with<B: Backend>(
+    backend: B,
+    mountpoint: &Path,
+    options: MountOptions,
+    shutdown: impl Future<Output = ()>,
+    mounted: impl FnOnce(Arc<Fs<B>>),
+) -> Result<(), MountError> {
     check_mountpoint(mountpoint)?;
     let fs = Arc::new(Fs::new(
         backend,
@@ -229,6 +241,7 @@ pub async fn mount_backend<B: Backend>(
             source,
         })?;
     tracing::info!(mountpoint = %path.display(), "mounted");
+    mounted(fs.clone());
     let mut unmounter = session.unmount_callable();
     let mut run = tokio::task::spawn_blocking(move || session.run());
 
@@ -257,6 +270,15 @@ pub async fn mount_backend<B: Backend>(
         }
     };
     fs.shutdown().await;
+    let st = fs.stats();
+    tracing::info!(
+        reads = st.reads,
+        read_bytes = st.read_bytes,
+        writes = st.writes,
+        write_bytes = st.write_bytes,
+        max_write = st.max_write,
+        "mount statistics"
+    );
     match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(source)) => Err(MountError::Session { path, source }),

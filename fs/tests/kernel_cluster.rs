@@ -16,7 +16,7 @@ async fn posix_scenarios_and_fsx_over_a_real_cluster() {
     if !can_mount() {
         return;
     }
-    let cluster = Cluster::start().await;
+    let mut cluster = Cluster::start().await;
     let m = Mounted::start(cluster.client()).await;
     let root = m.path();
     let r = root.clone();
@@ -81,6 +81,19 @@ async fn posix_scenarios_and_fsx_over_a_real_cluster() {
         fsx::run(&b, local.path(), fsx::seed(), 1500, 3, 3 << 20);
     })
     .await;
+
+    // A dead MDS: calls fail with EIO after the client's timeout, never
+    // hang, and the mount still unmounts.
+    cluster.stop_mds().await;
+    let r = root.clone();
+    let (errno, secs) = blocking(move || {
+        let start = std::time::Instant::now();
+        let e = std::fs::metadata(r.join("fsx/never-seen")).unwrap_err();
+        (e.raw_os_error(), start.elapsed().as_secs_f64())
+    })
+    .await;
+    assert_eq!(errno, Some(libc::EIO), "a dead MDS gives EIO");
+    assert!(secs < 25.0, "the call took {secs:.1}s");
     m.unmount().await;
     cluster.stop().await;
 }

@@ -30,5 +30,9 @@ async fn posix_scenarios_and_fsx_over_the_model() {
         fsx::run(&b, local.path(), fsx::seed(), 1500, 3, 3 << 20);
     })
     .await;
+    // 1 MiB application writes reach the filesystem whole (max_write).
+    let st = m.stats();
+    assert_eq!(st.max_write, 1 << 20, "{st:?}");
+    assert!(st.reads > 0 && st.writes > 0);
     m.unmount().await;
 }

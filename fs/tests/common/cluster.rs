@@ -123,6 +123,15 @@ impl Cluster {
         .expect("client")
     }
 
+    /// Stops the MDS only (the chunk servers keep running).
+    pub async fn stop_mds(&mut self) {
+        if !self.stops.is_empty() {
+            let _ = self.stops.remove(0).send(());
+            let task = self.tasks.remove(0);
+            let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+        }
+    }
+
     pub async fn stop(mut self) {
         for s in self.stops.drain(..) {
             let _ = s.send(());

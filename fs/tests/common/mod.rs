@@ -14,7 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_fs::{backend::Backend, mount_backend, MountError, MountOptions};
+use std::sync::{Arc, Mutex};
+
+use cairn_fs::{backend::Backend, mount_with, FsStats, MountError, MountOptions};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// Logs of the code under test, on stderr (RUST_LOG, default warn).
@@ -60,8 +62,11 @@ pub fn is_mounted(path: &Path) -> bool {
 }
 
 /// A backend mounted on a temporary directory; unmounted by `unmount`.
+type StatsFn = Box<dyn Fn() -> FsStats + Send + Sync>;
+
 pub struct Mounted {
     pub dir: tempfile::TempDir,
+    stats: Arc<Mutex<Option<StatsFn>>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), MountError>>>,
 }
@@ -76,10 +81,21 @@ impl Mounted {
             timeout: Duration::from_secs(20),
             ..MountOptions::default()
         };
+        let stats: Arc<Mutex<Option<StatsFn>>> = Arc::new(Mutex::new(None));
+        let slot = stats.clone();
         let task = tokio::spawn(async move {
-            mount_backend(backend, &path, opts, async {
-                let _ = stopped.await;
-            })
+            mount_with(
+                backend,
+                &path,
+                opts,
+                async {
+                    let _ = stopped.await;
+                },
+                move |fs| {
+                    let f: StatsFn = Box::new(move || fs.stats());
+                    *slot.lock().unwrap() = Some(f);
+                },
+            )
             .await
         });
         let path = dir.path().to_path_buf();
@@ -95,9 +111,20 @@ impl Mounted {
         }
         Mounted {
             dir,
+            stats,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// The mount's counters.
+    pub fn stats(&self) -> FsStats {
+        self.stats
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|f| f())
+            .unwrap_or_default()
     }
 
     pub fn path(&self) -> PathBuf {
