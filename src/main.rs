@@ -58,6 +58,11 @@ enum Command {
     ///
     /// Example: cairn -c prod gateway --listen 0.0.0.0:9000
     Gateway(cmd::gateway::GatewayArgs),
+    /// Mount the cluster's namespace with FUSE (buckets are the top-level
+    /// directories); Ctrl-C or SIGTERM unmounts.
+    ///
+    /// Example: cairn -c prod mount /mnt/cairn --read-cache /ssd/cairn-cache --read-cache-size 20G
+    Mount(cmd::mount::MountArgs),
     /// Manage S3 access keys.
     ///
     /// Example: cairn -c prod key create backup-robot
@@ -147,6 +152,7 @@ fn main() -> std::process::ExitCode {
             Command::Cs(a) => cmd::cluster::cs(cluster, a).await,
             Command::Up(a) => cmd::up::up(a).await,
             Command::Gateway(a) => cmd::gateway::gateway(cluster, a).await,
+            Command::Mount(a) => cmd::mount::mount(cluster, a).await,
             Command::Key(a) => cmd::keys::key(cluster, a).await,
             Command::Bucket(a) => cmd::keys::bucket(cluster, a).await,
             Command::Put(a) => cmd::objects::put(cluster, a).await,

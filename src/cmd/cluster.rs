@@ -56,6 +56,29 @@ pub struct MdsArgs {
     /// Seconds without a heartbeat after which a chunk server is offline.
     #[arg(long, default_value_t = 10)]
     offline_after: u64,
+    /// Seconds without a heartbeat after which a chunk server's replicas
+    /// are counted lost and restored elsewhere (the grace period).
+    #[arg(long, default_value_t = 60)]
+    lost_after: u64,
+    /// Replica copies at once towards, and from, each chunk server.
+    #[arg(long, default_value_t = 4)]
+    max_copies_per_cs: usize,
+    /// Fill difference, in percentage points, between the fullest and the
+    /// emptiest chunk server of a tier that starts the balancer.
+    #[arg(long, default_value_t = 5.0)]
+    balance_threshold: f64,
+    /// MB/s each balancing move copies at (one move in and one out per
+    /// chunk server at a time).
+    #[arg(long, default_value_t = 20.0)]
+    balance_rate: f64,
+    /// Seconds a released chunk stays readable before it is freed (readers
+    /// holding the old layout finish).
+    #[arg(long, default_value_t = 60)]
+    release_grace: u64,
+    /// Seconds after which a chunk allocated but never committed is
+    /// collected.
+    #[arg(long, default_value_t = 3600)]
+    uncommitted_timeout: u64,
 }
 
 #[derive(Args)]
@@ -92,6 +115,12 @@ pub struct CsArgs {
     /// The address others reach it at; defaults to the bound address.
     #[arg(long)]
     advertise: Option<String>,
+    /// MB/s the scrubber re-reads replicas at (0: no scrubbing).
+    #[arg(long, default_value_t = 8.0)]
+    scrub_rate: f64,
+    /// Seconds of rest before each scrub pass over every replica.
+    #[arg(long, default_value_t = 3600)]
+    scrub_interval: u64,
 }
 
 /// The password from the flag or environment, else asked for.
@@ -180,8 +209,22 @@ pub async fn auth_node(cluster: Option<&str>, args: AuthNodeArgs) -> anyhow::Res
 }
 
 pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
+    if !(0.0..=100.0).contains(&args.balance_threshold) {
+        bail!("--balance-threshold is in percentage points, 0 to 100");
+    }
+    if !(args.balance_rate > 0.0 && args.balance_rate.is_finite()) {
+        bail!("--balance-rate must be a positive number of MB/s");
+    }
+    let offline_after = Duration::from_secs(args.offline_after.max(1));
     let options = cairn_mds::MdsOptions {
-        offline_after: Duration::from_secs(args.offline_after.max(1)),
+        offline_after,
+        lost_after: Duration::from_secs(args.lost_after).max(offline_after),
+        max_copies_per_cs: args.max_copies_per_cs.max(1),
+        balance_threshold: args.balance_threshold / 100.0,
+        balance_rate: (args.balance_rate * 1_000_000.0) as u64,
+        release_grace: Duration::from_secs(args.release_grace),
+        uncommitted_timeout: Duration::from_secs(args.uncommitted_timeout),
+        ..cairn_mds::MdsOptions::default()
     };
     let mds = cairn_mds::Mds::open(&args.dir, options).await?;
     let addr = match args.listen {
@@ -225,7 +268,14 @@ pub async fn make_cs(cluster: Option<&str>, args: MakeCsArgs) -> anyhow::Result<
 pub async fn cs(cluster: Option<&str>, args: CsArgs) -> anyhow::Result<()> {
     let name = cluster_name(cluster)?;
     let config = ClusterConfig::load_from(&config_dir(), &name)?;
-    let server = cairn_cs::ChunkServer::open(&args.dir, config).await?;
+    if !(args.scrub_rate >= 0.0 && args.scrub_rate.is_finite()) {
+        bail!("--scrub-rate is a number of MB/s, 0 to turn the scrubber off");
+    }
+    let mut server = cairn_cs::ChunkServer::open(&args.dir, config).await?;
+    server.set_scrub_policy(cairn_cs::ScrubPolicy {
+        rate: (args.scrub_rate * 1_000_000.0) as u64,
+        pause: Duration::from_secs(args.scrub_interval),
+    });
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

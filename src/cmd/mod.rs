@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod gateway;
 pub mod keys;
+pub mod mount;
 pub mod objects;
 pub mod stat;
 pub mod up;

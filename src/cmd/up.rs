@@ -46,6 +46,9 @@ pub struct UpArgs {
     access_key: Option<String>,
     #[arg(long, env = "CAIRN_SECRET_KEY", hide_env_values = true, hide = true)]
     secret_key: Option<String>,
+    /// Also mount the namespace with FUSE here.
+    #[arg(long)]
+    mount: Option<PathBuf>,
     /// Where the MDS listens (on first start; later starts reuse it).
     /// Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -248,6 +251,21 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         cairn_gateway::serve(client, gateway.config(), listener, token.cancelled_owned()).await?;
         Ok(())
     });
+
+    if let Some(mountpoint) = args.mount.clone() {
+        let client = cairn_client::Client::connect(&cfg, cairn_client::ClientOptions::default())?;
+        cairn_fs::check_mountpoint(&mountpoint)?;
+        let options = cairn_fs::MountOptions {
+            fs_name: format!("cairn:{LOCAL_CLUSTER}"),
+            ..Default::default()
+        };
+        let token = stop.clone();
+        println!("  FUSE: {}", mountpoint.display());
+        tasks.spawn(async move {
+            cairn_fs::mount(client, &mountpoint, options, token.cancelled_owned()).await?;
+            Ok(())
+        });
+    }
 
     println!(
         "cairn: cluster `{LOCAL_CLUSTER}` is up in {}",

@@ -1,0 +1,64 @@
+//! `cairn mount`: the FUSE front door on a cluster's namespace. Buckets are
+//! the top-level directories; a file is the object whose key is its path.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use cairn_common::units::parse_size;
+use clap::Args;
+
+use super::{client_for, shutdown_signal};
+
+#[derive(Args, Clone)]
+pub struct MountArgs {
+    /// Where to mount (an existing, empty directory).
+    pub mountpoint: PathBuf,
+    /// Keep recently read blocks in this directory on a local fast disk.
+    #[arg(long)]
+    pub read_cache: Option<PathBuf>,
+    /// How much the read cache may hold (e.g. 10G).
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    pub read_cache_size: u64,
+    /// Seconds a call to the cluster may take before the caller gets EIO.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Access key that owns buckets made by mkdir at the top level.
+    #[arg(long, default_value = "")]
+    pub owner: String,
+}
+
+impl MountArgs {
+    pub fn options(&self, cluster: &str) -> cairn_fs::MountOptions {
+        cairn_fs::MountOptions {
+            owner: self.owner.clone(),
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            fs_name: format!("cairn:{cluster}"),
+            read_cache: self
+                .read_cache
+                .clone()
+                .map(|dir| cairn_fs::ReadCacheOptions {
+                    dir,
+                    size: self.read_cache_size,
+                }),
+            ..Default::default()
+        }
+    }
+}
+
+pub async fn mount(cluster: Option<&str>, args: MountArgs) -> anyhow::Result<()> {
+    let name = crate::cluster_name(cluster)?;
+    let client = client_for(cluster).await?;
+    eprintln!(
+        "cairn: mounting cluster `{name}` on {}",
+        args.mountpoint.display()
+    );
+    cairn_fs::mount(
+        client,
+        &args.mountpoint,
+        args.options(&name),
+        shutdown_signal(),
+    )
+    .await
+    .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))?;
+    Ok(())
+}
