@@ -29,6 +29,7 @@ async fn posix_scenarios_and_fsx_over_a_real_cluster() {
         scenarios::permissions(&r);
         scenarios::statfs(&r);
         scenarios::times(&r);
+        scenarios::tarball(&r);
     })
     .await;
 

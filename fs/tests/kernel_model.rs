@@ -25,6 +25,7 @@ async fn posix_scenarios_and_fsx_over_the_model() {
         scenarios::permissions(&root);
         scenarios::statfs(&root);
         scenarios::times(&root);
+        scenarios::tarball(&root);
         let b = scenarios::bucket(&root, "fsx");
         let local = tempfile::tempdir().unwrap();
         fsx::run(&b, local.path(), fsx::seed(), 1500, 3, 3 << 20);

@@ -355,3 +355,71 @@ pub fn times(root: &Path) {
     fs::remove_file(&path).unwrap();
     fs::remove_dir(&b).unwrap();
 }
+
+/// The largest `.crate` source tarball of the local cargo registry, if any.
+pub fn some_crate_tarball() -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))?;
+    let mut best: Option<(u64, std::path::PathBuf)> = None;
+    for index in fs::read_dir(home.join("registry/cache")).ok()? {
+        let Ok(index) = index else { continue };
+        let Ok(files) = fs::read_dir(index.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let p = f.path();
+            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            // Big enough to matter, small enough for a test.
+            if p.extension().is_some_and(|e| e == "crate")
+                && size < (8 << 20)
+                && best.as_ref().is_none_or(|(s, _)| size > *s)
+            {
+                best = Some((size, p));
+            }
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+/// Unpacks a source tarball into the mount and onto the local disk,
+/// compares them with `diff -r`, then removes it all.
+pub fn tarball(root: &Path) {
+    let Some(tarball) = some_crate_tarball() else {
+        panic!("no .crate tarball in the local cargo registry");
+    };
+    let b = bucket(root, "tarball");
+    let local = tempfile::tempdir().unwrap();
+    for dest in [b.as_path(), local.path()] {
+        let out = Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(dest)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tar into {}: {out:?}", dest.display());
+    }
+    let out = Command::new("diff")
+        .arg("-r")
+        .arg(&b)
+        .arg(local.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "diff -r of {} differs: {}",
+        tarball.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let files = Command::new("find")
+        .arg(&b)
+        .arg("-type")
+        .arg("f")
+        .output()
+        .unwrap();
+    let count = String::from_utf8_lossy(&files.stdout).lines().count();
+    assert!(count > 5, "only {count} files unpacked");
+    fs::remove_dir_all(&b).unwrap();
+    assert!(!b.exists());
+}
