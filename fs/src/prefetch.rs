@@ -9,7 +9,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cairn_client::Node;
 use tokio::task::JoinHandle;
 
@@ -22,15 +22,51 @@ use crate::{
 pub const MIN_WINDOW: u64 = 1 << 20;
 pub const MAX_WINDOW: u64 = 16 << 20;
 
+/// Fetched committed bytes `[start, start + len)`, in the pieces they
+/// arrived in (not copied together).
 struct Window {
     version: u64,
     start: u64,
-    data: Bytes,
+    len: u64,
+    pieces: Vec<Bytes>,
 }
 
 impl Window {
+    fn new(version: u64, start: u64, pieces: Vec<Bytes>) -> Window {
+        let len = pieces.iter().map(|p| p.len() as u64).sum();
+        Window {
+            version,
+            start,
+            len,
+            pieces,
+        }
+    }
+
     fn end(&self) -> u64 {
-        self.start + self.data.len() as u64
+        self.start + self.len
+    }
+
+    /// Copies window bytes from file offset `pos` into `out`; returns how
+    /// many.
+    fn copy_to(&self, pos: u64, out: &mut [u8]) -> usize {
+        let mut skip = pos - self.start;
+        let mut done = 0;
+        for p in &self.pieces {
+            let plen = p.len() as u64;
+            if skip >= plen {
+                skip -= plen;
+                continue;
+            }
+            let from = skip as usize;
+            let n = (p.len() - from).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&p[from..from + n]);
+            done += n;
+            skip = 0;
+            if done == out.len() {
+                break;
+            }
+        }
+        done
     }
 
     fn covers(&self, version: u64, pos: u64) -> bool {
@@ -41,7 +77,7 @@ impl Window {
 struct Ahead {
     version: u64,
     start: u64,
-    task: JoinHandle<Result<Bytes>>,
+    task: JoinHandle<Result<Vec<Bytes>>>,
 }
 
 /// The read-ahead state of one handle.
@@ -78,26 +114,14 @@ impl Drop for Prefetcher {
     }
 }
 
-fn concat(pieces: Vec<Bytes>) -> Bytes {
-    if pieces.len() == 1 {
-        return pieces.into_iter().next().unwrap_or_default();
-    }
-    let mut out = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
-    for p in pieces {
-        out.extend_from_slice(&p);
-    }
-    out.freeze()
-}
-
 async fn fetch<B: Backend>(
     backend: &B,
     node: &Node,
     start: u64,
     len: u64,
     timeout: Duration,
-) -> Result<Bytes> {
-    let pieces = timed(timeout, "read", backend.read(node, start, len)).await?;
-    Ok(concat(pieces))
+) -> Result<Vec<Bytes>> {
+    timed(timeout, "read", backend.read(node, start, len)).await
 }
 
 impl Prefetcher {
@@ -122,8 +146,14 @@ impl Prefetcher {
         self.next = offset + len;
         if !sequential {
             self.window = MIN_WINDOW;
-            let data = fetch(backend.as_ref(), node, offset, len, timeout).await?;
-            copy_exact(out, &data, offset)?;
+            let w = Window::new(
+                version,
+                offset,
+                fetch(backend.as_ref(), node, offset, len, timeout).await?,
+            );
+            if w.copy_to(offset, out) < out.len() {
+                return Err(short_read(offset));
+            }
             return Ok(());
         }
         let mut pos = offset;
@@ -131,10 +161,11 @@ impl Prefetcher {
         let mut served_ahead = true;
         while pos < end {
             if let Some(w) = self.current.as_ref().filter(|w| w.covers(version, pos)) {
-                let from = (pos - w.start) as usize;
-                let n = ((w.end() - pos) as usize).min((end - pos) as usize);
                 let at = (pos - offset) as usize;
-                out[at..at + n].copy_from_slice(&w.data[from..from + n]);
+                let n = w.copy_to(pos, &mut out[at..]);
+                if n == 0 {
+                    return Err(short_read(pos));
+                }
                 pos += n as u64;
                 continue;
             }
@@ -148,14 +179,11 @@ impl Prefetcher {
                             ))))
                         }
                     };
-                    if data.is_empty() {
+                    let w = Window::new(version, pos, data);
+                    if w.len == 0 {
                         return Err(short_read(pos));
                     }
-                    self.current = Some(Window {
-                        version,
-                        start: pos,
-                        data,
-                    });
+                    self.current = Some(w);
                     continue;
                 }
                 a.task.abort();
@@ -165,25 +193,24 @@ impl Prefetcher {
                 .window
                 .max(end - pos)
                 .min(node.size.saturating_sub(pos));
-            let data = fetch(backend.as_ref(), node, pos, want, timeout).await?;
-            if data.is_empty() {
+            let w = Window::new(
+                version,
+                pos,
+                fetch(backend.as_ref(), node, pos, want, timeout).await?,
+            );
+            if w.len == 0 {
                 return Err(short_read(pos));
             }
-            self.current = Some(Window {
-                version,
-                start: pos,
-                data,
-            });
+            self.current = Some(w);
         }
         if served_ahead {
             self.hits += 1;
         }
         self.window = (self.window * 2).min(MAX_WINDOW);
-        // Keep the next window coming while this one is read.
+        // Keep the next window in flight while this one is read.
         if let Some(w) = &self.current {
             let next_start = w.end();
-            let left = next_start.saturating_sub(end);
-            if self.ahead.is_none() && left < self.window / 2 && next_start < node.size {
+            if self.ahead.is_none() && next_start < node.size {
                 let want = self.window.min(node.size - next_start);
                 let backend = Arc::clone(backend);
                 let node = Arc::clone(node);
@@ -206,14 +233,28 @@ fn short_read(pos: u64) -> Error {
     )))
 }
 
-fn copy_exact(out: &mut [u8], data: &[u8], offset: u64) -> Result<()> {
-    if data.len() < out.len() {
-        return Err(Error::from(cairn_common::FsError::Io(format!(
-            "short read at offset {offset}: {} of {} bytes",
-            data.len(),
-            out.len()
-        ))));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_copy_across_their_pieces() {
+        let w = Window::new(
+            1,
+            100,
+            vec![
+                Bytes::from_static(b"abc"),
+                Bytes::from_static(b"defg"),
+                Bytes::from_static(b"h"),
+            ],
+        );
+        assert_eq!((w.len, w.end()), (8, 108));
+        assert!(w.covers(1, 107) && !w.covers(1, 108) && !w.covers(2, 100));
+        let mut out = [0u8; 5];
+        assert_eq!(w.copy_to(102, &mut out), 5);
+        assert_eq!(&out, b"cdefg");
+        let mut out = [0u8; 10];
+        assert_eq!(w.copy_to(105, &mut out), 3);
+        assert_eq!(&out[..3], b"fgh");
     }
-    out.copy_from_slice(&data[..out.len()]);
-    Ok(())
 }

@@ -132,6 +132,18 @@ async fn sequential_write_and_read() {
         "client put_object {total} MiB (synced): {:.0} MiB/s",
         total as f64 / start.elapsed().as_secs_f64()
     );
+    let node = client.head_object("bench", b"direct").await.unwrap();
+    let start = Instant::now();
+    let mut stream = std::pin::pin!(client.read(&node, 0, node.size));
+    let mut n = 0u64;
+    while let Some(piece) = futures::StreamExt::next(&mut stream).await {
+        n += piece.unwrap().len() as u64;
+    }
+    assert_eq!(n, node.size);
+    println!(
+        "client read {total} MiB: {:.0} MiB/s",
+        total as f64 / start.elapsed().as_secs_f64()
+    );
     m.unmount().await;
     cluster.stop().await;
 }
