@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# rclone (Debian) against the gateway: copy, check (hashes and bytes), sync
+# both ways, lsjson, cat (whole and ranges), server-side copy, multipart
+# for large files (16 MiB chunks), purge.
+. "$CONFORMANCE_DIR/lib/common.sh"
+require_cmd rclone
+run "rclone version" rclone version
+
+CONF="$SCENARIO_TMP/rclone.conf"
+write_rclone_conf "$CONF"
+RC=(rclone --config "$CONF" --retries 1 --low-level-retries 2 --s3-upload-cutoff 16M --s3-chunk-size 16M)
+B=$(bucket_name data)
+W="$SCENARIO_TMP/w"
+mkdir -p "$W"
+
+step "mkdir"
+run "rclone mkdir" "${RC[@]}" mkdir "cairn:$B"
+capture "rclone lsd" "${RC[@]}" lsd cairn:
+assert_contains "$OUT" " $B" "rclone lsd lists the bucket"
+
+step "copy a tree, check it"
+make_tree "$W/tree"
+run "rclone copy up" "${RC[@]}" copy "$W/tree" "cairn:$B/tree"
+run "rclone check (sizes and MD5)" "${RC[@]}" check "$W/tree" "cairn:$B/tree"
+run "rclone check --download (bytes)" "${RC[@]}" check --download "$W/tree" "cairn:$B/tree"
+
+step "lsjson"
+capture_to "$W/lsjson.json" "rclone lsjson -R" "${RC[@]}" lsjson -R --files-only "cairn:$B/tree"
+listed=$(python3 -c 'import json,sys; [print("%s %d" % (o["Path"], o["Size"])) for o in json.load(open(sys.argv[1]))]' "$W/lsjson.json" | LC_ALL=C sort)
+want=$(cd "$W/tree" && find . -type f -printf '%P %s\n' | LC_ALL=C sort)
+assert_eq "$listed" "$want" "rclone lsjson -R paths and sizes"
+
+step "multipart: 200 MiB in 16 MiB chunks"
+BIG=$(big_file)
+run "rclone copyto (multipart)" "${RC[@]}" copyto "$BIG" "cairn:$B/big/200MiB"
+assert_multipart "$B" big/200MiB 13 "rclone upload of 200 MiB in 16 MiB chunks"
+capture "rclone md5sum" "${RC[@]}" md5sum "cairn:$B/big/200MiB"
+assert_eq "${OUT%% *}" "$(md5sum <"$BIG" | cut -c 1-32)" "rclone md5sum of the multipart object"
+capture_to "$W/big.json" "rclone lsjson (big, with hash)" "${RC[@]}" lsjson --hash "cairn:$B/big/200MiB"
+assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["Size"])' "$W/big.json")" "209715200" "size of the multipart object"
+run "rclone copyto down (multipart object)" "${RC[@]}" copyto "cairn:$B/big/200MiB" "$W/big.back"
+assert_same_file "$BIG" "$W/big.back" "200 MiB object read back"
+rm -f "$W/big.back"
+
+step "cat"
+capture "rclone cat" "${RC[@]}" cat "cairn:$B/tree/README.txt"
+assert_eq "$OUT" "hello, cairn" "rclone cat of a small object"
+"${RC[@]}" cat --offset 100000000 --count 4096 "cairn:$B/big/200MiB" >"$W/range" 2>"$W/range.err" ||
+    fail "rclone cat --offset --count: $(error_lines "$W/range.err")"
+tail -c +100000001 "$BIG" | head -c 4096 >"$W/range.want"
+assert_same_file "$W/range.want" "$W/range" "rclone cat of a range in the middle of the multipart object"
+
+step "server-side copy"
+run "rclone copyto (server-side)" "${RC[@]}" copyto "cairn:$B/tree/data/blob-2" "cairn:$B/copies/blob-2"
+run "rclone check (server-side copy)" "${RC[@]}" check --download "$W/tree/data" "cairn:$B/copies" --include blob-2
+
+step "sync changes up, then down"
+echo "changed by rclone" >"$W/tree/README.txt"
+rm "$W/tree/src/file-5.bin" "$W/tree/docs/numbers.txt"
+random_file "$W/tree/data/blob-new" 2000000
+run "rclone sync up" "${RC[@]}" sync "$W/tree" "cairn:$B/tree"
+run "rclone check after sync" "${RC[@]}" check "$W/tree" "cairn:$B/tree"
+run "rclone sync down" "${RC[@]}" sync "cairn:$B/tree" "$W/tree.down"
+assert_same_tree "$W/tree" "$W/tree.down" "tree synced down"
+echo "remote change" >"$W/remote.txt"
+run "rclone copyto (remote change)" "${RC[@]}" copyto "$W/remote.txt" "cairn:$B/tree/docs/remote.txt"
+run "rclone sync down (picks up the remote change)" "${RC[@]}" sync "cairn:$B/tree" "$W/tree.down"
+assert_same_file "$W/remote.txt" "$W/tree.down/docs/remote.txt" "a remote change synced down"
+
+step "delete, purge"
+run "rclone deletefile" "${RC[@]}" deletefile "cairn:$B/copies/blob-2"
+capture "rclone lsf (after deletefile)" "${RC[@]}" lsf "cairn:$B/copies"
+assert_eq "$OUT" "" "deleted object gone"
+run "rclone purge" "${RC[@]}" purge "cairn:$B"
+capture "rclone lsd (after purge)" "${RC[@]}" lsd cairn:
+case "$OUT" in *" $B"*) fail "bucket still listed after rclone purge" ;; esac
+finish "all rclone checks passed"
