@@ -313,3 +313,27 @@ async fn sequential_reads_are_served_from_read_ahead() {
     );
     fs.release(h).await.unwrap();
 }
+
+#[tokio::test]
+async fn unlink_waits_for_the_release_of_closed_handles() {
+    let (fs, mock) = small_fs();
+    let fs = std::sync::Arc::new(fs);
+    let b = bucket(&fs, "closing").await;
+    let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    fs.write(h, 0, Bytes::from_static(b"data")).await.unwrap();
+    // close() has happened (flush), the kernel's release comes later.
+    fs.flush(h).await.unwrap();
+    let late = {
+        let fs = fs.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            fs.release(h).await.unwrap();
+        })
+    };
+    fs.unlink(b.ino, b"f").await.unwrap();
+    late.await.unwrap();
+    // A plain unlink: no hidden name was made, the inode is gone, and the
+    // directory can go at once.
+    assert!(mock.node(f.ino).is_none());
+    fs.rmdir(cairn_common::ROOT_INO, b"closing").await.unwrap();
+}

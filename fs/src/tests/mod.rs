@@ -5,6 +5,7 @@ mod cache;
 mod data;
 mod model;
 mod namespace;
+mod semantics;
 
 use std::time::Duration;
 
