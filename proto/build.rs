@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // without a copy.
         .bytes(".cairn.v1.WriteRequest.data")
         .bytes(".cairn.v1.ReadReply.data")
+        .bytes(".cairn.v1.CopyPiece.data")
         .compile_fds(descriptors)?;
     Ok(())
 }

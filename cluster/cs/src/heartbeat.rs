@@ -1,6 +1,8 @@
 //! The heartbeat loop: once a second the CS tells the MDS where it listens,
-//! its space and its counters, and deletes the replicas the MDS lists in
-//! its answer.
+//! its space, its counters and its latency, and does what the answer says,
+//! in this order: deletes the replicas the MDS lists, renames the ones it
+//! lists to their chunk's version, and starts the copies it orders (see
+//! [`crate::copy`]), each reported back with `ReportCopy` when done.
 //!
 //! Invariants:
 //! * Until one heartbeat with the full replica report has been answered,
@@ -10,19 +12,26 @@
 //!   learns it is gone.
 //! * An unreachable MDS never stops the CS: it serves data regardless,
 //!   retries every second, and warns at most every [`WARN_EVERY`].
+//! * A replica being copied here is never deleted by a delete order (a full
+//!   report sent meanwhile lists the partial copy, which the MDS does not
+//!   know yet): the copy deletes it itself if the MDS does not keep it.
 
 use std::{
-    sync::{atomic::Ordering, Arc},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
 use cairn_common::{auth::ClientAuth, ClusterConfig};
 use cairn_proto::{
     cluster_admin_client::ClusterAdminClient, HeartbeatReply, HeartbeatRequest, ReplicaInfo,
+    ReplicateOrder, ReportCopyRequest, SetVersionOrder,
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
-use crate::{error::error_chain, service::data_endpoint, store::Store};
+use crate::{copy::Copier, error::error_chain, service::data_endpoint, store::Store};
 
 /// Time between heartbeats.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -63,46 +72,62 @@ fn request(store: &Store, cs_id: u32, addr: &str, full_report: bool) -> Heartbea
         write_ops: stats.write_ops.load(Ordering::Relaxed),
         replica_report,
         full_report,
+        latency_ms: stats.latency_ms(),
     }
 }
 
-/// Clients to each MDS, tried from the one that answered last.
+/// Clients to each MDS, tried from the one that answered last. Shared by
+/// the heartbeat loop and the copy tasks.
 struct Mds {
     addrs: Vec<String>,
-    clients: Vec<Option<AdminClient>>,
-    current: usize,
-    cfg: ClusterConfig,
+    /// Err: an address that is not one (reported on every call).
+    clients: Vec<Result<AdminClient, String>>,
+    current: AtomicUsize,
 }
 
 impl Mds {
-    fn client(&mut self, i: usize) -> Result<AdminClient, String> {
-        if let Some(c) = &self.clients[i] {
-            return Ok(c.clone());
+    fn new(cfg: &ClusterConfig) -> Mds {
+        let clients = cfg
+            .mds_addrs
+            .iter()
+            .map(|addr| {
+                let channel = data_endpoint(addr)
+                    .map_err(|e| format!("bad MDS address {addr}: {e}"))?
+                    .timeout(CALL_TIMEOUT)
+                    .connect_lazy();
+                Ok(ClusterAdminClient::with_interceptor(
+                    channel,
+                    ClientAuth(cfg.auth()),
+                ))
+            })
+            .collect();
+        Mds {
+            addrs: cfg.mds_addrs.clone(),
+            clients,
+            current: AtomicUsize::new(0),
         }
-        let addr = &self.addrs[i];
-        let channel = data_endpoint(addr)
-            .map_err(|e| format!("bad MDS address {addr}: {e}"))?
-            .timeout(CALL_TIMEOUT)
-            .connect_lazy();
-        let client = ClusterAdminClient::with_interceptor(channel, ClientAuth(self.cfg.auth()));
-        self.clients[i] = Some(client.clone());
-        Ok(client)
     }
 
-    async fn beat(&mut self, req: HeartbeatRequest) -> Result<HeartbeatReply, String> {
+    /// Runs `call` on each MDS in turn, from the last that answered.
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, String>
+    where
+        F: Fn(AdminClient) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         let mut errors = Vec::new();
+        let current = self.current.load(Ordering::Relaxed);
         for k in 0..self.addrs.len() {
-            let i = (self.current + k) % self.addrs.len();
-            let mut client = match self.client(i) {
-                Ok(c) => c,
+            let i = (current + k) % self.addrs.len();
+            let client = match &self.clients[i] {
+                Ok(c) => c.clone(),
                 Err(e) => {
-                    errors.push(e);
+                    errors.push(e.clone());
                     continue;
                 }
             };
-            match client.heartbeat(req.clone()).await {
+            match call(client).await {
                 Ok(reply) => {
-                    self.current = i;
+                    self.current.store(i, Ordering::Relaxed);
                     return Ok(reply.into_inner());
                 }
                 Err(status) => errors.push(format!("{}: {}", self.addrs[i], error_chain(&status))),
@@ -110,17 +135,116 @@ impl Mds {
         }
         Err(errors.join("; "))
     }
+
+    async fn beat(&self, req: HeartbeatRequest) -> Result<HeartbeatReply, String> {
+        self.call(|mut c| {
+            let r = req.clone();
+            async move { c.heartbeat(r).await }
+        })
+        .await
+    }
+}
+
+/// Attempts at reporting a finished copy before giving it up (and deleting
+/// it): the MDS may be restarting.
+const REPORT_ATTEMPTS: u32 = 5;
+
+/// Makes one ordered copy and reports it; deletes it if the MDS does not
+/// keep it.
+async fn copy_and_report(
+    copier: Arc<Copier>,
+    mds: Arc<Mds>,
+    store: Arc<Store>,
+    order: ReplicateOrder,
+) {
+    let cs_id = store.cs_id();
+    let (chunk_id, version) = (order.chunk_id, order.version);
+    let outcome = copier.copy(&order).await;
+    if let Err(crate::copy::CopyError::Busy { .. }) = outcome {
+        // The same order again (an MDS that restarted): the running copy
+        // reports.
+        return;
+    }
+    let req = match &outcome {
+        Ok(length) => ReportCopyRequest {
+            cs_id,
+            chunk_id,
+            version,
+            length: *length,
+            ok: true,
+            error: String::new(),
+        },
+        Err(e) => ReportCopyRequest {
+            cs_id,
+            chunk_id,
+            version,
+            length: 0,
+            ok: false,
+            error: e.to_string(),
+        },
+    };
+    match &outcome {
+        Ok(length) => tracing::info!(chunk = chunk_id, version, length, "replica copied"),
+        Err(e) => tracing::warn!(chunk = chunk_id, version, error = %e, "replica copy failed"),
+    }
+    let mut keep = false;
+    for attempt in 1..=REPORT_ATTEMPTS {
+        let sent = mds
+            .call(|mut c| {
+                let r = req.clone();
+                async move { c.report_copy(r).await }
+            })
+            .await;
+        match sent {
+            Ok(reply) => {
+                keep = reply.keep;
+                break;
+            }
+            Err(why) => {
+                tracing::warn!(chunk = chunk_id, attempt, error = %why, "cannot report a copy to the MDS");
+                tokio::time::sleep(INTERVAL * attempt).await;
+            }
+        }
+    }
+    if outcome.is_ok() && !keep {
+        tracing::info!(
+            chunk = chunk_id,
+            version,
+            "copy not kept by the MDS: deleting it"
+        );
+        let s = Arc::clone(&store);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = s.delete(chunk_id, version) {
+                tracing::warn!(error = %e, "deleting a copy the MDS did not keep failed");
+            }
+        })
+        .await;
+    }
+}
+
+/// Renames replicas to their chunk's version, as the MDS orders.
+fn set_versions(store: &Store, orders: Vec<SetVersionOrder>) {
+    for o in orders {
+        match store.set_version(o.chunk_id, o.old_version, o.new_version) {
+            Ok(()) => tracing::info!(
+                chunk = o.chunk_id,
+                from = o.old_version,
+                to = o.new_version,
+                "replica brought to its chunk's version"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "the MDS asked to set a replica's version and it failed")
+            }
+        }
+    }
 }
 
 /// Runs until the task is aborted.
 pub async fn run(store: Arc<Store>, cfg: ClusterConfig, advertise_addr: String) {
     let cs_id = store.cs_id();
-    let mut mds = Mds {
-        addrs: cfg.mds_addrs.clone(),
-        clients: vec![None; cfg.mds_addrs.len()],
-        current: 0,
-        cfg,
-    };
+    let mds = Arc::new(Mds::new(&cfg));
+    let copier = Arc::new(Copier::new(Arc::clone(&store), cfg.auth()));
+    let mut copies = tokio::task::JoinSet::new();
     if mds.addrs.is_empty() {
         tracing::warn!("the cluster config names no MDS: no heartbeats will be sent");
         return;
@@ -154,10 +278,30 @@ pub async fn run(store: Arc<Store>, cfg: ClusterConfig, advertise_addr: String) 
                 failures = 0;
                 last_warning = None;
                 reported = true;
-                if !reply.delete.is_empty() {
+                let doomed: Vec<ReplicaInfo> = reply
+                    .delete
+                    .into_iter()
+                    .filter(|r| !copier.is_copying(r.chunk_id))
+                    .collect();
+                if !doomed.is_empty() {
                     let s = Arc::clone(&store);
-                    let doomed = reply.delete;
                     let _ = tokio::task::spawn_blocking(move || delete(&s, doomed)).await;
+                }
+                if !reply.set_version.is_empty() {
+                    let s = Arc::clone(&store);
+                    let orders = reply.set_version;
+                    let _ = tokio::task::spawn_blocking(move || set_versions(&s, orders)).await;
+                }
+                // Reap finished copies; the set aborts the running ones when
+                // this loop is dropped (the CS stops).
+                while copies.try_join_next().is_some() {}
+                for order in reply.replicate {
+                    copies.spawn(copy_and_report(
+                        Arc::clone(&copier),
+                        Arc::clone(&mds),
+                        Arc::clone(&store),
+                        order,
+                    ));
                 }
             }
             Err(why) => {

@@ -7,12 +7,14 @@
 //! * [`journal`]: the optional write journal on a fast device;
 //! * [`store`]: the replicas of one CS, capacity, durability;
 //! * [`service`]: the gRPC `ChunkService` with pipelined chain writes;
-//! * [`heartbeat`]: the loop that reports to the MDS;
+//! * [`heartbeat`]: the loop that reports to the MDS and follows its orders;
+//! * [`copy`]: replica copies pulled from other chunk servers, verified;
 //! * [`scrub`]: the background re-reading of replicas;
 //! * [`identity`]: the CS directory, `cs.toml`, and `make-cs`.
 //!
 //! The process-level API is [`make_cs`] and [`ChunkServer`].
 
+pub mod copy;
 pub mod error;
 pub mod heartbeat;
 pub mod identity;

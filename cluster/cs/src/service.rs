@@ -31,8 +31,8 @@ use bytes::Bytes;
 use cairn_common::{auth::ClientAuth, ClusterAuth};
 use cairn_proto::{
     chunk_service_client::ChunkServiceClient, chunk_service_server::ChunkService, write_request,
-    CsAddr, DeleteReplicaRequest, Empty, FailedHop, ReadReply, ReadRequest, SetVersionRequest,
-    SyncRequest, WriteHeader, WriteReply, WriteRequest,
+    CopyPiece, CsAddr, DeleteReplicaRequest, Empty, FailedHop, ReadReply, ReadRequest,
+    SetVersionRequest, SyncRequest, WriteHeader, WriteReply, WriteRequest,
 };
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::{sync::mpsc, task::JoinHandle};
@@ -474,5 +474,77 @@ impl ChunkService for ChunkSvc {
         self.blocking(move |s| s.delete(r.chunk_id, r.version))
             .await?;
         Ok(Response::new(Empty {}))
+    }
+
+    type ReadForCopyStream = Pin<Box<dyn Stream<Item = Result<CopyPiece, Status>> + Send>>;
+
+    /// Streams the replica from `offset` in verified pieces with their
+    /// stored block CRCs, for another CS making a copy. A replica found
+    /// corrupt on the way is quarantined at once: this CS reports it gone
+    /// and the MDS restores it from a good copy.
+    async fn read_for_copy(
+        &self,
+        request: Request<ReadRequest>,
+    ) -> Result<Response<Self::ReadForCopyStream>, Status> {
+        let r = request.into_inner();
+        self.store.count_read_op();
+        let (chunk_id, version) = (r.chunk_id, r.version);
+        let len = if r.length == 0 { u64::MAX } else { r.length };
+        let end = r.offset.saturating_add(len);
+        let store = Arc::clone(&self.store);
+        let piece = move |from: u64| {
+            let store = Arc::clone(&store);
+            async move {
+                let n = READ_PIECE.min(end - from);
+                // Whole blocks: a piece shorter than READ_PIECE only at the
+                // end of the replica or of the range.
+                let n = if n < READ_PIECE {
+                    n.next_multiple_of(crate::replica::BLOCK)
+                } else {
+                    n
+                };
+                let s = Arc::clone(&store);
+                let got = tokio::task::spawn_blocking(move || {
+                    let got = s.read_for_copy(chunk_id, version, from, n);
+                    if let Err(ReplicaError::Corrupt { detail, .. }) = &got {
+                        tracing::error!(chunk = chunk_id, version, %detail, "replica corrupt while read for a copy: quarantining it");
+                        if let Err(e) = s.quarantine(chunk_id, version) {
+                            tracing::error!(error = %e, "quarantine failed");
+                        }
+                    }
+                    got
+                })
+                .await
+                .map_err(join_error)?;
+                got.map_err(Status::from)
+            }
+        };
+        // The first piece before answering: a missing replica is a status.
+        let (data, crcs) = piece(r.offset).await?;
+        let (tx, rx) = mpsc::channel(2);
+        tokio::spawn(async move {
+            let mut at = r.offset + data.len() as u64;
+            let mut more = !data.is_empty() && data.len() as u64 == READ_PIECE && at < end;
+            if data.is_empty() || tx.send(Ok(CopyPiece { data, crcs })).await.is_err() {
+                return;
+            }
+            while more {
+                match piece(at).await {
+                    Ok((data, _)) if data.is_empty() => return,
+                    Ok((data, crcs)) => {
+                        at += data.len() as u64;
+                        more = data.len() as u64 == READ_PIECE && at < end;
+                        if tx.send(Ok(CopyPiece { data, crcs })).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -40,7 +40,7 @@ use crate::{
     error::{CsError, ReplicaError},
     identity::{create_chunk_dirs, CsIdentity, CHUNKS_DIR, LOCK_FILE},
     journal::{Journal, RecordKind},
-    replica::{Fault, ReplicaFile, HEADER_SIZE},
+    replica::{block_count, Fault, ReplicaFile, BLOCK, HEADER_SIZE},
     sync::Syncer,
 };
 
@@ -62,6 +62,34 @@ pub struct Stats {
     pub write_bytes: AtomicU64,
     pub read_ops: AtomicU64,
     pub write_ops: AtomicU64,
+    /// Moving average of sync latency in microseconds (see
+    /// [`Stats::record_sync`]).
+    sync_latency_us: AtomicU64,
+}
+
+/// Weight of the newest sample in the sync latency average: about the last
+/// ten syncs count, so a disk that slows down shows within seconds.
+const LATENCY_WEIGHT: f64 = 0.1;
+
+impl Stats {
+    /// Folds one sync's duration into the moving average.
+    pub fn record_sync(&self, took: std::time::Duration) {
+        let sample = took.as_micros().min(u128::from(u64::MAX)) as u64;
+        let _ = self
+            .sync_latency_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    sample
+                } else {
+                    (old as f64 * (1.0 - LATENCY_WEIGHT) + sample as f64 * LATENCY_WEIGHT) as u64
+                })
+            });
+    }
+
+    /// The moving average of sync latency, in milliseconds (0: no sync yet).
+    pub fn latency_ms(&self) -> f64 {
+        self.sync_latency_us.load(Ordering::Relaxed) as f64 / 1000.0
+    }
 }
 
 /// Space figures for heartbeats.
@@ -695,6 +723,58 @@ impl Store {
         Ok(data.len() as u64)
     }
 
+    /// Reads up to `len` bytes at `offset` for a replica copy, verified,
+    /// with the stored CRC32C of each 64 KiB block returned. `offset` and
+    /// `len` are multiples of the block size, so the data starts on a block
+    /// and ends on one or at the end of the replica: the CRCs describe it
+    /// exactly.
+    pub fn read_for_copy(
+        &self,
+        chunk_id: u64,
+        version: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<(Bytes, Vec<u32>), ReplicaError> {
+        if !offset.is_multiple_of(BLOCK) || !len.is_multiple_of(BLOCK) {
+            return Err(ReplicaError::Invalid(format!(
+                "a copy reads whole {BLOCK}-byte blocks: offset {offset}, length {len}"
+            )));
+        }
+        let replica = self
+            .lookup(chunk_id)
+            .ok_or_else(|| self.not_found(chunk_id, version))?;
+        let mut state = replica.lock();
+        self.check_version(&state, chunk_id, version)?;
+        let file = self.open_file(&mut state, chunk_id)?;
+        let data = file
+            .read_at(offset, len)
+            .map_err(|f| self.fault(chunk_id, version, f))?;
+        let first = (offset / BLOCK) as usize;
+        let crcs = file.header().crcs[first..first + block_count(data.len() as u64)].to_vec();
+        self.stats
+            .read_bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok((data, crcs))
+    }
+
+    /// The stored CRC32C of every block of a replica.
+    pub fn block_crcs(&self, chunk_id: u64, version: u64) -> Result<Vec<u32>, ReplicaError> {
+        let replica = self
+            .lookup(chunk_id)
+            .ok_or_else(|| self.not_found(chunk_id, version))?;
+        let mut state = replica.lock();
+        self.check_version(&state, chunk_id, version)?;
+        let file = self.open_file(&mut state, chunk_id)?;
+        Ok(file.header().crcs[..block_count(file.length())].to_vec())
+    }
+
+    /// The version of the replica of `chunk_id` held, if any.
+    pub fn version_of(&self, chunk_id: u64) -> Option<u64> {
+        let replica = self.lookup(chunk_id)?;
+        let state = replica.lock();
+        (state.on_disk && !state.deleted).then_some(state.version)
+    }
+
     /// Counts one read call.
     pub fn count_read_op(&self) {
         self.stats.read_ops.fetch_add(1, Ordering::Relaxed);
@@ -713,6 +793,15 @@ impl Store {
     /// Makes the replica durable: everything written to it before the call
     /// is on stable storage when this returns `Ok`.
     pub async fn sync(&self, chunk_id: u64, version: u64) -> Result<(), ReplicaError> {
+        let started = std::time::Instant::now();
+        let result = self.sync_inner(chunk_id, version).await;
+        if result.is_ok() {
+            self.stats.record_sync(started.elapsed());
+        }
+        result
+    }
+
+    async fn sync_inner(&self, chunk_id: u64, version: u64) -> Result<(), ReplicaError> {
         let io_err = |e| ReplicaError::io(self.cs_id, chunk_id, "sync", e);
         if let Some(j) = &self.journal {
             // Every write to the replica is in the journal already.

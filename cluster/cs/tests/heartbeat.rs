@@ -1,6 +1,7 @@
 //! `make-cs` and heartbeats against a stand-in MDS that serves only
 //! `ClusterAdmin`: registration, the full replica report after a start, the
-//! counters, and deletions ordered by the MDS.
+//! counters, deletions, version changes and replica copies ordered by the
+//! MDS.
 
 use std::{
     path::Path,
@@ -17,8 +18,9 @@ use cairn_cs::{make_cs, ChunkServer, CsError, MakeCsOptions};
 use cairn_proto::{
     chunk_service_client::ChunkServiceClient,
     cluster_admin_server::{ClusterAdmin, ClusterAdminServer},
-    write_request, HeartbeatReply, HeartbeatRequest, RegisterCsReply, RegisterCsRequest,
-    ReplicaInfo, WriteHeader, WriteRequest,
+    write_request, CsAddr, HeartbeatReply, HeartbeatRequest, ReadRequest, RegisterCsReply,
+    RegisterCsRequest, ReplicaInfo, ReplicateOrder, ReportCopyReply, ReportCopyRequest,
+    SetVersionOrder, WriteHeader, WriteRequest,
 };
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{
@@ -33,6 +35,12 @@ struct MdsState {
     beats: Vec<HeartbeatRequest>,
     /// Answered in every heartbeat reply.
     delete: Vec<ReplicaInfo>,
+    /// Handed out once, to the CS they name (by id).
+    replicate: Vec<(u32, ReplicateOrder)>,
+    set_version: Vec<(u32, SetVersionOrder)>,
+    reports: Vec<ReportCopyRequest>,
+    /// What ReportCopy answers.
+    keep: bool,
 }
 
 #[derive(Clone)]
@@ -60,10 +68,31 @@ impl ClusterAdmin for FakeMds {
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatReply>, Status> {
         let mut state = self.state.lock().unwrap();
-        state.beats.push(request.into_inner());
+        let beat = request.into_inner();
+        let cs_id = beat.cs_id;
+        state.beats.push(beat);
+        let (replicate, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.replicate)
+            .into_iter()
+            .partition(|(id, _)| *id == cs_id);
+        state.replicate = rest;
+        let (set_version, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.set_version)
+            .into_iter()
+            .partition(|(id, _)| *id == cs_id);
+        state.set_version = rest;
         Ok(Response::new(HeartbeatReply {
             delete: state.delete.clone(),
+            replicate: replicate.into_iter().map(|(_, o)| o).collect(),
+            set_version: set_version.into_iter().map(|(_, o)| o).collect(),
         }))
+    }
+
+    async fn report_copy(
+        &self,
+        request: Request<ReportCopyRequest>,
+    ) -> Result<Response<ReportCopyReply>, Status> {
+        let mut state = self.state.lock().unwrap();
+        state.reports.push(request.into_inner());
+        Ok(Response::new(ReportCopyReply { keep: state.keep }))
     }
 }
 
@@ -122,6 +151,10 @@ async fn serve(
 }
 
 async fn put(addr: &str, cfg: &ClusterConfig, chunk_id: u64, data: &'static [u8]) {
+    put_bytes(addr, cfg, chunk_id, Bytes::from_static(data)).await
+}
+
+async fn put_bytes(addr: &str, cfg: &ClusterConfig, chunk_id: u64, data: Bytes) {
     let channel = cairn_cs::service::data_endpoint(addr)
         .unwrap()
         .connect()
@@ -140,7 +173,7 @@ async fn put(addr: &str, cfg: &ClusterConfig, chunk_id: u64, data: &'static [u8]
             })),
         },
         WriteRequest {
-            msg: Some(write_request::Msg::Data(Bytes::from_static(data))),
+            msg: Some(write_request::Msg::Data(data)),
         },
     ];
     c.write(futures::stream::iter(msgs)).await.unwrap();
@@ -259,4 +292,191 @@ async fn registers_reports_and_deletes_what_the_mds_says() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+async fn read_all(addr: &str, cfg: &ClusterConfig, chunk_id: u64, version: u64) -> Vec<u8> {
+    let channel = cairn_cs::service::data_endpoint(addr)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = ChunkServiceClient::with_interceptor(channel, ClientAuth(cfg.auth()));
+    let mut stream = c
+        .read(ReadRequest {
+            chunk_id,
+            version,
+            offset: 0,
+            length: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(piece) = stream.message().await.unwrap() {
+        out.extend_from_slice(&piece.data);
+    }
+    out
+}
+
+async fn new_cs(
+    base: &Path,
+    name: &str,
+    host: &str,
+    cfg: &ClusterConfig,
+) -> (std::path::PathBuf, u32) {
+    let dir = base.join(name);
+    let identity = make_cs(
+        MakeCsOptions {
+            dir: dir.clone(),
+            journal: None,
+            host: Some(host.into()),
+            tier: 0,
+            capacity: None,
+        },
+        cfg,
+    )
+    .await
+    .unwrap();
+    (dir, identity.cs_id)
+}
+
+/// A copy ordered by the MDS is pulled from the source, verified, reported,
+/// and kept or deleted as the MDS answers; a corrupt source fails the copy
+/// (and is quarantined on the source); version orders rename replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_and_version_orders_from_the_mds() {
+    let (mds_addr, mds) = start_mds().await;
+    mds.lock().unwrap().keep = true;
+    let cfg = cfg(&mds_addr);
+    let base = tempfile::tempdir().unwrap();
+    let (src_dir, src_id) = new_cs(base.path(), "src", "h1", &cfg).await;
+    let (dst_dir, dst_id) = new_cs(base.path(), "dst", "h2", &cfg).await;
+    let (src_addr, src_stop, src_task) = serve(&src_dir, cfg.clone()).await;
+    let (dst_addr, dst_stop, dst_task) = serve(&dst_dir, cfg.clone()).await;
+    // 3 MiB and a bit: several pieces, a short last block.
+    let data: Vec<u8> = (0..(3 << 20) + 1234).map(|i| (i * 7 % 251) as u8).collect();
+    put_bytes(&src_addr, &cfg, 40, Bytes::from(data.clone())).await;
+    put(&src_addr, &cfg, 41, b"not kept").await;
+    let source = CsAddr {
+        cs_id: src_id,
+        addr: src_addr.clone(),
+        host: "h1".into(),
+    };
+    let order = |chunk_id: u64, length: u64| ReplicateOrder {
+        chunk_id,
+        version: 1,
+        length,
+        sources: vec![
+            // A dead source first: the copy moves on to the next one.
+            CsAddr {
+                cs_id: 99,
+                addr: "127.0.0.1:1".into(),
+                host: "h9".into(),
+            },
+            source.clone(),
+        ],
+        rate: 0,
+    };
+    mds.lock()
+        .unwrap()
+        .replicate
+        .push((dst_id, order(40, data.len() as u64)));
+    wait_for("the copy to be reported", || {
+        mds.lock().unwrap().reports.iter().any(|r| r.chunk_id == 40)
+    })
+    .await;
+    {
+        let state = mds.lock().unwrap();
+        let r = state.reports.iter().find(|r| r.chunk_id == 40).unwrap();
+        assert!(r.ok, "{}", r.error);
+        assert_eq!(
+            (r.cs_id, r.version, r.length),
+            (dst_id, 1, data.len() as u64)
+        );
+    }
+    assert_eq!(
+        read_all(&dst_addr, &cfg, 40, 1).await,
+        data,
+        "the copy reads back"
+    );
+
+    // A copy the MDS does not keep is deleted.
+    mds.lock().unwrap().keep = false;
+    mds.lock().unwrap().replicate.push((dst_id, order(41, 8)));
+    let copy41 = cairn_cs::store::replica_path(&dst_dir.join("chunks"), 41, 1);
+    wait_for("the unkept copy to be reported", || {
+        mds.lock().unwrap().reports.iter().any(|r| r.chunk_id == 41)
+    })
+    .await;
+    wait_for("the unkept copy to be deleted", || !copy41.exists()).await;
+
+    // A corrupt source: the copy fails, nothing is kept, and the source
+    // quarantines its replica.
+    mds.lock().unwrap().keep = true;
+    let src40 = cairn_cs::store::replica_path(&src_dir.join("chunks"), 40, 1);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&src40)
+            .unwrap();
+        f.seek(SeekFrom::Start(8192 + (2 << 20) + 17)).unwrap();
+        f.write_all(&[0xEE; 32]).unwrap();
+        f.sync_all().unwrap();
+    }
+    let (dst2_dir, dst2_id) = new_cs(base.path(), "dst2", "h3", &cfg).await;
+    let (_dst2_addr, dst2_stop, dst2_task) = serve(&dst2_dir, cfg.clone()).await;
+    mds.lock()
+        .unwrap()
+        .replicate
+        .push((dst2_id, order(40, data.len() as u64)));
+    wait_for("the failed copy to be reported", || {
+        mds.lock()
+            .unwrap()
+            .reports
+            .iter()
+            .any(|r| r.chunk_id == 40 && r.cs_id == dst2_id)
+    })
+    .await;
+    {
+        let state = mds.lock().unwrap();
+        let r = state
+            .reports
+            .iter()
+            .find(|r| r.chunk_id == 40 && r.cs_id == dst2_id)
+            .unwrap();
+        assert!(!r.ok, "a copy from a corrupt source fails");
+    }
+    let failed = cairn_cs::store::replica_path(&dst2_dir.join("chunks"), 40, 1);
+    wait_for("the failed copy to be gone", || !failed.exists()).await;
+    wait_for("the corrupt source replica to be quarantined", || {
+        !src40.exists()
+    })
+    .await;
+
+    // A version order renames a replica.
+    mds.lock().unwrap().set_version.push((
+        dst_id,
+        SetVersionOrder {
+            chunk_id: 40,
+            old_version: 1,
+            new_version: 3,
+        },
+    ));
+    let renamed = cairn_cs::store::replica_path(&dst_dir.join("chunks"), 40, 3);
+    wait_for("the replica to be renamed", || renamed.exists()).await;
+    assert_eq!(read_all(&dst_addr, &cfg, 40, 3).await, data);
+
+    for (stop, task) in [
+        (src_stop, src_task),
+        (dst_stop, dst_task),
+        (dst2_stop, dst2_task),
+    ] {
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
 }

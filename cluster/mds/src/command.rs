@@ -197,6 +197,46 @@ pub enum Command {
         cs_id: u32,
     },
 
+    // ---- healing and balancing (chosen by the background work, which
+    // reads liveness and figures outside the state machine)
+    /// A CS made a verified copy of a chunk it was ordered to copy: it
+    /// becomes a replica if the chunk is still at `version` and the CS is
+    /// on a host no other replica uses (`replaces` aside). `replaces`: a
+    /// replica the copy takes the place of (a move, or a lost replica on
+    /// the same host), dropped in the same transaction.
+    AddReplica {
+        chunk_id: u64,
+        version: u64,
+        cs_id: u32,
+        replaces: Option<u32>,
+    },
+    /// Drops a replica the chunk does not need (over the wanted count, on a
+    /// lost or draining CS), without a version bump; never the last one.
+    TrimReplica {
+        chunk_id: u64,
+        version: u64,
+        cs_id: u32,
+    },
+    /// Starts (`draining`) or cancels the drain of a CS.
+    SetCsDraining {
+        cs_id: u32,
+        draining: bool,
+    },
+    /// Removes a CS. Without `force` only once no committed chunk lists it
+    /// (a drained CS); with `force` at once, dropping its replicas from
+    /// every chunk.
+    RemoveCs {
+        cs_id: u32,
+        force: bool,
+    },
+    /// Frees chunks nobody references (released past their grace period, or
+    /// allocated and never committed past a timeout): removes them and
+    /// queues the deletion of their replicas. Chunks referenced again
+    /// meanwhile are skipped.
+    FreeChunks {
+        chunk_ids: Vec<u64>,
+    },
+
     // ---- S3: access keys and multipart uploads
     /// The key id and secret are chosen by the caller (random), never here.
     CreateAccessKey {
@@ -268,6 +308,11 @@ impl Command {
             Command::SetCsAddr { .. } => "set_cs_addr",
             Command::ReconcileReplicas { .. } => "reconcile_replicas",
             Command::TakeReplicaDeletes { .. } => "take_replica_deletes",
+            Command::AddReplica { .. } => "add_replica",
+            Command::TrimReplica { .. } => "trim_replica",
+            Command::SetCsDraining { .. } => "set_cs_draining",
+            Command::RemoveCs { .. } => "remove_cs",
+            Command::FreeChunks { .. } => "free_chunks",
             Command::CreateAccessKey { .. } => "create_access_key",
             Command::DeleteAccessKey { .. } => "delete_access_key",
             Command::SetBucketPermission { .. } => "set_bucket_permission",
@@ -286,9 +331,26 @@ pub enum CommandReply {
     Done,
     Node(Inode),
     Bucket(BucketInfo),
-    Chunk { chunk_id: u64, chunk: ChunkInfo },
-    CsRegistered { cs_id: u32 },
+    Chunk {
+        chunk_id: u64,
+        chunk: ChunkInfo,
+    },
+    CsRegistered {
+        cs_id: u32,
+    },
     Deletes(Vec<ReplicaRef>),
+    /// A full report reconciled: replicas to delete, and replicas to bring
+    /// to the chunk's version as (chunk id, old version, new version).
+    Reconciled {
+        deletes: Vec<ReplicaRef>,
+        set_versions: Vec<(u64, u64, u64)>,
+    },
+    /// A CS removed; `chunks_lost`: chunks left with no replica (force).
+    CsRemoved {
+        chunks_lost: u64,
+    },
+    /// How many chunks FreeChunks freed.
+    Freed(u64),
     AccessKey(AccessKeyInfo),
     Upload(UploadInfo),
 }

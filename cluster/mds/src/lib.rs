@@ -10,6 +10,9 @@
 //! * `query`: reads on snapshots;
 //! * [`placement`]: the pure replica placement function;
 //! * [`registry`]: live chunk server figures from heartbeats;
+//! * [`health`]: chunk states and liveness, pure;
+//! * [`heal`]: the background work (re-replication, trimming, drains,
+//!   balancing, collection of unreferenced chunks) behind one entry point;
 //! * `service`, `s3_service`: the gRPC edge (protobuf stops there);
 //! * `init`, `server`: creating a cluster, running an MDS.
 
@@ -18,6 +21,8 @@ pub mod command;
 mod committer;
 mod convert;
 pub mod error;
+pub mod heal;
+pub mod health;
 mod init;
 pub mod placement;
 mod query;

@@ -32,6 +32,9 @@ pub struct Candidate {
     pub free: u64,
     pub online: bool,
     pub draining: bool,
+    /// Its measured I/O latency (write and sync, moving average); 0 when
+    /// unknown.
+    pub latency_ms: f64,
 }
 
 /// What to place.
@@ -79,17 +82,28 @@ pub fn fill(c: &Candidate) -> f64 {
     (c.used as f64 / c.capacity as f64).clamp(0.0, 1.0)
 }
 
+/// Latency at which a CS's cost doubles: a disk answering in 100 ms is
+/// saturated (a spinning disk under load); an SSD's millisecond barely
+/// counts.
+pub const LATENCY_SCALE_MS: f64 = 100.0;
+
 /// Cost of placing a replica on a CS:
 ///
-/// `cost = (1 + tier) × (1 + fill)`
+/// `cost = (1 + tier) × (1 + fill) × (1 + min(latency / 100 ms, 1))`
 ///
 /// The tier is the storage class (0 fastest: SSD < SAS < SATA as tiers rise),
 /// so each slower class weighs one unit more; fill (0..1) scales it by up to
-/// two, so an empty CS costs half of a full one of the same class. Placement
-/// picks the lowest cost, which steers new chunks to fast, empty disks and
-/// lets a new CS fill up to the level of the others.
+/// two, so an empty CS costs half of a full one of the same class; measured
+/// latency scales it by up to two more, so a struggling disk gets fewer new
+/// chunks. Placement picks the lowest cost, which steers new chunks to fast,
+/// empty disks and lets a new CS fill up to the level of the others.
 pub fn cost(c: &Candidate) -> f64 {
-    (1.0 + f64::from(c.tier)) * (1.0 + fill(c))
+    let latency = if c.latency_ms.is_finite() {
+        (c.latency_ms / LATENCY_SCALE_MS).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (1.0 + f64::from(c.tier)) * (1.0 + fill(c)) * (1.0 + latency)
 }
 
 fn room(c: &Candidate) -> u64 {
@@ -219,6 +233,7 @@ mod tests {
             free: 100 * GIB - used,
             online: true,
             draining: false,
+            latency_ms: 0.0,
         }
     }
 
@@ -315,6 +330,17 @@ mod tests {
         assert_eq!(cost(&empty_slow), 3.0);
         let half = cs(4, "a", 1, 50 * GIB);
         assert!((cost(&half) - 3.0).abs() < 1e-9);
+        // Latency doubles the cost at 100 ms, and no more.
+        let slow = Candidate {
+            latency_ms: 50.0,
+            ..cs(5, "a", 0, 0)
+        };
+        assert!((cost(&slow) - 1.5).abs() < 1e-9);
+        let stuck = Candidate {
+            latency_ms: 5000.0,
+            ..cs(6, "a", 0, 0)
+        };
+        assert_eq!(cost(&stuck), 2.0);
     }
 
     #[test]

@@ -220,6 +220,17 @@ impl Reader {
         }
     }
 
+    /// Every queued replica deletion, as (cs id, chunk id).
+    pub fn pending_deletes(&self) -> Result<std::collections::BTreeSet<(u32, u64)>, FsError> {
+        let table = self.table(schema::REPLICA_DELETES)?;
+        let mut out = std::collections::BTreeSet::new();
+        for entry in table.iter().io()? {
+            let (k, _) = entry.io()?;
+            out.insert(k.value());
+        }
+        Ok(out)
+    }
+
     /// (inode count, bytes in files) — a full scan, for Stat.
     pub fn inode_totals(&self) -> Result<(u64, u64), FsError> {
         let table = self.table(schema::INODES)?;

@@ -12,7 +12,7 @@ use std::{
 };
 
 /// What a heartbeat says about a CS.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Figures {
     pub addr: String,
     pub capacity: u64,
@@ -23,6 +23,8 @@ pub struct Figures {
     pub write_bytes: u64,
     pub read_ops: u64,
     pub write_ops: u64,
+    /// Moving average of its write and sync latency.
+    pub latency_ms: f64,
 }
 
 /// A CS's figures and when they arrived.

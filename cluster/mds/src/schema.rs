@@ -14,10 +14,10 @@
 //! | `dentries` | (parent ino, name) | child ino | parent is a directory; readdir is a range scan |
 //! | `keys` | (bucket, key bytes) | ino | every file, symlink and explicit directory inside a bucket has exactly one key per dentry (its path, `/`-suffixed for a directory); key-only inodes have one key and no dentry |
 //! | `buckets` | name | [`BucketInfo`] | a bucket is the directory `name` under the root |
-//! | `chunks` | chunk id | [`ChunkInfo`] | `refs` counts the inodes whose layout names the chunk; a chunk whose count falls to 0 is removed and its replicas queued in `replica_deletes` |
+//! | `chunks` | chunk id | [`ChunkInfo`] | `refs` counts the inodes (and upload parts) whose layout names the chunk; a chunk whose count falls to 0 is marked `released` and kept for a grace period, then freed (`FreeChunks`): removed, its replicas queued in `replica_deletes` |
 //! | `replica_index` | (cs id, chunk id) | () | mirrors `ChunkInfo::replicas`, so a CS's replicas are a range scan |
 //! | `replica_deletes` | (cs id, chunk id) | version | replicas a CS should delete (chunk freed, replica dropped or stale); handed out in heartbeat replies; whoever gives a CS a chunk again (healing) must first remove its row here |
-//! | `chunk_servers` | cs id | [`ChunkServerInfo`] | ids are never reused |
+//! | `chunk_servers` | cs id | [`ChunkServerInfo`] | ids are never reused: a removed CS stays as a `Removed` row; no chunk lists a removed CS |
 //! | `meta` | name | [`ClusterMeta`] / [`Counters`] | written once at creation / counters only grow |
 //! | `requests`, `request_order` | request id / sequence | remembered reply / request id | at most [`MAX_REMEMBERED_REQUESTS`] rows |
 //! | `access_keys` | access key id | [`AccessKeyInfo`] | at most one permission row per bucket |
@@ -139,28 +139,56 @@ pub struct BucketInfo {
     pub owner: String,
 }
 
+/// A chunk as stored before replica count and tier were kept per chunk
+/// (record version 1); decoded and migrated into [`ChunkInfo`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkInfoV1 {
+    pub version: u64,
+    pub length: u64,
+    pub replicas: Vec<u32>,
+    pub refs: u32,
+    pub owner: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkInfo {
     /// Grows whenever the replica set changes during a write.
     pub version: u64,
     /// High-water mark of bytes written.
     pub length: u64,
-    /// CS ids holding a current replica, in chain order. Never two on one host
-    /// when placed (placement's invariant).
+    /// CS ids holding a current replica, in chain order. Never two on one
+    /// host: placement and the healer both keep it so (a copy that lands on
+    /// the host of a lost replica replaces that replica in the same
+    /// command).
     pub replicas: Vec<u32>,
-    /// Number of inodes whose layout names this chunk. 0 right after
-    /// allocation until the first commit references it.
+    /// Number of inodes (and upload parts) whose layout names this chunk.
+    /// 0 right after allocation until the first commit references it, and
+    /// again once released.
     pub refs: u32,
-    /// The inode the chunk was allocated for (diagnostics, later GC of
-    /// allocated-but-never-committed chunks).
+    /// The inode the chunk was allocated for (diagnostics).
     pub owner: u64,
+    /// Wanted number of replicas: the attribute of the inode that first
+    /// referenced it (or was allocated for), raised to the largest count any
+    /// later holder asks for; set exactly by SetAttr on its only holder. 0:
+    /// unknown (a migrated record): the cluster's default.
+    pub want: u32,
+    /// Wanted storage tier, from the same inode (the last SetAttr wins).
+    pub tier: u32,
+    /// Its reference count fell to 0 after it was referenced: it is kept,
+    /// readable, for a grace period (readers holding an old layout finish),
+    /// then freed. A new reference during the grace takes it back.
+    pub released: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CsState {
     Active,
-    /// Being emptied by `rm-cs`: gets no new chunks.
+    /// Being emptied by `rm-cs`: gets no new chunks, its replicas are copied
+    /// elsewhere and then trimmed from it.
     Draining,
+    /// Gone from the cluster (drained, or removed by force). The row stays
+    /// so that its id is never reused; no chunk lists it.
+    Removed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,7 +368,46 @@ macro_rules! stored {
 
 stored!(Inode, InodeRecord, "inode");
 stored!(BucketInfo, BucketRecord, "bucket");
-stored!(ChunkInfo, ChunkRecord, "chunk");
+
+/// The chunk envelope: V1 (before per-chunk replica count and tier) is
+/// migrated on decode; V2 is written.
+#[derive(Serialize, Deserialize)]
+enum ChunkRecord<'a> {
+    V1(Cow<'a, ChunkInfoV1>),
+    V2(Cow<'a, ChunkInfo>),
+}
+
+impl From<ChunkInfoV1> for ChunkInfo {
+    fn from(v1: ChunkInfoV1) -> ChunkInfo {
+        ChunkInfo {
+            version: v1.version,
+            length: v1.length,
+            replicas: v1.replicas,
+            refs: v1.refs,
+            owner: v1.owner,
+            want: 0,
+            tier: 0,
+            released: false,
+        }
+    }
+}
+
+impl Stored for ChunkInfo {
+    const WHAT: &'static str = "chunk";
+
+    fn encode(&self) -> Result<Vec<u8>, FsError> {
+        postcard::to_allocvec(&ChunkRecord::V2(Cow::Borrowed(self)))
+            .map_err(|e| encode_err(Self::WHAT, e))
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, FsError> {
+        match postcard::from_bytes::<ChunkRecord>(bytes) {
+            Ok(ChunkRecord::V1(v)) => Ok(v.into_owned().into()),
+            Ok(ChunkRecord::V2(v)) => Ok(v.into_owned()),
+            Err(e) => Err(decode_err(Self::WHAT, e)),
+        }
+    }
+}
 stored!(ChunkServerInfo, ChunkServerRecord, "chunk server");
 stored!(ClusterMeta, ClusterMetaRecord, "cluster");
 stored!(Counters, CountersRecord, "counters");
@@ -493,6 +560,27 @@ mod tests {
         // The envelope's variant index comes first: V1 = 0.
         assert_eq!(bytes[0], 0);
         assert_eq!(Inode::decode(&bytes).unwrap(), inode);
+    }
+
+    #[test]
+    fn version_1_chunk_records_migrate() {
+        let v1 = ChunkInfoV1 {
+            version: 4,
+            length: 100,
+            replicas: vec![1, 2],
+            refs: 1,
+            owner: 9,
+        };
+        let bytes = postcard::to_allocvec(&ChunkRecord::V1(Cow::Borrowed(&v1))).unwrap();
+        assert_eq!(bytes[0], 0);
+        let chunk = ChunkInfo::decode(&bytes).unwrap();
+        assert_eq!(chunk.version, 4);
+        assert_eq!(chunk.replicas, vec![1, 2]);
+        assert_eq!((chunk.want, chunk.tier, chunk.released), (0, 0, false));
+        // Written as V2 (variant 1) from now on.
+        let again = chunk.encode().unwrap();
+        assert_eq!(again[0], 1);
+        assert_eq!(ChunkInfo::decode(&again).unwrap(), chunk);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::{
     future::Future,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use cairn_common::{auth::ServerAuth, ClusterConfig, FsError};
@@ -23,6 +23,7 @@ use crate::apply::create_tables;
 use crate::command::{Command, CommandReply};
 use crate::committer::Committer;
 use crate::error::MdsError;
+use crate::heal::{shared::HealShared, BackgroundWork};
 use crate::init::{lock_dir, DB_FILE};
 use crate::query::Reader;
 use crate::registry::Registry;
@@ -37,6 +38,24 @@ const MAX_MESSAGE: usize = 64 << 20;
 pub struct MdsOptions {
     /// A chunk server silent for longer than this is offline.
     pub offline_after: Duration,
+    /// A chunk server silent for longer than this (the grace period) has
+    /// its replicas counted lost: they are restored elsewhere.
+    pub lost_after: Duration,
+    /// Replica copies at once towards, and from, one chunk server.
+    pub max_copies_per_cs: usize,
+    /// Fill difference (0..1) between the fullest and the emptiest chunk
+    /// server of a tier that starts the balancer.
+    pub balance_threshold: f64,
+    /// Bytes per second each balancing (or tier) move copies at.
+    pub balance_rate: u64,
+    /// How long a chunk released by its last holder stays readable before
+    /// it is freed.
+    pub release_grace: Duration,
+    /// How long an allocated chunk may stay out of every layout before it
+    /// is collected.
+    pub uncommitted_timeout: Duration,
+    /// Time between two passes of the background work.
+    pub heal_interval: Duration,
 }
 
 impl Default for MdsOptions {
@@ -46,6 +65,28 @@ impl Default for MdsOptions {
             // pause or a busy disk, short enough that writers stop choosing a
             // dead CS quickly.
             offline_after: Duration::from_secs(10),
+            // A minute: a CS restart (upgrade, reboot of its process) comes
+            // back well within it and costs no copy; a dead disk starts
+            // being re-replicated a minute after its last heartbeat.
+            lost_after: Duration::from_secs(60),
+            // Four 64 MiB copies in and out keep a disk streaming (each
+            // copy is sequential) without starving its clients' queue.
+            max_copies_per_cs: 4,
+            // PCS's figure: closer is not worth the moves.
+            balance_threshold: 0.05,
+            // 20 MiB/s per move, one move in and one out per CS at a time:
+            // about a tenth of a disk's sequential bandwidth, so clients
+            // keep most of it; a 1 TiB imbalance levels in about 15 hours.
+            balance_rate: 20 << 20,
+            // Long enough for a reader holding an old layout to finish
+            // reading a few 64 MiB chunks on a slow link.
+            release_grace: Duration::from_secs(60),
+            // A write allocates and commits within seconds; an hour covers
+            // the slowest multipart part on the slowest link.
+            uncommitted_timeout: Duration::from_secs(3600),
+            // Heartbeats come every second: deciding more often gains
+            // nothing.
+            heal_interval: Duration::from_secs(1),
         }
     }
 }
@@ -57,6 +98,11 @@ pub(crate) struct State {
     pub committer: Committer,
     pub db: Arc<Database>,
     pub registry: Registry,
+    /// Copies in flight, touched chunks, healing figures.
+    pub heal: HealShared,
+    pub options: MdsOptions,
+    /// When this MDS opened: a CS not heard from since is offline, then lost.
+    pub started: Instant,
     pub meta: ClusterMeta,
     pub dir: PathBuf,
     /// Serialises AuthNode attempts, so that password guesses cannot run in
@@ -134,6 +180,9 @@ impl Mds {
                 committer,
                 db,
                 registry: Registry::new(options.offline_after),
+                heal: HealShared::default(),
+                options,
+                started: Instant::now(),
                 meta,
                 dir: dir.to_path_buf(),
                 join_gate: tokio::sync::Mutex::new(()),
@@ -169,6 +218,12 @@ impl Mds {
         &self.state
     }
 
+    /// The background work of this MDS, to drive by hand in tests.
+    #[cfg(test)]
+    pub(crate) fn background(&self) -> BackgroundWork {
+        BackgroundWork::new(self.state.clone())
+    }
+
     /// Serves Metadata, S3Meta and ClusterAdmin (behind the cluster
     /// credential) and
     /// Join (open: it checks the password itself) on `listener` until
@@ -192,13 +247,21 @@ impl Mds {
             .max_encoding_message_size(MAX_MESSAGE);
         let join = JoinServer::new(JoinService::new(self.state.clone()));
         tracing::info!(addr = ?addr, cluster = %self.state.meta.name, "MDS serving");
-        Server::builder()
+        // The background work runs for as long as the server does.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped));
+        let served = Server::builder()
             .add_service(InterceptedService::new(metadata, auth.clone()))
             .add_service(InterceptedService::new(s3_meta, auth.clone()))
             .add_service(InterceptedService::new(admin, auth))
             .add_service(join)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
-            .await?;
+            .await;
+        let _ = stop.send(true);
+        if background.await.is_err() {
+            tracing::error!("the MDS background work panicked");
+        }
+        served?;
         tracing::info!(addr = ?addr, "MDS stopped");
         Ok(())
     }

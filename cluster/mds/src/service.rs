@@ -16,6 +16,8 @@ use crate::command::{Command, CommandReply, ReplicaRef};
 use crate::convert::{
     attr_change_from_pb, bucket_to_pb, node_kind_from_pb, node_to_pb, object_from_pb,
 };
+use crate::heal;
+use crate::health::{self, ChunkState, Liveness};
 use crate::init::verify_password;
 use crate::placement::{self, Candidate};
 use crate::registry::{Figures, Live};
@@ -27,6 +29,10 @@ use crate::server::State;
 const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
 
 pub(crate) type Reply<T> = Result<Response<T>, Status>;
+
+/// Blocked chunks listed by Stat, at most: the counts say how many there
+/// are; a sample of reasons is what an operator needs.
+const MAX_BLOCKED_SHOWN: usize = 20;
 
 /// Metadata (clients) and ClusterAdmin (chunk servers).
 #[derive(Clone)]
@@ -56,6 +62,7 @@ impl MdsService {
         let live = self.state.registry.snapshot();
         servers
             .iter()
+            .filter(|s| s.state != CsState::Removed)
             .map(|s| {
                 candidate(
                     s,
@@ -145,6 +152,19 @@ impl MdsService {
         }
     }
 
+    /// Where a chunk server's data path listens, as the data path needs it.
+    fn addr_of(&self, s: &ChunkServerInfo) -> pb::CsAddr {
+        let live = self.state.registry.get(s.id);
+        pb::CsAddr {
+            cs_id: s.id,
+            addr: live
+                .map(|l| l.figures.addr)
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| s.addr.clone()),
+            host: s.host.clone(),
+        }
+    }
+
     fn servers_by_id(&self) -> Result<BTreeMap<u32, ChunkServerInfo>, FsError> {
         Ok(self
             .state
@@ -172,7 +192,8 @@ fn candidate(s: &ChunkServerInfo, live: Option<&Live>, online: bool) -> Candidat
         // Placement hands out addresses: a CS that never said where it
         // listens cannot be in a chain.
         online: online && (!s.addr.is_empty() || !figures.addr.is_empty()),
-        draining: s.state == CsState::Draining,
+        draining: s.state != CsState::Active,
+        latency_ms: figures.latency_ms,
     }
 }
 
@@ -448,6 +469,14 @@ impl Metadata for MdsService {
 
     async fn commit_write(&self, request: Request<pb::CommitWriteRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
+        // Copies of these chunks wait: an in-place write just landed.
+        self.state.heal.touch(
+            r.extents
+                .iter()
+                .map(|e| e.chunk_id)
+                .chain(r.chunk_lengths.iter().map(|c| c.chunk_id)),
+            Instant::now(),
+        );
         self.node(Command::CommitWrite {
             ino: r.ino,
             extents: r
@@ -475,6 +504,7 @@ impl Metadata for MdsService {
     ) -> Reply<pb::ChunkLocation> {
         let r = request.into_inner();
         tracing::info!(chunk = r.chunk_id, version = r.version, cs = r.cs_id, reason = %r.reason, "replica dropped by a writer");
+        self.state.heal.touch([r.chunk_id], Instant::now());
         match self
             .state
             .submit(Command::DropReplica {
@@ -512,22 +542,28 @@ impl Metadata for MdsService {
         let chunks = reader.chunks()?;
         let (inodes, logical_bytes) = reader.inode_totals()?;
         let buckets = reader.buckets()?.len() as u64;
+        let mut replica_counts: BTreeMap<u32, u64> = BTreeMap::new();
+        for s in servers.iter().filter(|s| s.state != CsState::Removed) {
+            replica_counts.insert(s.id, reader.replica_count(s.id)?);
+        }
+        drop(reader);
         let now = Instant::now();
         let live = self.state.registry.snapshot();
-        let mut cs_stats = Vec::with_capacity(servers.len());
-        let mut online_ids = std::collections::BTreeSet::new();
-        for s in &servers {
+        let views = heal::views(&self.state, &servers, now);
+        let flight = self.state.heal.figures(now);
+        let mut cs_stats = Vec::with_capacity(views.len());
+        for s in servers.iter().filter(|s| s.state != CsState::Removed) {
+            let Some(view) = views.get(&s.id) else {
+                continue;
+            };
             let l = live.get(&s.id);
-            let online = self.state.registry.is_online(l, now);
-            if online {
-                online_ids.insert(s.id);
-            }
-            let c = candidate(s, l, online);
             let figures = l.map(|l| l.figures.clone()).unwrap_or_default();
-            let state = match (s.state, online) {
+            let c = view.candidate();
+            let state = match (s.state, view.liveness) {
                 (CsState::Draining, _) => "draining",
-                (CsState::Active, true) => "active",
-                (CsState::Active, false) => "offline",
+                (_, Liveness::Online) => "active",
+                (_, Liveness::Offline) => "offline",
+                (_, Liveness::Lost) => "lost",
             };
             cs_stats.push(pb::CsStat {
                 cs_id: s.id,
@@ -542,7 +578,7 @@ impl Metadata for MdsService {
                 capacity: c.capacity,
                 used: figures.used,
                 free: figures.free,
-                replicas: reader.replica_count(s.id)?,
+                replicas: replica_counts.get(&s.id).copied().unwrap_or(0),
                 cost: placement::cost(&c),
                 journal: s.journal,
                 last_heartbeat_ms_ago: l
@@ -555,16 +591,29 @@ impl Metadata for MdsService {
                 write_bytes: figures.write_bytes,
                 read_ops: figures.read_ops,
                 write_ops: figures.write_ops,
+                fill: placement::fill(&c),
+                copies_in: flight.copies_in.get(&s.id).copied().unwrap_or(0),
+                copies_out: flight.copies_out.get(&s.id).copied().unwrap_or(0),
+                latency_ms: figures.latency_ms,
             });
         }
         let mut by_replicas: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
-        for (_, chunk) in &chunks {
-            let live_count = chunk
-                .replicas
-                .iter()
-                .filter(|id| online_ids.contains(id))
-                .count() as u32;
-            *by_replicas.entry(live_count).or_default() += 1;
+        let mut states: BTreeMap<&'static str, u64> =
+            ChunkState::ALL.iter().map(|s| (s.name(), 0)).collect();
+        let mut healthy = true;
+        for (id, chunk) in &chunks {
+            let c = health::census(chunk, &views);
+            *by_replicas.entry(c.live as u32).or_default() += 1;
+            let want = health::wanted(chunk, self.state.meta.default_replicas);
+            let st = health::state(
+                chunk,
+                want,
+                &c,
+                flight.chunks.contains(id),
+                flight.blocked.contains_key(id),
+            );
+            healthy &= !st.is_unhealthy();
+            *states.entry(st.name()).or_default() += 1;
         }
         Ok(Response::new(pb::ClusterStat {
             cluster_name: self.state.meta.name.clone(),
@@ -575,6 +624,89 @@ impl Metadata for MdsService {
             inodes,
             buckets,
             logical_bytes,
+            chunk_states: states
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            blocked: flight
+                .blocked
+                .iter()
+                .take(MAX_BLOCKED_SHOWN)
+                .map(|(chunk_id, reason)| pb::BlockedChunk {
+                    chunk_id: *chunk_id,
+                    reason: reason.clone(),
+                })
+                .collect(),
+            copies_in_flight: flight.copies,
+            moves_in_flight: flight.moves,
+            copy_bytes_per_sec: flight.bytes_per_sec,
+            copied_bytes: flight.copied_bytes,
+            healthy: healthy && flight.chunks.is_empty(),
+        }))
+    }
+
+    async fn remove_cs(&self, request: Request<pb::RemoveCsRequest>) -> Reply<pb::RemoveCsReply> {
+        let r = request.into_inner();
+        let reader = self.state.reader()?;
+        let info = reader.chunk_server(r.cs_id)?.ok_or_else(|| {
+            FsError::NotFound(format!("chunk server {} is not registered", r.cs_id))
+        })?;
+        drop(reader);
+        if info.state == CsState::Removed {
+            return Ok(Response::new(pb::RemoveCsReply {
+                state: "removed".into(),
+                replicas: 0,
+                chunks_lost: 0,
+            }));
+        }
+        if r.force {
+            let lost = match self
+                .state
+                .submit(Command::RemoveCs {
+                    cs_id: r.cs_id,
+                    force: true,
+                })
+                .await?
+            {
+                CommandReply::CsRemoved { chunks_lost } => chunks_lost,
+                other => return Err(unexpected(&other)),
+            };
+            self.state.heal.cancel_cs(r.cs_id);
+            tracing::warn!(
+                cs_id = r.cs_id,
+                chunks_lost = lost,
+                "chunk server removed by force"
+            );
+            return Ok(Response::new(pb::RemoveCsReply {
+                state: "removed".into(),
+                replicas: 0,
+                chunks_lost: lost,
+            }));
+        }
+        if info.state != CsState::Draining {
+            self.state
+                .submit(Command::SetCsDraining {
+                    cs_id: r.cs_id,
+                    draining: true,
+                })
+                .await?;
+            tracing::info!(cs_id = r.cs_id, "chunk server draining");
+        }
+        // Already empty: gone at once (otherwise the background work
+        // removes it once drained).
+        let removed = self
+            .state
+            .submit(Command::RemoveCs {
+                cs_id: r.cs_id,
+                force: false,
+            })
+            .await
+            .is_ok();
+        let replicas = self.state.reader()?.replica_count(r.cs_id)?;
+        Ok(Response::new(pb::RemoveCsReply {
+            state: if removed { "removed" } else { "draining" }.into(),
+            replicas,
+            chunks_lost: 0,
         }))
     }
 }
@@ -618,6 +750,14 @@ impl ClusterAdmin for MdsService {
             ))
             .into());
         };
+        if info.state == CsState::Removed {
+            return Err(FsError::NotFound(format!(
+                "chunk server {} was removed from cluster {}: stop it; to use its disk again, \
+                 empty the directory and run make-cs",
+                r.cs_id, self.state.meta.name
+            ))
+            .into());
+        }
         let pending = reader.has_pending_deletes(r.cs_id)?;
         drop(reader);
         let first_seen = self.state.registry.get(r.cs_id).is_none();
@@ -633,6 +773,11 @@ impl ClusterAdmin for MdsService {
                 write_bytes: r.write_bytes,
                 read_ops: r.read_ops,
                 write_ops: r.write_ops,
+                latency_ms: if r.latency_ms.is_finite() {
+                    r.latency_ms.max(0.0)
+                } else {
+                    0.0
+                },
             },
             Instant::now(),
         );
@@ -665,10 +810,14 @@ impl ClusterAdmin for MdsService {
         } else {
             None
         };
-        let deletes = match command {
-            None => Vec::new(),
+        let (deletes, set_versions) = match command {
+            None => (Vec::new(), Vec::new()),
             Some(c) => match self.state.submit(c).await? {
-                CommandReply::Deletes(d) => d,
+                CommandReply::Deletes(d) => (d, Vec::new()),
+                CommandReply::Reconciled {
+                    deletes,
+                    set_versions,
+                } => (deletes, set_versions),
                 other => return Err(unexpected(&other)),
             },
         };
@@ -679,6 +828,27 @@ impl ClusterAdmin for MdsService {
                 "replicas handed out for deletion"
             );
         }
+        let orders = self.state.heal.take_orders(r.cs_id);
+        let replicate = if orders.is_empty() {
+            Vec::new()
+        } else {
+            let servers = self.servers_by_id()?;
+            orders
+                .iter()
+                .map(|o| pb::ReplicateOrder {
+                    chunk_id: o.chunk_id,
+                    version: o.version,
+                    length: o.length,
+                    sources: o
+                        .sources
+                        .iter()
+                        .filter_map(|id| servers.get(id))
+                        .map(|s| self.addr_of(s))
+                        .collect(),
+                    rate: o.rate,
+                })
+                .collect()
+        };
         Ok(Response::new(pb::HeartbeatReply {
             delete: deletes
                 .into_iter()
@@ -688,7 +858,72 @@ impl ClusterAdmin for MdsService {
                     length: d.length,
                 })
                 .collect(),
+            replicate,
+            set_version: set_versions
+                .into_iter()
+                .map(|(chunk_id, old_version, new_version)| pb::SetVersionOrder {
+                    chunk_id,
+                    old_version,
+                    new_version,
+                })
+                .collect(),
         }))
+    }
+
+    async fn report_copy(
+        &self,
+        request: Request<pb::ReportCopyRequest>,
+    ) -> Reply<pb::ReportCopyReply> {
+        let r = request.into_inner();
+        let now = Instant::now();
+        let finished = self.state.heal.finish(r.chunk_id, r.cs_id);
+        if !r.ok {
+            tracing::warn!(chunk = r.chunk_id, cs = r.cs_id, error = %r.error, "replica copy failed");
+            self.state.heal.record_failure(r.chunk_id, now);
+            return Ok(Response::new(pb::ReportCopyReply { keep: false }));
+        }
+        // A writer touched the chunk after the copy was ordered: the copy
+        // may miss that write.
+        let since = finished
+            .as_ref()
+            .map(|f| f.ordered_at)
+            .unwrap_or_else(|| now.checked_sub(heal::WRITE_QUIET).unwrap_or(now));
+        if self.state.heal.touched_after(r.chunk_id, since) {
+            tracing::info!(
+                chunk = r.chunk_id,
+                cs = r.cs_id,
+                "copy refused: the chunk was written meanwhile"
+            );
+            self.state.heal.record_failure(r.chunk_id, now);
+            return Ok(Response::new(pb::ReportCopyReply { keep: false }));
+        }
+        let replaces = finished.as_ref().and_then(|f| f.order.replaces);
+        let outcome = self
+            .state
+            .submit(Command::AddReplica {
+                chunk_id: r.chunk_id,
+                version: r.version,
+                cs_id: r.cs_id,
+                replaces,
+            })
+            .await;
+        match outcome {
+            Ok(_) => {
+                self.state.heal.record_copied(r.length, now);
+                tracing::info!(
+                    chunk = r.chunk_id,
+                    cs = r.cs_id,
+                    bytes = r.length,
+                    replaces = ?replaces,
+                    "replica copied"
+                );
+                Ok(Response::new(pb::ReportCopyReply { keep: true }))
+            }
+            Err(e) => {
+                tracing::info!(chunk = r.chunk_id, cs = r.cs_id, error = %e, "copy not needed any more");
+                Ok(Response::new(pb::ReportCopyReply { keep: false }))
+            }
+        }
     }
 }
 

@@ -200,6 +200,7 @@ async fn serve() -> Served {
         &dir,
         MdsOptions {
             offline_after: Duration::from_secs(5),
+            ..MdsOptions::default()
         },
     )
     .await
@@ -717,6 +718,7 @@ async fn offline_chunk_servers_get_no_chunks_and_are_listed_last() {
         &dir,
         MdsOptions {
             offline_after: Duration::from_millis(300),
+            ..MdsOptions::default()
         },
     )
     .await

@@ -5,10 +5,15 @@
 //! names the chunk (several extents of one inode count once; hard links share
 //! the inode). Every layout change goes through [`set_layout`], which adds
 //! and releases references by set difference. A chunk whose count falls to 0
-//! is removed at once and each of its replicas is queued in
+//! is marked released and kept, readable, so that a reader still holding the
+//! old layout finishes; the background work frees it after a grace period
+//! (`FreeChunks`), which removes it and queues each of its replicas in
 //! `replica_deletes`, handed to its CS in the next heartbeat reply.
-//! (Immediate release: a reader still holding the old layout may find the
-//! replica gone; the grace period before freeing belongs to the GC issue.)
+//!
+//! Wanted replicas and tier: a chunk takes them from the inode it is
+//! allocated for, then from its first holder; a later holder can only raise
+//! the count (a chunk shared by CopyObject keeps the most copies anyone
+//! asked for); SetAttr on a file sets them on the chunks it alone holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +23,7 @@ use redb::ReadableTable;
 use super::Tables;
 use crate::command::{CommandReply, ReplicaRef};
 use crate::error::OrIo;
-use crate::schema::{self, ChunkInfo, ChunkServerInfo, Extent, Inode, NodeKind, Stored};
+use crate::schema::{self, ChunkInfo, ChunkServerInfo, CsState, Extent, Inode, NodeKind, Stored};
 
 // ------------------------------------------------------------ chunk rows ---
 
@@ -26,21 +31,49 @@ pub(super) fn get_chunk(t: &Tables, chunk_id: u64) -> Result<Option<ChunkInfo>, 
     schema::get_record::<u64, _, ChunkInfo>(&t.chunks, chunk_id)
 }
 
-fn put_chunk(t: &mut Tables, chunk_id: u64, chunk: &ChunkInfo) -> Result<(), FsError> {
+pub(super) fn put_chunk(t: &mut Tables, chunk_id: u64, chunk: &ChunkInfo) -> Result<(), FsError> {
     let bytes = chunk.encode()?;
     t.chunks.insert(chunk_id, bytes.as_slice()).io()?;
     Ok(())
 }
 
-fn add_ref(t: &mut Tables, chunk_id: u64) -> Result<(), FsError> {
+/// Wanted replica count and tier of a holder.
+#[derive(Clone, Copy)]
+pub(super) struct Want {
+    pub replicas: u32,
+    pub tier: u32,
+}
+
+impl Want {
+    pub(super) fn of(inode: &Inode) -> Want {
+        Want {
+            replicas: inode.replicas,
+            tier: inode.tier,
+        }
+    }
+}
+
+/// Takes a reference for a holder; `want`: the holder's attributes (None:
+/// a holder without its own, such as an upload part, which keeps those the
+/// chunk was allocated with).
+fn add_ref(t: &mut Tables, chunk_id: u64, want: Option<Want>) -> Result<(), FsError> {
     let mut chunk = get_chunk(t, chunk_id)?.ok_or_else(|| {
         FsError::Invalid(format!(
             "chunk {chunk_id} does not exist (freed or never allocated)"
         ))
     })?;
+    if let Some(w) = want {
+        if chunk.refs == 0 {
+            chunk.want = w.replicas;
+            chunk.tier = w.tier;
+        } else {
+            chunk.want = chunk.want.max(w.replicas);
+        }
+    }
     chunk.refs = chunk.refs.checked_add(1).ok_or_else(|| {
         FsError::TooManyLinks(format!("chunk {chunk_id} has too many references"))
     })?;
+    chunk.released = false;
     put_chunk(t, chunk_id, &chunk)
 }
 
@@ -52,14 +85,14 @@ fn drop_ref(t: &mut Tables, chunk_id: u64) -> Result<(), FsError> {
     };
     chunk.refs = chunk.refs.saturating_sub(1);
     if chunk.refs == 0 {
-        free_chunk(t, chunk_id, &chunk)
-    } else {
-        put_chunk(t, chunk_id, &chunk)
+        // Freed later, after the grace period (FreeChunks).
+        chunk.released = true;
     }
+    put_chunk(t, chunk_id, &chunk)
 }
 
 /// Removes a chunk and queues the deletion of each of its replicas.
-fn free_chunk(t: &mut Tables, chunk_id: u64, chunk: &ChunkInfo) -> Result<(), FsError> {
+pub(super) fn free_chunk(t: &mut Tables, chunk_id: u64, chunk: &ChunkInfo) -> Result<(), FsError> {
     t.chunks.remove(chunk_id).io()?;
     for &cs in &chunk.replicas {
         t.replica_index.remove((cs, chunk_id)).io()?;
@@ -79,8 +112,9 @@ pub(super) fn set_layout(
 ) -> Result<(), FsError> {
     let old_set = chunk_set(&inode.layout);
     let new_set = chunk_set(&new);
+    let want = Want::of(inode);
     for &c in new_set.difference(&old_set) {
-        add_ref(t, c)?;
+        add_ref(t, c, Some(want))?;
     }
     for &c in old_set.difference(&new_set) {
         drop_ref(t, c)?;
@@ -93,7 +127,7 @@ pub(super) fn set_layout(
 /// other than an inode: a multipart part). EINVAL for a missing chunk.
 pub(super) fn hold_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), FsError> {
     for c in chunk_set(extents) {
-        add_ref(t, c)?;
+        add_ref(t, c, None)?;
     }
     Ok(())
 }
@@ -114,6 +148,42 @@ pub(super) fn raise_lengths(t: &mut Tables, lengths: &[(u64, u64)]) -> Result<()
         if length > chunk.length {
             chunk.length = length;
             put_chunk(t, chunk_id, &chunk)?;
+        }
+    }
+    Ok(())
+}
+
+/// Raises chunks' lengths to the ends of the extents that name them (a
+/// layout placed by PutKey or PutPart carries no lengths of its own: every
+/// byte an extent names was written).
+pub(super) fn raise_lengths_to_extents(t: &mut Tables, extents: &[Extent]) -> Result<(), FsError> {
+    let mut ends: BTreeMap<u64, u64> = BTreeMap::new();
+    for e in extents {
+        let end = e.chunk_offset.saturating_add(e.length);
+        let slot = ends.entry(e.chunk_id).or_default();
+        *slot = (*slot).max(end);
+    }
+    let lengths: Vec<(u64, u64)> = ends.into_iter().collect();
+    raise_lengths(t, &lengths)
+}
+
+/// Sets the wanted replica count and tier of the chunks of `inode` after its
+/// attributes changed: exactly on the chunks it alone holds; on shared ones
+/// the count only rises (another holder may want more) and the tier follows.
+pub(super) fn apply_attrs_to_chunks(t: &mut Tables, inode: &Inode) -> Result<(), FsError> {
+    for c in chunk_set(&inode.layout) {
+        let Some(mut chunk) = get_chunk(t, c)? else {
+            continue;
+        };
+        let before = (chunk.want, chunk.tier);
+        if chunk.refs <= 1 {
+            chunk.want = inode.replicas;
+        } else {
+            chunk.want = chunk.want.max(inode.replicas);
+        }
+        chunk.tier = inode.tier;
+        if (chunk.want, chunk.tier) != before {
+            put_chunk(t, c, &chunk)?;
         }
     }
     Ok(())
@@ -210,7 +280,7 @@ pub(crate) fn truncate_extents(layout: &[Extent], size: u64) -> Vec<Extent> {
 // ------------------------------------------------------------- commands ---
 
 pub(super) fn allocate(t: &mut Tables, owner: u64, chain: &[u32]) -> Result<CommandReply, FsError> {
-    t.inode(owner)?;
+    let owner_node = t.inode(owner)?;
     if chain.is_empty() {
         return Err(FsError::Invalid(
             "a chunk needs at least one replica".into(),
@@ -223,10 +293,13 @@ pub(super) fn allocate(t: &mut Tables, owner: u64, chain: &[u32]) -> Result<Comm
         )));
     }
     for &cs in chain {
-        if schema::get_record::<u32, _, ChunkServerInfo>(&t.chunk_servers, cs)?.is_none() {
-            return Err(FsError::Invalid(format!(
-                "chunk server {cs} is not registered"
-            )));
+        match schema::get_record::<u32, _, ChunkServerInfo>(&t.chunk_servers, cs)? {
+            Some(info) if info.state != CsState::Removed => {}
+            _ => {
+                return Err(FsError::Invalid(format!(
+                    "chunk server {cs} is not registered"
+                )))
+            }
         }
     }
     let mut counters = t.counters()?;
@@ -239,6 +312,9 @@ pub(super) fn allocate(t: &mut Tables, owner: u64, chain: &[u32]) -> Result<Comm
         replicas: chain.to_vec(),
         refs: 0,
         owner,
+        want: owner_node.replicas,
+        tier: owner_node.tier,
+        released: false,
     };
     put_chunk(t, chunk_id, &chunk)?;
     for &cs in chain {
@@ -331,8 +407,8 @@ pub(super) fn drop_replica(
 ///   map does not place on this CS, is to be deleted (a dropped, stale copy);
 /// * a replica the map places on this CS but at an older version is kept and
 ///   stays listed: its writer died between DropReplica and SetVersion, so it
-///   holds every acknowledged write; deleting it could lose the chunk. It is
-///   logged; bringing it to the current version is the healer's job;
+///   holds every acknowledged write; deleting it could lose the chunk. The
+///   reply orders it renamed to the current version (a `SetVersion`);
 /// * a replica the map places on this CS but the CS did not report is dropped
 ///   from the chunk's list (no version bump: no stale copy exists);
 /// * queued deletions for this CS are handed out (those the CS still has) and
@@ -351,6 +427,7 @@ pub(super) fn reconcile(
     }
     let reported: BTreeMap<u64, ReplicaRef> = report.iter().map(|r| (r.chunk_id, *r)).collect();
     let mut deletes: BTreeMap<u64, ReplicaRef> = BTreeMap::new();
+    let mut set_versions: Vec<(u64, u64, u64)> = Vec::new();
 
     for r in reported.values() {
         match get_chunk(t, r.chunk_id)? {
@@ -369,8 +446,9 @@ pub(super) fn reconcile(
                     chunk_id = r.chunk_id,
                     reported = r.version,
                     known = chunk.version,
-                    "listed replica behind the chunk's version: kept for repair"
+                    "listed replica behind the chunk's version: kept, renamed to the version"
                 );
+                set_versions.push((r.chunk_id, r.version, chunk.version));
             }
             Some(chunk) if r.version > chunk.version => {
                 tracing::warn!(
@@ -421,7 +499,10 @@ pub(super) fn reconcile(
             }
         }
     }
-    Ok(CommandReply::Deletes(deletes.into_values().collect()))
+    Ok(CommandReply::Reconciled {
+        deletes: deletes.into_values().collect(),
+        set_versions,
+    })
 }
 
 /// Hands out and forgets the deletions queued for a CS.

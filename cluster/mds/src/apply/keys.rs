@@ -67,6 +67,9 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
     };
     if !marker {
         chunks::check_extents(&p.object.extents, t.chunk_size()?)?;
+        // Every byte an extent names was written: the chunks' lengths reach
+        // at least that far (copies need lengths).
+        chunks::raise_lengths_to_extents(t, &p.object.extents)?;
         if let Some(last) = p.object.extents.last() {
             if last.end() > p.object.size {
                 return Err(FsError::Invalid(format!(
@@ -294,7 +297,9 @@ fn put_object(
         let mut node = t.inode(old)?;
         if node.kind != NodeKind::Dir {
             // Same inode, new content: open handles and hard links see the
-            // new object, as with an in-place overwrite.
+            // new object, as with an in-place overwrite. The attributes
+            // first: the new chunks take the replica count they set.
+            apply_spec(&mut node, spec, now_ns);
             chunks::set_layout(t, &mut node, spec.extents.clone())?;
             node.kind = kind;
             node.size = spec.size;
@@ -302,7 +307,6 @@ fn put_object(
             if spec.mode != 0 {
                 node.mode = spec.mode & 0o7777;
             }
-            apply_spec(&mut node, spec, now_ns);
             t.put_inode(&node)?;
             return Ok(node);
         }

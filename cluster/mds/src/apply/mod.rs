@@ -11,6 +11,7 @@
 
 mod chunks;
 mod cluster;
+mod heal;
 mod keys;
 mod namespace;
 mod s3;
@@ -169,6 +170,22 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
         Command::SetCsAddr { cs_id, addr } => cluster::set_cs_addr(&mut t, *cs_id, addr),
         Command::ReconcileReplicas { cs_id, report } => chunks::reconcile(&mut t, *cs_id, report),
         Command::TakeReplicaDeletes { cs_id } => chunks::take_deletes(&mut t, *cs_id),
+        Command::AddReplica {
+            chunk_id,
+            version,
+            cs_id,
+            replaces,
+        } => heal::add_replica(&mut t, *chunk_id, *version, *cs_id, *replaces),
+        Command::TrimReplica {
+            chunk_id,
+            version,
+            cs_id,
+        } => chunks::drop_replica(&mut t, *chunk_id, *version, *cs_id, true),
+        Command::SetCsDraining { cs_id, draining } => {
+            heal::set_cs_draining(&mut t, *cs_id, *draining)
+        }
+        Command::RemoveCs { cs_id, force } => heal::remove_cs(&mut t, *cs_id, *force),
+        Command::FreeChunks { chunk_ids } => heal::free_chunks(&mut t, chunk_ids),
         Command::CreateAccessKey {
             key_id,
             secret,

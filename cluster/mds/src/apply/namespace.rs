@@ -18,6 +18,11 @@ use crate::schema::{self, BucketInfo, Inode, NodeKind, Stored, EMPTY_ETAG};
 
 /// Most hard links a file may have.
 const MAX_LINKS: u32 = 65_000;
+/// Most replicas a file may ask for: more copies than any cluster has
+/// failure domains for is a typo, not a wish.
+const MAX_REPLICAS: u32 = 16;
+/// Highest storage tier (PCS has tiers 0..3).
+const MAX_TIER: u32 = 3;
 /// Largest xattr value (Linux's XATTR_SIZE_MAX).
 const MAX_XATTR_VALUE: usize = 64 << 10;
 /// Longest xattr name (Linux's XATTR_NAME_MAX).
@@ -157,14 +162,27 @@ pub(super) fn set_attr(
             }
         }
     }
+    let attrs_before = (node.replicas, node.tier);
     if let Some(replicas) = c.replicas {
         if replicas == 0 {
             return Err(FsError::Invalid("replica count must be at least 1".into()));
         }
+        if replicas > MAX_REPLICAS {
+            return Err(FsError::Invalid(format!(
+                "replica count {replicas}: {MAX_REPLICAS} at most"
+            )));
+        }
         node.replicas = replicas;
     }
     if let Some(tier) = c.tier {
+        if tier > MAX_TIER {
+            return Err(FsError::Invalid(format!("tier {tier}: 0 to {MAX_TIER}")));
+        }
         node.tier = tier;
+    }
+    if (node.replicas, node.tier) != attrs_before && node.kind == NodeKind::File {
+        // The healer brings existing chunks to the new count and tier.
+        chunks::apply_attrs_to_chunks(t, &node)?;
     }
     for (name, value) in &c.set_xattrs {
         if name.is_empty() || name.len() > MAX_XATTR_NAME {

@@ -202,6 +202,7 @@ pub(super) fn put_part(
         )));
     }
     chunks::raise_lengths(t, chunk_lengths)?;
+    chunks::raise_lengths_to_extents(t, &part.extents)?;
     // Hold the new part's chunks before releasing the old part's, in case
     // they share one.
     chunks::hold_chunks(t, &part.extents)?;

@@ -272,6 +272,23 @@ impl Fixture {
         }
     }
 
+    /// Frees every released chunk, as the background work does after the
+    /// grace period.
+    pub(super) fn collect(&mut self) {
+        let released: Vec<u64> = self
+            .reader()
+            .chunks()
+            .unwrap()
+            .into_iter()
+            .filter(|(_, c)| c.released)
+            .map(|(id, _)| id)
+            .collect();
+        self.run(Command::FreeChunks {
+            chunk_ids: released,
+        })
+        .unwrap();
+    }
+
     pub(super) fn chunk_exists(&self, id: u64) -> bool {
         self.reader().chunk(id).is_ok()
     }
@@ -581,6 +598,7 @@ fn set_attr_changes_and_truncation() {
     assert_eq!(n.layout, vec![ext(0, c1, 0, 10)]);
     assert_eq!(n.etag, "", "a truncated file's ETag is stale");
     assert!(n.xattrs.is_empty());
+    f.collect();
     assert!(!f.chunk_exists(c2));
     assert!(f.chunk_exists(c1));
     assert!(f.queued_deletes().contains(&(cs, c2, 1)));
@@ -606,6 +624,7 @@ fn set_attr_changes_and_truncation() {
     .unwrap();
     assert!(n.layout.is_empty());
     assert_eq!(n.etag, EMPTY_ETAG);
+    f.collect();
     assert!(!f.chunk_exists(c1));
     // Sizes of directories are refused.
     let now = f.tick();
@@ -932,6 +951,7 @@ fn chunk_references_are_counted_and_freed() {
     // Replacing the object releases c1 for the new c2.
     let c2 = f.allocate(b, &[cs1, cs2]);
     f.put("b", b"obj", obj_with(c2, 50, "e2")).unwrap();
+    f.collect();
     assert!(!f.chunk_exists(c1));
     assert_eq!(f.refs(c2), 1);
     let deletes = f.queued_deletes();
@@ -944,6 +964,7 @@ fn chunk_references_are_counted_and_freed() {
     f.delete_key("b", b"obj").unwrap();
     assert!(f.chunk_exists(c2));
     f.unlink(b, "obj-link").unwrap();
+    f.collect();
     assert!(!f.chunk_exists(c2));
     // Deletions are handed to each CS once.
     match f.run(Command::TakeReplicaDeletes { cs_id: cs1 }).unwrap() {
@@ -976,6 +997,7 @@ fn a_chunk_shared_by_two_inodes_lives_until_both_release_it() {
     f.delete_key("b", b"x").unwrap();
     assert_eq!(f.refs(c), 1);
     f.delete_key("b", b"y").unwrap();
+    f.collect();
     assert!(!f.chunk_exists(c));
 }
 
@@ -1053,6 +1075,7 @@ fn commit_write_overlays_extents_and_tracks_lengths() {
     )
     .unwrap();
     assert_eq!(n.layout, vec![ext(0, c2, 0, 1000)]);
+    f.collect();
     assert!(!f.chunk_exists(c1));
     // Bad extents are refused.
     assert!(is_errno(
@@ -1255,6 +1278,7 @@ fn full_report_reconciles_the_chunk_map() {
     // `freed`: referenced then released, so queued for deletion on cs1.
     f.put("b", b"tmp", obj_with(freed, 1, "e")).unwrap();
     f.delete_key("b", b"tmp").unwrap();
+    f.collect();
     assert!(f.queued_deletes().contains(&(cs1, freed, 1)));
     let r = |chunk_id, version| ReplicaRef {
         chunk_id,
@@ -1274,10 +1298,18 @@ fn full_report_reconciles_the_chunk_map() {
         .run(Command::ReconcileReplicas { cs_id: cs1, report })
         .unwrap()
     {
-        CommandReply::Deletes(d) => d
-            .into_iter()
-            .map(|d| (d.chunk_id, d.version))
-            .collect::<Vec<_>>(),
+        CommandReply::Reconciled {
+            deletes,
+            set_versions,
+        } => {
+            // `stale` (listed, behind: its writer died before SetVersion) is
+            // ordered to the chunk's version.
+            assert_eq!(set_versions, vec![(stale, 1, 2)]);
+            deletes
+                .into_iter()
+                .map(|d| (d.chunk_id, d.version))
+                .collect::<Vec<_>>()
+        }
         r => panic!("{r:?}"),
     };
     let mut expected = vec![(elsewhere, 1), (freed, 1), (424242, 3), (dropped, 1)];
@@ -1530,6 +1562,7 @@ fn multipart_parts_become_the_object_without_copy() {
     assert_eq!(f.refs(c2), 1);
     // Re-uploading part 2 releases its first chunk.
     f.put_part("u1", part(2, c2b, 60)).unwrap();
+    f.collect();
     assert!(!f.chunk_exists(c2));
     assert!(is_errno(&f.put_part("u1", part(0, c3, 10)), libc::EINVAL));
     assert!(is_errno(&f.put_part("nope", part(1, c3, 10)), libc::ENOENT));
@@ -1554,6 +1587,7 @@ fn multipart_parts_become_the_object_without_copy() {
         (1, 1),
         "references passed to the object"
     );
+    f.collect();
     assert!(!f.chunk_exists(c3));
     assert!(is_errno(&f.reader().upload("u1").map(|_| ()), libc::ENOENT));
     assert_eq!(f.reader().get_key("b", b"dir/big").unwrap().ino, n.ino);
@@ -1575,6 +1609,7 @@ fn aborted_uploads_and_deleted_buckets_free_parts() {
         upload_id: "u1".into(),
     })
     .unwrap();
+    f.collect();
     assert!(!f.chunk_exists(c1));
     assert!(is_errno(
         &f.run(Command::AbortUpload {
@@ -1590,6 +1625,7 @@ fn aborted_uploads_and_deleted_buckets_free_parts() {
         now_ns: now,
     })
     .unwrap();
+    f.collect();
     assert!(!f.chunk_exists(c2));
     assert!(is_errno(&f.reader().upload("u2").map(|_| ()), libc::ENOENT));
 }
