@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
+use axum::serve::ListenerExt;
 use cairn_client::Client;
 use http::{HeaderValue, Request, Response};
 
@@ -73,8 +74,16 @@ pub async fn serve_with_keys<K: KeyStore>(
     });
     let app = axum::Router::new()
         .fallback(handle::<K>)
-        .with_state(gateway);
+        .with_state(gateway)
+        .layer(axum::middleware::from_fn(close_after_unanswered_expect));
     tracing::info!(listen = %config.listen, region = %config.region, domain = ?config.domain, "S3 gateway serving");
+    // Answers are written as a head and a body: without TCP_NODELAY, Nagle
+    // holds the body back until the client's delayed ACK, 40 ms later.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -352,4 +361,29 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
             format!("{} is not implemented yet.", other.name()),
         )),
     }
+}
+
+/// A request that says `Expect: 100-continue` with an empty body is answered
+/// without a `100 Continue` (there is no body to ask for). Some clients
+/// (botocore, boto/botocore#3010) then keep waiting for the interim status on
+/// that keep-alive connection and misread the next answer: close it instead.
+async fn close_after_unanswered_expect(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let expects_continue = req
+        .headers()
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let empty = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    let mut response = next.run(req).await;
+    if expects_continue && empty {
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
