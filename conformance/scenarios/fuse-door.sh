@@ -96,7 +96,7 @@ run "rclone check (ETag of a file changed in place)" "${RC[@]}" check "$W/tree2"
 run "rclone deletefile" "${RC[@]}" deletefile "cairn:$B2/tree/docs/numbers.txt"
 wait_until 5 "a file deleted over S3 disappears from the mount" bash -c '! test -e "$1"' _ "$MNT/$B2/tree/docs/numbers.txt"
 run "rm through the mount" rm "$MNT/$B1/tree/README.txt"
-capture "rclone lsf (after rm through the mount)" "${RC[@]}" lsf "cairn:$B1/tree" --include README.txt
+capture "rclone lsf (after rm through the mount)" "${RC[@]}" lsf --files-only "cairn:$B1/tree" --include /README.txt
 assert_eq "$OUT" "" "a file removed through the mount is gone over S3"
 
 step "unmount"
