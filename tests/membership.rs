@@ -13,7 +13,13 @@ fn auth_node_writes_the_cluster_config_with_the_right_password_only() {
     let out = cluster
         .command()
         .env("CAIRN_CONFIG_DIR", &other_host)
-        .args(["auth-node", "--mds", &cluster.mds_addr, "--password", "wrong"])
+        .args([
+            "auth-node",
+            "--mds",
+            &cluster.mds_addr,
+            "--password",
+            "wrong",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success(), "a wrong password must be refused");
@@ -25,12 +31,23 @@ fn auth_node_writes_the_cluster_config_with_the_right_password_only() {
     let out = cluster
         .command()
         .env("CAIRN_CONFIG_DIR", &other_host)
-        .args(["auth-node", "--mds", &cluster.mds_addr, "--password", PASSWORD])
+        .args([
+            "auth-node",
+            "--mds",
+            &cluster.mds_addr,
+            "--password",
+            PASSWORD,
+        ])
         .output()
         .unwrap();
     assert_success(&out, "auth-node");
-    let joined = cairn_common::ClusterConfig::load_from(&other_host, CLUSTER).expect("joined config");
-    assert_eq!(joined, cluster.config(), "the joined host has the cluster's config");
+    let joined =
+        cairn_common::ClusterConfig::load_from(&other_host, CLUSTER).expect("joined config");
+    assert_eq!(
+        joined,
+        cluster.config(),
+        "the joined host has the cluster's config"
+    );
     let mode = {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(other_host.join(CLUSTER).join("cluster.toml"))

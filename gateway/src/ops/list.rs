@@ -74,7 +74,13 @@ where
     let mut count = 0usize;
     let mut skip: Option<String> = None;
     'pages: loop {
-        let (page, more) = fetch(cursor.clone(), PAGE).await?;
+        // No more than this answer can still take (plus one, to see whether
+        // it is truncated): a small max-keys, or a delimiter that folds
+        // many keys into few prefixes, does not make the MDS read and send
+        // a thousand entries per page.
+        let room = params.max_keys.saturating_sub(count).saturating_add(1);
+        let limit = u32::try_from(room).unwrap_or(PAGE).clamp(1, PAGE);
+        let (page, more) = fetch(cursor.clone(), limit).await?;
         let page_len = page.len();
         for (raw, node) in page {
             let key = String::from_utf8_lossy(&raw).into_owned();

@@ -1,0 +1,315 @@
+//! Who may do what, through `cairn up`: access keys live in the MDS
+//! (`cairn key create|list|delete`), a bucket's creator owns it, other keys
+//! need `cairn bucket allow`; buckets made by the admin CLI are open to
+//! every key. And the authentication errors a client expects: unknown key,
+//! wrong secret, anonymous request, clock skew.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::assert_success;
+use common::s3::*;
+
+#[tokio::test]
+async fn per_key_bucket_permissions() {
+    let c = S3Cluster::shared();
+    let admin = c.client();
+    let b = bucket_name("perm");
+    admin
+        .create_bucket()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("create");
+    admin
+        .put_object()
+        .bucket(&b)
+        .key("doc")
+        .body(ByteStream::from_static(b"admin's"))
+        .send()
+        .await
+        .expect("put");
+
+    let (bob_id, bob_secret) = c.create_key("bob");
+    let bob = c.client_with(&bob_id, &bob_secret);
+    // A new key works at once, but sees nothing of the admin's bucket.
+    let listed = bob.list_buckets().send().await.expect("bob lists buckets");
+    assert!(!listed
+        .buckets()
+        .iter()
+        .any(|x| x.name() == Some(b.as_str())));
+    let r = bob.get_object().bucket(&b).key("doc").send().await;
+    assert_code(&r, "AccessDenied");
+    assert_eq!(error_status(&r), 403);
+    assert_code(
+        &bob.list_objects_v2().bucket(&b).send().await,
+        "AccessDenied",
+    );
+    assert_code(
+        &bob.put_object()
+            .bucket(&b)
+            .key("bob")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        "AccessDenied",
+    );
+    assert_eq!(
+        error_status(&bob.head_bucket().bucket(&b).send().await),
+        403
+    );
+    assert_code(
+        &bob.create_bucket().bucket(&b).send().await,
+        "BucketAlreadyExists",
+    );
+
+    // Read only.
+    let out = c.cairn(&["bucket", "allow", &bob_id, &b, "--read"]);
+    assert_success(&out, "bucket allow --read");
+    let got = bob
+        .get_object()
+        .bucket(&b)
+        .key("doc")
+        .send()
+        .await
+        .expect("bob reads after the grant");
+    assert_eq!(body_bytes(got).await, b"admin's");
+    bob.list_objects_v2()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("bob lists");
+    let listed = bob.list_buckets().send().await.expect("list buckets");
+    assert!(listed
+        .buckets()
+        .iter()
+        .any(|x| x.name() == Some(b.as_str())));
+    assert_code(
+        &bob.put_object()
+            .bucket(&b)
+            .key("bob")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        "AccessDenied",
+    );
+    assert_code(
+        &bob.delete_object().bucket(&b).key("doc").send().await,
+        "AccessDenied",
+    );
+
+    // Read and write; deleting the bucket stays the owner's.
+    let out = c.cairn(&["bucket", "allow", &bob_id, &b, "--read", "--write"]);
+    assert_success(&out, "bucket allow --read --write");
+    bob.put_object()
+        .bucket(&b)
+        .key("bob")
+        .body(ByteStream::from_static(b"bob's"))
+        .send()
+        .await
+        .expect("bob writes after the grant");
+    assert_code(&bob.delete_bucket().bucket(&b).send().await, "AccessDenied");
+    let got = admin
+        .get_object()
+        .bucket(&b)
+        .key("bob")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(body_bytes(got).await, b"bob's");
+
+    // The grant shows in `cairn key list --json`.
+    let out = c.cairn(&["key", "list", "--json"]);
+    assert_success(&out, "key list --json");
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let entry = keys
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|k| k["access_key"] == bob_id.as_str())
+        .expect("bob is listed");
+    assert!(
+        entry.get("secret_key").is_none(),
+        "secrets are never listed"
+    );
+    let grants = entry["buckets"].as_array().expect("grants");
+    assert!(grants
+        .iter()
+        .any(|g| g["bucket"] == b.as_str() && g["read"] == true && g["write"] == true));
+
+    // Bob's own bucket is his: the admin key has no right there.
+    let mine = bucket_name("bobs");
+    bob.create_bucket()
+        .bucket(&mine)
+        .send()
+        .await
+        .expect("bob creates");
+    assert_code(
+        &bob.create_bucket().bucket(&mine).send().await,
+        "BucketAlreadyOwnedByYou",
+    );
+    assert_code(
+        &admin.create_bucket().bucket(&mine).send().await,
+        "BucketAlreadyExists",
+    );
+    assert_code(
+        &admin.list_objects_v2().bucket(&mine).send().await,
+        "AccessDenied",
+    );
+    // Copying needs read on the source: bob may write his bucket but
+    // has no read on a third bucket.
+    let third = bucket_name("third");
+    admin
+        .create_bucket()
+        .bucket(&third)
+        .send()
+        .await
+        .expect("create");
+    admin
+        .put_object()
+        .bucket(&third)
+        .key("s")
+        .body(ByteStream::from_static(b"private"))
+        .send()
+        .await
+        .expect("put");
+    assert_code(
+        &bob.copy_object()
+            .bucket(&mine)
+            .key("stolen")
+            .copy_source(format!("{third}/s"))
+            .send()
+            .await,
+        "AccessDenied",
+    );
+    assert_eq!(
+        error_status(&bob.head_object().bucket(&mine).key("stolen").send().await),
+        404
+    );
+    bob.copy_object()
+        .bucket(&mine)
+        .key("copied")
+        .copy_source(format!("{b}/doc"))
+        .send()
+        .await
+        .expect("bob may copy from a bucket he may read");
+
+    // A bucket made by the admin CLI has no owner: open to every key.
+    let open = bucket_name("open");
+    assert_success(&c.cairn(&["mb", &open]), "mb");
+    bob.put_object()
+        .bucket(&open)
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("bob writes an unowned bucket");
+    admin
+        .get_object()
+        .bucket(&open)
+        .key("k")
+        .send()
+        .await
+        .expect("admin reads it");
+
+    // A deleted key stops working (within the gateway's key cache time).
+    assert_success(&c.cairn(&["key", "delete", &bob_id]), "key delete");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = bob.list_buckets().send().await;
+        if error_code(&r) == "InvalidAccessKeyId" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a deleted key still works after 20 s: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn authentication_errors() {
+    let c = S3Cluster::shared();
+    let admin = c.client();
+    let b = bucket_name("auth");
+    admin
+        .create_bucket()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("create");
+
+    let unknown = c.client_with(
+        "CKNOSUCHKEY000000000",
+        "0123456789012345678901234567890123456789",
+    );
+    let r = unknown.list_buckets().send().await;
+    assert_code(&r, "InvalidAccessKeyId");
+    assert_eq!(error_status(&r), 403);
+    let wrong = c.client_with(&c.access_key, "wrong-secret-wrong-secret-wrong-secret-00");
+    let r = wrong.list_objects_v2().bucket(&b).send().await;
+    assert_code(&r, "SignatureDoesNotMatch");
+    assert_eq!(error_status(&r), 403);
+    let r = wrong
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert_code(&r, "SignatureDoesNotMatch");
+
+    // Anonymous.
+    let answer = raw_request(c.addr, "GET", &format!("/{b}"), &[], b"").await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.code(), "AccessDenied");
+    assert!(answer.header("x-amz-request-id").is_some());
+    let answer = raw_request(c.addr, "PUT", &format!("/{b}/anon"), &[], b"x").await;
+    assert_eq!(answer.code(), "AccessDenied");
+
+    // Signed an hour ago: clock skew.
+    let then = SystemTime::now() - Duration::from_secs(3600);
+    let target = format!("/{b}");
+    let (headers, _) = sign_v4(&c, "GET", &target, &[], "UNSIGNED-PAYLOAD", then);
+    let answer = raw_request(c.addr, "GET", &target, &headers, b"").await;
+    assert_eq!(answer.status, 403, "{}", answer.text());
+    assert_eq!(answer.code(), "RequestTimeTooSkewed", "{}", answer.text());
+    // The same request signed now passes.
+    let (headers, _) = sign_v4(
+        &c,
+        "GET",
+        &target,
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SystemTime::now(),
+    );
+    let answer = raw_request(c.addr, "GET", &target, &headers, b"").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    // A signed payload hash that the body does not match.
+    let target = format!("/{b}/hashed");
+    let (headers, _) = sign_v4(
+        &c,
+        "PUT",
+        &target,
+        &[("content-length".to_string(), "4".to_string())],
+        &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"good")),
+        SystemTime::now(),
+    );
+    let answer = raw_request(c.addr, "PUT", &target, &headers, b"evil").await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert_eq!(
+        answer.code(),
+        "XAmzContentSHA256Mismatch",
+        "{}",
+        answer.text()
+    );
+    assert_eq!(
+        error_status(&admin.head_object().bucket(&b).key("hashed").send().await),
+        404
+    );
+    let answer = raw_request(c.addr, "PUT", &target, &headers, b"good").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
