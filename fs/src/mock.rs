@@ -331,7 +331,13 @@ impl DataWriter for MockWriter {
         let mut extents = Vec::new();
         let mut touched: BTreeMap<u64, u64> = BTreeMap::new();
         for (offset, data) in segments {
-            for p in plan_write(layout, self.mock.chunk_size, offset, data.len() as u64) {
+            for p in plan_write(
+                layout,
+                self.mock.chunk_size,
+                offset,
+                data.len() as u64,
+                |_| false,
+            ) {
                 let chunk_id = match p.target {
                     ChunkTarget::Existing(id) => id,
                     ChunkTarget::Slot(slot) => match self.slots.get(&slot) {
@@ -649,6 +655,7 @@ impl Backend for Mock {
                 version: 1,
                 length: st.chunks.get(id).map_or(0, |c| c.len() as u64),
                 replicas: Vec::new(),
+                shared: false,
             })
             .collect())
     }

@@ -48,6 +48,50 @@ async fn posix_scenarios_and_fsx_over_a_real_cluster() {
     assert_eq!(head.size, data.len() as u64);
     assert_eq!(head.etag, hex::encode(Md5::digest(&data)));
 
+    // A copy shares the file's chunks (as CopyObject does); writing the
+    // file in place through the mount afterwards must leave the copy's
+    // bytes alone (copy on write), both inside a chunk and across a chunk
+    // boundary.
+    let copy = client
+        .put_key("crossdoor", b"copy", &head, Default::default())
+        .await
+        .unwrap();
+    let r = root.clone();
+    let patch = vec![0xA5u8; 8192];
+    let p = patch.clone();
+    blocking(move || {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(r.join("crossdoor/obj"))
+            .unwrap();
+        f.write_all_at(&p, 100).unwrap();
+        f.write_all_at(&p, (1 << 20) - 4096).unwrap();
+        f.sync_all().unwrap();
+    })
+    .await;
+    let read_all = |node: cairn_client::Node| {
+        let client = cluster.client();
+        async move {
+            let mut out = Vec::new();
+            let mut stream = std::pin::pin!(client.read(&node, 0, node.size));
+            while let Some(piece) = futures::StreamExt::next(&mut stream).await {
+                out.extend_from_slice(&piece.unwrap());
+            }
+            out
+        }
+    };
+    assert!(read_all(copy).await == data, "the copy kept its bytes");
+    let mut patched = data.clone();
+    patched[100..100 + 8192].copy_from_slice(&patch);
+    let at = (1 << 20) - 4096;
+    patched[at..at + 8192].copy_from_slice(&patch);
+    let file = client.head_object("crossdoor", b"obj").await.unwrap();
+    assert!(
+        read_all(file).await == patched,
+        "the file has its new bytes"
+    );
+
     // An object put through the key index shows up in the mount at once
     // (no negative entry caching), and a delete makes it disappear
     // within the attribute TTL.

@@ -3,8 +3,8 @@
 //! A [`FileWriter`] belongs to one inode while it is open for writing. Each
 //! call to [`FileWriter::write`] sends a batch of byte ranges: bytes that the
 //! file's layout already maps are overwritten in place in their chunk (on
-//! every live replica, through the chain), other bytes go to the file's slot
-//! chunks (see [`crate::layout`]). The batch returns the new extents, which
+//! every live replica, through the chain), unless a copy shares that chunk;
+//! other bytes go to the file's slot chunks (see [`crate::layout`]). The batch returns the new extents, which
 //! the caller commits with [`crate::Client::commit_write`]; until then the
 //! bytes written into slot chunks are invisible to other readers.
 //!
@@ -15,10 +15,13 @@
 //!   Ok);
 //! * `sync` returns Ok only when every chunk written since the last
 //!   successful sync is on stable storage on each of its live replicas;
+//! * a chunk that another file or upload part names (`shared`) is never
+//!   written: a copy made by CopyObject keeps its bytes;
 //! * a slot chunk, once allocated, keeps serving its slot for the life of
-//!   the writer, so repeated writes to a slot never allocate twice.
+//!   the writer (so repeated writes to a slot never allocate twice), unless
+//!   a copy comes to share it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 use cairn_common::FsError;
@@ -117,12 +120,44 @@ impl FileWriter {
         sync: bool,
     ) -> Result<WrittenData, FsError> {
         let chunk_size = self.client.chunk_size();
-        let mut per_chunk: BTreeMap<ChunkTarget, Vec<Run>> = BTreeMap::new();
-        let mut new_extents: Vec<(ChunkTarget, Extent)> = Vec::new();
         let mut sorted = segments;
         sorted.sort_by_key(|(off, _)| *off);
+
+        // Fresh locations of the chunks this batch may write into: those
+        // it overwrites in place (a cached, stale version would make healthy
+        // replicas look failed) and our slot chunks. They also tell which
+        // chunks a copy shares: those are written as holes instead (copy on
+        // write), and a shared slot chunk is no longer ours to fill.
+        let mut candidates: Vec<u64> = self.slots.values().map(|l| l.chunk_id).collect();
+        for (offset, data) in &sorted {
+            for p in plan_write(layout, chunk_size, *offset, data.len() as u64, |_| false) {
+                if let ChunkTarget::Existing(id) = p.target {
+                    candidates.push(id);
+                }
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut located: HashMap<u64, ChunkLocation> = HashMap::new();
+        if !candidates.is_empty() {
+            for loc in self.client.locate(&candidates).await? {
+                located.insert(loc.chunk_id, loc);
+            }
+        }
+        let shared: HashSet<u64> = located
+            .values()
+            .filter(|l| l.shared)
+            .map(|l| l.chunk_id)
+            .collect();
+        self.slots.retain(|_, loc| !shared.contains(&loc.chunk_id));
+
+        let mut per_chunk: BTreeMap<ChunkTarget, Vec<Run>> = BTreeMap::new();
+        let mut new_extents: Vec<(ChunkTarget, Extent)> = Vec::new();
         for (offset, data) in sorted {
-            for p in plan_write(layout, chunk_size, offset, data.len() as u64) {
+            let plan = plan_write(layout, chunk_size, offset, data.len() as u64, |id| {
+                shared.contains(&id)
+            });
+            for p in plan {
                 let from = (p.file_offset - offset) as usize;
                 let piece = data.slice(from..from + p.len as usize);
                 push_run(
@@ -147,29 +182,17 @@ impl FileWriter {
             return Ok(empty_written());
         }
 
-        // Locations: fresh ones for chunks written in place (a cached,
-        // stale version would make healthy replicas look failed), new
-        // chunks for slots not allocated yet.
-        let existing: Vec<u64> = per_chunk
-            .keys()
-            .filter_map(|t| match t {
-                ChunkTarget::Existing(id) => Some(*id),
-                ChunkTarget::Slot(_) => None,
-            })
-            .collect();
         let mut locations: HashMap<ChunkTarget, (ChunkLocation, bool)> = HashMap::new();
-        if !existing.is_empty() {
-            let found = self.client.locate(&existing).await?;
-            for id in existing {
-                let loc = found
-                    .iter()
-                    .find(|l| l.chunk_id == id)
+        for target in per_chunk.keys() {
+            if let ChunkTarget::Existing(id) = target {
+                let loc = located
+                    .get(id)
                     .cloned()
                     .ok_or_else(|| FsError::Io(format!("the MDS does not know chunk {id}")))?;
                 if loc.replicas.is_empty() {
                     return Err(FsError::Io(format!("chunk {id} has no live replica")));
                 }
-                locations.insert(ChunkTarget::Existing(id), (loc, false));
+                locations.insert(*target, (loc, false));
             }
         }
         for target in per_chunk.keys() {

@@ -1,8 +1,11 @@
 //! Where the bytes of a write go, given a file's layout: a pure function.
 //!
 //! A byte that an extent of the layout already maps is overwritten in place,
-//! in that extent's chunk. Any other byte (a hole, or past the end of the
-//! file) goes to the file's "slot chunk": slot `i` covers file bytes
+//! in that extent's chunk, unless that chunk is shared (another file or an
+//! upload part names it too, after a CopyObject or UploadPartCopy): writing
+//! in place would change the other file, so such a byte is treated like a
+//! hole and the new extent shadows the shared one. Any other byte (a hole,
+//! or past the end of the file) goes to the file's "slot chunk": slot `i` covers file bytes
 //! `[i * chunk_size, (i + 1) * chunk_size)` and maps them linearly, file
 //! offset `i * chunk_size + k` to chunk offset `k`. Because that mapping is
 //! fixed, a byte of a slot always lands at the same place of its slot chunk,
@@ -41,14 +44,28 @@ fn first_extent_ending_after(extents: &[Extent], offset: u64) -> usize {
 
 /// Plans a write of `len` bytes at `offset` against `extents` (sorted by
 /// file offset, non-overlapping) for a cluster whose chunks hold
-/// `chunk_size` bytes.
-pub fn plan_write(extents: &[Extent], chunk_size: u64, offset: u64, len: u64) -> Vec<Placement> {
+/// `chunk_size` bytes; `shared` tells the chunks that must not be written
+/// in place.
+pub fn plan_write(
+    extents: &[Extent],
+    chunk_size: u64,
+    offset: u64,
+    len: u64,
+    shared: impl Fn(u64) -> bool,
+) -> Vec<Placement> {
     let chunk_size = chunk_size.max(1);
     let mut out = Vec::new();
     let end = offset.saturating_add(len);
     let mut pos = offset;
     let mut idx = first_extent_ending_after(extents, offset);
     while pos < end {
+        // Shared extents are holes to this write.
+        while extents
+            .get(idx)
+            .is_some_and(|e| e.file_offset <= pos && shared(e.chunk_id))
+        {
+            idx += 1;
+        }
         match extents.get(idx) {
             Some(e) if e.file_offset <= pos => {
                 // Inside an extent: overwrite in place, up to its end.
@@ -128,7 +145,7 @@ mod tests {
 
     #[test]
     fn empty_file_goes_to_slots_cut_at_chunk_boundaries() {
-        let plan = plan_write(&[], 100, 50, 200);
+        let plan = plan_write(&[], 100, 50, 200, |_| false);
         covers_exactly(&plan, 50, 200);
         assert_eq!(
             plan,
@@ -160,7 +177,7 @@ mod tests {
         // A multipart-like layout: two parts in chunks 7 and 9, a hole
         // between them.
         let layout = [ext(0, 7, 0, 30), ext(40, 9, 5, 30)];
-        let plan = plan_write(&layout, 100, 20, 60);
+        let plan = plan_write(&layout, 100, 20, 60, |_| false);
         covers_exactly(&plan, 20, 60);
         assert_eq!(plan[0].target, ChunkTarget::Existing(7));
         assert_eq!(plan[0].chunk_offset, 20);
@@ -178,7 +195,7 @@ mod tests {
     #[test]
     fn write_past_all_extents_and_across_a_slot_boundary() {
         let layout = [ext(0, 1, 0, 100)];
-        let plan = plan_write(&layout, 100, 90, 30);
+        let plan = plan_write(&layout, 100, 90, 30, |_| false);
         covers_exactly(&plan, 90, 30);
         assert_eq!(plan.len(), 2);
         assert_eq!(plan[0].target, ChunkTarget::Existing(1));
@@ -187,8 +204,21 @@ mod tests {
     }
 
     #[test]
+    fn shared_extents_are_written_as_holes() {
+        // A copied object shares chunk 7; chunk 9 is the file's own.
+        let layout = [ext(0, 7, 0, 100), ext(100, 9, 0, 50)];
+        let plan = plan_write(&layout, 100, 90, 20, |c| c == 7);
+        covers_exactly(&plan, 90, 20);
+        assert_eq!(plan[0].target, ChunkTarget::Slot(0));
+        assert_eq!((plan[0].file_offset, plan[0].chunk_offset), (90, 90));
+        assert_eq!(plan[1].target, ChunkTarget::Existing(9));
+        assert_eq!((plan[1].file_offset, plan[1].chunk_offset), (100, 0));
+        assert!(plan.iter().all(|p| p.target != ChunkTarget::Existing(7)));
+    }
+
+    #[test]
     fn zero_length_plans_nothing() {
-        assert!(plan_write(&[ext(0, 1, 0, 10)], 100, 5, 0).is_empty());
+        assert!(plan_write(&[ext(0, 1, 0, 10)], 100, 5, 0, |_| false).is_empty());
     }
 
     #[test]
@@ -210,7 +240,10 @@ mod tests {
             }
             let off = rng.random_range(0..300);
             let len = rng.random_range(0..300);
-            let plan = plan_write(&layout, cs, off, len);
+            // Some runs share the odd chunks (copies of another file).
+            let share_odd = rng.random_bool(0.5);
+            let shared = |id: u64| share_odd && id % 2 == 1;
+            let plan = plan_write(&layout, cs, off, len, shared);
             covers_exactly(&plan, off, len);
             for p in &plan {
                 match p.target {
@@ -219,12 +252,14 @@ mod tests {
                         assert_eq!(p.chunk_offset, p.file_offset - s * cs);
                         assert!(p.chunk_offset + p.len <= cs, "seed {seed}");
                         assert!(
-                            layout.iter().all(|e| e.file_end() <= p.file_offset
+                            layout.iter().all(|e| shared(e.chunk_id)
+                                || e.file_end() <= p.file_offset
                                 || e.file_offset >= p.file_offset + p.len),
                             "a slot placement overlaps an extent (seed {seed})"
                         );
                     }
                     ChunkTarget::Existing(id) => {
+                        assert!(!shared(id), "a shared chunk written in place (seed {seed})");
                         let e = layout.iter().find(|e| e.chunk_id == id).unwrap();
                         assert!(e.file_offset <= p.file_offset);
                         assert!(p.file_offset + p.len <= e.file_end());

@@ -78,6 +78,9 @@ pub struct ChunkLocation {
     pub version: u64,
     pub length: u64,
     pub replicas: Vec<CsAddr>,
+    /// Another file or upload part names the chunk too (a copy shares its
+    /// source's chunks): it must never be written in place.
+    pub shared: bool,
 }
 
 impl From<pb::NodeKind> for NodeKind {
@@ -213,6 +216,7 @@ impl From<pb::ChunkLocation> for ChunkLocation {
             version: l.version,
             length: l.length,
             replicas: l.replicas.into_iter().map(CsAddr::from).collect(),
+            shared: l.shared,
         }
     }
 }

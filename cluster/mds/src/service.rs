@@ -117,6 +117,7 @@ impl MdsService {
             version: chunk.version,
             length: chunk.length,
             replicas: replicas.into_iter().map(|r| r.2).collect(),
+            shared: chunk.refs > 1,
         }
     }
 
@@ -149,6 +150,7 @@ impl MdsService {
                     }
                 })
                 .collect(),
+            shared: chunk.refs > 1,
         }
     }
 
