@@ -1,5 +1,13 @@
 //! `cairn-bench`: measures Cairn and, in the same run, the ceilings of the
-//! machine it runs on, and prints figures with their ratios.
+//! machine it runs on and its peers, and prints figures with their ratios.
+//!
+//! `cairn-bench all [--quick]`: the machine's ceilings (disk write with
+//! fsync, loopback TCP, MD5 on one core); the same S3 load against `cairn
+//! up` and Garage (defaults, then fsync on); the same filesystem load on the
+//! Cairn mount and a MooseFS mount; the healing figures of a four-server
+//! cluster. Prints a table and, in the full mode, writes it into
+//! BENCHMARKS.md. `--quick` uses small sizes (CI runs it so the harness
+//! never rots) and skips a Garage that is not installed.
 //!
 //! `cairn-bench core [--size 1G] [--dir DIR]`: sequential write and read of
 //! one file through the client library with 3 replicas, next to the disk's
@@ -8,6 +16,13 @@
 
 mod ceiling;
 mod cluster;
+mod fsload;
+mod garage;
+mod heal;
+mod moosefs;
+mod report;
+mod s3load;
+mod sys;
 
 use std::{path::PathBuf, time::Instant};
 
@@ -41,6 +56,34 @@ enum Command {
         #[arg(long, env = "CAIRN_BIN")]
         cairn: Option<PathBuf>,
     },
+    /// Everything: ceilings, S3 against Garage, FS against MooseFS, healing.
+    ///
+    /// Example: cargo run --release -p cairn-bench -- all
+    All(AllArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct AllArgs {
+    /// Small sizes, a few minutes at most (CI); writes no report by default.
+    #[arg(long)]
+    quick: bool,
+    /// Where every system keeps its data (a temp dir inside it, removed at
+    /// the end; default: the system's temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The cairn binary (default: next to this one).
+    #[arg(long, env = "CAIRN_BIN")]
+    cairn: Option<PathBuf>,
+    /// The Markdown file the figures are written into (default in the full
+    /// mode: BENCHMARKS.md of the current directory).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write no report file.
+    #[arg(long, conflicts_with = "report")]
+    no_report: bool,
+    /// Parts to leave out: s3, garage, fs, moosefs, heal.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
 }
 
 fn mb_per_s(bytes: u64, secs: f64) -> f64 {
@@ -66,7 +109,7 @@ async fn core(size: u64, dir: Option<PathBuf>, cairn: Option<PathBuf>) -> anyhow
     let size = blocks << 20;
 
     let disk = ceiling::disk(tmp.path(), size)?;
-    let cluster = cluster::Embedded::start(tmp.path(), cairn).await?;
+    let cluster = cluster::Embedded::start(tmp.path(), cairn, None).await?;
     let client = cluster.client()?;
     client
         .create_bucket("bench", "")
@@ -129,12 +172,240 @@ async fn core(size: u64, dir: Option<PathBuf>, cairn: Option<PathBuf>) -> anyhow
     Ok(())
 }
 
+const MIB: u64 = 1 << 20;
+
+/// Sizes of the full run (the issues' figures) and of the quick one.
+fn sizes(quick: bool) -> (s3load::Sizes, fsload::Sizes, heal::Sizes) {
+    use std::time::Duration;
+    if quick {
+        (
+            s3load::Sizes {
+                big_size: 8 << 20,
+                big_count: 2,
+                mid_count: 32,
+                small_count: 300,
+                concurrency: 16,
+                limit: Duration::from_secs(20),
+            },
+            fsload::Sizes {
+                seq_size: 32 * MIB,
+                files: 200,
+                limit: Duration::from_secs(20),
+            },
+            heal::Sizes {
+                data: 64 * MIB,
+                object: 4 * MIB,
+                capacity: "512M",
+                limit: Duration::from_secs(90),
+            },
+        )
+    } else {
+        (
+            s3load::Sizes {
+                big_size: 64 << 20,
+                big_count: 4,
+                mid_count: 128,
+                small_count: 10_000,
+                concurrency: 16,
+                limit: Duration::from_secs(30),
+            },
+            fsload::Sizes {
+                seq_size: 1024 * MIB,
+                files: 10_000,
+                limit: Duration::from_secs(60),
+            },
+            heal::Sizes {
+                data: 1024 * MIB,
+                object: 64 * MIB,
+                capacity: "4G",
+                limit: Duration::from_secs(300),
+            },
+        )
+    }
+}
+
+/// Runs one part; a failure becomes a note (the other parts still run)
+/// and makes the whole run fail at the end.
+async fn part<T>(
+    name: &str,
+    failed: &mut Vec<String>,
+    notes: &mut Vec<String>,
+    fut: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> Option<T> {
+    eprintln!("cairn-bench: {name} (load average {})", report::load());
+    match fut.await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("cairn-bench: {name} FAILED: {e:#}");
+            notes.push(format!("{name} failed: {e:#}"));
+            failed.push(name.to_string());
+            None
+        }
+    }
+}
+
+async fn all(args: AllArgs) -> anyhow::Result<()> {
+    let skip = |p: &str| args.skip.iter().any(|s| s == p);
+    let (s3_sizes, fs_sizes, heal_sizes) = sizes(args.quick);
+    let tmp = tempfile::Builder::new()
+        .prefix("cairn-bench-")
+        .tempdir_in(args.dir.clone().unwrap_or_else(std::env::temp_dir))?;
+    let cairn = cluster::cairn_bin(args.cairn.clone());
+    anyhow::ensure!(
+        cairn.is_file(),
+        "no cairn binary at {}: build it (cargo build --release -p cairn) or set CAIRN_BIN",
+        cairn.display()
+    );
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut run = report::Run {
+        date: report::today(),
+        machine: report::machine(),
+        command: format!("cargo run --release -p cairn-bench -- {}", argv.join(" ")),
+        quick: args.quick,
+        ..Default::default()
+    };
+    let mut failed = Vec::new();
+    let mut notes = Vec::new();
+    notes.push(format!("load average (1 min) at the start: {}", report::load()));
+
+    // The machine's ceilings.
+    let ceiling_size = if args.quick { 128 * MIB } else { 2048 * MIB };
+    run.disk = part("ceiling: disk", &mut failed, &mut notes, async {
+        ceiling::disk(tmp.path(), ceiling_size)
+    })
+    .await;
+    run.tcp = part("ceiling: loopback TCP", &mut failed, &mut notes, async {
+        ceiling::loopback_tcp(ceiling_size * 4, std::time::Duration::from_secs(5)).await
+    })
+    .await;
+    run.md5 = Some(ceiling::md5_one_core(ceiling_size / 2));
+
+    // Cairn: the S3 load and the FS load on one `cairn up --mount`.
+    if !skip("s3") {
+        run.s3_sizes = Some(s3_sizes.clone());
+    }
+    if !skip("fs") {
+        run.fs_sizes = Some(fs_sizes.clone());
+    }
+    if !(skip("s3") && skip("fs")) {
+        let dir = tmp.path().join("cairn");
+        std::fs::create_dir_all(&dir)?;
+        let mnt = (!skip("fs")).then(|| dir.join("mnt"));
+        if let Some(up) = part("Cairn: start", &mut failed, &mut notes, cluster::Embedded::start(&dir, Some(cairn.clone()), mnt)).await {
+            if !skip("s3") {
+                run.cairn_s3 = part("Cairn: S3 load", &mut failed, &mut notes, async {
+                    s3load::create_bucket(&up.s3, "bench").await?;
+                    s3load::run(&up.s3, "bench", &s3_sizes).await
+                })
+                .await;
+            }
+            if let Some(m) = up.mount.clone() {
+                let z = fs_sizes.clone();
+                run.cairn_fs = part("Cairn: FS load", &mut failed, &mut notes, async move {
+                    tokio::task::spawn_blocking(move || fsload::run("Cairn", &m.join("fsbench"), &z)).await?
+                })
+                .await;
+            }
+            up.stop().await;
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    // Garage, with its defaults and with fsync on.
+    if !skip("s3") && !skip("garage") {
+        match garage::find(!args.quick) {
+            Ok(Some(bin)) => {
+                for fsync in [false, true] {
+                    let dir = tmp.path().join(if fsync { "garage-fsync" } else { "garage" });
+                    std::fs::create_dir_all(&dir)?;
+                    let name = if fsync { "Garage (fsync)" } else { "Garage (defaults)" };
+                    let figures = part(name, &mut failed, &mut notes, async {
+                        let g = garage::Garage::start(&bin, &dir, fsync).await?;
+                        let r = s3load::run(&g.s3, garage::BUCKET, &s3_sizes).await;
+                        g.stop().await;
+                        r
+                    })
+                    .await;
+                    if fsync {
+                        run.garage_fsync = figures;
+                    } else {
+                        run.garage = figures;
+                    }
+                    std::fs::remove_dir_all(&dir).ok();
+                }
+            }
+            Ok(None) => notes.push(
+                "Garage skipped: not installed (set GARAGE_BIN, or run the full mode once to install it)".into(),
+            ),
+            Err(e) => {
+                notes.push(format!("Garage failed to install: {e:#}"));
+                failed.push("Garage install".into());
+            }
+        }
+    }
+
+    // MooseFS.
+    if !skip("fs") && !skip("moosefs") {
+        match moosefs::available() {
+            Ok(()) => {
+                let dir = tmp.path().join("moosefs");
+                std::fs::create_dir_all(&dir)?;
+                let z = fs_sizes.clone();
+                run.moosefs = part("MooseFS", &mut failed, &mut notes, async {
+                    let m = moosefs::MooseFs::start(&dir).await?;
+                    let mnt = m.mount.clone();
+                    let r = tokio::task::spawn_blocking(move || fsload::run("MooseFS", &mnt.join("fsbench"), &z)).await;
+                    m.stop().await;
+                    r?
+                })
+                .await;
+                std::fs::remove_dir_all(&dir).ok();
+            }
+            Err(why) => notes.push(format!("MooseFS skipped: {why}")),
+        }
+    }
+
+    // Healing.
+    if !skip("heal") {
+        run.heal_sizes = Some(heal_sizes.clone());
+        let dir = tmp.path().join("heal");
+        std::fs::create_dir_all(&dir)?;
+        run.heal = part("Cairn: healing", &mut failed, &mut notes, heal::run(&cairn, &dir, &heal_sizes)).await;
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    for f in [&run.cairn_s3, &run.garage, &run.garage_fsync].into_iter().flatten() {
+        if f.listed < s3_sizes.small_count {
+            notes.push(format!(
+                "{}: only {} keys were made within the time bound; LIST walked those",
+                f.name, f.listed
+            ));
+        }
+    }
+    notes.push(format!("load average (1 min) at the end: {}", report::load()));
+    run.notes = notes;
+    let text = run.markdown();
+    println!("{text}");
+    let target = match (&args.report, args.no_report, args.quick) {
+        (Some(p), _, _) => Some(p.clone()),
+        (None, false, false) => Some(PathBuf::from("BENCHMARKS.md")),
+        _ => None,
+    };
+    if let Some(p) = target {
+        run.write_into(&p)?;
+        eprintln!("cairn-bench: figures written into {}", p.display());
+    }
+    anyhow::ensure!(failed.is_empty(), "parts failed: {}", failed.join(", "));
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         match cli.command {
             Command::Core { size, dir, cairn } => core(size, dir, cairn).await,
+            Command::All(args) => all(args).await,
         }
     })
 }
