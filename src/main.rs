@@ -103,6 +103,12 @@ enum Command {
     ///
     /// Example: cairn -c prod chunks photos/2026/backup.tar --json
     Chunks(cmd::stat::ChunksArgs),
+    /// A live view of the cluster, refreshed every second: status, space,
+    /// chunks, MDS and chunk-server tables, events. Keys: c chunk servers,
+    /// m MDS, i clients, e events, a all, v verbose, s sort, q quit.
+    ///
+    /// Example: cairn -c prod top
+    Top(cmd::top::TopArgs),
 }
 
 fn init_logging(json: bool) {
@@ -163,6 +169,7 @@ fn main() -> std::process::ExitCode {
             Command::Rb(a) => cmd::objects::rb(cluster, a).await,
             Command::Stat(a) => cmd::stat::stat(cluster, a).await,
             Command::Chunks(a) => cmd::stat::chunks(cluster, a).await,
+            Command::Top(a) => cmd::top::top(cluster, a).await,
         }
     });
     match result {

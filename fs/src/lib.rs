@@ -18,6 +18,7 @@ pub mod error;
 pub mod etag;
 pub mod fs;
 pub mod fuse;
+pub mod metrics;
 pub mod mock;
 pub mod mount;
 pub mod names;

@@ -13,7 +13,12 @@ pub async fn timed<T>(
     what: &str,
     fut: impl Future<Output = Result<T, FsError>>,
 ) -> Result<T> {
-    match tokio::time::timeout(timeout, fut).await {
+    let flight = crate::metrics::part().map(|p| p.start(what));
+    let outcome = tokio::time::timeout(timeout, fut).await;
+    if let Some(flight) = flight {
+        flight.done(matches!(outcome, Ok(Ok(_))));
+    }
+    match outcome {
         Ok(result) => result.map_err(Error::from),
         Err(_) => {
             tracing::warn!(what, secs = timeout.as_secs(), "cluster call timed out");

@@ -30,6 +30,8 @@ pub struct GatewayConfig {
     pub region: String,
     /// The virtual-host domain: `bucket.DOMAIN` names a bucket.
     pub domain: Option<String>,
+    /// Where requests are counted by S3 operation (part `gateway`).
+    pub metrics: Option<cairn_metrics::PartMetrics>,
 }
 
 impl GatewayConfig {
@@ -38,6 +40,7 @@ impl GatewayConfig {
             listen,
             region: "us-east-1".to_string(),
             domain: None,
+            metrics: None,
         }
     }
 }
@@ -53,6 +56,7 @@ struct Gateway<K> {
     client: Client,
     keys: K,
     context: AuthContext,
+    metrics: Option<cairn_metrics::PartMetrics>,
 }
 
 /// Serves S3 on `listener` until `shutdown` completes, then drains the
@@ -71,6 +75,7 @@ pub async fn serve_with_keys<K: KeyStore>(
             region: config.region.clone(),
             domain: config.domain.clone(),
         },
+        metrics: config.metrics.clone(),
     });
     let app = axum::Router::new()
         .fallback(handle::<K>)
@@ -102,6 +107,10 @@ async fn handle<K: KeyStore>(
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let started = std::time::Instant::now();
+    let flight = gateway.metrics.as_ref().map(|m| {
+        m.bytes_in(content_length(request.headers()));
+        (m.clone(), m.start("Unknown"))
+    });
     let (mut response, endpoint) = match dispatch(&gateway, request).await {
         Ok((response, endpoint)) => (response, endpoint),
         Err((error, endpoint)) => {
@@ -120,6 +129,10 @@ async fn handle<K: KeyStore>(
     response
         .headers_mut()
         .insert(http::header::SERVER, HeaderValue::from_static("Cairn"));
+    if let Some((metrics, flight)) = flight {
+        metrics.bytes_out(content_length(response.headers()));
+        flight.done_as(endpoint, response.status().as_u16() < 400);
+    }
     tracing::debug!(
         request_id,
         %method,
@@ -130,6 +143,15 @@ async fn handle<K: KeyStore>(
         "request"
     );
     response
+}
+
+/// The Content-Length of a message, 0 when absent (streamed).
+fn content_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 type Failed = (S3Error, &'static str);

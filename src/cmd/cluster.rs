@@ -79,6 +79,10 @@ pub struct MdsArgs {
     /// collected.
     #[arg(long, default_value_t = 3600)]
     uncommitted_timeout: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics and the status page
+    /// at http://ADDR/.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -121,6 +125,9 @@ pub struct CsArgs {
     /// Seconds of rest before each scrub pass over every replica.
     #[arg(long, default_value_t = 3600)]
     scrub_interval: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The password from the flag or environment, else asked for.
@@ -226,7 +233,12 @@ pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
         uncommitted_timeout: Duration::from_secs(args.uncommitted_timeout),
         ..cairn_mds::MdsOptions::default()
     };
-    let mds = cairn_mds::Mds::open(&args.dir, options).await?;
+    let mut mds = cairn_mds::Mds::open(&args.dir, options).await?;
+    if let Some(addr) = args.metrics_listen {
+        let metrics = cairn_metrics::Metrics::new();
+        mds.attach_metrics(&metrics);
+        super::observe::serve_metrics(addr, metrics, mds.status_router()).await?;
+    }
     let addr = match args.listen {
         Some(a) => a,
         None => {
@@ -276,6 +288,11 @@ pub async fn cs(cluster: Option<&str>, args: CsArgs) -> anyhow::Result<()> {
         rate: (args.scrub_rate * 1_000_000.0) as u64,
         pause: Duration::from_secs(args.scrub_interval),
     });
+    if let Some(addr) = args.metrics_listen {
+        let metrics = cairn_metrics::Metrics::new();
+        server.attach_metrics(&metrics);
+        super::observe::serve_metrics(addr, metrics, axum::Router::new()).await?;
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -20,6 +20,9 @@ pub struct GatewayArgs {
     /// Domain for virtual-host-style addressing (BUCKET.DOMAIN).
     #[arg(long)]
     pub domain: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl GatewayArgs {
@@ -42,6 +45,12 @@ pub async fn gateway(cluster: Option<&str>, args: GatewayArgs) -> anyhow::Result
     let client = client_for(cluster).await?;
     let listener = bind(args.listen).await?;
     println!("cairn: S3 gateway on http://{}", listener.local_addr()?);
-    cairn_gateway::serve(client, args.config(), listener, shutdown_signal()).await?;
+    let mut config = args.config();
+    if let Some(addr) = args.metrics_listen {
+        let metrics = cairn_metrics::Metrics::new();
+        config.metrics = Some(metrics.part("gateway"));
+        super::observe::serve_metrics(addr, metrics, axum::Router::new()).await?;
+    }
+    cairn_gateway::serve(client, config, listener, shutdown_signal()).await?;
     Ok(())
 }

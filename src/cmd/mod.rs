@@ -4,8 +4,10 @@ pub mod cluster;
 pub mod gateway;
 pub mod keys;
 pub mod mount;
+pub mod observe;
 pub mod objects;
 pub mod stat;
+pub mod top;
 pub mod up;
 
 use anyhow::Context;

@@ -1,7 +1,7 @@
 //! `cairn mount`: the FUSE front door on a cluster's namespace. Buckets are
 //! the top-level directories; a file is the object whose key is its path.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use cairn_common::units::parse_size;
@@ -25,6 +25,9 @@ pub struct MountArgs {
     /// Access key that owns buckets made by mkdir at the top level.
     #[arg(long, default_value = "")]
     pub owner: String,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl MountArgs {
@@ -48,6 +51,11 @@ impl MountArgs {
 pub async fn mount(cluster: Option<&str>, args: MountArgs) -> anyhow::Result<()> {
     let name = crate::cluster_name(cluster)?;
     let client = client_for(cluster).await?;
+    if let Some(addr) = args.metrics_listen {
+        let metrics = cairn_metrics::Metrics::new();
+        cairn_fs::metrics::attach_metrics(&metrics);
+        super::observe::serve_metrics(addr, metrics, axum::Router::new()).await?;
+    }
     eprintln!(
         "cairn: mounting cluster `{name}` on {}",
         args.mountpoint.display()

@@ -53,6 +53,10 @@ pub struct UpArgs {
     /// Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     mds_listen: SocketAddr,
+    /// Serve every part's Prometheus metrics at http://ADDR/metrics and the
+    /// status page at http://ADDR/.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// A free port on `addr`'s interface when `addr` has port 0.
@@ -177,7 +181,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
-    let mds = cairn_mds::Mds::open(&data.join("mds"), cairn_mds::MdsOptions::default()).await?;
+    let mut mds =
+        cairn_mds::Mds::open(&data.join("mds"), cairn_mds::MdsOptions::default()).await?;
+    // One registry for every part, served once the parts are attached.
+    let metrics = args.metrics_listen.map(|_| cairn_metrics::Metrics::new());
+    let status_page = metrics.as_ref().map(|m| {
+        mds.attach_metrics(m);
+        mds.status_router()
+    });
     let mds_addr: SocketAddr = cfg
         .mds_addrs
         .first()
@@ -219,7 +230,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        let server = cairn_cs::ChunkServer::open(&dir, cfg.clone()).await?;
+        let mut server = cairn_cs::ChunkServer::open(&dir, cfg.clone()).await?;
+        if let Some(m) = &metrics {
+            server.attach_metrics(m);
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let advertise = listener.local_addr()?.to_string();
         let token = stop.clone();
@@ -243,18 +257,24 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         listen: args.listen,
         region: args.region.clone(),
         domain: args.domain.clone(),
+        metrics_listen: None,
     };
+    let mut gateway_config = gateway.config();
+    gateway_config.metrics = metrics.as_ref().map(|m| m.part("gateway"));
     let listener = super::gateway::bind(args.listen).await?;
     let s3_addr = listener.local_addr()?;
     let token = stop.clone();
     tasks.spawn(async move {
-        cairn_gateway::serve(client, gateway.config(), listener, token.cancelled_owned()).await?;
+        cairn_gateway::serve(client, gateway_config, listener, token.cancelled_owned()).await?;
         Ok(())
     });
 
     if let Some(mountpoint) = args.mount.clone() {
         let client = cairn_client::Client::connect(&cfg, cairn_client::ClientOptions::default())?;
         cairn_fs::check_mountpoint(&mountpoint)?;
+        if let Some(m) = &metrics {
+            cairn_fs::metrics::attach_metrics(m);
+        }
         let options = cairn_fs::MountOptions {
             fs_name: format!("cairn:{LOCAL_CLUSTER}"),
             ..Default::default()
@@ -272,6 +292,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         data.display()
     );
     println!("  MDS: {mds_addr}");
+    if let (Some(addr), Some(m), Some(page)) = (args.metrics_listen, metrics, status_page) {
+        let bound = super::observe::serve_metrics(addr, m, page).await?;
+        println!("  metrics: http://{bound}/metrics  status page: http://{bound}/");
+    }
     println!("  S3:  http://{s3_addr} (region {})", args.region);
     match key {
         Some((id, secret)) => {

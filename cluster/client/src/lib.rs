@@ -34,6 +34,7 @@ pub use file::FileWriter;
 pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
 pub use stat::{ClusterStat, CsStat};
+pub use stat::{ClusterEvent, MdsStat};
 pub use writer::{StreamWriter, WrittenData};
 
 use rpc::{CsPool, MdsConn};

@@ -23,6 +23,20 @@ pub struct CsStat {
     pub write_bytes: u64,
     pub read_ops: u64,
     pub write_ops: u64,
+    /// Used over capacity, 0..1 (1 when the capacity is unknown).
+    pub fill: f64,
+    /// Replica copies in flight towards it / read from it.
+    pub copies_in: u64,
+    pub copies_out: u64,
+    /// Its measured sync latency (moving average), in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// A chunk no placement can restore, with why.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockedChunk {
+    pub chunk_id: u64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +50,50 @@ pub struct ClusterStat {
     pub inodes: u64,
     pub buckets: u64,
     pub logical_bytes: u64,
+    /// Chunk counts by state: healthy, degraded, urgent, blocked,
+    /// replicating, overcommitted, deleting, uncommitted.
+    pub chunk_states: BTreeMap<String, u64>,
+    /// A sample of the blocked chunks, with reasons.
+    pub blocked: Vec<BlockedChunk>,
+    /// Re-replication copies and balancing (or tier) moves running.
+    pub copies_in_flight: u64,
+    pub moves_in_flight: u64,
+    /// Replication rate over the last seconds, and bytes copied since the
+    /// MDS started.
+    pub copy_bytes_per_sec: f64,
+    pub copied_bytes: u64,
+    /// Every committed chunk has its wanted live replicas on distinct
+    /// hosts, and nothing is being copied.
+    pub healthy: bool,
+    /// The MDS's recent events, oldest first.
+    pub events: Vec<ClusterEvent>,
+    /// The metadata servers.
+    pub mds: Vec<MdsStat>,
+}
+
+/// An entry of the MDS's event log.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterEvent {
+    pub unix_ms: u64,
+    /// `mds`, `cs3`, ...
+    pub part: String,
+    /// `info`, `warn` or `error`.
+    pub severity: String,
+    pub message: String,
+}
+
+/// A metadata server's own figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct MdsStat {
+    pub addr: String,
+    pub leader: bool,
+    pub uptime_secs: u64,
+    /// Metadata fsyncs (one per batch of commands) since it started.
+    pub durable_commits: u64,
+    pub rss_bytes: u64,
+    /// User + system CPU seconds since it started.
+    pub cpu_secs: f64,
+    pub host: String,
 }
 
 impl From<pb::CsStat> for CsStat {
@@ -57,6 +115,10 @@ impl From<pb::CsStat> for CsStat {
             write_bytes: c.write_bytes,
             read_ops: c.read_ops,
             write_ops: c.write_ops,
+            fill: c.fill,
+            copies_in: c.copies_in,
+            copies_out: c.copies_out,
+            latency_ms: c.latency_ms,
         }
     }
 }
@@ -72,6 +134,43 @@ impl From<pb::ClusterStat> for ClusterStat {
             inodes: s.inodes,
             buckets: s.buckets,
             logical_bytes: s.logical_bytes,
+            chunk_states: s.chunk_states.into_iter().collect(),
+            blocked: s
+                .blocked
+                .into_iter()
+                .map(|b| BlockedChunk {
+                    chunk_id: b.chunk_id,
+                    reason: b.reason,
+                })
+                .collect(),
+            copies_in_flight: s.copies_in_flight,
+            moves_in_flight: s.moves_in_flight,
+            copy_bytes_per_sec: s.copy_bytes_per_sec,
+            copied_bytes: s.copied_bytes,
+            healthy: s.healthy,
+            events: s
+                .events
+                .into_iter()
+                .map(|e| ClusterEvent {
+                    unix_ms: e.unix_ms,
+                    part: e.part,
+                    severity: e.severity,
+                    message: e.message,
+                })
+                .collect(),
+            mds: s
+                .mds
+                .into_iter()
+                .map(|m| MdsStat {
+                    addr: m.addr,
+                    leader: m.leader,
+                    uptime_secs: m.uptime_secs,
+                    durable_commits: m.durable_commits,
+                    rss_bytes: m.rss_bytes,
+                    cpu_secs: m.cpu_secs,
+                    host: m.host,
+                })
+                .collect(),
         }
     }
 }

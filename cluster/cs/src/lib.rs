@@ -19,6 +19,7 @@ pub mod error;
 pub mod heartbeat;
 pub mod identity;
 pub mod journal;
+pub mod metrics;
 pub mod replica;
 pub mod scrub;
 pub mod service;
@@ -55,6 +56,8 @@ pub struct ChunkServer {
     cfg: ClusterConfig,
     store: Arc<Store>,
     scrub: ScrubPolicy,
+    /// Where its calls are counted (see [`metrics`]).
+    metrics: Option<cairn_metrics::PartMetrics>,
 }
 
 impl ChunkServer {
@@ -93,6 +96,7 @@ impl ChunkServer {
             cfg,
             store: Arc::new(store),
             scrub: ScrubPolicy::default(),
+            metrics: None,
         })
     }
 
@@ -144,6 +148,7 @@ impl ChunkServer {
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_frame_size(MAX_FRAME)
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+            .layer(cairn_metrics::GrpcLayer::new(self.metrics.clone()))
             .add_service(InterceptedService::new(svc, ServerAuth(auth)))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;

@@ -21,6 +21,7 @@ pub mod command;
 mod committer;
 mod convert;
 pub mod error;
+pub mod events;
 pub mod heal;
 pub mod health;
 mod init;
@@ -31,6 +32,7 @@ mod s3_service;
 pub mod schema;
 mod server;
 mod service;
+mod status_page;
 
 pub use error::MdsError;
 pub use init::{init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};

@@ -109,6 +109,8 @@ pub(crate) struct State {
     /// parallel to beat the delay on failure.
     pub join_gate: tokio::sync::Mutex<()>,
     _lock: File,
+    /// What `cairn top` and the status page list as events.
+    pub events: crate::events::EventLog,
 }
 
 impl State {
@@ -123,7 +125,9 @@ impl State {
 
 /// The metadata server.
 pub struct Mds {
-    state: Arc<State>,
+    pub(crate) state: Arc<State>,
+    /// Where the gRPC calls are counted (see `status_page`).
+    pub(crate) metrics: Option<cairn_metrics::PartMetrics>,
 }
 
 impl Mds {
@@ -187,8 +191,10 @@ impl Mds {
                 dir: dir.to_path_buf(),
                 join_gate: tokio::sync::Mutex::new(()),
                 _lock: lock,
+                events: crate::events::EventLog::default(),
             }),
         })
+            metrics: None,
     }
 
     /// The cluster's config as clients need it (from the `meta` table).
@@ -250,8 +256,10 @@ impl Mds {
         // The background work runs for as long as the server does.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped));
+        let watcher = tokio::spawn(crate::events::watch(self.state.clone(), stopped.clone()));
         let served = Server::builder()
             .add_service(InterceptedService::new(metadata, auth.clone()))
+            .layer(cairn_metrics::GrpcLayer::new(self.metrics.clone()))
             .add_service(InterceptedService::new(s3_meta, auth.clone()))
             .add_service(InterceptedService::new(admin, auth))
             .add_service(join)
@@ -259,6 +267,7 @@ impl Mds {
             .await;
         let _ = stop.send(true);
         if background.await.is_err() {
+        let _ = watcher.await;
             tracing::error!("the MDS background work panicked");
         }
         served?;

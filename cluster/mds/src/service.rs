@@ -530,6 +530,11 @@ impl Metadata for MdsService {
     ) -> Reply<pb::Empty> {
         let r = request.into_inner();
         tracing::warn!(chunk = r.chunk_id, version = r.version, cs = r.cs_id, reason = %r.reason, "bad replica reported: dropping it");
+        self.state.events.push(
+            format!("cs{}", r.cs_id),
+            crate::events::Severity::Error,
+            format!("replica of chunk {} failed: {}", r.chunk_id, r.reason),
+        );
         self.done(Command::DropBadReplica {
             chunk_id: r.chunk_id,
             version: r.version,
@@ -644,6 +649,8 @@ impl Metadata for MdsService {
             copy_bytes_per_sec: flight.bytes_per_sec,
             copied_bytes: flight.copied_bytes,
             healthy: healthy && flight.chunks.is_empty(),
+            events: self.state.events.to_proto(),
+            mds: vec![crate::status_page::mds_stat(&self.state)],
         }))
     }
 

@@ -1,0 +1,338 @@
+//! The MDS's operator surfaces besides gRPC: its Prometheus figures
+//! (sampled from the stat reply at scrape time) and a read-only status page
+//! at `/` (server-rendered HTML, no external assets, refreshing itself),
+//! served on the metrics listener. Both show what `cairn top` shows.
+
+use std::{fmt::Write as _, sync::Arc, time::Duration};
+
+use axum::{extract::State as AxState, http::header, response::IntoResponse, routing::get};
+use cairn_common::units::format_size;
+use cairn_metrics::{Metrics, PartMetrics};
+use cairn_proto as pb;
+use cairn_proto::metadata_server::Metadata;
+
+use crate::{server::State, service::MdsService, Mds};
+
+/// Seconds between two refreshes of the status page.
+const REFRESH_SECS: u32 = 2;
+
+/// USER_HZ: the unit of the CPU times in /proc/PID/stat, 100 on every
+/// Linux ABI.
+const USER_HZ: f64 = 100.0;
+
+/// Resident memory of this process, from /proc (0 where there is none).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// User + system CPU seconds of this process, from /proc.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / USER_HZ
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// This MDS as the stat reply lists it. One MDS: it is the leader.
+pub(crate) fn mds_stat(state: &State) -> pb::MdsStat {
+    pb::MdsStat {
+        addr: state.meta.config().mds_addrs.first().cloned().unwrap_or_default(),
+        leader: true,
+        uptime_secs: state.started.elapsed().as_secs(),
+        durable_commits: state.committer.durable_commits(),
+        rss_bytes: rss_bytes(),
+        cpu_secs: cpu_secs(),
+        host: hostname(),
+    }
+}
+
+async fn cluster_stat(state: &Arc<State>) -> Result<pb::ClusterStat, tonic::Status> {
+    let service = MdsService::new(state.clone());
+    Ok(service
+        .stat(tonic::Request::new(pb::Empty {}))
+        .await?
+        .into_inner())
+}
+
+/// Sets the MDS's sampled figures from one stat reply.
+fn sample(part: &PartMetrics, stat: &pb::ClusterStat) {
+    for (state, n) in &stat.chunk_states {
+        part.set_chunks(state, *n);
+    }
+    let mut by_state: std::collections::BTreeMap<&str, u64> = ["active", "offline", "lost", "draining"]
+        .into_iter()
+        .map(|s| (s, 0))
+        .collect();
+    let (mut capacity, mut used, mut free, mut replicas) = (0, 0, 0, 0);
+    for cs in &stat.chunk_servers {
+        *by_state.entry(cs.state.as_str()).or_default() += 1;
+        capacity += cs.capacity;
+        used += cs.used;
+        free += cs.free;
+        replicas += cs.replicas;
+    }
+    for (state, n) in by_state {
+        part.set_chunk_servers(state, n);
+    }
+    part.set_space("capacity", capacity);
+    part.set_space("used", used);
+    part.set_space("free", free);
+    part.set_replicas(replicas);
+    part.set_replication_queue("copies", stat.copies_in_flight);
+    part.set_replication_queue("moves", stat.moves_in_flight);
+    part.set_event_total("copied_bytes", stat.copied_bytes);
+    if let Some(m) = stat.mds.first() {
+        part.set_event_total("durable_commits", m.durable_commits);
+    }
+}
+
+impl Mds {
+    /// Counts this MDS's gRPC calls in `metrics` (part `mds`) and samples
+    /// the cluster's figures (chunks by state, chunk servers by state,
+    /// space, replication queue) at every scrape.
+    pub fn attach_metrics(&mut self, metrics: &Metrics) {
+        let part = metrics.part("mds");
+        self.metrics = Some(part.clone());
+        let state = self.state.clone();
+        metrics.on_scrape(move || {
+            let state = state.clone();
+            let part = part.clone();
+            async move {
+                match cluster_stat(&state).await {
+                    Ok(stat) => sample(&part, &stat),
+                    Err(e) => tracing::debug!(error = %e, "cannot sample the MDS figures"),
+                }
+            }
+        });
+    }
+
+    /// The status page (`/`), to serve beside `/metrics`.
+    pub fn status_router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/", get(page))
+            .with_state(self.state.clone())
+    }
+}
+
+async fn page(AxState(state): AxState<Arc<State>>) -> impl IntoResponse {
+    let body = match cluster_stat(&state).await {
+        Ok(stat) => render(&stat),
+        Err(e) => format!(
+            "<!doctype html><title>cairn</title><p>cannot read the cluster's state: {}</p>",
+            escape(e.message())
+        ),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+}
+
+/// HTML-escapes text for element content and quoted attributes.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// "healthy", "degraded" or "failure", as `cairn top`'s header says it.
+pub fn cluster_status(stat: &pb::ClusterStat) -> &'static str {
+    let n = |s: &str| stat.chunk_states.get(s).copied().unwrap_or(0);
+    if n("lost") > 0 || n("blocked") > 0 {
+        "failure"
+    } else if stat.healthy {
+        "healthy"
+    } else {
+        "degraded"
+    }
+}
+
+fn uptime(secs: u64) -> String {
+    let d = Duration::from_secs(secs);
+    let (h, m, s) = (d.as_secs() / 3600, d.as_secs() / 60 % 60, d.as_secs() % 60);
+    if h >= 24 {
+        format!("{}d{}h", h / 24, h % 24)
+    } else {
+        format!("{h}:{m:02}:{s:02}")
+    }
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:1em;background:#fafafa;color:#222}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}\
+th,td{border:1px solid #ccc;padding:.2em .6em;text-align:right}\
+th{background:#eee}td.l,th.l{text-align:left}\
+.healthy{color:#070}.degraded{color:#a60}.failure{color:#b00}\
+.offline,.lost{color:#b00;font-weight:bold}.warn{color:#a60}.error{color:#b00}";
+
+/// The whole page. Every figure comes from one stat reply.
+fn render(stat: &pb::ClusterStat) -> String {
+    let status = cluster_status(stat);
+    let (mut capacity, mut free) = (0u64, 0u64);
+    let (mut rb, mut wb, mut ro, mut wo) = (0u64, 0u64, 0u64, 0u64);
+    for cs in &stat.chunk_servers {
+        capacity += cs.capacity;
+        free += cs.free;
+        rb += cs.read_bytes;
+        wb += cs.write_bytes;
+        ro += cs.read_ops;
+        wo += cs.write_ops;
+    }
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta http-equiv=refresh content={REFRESH_SECS}>\
+         <title>cairn {name}: {status}</title><style>{STYLE}</style></head><body>\
+         <h1>cluster {name} <span id=status class={status}>{status}</span></h1>",
+        name = escape(&stat.cluster_name),
+    );
+    let states: Vec<String> = stat
+        .chunk_states
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| format!("{n} {}", escape(s)))
+        .collect();
+    let _ = write!(
+        h,
+        "<p id=summary>space: {} allocatable, {} free &middot; {} chunks ({}) &middot; \
+         {} buckets, {} inodes, {} of data<br>replication: {} copies, {} moves, {}/s \
+         &middot; client I/O since start: read {} in {} ops, written {} in {} ops</p>",
+        format_size(capacity),
+        format_size(free),
+        stat.chunks,
+        if states.is_empty() { "none".to_string() } else { states.join(", ") },
+        stat.buckets,
+        stat.inodes,
+        format_size(stat.logical_bytes),
+        stat.copies_in_flight,
+        stat.moves_in_flight,
+        format_size(stat.copy_bytes_per_sec as u64),
+        format_size(rb),
+        ro,
+        format_size(wb),
+        wo,
+    );
+    h.push_str(
+        "<h2>Metadata servers</h2><table id=mds><tr><th class=l>ADDR</th><th class=l>STATUS</th>\
+         <th>COMMITS</th><th>CPU s</th><th>MEMORY</th><th>UPTIME</th><th class=l>HOST</th></tr>",
+    );
+    for m in &stat.mds {
+        let _ = write!(
+            h,
+            "<tr><td class=l>{}{}</td><td class=l>active</td><td>{}</td><td>{:.1}</td>\
+             <td>{}</td><td>{}</td><td class=l>{}</td></tr>",
+            if m.leader { "M " } else { "" },
+            escape(&m.addr),
+            m.durable_commits,
+            m.cpu_secs,
+            format_size(m.rss_bytes),
+            uptime(m.uptime_secs),
+            escape(&m.host),
+        );
+    }
+    h.push_str(
+        "</table><h2>Chunk servers</h2><table id=cs><tr><th>ID</th><th class=l>STATUS</th>\
+         <th class=l>HOST</th><th class=l>ADDR</th><th>TIER</th><th>SPACE</th><th>AVAIL</th>\
+         <th>FILL</th><th>COST</th><th>REPLICAS</th><th>READ</th><th>WRITTEN</th>\
+         <th>RD OPS</th><th>WR OPS</th><th>LAT ms</th><th>COPIES</th><th class=l>FLAGS</th></tr>",
+    );
+    for cs in &stat.chunk_servers {
+        let _ = write!(
+            h,
+            "<tr id=cs{id} class=cs><td>{id}</td><td class=\"l {st}\">{st}</td><td class=l>{}</td>\
+             <td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{:.2}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}/{}</td>\
+             <td class=l>{}</td></tr>",
+            escape(&cs.host),
+            escape(&cs.addr),
+            cs.tier,
+            format_size(cs.capacity),
+            format_size(cs.free),
+            cs.fill * 100.0,
+            cs.cost,
+            cs.replicas,
+            format_size(cs.read_bytes),
+            format_size(cs.write_bytes),
+            cs.read_ops,
+            cs.write_ops,
+            cs.latency_ms,
+            cs.copies_in,
+            cs.copies_out,
+            if cs.journal { "JC" } else { "C" },
+            id = cs.cs_id,
+            st = escape(&cs.state),
+        );
+    }
+    h.push_str("</table><h2>Events</h2><table id=events><tr><th class=l>TIME (UTC)</th><th class=l>PART</th><th class=l>SEVERITY</th><th class=l>MESSAGE</th></tr>");
+    for e in stat.events.iter().rev().take(50) {
+        let secs = e.unix_ms / 1000;
+        let _ = write!(
+            h,
+            "<tr><td class=l>{:02}:{:02}:{:02}</td><td class=l>{}</td><td class=\"l {sev}\">{sev}</td><td class=l>{}</td></tr>",
+            secs / 3600 % 24,
+            secs / 60 % 60,
+            secs % 60,
+            escape(&e.part),
+            escape(&e.message),
+            sev = escape(&e.severity),
+        );
+    }
+    h.push_str("</table></body></html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_escapes_what_it_shows() {
+        let stat = pb::ClusterStat {
+            cluster_name: "<x>".into(),
+            chunk_servers: vec![pb::CsStat {
+                cs_id: 7,
+                host: "h&1".into(),
+                state: "offline".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let page = render(&stat);
+        assert!(page.contains("cluster &lt;x&gt;"));
+        assert!(page.contains("<tr id=cs7 class=cs>"));
+        assert!(page.contains("h&amp;1"));
+        assert!(!page.contains("<x>"));
+    }
+}
