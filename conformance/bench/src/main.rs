@@ -287,25 +287,31 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     if !skip("fs") {
         run.fs_sizes = Some(fs_sizes.clone());
     }
-    if !(skip("s3") && skip("fs")) {
-        let dir = tmp.path().join("cairn");
+    // Each load gets a fresh `cairn up`, so that a failure of one (say,
+    // file descriptors run out) does not spill into the other's figures.
+    if !skip("s3") {
+        let dir = tmp.path().join("cairn-s3");
         std::fs::create_dir_all(&dir)?;
-        let mnt = (!skip("fs")).then(|| dir.join("mnt"));
-        if let Some(up) = part("Cairn: start", &mut failed, &mut notes, cluster::Embedded::start(&dir, Some(cairn.clone()), mnt)).await {
-            if !skip("s3") {
-                run.cairn_s3 = part("Cairn: S3 load", &mut failed, &mut notes, async {
-                    s3load::create_bucket(&up.s3, "bench").await?;
-                    s3load::run(&up.s3, "bench", &s3_sizes).await
-                })
-                .await;
-            }
-            if let Some(m) = up.mount.clone() {
-                let z = fs_sizes.clone();
-                run.cairn_fs = part("Cairn: FS load", &mut failed, &mut notes, async move {
-                    tokio::task::spawn_blocking(move || fsload::run("Cairn", &m.join("fsbench"), &z)).await?
-                })
-                .await;
-            }
+        if let Some(up) = part("Cairn: start", &mut failed, &mut notes, cluster::Embedded::start(&dir, Some(cairn.clone()), None)).await {
+            run.cairn_s3 = part("Cairn: S3 load", &mut failed, &mut notes, async {
+                s3load::create_bucket(&up.s3, "bench").await?;
+                s3load::run(&up.s3, "bench", &s3_sizes).await
+            })
+            .await;
+            up.stop().await;
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    if !skip("fs") {
+        let dir = tmp.path().join("cairn-fs");
+        std::fs::create_dir_all(&dir)?;
+        let mnt = dir.join("mnt");
+        if let Some(up) = part("Cairn: start with --mount", &mut failed, &mut notes, cluster::Embedded::start(&dir, Some(cairn.clone()), Some(mnt.clone()))).await {
+            let z = fs_sizes.clone();
+            run.cairn_fs = part("Cairn: FS load", &mut failed, &mut notes, async move {
+                tokio::task::spawn_blocking(move || fsload::run("Cairn", &mnt.join("fsbench"), &z)).await?
+            })
+            .await;
             up.stop().await;
         }
         std::fs::remove_dir_all(&dir).ok();
