@@ -43,14 +43,13 @@ pub struct GrpcMetrics<S> {
     part: Option<PartMetrics>,
 }
 
-/// `/cairn.Metadata/Lookup` -> `Metadata/Lookup`: short, and the package
-/// is the same for every method.
+/// `/cairn.v1.Metadata/Lookup` -> `Metadata/Lookup`: short, and the
+/// package is the same for every method.
 fn method_name(path: &str) -> String {
     let path = path.trim_start_matches('/');
-    match path.split_once('.') {
-        Some((_, rest)) => rest.to_string(),
-        None => path.to_string(),
-    }
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
+    let service = service.rsplit('.').next().unwrap_or(service);
+    format!("{service}/{method}")
 }
 
 impl<S, B, R> Service<http::Request<B>> for GrpcMetrics<S>
@@ -96,6 +95,7 @@ mod tests {
 
     #[test]
     fn method_names_drop_the_package() {
+        assert_eq!(method_name("/cairn.v1.Metadata/Lookup"), "Metadata/Lookup");
         assert_eq!(method_name("/cairn.Metadata/Lookup"), "Metadata/Lookup");
         assert_eq!(method_name("/Health/Check"), "Health/Check");
     }
