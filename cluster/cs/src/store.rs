@@ -631,7 +631,12 @@ impl Store {
                 match ReplicaFile::create(&path, chunk_id, version) {
                     Ok(file) => {
                         state.file = Some(file);
-                        self.open_files.fetch_add(1, Ordering::Relaxed);
+                        // A new replica counts against the limit like a
+                        // reopened one: many small objects must not pile
+                        // up descriptors until the process runs out.
+                        if self.open_files.fetch_add(1, Ordering::Relaxed) + 1 > MAX_OPEN_FILES {
+                            self.close_idle_files();
+                        }
                         state.on_disk = true;
                         state.dir_dirty = true;
                         created = true;
@@ -981,6 +986,35 @@ mod tests {
             write_identity(dir, id).unwrap();
         }
         Store::open(dir, id).unwrap()
+    }
+
+    /// Creating many more replicas than the open-file limit keeps the
+    /// descriptors bounded, and every replica still reads back.
+    #[test]
+    fn creating_many_replicas_keeps_open_files_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), &identity(0));
+        let n = (MAX_OPEN_FILES * 2) as u64;
+        for chunk in 1..=n {
+            store
+                .write(
+                    chunk,
+                    1,
+                    0,
+                    &[Bytes::from(chunk.to_le_bytes().to_vec())],
+                    true,
+                )
+                .unwrap();
+            assert!(
+                store.open_files.load(Ordering::Relaxed) <= MAX_OPEN_FILES,
+                "{} replica files open after {chunk} creations",
+                store.open_files.load(Ordering::Relaxed)
+            );
+        }
+        for chunk in [1, n / 2, n] {
+            let got = store.read(chunk, 1, 0, 8).unwrap();
+            assert_eq!(&got[..], &chunk.to_le_bytes());
+        }
     }
 
     /// Random operations against a model (chunk -> version, bytes), with
