@@ -109,6 +109,25 @@ enum Command {
     ///
     /// Example: cairn -c prod top
     Top(cmd::top::TopArgs),
+    /// Remove a chunk server: drain it (copies first), or with --force drop
+    /// it at once and let re-replication restore the counts.
+    ///
+    /// Example: cairn -c prod rm-cs 4
+    RmCs(cmd::heal::RmCsArgs),
+    /// Set the replica count and/or tier of a bucket, directory or object
+    /// (inherited by what is created below; -R: everything below too).
+    ///
+    /// Example: cairn -c prod set-attr photos --replicas 2 -R
+    SetAttr(cmd::heal::SetAttrArgs),
+    /// Show the replica count and tier of a bucket, directory or object.
+    ///
+    /// Example: cairn -c prod get-attr photos/2026/backup.tar
+    GetAttr(cmd::heal::GetAttrArgs),
+    /// Wait until every chunk has its wanted live replicas (exit 1 on
+    /// timeout).
+    ///
+    /// Example: cairn -c prod wait-healthy --timeout 300
+    WaitHealthy(cmd::heal::WaitHealthyArgs),
 }
 
 fn init_logging(json: bool) {
@@ -170,6 +189,10 @@ fn main() -> std::process::ExitCode {
             Command::Stat(a) => cmd::stat::stat(cluster, a).await,
             Command::Chunks(a) => cmd::stat::chunks(cluster, a).await,
             Command::Top(a) => cmd::top::top(cluster, a).await,
+            Command::RmCs(a) => cmd::heal::rm_cs(cluster, a).await,
+            Command::SetAttr(a) => cmd::heal::set_attr(cluster, a).await,
+            Command::GetAttr(a) => cmd::heal::get_attr(cluster, a).await,
+            Command::WaitHealthy(a) => cmd::heal::wait_healthy(cluster, a).await,
         }
     });
     match result {

@@ -67,8 +67,8 @@ pub struct MdsArgs {
     /// emptiest chunk server of a tier that starts the balancer.
     #[arg(long, default_value_t = 5.0)]
     balance_threshold: f64,
-    /// MB/s each balancing move copies at (one move in and one out per
-    /// chunk server at a time).
+    /// MB/s the balancing moves into, and out of, each chunk server copy
+    /// at together.
     #[arg(long, default_value_t = 20.0)]
     balance_rate: f64,
     /// Seconds a released chunk stays readable before it is freed (readers

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod gateway;
+pub mod heal;
 pub mod keys;
 pub mod mount;
 pub mod observe;

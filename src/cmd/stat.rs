@@ -44,13 +44,51 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
     for (replicas, count) in &stat.chunks_by_replicas {
         println!("  chunks with {replicas} live replicas: {count}");
     }
+    let states: Vec<String> = stat
+        .chunk_states
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
     println!(
-        "{:>4} {:<10} {:<22} {:<12} {:>4} {:>9} {:>9} {:>9} {:>9}",
-        "CS", "STATE", "ADDR", "HOST", "TIER", "CAPACITY", "USED", "FREE", "REPLICAS"
+        "chunks: {}; {}",
+        if states.is_empty() {
+            "none".to_string()
+        } else {
+            states.join(", ")
+        },
+        if stat.healthy { "healthy" } else { "not healthy" }
+    );
+    if stat.copies_in_flight + stat.moves_in_flight > 0 || stat.copy_bytes_per_sec > 0.0 {
+        println!(
+            "replication: {} copies and {} moves running, {}/s ({} copied since the MDS started)",
+            stat.copies_in_flight,
+            stat.moves_in_flight,
+            format_size(stat.copy_bytes_per_sec as u64),
+            format_size(stat.copied_bytes)
+        );
+    }
+    for b in &stat.blocked {
+        println!("  blocked chunk {}: {}", b.chunk_id, b.reason);
+    }
+    println!(
+        "{:>4} {:<10} {:<22} {:<12} {:>4} {:>9} {:>9} {:>9} {:>9} {:>5} {:>5} {:>6}",
+        "CS",
+        "STATE",
+        "ADDR",
+        "HOST",
+        "TIER",
+        "CAPACITY",
+        "USED",
+        "FREE",
+        "REPLICAS",
+        "FILL",
+        "COST",
+        "COPIES"
     );
     for cs in &stat.chunk_servers {
         println!(
-            "{:>4} {:<10} {:<22} {:<12} {:>4} {:>9} {:>9} {:>9} {:>9}",
+            "{:>4} {:<10} {:<22} {:<12} {:>4} {:>9} {:>9} {:>9} {:>9} {:>4.0}% {:>5.2} {:>6}",
             cs.id,
             cs.state,
             cs.addr,
@@ -59,7 +97,10 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
             format_size(cs.capacity),
             format_size(cs.used),
             format_size(cs.free),
-            cs.replicas
+            cs.replicas,
+            cs.fill * 100.0,
+            cs.cost,
+            format!("{}/{}", cs.copies_in, cs.copies_out)
         );
     }
     Ok(())

@@ -14,6 +14,7 @@ use std::{
 use cairn_client::{Client, ClientOptions};
 use cairn_common::ClusterConfig;
 
+pub mod heal;
 pub mod s3;
 
 pub const CLUSTER: &str = "test";

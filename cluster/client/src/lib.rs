@@ -7,6 +7,7 @@
 //! into chain-replicated chunks, [`Client::read`] streams a byte range back
 //! with checksum-verified failover between replicas.
 
+mod admin;
 mod chain;
 mod file;
 pub mod layout;
@@ -33,7 +34,8 @@ pub use cairn_common::FsError as Error;
 pub use file::FileWriter;
 pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
-pub use stat::{ClusterStat, CsStat};
+pub use admin::{AttrsChanged, RemoveCs};
+pub use stat::{BlockedChunk, ClusterStat, CsStat};
 pub use stat::{ClusterEvent, MdsStat};
 pub use writer::{StreamWriter, WrittenData};
 

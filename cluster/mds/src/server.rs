@@ -46,7 +46,8 @@ pub struct MdsOptions {
     /// Fill difference (0..1) between the fullest and the emptiest chunk
     /// server of a tier that starts the balancer.
     pub balance_threshold: f64,
-    /// Bytes per second each balancing (or tier) move copies at.
+    /// Bytes per second the balancing (and tier) moves into, and out of,
+    /// one chunk server copy at together.
     pub balance_rate: u64,
     /// How long a chunk released by its last holder stays readable before
     /// it is freed.
@@ -74,9 +75,9 @@ impl Default for MdsOptions {
             max_copies_per_cs: 4,
             // PCS's figure: closer is not worth the moves.
             balance_threshold: 0.05,
-            // 20 MiB/s per move, one move in and one out per CS at a time:
-            // about a tenth of a disk's sequential bandwidth, so clients
-            // keep most of it; a 1 TiB imbalance levels in about 15 hours.
+            // 20 MiB/s of moves into and out of each CS: about a tenth of
+            // a disk's sequential bandwidth, so clients keep most of it; a
+            // 1 TiB imbalance levels in about 15 hours.
             balance_rate: 20 << 20,
             // Long enough for a reader holding an old layout to finish
             // reading a few 64 MiB chunks on a slow link.
@@ -108,9 +109,9 @@ pub(crate) struct State {
     /// Serialises AuthNode attempts, so that password guesses cannot run in
     /// parallel to beat the delay on failure.
     pub join_gate: tokio::sync::Mutex<()>,
-    _lock: File,
     /// What `cairn top` and the status page list as events.
     pub events: crate::events::EventLog,
+    _lock: File,
 }
 
 impl State {
@@ -190,11 +191,11 @@ impl Mds {
                 meta,
                 dir: dir.to_path_buf(),
                 join_gate: tokio::sync::Mutex::new(()),
-                _lock: lock,
                 events: crate::events::EventLog::default(),
+                _lock: lock,
             }),
-        })
             metrics: None,
+        })
     }
 
     /// The cluster's config as clients need it (from the `meta` table).
@@ -255,19 +256,19 @@ impl Mds {
         tracing::info!(addr = ?addr, cluster = %self.state.meta.name, "MDS serving");
         // The background work runs for as long as the server does.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped));
         let watcher = tokio::spawn(crate::events::watch(self.state.clone(), stopped.clone()));
+        let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped));
         let served = Server::builder()
-            .add_service(InterceptedService::new(metadata, auth.clone()))
             .layer(cairn_metrics::GrpcLayer::new(self.metrics.clone()))
+            .add_service(InterceptedService::new(metadata, auth.clone()))
             .add_service(InterceptedService::new(s3_meta, auth.clone()))
             .add_service(InterceptedService::new(admin, auth))
             .add_service(join)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
             .await;
         let _ = stop.send(true);
-        if background.await.is_err() {
         let _ = watcher.await;
+        if background.await.is_err() {
             tracing::error!("the MDS background work panicked");
         }
         served?;

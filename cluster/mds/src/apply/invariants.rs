@@ -12,7 +12,10 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::tests::{ext, node, obj, Fixture};
 use crate::command::{AttrChange, Command, CommandReply, ObjectSpec};
-use crate::schema::{self, BucketInfo, ChunkInfo, Inode, NodeKind, PartInfo, Stored, UploadInfo};
+use crate::schema::{
+    self, BucketInfo, ChunkInfo, ChunkServerInfo, CsState, Inode, NodeKind, PartInfo, Stored,
+    UploadInfo,
+};
 
 /// Every row of the tables the invariants relate.
 struct Snapshot {
@@ -22,6 +25,8 @@ struct Snapshot {
     buckets: BTreeMap<String, BucketInfo>,
     chunks: BTreeMap<u64, ChunkInfo>,
     replica_index: BTreeSet<(u32, u64)>,
+    replica_deletes: BTreeSet<(u32, u64)>,
+    servers: BTreeMap<u32, ChunkServerInfo>,
     uploads: Vec<UploadInfo>,
 }
 
@@ -94,7 +99,26 @@ fn snapshot(db: &Database) -> Snapshot {
         .iter()
         .map(|v| UploadInfo::decode(v).unwrap())
         .collect();
+    let replica_deletes = txn
+        .open_table(schema::REPLICA_DELETES)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .map(|e| e.unwrap().0.value())
+        .collect();
+    let servers = txn
+        .open_table(schema::CHUNK_SERVERS)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .map(|e| {
+            let (k, v) = e.unwrap();
+            (k.value(), ChunkServerInfo::decode(v.value()).unwrap())
+        })
+        .collect();
     Snapshot {
+        replica_deletes,
+        servers,
         inodes,
         dentries,
         keys,
@@ -303,6 +327,37 @@ fn check(db: &Database) -> Result<(), String> {
     if index != s.replica_index {
         return Err("replica index out of step with the chunk map".into());
     }
+
+    // Replicas: on registered, not removed chunk servers, on distinct
+    // hosts; no deletion queued for a replica the map lists.
+    for (c, chunk) in &s.chunks {
+        let mut hosts = BTreeSet::new();
+        for cs in &chunk.replicas {
+            let info = s
+                .servers
+                .get(cs)
+                .ok_or(format!("chunk {c} on unregistered cs {cs}"))?;
+            if info.state == CsState::Removed {
+                return Err(format!("chunk {c} on removed cs {cs}"));
+            }
+            if !hosts.insert(info.host.clone()) {
+                return Err(format!("chunk {c}: two replicas on host {}", info.host));
+            }
+        }
+        if chunk.refs > 0 && chunk.released {
+            return Err(format!("chunk {c} is referenced and released"));
+        }
+    }
+    for (cs, c) in &s.replica_deletes {
+        if s.chunks.get(c).is_some_and(|chunk| chunk.replicas.contains(cs)) {
+            return Err(format!(
+                "cs {cs} has a deletion of chunk {c} queued while the map lists it there"
+            ));
+        }
+        if s.servers.get(cs).is_some_and(|i| i.state == CsState::Removed) {
+            return Err(format!("a deletion is queued for removed cs {cs}"));
+        }
+    }
     Ok(())
 }
 
@@ -337,9 +392,54 @@ fn pick<T: Clone>(rng: &mut StdRng, items: &[T]) -> Option<T> {
     }
 }
 
+/// One random command of healing: copies joining (or refused), trims,
+/// frees, drains and removals of chunk servers.
+fn random_heal_command(s: &Snapshot, rng: &mut StdRng, servers: &[u32]) -> Command {
+    let chunks: Vec<(u64, ChunkInfo)> = s.chunks.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let any_cs = |rng: &mut StdRng| servers[rng.random_range(0..servers.len())];
+    let Some((chunk_id, chunk)) = pick(rng, &chunks) else {
+        return Command::FreeChunks { chunk_ids: vec![] };
+    };
+    match rng.random_range(0..10) {
+        0..=3 => Command::AddReplica {
+            chunk_id,
+            version: if rng.random_bool(0.9) {
+                chunk.version
+            } else {
+                chunk.version + 1
+            },
+            cs_id: any_cs(rng),
+            replaces: if rng.random_bool(0.5) {
+                pick(rng, &chunk.replicas)
+            } else {
+                None
+            },
+        },
+        4..=5 => Command::TrimReplica {
+            chunk_id,
+            version: chunk.version,
+            cs_id: pick(rng, &chunk.replicas).unwrap_or_else(|| any_cs(rng)),
+        },
+        6..=7 => Command::FreeChunks {
+            chunk_ids: vec![chunk_id],
+        },
+        8 => Command::SetCsDraining {
+            cs_id: any_cs(rng),
+            draining: rng.random_bool(0.5),
+        },
+        _ => Command::RemoveCs {
+            cs_id: any_cs(rng),
+            force: rng.random_bool(0.3),
+        },
+    }
+}
+
 /// One random command; failures are expected, broken invariants are not.
-fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32) -> Command {
+fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -> Command {
     let s = snapshot(&f.db);
+    if rng.random_range(0..10) == 0 {
+        return random_heal_command(&s, rng, servers);
+    }
     let dirs: Vec<u64> = s
         .inodes
         .values()
@@ -533,25 +633,38 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32) -> Command {
 fn run_seed(seed: u64, steps: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut f = Fixture::new();
-    let cs = match f
-        .run(Command::RegisterCs {
-            host: "h".into(),
-            tier: 0,
-            capacity: 0,
-            journal: false,
-            now_ns: 1,
-        })
-        .unwrap()
-    {
-        CommandReply::CsRegistered { cs_id } => cs_id,
-        r => panic!("{r:?}"),
-    };
+    let mut servers = Vec::new();
+    for host in ["h", "h2", "h3", "h4"] {
+        match f
+            .run(Command::RegisterCs {
+                host: host.into(),
+                tier: 0,
+                capacity: 0,
+                journal: false,
+                now_ns: 1,
+            })
+            .unwrap()
+        {
+            CommandReply::CsRegistered { cs_id } => servers.push(cs_id),
+            r => panic!("{r:?}"),
+        }
+    }
+    // Chunks are allocated on the first, which healing commands never
+    // remove (allocation must keep working); copies go to the others.
+    let cs = servers[0];
+    let heal_targets: Vec<u32> = servers.clone();
     for b in BUCKETS {
         f.bucket(b);
     }
     let mut applied = 0usize;
     for step in 0..steps {
-        let cmd = random_command(&mut f, &mut rng, cs);
+        let mut cmd = random_command(&mut f, &mut rng, cs, &heal_targets);
+        if let Command::RemoveCs { cs_id, .. } | Command::SetCsDraining { cs_id, .. } = &mut cmd {
+            if *cs_id == cs {
+                // Keep the allocation target.
+                *cs_id = heal_targets[1];
+            }
+        }
         let result = f.run(cmd.clone());
         if result.is_ok() {
             applied += 1;

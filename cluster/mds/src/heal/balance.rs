@@ -19,16 +19,16 @@
 //!   other replica of the chunk uses: failure domains stay distinct. The
 //!   largest chunk that does not overshoot (the source stays at least as
 //!   full as the target) goes first.
-//! * Moves are rate-limited (each copies at the balance rate) and at most
-//!   [`super::plan::MOVES_PER_CS`] run towards and from each CS, so clients
-//!   keep most of the bandwidth.
+//! * Moves are rate-limited: at most [`super::plan::MOVES_PER_CS`] run
+//!   towards and from each CS, each at that share of the balance rate, so
+//!   clients keep most of the bandwidth.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::health::{census, wanted, CsView, Liveness};
 use crate::schema::ChunkInfo;
 
-use super::plan::{MOVES_PER_CS, REPLICA_OVERHEAD};
+use super::plan::{move_rate, MOVES_PER_CS, REPLICA_OVERHEAD};
 use super::shared::{CopyKind, CopyOrder};
 
 /// Most moves decided in one pass per tier: a pass is a second; the rate
@@ -45,7 +45,7 @@ pub struct BalanceInput<'a> {
     pub quiet: &'a BTreeSet<u64>,
     /// Fill difference (0..1) that starts the balancer.
     pub threshold: f64,
-    /// Bytes per second of each move.
+    /// Bytes per second of the moves of one chunk server, together.
     pub rate: u64,
     pub default_replicas: u32,
     /// Tiers whose balancer was running.
@@ -206,7 +206,7 @@ pub fn plan_moves(input: &BalanceInput) -> Moves {
                 sources,
                 replaces: Some(source.id),
                 kind: CopyKind::Balance,
-                rate: input.rate,
+                rate: move_rate(input.rate),
             });
             *used.entry(target.id).or_default() += bytes;
             if let Some(u) = used.get_mut(&source.id) {
@@ -296,7 +296,12 @@ mod tests {
         let w = world(64); // 256 MiB on each of cs 1..3: 25%, cs 4 at 0%
         let p = w.plan();
         assert!(p.balancing.contains(&0));
-        assert_eq!(p.copies.len(), 1, "one move towards cs 4 at a time");
+        assert_eq!(
+            p.copies.len(),
+            super::super::plan::MOVES_PER_CS,
+            "a bounded number of moves at once"
+        );
+        assert!(p.copies.iter().all(|m| m.target == 4));
         let m = &p.copies[0];
         assert_eq!((m.target, m.kind), (4, CopyKind::Balance));
         assert_eq!(m.replaces, Some(m.sources[0]));

@@ -43,9 +43,17 @@ pub const REPLICA_OVERHEAD: u64 = 8192;
 /// hold the committer for long; the rest come a second later.
 const MAX_TRIMS_PER_PASS: usize = 1024;
 /// Most balancing or tier moves at once towards, and from, one chunk
-/// server: with the per-copy rate limit this bounds the bandwidth moves
-/// take from clients.
-pub const MOVES_PER_CS: usize = 1;
+/// server. Each is ordered (and reported) through heartbeats, a second or
+/// two of latency: four in flight keep a steady stream, and each copies at
+/// a quarter of the balance rate (see [`move_rate`]), so the moves of one
+/// chunk server together stay within the rate.
+pub const MOVES_PER_CS: usize = 4;
+
+/// The rate of one move: the per-CS balance rate shared by the moves that
+/// may run at once.
+pub fn move_rate(balance_rate: u64) -> u64 {
+    (balance_rate / MOVES_PER_CS as u64).max(1)
+}
 
 /// Tunables of the healer.
 #[derive(Clone, Debug)]
@@ -57,7 +65,8 @@ pub struct HealConfig {
     /// The balancer starts when the fill of two chunk servers of a tier
     /// differs by more than this (0..1), and stops below half of it.
     pub balance_threshold: f64,
-    /// Bytes per second a balancing or tier move may copy at.
+    /// Bytes per second the balancing or tier moves towards (and from) one
+    /// chunk server may copy at, together.
     pub balance_rate: u64,
 }
 
@@ -514,7 +523,7 @@ fn tier_move(
         sources: srcs,
         replaces: Some(wrong),
         kind: CopyKind::Tier,
-        rate: input.config.balance_rate,
+        rate: move_rate(input.config.balance_rate),
     })
 }
 
