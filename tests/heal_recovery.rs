@@ -71,7 +71,15 @@ async fn a_lost_disk_is_re_replicated_while_every_object_reads_back() {
         })
     };
 
-    let took = wait_placements(&cluster, &client, &["data"], 3, None, RESTORE_BOUND).await;
+    // Until the MDS counts the dead CS lost (offline after 3 s, lost after
+    // 5 s) it still lists its replicas as live: the repair starts then.
+    common::wait_for(RESTORE_BOUND, "the MDS to count the dead CS lost", || {
+        let stat = cluster.try_stat()?;
+        let state = servers(&stat).get(&u64::from(dead))?.0.clone();
+        (state == "lost").then_some(())
+    });
+    let left = RESTORE_BOUND.saturating_sub(killed.elapsed());
+    let took = wait_placements(&cluster, &client, &["data"], 3, None, left).await;
     let since_kill = killed.elapsed();
     stop.store(true, Ordering::Relaxed);
     reader.await.expect("reader task").expect("reads during the repair");
