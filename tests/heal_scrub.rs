@@ -90,7 +90,14 @@ async fn a_corrupt_replica_is_found_by_the_scrubber_and_replaced() {
     });
     let found = corrupted.elapsed();
 
-    // The chunk is back at three replicas on three hosts...
+    // The chunk is copied from a good replica (until the CS reports the
+    // quarantine, the MDS still lists the bad one as live)...
+    let remaining = BOUND.saturating_sub(corrupted.elapsed());
+    common::wait_for(remaining, "the chunk to be copied from a good replica", || {
+        let stat = cluster.try_stat()?;
+        (stat["copied_bytes"].as_u64()? >= len as u64).then_some(())
+    });
+    // ...and back at three replicas on three hosts...
     let remaining = BOUND.saturating_sub(corrupted.elapsed());
     wait_placements(&cluster, &client, &["b"], 3, None, remaining).await;
     let restored = corrupted.elapsed();
