@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, time::Duration};
 
 use common::TestCluster;
 
@@ -53,6 +53,12 @@ fn stat_json_has_the_documented_fields_and_no_others() {
     common::write_pattern_file(&src, 3, 100_000);
     common::assert_success(&cluster.cairn(&["mb", "docs"]), "mb");
     common::assert_success(&cluster.cairn(&["put", common::path_str(&src), "docs/f.bin"]), "put");
+    // The MDS's watcher records the chunk servers coming online within a
+    // second or so of their first heartbeats.
+    common::wait_for(Duration::from_secs(15), "the first events", || {
+        let json = cluster.stat_json();
+        (json["events"].as_array()?.len() > 0).then_some(())
+    });
     let json = cluster.stat_json();
     let (fields, empty) = present(&json);
     // The lists whose entries the doc describes are not empty here (the
