@@ -37,7 +37,11 @@ async fn replica_counts_follow_set_attr_on_a_bucket() {
 
     set_attr(&cluster, &["b", "--replicas", "2", "-R"]);
     assert_eq!(get_attr(&cluster, "b")["replicas"], 2);
-    assert_eq!(get_attr(&cluster, "b/dir")["replicas"], 2, "directories too");
+    assert_eq!(
+        get_attr(&cluster, "b/dir")["replicas"],
+        2,
+        "directories too"
+    );
     assert_eq!(get_attr(&cluster, "b/dir/obj3")["replicas"], 2);
     let took = wait_placements(&cluster, &client, &["b"], 2, None, BOUND).await;
     eprintln!("trimmed to 2 replicas in {took:?}");
@@ -55,7 +59,11 @@ async fn replica_counts_follow_set_attr_on_a_bucket() {
         .filter(|p| p.key == b"dir/new0")
         .collect();
     assert_eq!(fresh.len(), 1);
-    assert_eq!(fresh[0].replicas.len(), 4, "written with 4 replicas at once");
+    assert_eq!(
+        fresh[0].replicas.len(),
+        4,
+        "written with 4 replicas at once"
+    );
     for i in 0..16 {
         let key = format!("dir/obj{i}");
         assert_eq!(
@@ -64,8 +72,14 @@ async fn replica_counts_follow_set_attr_on_a_bucket() {
         );
     }
     // Bad values are refused.
-    assert!(!cluster.cairn(&["set-attr", "b", "--replicas", "0"]).status.success());
-    assert!(!cluster.cairn(&["set-attr", "nope", "--replicas", "2"]).status.success());
+    assert!(!cluster
+        .cairn(&["set-attr", "b", "--replicas", "0"])
+        .status
+        .success());
+    assert!(!cluster
+        .cairn(&["set-attr", "nope", "--replicas", "2"])
+        .status
+        .success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -104,7 +118,10 @@ async fn files_asking_for_tier_0_land_only_on_tier_0() {
             if check_placements(&moved, &stat, 3, Some(&[2])).is_ok() {
                 break started.elapsed();
             }
-            assert!(started.elapsed() < BOUND, "obj0 not on tier 2 after {BOUND:?}");
+            assert!(
+                started.elapsed() < BOUND,
+                "obj0 not on tier 2 after {BOUND:?}"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     };

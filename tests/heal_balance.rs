@@ -99,7 +99,10 @@ async fn an_empty_chunk_server_fills_to_the_level_of_the_others() {
             .collect::<Vec<_>>()
     );
     let new_fill = last.iter().find(|f| f.0 == u64::from(new_id)).map(|f| f.1);
-    assert!(new_fill.is_some_and(|f| f > 0.1), "the new CS took data: {last:?}");
+    assert!(
+        new_fill.is_some_and(|f| f > 0.1),
+        "the new CS took data: {last:?}"
+    );
 
     // Moves never put two replicas of a chunk on one host, and every
     // object reads back.

@@ -101,14 +101,13 @@ async fn current(client: &Client, key: &str) -> Option<Vec<u8>> {
 /// healthy.
 async fn settle(cluster: &HealCluster, seed: u64, why: &str) {
     let started = Instant::now();
-    let running = (0..cluster.cs.len()).filter(|i| cluster.running(*i)).count();
+    let running = (0..cluster.cs.len())
+        .filter(|i| cluster.running(*i))
+        .count();
     let mut last = serde_json::Value::Null;
     loop {
         if let Some(stat) = cluster.try_stat() {
-            let active = servers(&stat)
-                .values()
-                .filter(|s| s.0 == "active")
-                .count();
+            let active = servers(&stat).values().filter(|s| s.0 == "active").count();
             if active >= running && stat["healthy"] == true {
                 return;
             }
@@ -166,15 +165,19 @@ async fn run_seed(seed: u64) {
                 let file = file.clone();
                 common::wait_for(
                     SETTLE,
-                    &format!("seed {seed}: the corrupt replica {} to be taken out", file.display()),
+                    &format!(
+                        "seed {seed}: the corrupt replica {} to be taken out",
+                        file.display()
+                    ),
                     || (!file.exists()).then_some(()),
                 );
                 fault = None;
                 settle(&cluster, seed, "a corrupted replica").await;
             }
             None if step > 0 && rng.random_bool(0.12) => {
-                let running: Vec<usize> =
-                    (0..cluster.cs.len()).filter(|i| cluster.running(*i)).collect();
+                let running: Vec<usize> = (0..cluster.cs.len())
+                    .filter(|i| cluster.running(*i))
+                    .collect();
                 let idx = running[rng.random_range(0..running.len())];
                 match rng.random_range(0..3) {
                     0 => {
@@ -206,7 +209,9 @@ async fn run_seed(seed: u64) {
                             .collect();
                         if !files.is_empty() {
                             let file = files[rng.random_range(0..files.len())].clone();
-                            let data_len = std::fs::metadata(&file).map(|m| m.len() - 8192).unwrap_or(1);
+                            let data_len = std::fs::metadata(&file)
+                                .map(|m| m.len() - 8192)
+                                .unwrap_or(1);
                             let at = rng.random_range(0..data_len);
                             let len = 32.min((data_len - at) as usize).max(1);
                             eprintln!(
@@ -245,7 +250,10 @@ async fn run_seed(seed: u64) {
                         if now.as_deref() == Some(&data[..]) {
                             model.insert(key.clone(), data);
                         } else {
-                            assert_eq!(now, old, "seed {seed} step {step}: {key} after a failed put");
+                            assert_eq!(
+                                now, old,
+                                "seed {seed} step {step}: {key} after a failed put"
+                            );
                         }
                     }
                 }
@@ -318,7 +326,10 @@ async fn run_seed(seed: u64) {
         let got = read_all(&client, "chaos", key.as_bytes())
             .await
             .unwrap_or_else(|e| panic!("seed {seed}: final read of {key}: {e}"));
-        assert!(got == *want, "seed {seed}: {key} differs from the model at the end");
+        assert!(
+            got == *want,
+            "seed {seed}: {key} differs from the model at the end"
+        );
     }
     let (entries, _) = client
         .list_objects("chaos", b"", b"", 1000)

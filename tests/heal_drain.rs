@@ -108,7 +108,10 @@ async fn rm_cs_drains_without_any_chunk_below_three_replicas() {
     assert!(samples >= 3, "stat sampled through the drain ({samples})");
 
     stop.store(true, Ordering::Relaxed);
-    let during = writer.await.expect("writer task").expect("writes during the drain");
+    let during = writer
+        .await
+        .expect("writer task")
+        .expect("writes during the drain");
     eprintln!("cs {leaving} drained in {drained_in:?} over {samples} samples; {during} objects written meanwhile");
 
     // Everything is on the three others, and reads back.

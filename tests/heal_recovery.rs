@@ -35,7 +35,15 @@ async fn a_lost_disk_is_re_replicated_while_every_object_reads_back() {
     let client = cluster.client();
     client.create_bucket("data", "").await.expect("bucket");
     put_objects(&client, "data", "obj", OBJECTS, SIZE, 1000, 4).await;
-    wait_placements(&cluster, &client, &["data"], 3, None, Duration::from_secs(30)).await;
+    wait_placements(
+        &cluster,
+        &client,
+        &["data"],
+        3,
+        None,
+        Duration::from_secs(30),
+    )
+    .await;
 
     // The victim holds about three quarters of the chunks.
     let victim = 0;
@@ -82,7 +90,10 @@ async fn a_lost_disk_is_re_replicated_while_every_object_reads_back() {
     let took = wait_placements(&cluster, &client, &["data"], 3, None, left).await;
     let since_kill = killed.elapsed();
     stop.store(true, Ordering::Relaxed);
-    reader.await.expect("reader task").expect("reads during the repair");
+    reader
+        .await
+        .expect("reader task")
+        .expect("reads during the repair");
     assert!(reads.load(Ordering::Relaxed) > 0, "reads ran meanwhile");
     eprintln!(
         "{on_victim} chunks ({} MiB) of cs {dead} restored {since_kill:?} after the kill \

@@ -44,7 +44,11 @@ async fn read_replica(
         .map_err(|s| s.message().to_string())?
         .into_inner();
     let mut out = Vec::new();
-    while let Some(piece) = stream.message().await.map_err(|s| s.message().to_string())? {
+    while let Some(piece) = stream
+        .message()
+        .await
+        .map_err(|s| s.message().to_string())?
+    {
         out.extend_from_slice(&piece.data);
     }
     Ok(out)
@@ -93,10 +97,14 @@ async fn a_corrupt_replica_is_found_by_the_scrubber_and_replaced() {
     // The chunk is copied from a good replica (until the CS reports the
     // quarantine, the MDS still lists the bad one as live)...
     let remaining = BOUND.saturating_sub(corrupted.elapsed());
-    common::wait_for(remaining, "the chunk to be copied from a good replica", || {
-        let stat = cluster.try_stat()?;
-        (stat["copied_bytes"].as_u64()? >= len as u64).then_some(())
-    });
+    common::wait_for(
+        remaining,
+        "the chunk to be copied from a good replica",
+        || {
+            let stat = cluster.try_stat()?;
+            (stat["copied_bytes"].as_u64()? >= len as u64).then_some(())
+        },
+    );
     // ...and back at three replicas on three hosts...
     let remaining = BOUND.saturating_sub(corrupted.elapsed());
     wait_placements(&cluster, &client, &["b"], 3, None, remaining).await;

@@ -27,9 +27,15 @@ fn traffic(cairn: impl Fn(&[&str]) -> std::process::Output, dir: &std::path::Pat
     let src = dir.join("object.bin");
     common::write_pattern_file(&src, 7, len);
     let _ = cairn(&["mb", "metrics"]);
-    assert_success(&cairn(&["put", path_str(&src), "metrics/object.bin"]), "put");
+    assert_success(
+        &cairn(&["put", path_str(&src), "metrics/object.bin"]),
+        "put",
+    );
     let back = dir.join("back.bin");
-    assert_success(&cairn(&["get", "metrics/object.bin", path_str(&back)]), "get");
+    assert_success(
+        &cairn(&["get", "metrics/object.bin", path_str(&back)]),
+        "get",
+    );
     assert_eq!(common::md5_file(&src), common::md5_file(&back));
 }
 
@@ -39,12 +45,19 @@ fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
     // Wait for the three chunk servers to be active in the MDS's view.
     wait(Duration::from_secs(60), "3 active chunk servers", || {
         let s = scrape(&up.metrics_addr);
-        (sum(&s, "cairn_chunk_servers", &[("part", "mds"), ("state", "active")]) == 3.0).then_some(())
+        (sum(
+            &s,
+            "cairn_chunk_servers",
+            &[("part", "mds"), ("state", "active")],
+        ) == 3.0)
+            .then_some(())
     });
     let before = scrape(&up.metrics_addr);
     for part in ["mds", "cs1", "cs2", "cs3"] {
         assert!(
-            before.iter().any(|s| s.labels.get("part").map(String::as_str) == Some(part)),
+            before
+                .iter()
+                .any(|s| s.labels.get("part").map(String::as_str) == Some(part)),
             "no figures of part {part}"
         );
     }
@@ -55,7 +68,10 @@ fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
     assert_eq!(status, 403);
     let after = scrape(&up.metrics_addr);
 
-    assert!(requests(&after, "mds") > requests(&before, "mds"), "MDS requests did not grow");
+    assert!(
+        requests(&after, "mds") > requests(&before, "mds"),
+        "MDS requests did not grow"
+    );
     let cs_in = |s: &[Sample]| -> f64 {
         ["cs1", "cs2", "cs3"]
             .iter()
@@ -68,19 +84,47 @@ fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
         "chunk servers took in {} bytes",
         cs_in(&after) - cs_in(&before)
     );
-    let cs_requests = |s: &[Sample]| -> f64 { ["cs1", "cs2", "cs3"].iter().map(|p| requests(s, p)).sum() };
+    let cs_requests =
+        |s: &[Sample]| -> f64 { ["cs1", "cs2", "cs3"].iter().map(|p| requests(s, p)).sum() };
     assert!(cs_requests(&after) > cs_requests(&before));
     assert!(
-        sum(&after, "cairn_requests_total", &[("part", "gateway"), ("op", "ListBuckets"), ("result", "error")])
-            > sum(&before, "cairn_requests_total", &[("part", "gateway"), ("op", "ListBuckets"), ("result", "error")]),
+        sum(
+            &after,
+            "cairn_requests_total",
+            &[
+                ("part", "gateway"),
+                ("op", "ListBuckets"),
+                ("result", "error")
+            ]
+        ) > sum(
+            &before,
+            "cairn_requests_total",
+            &[
+                ("part", "gateway"),
+                ("op", "ListBuckets"),
+                ("result", "error")
+            ]
+        ),
         "the gateway did not count the S3 request"
     );
     // Latency histograms grow with the counters (heartbeats keep coming,
     // so the two are not compared for equality).
-    let timed = |s: &[Sample]| sum(s, "cairn_request_duration_seconds_count", &[("part", "mds")]);
+    let timed = |s: &[Sample]| {
+        sum(
+            s,
+            "cairn_request_duration_seconds_count",
+            &[("part", "mds")],
+        )
+    };
     assert!(timed(&after) > timed(&before));
-    assert!(sum(&after, "cairn_chunks", &[("part", "mds")]) >= 1.0, "no chunk counted");
-    assert!(sum(&after, "cairn_replicas", &[("part", "mds")]) >= 3.0, "no replica counted");
+    assert!(
+        sum(&after, "cairn_chunks", &[("part", "mds")]) >= 1.0,
+        "no chunk counted"
+    );
+    assert!(
+        sum(&after, "cairn_replicas", &[("part", "mds")]) >= 3.0,
+        "no replica counted"
+    );
 }
 
 /// A daemon process killed on drop.
@@ -101,7 +145,13 @@ fn lone_daemons_serve_their_own_metrics() {
     cluster.kill_mds();
     let child = cluster
         .command()
-        .args(["mds", "-r", path_str(&cluster.mds_dir), "--metrics-listen", &mds_metrics])
+        .args([
+            "mds",
+            "-r",
+            path_str(&cluster.mds_dir),
+            "--metrics-listen",
+            &mds_metrics,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -112,7 +162,13 @@ fn lone_daemons_serve_their_own_metrics() {
     let cs_dir = cluster.cs[0].dir.clone();
     let child = cluster
         .command()
-        .args(["cs", "-r", path_str(&cs_dir), "--metrics-listen", &cs_metrics])
+        .args([
+            "cs",
+            "-r",
+            path_str(&cs_dir),
+            "--metrics-listen",
+            &cs_metrics,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -143,8 +199,12 @@ fn lone_daemons_serve_their_own_metrics() {
         .expect("the chunk server names its part");
     assert!(cs_part.starts_with("cs"), "part {cs_part}");
     // Each lone daemon shows only its own part.
-    assert!(mds_before.iter().all(|s| s.labels.get("part").map_or(true, |p| p == "mds")));
-    assert!(cs_before.iter().all(|s| s.labels.get("part").map_or(true, |p| *p == cs_part)));
+    assert!(mds_before
+        .iter()
+        .all(|s| s.labels.get("part").map_or(true, |p| p == "mds")));
+    assert!(cs_before
+        .iter()
+        .all(|s| s.labels.get("part").map_or(true, |p| *p == cs_part)));
 
     traffic(|a| cluster.cairn(a), cluster.root.path(), 2 * MIB);
     wait(Duration::from_secs(20), "the gateway to answer", || {
@@ -174,6 +234,9 @@ fn lone_daemons_serve_their_own_metrics() {
     let (status, page) = http_get(&mds_metrics, "/").expect("GET the status page");
     assert_eq!(status, 200);
     for id in 1..=3 {
-        assert!(page.contains(&format!("id=cs{id} ")), "CS {id} missing from the page");
+        assert!(
+            page.contains(&format!("id=cs{id} ")),
+            "CS {id} missing from the page"
+        );
     }
 }

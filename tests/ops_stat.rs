@@ -52,7 +52,10 @@ fn stat_json_has_the_documented_fields_and_no_others() {
     let src = cluster.root.path().join("f.bin");
     common::write_pattern_file(&src, 3, 100_000);
     common::assert_success(&cluster.cairn(&["mb", "docs"]), "mb");
-    common::assert_success(&cluster.cairn(&["put", common::path_str(&src), "docs/f.bin"]), "put");
+    common::assert_success(
+        &cluster.cairn(&["put", common::path_str(&src), "docs/f.bin"]),
+        "put",
+    );
     // The MDS's watcher records the chunk servers coming online within a
     // second or so of their first heartbeats.
     common::wait_for(Duration::from_secs(15), "the first events", || {
@@ -85,7 +88,7 @@ fn stat_json_has_the_documented_fields_and_no_others() {
     }
     assert_eq!(json["chunks"].as_u64(), Some(1));
     assert_eq!(json["chunk_servers"].as_array().map(Vec::len), Some(3));
-    assert!(json["events"]
-        .as_array()
-        .is_some_and(|e| e.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("online")))));
+    assert!(json["events"].as_array().is_some_and(|e| e
+        .iter()
+        .any(|e| e["message"].as_str().is_some_and(|m| m.contains("online")))));
 }

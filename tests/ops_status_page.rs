@@ -52,7 +52,13 @@ async fn the_status_page_shows_each_chunk_server_in_chromium() {
     cluster.kill_mds();
     let child = cluster
         .command()
-        .args(["mds", "-r", path_str(&cluster.mds_dir), "--metrics-listen", &page_addr])
+        .args([
+            "mds",
+            "-r",
+            path_str(&cluster.mds_dir),
+            "--metrics-listen",
+            &page_addr,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -86,13 +92,11 @@ async fn the_status_page_shows_each_chunk_server_in_chromium() {
                      "--disable-dev-shm-usage", "--window-size=1400,900"]
         }),
     );
-    let browser = ClientBuilder::new(
-        hyper_util::client::legacy::connect::HttpConnector::new(),
-    )
-    .capabilities(caps)
-    .connect(&format!("http://{driver_addr}"))
-    .await
-    .expect("a WebDriver session in headless Chromium");
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://{driver_addr}"))
+        .await
+        .expect("a WebDriver session in headless Chromium");
 
     let checked = async {
         browser
@@ -108,7 +112,10 @@ async fn the_status_page_shows_each_chunk_server_in_chromium() {
             .text()
             .await
             .expect("its text");
-        assert!(["healthy", "degraded", "failure"].contains(&status.as_str()), "{status}");
+        assert!(
+            ["healthy", "degraded", "failure"].contains(&status.as_str()),
+            "{status}"
+        );
         let rows = browser
             .find_all(Locator::Css("table#cs tr.cs"))
             .await
@@ -125,7 +132,10 @@ async fn the_status_page_shows_each_chunk_server_in_chromium() {
         let shot = browser.screenshot().await.expect("a screenshot");
         let (w, h, colours) = distinct_colours(&shot, 64);
         assert!(w > 0 && h > 0, "an empty screenshot");
-        assert!(colours > 8, "the screenshot looks blank ({colours} colours)");
+        assert!(
+            colours > 8,
+            "the screenshot looks blank ({colours} colours)"
+        );
         if let Some(dir) = std::env::var_os("CAIRN_SCREENSHOT_DIR") {
             let _ = std::fs::write(std::path::Path::new(&dir).join("status-page.png"), &shot);
         }

@@ -82,7 +82,15 @@ fn top_shows_the_chunk_servers_follows_keys_and_sees_a_cs_go_offline() {
     cluster.kill_mds();
     let child = cluster
         .command()
-        .args(["mds", "-r", path_str(&cluster.mds_dir), "--offline-after", "2", "--lost-after", "600"])
+        .args([
+            "mds",
+            "-r",
+            path_str(&cluster.mds_dir),
+            "--offline-after",
+            "2",
+            "--lost-after",
+            "600",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -94,17 +102,38 @@ fn top_shows_the_chunk_servers_follows_keys_and_sees_a_cs_go_offline() {
     let etc = format!("CAIRN_CONFIG_DIR={}", path_str(&cluster.etc));
     let name = format!("CAIRN_CLUSTER={CLUSTER}");
     let out = tmux.run(&[
-        "new-session", "-d", "-s", "top", "-x", "200", "-y", "50", "-e", &etc, "-e", &name,
-        "-e", "RUST_LOG=off", common::cairn_bin(), "top",
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "-e",
+        &etc,
+        "-e",
+        &name,
+        "-e",
+        "RUST_LOG=off",
+        common::cairn_bin(),
+        "top",
     ]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let screen = tmux.wait_screen(Duration::from_secs(30), "three active chunk servers", |s| {
         cs_rows(s, "active").len() == 3
     });
     assert!(screen.contains("Metadata servers"), "{screen}");
     assert!(screen.contains("Events"), "{screen}");
-    assert!(screen.contains("healthy") || screen.contains("degraded"), "{screen}");
+    assert!(
+        screen.contains("healthy") || screen.contains("degraded"),
+        "{screen}"
+    );
 
     // `c`: the chunk servers only.
     tmux.keys("c");

@@ -132,10 +132,16 @@ impl Progress {
 
 /// Chunks not (yet) healthy in a sample.
 fn unhealthy(stat: &ClusterStat) -> u64 {
-    ["degraded", "urgent", "blocked", "replicating", "overcommitted"]
-        .iter()
-        .map(|s| stat.chunk_states.get(*s).copied().unwrap_or(0))
-        .sum()
+    [
+        "degraded",
+        "urgent",
+        "blocked",
+        "replicating",
+        "overcommitted",
+    ]
+    .iter()
+    .map(|s| stat.chunk_states.get(*s).copied().unwrap_or(0))
+    .sum()
 }
 
 fn summary(stat: &ClusterStat) -> String {
@@ -185,7 +191,10 @@ pub async fn rm_cs(cluster: Option<&str>, args: RmCsArgs) -> anyhow::Result<()> 
             .timeout
             .map(|t| Instant::now() + Duration::from_secs(t));
         loop {
-            let stat = client.stat().await.context("cannot read the cluster's state")?;
+            let stat = client
+                .stat()
+                .await
+                .context("cannot read the cluster's state")?;
             let Some(cs) = stat.chunk_servers.iter().find(|c| c.id == args.id) else {
                 outcome.state = "removed".into();
                 outcome.replicas = 0;

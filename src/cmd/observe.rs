@@ -18,8 +18,7 @@ pub async fn serve_metrics(
     })?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) =
-            cairn_metrics::serve(listener, metrics, extra, std::future::pending()).await
+        if let Err(e) = cairn_metrics::serve(listener, metrics, extra, std::future::pending()).await
         {
             tracing::error!(error = %e, "the metrics listener stopped");
         }

@@ -57,7 +57,11 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
         } else {
             states.join(", ")
         },
-        if stat.healthy { "healthy" } else { "not healthy" }
+        if stat.healthy {
+            "healthy"
+        } else {
+            "not healthy"
+        }
     );
     if stat.copies_in_flight + stat.moves_in_flight > 0 || stat.copy_bytes_per_sec > 0.0 {
         println!(

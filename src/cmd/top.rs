@@ -111,7 +111,8 @@ async fn poll(
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         every.tick().await;
-        let answer = tokio::time::timeout(interval.max(Duration::from_secs(2)), client.stat()).await;
+        let answer =
+            tokio::time::timeout(interval.max(Duration::from_secs(2)), client.stat()).await;
         let now = Instant::now();
         let snap = match answer {
             Ok(Ok(stat)) => {
@@ -292,7 +293,12 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
         });
         lines.push(Line::from(vec![
             Span::raw(format!("Cluster '{}': ", stat.cluster_name)),
-            Span::styled(st, Style::new().fg(status_color(st)).add_modifier(Modifier::BOLD)),
+            Span::styled(
+                st,
+                Style::new()
+                    .fg(status_color(st))
+                    .add_modifier(Modifier::BOLD),
+            ),
             Span::raw(format!(
                 "   space: {} allocatable, {} free   {} buckets, {} inodes, {} of data",
                 format_size(cap),
@@ -328,7 +334,10 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
     if let Some(e) = &snap.error {
         lines.push(Line::styled(e.clone(), Style::new().fg(Color::Red)));
     }
-    f.render_widget(Paragraph::new(lines).block(Block::bordered().title(" cairn top ")), area);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" cairn top ")),
+        area,
+    );
 }
 
 fn uptime(secs: u64) -> String {
@@ -341,8 +350,17 @@ fn uptime(secs: u64) -> String {
 }
 
 fn draw_mds(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot) {
-    let header = Row::new(["ID", "STATUS", "COMMITS/s", "COMMITS", "CPU s", "MEMORY", "UPTIME", "HOST"])
-        .style(Style::new().add_modifier(Modifier::BOLD));
+    let header = Row::new([
+        "ID",
+        "STATUS",
+        "COMMITS/s",
+        "COMMITS",
+        "CPU s",
+        "MEMORY",
+        "UPTIME",
+        "HOST",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = stat.mds.iter().map(|m| {
         Row::new(vec![
             format!("{}{}", if m.leader { "M " } else { "  " }, m.addr),
@@ -481,7 +499,10 @@ fn draw_events(f: &mut Frame, area: Rect, stat: &ClusterStat) {
                 secs % 60
             )),
             Span::raw(e.part.clone()),
-            Span::styled(e.severity.clone(), Style::new().fg(status_color(&e.severity))),
+            Span::styled(
+                e.severity.clone(),
+                Style::new().fg(status_color(&e.severity)),
+            ),
             Span::raw(e.message.clone()),
         ])
     });

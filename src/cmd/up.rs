@@ -181,8 +181,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
-    let mut mds =
-        cairn_mds::Mds::open(&data.join("mds"), cairn_mds::MdsOptions::default()).await?;
+    let mut mds = cairn_mds::Mds::open(&data.join("mds"), cairn_mds::MdsOptions::default()).await?;
     // One registry for every part, served once the parts are attached.
     let metrics = args.metrics_listen.map(|_| cairn_metrics::Metrics::new());
     let status_page = metrics.as_ref().map(|m| {

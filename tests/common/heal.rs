@@ -150,7 +150,10 @@ impl HealCluster {
         let dir = self.c.cs[idx].dir.clone();
         let mut args = vec!["cs".to_string(), "-r".into(), path_str(&dir).to_string()];
         args.extend(self.opts.cs.clone());
-        let log = format!("cs-{}.log", dir.file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+        let log = format!(
+            "cs-{}.log",
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+        );
         let child = self.c.spawn(&strs(&args), &log);
         self.c.cs[idx].child = Some(child);
     }
@@ -289,7 +292,11 @@ pub fn check_placements(
             String::from_utf8_lossy(&p.key)
         );
         if p.replicas.len() != want {
-            return Err(format!("{what}: {} replicas {:?}, want {want}", p.replicas.len(), p.replicas));
+            return Err(format!(
+                "{what}: {} replicas {:?}, want {want}",
+                p.replicas.len(),
+                p.replicas
+            ));
         }
         let mut hosts = BTreeSet::new();
         for r in &p.replicas {
@@ -366,7 +373,10 @@ pub fn pattern_stream(
     let pieces = len.div_ceil(MIB);
     futures::stream::iter(0..pieces).map(move |i| {
         let n = MIB.min(len - i * MIB);
-        Ok(bytes::Bytes::from(super::pattern(seed.wrapping_add(i as u64), n)))
+        Ok(bytes::Bytes::from(super::pattern(
+            seed.wrapping_add(i as u64),
+            n,
+        )))
     })
 }
 

@@ -112,14 +112,27 @@ pub fn parse_metrics(text: &str) -> Result<Vec<Sample>, String> {
         if let Some(meta) = line.strip_prefix("# ") {
             let mut parts = meta.splitn(3, ' ');
             let kind = parts.next().unwrap_or("");
-            let name = parts.next().ok_or_else(|| format!("bad meta line {line}"))?;
+            let name = parts
+                .next()
+                .ok_or_else(|| format!("bad meta line {line}"))?;
             if !valid_name(name) {
                 return Err(format!("bad family name in {line}"));
             }
             match kind {
                 "TYPE" => {
                     let t = parts.next().unwrap_or("");
-                    if !["counter", "gauge", "histogram", "summary", "info", "stateset", "unknown", "gaugehistogram"].contains(&t) {
+                    if ![
+                        "counter",
+                        "gauge",
+                        "histogram",
+                        "summary",
+                        "info",
+                        "stateset",
+                        "unknown",
+                        "gaugehistogram",
+                    ]
+                    .contains(&t)
+                    {
                         return Err(format!("unknown type in {line}"));
                     }
                     if types.insert(name.to_string(), t.to_string()).is_some() {
@@ -143,7 +156,9 @@ pub fn parse_metrics(text: &str) -> Result<Vec<Sample>, String> {
                 )
             }
             None => {
-                let (n, r) = line.split_once(' ').ok_or_else(|| format!("no value in {line}"))?;
+                let (n, r) = line
+                    .split_once(' ')
+                    .ok_or_else(|| format!("no value in {line}"))?;
                 ((n, BTreeMap::new()), r)
             }
         };
@@ -230,9 +245,11 @@ impl Up {
             metrics_addr,
         };
         let addr = up.metrics_addr.clone();
-        wait(Duration::from_secs(60), "cairn up's metrics listener", || {
-            http_get(&addr, "/metrics").ok().filter(|(s, _)| *s == 200)
-        });
+        wait(
+            Duration::from_secs(60),
+            "cairn up's metrics listener",
+            || http_get(&addr, "/metrics").ok().filter(|(s, _)| *s == 200),
+        );
         up
     }
 
@@ -295,9 +312,18 @@ mod parser_tests {
         let s = parse_metrics(good).expect("parses");
         assert_eq!(s[0].labels["p"], "q\"r");
         assert_eq!(s[0].value, 3.0);
-        assert!(parse_metrics("# TYPE a counter\na_total 3\n").is_err(), "no EOF");
+        assert!(
+            parse_metrics("# TYPE a counter\na_total 3\n").is_err(),
+            "no EOF"
+        );
         assert!(parse_metrics("b 3\n# EOF\n").is_err(), "undeclared");
-        assert!(parse_metrics("# TYPE a gauge\na{p=q} 3\n# EOF\n").is_err(), "unquoted");
-        assert!(parse_metrics("# TYPE a gauge\na x\n# EOF\n").is_err(), "not a number");
+        assert!(
+            parse_metrics("# TYPE a gauge\na{p=q} 3\n# EOF\n").is_err(),
+            "unquoted"
+        );
+        assert!(
+            parse_metrics("# TYPE a gauge\na x\n# EOF\n").is_err(),
+            "not a number"
+        );
     }
 }

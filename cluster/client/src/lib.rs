@@ -30,11 +30,11 @@ use cairn_proto as pb;
 use futures::{Stream, StreamExt};
 use tracing::warn;
 
+pub use admin::{AttrsChanged, RemoveCs};
 pub use cairn_common::FsError as Error;
 pub use file::FileWriter;
 pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
-pub use admin::{AttrsChanged, RemoveCs};
 pub use stat::{BlockedChunk, ClusterStat, CsStat};
 pub use stat::{ClusterEvent, MdsStat};
 pub use writer::{StreamWriter, WrittenData};

@@ -16,12 +16,7 @@ use std::{
 
 use cairn_proto as pb;
 
-use crate::{
-    heal,
-    health::Liveness,
-    schema::CsState,
-    server::State,
-};
+use crate::{heal, health::Liveness, schema::CsState, server::State};
 
 /// Events kept: a screenful of `cairn top` several times over.
 pub const CAPACITY: usize = 256;
@@ -135,15 +130,16 @@ fn look(state: &State, seen: &mut Seen) {
         let part = format!("cs{}", s.id);
         let before = seen.liveness.insert(s.id, view.liveness);
         match (before, view.liveness) {
-            (None, Liveness::Online) => {
-                events.push(part, Severity::Info, format!("CS {} online ({})", s.id, s.host))
-            }
-            (Some(Liveness::Online), Liveness::Offline) | (None, Liveness::Offline) => events
-                .push(
-                    part,
-                    Severity::Warn,
-                    format!("CS {} offline: no heartbeat ({})", s.id, s.host),
-                ),
+            (None, Liveness::Online) => events.push(
+                part,
+                Severity::Info,
+                format!("CS {} online ({})", s.id, s.host),
+            ),
+            (Some(Liveness::Online), Liveness::Offline) | (None, Liveness::Offline) => events.push(
+                part,
+                Severity::Warn,
+                format!("CS {} offline: no heartbeat ({})", s.id, s.host),
+            ),
             (Some(b), Liveness::Lost) if b != Liveness::Lost => events.push(
                 part,
                 Severity::Error,
@@ -213,6 +209,9 @@ mod tests {
         let all = log.snapshot();
         assert_eq!(all.len(), CAPACITY);
         assert_eq!(all[0].message, "e10");
-        assert_eq!(all.last().map(|e| e.message.as_str()), Some(format!("e{}", CAPACITY + 9).as_str()));
+        assert_eq!(
+            all.last().map(|e| e.message.as_str()),
+            Some(format!("e{}", CAPACITY + 9).as_str())
+        );
     }
 }

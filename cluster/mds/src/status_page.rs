@@ -43,7 +43,12 @@ fn cpu_secs() -> f64 {
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     (ticks(11) + ticks(12)) as f64 / USER_HZ
 }
 
@@ -56,7 +61,13 @@ fn hostname() -> String {
 /// This MDS as the stat reply lists it. One MDS: it is the leader.
 pub(crate) fn mds_stat(state: &State) -> pb::MdsStat {
     pb::MdsStat {
-        addr: state.meta.config().mds_addrs.first().cloned().unwrap_or_default(),
+        addr: state
+            .meta
+            .config()
+            .mds_addrs
+            .first()
+            .cloned()
+            .unwrap_or_default(),
         leader: true,
         uptime_secs: state.started.elapsed().as_secs(),
         durable_commits: state.committer.durable_commits(),
@@ -79,10 +90,11 @@ fn sample(part: &PartMetrics, stat: &pb::ClusterStat) {
     for (state, n) in &stat.chunk_states {
         part.set_chunks(state, *n);
     }
-    let mut by_state: std::collections::BTreeMap<&str, u64> = ["active", "offline", "lost", "draining"]
-        .into_iter()
-        .map(|s| (s, 0))
-        .collect();
+    let mut by_state: std::collections::BTreeMap<&str, u64> =
+        ["active", "offline", "lost", "draining"]
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect();
     let (mut capacity, mut used, mut free, mut replicas) = (0, 0, 0, 0);
     for cs in &stat.chunk_servers {
         *by_state.entry(cs.state.as_str()).or_default() += 1;
@@ -232,7 +244,11 @@ fn render(stat: &pb::ClusterStat) -> String {
         format_size(capacity),
         format_size(free),
         stat.chunks,
-        if states.is_empty() { "none".to_string() } else { states.join(", ") },
+        if states.is_empty() {
+            "none".to_string()
+        } else {
+            states.join(", ")
+        },
         stat.buckets,
         stat.inodes,
         format_size(stat.logical_bytes),

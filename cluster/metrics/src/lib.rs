@@ -462,12 +462,34 @@ mod tests {
         cs.set_bytes_totals(10, 20);
         cs.set_bytes_totals(5, 30);
         let text = m.render().await;
-        assert!(text.contains(r#"cairn_requests_total{part="mds",op="Metadata/Lookup",result="ok"} 1"#), "{text}");
-        assert!(text.contains(r#"cairn_requests_total{part="cs1",op="ChunkService/Read",result="error"} 1"#), "{text}");
-        assert!(text.contains(r#"cairn_requests_total{part="cs1",op="ChunkService/Write",result="error"} 1"#), "{text}");
-        assert!(text.contains(r#"cairn_requests_in_flight{part="cs1"} 0"#), "{text}");
-        assert!(text.contains(r#"cairn_bytes_total{part="cs1",direction="in"} 10"#), "{text}");
-        assert!(text.contains(r#"cairn_bytes_total{part="cs1",direction="out"} 30"#), "{text}");
+        assert!(
+            text.contains(r#"cairn_requests_total{part="mds",op="Metadata/Lookup",result="ok"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"cairn_requests_total{part="cs1",op="ChunkService/Read",result="error"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"cairn_requests_total{part="cs1",op="ChunkService/Write",result="error"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cairn_requests_in_flight{part="cs1"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cairn_bytes_total{part="cs1",direction="in"} 10"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cairn_bytes_total{part="cs1",direction="out"} 30"#),
+            "{text}"
+        );
         assert!(text.trim_end().ends_with("# EOF"));
     }
 
@@ -482,7 +504,13 @@ mod tests {
             let v = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             async move { part.set_chunks("healthy", v) }
         });
-        assert!(m.render().await.contains(r#"cairn_chunks{part="mds",state="healthy"} 1"#));
-        assert!(m.render().await.contains(r#"cairn_chunks{part="mds",state="healthy"} 2"#));
+        assert!(m
+            .render()
+            .await
+            .contains(r#"cairn_chunks{part="mds",state="healthy"} 1"#));
+        assert!(m
+            .render()
+            .await
+            .contains(r#"cairn_chunks{part="mds",state="healthy"} 2"#));
     }
 }

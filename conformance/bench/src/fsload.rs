@@ -41,7 +41,8 @@ pub fn run(name: &str, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     // Sequential write, bs 1 MiB, one fsync at the end (in the time).
     let path = dir.join("seq.bin");
     let t = Instant::now();
-    let mut file = std::fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
+    let mut file =
+        std::fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
     let mut written = 0u64;
     let mut i = 0usize;
     while written < sizes.seq_size && t.elapsed() < sizes.limit {
@@ -50,10 +51,15 @@ pub fn run(name: &str, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
         written += 1 << 20;
         i += 1;
     }
-    file.sync_all().with_context(|| format!("fsync {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("fsync {}", path.display()))?;
     drop(file);
     f.write = crate::mb_per_s(written, t.elapsed().as_secs_f64());
-    eprintln!("  {name}: sequential write + fsync: {:.1} MiB/s ({} MiB)", f.write, written >> 20);
+    eprintln!(
+        "  {name}: sequential write + fsync: {:.1} MiB/s ({} MiB)",
+        f.write,
+        written >> 20
+    );
 
     // Sequential read of the same file, its cached pages dropped first.
     crate::sys::drop_file_cache(&path);
@@ -62,14 +68,20 @@ pub fn run(name: &str, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     let mut buf = vec![0u8; 1 << 20];
     let mut read = 0u64;
     while t.elapsed() < sizes.limit {
-        let n = file.read(&mut buf).with_context(|| format!("read {}", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("read {}", path.display()))?;
         if n == 0 {
             break;
         }
         read += n as u64;
     }
     f.read = crate::mb_per_s(read, t.elapsed().as_secs_f64());
-    eprintln!("  {name}: sequential read: {:.1} MiB/s ({} MiB)", f.read, read >> 20);
+    eprintln!(
+        "  {name}: sequential read: {:.1} MiB/s ({} MiB)",
+        f.read,
+        read >> 20
+    );
     ensure!(read > 0, "read nothing back from {}", path.display());
     drop(file);
     std::fs::remove_file(&path)?;
@@ -82,7 +94,8 @@ pub fn run(name: &str, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     let mut made = 0usize;
     while made < sizes.files && t.elapsed() < sizes.limit {
         let p = small.join(format!("f{made:06}"));
-        let mut file = std::fs::File::create(&p).with_context(|| format!("create {}", p.display()))?;
+        let mut file =
+            std::fs::File::create(&p).with_context(|| format!("create {}", p.display()))?;
         file.write_all(body)?;
         drop(file);
         made += 1;

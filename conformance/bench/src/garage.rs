@@ -78,7 +78,11 @@ impl Garage {
     /// Starts three nodes under `dir` and makes them one cluster with a
     /// bucket `bench` that `s3`'s key may read and write.
     pub async fn start(bin: &Path, dir: &Path, fsync: bool) -> anyhow::Result<Garage> {
-        let secret = format!("{:032x}{:032x}", crate::cluster::rand_u128(), crate::cluster::rand_u128());
+        let secret = format!(
+            "{:032x}{:032x}",
+            crate::cluster::rand_u128(),
+            crate::cluster::rand_u128()
+        );
         let mut configs = Vec::new();
         let mut s3_port = 0;
         for i in 0..NODES {
@@ -118,11 +122,20 @@ root_domain = ".s3.garage.localhost"
             configs,
             nodes: Vec::new(),
             s3: Target {
-                name: if fsync { "Garage (fsync)" } else { "Garage (defaults)" }.into(),
+                name: if fsync {
+                    "Garage (fsync)"
+                } else {
+                    "Garage (defaults)"
+                }
+                .into(),
                 endpoint: format!("http://127.0.0.1:{s3_port}"),
                 region: "us-east-1".into(),
                 access_key: format!("GK{:024x}", crate::cluster::rand_u128() >> 32),
-                secret_key: format!("{:032x}{:032x}", crate::cluster::rand_u128(), crate::cluster::rand_u128()),
+                secret_key: format!(
+                    "{:032x}{:032x}",
+                    crate::cluster::rand_u128(),
+                    crate::cluster::rand_u128()
+                ),
             },
         };
         for (i, cfg) in garage.configs.iter().enumerate() {
@@ -139,9 +152,10 @@ root_domain = ".s3.garage.localhost"
                 .with_context(|| format!("cannot start {}", garage.bin.display()))?;
             garage.nodes.push(child);
         }
-        garage.configure().await.with_context(|| {
-            format!("configuring Garage (logs in {})", dir.display())
-        })?;
+        garage
+            .configure()
+            .await
+            .with_context(|| format!("configuring Garage (logs in {})", dir.display()))?;
         Ok(garage)
     }
 
@@ -180,17 +194,28 @@ root_domain = ".s3.garage.localhost"
         }
         for id in &ids {
             let hex = id.split('@').next().unwrap_or(id);
-            self.cli(0, &["layout", "assign", "-z", "dc1", "-c", "20G", hex], limit)
-                .await?;
-        }
-        self.cli(0, &["layout", "apply", "--version", "1"], limit).await?;
-        let (key, secret) = (self.s3.access_key.clone(), self.s3.secret_key.clone());
-        self.cli(0, &["key", "import", "--yes", "-n", "bench", &key, &secret], limit)
+            self.cli(
+                0,
+                &["layout", "assign", "-z", "dc1", "-c", "20G", hex],
+                limit,
+            )
             .await?;
+        }
+        self.cli(0, &["layout", "apply", "--version", "1"], limit)
+            .await?;
+        let (key, secret) = (self.s3.access_key.clone(), self.s3.secret_key.clone());
+        self.cli(
+            0,
+            &["key", "import", "--yes", "-n", "bench", &key, &secret],
+            limit,
+        )
+        .await?;
         self.cli(0, &["bucket", "create", BUCKET], limit).await?;
         self.cli(
             0,
-            &["bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", &key],
+            &[
+                "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", &key,
+            ],
             limit,
         )
         .await?;

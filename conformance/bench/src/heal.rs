@@ -20,9 +20,9 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use serde_json::Value;
 use cairn_client::{Client, ClientOptions, ObjectMeta, PutConditions};
 use cairn_common::ClusterConfig;
+use serde_json::Value;
 
 use crate::sys;
 
@@ -95,7 +95,15 @@ impl Cluster {
     fn add_cs(&mut self, host: &str, capacity: &str) -> anyhow::Result<()> {
         let dir = self.root.join(format!("cs-{host}"));
         let d = dir.to_string_lossy().into_owned();
-        sys::run(self.command().args(["make-cs", "-r", &d, "--host", host, "--capacity", capacity]))?;
+        sys::run(self.command().args([
+            "make-cs",
+            "-r",
+            &d,
+            "--host",
+            host,
+            "--capacity",
+            capacity,
+        ]))?;
         let child = self.spawn(&["cs", "-r", &d], &format!("cs-{host}.log"))?;
         self.cs.push(Proc {
             dir,
@@ -131,7 +139,10 @@ impl Drop for Cluster {
 
 /// The chunk servers of a `stat --json` sample.
 fn servers(stat: &Value) -> Vec<Value> {
-    stat["chunk_servers"].as_array().cloned().unwrap_or_default()
+    stat["chunk_servers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn u64_of(v: &Value, field: &str) -> u64 {
@@ -142,7 +153,12 @@ async fn wait_active(c: &Cluster, n: usize, limit: Duration) -> anyhow::Result<(
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(stat) = c.stat() {
-            if servers(&stat).iter().filter(|c| c["state"] == "active").count() >= n {
+            if servers(&stat)
+                .iter()
+                .filter(|c| c["state"] == "active")
+                .count()
+                >= n
+            {
                 return Ok(());
             }
         }
@@ -177,10 +193,25 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
     let mds_addr = format!("127.0.0.1:{}", crate::cluster::free_port()?);
     let password = format!("{:032x}", crate::cluster::rand_u128());
     sys::run(c.command().args([
-        "make-mds", "-I", "-r", &mds_dir, "-a", &mds_addr, "--password", &password,
+        "make-mds",
+        "-I",
+        "-r",
+        &mds_dir,
+        "-a",
+        &mds_addr,
+        "--password",
+        &password,
     ]))?;
     c.mds = Some(c.spawn(
-        &["mds", "-r", &mds_dir, "--offline-after", "3", "--lost-after", "5"],
+        &[
+            "mds",
+            "-r",
+            &mds_dir,
+            "--offline-after",
+            "3",
+            "--lost-after",
+            "5",
+        ],
         "mds.log",
     )?);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -197,22 +228,39 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
     wait_active(&c, 4, Duration::from_secs(30)).await?;
 
     // The data: objects of `object` bytes, 3 replicas each.
-    client.create_bucket("heal", "").await.context("create bucket")?;
+    client
+        .create_bucket("heal", "")
+        .await
+        .context("create bucket")?;
     let count = sizes.data.div_ceil(sizes.object);
     let blocks_per_object = sizes.object.div_ceil(1 << 20);
-    let blocks: Vec<bytes::Bytes> = (0..8).map(|i| crate::s3load::payload(900 + i, 1 << 20)).collect();
+    let blocks: Vec<bytes::Bytes> = (0..8)
+        .map(|i| crate::s3load::payload(900 + i, 1 << 20))
+        .collect();
     for i in 0..count {
         let blocks = blocks.clone();
         let body = futures::stream::iter(
-            (0..blocks_per_object).map(move |b| Ok::<_, std::io::Error>(blocks[((i + b) % 8) as usize].clone())),
+            (0..blocks_per_object)
+                .map(move |b| Ok::<_, std::io::Error>(blocks[((i + b) % 8) as usize].clone())),
         );
         client
-            .put_object("heal", format!("obj{i}").as_bytes(), body, ObjectMeta::default(), PutConditions::default())
+            .put_object(
+                "heal",
+                format!("obj{i}").as_bytes(),
+                body,
+                ObjectMeta::default(),
+                PutConditions::default(),
+            )
             .await
             .with_context(|| format!("write obj{i}"))?;
     }
-    sys::run(c.command().args(["wait-healthy", "--quiet", "--timeout", &sizes.limit.as_secs().to_string()]))
-        .context("the cluster is not healthy after writing")?;
+    sys::run(c.command().args([
+        "wait-healthy",
+        "--quiet",
+        "--timeout",
+        &sizes.limit.as_secs().to_string(),
+    ]))
+    .context("the cluster is not healthy after writing")?;
 
     // 1. Restore after the loss of h1's chunk server.
     let before = c.stat()?;
@@ -236,11 +284,14 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
     let restored = loop {
         let stat = c.stat()?;
         if first_copy.is_none()
-            && (u64_of(&stat, "copied_bytes") > copied_before || u64_of(&stat, "copies_in_flight") > 0)
+            && (u64_of(&stat, "copied_bytes") > copied_before
+                || u64_of(&stat, "copies_in_flight") > 0)
         {
             first_copy = Some(Instant::now());
         }
-        let dead = servers(&stat).into_iter().find(|s| u64_of(s, "id") == victim_id);
+        let dead = servers(&stat)
+            .into_iter()
+            .find(|s| u64_of(s, "id") == victim_id);
         let dead_empty = dead.is_none_or(|d| d["state"] == "lost" && u64_of(&d, "replicas") == 0);
         if stat["healthy"] == true && dead_empty && first_copy.is_some() {
             break Instant::now();
@@ -262,7 +313,10 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
     );
 
     // 2. Level: the dead one leaves, an empty one joins three full ones.
-    sys::run(c.command().args(["rm-cs", &victim_id.to_string(), "--force", "--json"]))?;
+    sys::run(
+        c.command()
+            .args(["rm-cs", &victim_id.to_string(), "--force", "--json"]),
+    )?;
     c.add_cs("h5", sizes.capacity)?;
     let added = Instant::now();
     let deadline = added + sizes.limit;
@@ -275,7 +329,10 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
             break (added.elapsed().as_secs_f64(), new_used, fills);
         }
         if Instant::now() > deadline {
-            bail!("fill not level {:?} after adding an empty chunk server: {fills:?}", sizes.limit);
+            bail!(
+                "fill not level {:?} after adding an empty chunk server: {fills:?}",
+                sizes.limit
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };

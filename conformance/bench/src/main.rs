@@ -266,7 +266,10 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     };
     let mut failed = Vec::new();
     let mut notes = Vec::new();
-    notes.push(format!("load average (1 min) at the start: {}", report::load()));
+    notes.push(format!(
+        "load average (1 min) at the start: {}",
+        report::load()
+    ));
 
     // The machine's ceilings.
     let ceiling_size = if args.quick { 128 * MIB } else { 2048 * MIB };
@@ -292,7 +295,14 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     if !skip("s3") {
         let dir = tmp.path().join("cairn-s3");
         std::fs::create_dir_all(&dir)?;
-        if let Some(up) = part("Cairn: start", &mut failed, &mut notes, cluster::Embedded::start(&dir, Some(cairn.clone()), None)).await {
+        if let Some(up) = part(
+            "Cairn: start",
+            &mut failed,
+            &mut notes,
+            cluster::Embedded::start(&dir, Some(cairn.clone()), None),
+        )
+        .await
+        {
             run.cairn_s3 = part("Cairn: S3 load", &mut failed, &mut notes, async {
                 s3load::create_bucket(&up.s3, "bench").await?;
                 s3load::run(&up.s3, "bench", &s3_sizes).await
@@ -306,10 +316,18 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         let dir = tmp.path().join("cairn-fs");
         std::fs::create_dir_all(&dir)?;
         let mnt = dir.join("mnt");
-        if let Some(up) = part("Cairn: start with --mount", &mut failed, &mut notes, cluster::Embedded::start(&dir, Some(cairn.clone()), Some(mnt.clone()))).await {
+        if let Some(up) = part(
+            "Cairn: start with --mount",
+            &mut failed,
+            &mut notes,
+            cluster::Embedded::start(&dir, Some(cairn.clone()), Some(mnt.clone())),
+        )
+        .await
+        {
             let z = fs_sizes.clone();
             run.cairn_fs = part("Cairn: FS load", &mut failed, &mut notes, async move {
-                tokio::task::spawn_blocking(move || fsload::run("Cairn", &mnt.join("fsbench"), &z)).await?
+                tokio::task::spawn_blocking(move || fsload::run("Cairn", &mnt.join("fsbench"), &z))
+                    .await?
             })
             .await;
             up.stop().await;
@@ -360,7 +378,10 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
                 run.moosefs = part("MooseFS", &mut failed, &mut notes, async {
                     let m = moosefs::MooseFs::start(&dir).await?;
                     let mnt = m.mount.clone();
-                    let r = tokio::task::spawn_blocking(move || fsload::run("MooseFS", &mnt.join("fsbench"), &z)).await;
+                    let r = tokio::task::spawn_blocking(move || {
+                        fsload::run("MooseFS", &mnt.join("fsbench"), &z)
+                    })
+                    .await;
                     m.stop().await;
                     r?
                 })
@@ -376,11 +397,20 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         run.heal_sizes = Some(heal_sizes.clone());
         let dir = tmp.path().join("heal");
         std::fs::create_dir_all(&dir)?;
-        run.heal = part("Cairn: healing", &mut failed, &mut notes, heal::run(&cairn, &dir, &heal_sizes)).await;
+        run.heal = part(
+            "Cairn: healing",
+            &mut failed,
+            &mut notes,
+            heal::run(&cairn, &dir, &heal_sizes),
+        )
+        .await;
         std::fs::remove_dir_all(&dir).ok();
     }
 
-    for f in [&run.cairn_s3, &run.garage, &run.garage_fsync].into_iter().flatten() {
+    for f in [&run.cairn_s3, &run.garage, &run.garage_fsync]
+        .into_iter()
+        .flatten()
+    {
         if f.listed < s3_sizes.small_count {
             notes.push(format!(
                 "{}: only {} keys were made within the time bound; LIST walked those",
@@ -388,7 +418,10 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    notes.push(format!("load average (1 min) at the end: {}", report::load()));
+    notes.push(format!(
+        "load average (1 min) at the end: {}",
+        report::load()
+    ));
     run.notes = notes;
     let text = run.markdown();
     println!("{text}");

@@ -23,7 +23,13 @@ const MASTER_CL_PORT: u16 = 9421;
 
 /// Whether the packages and the privileges MooseFS needs are here.
 pub fn available() -> Result<(), String> {
-    for bin in ["mfsmaster", "mfschunkserver", "mfsmount", "mfssetgoal", "ip"] {
+    for bin in [
+        "mfsmaster",
+        "mfschunkserver",
+        "mfsmount",
+        "mfssetgoal",
+        "ip",
+    ] {
         if sys::which(bin).is_none() && !Path::new("/usr/sbin").join(bin).is_file() {
             return Err(format!(
                 "{bin} is missing (Debian packages moosefs-master, moosefs-chunkserver, moosefs-client, iproute2)"
@@ -90,12 +96,37 @@ impl MooseFs {
     fn network(&self, host_ip: &str, ns_ip: &str) -> anyhow::Result<()> {
         let veth_ns = self.veth_host.replacen("cbh", "cbn", 1);
         self.ip(&["netns", "add", &self.netns])?;
-        self.ip(&["link", "add", &self.veth_host, "type", "veth", "peer", "name", &veth_ns])?;
+        self.ip(&[
+            "link",
+            "add",
+            &self.veth_host,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &veth_ns,
+        ])?;
         self.ip(&["link", "set", &veth_ns, "netns", &self.netns])?;
-        self.ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &self.veth_host])?;
+        self.ip(&[
+            "addr",
+            "add",
+            &format!("{host_ip}/24"),
+            "dev",
+            &self.veth_host,
+        ])?;
         self.ip(&["link", "set", &self.veth_host, "up"])?;
         let ns = &self.netns;
-        self.ip(&["netns", "exec", ns, "ip", "addr", "add", &format!("{ns_ip}/24"), "dev", &veth_ns])?;
+        self.ip(&[
+            "netns",
+            "exec",
+            ns,
+            "ip",
+            "addr",
+            "add",
+            &format!("{ns_ip}/24"),
+            "dev",
+            &veth_ns,
+        ])?;
         self.ip(&["netns", "exec", ns, "ip", "link", "set", &veth_ns, "up"])?;
         self.ip(&["netns", "exec", ns, "ip", "link", "set", "lo", "up"])?;
         Ok(())
@@ -121,9 +152,15 @@ impl MooseFs {
     async fn daemons(&mut self, dir: &Path, ns_ip: &str) -> anyhow::Result<()> {
         let master = dir.join("master");
         std::fs::create_dir_all(&master)?;
-        std::fs::copy("/var/lib/mfs/metadata.mfs.empty", master.join("metadata.mfs"))
-            .context("copy MooseFS's empty metadata (package moosefs-master)")?;
-        std::fs::write(master.join("mfsexports.cfg"), "*\t/\trw,alldirs,admin,maproot=0:0\n")?;
+        std::fs::copy(
+            "/var/lib/mfs/metadata.mfs.empty",
+            master.join("metadata.mfs"),
+        )
+        .context("copy MooseFS's empty metadata (package moosefs-master)")?;
+        std::fs::write(
+            master.join("mfsexports.cfg"),
+            "*\t/\trw,alldirs,admin,maproot=0:0\n",
+        )?;
         std::fs::write(master.join("mfstopology.cfg"), "")?;
         let cfg = format!(
             "WORKING_USER = root\nWORKING_GROUP = root\nNICE_LEVEL = 0\nLOCK_MEMORY = 0\n\
@@ -145,7 +182,10 @@ impl MooseFs {
             let cs = dir.join(format!("cs{i}"));
             std::fs::create_dir_all(cs.join("hdd"))?;
             std::fs::create_dir_all(cs.join("var"))?;
-            std::fs::write(cs.join("mfshdd.cfg"), format!("{}\n", cs.join("hdd").display()))?;
+            std::fs::write(
+                cs.join("mfshdd.cfg"),
+                format!("{}\n", cs.join("hdd").display()),
+            )?;
             let cfg = format!(
                 "WORKING_USER = root\nWORKING_GROUP = root\nNICE_LEVEL = 0\nLOCK_MEMORY = 0\n\
                  DATA_PATH = {v}\nHDD_CONF_FILENAME = {d}/mfshdd.cfg\n\
@@ -175,7 +215,14 @@ impl MooseFs {
                 }
             }
             let out = sys::run(Command::new(bin("ip")).args([
-                "netns", "exec", &self.netns, "ss", "-Htn", "state", "established", "( sport = :9420 )",
+                "netns",
+                "exec",
+                &self.netns,
+                "ss",
+                "-Htn",
+                "state",
+                "established",
+                "( sport = :9420 )",
             ]))?;
             let n = String::from_utf8_lossy(&out.stdout).lines().count();
             if n >= CHUNK_SERVERS {
@@ -190,15 +237,20 @@ impl MooseFs {
 
     async fn mount_it(&mut self, ns_ip: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.mount)?;
-        sys::run(
-            Command::new(bin("mfsmount"))
-                .arg(&self.mount)
-                .args(["-H", ns_ip, "-P", &MASTER_CL_PORT.to_string()]),
-        )
+        sys::run(Command::new(bin("mfsmount")).arg(&self.mount).args([
+            "-H",
+            ns_ip,
+            "-P",
+            &MASTER_CL_PORT.to_string(),
+        ]))
         .context("mfsmount")?;
         self.mounted = true;
-        sys::run(Command::new(bin("mfssetgoal")).args(["-r", "3"]).arg(&self.mount))
-            .context("mfssetgoal -r 3")?;
+        sys::run(
+            Command::new(bin("mfssetgoal"))
+                .args(["-r", "3"])
+                .arg(&self.mount),
+        )
+        .context("mfssetgoal -r 3")?;
 
         // Goal 3 must be met: a probe file's chunk shows three copies.
         let probe = self.mount.join(".probe");

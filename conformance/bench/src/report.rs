@@ -64,15 +64,27 @@ impl Run {
             "Run of {} on {}{}. Command:\n\n    {}\n",
             self.date,
             self.machine,
-            if self.quick { " (quick mode: small sizes, for CI; not figures to quote)" } else { "" },
+            if self.quick {
+                " (quick mode: small sizes, for CI; not figures to quote)"
+            } else {
+                ""
+            },
             self.command
         );
 
         let disk_w = self.disk.as_ref().map(|d| d.write_fsync_mb_s);
         let _ = writeln!(s, "### The machine's ceilings (same run)\n");
         let _ = writeln!(s, "| ceiling | MiB/s |\n|---|---:|");
-        let _ = writeln!(s, "| disk sequential write, 1 MiB blocks + fsync | {} |", v(disk_w));
-        let _ = writeln!(s, "| disk sequential read | {} |", v(self.disk.as_ref().map(|d| d.read_mb_s)));
+        let _ = writeln!(
+            s,
+            "| disk sequential write, 1 MiB blocks + fsync | {} |",
+            v(disk_w)
+        );
+        let _ = writeln!(
+            s,
+            "| disk sequential read | {} |",
+            v(self.disk.as_ref().map(|d| d.read_mb_s))
+        );
         let _ = writeln!(s, "| loopback TCP, one connection | {} |", v(self.tcp));
         let _ = writeln!(s, "| MD5, one core | {} |\n", v(self.md5));
 
@@ -93,13 +105,48 @@ impl Run {
             type Pick = fn(&s3load::Figures) -> f64;
             let put_ceiling = disk_w.map(|d| d / 3.0);
             let rows: [(String, &str, Pick, Option<f64>); 7] = [
-                (format!("PUT {} objects, one at a time", size(z.big_size as u64)), "MiB/s", |f| f.put_big, put_ceiling),
-                (format!("GET {} objects, one at a time", size(z.big_size as u64)), "MiB/s", |f| f.get_big, self.tcp),
-                (format!("PUT 1 MiB objects, concurrency {}", z.concurrency), "MiB/s", |f| f.put_mid, put_ceiling),
-                (format!("GET 1 MiB objects, concurrency {}", z.concurrency), "MiB/s", |f| f.get_mid, self.tcp),
-                (format!("PUT 4 KiB objects, concurrency {}", z.concurrency), "ops/s", |f| f.put_small, None),
-                (format!("GET 4 KiB objects, concurrency {}", z.concurrency), "ops/s", |f| f.get_small, None),
-                (format!("LIST {} keys (ListObjectsV2, pages of 1000)", z.small_count), "keys/s", |f| f.list, None),
+                (
+                    format!("PUT {} objects, one at a time", size(z.big_size as u64)),
+                    "MiB/s",
+                    |f| f.put_big,
+                    put_ceiling,
+                ),
+                (
+                    format!("GET {} objects, one at a time", size(z.big_size as u64)),
+                    "MiB/s",
+                    |f| f.get_big,
+                    self.tcp,
+                ),
+                (
+                    format!("PUT 1 MiB objects, concurrency {}", z.concurrency),
+                    "MiB/s",
+                    |f| f.put_mid,
+                    put_ceiling,
+                ),
+                (
+                    format!("GET 1 MiB objects, concurrency {}", z.concurrency),
+                    "MiB/s",
+                    |f| f.get_mid,
+                    self.tcp,
+                ),
+                (
+                    format!("PUT 4 KiB objects, concurrency {}", z.concurrency),
+                    "ops/s",
+                    |f| f.put_small,
+                    None,
+                ),
+                (
+                    format!("GET 4 KiB objects, concurrency {}", z.concurrency),
+                    "ops/s",
+                    |f| f.get_small,
+                    None,
+                ),
+                (
+                    format!("LIST {} keys (ListObjectsV2, pages of 1000)", z.small_count),
+                    "keys/s",
+                    |f| f.list,
+                    None,
+                ),
             ];
             for (name, unit, pick, ceil) in rows {
                 let c = self.cairn_s3.as_ref().map(pick);
@@ -108,14 +155,23 @@ impl Run {
                 let _ = writeln!(
                     s,
                     "| {name} | {unit} | {} | {} | {} | {} | {} | {} | {} |",
-                    v(c), v(g), ratio(c, g), v(gf), ratio(c, gf), v(ceil), ratio(c, ceil)
+                    v(c),
+                    v(g),
+                    ratio(c, g),
+                    v(gf),
+                    ratio(c, gf),
+                    v(ceil),
+                    ratio(c, ceil)
                 );
             }
             let _ = writeln!(s);
         }
 
         if let Some(z) = &self.fs_sizes {
-            let _ = writeln!(s, "### Filesystem: the Cairn FUSE mount against a MooseFS 3 mount\n");
+            let _ = writeln!(
+                s,
+                "### Filesystem: the Cairn FUSE mount against a MooseFS 3 mount\n"
+            );
             let _ = writeln!(
                 s,
                 "MooseFS: Debian packages, one master and three chunk servers in a network namespace of the harness, goal 3, mfsmount from the host over a veth pair. Cairn: `cairn up --mount`. One thread of plain POSIX calls; the read follows a `posix_fadvise(DONTNEED)` of the file.\n"
@@ -126,11 +182,39 @@ impl Run {
             );
             type Pick = fn(&fsload::Figures) -> f64;
             let rows: [(String, &str, Pick, Option<f64>); 5] = [
-                (format!("sequential write {}, bs 1 MiB, fsync at the end", size(z.seq_size)), "MiB/s", |f| f.write, disk_w.map(|d| d / 3.0)),
-                (format!("sequential read {}, bs 1 MiB", size(z.seq_size)), "MiB/s", |f| f.read, self.tcp),
-                (format!("create (write 4 KiB, close) of {} files", z.files), "files/s", |f| f.create, None),
-                (format!("stat of {} files", z.files), "files/s", |f| f.stat, None),
-                (format!("unlink of {} files", z.files), "files/s", |f| f.unlink, None),
+                (
+                    format!(
+                        "sequential write {}, bs 1 MiB, fsync at the end",
+                        size(z.seq_size)
+                    ),
+                    "MiB/s",
+                    |f| f.write,
+                    disk_w.map(|d| d / 3.0),
+                ),
+                (
+                    format!("sequential read {}, bs 1 MiB", size(z.seq_size)),
+                    "MiB/s",
+                    |f| f.read,
+                    self.tcp,
+                ),
+                (
+                    format!("create (write 4 KiB, close) of {} files", z.files),
+                    "files/s",
+                    |f| f.create,
+                    None,
+                ),
+                (
+                    format!("stat of {} files", z.files),
+                    "files/s",
+                    |f| f.stat,
+                    None,
+                ),
+                (
+                    format!("unlink of {} files", z.files),
+                    "files/s",
+                    |f| f.unlink,
+                    None,
+                ),
             ];
             for (name, unit, pick, ceil) in rows {
                 let c = self.cairn_fs.as_ref().map(pick);
@@ -138,20 +222,30 @@ impl Run {
                 let _ = writeln!(
                     s,
                     "| {name} | {unit} | {} | {} | {} | {} | {} |",
-                    v(c), v(m), ratio(c, m), v(ceil), ratio(c, ceil)
+                    v(c),
+                    v(m),
+                    ratio(c, m),
+                    v(ceil),
+                    ratio(c, ceil)
                 );
             }
             let _ = writeln!(s);
         }
 
         if let Some(z) = &self.heal_sizes {
-            let _ = writeln!(s, "### Healing: four chunk servers on hosts h1..h4 (issue 6)\n");
+            let _ = writeln!(
+                s,
+                "### Healing: four chunk servers on hosts h1..h4 (issue 6)\n"
+            );
             let _ = writeln!(
                 s,
                 "{} in objects of {}, 3 replicas, chunk servers of {} capacity. MDS flags `--offline-after 3 --lost-after 5` (the default grace before restoring is 60 s); balancer at its defaults (5 points, 20 MB/s).\n",
                 size(z.data), size(z.object), z.capacity
             );
-            let _ = writeln!(s, "| figure | value | ceiling | ratio |\n|---|---:|---:|---:|");
+            let _ = writeln!(
+                s,
+                "| figure | value | ceiling | ratio |\n|---|---:|---:|---:|"
+            );
             if let Some(h) = &self.heal {
                 let _ = writeln!(
                     s,
@@ -200,7 +294,12 @@ impl Run {
         let section = self.markdown();
         let new = match (old.find(BEGIN), old.find(END)) {
             (Some(b), Some(e)) if e > b => {
-                format!("{}{}{}", &old[..b], section.trim_end(), &old[e + END.len()..])
+                format!(
+                    "{}{}{}",
+                    &old[..b],
+                    section.trim_end(),
+                    &old[e + END.len()..]
+                )
             }
             _ => format!("{}\n{section}", old.trim_end()),
         };
@@ -220,7 +319,10 @@ pub fn machine() -> String {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         })
         .unwrap_or(0);
-    format!("{cores} cores, {:.0} GiB of memory", mem_kib as f64 / (1024.0 * 1024.0))
+    format!(
+        "{cores} cores, {:.0} GiB of memory",
+        mem_kib as f64 / (1024.0 * 1024.0)
+    )
 }
 
 /// The 1-minute load average, as the kernel reports it.

@@ -127,7 +127,9 @@ async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<
     let mut body = resp.body;
     let mut n = 0u64;
     while let Some(piece) = body.next().await {
-        n += piece.with_context(|| format!("GET {bucket}/{key} body"))?.len() as u64;
+        n += piece
+            .with_context(|| format!("GET {bucket}/{key} body"))?
+            .len() as u64;
     }
     Ok(n)
 }
@@ -241,7 +243,12 @@ pub async fn run(target: &Target, bucket: &str, sizes: &Sizes) -> anyhow::Result
         );
         let rest = sizes.small_count - n;
         let (m, _) = bounded(rest, sizes.concurrency, sizes.limit * 6, |i| {
-            put(&c, bucket, format!("small/{:06}", n + i), small[i % 64].clone())
+            put(
+                &c,
+                bucket,
+                format!("small/{:06}", n + i),
+                small[i % 64].clone(),
+            )
         })
         .await?;
         made = n + m;

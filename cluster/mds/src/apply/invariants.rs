@@ -349,12 +349,18 @@ fn check(db: &Database) -> Result<(), String> {
         }
     }
     for (cs, c) in &s.replica_deletes {
-        if s.chunks.get(c).is_some_and(|chunk| chunk.replicas.contains(cs)) {
+        if s.chunks
+            .get(c)
+            .is_some_and(|chunk| chunk.replicas.contains(cs))
+        {
             return Err(format!(
                 "cs {cs} has a deletion of chunk {c} queued while the map lists it there"
             ));
         }
-        if s.servers.get(cs).is_some_and(|i| i.state == CsState::Removed) {
+        if s.servers
+            .get(cs)
+            .is_some_and(|i| i.state == CsState::Removed)
+        {
             return Err(format!("a deletion is queued for removed cs {cs}"));
         }
     }
