@@ -94,7 +94,8 @@ fn eligible(v: &CsView) -> bool {
 pub fn plan_moves(input: &BalanceInput) -> Moves {
     let flights: Vec<&CopyOrder> = input.in_flight.iter().chain(input.planned).collect();
     let mut used = map_fill(input.chunks, input.views, &flights);
-    let flying: BTreeSet<u64> = flights.iter().map(|o| o.chunk_id).collect();
+    // Chunks being copied: a chunk moves once at a time.
+    let mut flying: BTreeSet<u64> = flights.iter().map(|o| o.chunk_id).collect();
     let mut moves_in: BTreeMap<u32, usize> = BTreeMap::new();
     let mut moves_out: BTreeMap<u32, usize> = BTreeMap::new();
     for o in &flights {
@@ -214,6 +215,7 @@ pub fn plan_moves(input: &BalanceInput) -> Moves {
             }
             *moves_in.entry(target.id).or_default() += 1;
             *moves_out.entry(source.id).or_default() += 1;
+            flying.insert(*chunk_id);
         }
     }
     out
@@ -296,11 +298,10 @@ mod tests {
         let w = world(64); // 256 MiB on each of cs 1..3: 25%, cs 4 at 0%
         let p = w.plan();
         assert!(p.balancing.contains(&0));
-        assert_eq!(
-            p.copies.len(),
-            super::super::plan::MOVES_PER_CS,
-            "a bounded number of moves at once"
-        );
+        let bound = MOVES_PER_CS.min(w.config.max_copies_per_cs);
+        assert_eq!(p.copies.len(), bound, "a bounded number of moves at once");
+        let chunks: BTreeSet<u64> = p.copies.iter().map(|m| m.chunk_id).collect();
+        assert_eq!(chunks.len(), bound, "a chunk moves once at a time");
         assert!(p.copies.iter().all(|m| m.target == 4));
         let m = &p.copies[0];
         assert_eq!((m.target, m.kind), (4, CopyKind::Balance));
