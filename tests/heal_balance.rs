@@ -44,7 +44,16 @@ async fn an_empty_chunk_server_fills_to_the_level_of_the_others() {
     let client = cluster.client();
     client.create_bucket("b", "").await.expect("bucket");
     put_objects(&client, "b", "obj", 64, 4 * MIB, 77, 4).await;
-    let before = fills(&cluster.stat_json());
+    // Fill comes from the heartbeats: wait for the ones after the writes.
+    let mut before = Vec::new();
+    let settled = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < settled {
+        before = fills(&cluster.stat_json());
+        if before.len() == 3 && before.iter().all(|f| f.1 > 0.2 && f.1 < 0.3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(before.len(), 3);
     assert!(
         before.iter().all(|f| f.1 > 0.2 && f.1 < 0.3),
