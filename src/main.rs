@@ -32,6 +32,10 @@ enum Command {
     ///
     /// Example: cairn -c prod make-mds -I -r /var/lib/cairn/mds -a 10.0.0.1:9100
     MakeMds(cmd::cluster::MakeMdsArgs),
+    /// Remove a metadata server from the cluster's group.
+    ///
+    /// Example: cairn -c prod rm-mds 3
+    RmMds(cmd::cluster::RmMdsArgs),
     /// Join this host to a cluster: asks for the cluster password and writes
     /// the cluster's config here.
     ///
@@ -171,6 +175,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::MakeMds(a) => cmd::cluster::make_mds(cluster, a).await,
+            Command::RmMds(a) => cmd::cluster::rm_mds(cluster, a).await,
             Command::AuthNode(a) => cmd::cluster::auth_node(cluster, a).await,
             Command::Mds(a) => cmd::cluster::mds(a).await,
             Command::MakeCs(a) => cmd::cluster::make_cs(cluster, a).await,

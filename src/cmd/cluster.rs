@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, Context};
 use cairn_common::{units::parse_size, ClusterConfig, MAX_CHUNK_SIZE};
-use cairn_proto::{join_client::JoinClient, AuthNodeRequest};
+use cairn_proto::{join_client::JoinClient, AddMdsRequest, AuthNodeRequest, RemoveMdsRequest};
 use clap::Args;
 use tokio::net::TcpListener;
 
@@ -83,6 +83,13 @@ pub struct MdsArgs {
     /// at http://ADDR/.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Raft log entries between two snapshots of the metadata state.
+    #[arg(long, default_value_t = cairn_mds::raft::SNAPSHOT_EVERY)]
+    snapshot_every: u64,
+    /// Raft log entries kept before the last snapshot (a follower further
+    /// behind catches up from a snapshot).
+    #[arg(long, default_value_t = cairn_mds::raft::LOG_KEPT)]
+    log_kept: u64,
 }
 
 #[derive(Args)]
@@ -155,10 +162,7 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
 pub async fn make_mds(cluster: Option<&str>, args: MakeMdsArgs) -> anyhow::Result<()> {
     let name = cluster_name(cluster)?;
     if !args.init {
-        bail!(
-            "adding an MDS to a running cluster needs metadata HA, which this build does not have \
-             yet; to create a new cluster, pass -I"
-        );
+        return join_mds(&name, &args).await;
     }
     if args.chunk_size < (1 << 20) || args.chunk_size > MAX_CHUNK_SIZE {
         bail!("--chunk-size must be between 1M and 64M");
@@ -174,6 +178,123 @@ pub async fn make_mds(cluster: Option<&str>, args: MakeMdsArgs) -> anyhow::Resul
         args.dir.display()
     );
     Ok(())
+}
+
+/// Adds an MDS to the running group of cluster `name`: the leader records
+/// it as a learner and gives it an id; it becomes a voter once started and
+/// caught up.
+async fn join_mds(name: &str, args: &MakeMdsArgs) -> anyhow::Result<()> {
+    let mut config = ClusterConfig::load_from(&config_dir(), name).with_context(|| {
+        format!("no config for cluster `{name}` here: run `cairn -c {name} auth-node` first")
+    })?;
+    let reply = add_mds(&config, &args.addr).await?;
+    cairn_mds::create_member(&args.dir, &reply.cluster_meta, reply.node_id, &args.addr)
+        .with_context(|| format!("cannot create an MDS in {}", args.dir.display()))?;
+    config.mds_addrs = reply.mds_addrs;
+    let path = config.save_to(&config_dir())?;
+    println!(
+        "MDS {} added to cluster `{name}` (config updated at {}); start it with: cairn mds -r {}\n\
+         it joins as a learner and becomes a voter once it has caught up",
+        reply.node_id,
+        path.display(),
+        args.dir.display()
+    );
+    Ok(())
+}
+
+/// Asks the group's leader to add an MDS at `addr` (as a learner).
+pub(crate) async fn add_mds(
+    config: &ClusterConfig,
+    addr: &str,
+) -> anyhow::Result<cairn_proto::AddMdsReply> {
+    let addr = addr.to_string();
+    leader_call(config, move |mut c| {
+        let addr = addr.clone();
+        async move { c.add_mds(AddMdsRequest { addr }).await }
+    })
+    .await
+    .context("cannot add the MDS to the cluster")
+}
+
+#[derive(Args)]
+pub struct RmMdsArgs {
+    /// The MDS's id (`cairn stat` lists them).
+    id: u64,
+}
+
+/// Removes an MDS from the group (`cairn rm-mds ID`).
+pub async fn rm_mds(cluster: Option<&str>, args: RmMdsArgs) -> anyhow::Result<()> {
+    let name = cluster_name(cluster)?;
+    let mut config = ClusterConfig::load_from(&config_dir(), &name)?;
+    let id = args.id;
+    leader_call(&config, move |mut c| async move {
+        c.remove_mds(RemoveMdsRequest { node_id: id }).await
+    })
+    .await
+    .with_context(|| format!("cannot remove MDS {id}"))?;
+    // The removed MDS's address leaves this host's config.
+    if let Ok(client) = super::client_for(Some(&name)).await {
+        if let Ok(stat) = client.stat().await {
+            let addrs: Vec<String> = stat.mds.iter().map(|m| m.addr.clone()).collect();
+            if !addrs.is_empty() {
+                config.mds_addrs = addrs;
+                config.save_to(&config_dir())?;
+            }
+        }
+    }
+    println!("MDS {id} removed from cluster `{name}`");
+    Ok(())
+}
+
+type RaftClient = cairn_proto::mds_raft_client::MdsRaftClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        cairn_common::auth::ClientAuth,
+    >,
+>;
+
+/// Calls the MDS group's leader: tries the configured addresses, follows
+/// a follower's redirect, for up to 20 seconds.
+async fn leader_call<T, F, Fut>(config: &ClusterConfig, call: F) -> anyhow::Result<T>
+where
+    F: Fn(RaftClient) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut addrs: std::collections::VecDeque<String> = config.mds_addrs.iter().cloned().collect();
+    let mut last = String::from("the cluster config names no MDS");
+    while std::time::Instant::now() < deadline {
+        let Some(addr) = addrs.pop_front() else { break };
+        addrs.push_back(addr.clone());
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .with_context(|| format!("`{addr}` is not an address"))?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy();
+        let client = cairn_proto::mds_raft_client::MdsRaftClient::with_interceptor(
+            channel,
+            cairn_common::auth::ClientAuth(config.auth()),
+        );
+        match call(client).await {
+            Ok(reply) => return Ok(reply.into_inner()),
+            Err(status) => {
+                last = format!("{addr}: {}", status.message());
+                let leader = status
+                    .metadata()
+                    .get(cairn_common::errno::LEADER_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                match leader {
+                    Some(l) if !l.is_empty() => addrs.push_front(l),
+                    Some(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+                    None if status.code() == tonic::Code::Unavailable => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    None => bail!("{last}"),
+                }
+            }
+        }
+    }
+    bail!("no MDS leader answered: {last}")
 }
 
 pub async fn auth_node(cluster: Option<&str>, args: AuthNodeArgs) -> anyhow::Result<()> {
@@ -231,6 +352,8 @@ pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
         balance_rate: (args.balance_rate * 1_000_000.0) as u64,
         release_grace: Duration::from_secs(args.release_grace),
         uncommitted_timeout: Duration::from_secs(args.uncommitted_timeout),
+        snapshot_every: args.snapshot_every.max(1),
+        log_kept: args.log_kept,
         ..cairn_mds::MdsOptions::default()
     };
     let mut mds = cairn_mds::Mds::open(&args.dir, options).await?;
@@ -242,10 +365,9 @@ pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
     let addr = match args.listen {
         Some(a) => a,
         None => {
-            let config = mds.config();
-            let first = config.mds_addrs.first().cloned().unwrap_or_default();
-            first.parse().with_context(|| {
-                format!("the MDS's recorded address `{first}` is not host:port; pass --listen")
+            let own = mds.addr();
+            own.parse().with_context(|| {
+                format!("the MDS's recorded address `{own}` is not host:port; pass --listen")
             })?
         }
     };

@@ -44,19 +44,10 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
     for (replicas, count) in &stat.chunks_by_replicas {
         println!("  chunks with {replicas} live replicas: {count}");
     }
-    let states: Vec<String> = stat
-        .chunk_states
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect();
+    let states = stat.chunk_summary();
     println!(
         "chunks: {}; {}",
-        if states.is_empty() {
-            "none".to_string()
-        } else {
-            states.join(", ")
-        },
+        if states.is_empty() { "none" } else { &states },
         if stat.healthy {
             "healthy"
         } else {
@@ -74,6 +65,16 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
     }
     for b in &stat.blocked {
         println!("  blocked chunk {}: {}", b.chunk_id, b.reason);
+    }
+    println!(
+        "{:>4} {:<10} {:<22} {:>6} {:>10} {:>10} {:>8}",
+        "MDS", "ROLE", "ADDR", "TERM", "LOG", "APPLIED", "LAG"
+    );
+    for m in &stat.mds {
+        println!(
+            "{:>4} {:<10} {:<22} {:>6} {:>10} {:>10} {:>8}",
+            m.id, m.role, m.addr, m.term, m.last_log_index, m.applied_index, m.lag
+        );
     }
     println!(
         "{:>4} {:<10} {:<22} {:<12} {:>4} {:>9} {:>9} {:>9} {:>9} {:>5} {:>5} {:>6}",

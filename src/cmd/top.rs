@@ -12,7 +12,7 @@ use std::{
 };
 
 use cairn_client::{ClusterStat, CsStat};
-use cairn_common::units::format_size;
+use cairn_common::{summary, units::format_size};
 use clap::Args;
 use ratatui::{
     crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers},
@@ -213,18 +213,6 @@ fn rate(bytes_per_sec: f64) -> String {
     format!("{}/s", format_size(bytes_per_sec as u64))
 }
 
-/// "healthy", "degraded" or "failure".
-fn status(stat: &ClusterStat) -> &'static str {
-    let n = |s: &str| stat.chunk_states.get(s).copied().unwrap_or(0);
-    if n("lost") > 0 || n("blocked") > 0 {
-        "failure"
-    } else if stat.healthy {
-        "healthy"
-    } else {
-        "degraded"
-    }
-}
-
 fn status_color(s: &str) -> Color {
     match s {
         "healthy" | "active" | "info" => Color::Green,
@@ -279,7 +267,7 @@ fn draw(f: &mut Frame, snap: &Snapshot, ui: &Ui) {
 fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
     let mut lines = Vec::new();
     if let Some(stat) = &snap.stat {
-        let st = status(stat);
+        let st = stat.status();
         let (mut cap, mut free) = (0, 0);
         for cs in &stat.chunk_servers {
             cap += cs.capacity;
@@ -308,17 +296,11 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
                 format_size(stat.logical_bytes)
             )),
         ]));
-        let states: Vec<String> = stat
-            .chunk_states
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(s, n)| format!("{n} {s}"))
-            .collect();
+        let states = stat.chunk_summary();
         lines.push(Line::from(format!(
-            "chunks: {} total{}{}",
+            "chunks: {} total{}{states}",
             stat.chunks,
             if states.is_empty() { "" } else { ": " },
-            states.join(", ")
         )));
         lines.push(Line::from(format!(
             "replication: {} copies, {} moves, {}   client I/O: read {} ({:.0} ops/s), write {} ({:.0} ops/s)",
@@ -340,44 +322,55 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
     );
 }
 
-fn uptime(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h >= 24 {
-        format!("{}d{}h", h / 24, h % 24)
-    } else {
-        format!("{h}:{m:02}:{s:02}")
-    }
-}
-
 fn draw_mds(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot) {
     let header = Row::new([
         "ID",
-        "STATUS",
+        "ADDR",
+        "ROLE",
+        "TERM",
+        "APPLIED",
+        "LAG",
         "COMMITS/s",
-        "COMMITS",
         "CPU s",
         "MEMORY",
         "UPTIME",
         "HOST",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
+    // Process figures come from the MDS that answered only.
+    let own = |m: &cairn_client::MdsStat, text: String| {
+        if m.uptime_secs > 0 {
+            text
+        } else {
+            "-".to_string()
+        }
+    };
     let rows = stat.mds.iter().map(|m| {
         Row::new(vec![
-            format!("{}{}", if m.leader { "M " } else { "  " }, m.addr),
-            "active".to_string(),
-            format!("{:.1}", snap.commits.get(&m.addr).copied().unwrap_or(0.0)),
-            m.durable_commits.to_string(),
-            format!("{:.1}", m.cpu_secs),
-            format_size(m.rss_bytes),
-            uptime(m.uptime_secs),
-            m.host.clone(),
+            format!("{}{}", if m.is_leader() { "M " } else { "  " }, m.id),
+            m.addr.clone(),
+            m.role.clone(),
+            m.term.to_string(),
+            m.applied_index.to_string(),
+            m.lag.to_string(),
+            own(
+                m,
+                format!("{:.1}", snap.commits.get(&m.addr).copied().unwrap_or(0.0)),
+            ),
+            own(m, format!("{:.1}", m.cpu_secs)),
+            own(m, format_size(m.rss_bytes)),
+            own(m, summary::uptime(m.uptime_secs)),
+            own(m, m.host.clone()),
         ])
     });
     let widths = [
-        Constraint::Length(24),
-        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(22),
         Constraint::Length(10),
+        Constraint::Length(6),
         Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(10),
         Constraint::Length(8),
         Constraint::Length(9),
         Constraint::Length(9),

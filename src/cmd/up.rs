@@ -57,6 +57,10 @@ pub struct UpArgs {
     /// status page at http://ADDR/.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Metadata servers to run (a raft group; 3 survives the loss of one).
+    /// Set on first start: more join a running cluster, never fewer.
+    #[arg(long, default_value_t = 1)]
+    mds_count: u32,
 }
 
 /// A free port on `addr`'s interface when `addr` has port 0.
@@ -177,30 +181,53 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let data = data.canonicalize()?;
     let etc = data.join("etc");
-    let cfg = ensure_cluster(&data, &etc, args.mds_listen)?;
+    let mut cfg = ensure_cluster(&data, &etc, args.mds_listen)?;
     let stop = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
-    let mut mds = cairn_mds::Mds::open(&data.join("mds"), cairn_mds::MdsOptions::default()).await?;
     // One registry for every part, served once the parts are attached.
     let metrics = args.metrics_listen.map(|_| cairn_metrics::Metrics::new());
-    let status_page = metrics.as_ref().map(|m| {
-        mds.attach_metrics(m);
-        mds.status_router()
-    });
-    let mds_addr: SocketAddr = cfg
-        .mds_addrs
-        .first()
-        .and_then(|a| a.parse().ok())
-        .context("the local cluster's config names no MDS address")?;
-    let listener = TcpListener::bind(mds_addr)
-        .await
-        .with_context(|| format!("cannot listen on {mds_addr} for the MDS: is another `cairn up` running on this directory?"))?;
-    let token = stop.clone();
-    tasks.spawn(async move {
-        mds.serve(listener, token.cancelled_owned()).await?;
-        Ok(())
-    });
+    let mut status_page = None;
+    let mut mds_addrs = Vec::new();
+    for i in 1..=args.mds_count.max(1) {
+        let dir = if i == 1 {
+            data.join("mds")
+        } else {
+            data.join(format!("mds{i}"))
+        };
+        if i > 1 && !dir.join(cairn_mds::DB_FILE).exists() {
+            // A new member of the group: the leader (one of those already
+            // serving) records it and gives it its id.
+            let addr = concrete_addr("127.0.0.1:0".parse()?)?.to_string();
+            let reply = super::cluster::add_mds(&cfg, &addr).await?;
+            cairn_mds::create_member(&dir, &reply.cluster_meta, reply.node_id, &addr)
+                .with_context(|| format!("cannot create the MDS in {}", dir.display()))?;
+        }
+        let mut mds = cairn_mds::Mds::open(&dir, cairn_mds::MdsOptions::default()).await?;
+        // The first MDS serves the metrics and status page of the group.
+        if let (1, Some(m)) = (i, metrics.as_ref()) {
+            mds.attach_metrics(m);
+            status_page = Some(mds.status_router());
+        }
+        let mds_addr: SocketAddr = mds
+            .addr()
+            .parse()
+            .with_context(|| format!("the MDS in {} has no address", dir.display()))?;
+        let listener = TcpListener::bind(mds_addr)
+            .await
+            .with_context(|| format!("cannot listen on {mds_addr} for the MDS: is another `cairn up` running on this directory?"))?;
+        let token = stop.clone();
+        tasks.spawn(async move {
+            mds.serve(listener, token.cancelled_owned()).await?;
+            Ok(())
+        });
+        mds_addrs.push(mds_addr.to_string());
+    }
+    if cfg.mds_addrs != mds_addrs {
+        cfg.mds_addrs = mds_addrs.clone();
+        cfg.save_to(&etc)?;
+    }
+    let mds_addr = mds_addrs.join(", ");
 
     for i in 1..=CHUNK_SERVERS {
         let dir = data.join(format!("cs{i}"));

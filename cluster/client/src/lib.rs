@@ -35,8 +35,7 @@ pub use cairn_common::FsError as Error;
 pub use file::FileWriter;
 pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
-pub use stat::{BlockedChunk, ClusterStat, CsStat};
-pub use stat::{ClusterEvent, MdsStat};
+pub use stat::{BlockedChunk, ClusterEvent, ClusterStat, CsStat, MdsStat};
 pub use writer::{StreamWriter, WrittenData};
 
 use rpc::{CsPool, MdsConn};

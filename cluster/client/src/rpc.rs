@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::{auth::ClientAuth, ClusterAuth, FsError};
+use cairn_common::{auth::ClientAuth, errno::LEADER_HEADER, ClusterAuth, FsError};
 use cairn_proto::{
     chunk_service_client::ChunkServiceClient, metadata_client::MetadataClient,
     s3_meta_client::S3MetaClient,
@@ -149,18 +149,78 @@ impl MdsConn {
             let (addr, rpc) = &self.endpoints[idx];
             match call(rpc.clone()).await {
                 Ok(reply) => return Ok(reply.into_inner()),
-                Err(status) if is_transport_failure(&status) => {
-                    if !idempotent || Instant::now() + pause > deadline {
+                // A follower refused the call without executing it: go to
+                // the leader it names (or the next MDS while none is
+                // elected), whatever the call.
+                Err(status) if status.metadata().get(LEADER_HEADER).is_some() => {
+                    if Instant::now() + pause > deadline {
+                        return Err(FsError::Unavailable(format!(
+                            "no MDS leader answered in time ({})",
+                            status.message()
+                        )));
+                    }
+                    let leader = status
+                        .metadata()
+                        .get(LEADER_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    match self.endpoints.iter().position(|(a, _)| a == leader) {
+                        Some(i) if !leader.is_empty() => {
+                            self.current.store(i, Ordering::Relaxed);
+                            // The leader is known: retry at once (a short
+                            // pause in case it has just stepped down).
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        _ => {
+                            self.current.store(idx + 1, Ordering::Relaxed);
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_millis(500));
+                        }
+                    }
+                }
+                Err(status)
+                    if is_transport_failure(&status) || retry_unavailable(idempotent, &status) =>
+                {
+                    // The next call tries the next MDS, even when this one
+                    // gives up.
+                    self.current.store(idx + 1, Ordering::Relaxed);
+                    if !(idempotent || never_sent(&status)) || Instant::now() + pause > deadline {
                         return Err(self.unreachable(addr, &status));
                     }
-                    self.current.store(idx + 1, Ordering::Relaxed);
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
+                    pause = (pause * 2).min(Duration::from_millis(500));
                 }
                 Err(status) => return Err(FsError::from_status(&status)),
             }
         }
     }
+}
+
+/// Whether the call failed before reaching the MDS (its connection was
+/// refused): then even a call that is not idempotent is safe to retry.
+fn never_sent(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        if e.to_string()
+            .to_ascii_lowercase()
+            .contains("connection refused")
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// An idempotent call the MDS answered "unavailable" (a leader that lost
+/// its majority or stepped down mid-call) is safe to try again elsewhere.
+fn retry_unavailable(idempotent: bool, status: &Status) -> bool {
+    idempotent && matches!(FsError::from_status(status), FsError::Unavailable(_))
 }
 
 /// Channels to chunk servers, one per address, made on first use.

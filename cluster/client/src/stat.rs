@@ -67,7 +67,7 @@ pub struct ClusterStat {
     pub healthy: bool,
     /// The MDS's recent events, oldest first.
     pub events: Vec<ClusterEvent>,
-    /// The metadata servers.
+    /// The metadata servers, as the leader sees them.
     pub mds: Vec<MdsStat>,
 }
 
@@ -82,11 +82,19 @@ pub struct ClusterEvent {
     pub message: String,
 }
 
-/// A metadata server's own figures.
+/// One metadata server of the raft group. The process figures are known
+/// only for the MDS that answered (the leader); zero for the others.
 #[derive(Debug, Clone, Serialize)]
 pub struct MdsStat {
+    pub id: u64,
     pub addr: String,
-    pub leader: bool,
+    /// leader, follower, learner, candidate or offline.
+    pub role: String,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    /// Entries behind the leader's log.
+    pub lag: u64,
     pub uptime_secs: u64,
     /// Metadata fsyncs (one per batch of commands) since it started.
     pub durable_commits: u64,
@@ -94,6 +102,46 @@ pub struct MdsStat {
     /// User + system CPU seconds since it started.
     pub cpu_secs: f64,
     pub host: String,
+}
+
+impl ClusterStat {
+    /// `healthy`, `degraded` or `failure` (see [`cairn_common::summary`]).
+    pub fn status(&self) -> &'static str {
+        cairn_common::summary::cluster_status(
+            |s| self.chunk_states.get(s).copied().unwrap_or(0),
+            self.healthy,
+        )
+    }
+
+    /// "12 healthy, 3 degraded"; empty when there are no chunks.
+    pub fn chunk_summary(&self) -> String {
+        cairn_common::summary::chunk_states(&self.chunk_states)
+    }
+}
+
+impl MdsStat {
+    pub fn is_leader(&self) -> bool {
+        self.role == "leader"
+    }
+}
+
+impl From<pb::MdsStat> for MdsStat {
+    fn from(m: pb::MdsStat) -> Self {
+        MdsStat {
+            id: m.id,
+            addr: m.addr,
+            role: m.role,
+            term: m.term,
+            last_log_index: m.last_log_index,
+            applied_index: m.applied_index,
+            lag: m.lag,
+            uptime_secs: m.uptime_secs,
+            durable_commits: m.durable_commits,
+            rss_bytes: m.rss_bytes,
+            cpu_secs: m.cpu_secs,
+            host: m.host,
+        }
+    }
 }
 
 impl From<pb::CsStat> for CsStat {
@@ -158,19 +206,7 @@ impl From<pb::ClusterStat> for ClusterStat {
                     message: e.message,
                 })
                 .collect(),
-            mds: s
-                .mds
-                .into_iter()
-                .map(|m| MdsStat {
-                    addr: m.addr,
-                    leader: m.leader,
-                    uptime_secs: m.uptime_secs,
-                    durable_commits: m.durable_commits,
-                    rss_bytes: m.rss_bytes,
-                    cpu_secs: m.cpu_secs,
-                    host: m.host,
-                })
-                .collect(),
+            mds: s.mds.into_iter().map(MdsStat::from).collect(),
         }
     }
 }

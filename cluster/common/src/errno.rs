@@ -8,7 +8,11 @@ use tonic::{metadata::MetadataValue, Code, Status};
 /// Metadata key that carries the errno of a namespace error over gRPC.
 pub const ERRNO_HEADER: &str = "cairn-errno";
 
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
+/// Metadata key of a follower MDS's refusal: the leader's address (empty
+/// while none is elected). The call was not executed: retry at the leader.
+pub const LEADER_HEADER: &str = "cairn-mds-leader";
+
+#[derive(Debug, Clone, Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FsError {
     #[error("no such file, directory, key or bucket: {0}")]
     NotFound(String),

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod errno;
+pub mod summary;
 pub mod time;
 pub mod units;
 

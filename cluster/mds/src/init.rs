@@ -115,6 +115,36 @@ pub fn init_cluster(
     Ok(meta.config())
 }
 
+/// Makes the directory of an MDS joining a running group as `node_id`
+/// (the leader gave the id and the cluster record, `meta`, postcard-encoded).
+/// Its state starts as a fresh cluster's; the first snapshot from the
+/// leader replaces it whole.
+pub fn create_member(dir: &Path, meta: &[u8], node_id: u64, addr: &str) -> Result<(), MdsError> {
+    let meta: ClusterMeta = postcard::from_bytes(meta).map_err(|e| {
+        MdsError::Invalid(format!("the leader sent an unreadable cluster record: {e}"))
+    })?;
+    fs::create_dir_all(dir).map_err(MdsError::io(format!("cannot create {}", dir.display())))?;
+    let _lock = lock_dir(dir)?;
+    let db_path: PathBuf = dir.join(DB_FILE);
+    for existing in [db_path.clone(), dir.join(crate::raft::RAFT_FILE)] {
+        if existing.exists() {
+            return Err(MdsError::AlreadyInitialised {
+                dir: dir.to_path_buf(),
+                file: existing,
+            });
+        }
+    }
+    let result = create_db(&db_path, &meta)
+        .and_then(|()| crate::raft::LogStore::create_member(dir, node_id, addr));
+    if result.is_err() {
+        let _ = fs::remove_file(&db_path);
+        let _ = fs::remove_file(dir.join(crate::raft::RAFT_FILE));
+    }
+    result?;
+    tracing::info!(cluster = %meta.name, node_id, dir = %dir.display(), "MDS made to join the cluster");
+    Ok(())
+}
+
 fn create_db(db_path: &Path, meta: &ClusterMeta) -> Result<(), MdsError> {
     let db = Database::create(db_path)
         .map_err(MdsError::db(format!("cannot create {}", db_path.display())))?;

@@ -6,7 +6,8 @@
 //! * [`schema`]: tables and versioned records;
 //! * [`command`]: every change as a plain value;
 //! * `apply`: the one deterministic function that applies a command;
-//! * `committer`: group commit (one fsync per batch of commands);
+//! * `raft`: the replicated log (openraft) in front of `apply`, with group
+//!   commit (one fsync per batch of appends), snapshots and membership;
 //! * `query`: reads on snapshots;
 //! * [`placement`]: the pure replica placement function;
 //! * [`registry`]: live chunk server figures from heartbeats;
@@ -18,7 +19,6 @@
 
 mod apply;
 pub mod command;
-mod committer;
 mod convert;
 pub mod error;
 pub mod events;
@@ -27,6 +27,7 @@ pub mod health;
 mod init;
 pub mod placement;
 mod query;
+pub mod raft;
 pub mod registry;
 mod s3_service;
 pub mod schema;
@@ -35,7 +36,7 @@ mod service;
 mod status_page;
 
 pub use error::MdsError;
-pub use init::{init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};
+pub use init::{create_member, init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};
 pub use server::{Mds, MdsOptions};
 
 #[cfg(test)]

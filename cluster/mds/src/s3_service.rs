@@ -66,7 +66,8 @@ impl S3Meta for MdsService {
     async fn get_access_key(&self, request: Request<pb::AccessKeyRequest>) -> Reply<pb::AccessKey> {
         let key = self
             .state
-            .reader()?
+            .read()
+            .await?
             .access_key(&request.into_inner().key_id)?;
         Ok(Response::new(access_key_to_pb(&key)))
     }
@@ -75,7 +76,7 @@ impl S3Meta for MdsService {
         &self,
         _request: Request<pb::Empty>,
     ) -> Reply<pb::ListAccessKeysReply> {
-        let keys = self.state.reader()?.access_keys()?;
+        let keys = self.state.read().await?.access_keys()?;
         Ok(Response::new(pb::ListAccessKeysReply {
             keys: keys.iter().map(access_key_to_pb).collect(),
         }))
@@ -150,7 +151,8 @@ impl S3Meta for MdsService {
     async fn get_upload(&self, request: Request<pb::UploadRequest>) -> Reply<pb::Upload> {
         let upload = self
             .state
-            .reader()?
+            .read()
+            .await?
             .upload(&request.into_inner().upload_id)?;
         Ok(Response::new(upload_to_pb(&upload, true)))
     }
@@ -160,7 +162,7 @@ impl S3Meta for MdsService {
         request: Request<pb::ListUploadsRequest>,
     ) -> Reply<pb::ListUploadsReply> {
         let r = request.into_inner();
-        let (uploads, truncated) = self.state.reader()?.list_uploads(
+        let (uploads, truncated) = self.state.read().await?.list_uploads(
             &r.bucket,
             &r.prefix,
             &r.key_marker,

@@ -1,4 +1,4 @@
-//! A running MDS: its open state, its committer, and the gRPC server.
+//! A running MDS: its open state, its raft node, and the gRPC server.
 
 use std::{
     fs::File,
@@ -11,7 +11,7 @@ use std::{
 use cairn_common::{auth::ServerAuth, ClusterConfig, FsError};
 use cairn_proto::{
     cluster_admin_server::ClusterAdminServer, join_server::JoinServer,
-    metadata_server::MetadataServer, s3_meta_server::S3MetaServer,
+    mds_raft_server::MdsRaftServer, metadata_server::MetadataServer, s3_meta_server::S3MetaServer,
 };
 use redb::{Database, DatabaseError};
 use tonic::{
@@ -21,11 +21,11 @@ use tonic::{
 
 use crate::apply::create_tables;
 use crate::command::{Command, CommandReply};
-use crate::committer::Committer;
 use crate::error::MdsError;
 use crate::heal::{shared::HealShared, BackgroundWork};
 use crate::init::{lock_dir, DB_FILE};
 use crate::query::Reader;
+use crate::raft::{self, membership::Members, LogStore, Raft, RaftService};
 use crate::registry::Registry;
 use crate::schema::ClusterMeta;
 use crate::service::{JoinService, MdsService};
@@ -57,6 +57,10 @@ pub struct MdsOptions {
     pub uncommitted_timeout: Duration,
     /// Time between two passes of the background work.
     pub heal_interval: Duration,
+    /// Raft log entries between two snapshots of the state.
+    pub snapshot_every: u64,
+    /// Raft log entries kept before the last snapshot.
+    pub log_kept: u64,
 }
 
 impl Default for MdsOptions {
@@ -88,22 +92,30 @@ impl Default for MdsOptions {
             // Heartbeats come every second: deciding more often gains
             // nothing.
             heal_interval: Duration::from_secs(1),
+            snapshot_every: raft::SNAPSHOT_EVERY,
+            log_kept: raft::LOG_KEPT,
         }
     }
 }
 
-/// What the handlers share. Field order is drop order: the committer (which
-/// joins its thread) goes before the database handle, the directory lock
-/// last.
+/// What the handlers share. Field order is drop order: the raft node goes
+/// before the database handle, the directory lock last.
 pub(crate) struct State {
-    pub committer: Committer,
+    pub batcher: raft::Batcher,
+    pub raft: Raft,
+    pub members: Members,
+    pub log: LogStore,
     pub db: Arc<Database>,
     pub registry: Registry,
     /// Copies in flight, touched chunks, healing figures.
     pub heal: HealShared,
     pub options: MdsOptions,
-    /// When this MDS opened: a CS not heard from since is offline, then lost.
-    pub started: Instant,
+    /// When this MDS opened or last became the leader (chunk servers only
+    /// report to the leader): a CS not heard from since is offline, then
+    /// lost.
+    pub started: std::sync::Mutex<Instant>,
+    /// When this MDS process opened its state (its uptime).
+    pub opened: Instant,
     pub meta: ClusterMeta,
     pub dir: PathBuf,
     /// Serialises AuthNode attempts, so that password guesses cannot run in
@@ -115,14 +127,89 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// A reader of the applied state as it is here (no leader check): for
+    /// the background work and tests.
     pub fn reader(&self) -> Result<Reader, FsError> {
         Reader::new(&self.db)
     }
 
+    /// A linearizable reader: this MDS confirms it still leads (read
+    /// index) and has applied everything committed before the call.
+    pub async fn read(&self) -> Result<Reader, FsError> {
+        match tokio::time::timeout(raft::READ_TIMEOUT, self.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => Reader::new(&self.db),
+            Ok(Err(e)) => Err(FsError::Unavailable(format!("metadata read: {e}"))),
+            Err(_) => Err(FsError::Unavailable(format!(
+                "this MDS could not confirm it leads within {} s: is a majority of the MDS up?",
+                raft::READ_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// The addresses of every MDS of the group (the recorded ones before
+    /// the group is known).
+    pub fn mds_addrs(&self) -> Vec<String> {
+        let addrs: Vec<String> = self.members.addrs().into_values().collect();
+        if addrs.is_empty() {
+            self.meta.mds_addrs.clone()
+        } else {
+            addrs
+        }
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|p| *p.into_inner())
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.members.check_leader().is_ok()
+    }
+
+    /// Appends a command to the raft log and answers once it is committed
+    /// and applied here.
     pub async fn submit(&self, command: Command) -> Result<CommandReply, FsError> {
-        self.committer.submit(command).await
+        let deadline = tokio::time::Instant::now() + raft::WRITE_TIMEOUT;
+        self.wait_for_leader(deadline).await?;
+        self.batcher.submit(command).await
+    }
+
+    /// Waits (until `deadline`) while no leader is known; refuses at once
+    /// if another MDS leads.
+    async fn wait_for_leader(&self, deadline: tokio::time::Instant) -> Result<(), FsError> {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let leader = metrics.borrow().current_leader;
+            match leader {
+                Some(id) if id == self.members.node_id => return Ok(()),
+                Some(_) => {
+                    return Err(FsError::Unavailable(
+                        self.members
+                            .check_leader()
+                            .err()
+                            .map(|s| s.message().to_string())
+                            .unwrap_or_else(|| "leadership changed".into()),
+                    ))
+                }
+                None => {}
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(FsError::Unavailable("the raft node stopped".into())),
+                Err(_) => {
+                    return Err(FsError::Unavailable(
+                        "no MDS leader elected: is a majority of the MDS up?".into(),
+                    ))
+                }
+            }
+        }
     }
 }
+
+/// The state database is still open in this process (a closing MDS).
+struct Closing;
 
 /// The metadata server.
 pub struct Mds {
@@ -132,62 +219,52 @@ pub struct Mds {
 }
 
 impl Mds {
-    /// Opens the MDS state in `dir` and starts its committer. Refuses a
+    /// Opens the MDS state in `dir` and starts its raft node. Refuses a
     /// directory without an MDS and one that a running MDS holds.
     pub async fn open(dir: &Path, options: MdsOptions) -> Result<Mds, MdsError> {
-        let dir = dir.to_path_buf();
-        tokio::task::spawn_blocking(move || Mds::open_blocking(&dir, options))
-            .await
-            .map_err(|e| MdsError::Invalid(format!("opening the MDS panicked: {e}")))?
-    }
-
-    fn open_blocking(dir: &Path, options: MdsOptions) -> Result<Mds, MdsError> {
-        let db_path = dir.join(DB_FILE);
-        if !db_path.is_file() {
-            return Err(MdsError::NotInitialised {
-                dir: dir.to_path_buf(),
-            });
-        }
-        let lock = lock_dir(dir)?;
-        let db = match Database::open(&db_path) {
-            Ok(db) => db,
-            Err(DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(MdsError::Locked {
-                    dir: dir.to_path_buf(),
-                    lock: db_path,
-                })
-            }
-            Err(e) => {
-                return Err(MdsError::db(format!("cannot open {}", db_path.display()))(
-                    e,
-                ))
+        // A previous MDS of this process on the same directory (tests
+        // reopen one) may still be closing: its raft tasks hold the files
+        // for a moment after the directory lock is released.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (db, meta, lock) = loop {
+            let path = dir.to_path_buf();
+            let opened = tokio::task::spawn_blocking(move || Mds::open_files(&path))
+                .await
+                .map_err(|e| MdsError::Invalid(format!("opening the MDS panicked: {e}")))?;
+            match opened {
+                Err(Closing) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(Closing) => {
+                    return Err(MdsError::Locked {
+                        dir: dir.to_path_buf(),
+                        lock: dir.join(DB_FILE),
+                    })
+                }
+                Ok(opened) => break opened?,
             }
         };
-        // Tables a newer version added appear here; existing ones are kept.
-        let txn = db
-            .begin_write()
-            .map_err(MdsError::db("cannot begin a transaction"))?;
-        create_tables(&txn)?;
-        txn.commit()
-            .map_err(MdsError::db("cannot commit the table check"))?;
-        let db = Arc::new(db);
-        let meta = Reader::new(&db)
-            .and_then(|r| r.cluster_meta())
-            .map_err(|e| MdsError::Corrupt {
-                dir: dir.to_path_buf(),
-                message: e.to_string(),
-            })?;
-        let committer = Committer::start(db.clone())
-            .map_err(MdsError::io("cannot start the committer thread"))?;
-        tracing::info!(cluster = %meta.name, dir = %dir.display(), "MDS opened");
+        let first_addr = meta.mds_addrs.first().cloned().unwrap_or_default();
+        let (raft, log) = raft::start(dir, db.clone(), meta.auth(), &first_addr, &options).await?;
+        let members = Members {
+            raft: raft.clone(),
+            node_id: log.node_id(),
+            meta: postcard::to_allocvec(&meta).map_err(|e| MdsError::Invalid(e.to_string()))?,
+        };
+        lone_election(&raft, log.node_id()).await;
+        tracing::info!(cluster = %meta.name, dir = %dir.display(), node_id = log.node_id(), "MDS opened");
         Ok(Mds {
             state: Arc::new(State {
-                committer,
+                batcher: raft::Batcher::start(raft.clone()),
+                raft,
+                members,
+                log,
                 db,
                 registry: Registry::new(options.offline_after),
                 heal: HealShared::default(),
                 options,
-                started: Instant::now(),
+                started: std::sync::Mutex::new(Instant::now()),
+                opened: Instant::now(),
                 meta,
                 dir: dir.to_path_buf(),
                 join_gate: tokio::sync::Mutex::new(()),
@@ -198,9 +275,75 @@ impl Mds {
         })
     }
 
+    /// Opens the state database; `Err(Closing)` when this process still
+    /// has it open.
+    #[allow(clippy::type_complexity)]
+    fn open_files(
+        dir: &Path,
+    ) -> Result<Result<(Arc<Database>, ClusterMeta, File), MdsError>, Closing> {
+        let db_path = dir.join(DB_FILE);
+        if !db_path.is_file() {
+            return Ok(Err(MdsError::NotInitialised {
+                dir: dir.to_path_buf(),
+            }));
+        }
+        let lock = match lock_dir(dir) {
+            Ok(l) => l,
+            Err(e) => return Ok(Err(e)),
+        };
+        let db = match Database::open(&db_path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => return Err(Closing),
+            Err(e) => {
+                return Ok(Err(MdsError::db(format!(
+                    "cannot open {}",
+                    db_path.display()
+                ))(e)))
+            }
+        };
+        if let Ok(probe) = redb::Database::open(dir.join(raft::RAFT_FILE)) {
+            drop(probe);
+        } else if dir.join(raft::RAFT_FILE).exists() {
+            return Err(Closing);
+        }
+        Ok((|| {
+            // Tables a newer version added appear here; existing ones are kept.
+            let txn = db
+                .begin_write()
+                .map_err(MdsError::db("cannot begin a transaction"))?;
+            create_tables(&txn)?;
+            txn.commit()
+                .map_err(MdsError::db("cannot commit the table check"))?;
+            let db = Arc::new(db);
+            let meta = Reader::new(&db)
+                .and_then(|r| r.cluster_meta())
+                .map_err(|e| MdsError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+            Ok((db, meta, lock))
+        })())
+    }
+
     /// The cluster's config as clients need it (from the `meta` table).
     pub fn config(&self) -> ClusterConfig {
-        self.state.meta.config()
+        let mut config = self.state.meta.config();
+        config.mds_addrs = self.state.mds_addrs();
+        config
+    }
+
+    /// Where this MDS was made to listen (make-mds -a).
+    pub fn addr(&self) -> String {
+        self.state
+            .log
+            .addr()
+            .or_else(|| self.state.meta.mds_addrs.first().cloned())
+            .unwrap_or_default()
+    }
+
+    /// This MDS's raft node id.
+    pub fn node_id(&self) -> u64 {
+        self.state.members.node_id
     }
 
     /// The directory this MDS keeps its state in.
@@ -211,10 +354,10 @@ impl Mds {
     /// Durable commits (fsyncs) made since open: at most one per batch of
     /// concurrent commands.
     pub fn durable_commits(&self) -> u64 {
-        self.state.committer.durable_commits()
+        self.state.log.durable_commits()
     }
 
-    /// Applies a command through the committer, as the handlers do.
+    /// Applies a command through raft, as the handlers do.
     #[cfg(test)]
     pub(crate) async fn execute(&self, command: Command) -> Result<CommandReply, FsError> {
         self.state.submit(command).await
@@ -253,16 +396,30 @@ impl Mds {
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
         let join = JoinServer::new(JoinService::new(self.state.clone()));
+        let raft_service = MdsRaftServer::new(RaftService {
+            raft: self.state.raft.clone(),
+            members: self.state.members.clone(),
+        })
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+        // Clients and chunk servers talk to the leader only; a follower
+        // refuses them with the leader's address.
+        let gate = LeaderGate {
+            auth: auth.clone(),
+            members: self.state.members.clone(),
+        };
         tracing::info!(addr = ?addr, cluster = %self.state.meta.name, "MDS serving");
         // The background work runs for as long as the server does.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let watcher = tokio::spawn(crate::events::watch(self.state.clone(), stopped.clone()));
-        let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped));
+        let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped.clone()));
+        let leadership = tokio::spawn(watch_leadership(self.state.clone(), stopped));
         let served = Server::builder()
             .layer(cairn_metrics::GrpcLayer::new(self.metrics.clone()))
-            .add_service(InterceptedService::new(metadata, auth.clone()))
-            .add_service(InterceptedService::new(s3_meta, auth.clone()))
-            .add_service(InterceptedService::new(admin, auth))
+            .add_service(InterceptedService::new(metadata, gate.clone()))
+            .add_service(InterceptedService::new(s3_meta, gate.clone()))
+            .add_service(InterceptedService::new(admin, gate))
+            .add_service(InterceptedService::new(raft_service, auth))
             .add_service(join)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
             .await;
@@ -271,8 +428,91 @@ impl Mds {
         if background.await.is_err() {
             tracing::error!("the MDS background work panicked");
         }
+        if leadership.await.is_err() {
+            tracing::error!("the MDS leadership watcher panicked");
+        }
+        if let Err(e) = self.state.raft.shutdown().await {
+            tracing::error!(error = %e, "raft did not shut down cleanly");
+        }
         served?;
         tracing::info!(addr = ?addr, "MDS stopped");
         Ok(())
+    }
+}
+
+/// A group of one elects itself at once rather than after an election
+/// timeout, so a lone MDS serves as soon as it opens. Waits (a few seconds
+/// at most) until it leads; returns at once for a member of a larger group
+/// or one that has yet to learn its group.
+async fn lone_election(raft: &Raft, me: u64) {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    let mut elected = false;
+    loop {
+        let metrics = raft.metrics().borrow().clone();
+        if metrics.current_leader == Some(me) && metrics.state == openraft::ServerState::Leader {
+            return;
+        }
+        let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
+        // A joining MDS knows no group until its first snapshot; the
+        // metrics of one just initialised show its group within moments.
+        let unknown = voters.is_empty() && started.elapsed() > Duration::from_millis(300);
+        if voters.iter().any(|v| *v != me) || unknown {
+            return;
+        }
+        if voters == [me] && !elected {
+            let _ = raft.trigger().elect().await;
+            elected = true;
+        }
+        if Instant::now() > deadline {
+            tracing::warn!("this MDS did not become the leader of its group of one");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The cluster credential, then leadership.
+#[derive(Clone)]
+struct LeaderGate {
+    auth: ServerAuth,
+    members: Members,
+}
+
+impl tonic::service::Interceptor for LeaderGate {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let request = self.auth.call(request)?;
+        self.members.check_leader()?;
+        Ok(request)
+    }
+}
+
+/// Follows this MDS's leadership: on becoming leader it restarts the
+/// chunk servers' clocks (they report to the leader only, so the new
+/// leader has heard none of them yet); while leader it promotes learners
+/// that have caught up.
+async fn watch_leadership(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut was_leader = state.is_leader();
+    let mut ticks = tokio::time::interval(Duration::from_millis(300));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let leader = state.is_leader();
+        if leader && !was_leader {
+            tracing::info!(
+                node_id = state.members.node_id,
+                "this MDS is now the leader"
+            );
+            if let Ok(mut started) = state.started.lock() {
+                *started = Instant::now();
+            }
+        }
+        was_leader = leader;
+        if leader {
+            state.members.promote_caught_up().await;
+        }
     }
 }

@@ -214,12 +214,12 @@ fn entries(page: crate::query::Page) -> Vec<(Vec<u8>, pb::Node)> {
 impl Metadata for MdsService {
     async fn lookup(&self, request: Request<pb::LookupRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        let node = self.state.reader()?.lookup(r.parent, &r.name)?;
+        let node = self.state.read().await?.lookup(r.parent, &r.name)?;
         Ok(Response::new(node_to_pb(&node)))
     }
 
     async fn get_attr(&self, request: Request<pb::InoRequest>) -> Reply<pb::Node> {
-        let node = self.state.reader()?.inode(request.into_inner().ino)?;
+        let node = self.state.read().await?.inode(request.into_inner().ino)?;
         Ok(Response::new(node_to_pb(&node)))
     }
 
@@ -297,7 +297,7 @@ impl Metadata for MdsService {
 
     async fn readlink(&self, request: Request<pb::InoRequest>) -> Reply<pb::ReadlinkReply> {
         let ino = request.into_inner().ino;
-        let node: Inode = self.state.reader()?.inode(ino)?;
+        let node: Inode = self.state.read().await?.inode(ino)?;
         if node.kind != crate::schema::NodeKind::Symlink {
             return Err(FsError::Invalid(format!("inode {ino} is not a symlink")).into());
         }
@@ -308,7 +308,7 @@ impl Metadata for MdsService {
 
     async fn readdir(&self, request: Request<pb::ReaddirRequest>) -> Reply<pb::ReaddirReply> {
         let r = request.into_inner();
-        let page = self.state.reader()?.readdir(r.ino, &r.after, r.limit)?;
+        let page = self.state.read().await?.readdir(r.ino, &r.after, r.limit)?;
         let more = page.more;
         Ok(Response::new(pb::ReaddirReply {
             entries: entries(page)
@@ -339,7 +339,7 @@ impl Metadata for MdsService {
 
     async fn get_key(&self, request: Request<pb::KeyRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        let node = self.state.reader()?.get_key(&r.bucket, &r.key)?;
+        let node = self.state.read().await?.get_key(&r.bucket, &r.key)?;
         Ok(Response::new(node_to_pb(&node)))
     }
 
@@ -355,10 +355,11 @@ impl Metadata for MdsService {
 
     async fn list_keys(&self, request: Request<pb::ListKeysRequest>) -> Reply<pb::ListKeysReply> {
         let r = request.into_inner();
-        let page = self
-            .state
-            .reader()?
-            .list_keys(&r.bucket, &r.prefix, &r.start_after, r.limit)?;
+        let page =
+            self.state
+                .read()
+                .await?
+                .list_keys(&r.bucket, &r.prefix, &r.start_after, r.limit)?;
         let truncated = page.more;
         Ok(Response::new(pb::ListKeysReply {
             entries: entries(page)
@@ -398,12 +399,16 @@ impl Metadata for MdsService {
     }
 
     async fn get_bucket(&self, request: Request<pb::BucketRequest>) -> Reply<pb::Bucket> {
-        let b = self.state.reader()?.bucket(&request.into_inner().name)?;
+        let b = self
+            .state
+            .read()
+            .await?
+            .bucket(&request.into_inner().name)?;
         Ok(Response::new(bucket_to_pb(&b)))
     }
 
     async fn list_buckets(&self, _request: Request<pb::Empty>) -> Reply<pb::ListBucketsReply> {
-        let buckets = self.state.reader()?.buckets()?;
+        let buckets = self.state.read().await?.buckets()?;
         Ok(Response::new(pb::ListBucketsReply {
             buckets: buckets.iter().map(bucket_to_pb).collect(),
         }))
@@ -414,7 +419,7 @@ impl Metadata for MdsService {
         request: Request<pb::AllocateChunkRequest>,
     ) -> Reply<pb::ChunkLocation> {
         let r = request.into_inner();
-        let reader = self.state.reader()?;
+        let reader = self.state.read().await?;
         let owner = reader.inode(r.ino)?;
         let servers = reader.chunk_servers()?;
         drop(reader);
@@ -453,7 +458,7 @@ impl Metadata for MdsService {
         request: Request<pb::LocateChunksRequest>,
     ) -> Reply<pb::LocateChunksReply> {
         let ids = request.into_inner().chunk_ids;
-        let reader = self.state.reader()?;
+        let reader = self.state.read().await?;
         let servers: BTreeMap<u32, ChunkServerInfo> = reader
             .chunk_servers()?
             .into_iter()
@@ -544,7 +549,7 @@ impl Metadata for MdsService {
     }
 
     async fn stat(&self, _request: Request<pb::Empty>) -> Reply<pb::ClusterStat> {
-        let reader = self.state.reader()?;
+        let reader = self.state.read().await?;
         let servers = reader.chunk_servers()?;
         let chunks = reader.chunks()?;
         let (inodes, logical_bytes) = reader.inode_totals()?;
@@ -650,13 +655,13 @@ impl Metadata for MdsService {
             copied_bytes: flight.copied_bytes,
             healthy: healthy && flight.chunks.is_empty(),
             events: self.state.events.to_proto(),
-            mds: vec![crate::status_page::mds_stat(&self.state)],
+            mds: crate::status_page::mds_stats(&self.state),
         }))
     }
 
     async fn remove_cs(&self, request: Request<pb::RemoveCsRequest>) -> Reply<pb::RemoveCsReply> {
         let r = request.into_inner();
-        let reader = self.state.reader()?;
+        let reader = self.state.read().await?;
         let info = reader.chunk_server(r.cs_id)?.ok_or_else(|| {
             FsError::NotFound(format!("chunk server {} is not registered", r.cs_id))
         })?;
@@ -711,7 +716,7 @@ impl Metadata for MdsService {
             })
             .await
             .is_ok();
-        let replicas = self.state.reader()?.replica_count(r.cs_id)?;
+        let replicas = self.state.read().await?.replica_count(r.cs_id)?;
         Ok(Response::new(pb::RemoveCsReply {
             state: if removed { "removed" } else { "draining" }.into(),
             replicas,
@@ -751,7 +756,7 @@ impl ClusterAdmin for MdsService {
 
     async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Reply<pb::HeartbeatReply> {
         let r = request.into_inner();
-        let reader = self.state.reader()?;
+        let reader = self.state.read().await?;
         let Some(info) = reader.chunk_server(r.cs_id)? else {
             return Err(FsError::NotFound(format!(
                 "chunk server {} is not registered with cluster {}: register it again (make-cs)",
@@ -971,7 +976,7 @@ impl Join for JoinService {
         Ok(Response::new(pb::AuthNodeReply {
             cluster_id: meta.cluster_id.clone(),
             secret: meta.secret.clone(),
-            mds_addrs: meta.mds_addrs.clone(),
+            mds_addrs: self.state.mds_addrs(),
             chunk_size: meta.chunk_size,
         }))
     }

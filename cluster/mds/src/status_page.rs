@@ -3,10 +3,10 @@
 //! at `/` (server-rendered HTML, no external assets, refreshing itself),
 //! served on the metrics listener. Both show what `cairn top` shows.
 
-use std::{fmt::Write as _, sync::Arc, time::Duration};
+use std::{fmt::Write as _, sync::Arc};
 
 use axum::{extract::State as AxState, http::header, response::IntoResponse, routing::get};
-use cairn_common::units::format_size;
+use cairn_common::{summary, units::format_size};
 use cairn_metrics::{Metrics, PartMetrics};
 use cairn_proto as pb;
 use cairn_proto::metadata_server::Metadata;
@@ -59,22 +59,18 @@ fn hostname() -> String {
 }
 
 /// This MDS as the stat reply lists it. One MDS: it is the leader.
-pub(crate) fn mds_stat(state: &State) -> pb::MdsStat {
-    pb::MdsStat {
-        addr: state
-            .meta
-            .config()
-            .mds_addrs
-            .first()
-            .cloned()
-            .unwrap_or_default(),
-        leader: true,
-        uptime_secs: state.started.elapsed().as_secs(),
-        durable_commits: state.committer.durable_commits(),
-        rss_bytes: rss_bytes(),
-        cpu_secs: cpu_secs(),
-        host: hostname(),
+/// Every MDS of the group as this one sees it, with this process's own
+/// figures on its entry.
+pub(crate) fn mds_stats(state: &State) -> Vec<pb::MdsStat> {
+    let mut all = state.members.stat();
+    if let Some(me) = all.iter_mut().find(|m| m.id == state.members.node_id) {
+        me.uptime_secs = state.opened.elapsed().as_secs().max(1);
+        me.durable_commits = state.log.durable_commits();
+        me.rss_bytes = rss_bytes();
+        me.cpu_secs = cpu_secs();
+        me.host = hostname();
     }
+    all
 }
 
 async fn cluster_stat(state: &Arc<State>) -> Result<pb::ClusterStat, tonic::Status> {
@@ -113,7 +109,7 @@ fn sample(part: &PartMetrics, stat: &pb::ClusterStat) {
     part.set_replication_queue("copies", stat.copies_in_flight);
     part.set_replication_queue("moves", stat.moves_in_flight);
     part.set_event_total("copied_bytes", stat.copied_bytes);
-    if let Some(m) = stat.mds.first() {
+    if let Some(m) = stat.mds.iter().find(|m| m.uptime_secs > 0) {
         part.set_event_total("durable_commits", m.durable_commits);
     }
 }
@@ -179,28 +175,6 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// "healthy", "degraded" or "failure", as `cairn top`'s header says it.
-pub fn cluster_status(stat: &pb::ClusterStat) -> &'static str {
-    let n = |s: &str| stat.chunk_states.get(s).copied().unwrap_or(0);
-    if n("lost") > 0 || n("blocked") > 0 {
-        "failure"
-    } else if stat.healthy {
-        "healthy"
-    } else {
-        "degraded"
-    }
-}
-
-fn uptime(secs: u64) -> String {
-    let d = Duration::from_secs(secs);
-    let (h, m, s) = (d.as_secs() / 3600, d.as_secs() / 60 % 60, d.as_secs() % 60);
-    if h >= 24 {
-        format!("{}d{}h", h / 24, h % 24)
-    } else {
-        format!("{h}:{m:02}:{s:02}")
-    }
-}
-
 const STYLE: &str = "body{font-family:sans-serif;margin:1em;background:#fafafa;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}\
 th,td{border:1px solid #ccc;padding:.2em .6em;text-align:right}\
@@ -210,7 +184,10 @@ th{background:#eee}td.l,th.l{text-align:left}\
 
 /// The whole page. Every figure comes from one stat reply.
 fn render(stat: &pb::ClusterStat) -> String {
-    let status = cluster_status(stat);
+    let status = summary::cluster_status(
+        |s| stat.chunk_states.get(s).copied().unwrap_or(0),
+        stat.healthy,
+    );
     let (mut capacity, mut free) = (0u64, 0u64);
     let (mut rb, mut wb, mut ro, mut wo) = (0u64, 0u64, 0u64, 0u64);
     for cs in &stat.chunk_servers {
@@ -230,12 +207,7 @@ fn render(stat: &pb::ClusterStat) -> String {
          <h1>cluster {name} <span id=status class={status}>{status}</span></h1>",
         name = escape(&stat.cluster_name),
     );
-    let states: Vec<String> = stat
-        .chunk_states
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(s, n)| format!("{n} {}", escape(s)))
-        .collect();
+    let states = escape(&summary::chunk_states(&stat.chunk_states));
     let _ = write!(
         h,
         "<p id=summary>space: {} allocatable, {} free &middot; {} chunks ({}) &middot; \
@@ -244,11 +216,7 @@ fn render(stat: &pb::ClusterStat) -> String {
         format_size(capacity),
         format_size(free),
         stat.chunks,
-        if states.is_empty() {
-            "none".to_string()
-        } else {
-            states.join(", ")
-        },
+        if states.is_empty() { "none" } else { &states },
         stat.buckets,
         stat.inodes,
         format_size(stat.logical_bytes),
@@ -261,20 +229,34 @@ fn render(stat: &pb::ClusterStat) -> String {
         wo,
     );
     h.push_str(
-        "<h2>Metadata servers</h2><table id=mds><tr><th class=l>ADDR</th><th class=l>STATUS</th>\
-         <th>COMMITS</th><th>CPU s</th><th>MEMORY</th><th>UPTIME</th><th class=l>HOST</th></tr>",
+        "<h2>Metadata servers</h2><table id=mds><tr><th>ID</th><th class=l>ADDR</th>\
+         <th class=l>ROLE</th><th>TERM</th><th>APPLIED</th><th>LAG</th><th>COMMITS</th>\
+         <th>CPU s</th><th>MEMORY</th><th>UPTIME</th><th class=l>HOST</th></tr>",
     );
     for m in &stat.mds {
+        // Process figures come from the MDS that answered only.
+        let (commits, cpu, memory, up) = if m.uptime_secs > 0 {
+            (
+                m.durable_commits.to_string(),
+                format!("{:.1}", m.cpu_secs),
+                format_size(m.rss_bytes),
+                summary::uptime(m.uptime_secs),
+            )
+        } else {
+            Default::default()
+        };
         let _ = write!(
             h,
-            "<tr><td class=l>{}{}</td><td class=l>active</td><td>{}</td><td>{:.1}</td>\
-             <td>{}</td><td>{}</td><td class=l>{}</td></tr>",
-            if m.leader { "M " } else { "" },
+            "<tr><td>{}{}</td><td class=l>{}</td><td class=l>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{commits}</td><td>{cpu}</td><td>{memory}</td><td>{up}</td>\
+             <td class=l>{}</td></tr>",
+            if m.role == "leader" { "M " } else { "" },
+            m.id,
             escape(&m.addr),
-            m.durable_commits,
-            m.cpu_secs,
-            format_size(m.rss_bytes),
-            uptime(m.uptime_secs),
+            escape(&m.role),
+            m.term,
+            m.applied_index,
+            m.lag,
             escape(&m.host),
         );
     }

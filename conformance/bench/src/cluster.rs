@@ -46,6 +46,16 @@ impl Embedded {
         cairn: Option<PathBuf>,
         mount: Option<PathBuf>,
     ) -> anyhow::Result<Embedded> {
+        Embedded::start_with(dir, cairn, mount, &[]).await
+    }
+
+    /// As `start`, with extra `cairn up` arguments.
+    pub async fn start_with(
+        dir: &Path,
+        cairn: Option<PathBuf>,
+        mount: Option<PathBuf>,
+        extra: &[&str],
+    ) -> anyhow::Result<Embedded> {
         let bin = cairn_bin(cairn);
         let data = dir.join("cairn");
         let port = free_port()?;
@@ -56,6 +66,7 @@ impl Embedded {
         cmd.args(["up", "--data"])
             .arg(&data)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .env("CAIRN_ACCESS_KEY", &access_key)
             .env("CAIRN_SECRET_KEY", &secret_key)
             .env("RUST_LOG", "warn")

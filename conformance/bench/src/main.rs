@@ -13,12 +13,17 @@
 //! one file through the client library with 3 replicas, next to the disk's
 //! sequential write with fsync (divided by 3: every byte is written three
 //! times on this one disk) and its sequential read.
+//!
+//! `cairn-bench meta [--ops 2000]`: small metadata operations (4 KiB PUTs,
+//! then HEADs, at concurrency 16) with one MDS and with a raft group of
+//! three, in the same run, and their ratio.
 
 mod ceiling;
 mod cluster;
 mod fsload;
 mod garage;
 mod heal;
+mod meta;
 mod moosefs;
 mod report;
 mod s3load;
@@ -60,6 +65,20 @@ enum Command {
     ///
     /// Example: cargo run --release -p cairn-bench -- all
     All(AllArgs),
+    /// 4 KiB PUTs and HEADs at concurrency 16, with 1 MDS and with 3.
+    ///
+    /// Example: cairn-bench meta --ops 2000
+    Meta {
+        /// Objects to PUT (and then HEAD) with each cluster.
+        #[arg(long, default_value_t = 2000)]
+        ops: usize,
+        /// Where the clusters live (a temp dir by default).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The cairn binary (default: next to this one).
+        #[arg(long, env = "CAIRN_BIN")]
+        cairn: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -445,6 +464,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Core { size, dir, cairn } => core(size, dir, cairn).await,
             Command::All(args) => all(args).await,
+            Command::Meta { ops, dir, cairn } => meta::run(ops, dir, cairn).await,
         }
     })
 }

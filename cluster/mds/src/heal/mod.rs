@@ -88,7 +88,7 @@ pub(crate) fn views(
                 liveness: liveness(
                     l,
                     now,
-                    state.started,
+                    state.started(),
                     state.options.offline_after,
                     state.options.lost_after,
                 ),
@@ -145,6 +145,13 @@ impl BackgroundWork {
             tokio::select! {
                 _ = ticks.tick() => {}
                 _ = stop.changed() => return,
+            }
+            // Only the leader heals and balances; a new leader starts from
+            // the replicated state and its own fresh observations.
+            if !self.state.is_leader() {
+                self.balancing.clear();
+                self.unreferenced_since.clear();
+                continue;
             }
             match self.tick(Instant::now()).await {
                 Ok(r) if r != TickReport::default() => tracing::debug!(report = ?r, "healer tick"),

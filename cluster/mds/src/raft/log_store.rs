@@ -1,0 +1,415 @@
+//! The raft log, vote and committed index of one MDS, in `raft.redb`.
+//!
+//! Appends are written at once without an fsync (`Durability::None`) and
+//! handed to a flusher thread, which makes one durable commit for every
+//! append waiting and only then tells openraft they are on disk: that is
+//! the MDS's group commit. A durable redb commit persists every earlier
+//! non-durable one, so the order of appends and truncations on disk is the
+//! order they were made in. The vote is saved durably on its own (rare).
+
+use std::{
+    fmt::Debug,
+    ops::{Bound, RangeBounds},
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc, Arc, Mutex,
+    },
+};
+
+use openraft::{
+    storage::{LogFlushed, RaftLogStorage},
+    AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote,
+};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::{NodeId, TypeConfig, FIRST_NODE};
+use crate::error::MdsError;
+
+/// The raft file inside an MDS directory.
+pub const RAFT_FILE: &str = "raft.redb";
+
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+
+const NODE_ID: &str = "node_id";
+const VOTE: &str = "vote";
+const COMMITTED: &str = "committed";
+const PURGED: &str = "last_purged";
+/// The address a first MDS initialises its group of one with, until done.
+const BOOTSTRAP: &str = "bootstrap";
+/// This MDS's own address (where it listens by default).
+const ADDR: &str = "addr";
+
+type SResult<T> = Result<T, StorageError<NodeId>>;
+
+fn any(e: impl std::fmt::Display) -> AnyError {
+    AnyError::error(e.to_string())
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, AnyError> {
+    postcard::to_allocvec(value).map_err(any)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AnyError> {
+    postcard::from_bytes(bytes).map_err(any)
+}
+
+struct Inner {
+    db: Arc<Database>,
+    node_id: NodeId,
+    flusher: Mutex<Option<mpsc::Sender<LogFlushed<TypeConfig>>>>,
+    durable_commits: Arc<AtomicU64>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the flusher thread.
+        if let Ok(mut tx) = self.flusher.lock() {
+            tx.take();
+        }
+    }
+}
+
+/// The log store; clones share one database and one flusher.
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Inner>,
+}
+
+impl LogStore {
+    /// Opens `dir/raft.redb`. A directory without one is the first MDS of
+    /// its cluster (made by `make-mds -I`, or by a version before raft): it
+    /// becomes node 1 and initialises a group of itself with `first_addr`.
+    pub fn open(dir: &Path, first_addr: &str) -> Result<LogStore, MdsError> {
+        let path = dir.join(RAFT_FILE);
+        let fresh = !path.exists();
+        let db = Database::create(&path)
+            .map_err(MdsError::db(format!("cannot open {}", path.display())))?;
+        let txn = db
+            .begin_write()
+            .map_err(MdsError::db("cannot begin a raft transaction"))?;
+        {
+            txn.open_table(LOG)
+                .map_err(MdsError::db("cannot open the raft log"))?;
+            let mut meta = txn
+                .open_table(META)
+                .map_err(MdsError::db("cannot open the raft metadata"))?;
+            if fresh {
+                let id = postcard::to_allocvec(&FIRST_NODE)
+                    .map_err(|e| MdsError::Invalid(e.to_string()))?;
+                meta.insert(NODE_ID, id.as_slice())
+                    .map_err(MdsError::db("cannot write the node id"))?;
+                meta.insert(BOOTSTRAP, first_addr.as_bytes())
+                    .map_err(MdsError::db("cannot write the node id"))?;
+                meta.insert(ADDR, first_addr.as_bytes())
+                    .map_err(MdsError::db("cannot write the address"))?;
+            }
+        }
+        txn.commit()
+            .map_err(MdsError::db("cannot commit the raft tables"))?;
+        LogStore::start(Arc::new(db), &path)
+    }
+
+    /// Makes `dir/raft.redb` for an MDS joining a running group as
+    /// `node_id` (it starts with an empty log and learns everything from
+    /// the leader).
+    pub fn create_member(dir: &Path, node_id: NodeId, addr: &str) -> Result<(), MdsError> {
+        let path = dir.join(RAFT_FILE);
+        let db = Database::create(&path)
+            .map_err(MdsError::db(format!("cannot create {}", path.display())))?;
+        let txn = db
+            .begin_write()
+            .map_err(MdsError::db("cannot begin a raft transaction"))?;
+        {
+            txn.open_table(LOG)
+                .map_err(MdsError::db("cannot open the raft log"))?;
+            let mut meta = txn
+                .open_table(META)
+                .map_err(MdsError::db("cannot open the raft metadata"))?;
+            let id =
+                postcard::to_allocvec(&node_id).map_err(|e| MdsError::Invalid(e.to_string()))?;
+            meta.insert(NODE_ID, id.as_slice())
+                .map_err(MdsError::db("cannot write the node id"))?;
+            meta.insert(ADDR, addr.as_bytes())
+                .map_err(MdsError::db("cannot write the address"))?;
+        }
+        txn.commit()
+            .map_err(MdsError::db(format!("cannot write {}", path.display())))
+    }
+
+    fn start(db: Arc<Database>, path: &Path) -> Result<LogStore, MdsError> {
+        let node_id = {
+            let txn = db
+                .begin_read()
+                .map_err(MdsError::db("cannot read the raft metadata"))?;
+            let meta = txn
+                .open_table(META)
+                .map_err(MdsError::db("cannot read the raft metadata"))?;
+            let bytes = meta
+                .get(NODE_ID)
+                .map_err(MdsError::db("cannot read the node id"))?
+                .ok_or_else(|| MdsError::Invalid(format!("{} has no node id", path.display())))?;
+            postcard::from_bytes::<NodeId>(bytes.value())
+                .map_err(|e| MdsError::Invalid(format!("{}: node id: {e}", path.display())))?
+        };
+        let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
+        let durable_commits = Arc::new(AtomicU64::new(0));
+        let thread_db = db.clone();
+        let counter = durable_commits.clone();
+        std::thread::Builder::new()
+            .name("mds-raft-flush".into())
+            .spawn(move || flush_loop(&thread_db, &rx, &counter))
+            .map_err(MdsError::io("cannot start the raft flusher thread"))?;
+        Ok(LogStore {
+            inner: Arc::new(Inner {
+                db,
+                node_id,
+                flusher: Mutex::new(Some(tx)),
+                durable_commits,
+            }),
+        })
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// Durable (fsynced) commits of the log since open.
+    pub fn durable_commits(&self) -> u64 {
+        self.inner.durable_commits.load(Ordering::Relaxed)
+    }
+
+    /// The address to initialise a group of one with, if this MDS has yet
+    /// to do it.
+    pub fn bootstrap_addr(&self) -> Result<Option<String>, MdsError> {
+        self.get_meta_raw(BOOTSTRAP)
+            .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+            .map_err(|e| MdsError::Invalid(format!("raft metadata: {e}")))
+    }
+
+    /// This MDS's own address, as made by make-mds.
+    pub fn addr(&self) -> Option<String> {
+        self.get_meta_raw(ADDR)
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    pub fn clear_bootstrap(&self) -> Result<(), MdsError> {
+        let mut txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(MdsError::db("cannot begin a raft transaction"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(MdsError::db("raft durability"))?;
+        {
+            let mut meta = txn
+                .open_table(META)
+                .map_err(MdsError::db("cannot open the raft metadata"))?;
+            meta.remove(BOOTSTRAP)
+                .map_err(MdsError::db("cannot clear the bootstrap mark"))?;
+        }
+        txn.commit()
+            .map_err(MdsError::db("cannot commit the raft metadata"))
+    }
+
+    fn get_meta_raw(&self, key: &str) -> Result<Option<Vec<u8>>, AnyError> {
+        let txn = self.inner.db.begin_read().map_err(any)?;
+        let meta = txn.open_table(META).map_err(any)?;
+        Ok(meta.get(key).map_err(any)?.map(|v| v.value().to_vec()))
+    }
+
+    fn get_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AnyError> {
+        match self.get_meta_raw(key)? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        durability: Durability,
+    ) -> Result<(), AnyError> {
+        let bytes = encode(value)?;
+        let mut txn = self.inner.db.begin_write().map_err(any)?;
+        txn.set_durability(durability).map_err(any)?;
+        {
+            let mut meta = txn.open_table(META).map_err(any)?;
+            meta.insert(key, bytes.as_slice()).map_err(any)?;
+        }
+        txn.commit().map_err(any)
+    }
+}
+
+/// Takes every flush request waiting, makes one durable commit, answers all.
+fn flush_loop(db: &Database, rx: &mpsc::Receiver<LogFlushed<TypeConfig>>, counter: &AtomicU64) {
+    while let Ok(first) = rx.recv() {
+        let mut waiting = vec![first];
+        while let Ok(next) = rx.try_recv() {
+            waiting.push(next);
+        }
+        let result = (|| -> Result<(), String> {
+            let mut txn = db.begin_write().map_err(|e| e.to_string())?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(|e| e.to_string())?;
+            txn.commit().map_err(|e| e.to_string())
+        })();
+        match &result {
+            Ok(()) => {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!(error = %e, "raft log flush failed"),
+        }
+        for callback in waiting {
+            callback.log_io_completed(result.clone().map_err(std::io::Error::other));
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> SResult<Vec<Entry<TypeConfig>>> {
+        let read = || -> Result<Vec<Entry<TypeConfig>>, AnyError> {
+            let txn = self.inner.db.begin_read().map_err(any)?;
+            let log = txn.open_table(LOG).map_err(any)?;
+            let start = match range.start_bound() {
+                Bound::Included(i) => Bound::Included(*i),
+                Bound::Excluded(i) => Bound::Excluded(*i),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let end = match range.end_bound() {
+                Bound::Included(i) => Bound::Included(*i),
+                Bound::Excluded(i) => Bound::Excluded(*i),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let mut out = Vec::new();
+            for item in log.range::<u64>((start, end)).map_err(any)? {
+                let (_, v) = item.map_err(any)?;
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
+        };
+        read().map_err(|e| StorageIOError::read_logs(e).into())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> SResult<LogState<TypeConfig>> {
+        let read = || -> Result<LogState<TypeConfig>, AnyError> {
+            let last_purged: Option<LogId<NodeId>> = self.get_meta(PURGED)?;
+            let txn = self.inner.db.begin_read().map_err(any)?;
+            let log = txn.open_table(LOG).map_err(any)?;
+            let last = match log.last().map_err(any)? {
+                Some((_, v)) => Some(decode::<Entry<TypeConfig>>(v.value())?.log_id),
+                None => last_purged,
+            };
+            Ok(LogState {
+                last_purged_log_id: last_purged,
+                last_log_id: last,
+            })
+        };
+        read().map_err(|e| StorageIOError::read_logs(e).into())
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> SResult<()> {
+        self.put_meta(VOTE, vote, Durability::Immediate)
+            .map_err(|e| StorageIOError::write_vote(e).into())
+    }
+
+    async fn read_vote(&mut self) -> SResult<Option<Vote<NodeId>>> {
+        self.get_meta(VOTE)
+            .map_err(|e| StorageIOError::read_vote(e).into())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> SResult<()> {
+        // Not durable by itself: the next flush carries it. A committed
+        // index lost in a crash is learnt again from the leader.
+        self.put_meta(COMMITTED, &committed, Durability::None)
+            .map_err(|e| StorageIOError::write(e).into())
+    }
+
+    async fn read_committed(&mut self) -> SResult<Option<LogId<NodeId>>> {
+        self.get_meta::<Option<LogId<NodeId>>>(COMMITTED)
+            .map(Option::flatten)
+            .map_err(|e| StorageIOError::read(e).into())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> SResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let write = || -> Result<(), AnyError> {
+            let mut txn = self.inner.db.begin_write().map_err(any)?;
+            txn.set_durability(Durability::None).map_err(any)?;
+            {
+                let mut log = txn.open_table(LOG).map_err(any)?;
+                for entry in entries {
+                    let bytes = encode(&entry)?;
+                    log.insert(entry.log_id.index, bytes.as_slice())
+                        .map_err(any)?;
+                }
+            }
+            txn.commit().map_err(any)
+        };
+        write().map_err(StorageIOError::write_logs)?;
+        let sender = self
+            .inner
+            .flusher
+            .lock()
+            .map_err(|_| StorageIOError::write_logs(any("raft flusher lock poisoned")))?
+            .clone();
+        match sender {
+            Some(tx) => tx.send(callback).map_err(|_| {
+                StorageIOError::write_logs(any("the raft flusher thread has stopped")).into()
+            }),
+            None => Err(StorageIOError::write_logs(any("the raft log is closed")).into()),
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        self.remove_range(log_id.index..)
+            .map_err(|e| StorageIOError::write_logs(e).into())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        let purge = || -> Result<(), AnyError> {
+            let bytes = encode(&log_id)?;
+            let mut txn = self.inner.db.begin_write().map_err(any)?;
+            txn.set_durability(Durability::None).map_err(any)?;
+            {
+                let mut meta = txn.open_table(META).map_err(any)?;
+                meta.insert(PURGED, bytes.as_slice()).map_err(any)?;
+                let mut log = txn.open_table(LOG).map_err(any)?;
+                log.retain_in(..=log_id.index, |_, _| false).map_err(any)?;
+            }
+            txn.commit().map_err(any)
+        };
+        purge().map_err(|e| StorageIOError::write_logs(e).into())
+    }
+}
+
+impl LogStore {
+    fn remove_range(&self, range: std::ops::RangeFrom<u64>) -> Result<(), AnyError> {
+        let mut txn = self.inner.db.begin_write().map_err(any)?;
+        txn.set_durability(Durability::None).map_err(any)?;
+        {
+            let mut log = txn.open_table(LOG).map_err(any)?;
+            log.retain_in(range, |_, _| false).map_err(any)?;
+        }
+        txn.commit().map_err(any)
+    }
+}

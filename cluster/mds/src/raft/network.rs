@@ -1,0 +1,207 @@
+//! Raft messages between MDS over gRPC (the `MdsRaft` service), both ends.
+//!
+//! openraft's messages travel postcard-encoded in a `RaftBytes` envelope;
+//! the answer carries the callee's `Result`, so a refusal by the remote
+//! raft reaches the local one as a remote error, and a transport failure as
+//! "unreachable". Every call carries the cluster credential.
+
+use std::time::Duration;
+
+use cairn_common::{auth::ClientAuth, ClusterAuth};
+use cairn_proto as pb;
+use cairn_proto::mds_raft_client::MdsRaftClient;
+use openraft::{
+    error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable},
+    network::{RPCOption, RaftNetwork, RaftNetworkFactory},
+    raft::{
+        AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest,
+        InstallSnapshotResponse, VoteRequest, VoteResponse,
+    },
+    AnyError, BasicNode,
+};
+use serde::{de::DeserializeOwned, Serialize};
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Channel, Endpoint},
+    Request, Response, Status,
+};
+
+use super::{NodeId, Raft, TypeConfig};
+
+/// Largest raft message: snapshots travel in chunks of openraft's default
+/// size (3 MiB), append batches are bounded by its payload limit.
+const MAX_MESSAGE: usize = 64 << 20;
+
+type Client = MdsRaftClient<InterceptedService<Channel, ClientAuth>>;
+
+fn any(e: impl std::fmt::Display) -> AnyError {
+    AnyError::error(e.to_string())
+}
+
+/// Makes one connection per peer.
+pub struct Network {
+    auth: ClusterAuth,
+}
+
+impl Network {
+    pub fn new(auth: ClusterAuth) -> Network {
+        Network { auth }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
+        let uri = format!("http://{}", node.addr);
+        let client = Endpoint::from_shared(uri)
+            .map(|e| {
+                let channel = e
+                    .connect_timeout(Duration::from_secs(1))
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                MdsRaftClient::with_interceptor(channel, ClientAuth(self.auth.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE)
+            })
+            .map_err(|e| format!("bad MDS address `{}`: {e}", node.addr));
+        Peer { target, client }
+    }
+}
+
+/// The connection to one peer MDS.
+pub struct Peer {
+    target: NodeId,
+    client: Result<Client, String>,
+}
+
+impl Peer {
+    async fn call<Req, Resp, E>(
+        &mut self,
+        req: &Req,
+        timeout: Duration,
+        which: Which,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned + std::error::Error,
+    {
+        let client = match &self.client {
+            Ok(c) => c.clone(),
+            Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&any(e)))),
+        };
+        let data = postcard::to_allocvec(req)
+            .map_err(|e| RPCError::Network(NetworkError::new(&any(e))))?;
+        let mut client = client;
+        let mut request = Request::new(pb::RaftBytes { data });
+        request.set_timeout(timeout);
+        let reply = match which {
+            Which::Append => client.append_entries(request).await,
+            Which::Vote => client.vote(request).await,
+            Which::Snapshot => client.install_snapshot(request).await,
+        }
+        .map_err(|s| RPCError::Unreachable(Unreachable::new(&any(s.message()))))?;
+        let result: Result<Resp, E> = postcard::from_bytes(&reply.into_inner().data)
+            .map_err(|e| RPCError::Network(NetworkError::new(&any(e))))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Append,
+    Vote,
+    Snapshot,
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call(&rpc, option.hard_ttl(), Which::Append).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.call(&rpc, option.hard_ttl(), Which::Snapshot).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call(&rpc, option.hard_ttl(), Which::Vote).await
+    }
+}
+
+fn decode<T: DeserializeOwned>(request: Request<pb::RaftBytes>) -> Result<T, Status> {
+    postcard::from_bytes(&request.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Response<pb::RaftBytes>, Status> {
+    postcard::to_allocvec(value)
+        .map(|data| Response::new(pb::RaftBytes { data }))
+        .map_err(|e| Status::internal(format!("unencodable raft message: {e}")))
+}
+
+/// The receiving end: hands messages to the local raft node. Group changes
+/// (`AddMds`, `RemoveMds`) are in [`super::membership`].
+#[derive(Clone)]
+pub struct RaftService {
+    pub(crate) raft: Raft,
+    pub(crate) members: super::membership::Members,
+}
+
+#[tonic::async_trait]
+impl pb::mds_raft_server::MdsRaft for RaftService {
+    async fn append_entries(
+        &self,
+        request: Request<pb::RaftBytes>,
+    ) -> Result<Response<pb::RaftBytes>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(request)?;
+        encode(&self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(
+        &self,
+        request: Request<pb::RaftBytes>,
+    ) -> Result<Response<pb::RaftBytes>, Status> {
+        let rpc: VoteRequest<NodeId> = decode(request)?;
+        encode(&self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<pb::RaftBytes>,
+    ) -> Result<Response<pb::RaftBytes>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode(request)?;
+        encode(&self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn add_mds(
+        &self,
+        request: Request<pb::AddMdsRequest>,
+    ) -> Result<Response<pb::AddMdsReply>, Status> {
+        let addr = request.into_inner().addr;
+        Ok(Response::new(self.members.add(&addr).await?))
+    }
+
+    async fn remove_mds(
+        &self,
+        request: Request<pb::RemoveMdsRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.members.remove(request.into_inner().node_id).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+}
