@@ -45,20 +45,16 @@ async fn an_empty_chunk_server_fills_to_the_level_of_the_others() {
     client.create_bucket("b", "").await.expect("bucket");
     put_objects(&client, "b", "obj", 64, 4 * MIB, 77, 4).await;
     // Fill comes from the heartbeats: wait for the ones after the writes.
-    let mut before = Vec::new();
-    let settled = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < settled {
-        before = fills(&cluster.stat_json());
-        if before.len() == 3 && before.iter().all(|f| f.1 > 0.2 && f.1 < 0.3) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(before.len(), 3);
-    assert!(
-        before.iter().all(|f| f.1 > 0.2 && f.1 < 0.3),
-        "three CS about 25% full: {before:?}"
-    );
+    cluster
+        .sample_stat(Duration::from_secs(15), Duration::from_millis(200), |stat| {
+            let before = fills(stat);
+            if before.len() == 3 && before.iter().all(|f| f.1 > 0.2 && f.1 < 0.3) {
+                Ok(())
+            } else {
+                Err(format!("three CS about 25% full: {before:?}"))
+            }
+        })
+        .await;
 
     let new = cluster.add("h4", &[]);
     cluster.wait_active(4);
@@ -87,20 +83,17 @@ async fn an_empty_chunk_server_fills_to_the_level_of_the_others() {
         fresh.replicas
     );
 
-    let mut last = Vec::new();
-    let took = loop {
-        if let Some(stat) = cluster.try_stat() {
-            last = fills(&stat);
-            if last.len() == 4 && spread(&last) < 5.0 {
-                break added.elapsed();
+    let last = cluster
+        .sample_stat(LEVEL_BOUND, Duration::from_millis(500), |stat| {
+            let fills = fills(stat);
+            if fills.len() == 4 && spread(&fills) < 5.0 {
+                Ok(fills)
+            } else {
+                Err(format!("fill not level: {fills:?}"))
             }
-        }
-        assert!(
-            added.elapsed() < LEVEL_BOUND,
-            "fill not level after {LEVEL_BOUND:?}: {last:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+        })
+        .await;
+    let took = added.elapsed();
     eprintln!(
         "an empty CS leveled in {took:?}: fills {:?}",
         last.iter()

@@ -76,27 +76,23 @@ async fn rm_cs_drains_without_any_chunk_below_three_replicas() {
     let mut rm = Some(rm);
     let mut samples = 0;
     let mut saw_draining = false;
-    loop {
-        if let Some(stat) = cluster.try_stat() {
+    cluster
+        .sample_stat(DRAIN_BOUND, Duration::from_millis(250), |stat| {
             samples += 1;
             assert_eq!(
-                below_wanted(&stat),
+                below_wanted(stat),
                 0,
                 "sample {samples}: a chunk below its wanted replicas during the drain: {}",
                 stat["chunk_states"]
             );
-            let state = servers(&stat).get(&u64::from(leaving)).map(|s| s.0.clone());
+            let state = servers(stat).get(&u64::from(leaving)).map(|s| s.0.clone());
             saw_draining |= state.as_deref() == Some("draining");
-            if state.is_none() {
-                break;
+            match state {
+                None => Ok(()),
+                Some(s) => Err(format!("cs {leaving} still in the cluster ({s})")),
             }
-        }
-        assert!(
-            started.elapsed() < DRAIN_BOUND,
-            "cs {leaving} still in the cluster after {DRAIN_BOUND:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        })
+        .await;
     let drained_in = started.elapsed();
     let status = tokio::task::spawn_blocking(move || rm.take().map(|mut c| c.wait()))
         .await

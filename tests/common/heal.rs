@@ -186,6 +186,30 @@ impl HealCluster {
         }
         serde_json::from_slice(&out.stdout).ok()
     }
+
+    /// Samples `cairn stat --json` every `every` until `check` returns
+    /// `Ok`, for at most `limit`. `check` sees every sample (assertions on
+    /// each belong there) and says with `Err` what it is still waiting
+    /// for: the panic at the limit shows the last such word.
+    pub async fn sample_stat<T>(
+        &self,
+        limit: Duration,
+        every: Duration,
+        mut check: impl FnMut(&serde_json::Value) -> Result<T, String>,
+    ) -> T {
+        let started = Instant::now();
+        let mut last = "no stat answered".to_string();
+        loop {
+            if let Some(stat) = self.try_stat() {
+                match check(&stat) {
+                    Ok(v) => return v,
+                    Err(why) => last = why,
+                }
+            }
+            assert!(started.elapsed() < limit, "after {limit:?}: {last}");
+            tokio::time::sleep(every).await;
+        }
+    }
 }
 
 /// Chunk servers of a stat sample by id: (state, host, tier).
