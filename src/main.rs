@@ -2,10 +2,11 @@
 //! is the CLI wiring only; each command lives in `cmd/`.
 
 mod cmd;
+mod config_file;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Cairn: a replicated, self-healing storage cluster with an S3 gateway and a
 /// FUSE filesystem.
@@ -159,7 +160,18 @@ pub(crate) fn config_dir() -> PathBuf {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let command = config_file::prepare(Cli::command());
+    let args = match config_file::expand(std::env::args_os().collect(), &command) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("cairn: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::from_arg_matches(&command.get_matches_from(args)) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

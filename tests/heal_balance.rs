@@ -46,14 +46,18 @@ async fn an_empty_chunk_server_fills_to_the_level_of_the_others() {
     put_objects(&client, "b", "obj", 64, 4 * MIB, 77, 4).await;
     // Fill comes from the heartbeats: wait for the ones after the writes.
     cluster
-        .sample_stat(Duration::from_secs(15), Duration::from_millis(200), |stat| {
-            let before = fills(stat);
-            if before.len() == 3 && before.iter().all(|f| f.1 > 0.2 && f.1 < 0.3) {
-                Ok(())
-            } else {
-                Err(format!("three CS about 25% full: {before:?}"))
-            }
-        })
+        .sample_stat(
+            Duration::from_secs(15),
+            Duration::from_millis(200),
+            |stat| {
+                let before = fills(stat);
+                if before.len() == 3 && before.iter().all(|f| f.1 > 0.2 && f.1 < 0.3) {
+                    Ok(())
+                } else {
+                    Err(format!("three CS about 25% full: {before:?}"))
+                }
+            },
+        )
         .await;
 
     let new = cluster.add("h4", &[]);

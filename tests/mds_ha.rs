@@ -1,5 +1,6 @@
 //! Metadata high availability with real processes: three `cairn mds` in
-//! one raft group, three chunk servers, writers going through the client
+//! one raft group, three chunk servers and an S3 gateway; writers go
+//! through S3 (aws-sdk-s3 against `cairn gateway`) or through the client
 //! library (what both doors use) while metadata servers are killed,
 //! stopped, wiped and re-added.
 //!
@@ -24,7 +25,7 @@ use std::{
 use bytes::Bytes;
 use cairn_client::{Client, ClientOptions, ObjectMeta, PutConditions};
 
-use common::*;
+use common::{s3::sdk_client, *};
 use futures::StreamExt;
 use md5::{Digest, Md5};
 
@@ -33,6 +34,7 @@ const RESUME_BOUND: Duration = Duration::from_secs(10);
 /// Longest wait for a write to fail while a majority is stopped.
 const MINORITY_BOUND: Duration = Duration::from_secs(40);
 const OBJECT: usize = 4096;
+const BUCKET: &str = "ha-test";
 
 struct MdsProc {
     dir: PathBuf,
@@ -46,6 +48,7 @@ struct HaCluster {
     inner: TestCluster,
     mds: Vec<MdsProc>,
     extra: Vec<String>,
+    gateway: Option<Child>,
 }
 
 impl HaCluster {
@@ -64,6 +67,7 @@ impl HaCluster {
             mds: Vec::new(),
             inner,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            gateway: None,
         };
         let first = ha.inner.mds_addr.clone();
         let out = ha.inner.cairn(&[
@@ -194,6 +198,35 @@ impl HaCluster {
         })
     }
 
+    /// Starts `cairn gateway` (it knows every MDS from the cluster config)
+    /// and gives an S3 client with a new key.
+    fn start_gateway(&mut self) -> aws_sdk_s3::Client {
+        let out = self.inner.cairn(&["key", "create", BUCKET, "--json"]);
+        assert_success(&out, "key create");
+        let key: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("key create --json prints JSON");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log =
+            std::fs::File::create(self.inner.root.path().join("gateway.log")).expect("log file");
+        let child = self
+            .inner
+            .command()
+            .args(["gateway", "--listen", &addr])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn cairn gateway");
+        self.gateway = Some(child);
+        wait_for(Duration::from_secs(20), "the gateway to listen", || {
+            std::net::TcpStream::connect(&addr).ok()
+        });
+        sdk_client(
+            &format!("http://{addr}"),
+            key["access_key"].as_str().expect("access_key"),
+            key["secret_key"].as_str().expect("secret_key"),
+        )
+    }
+
     fn client(&self) -> Client {
         let options = ClientOptions {
             mds_timeout: Duration::from_secs(30),
@@ -205,6 +238,10 @@ impl HaCluster {
 
 impl Drop for HaCluster {
     fn drop(&mut self) {
+        if let Some(mut g) = self.gateway.take() {
+            let _ = g.kill();
+            let _ = g.wait();
+        }
         for i in 0..self.mds.len() {
             // A stopped process must be resumed to die of SIGKILL cleanly.
             if self.mds[i].child.is_some() {
@@ -244,7 +281,7 @@ async fn put(client: &Client, key: &str, seed: u64) -> Result<(), cairn_common::
     let stream = futures::stream::iter([Ok::<_, std::io::Error>(data)]);
     client
         .put_object(
-            "ha",
+            BUCKET,
             key.as_bytes(),
             stream,
             ObjectMeta::default(),
@@ -255,7 +292,7 @@ async fn put(client: &Client, key: &str, seed: u64) -> Result<(), cairn_common::
 }
 
 async fn read_all(client: &Client, key: &str) -> Result<Vec<u8>, cairn_common::FsError> {
-    let node = client.head_object("ha", key.as_bytes()).await?;
+    let node = client.head_object(BUCKET, key.as_bytes()).await?;
     let mut out = Vec::new();
     let mut s = std::pin::pin!(client.read(&node, 0, node.size));
     while let Some(piece) = s.next().await {
@@ -264,28 +301,36 @@ async fn read_all(client: &Client, key: &str) -> Result<Vec<u8>, cairn_common::F
     Ok(out)
 }
 
-/// Writers that keep putting small objects; they record what was
+/// An S3 PUT of the object `seed` makes.
+async fn put_s3(s3: &aws_sdk_s3::Client, key: &str, seed: u64) -> bool {
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(body(seed).into())
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Writers that keep putting small objects through S3; they record what was
 /// acknowledged and what was attempted.
 struct Writers {
     stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<BTreeMap<String, (u64, Instant)>>>,
+    /// Key -> (seed, when its PUT was sent, when it was acknowledged).
+    acked: Arc<Mutex<BTreeMap<String, (u64, Instant, Instant)>>>,
     attempted: Arc<Mutex<BTreeSet<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Writers {
-    fn start(client: &Client, n: usize) -> Writers {
+    fn start(s3: &aws_sdk_s3::Client, n: usize) -> Writers {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(BTreeMap::new()));
         let attempted = Arc::new(Mutex::new(BTreeSet::new()));
         let tasks = (0..n)
             .map(|w| {
-                let (client, stop, acked, attempted) = (
-                    client.clone(),
-                    stop.clone(),
-                    acked.clone(),
-                    attempted.clone(),
-                );
+                let (s3, stop, acked, attempted) =
+                    (s3.clone(), stop.clone(), acked.clone(), attempted.clone());
                 tokio::spawn(async move {
                     // Bounded in count as well as by the stop flag.
                     for i in 0..20_000u64 {
@@ -295,8 +340,12 @@ impl Writers {
                         let key = format!("w{w}/{i:06}");
                         let seed = (w as u64) << 32 | i;
                         attempted.lock().unwrap().insert(key.clone());
-                        if put(&client, &key, seed).await.is_ok() {
-                            acked.lock().unwrap().insert(key, (seed, Instant::now()));
+                        let sent = Instant::now();
+                        if put_s3(&s3, &key, seed).await {
+                            acked
+                                .lock()
+                                .unwrap()
+                                .insert(key, (seed, sent, Instant::now()));
                         } else {
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
@@ -316,14 +365,15 @@ impl Writers {
         self.acked.lock().unwrap().len()
     }
 
-    /// The first acknowledgement after `t`, if any.
+    /// The first acknowledgement of a PUT sent after `t`, if any (one
+    /// sent before may have committed before `t`).
     fn acked_after(&self, t: Instant) -> Option<Instant> {
         self.acked
             .lock()
             .unwrap()
             .values()
-            .map(|(_, at)| *at)
-            .filter(|at| *at > t)
+            .filter(|(_, sent, _)| *sent > t)
+            .map(|(_, _, at)| *at)
             .min()
     }
 
@@ -337,7 +387,7 @@ impl Writers {
             .lock()
             .unwrap()
             .iter()
-            .map(|(k, (seed, _))| (k.clone(), *seed))
+            .map(|(k, (seed, _, _))| (k.clone(), *seed))
             .collect();
         let attempted = self.attempted.lock().unwrap().clone();
         (acked, attempted)
@@ -363,11 +413,11 @@ async fn verify(client: &Client, acked: &BTreeMap<String, u64>, attempted: &BTre
             .await
             .unwrap_or_else(|e| panic!("acknowledged {key} does not read back: {e}"));
         assert_eq!(md5_hex(&got), md5_hex(&body(*seed)), "content of {key}");
-        let node = client.head_object("ha", key.as_bytes()).await.unwrap();
+        let node = client.head_object(BUCKET, key.as_bytes()).await.unwrap();
         assert_eq!(node.etag, md5_hex(&body(*seed)), "ETag of {key}");
     }
     let listed = client
-        .list_objects("ha", b"", b"", 100_000)
+        .list_objects(BUCKET, b"", b"", 100_000)
         .await
         .expect("list the bucket");
     for entry in listed.0 {
@@ -379,12 +429,59 @@ async fn verify(client: &Client, acked: &BTreeMap<String, u64>, attempted: &BTre
     }
 }
 
+/// As [`verify`], through S3: every acknowledged object reads back with
+/// its content and its ETag; every key listed was attempted.
+async fn verify_s3(
+    s3: &aws_sdk_s3::Client,
+    acked: &BTreeMap<String, u64>,
+    attempted: &BTreeSet<String>,
+) {
+    for (key, seed) in acked {
+        let got = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged {key} does not read back: {e:?}"));
+        let expected = md5_hex(&body(*seed));
+        assert_eq!(
+            got.e_tag(),
+            Some(format!("\"{expected}\"").as_str()),
+            "ETag of {key}"
+        );
+        let data = got.body.collect().await.expect("body").into_bytes();
+        assert_eq!(md5_hex(&data), expected, "content of {key}");
+    }
+    let mut listed = 0;
+    let mut pages = s3.list_objects_v2().bucket(BUCKET).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for object in page.expect("list the bucket").contents() {
+            let key = object.key().unwrap_or_default();
+            assert!(
+                attempted.contains(key),
+                "{key} exists but was never attempted"
+            );
+            listed += 1;
+        }
+    }
+    assert!(
+        listed >= acked.len(),
+        "{listed} listed, {} acknowledged",
+        acked.len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leader_killed_three_times_loses_no_acknowledged_write() {
     let mut ha = tokio::task::block_in_place(|| HaCluster::start(&[]));
-    let client = ha.client();
-    client.create_bucket("ha", "").await.expect("bucket");
-    let writers = Writers::start(&client, 8);
+    let s3 = tokio::task::block_in_place(|| ha.start_gateway());
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("bucket");
+    let writers = Writers::start(&s3, 8);
     let mut resumes = Vec::new();
     for round in 0..3 {
         let before = writers.acked_count();
@@ -419,14 +516,14 @@ async fn leader_killed_three_times_loses_no_acknowledged_write() {
         attempted.len()
     );
     assert!(acked.len() >= 150);
-    verify(&client, &acked, &attempted).await;
+    verify_s3(&s3, &acked, &attempted).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn minority_cannot_commit_and_a_stopped_mds_catches_up() {
     let ha = tokio::task::block_in_place(|| HaCluster::start(&[]));
     let client = ha.client();
-    client.create_bucket("ha", "").await.expect("bucket");
+    client.create_bucket(BUCKET, "").await.expect("bucket");
     let mut acked = BTreeMap::new();
     let mut attempted = BTreeSet::new();
 
@@ -494,7 +591,7 @@ async fn a_wiped_mds_rejoins_from_a_snapshot_after_compaction() {
         HaCluster::start(&["--snapshot-every", "100", "--log-kept", "10"])
     });
     let client = ha.client();
-    client.create_bucket("ha", "").await.expect("bucket");
+    client.create_bucket(BUCKET, "").await.expect("bucket");
     let mut acked = BTreeMap::new();
     let attempted_keys: Vec<String> = (0..150u64).map(|i| format!("early/{i:04}")).collect();
     for (i, key) in attempted_keys.iter().enumerate() {

@@ -164,20 +164,9 @@ impl S3Cluster {
         self.client_with(&self.access_key, &self.secret_key)
     }
 
-    /// An SDK client with any key: path style, plain HTTP, the gateway's
-    /// region, few retries (a refused request must fail fast).
+    /// An SDK client with any key (see [`sdk_client`]).
     pub fn client_with(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-        let http = aws_smithy_http_client::Builder::new().build_http();
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version_latest()
-            .endpoint_url(self.endpoint())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
-            .force_path_style(true)
-            .http_client(http)
-            .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(2))
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        sdk_client(&self.endpoint(), access_key, secret_key)
     }
 
     /// `cairn ARGS` against this cluster.
@@ -225,6 +214,22 @@ impl Drop for S3Cluster {
             }
         }
     }
+}
+
+/// An SDK client of the gateway at `endpoint`: path style, plain HTTP,
+/// the gateway's region, few retries (a refused request must fail fast).
+pub fn sdk_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .force_path_style(true)
+        .http_client(http)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(2))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// A bucket name unique to this run.
