@@ -86,6 +86,13 @@ fn stat_json_has_the_documented_fields_and_no_others() {
             "stat --json has `{field}`, which docs/operating.md does not document"
         );
     }
+    // The answering MDS counts its durable commits and the time in them.
+    let me = json["mds"]
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["uptime_secs"].as_u64() > Some(0)))
+        .expect("the answering MDS's entry");
+    assert!(me["durable_commits"].as_u64() > Some(0), "{me}");
+    assert!(me["commit_secs"].as_f64().is_some_and(|s| s > 0.0), "{me}");
     assert_eq!(json["chunks"].as_u64(), Some(1));
     assert_eq!(json["chunk_servers"].as_array().map(Vec::len), Some(3));
     assert!(json["events"].as_array().is_some_and(|e| e

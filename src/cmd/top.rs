@@ -52,8 +52,8 @@ struct Snapshot {
     stat: Option<ClusterStat>,
     /// Per CS id: (read B/s, write B/s, read ops/s, write ops/s).
     rates: BTreeMap<u32, [f64; 4]>,
-    /// Per MDS address: commits/s.
-    commits: BTreeMap<String, f64>,
+    /// Per MDS address: (commits/s, share of the time spent committing).
+    commits: BTreeMap<String, (f64, f64)>,
     /// Why the last refresh failed, if it did.
     error: Option<String>,
 }
@@ -90,9 +90,14 @@ fn derive(prev: Option<&(ClusterStat, Instant)>, stat: &ClusterStat, now: Instan
     }
     for m in &stat.mds {
         if let Some(o) = old.mds.iter().find(|o| o.addr == m.addr) {
+            let busy = if secs > 0.0 {
+                ((m.commit_secs - o.commit_secs) / secs).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             snap.commits.insert(
                 m.addr.clone(),
-                per_sec(m.durable_commits, o.durable_commits, secs),
+                (per_sec(m.durable_commits, o.durable_commits, secs), busy),
             );
         }
     }
@@ -330,6 +335,7 @@ fn draw_mds(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot) {
         "TERM",
         "APPLIED",
         "LAG",
+        "COMMIT%",
         "COMMITS/s",
         "CPU s",
         "MEMORY",
@@ -346,6 +352,7 @@ fn draw_mds(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot) {
         }
     };
     let rows = stat.mds.iter().map(|m| {
+        let commits = snap.commits.get(&m.addr).copied().unwrap_or((0.0, 0.0));
         Row::new(vec![
             format!("{}{}", if m.is_leader() { "M " } else { "  " }, m.id),
             m.addr.clone(),
@@ -353,10 +360,8 @@ fn draw_mds(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot) {
             m.term.to_string(),
             m.applied_index.to_string(),
             m.lag.to_string(),
-            own(
-                m,
-                format!("{:.1}", snap.commits.get(&m.addr).copied().unwrap_or(0.0)),
-            ),
+            own(m, format!("{:.0}%", commits.1 * 100.0)),
+            own(m, format!("{:.1}", commits.0)),
             own(m, format!("{:.1}", m.cpu_secs)),
             own(m, format_size(m.rss_bytes)),
             own(m, summary::uptime(m.uptime_secs)),
@@ -370,6 +375,7 @@ fn draw_mds(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot) {
         Constraint::Length(6),
         Constraint::Length(9),
         Constraint::Length(6),
+        Constraint::Length(8),
         Constraint::Length(10),
         Constraint::Length(8),
         Constraint::Length(9),

@@ -98,6 +98,8 @@ pub struct MdsStat {
     pub uptime_secs: u64,
     /// Metadata fsyncs (one per batch of commands) since it started.
     pub durable_commits: u64,
+    /// Seconds spent in those commits since it started.
+    pub commit_secs: f64,
     pub rss_bytes: u64,
     /// User + system CPU seconds since it started.
     pub cpu_secs: f64,
@@ -137,6 +139,7 @@ impl From<pb::MdsStat> for MdsStat {
             lag: m.lag,
             uptime_secs: m.uptime_secs,
             durable_commits: m.durable_commits,
+            commit_secs: m.commit_secs,
             rss_bytes: m.rss_bytes,
             cpu_secs: m.cpu_secs,
             host: m.host,

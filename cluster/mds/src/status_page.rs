@@ -66,6 +66,7 @@ pub(crate) fn mds_stats(state: &State) -> Vec<pb::MdsStat> {
     if let Some(me) = all.iter_mut().find(|m| m.id == state.members.node_id) {
         me.uptime_secs = state.opened.elapsed().as_secs().max(1);
         me.durable_commits = state.log.durable_commits();
+        me.commit_secs = state.log.commit_secs();
         me.rss_bytes = rss_bytes();
         me.cpu_secs = cpu_secs();
         me.host = hostname();
@@ -230,13 +231,15 @@ fn render(stat: &pb::ClusterStat) -> String {
     );
     h.push_str(
         "<h2>Metadata servers</h2><table id=mds><tr><th>ID</th><th class=l>ADDR</th>\
-         <th class=l>ROLE</th><th>TERM</th><th>APPLIED</th><th>LAG</th><th>COMMITS</th>\
+         <th class=l>ROLE</th><th>TERM</th><th>APPLIED</th><th>LAG</th><th>COMMIT%</th><th>COMMITS</th>\
          <th>CPU s</th><th>MEMORY</th><th>UPTIME</th><th class=l>HOST</th></tr>",
     );
     for m in &stat.mds {
         // Process figures come from the MDS that answered only.
-        let (commits, cpu, memory, up) = if m.uptime_secs > 0 {
+        // The share of time spent committing, since it started.
+        let (busy, commits, cpu, memory, up) = if m.uptime_secs > 0 {
             (
+                format!("{:.1}%", m.commit_secs * 100.0 / m.uptime_secs as f64),
                 m.durable_commits.to_string(),
                 format!("{:.1}", m.cpu_secs),
                 format_size(m.rss_bytes),
@@ -248,7 +251,7 @@ fn render(stat: &pb::ClusterStat) -> String {
         let _ = write!(
             h,
             "<tr><td>{}{}</td><td class=l>{}</td><td class=l>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{commits}</td><td>{cpu}</td><td>{memory}</td><td>{up}</td>\
+             <td>{}</td><td>{busy}</td><td>{commits}</td><td>{cpu}</td><td>{memory}</td><td>{up}</td>\
              <td class=l>{}</td></tr>",
             if m.role == "leader" { "M " } else { "" },
             m.id,

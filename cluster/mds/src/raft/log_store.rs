@@ -60,7 +60,15 @@ struct Inner {
     db: Arc<Database>,
     node_id: NodeId,
     flusher: Mutex<Option<mpsc::Sender<LogFlushed<TypeConfig>>>>,
-    durable_commits: Arc<AtomicU64>,
+    flushes: Arc<Flushes>,
+}
+
+/// What the flusher thread counts: durable commits, and the time spent in
+/// them (the share of time the MDS spends committing).
+#[derive(Default)]
+struct Flushes {
+    commits: AtomicU64,
+    busy_micros: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -155,9 +163,9 @@ impl LogStore {
                 .map_err(|e| MdsError::Invalid(format!("{}: node id: {e}", path.display())))?
         };
         let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
-        let durable_commits = Arc::new(AtomicU64::new(0));
+        let flushes = Arc::new(Flushes::default());
         let thread_db = db.clone();
-        let counter = durable_commits.clone();
+        let counter = flushes.clone();
         std::thread::Builder::new()
             .name("mds-raft-flush".into())
             .spawn(move || flush_loop(&thread_db, &rx, &counter))
@@ -167,7 +175,7 @@ impl LogStore {
                 db,
                 node_id,
                 flusher: Mutex::new(Some(tx)),
-                durable_commits,
+                flushes,
             }),
         })
     }
@@ -178,7 +186,12 @@ impl LogStore {
 
     /// Durable (fsynced) commits of the log since open.
     pub fn durable_commits(&self) -> u64 {
-        self.inner.durable_commits.load(Ordering::Relaxed)
+        self.inner.flushes.commits.load(Ordering::Relaxed)
+    }
+
+    /// Seconds spent in durable commits of the log since open.
+    pub fn commit_secs(&self) -> f64 {
+        self.inner.flushes.busy_micros.load(Ordering::Relaxed) as f64 / 1e6
     }
 
     /// The address to initialise a group of one with, if this MDS has yet
@@ -247,12 +260,13 @@ impl LogStore {
 }
 
 /// Takes every flush request waiting, makes one durable commit, answers all.
-fn flush_loop(db: &Database, rx: &mpsc::Receiver<LogFlushed<TypeConfig>>, counter: &AtomicU64) {
+fn flush_loop(db: &Database, rx: &mpsc::Receiver<LogFlushed<TypeConfig>>, counter: &Flushes) {
     while let Ok(first) = rx.recv() {
         let mut waiting = vec![first];
         while let Ok(next) = rx.try_recv() {
             waiting.push(next);
         }
+        let started = std::time::Instant::now();
         let result = (|| -> Result<(), String> {
             let mut txn = db.begin_write().map_err(|e| e.to_string())?;
             txn.set_durability(Durability::Immediate)
@@ -261,7 +275,9 @@ fn flush_loop(db: &Database, rx: &mpsc::Receiver<LogFlushed<TypeConfig>>, counte
         })();
         match &result {
             Ok(()) => {
-                counter.fetch_add(1, Ordering::Relaxed);
+                counter.commits.fetch_add(1, Ordering::Relaxed);
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                counter.busy_micros.fetch_add(micros, Ordering::Relaxed);
             }
             Err(e) => tracing::error!(error = %e, "raft log flush failed"),
         }
