@@ -6,13 +6,10 @@
 mod common;
 mod ops_support;
 
-use std::{
-    process::{Child, Stdio},
-    time::Duration,
-};
+use std::{process::Stdio, time::Duration};
 
 use common::{assert_success, path_str, TestCluster};
-use ops_support::{free_addr, http_get, scrape, sum, wait, Sample, Up};
+use ops_support::{free_addr, http_get, scrape, sum, wait, Daemon, Sample, Up};
 
 const MIB: usize = 1 << 20;
 
@@ -128,35 +125,12 @@ fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
 }
 
 /// A daemon process killed on drop.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn lone_daemons_serve_their_own_metrics() {
     let mut cluster = TestCluster::start(&["h1", "h2", "h3"]);
     // Restart the MDS and one chunk server with a metrics listener.
     let mds_metrics = free_addr();
-    cluster.kill_mds();
-    let child = cluster
-        .command()
-        .args([
-            "mds",
-            "-r",
-            path_str(&cluster.mds_dir),
-            "--metrics-listen",
-            &mds_metrics,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the MDS");
-    cluster.mds = Some(child);
+    cluster.restart_mds(&["--metrics-listen", &mds_metrics]);
     let cs_metrics = free_addr();
     cluster.kill_cs(0);
     let cs_dir = cluster.cs[0].dir.clone();

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use common::{path_str, TestCluster};
+use common::TestCluster;
 use fantoccini::{ClientBuilder, Locator};
 use ops_support::{free_addr, http_get, wait};
 
@@ -49,22 +49,7 @@ fn distinct_colours(png_bytes: &[u8], limit: usize) -> (u32, u32, usize) {
 async fn the_status_page_shows_each_chunk_server_in_chromium() {
     let mut cluster = TestCluster::start(&["h1", "h2", "h3"]);
     let page_addr = free_addr();
-    cluster.kill_mds();
-    let child = cluster
-        .command()
-        .args([
-            "mds",
-            "-r",
-            path_str(&cluster.mds_dir),
-            "--metrics-listen",
-            &page_addr,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the MDS");
-    cluster.mds = Some(child);
-    cluster.wait_active(3);
+    cluster.restart_mds(&["--metrics-listen", &page_addr]);
     wait(Duration::from_secs(20), "the status page", || {
         http_get(&page_addr, "/").ok().filter(|(s, _)| *s == 200)
     });

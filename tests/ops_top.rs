@@ -79,24 +79,7 @@ fn cs_rows<'a>(screen: &'a str, state: &str) -> Vec<&'a str> {
 fn top_shows_the_chunk_servers_follows_keys_and_sees_a_cs_go_offline() {
     let mut cluster = TestCluster::start(&["h1", "h2", "h3"]);
     // A short offline timeout, so that a killed CS shows within seconds.
-    cluster.kill_mds();
-    let child = cluster
-        .command()
-        .args([
-            "mds",
-            "-r",
-            path_str(&cluster.mds_dir),
-            "--offline-after",
-            "2",
-            "--lost-after",
-            "600",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the MDS");
-    cluster.mds = Some(child);
-    cluster.wait_active(3);
+    cluster.restart_mds(&["--offline-after", "2", "--lost-after", "600"]);
 
     let tmux = Tmux::new(cluster.root.path());
     let etc = format!("CAIRN_CONFIG_DIR={}", path_str(&cluster.etc));
@@ -135,6 +118,33 @@ fn top_shows_the_chunk_servers_follows_keys_and_sees_a_cs_go_offline() {
         screen.contains("healthy") || screen.contains("degraded"),
         "{screen}"
     );
+
+    // `i`: the clients. A gateway reports within seconds, with the
+    // anonymous request it refused.
+    let s3 = ops_support::free_addr();
+    let _gateway = ops_support::Daemon(
+        cluster
+            .command()
+            .args(["gateway", "--listen", &s3])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the gateway"),
+    );
+    wait(
+        Duration::from_secs(20),
+        "the gateway to refuse an anonymous GET",
+        || {
+            ops_support::http_get(&s3, "/")
+                .ok()
+                .filter(|(s, _)| *s == 403)
+        },
+    );
+    tmux.keys("i");
+    let screen = tmux.wait_screen(Duration::from_secs(20), "the gateway's row", |s| {
+        s.contains("Clients (1)") && s.lines().any(|l| l.contains("gateway") && l.contains(&s3))
+    });
+    assert!(!screen.contains("Metadata servers"), "{screen}");
 
     // `c`: the chunk servers only.
     tmux.keys("c");

@@ -18,11 +18,11 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use cairn_client::{Node, NodeKind, SetAttr};
+use cairn_client::{DoorCounters, DoorOp, Node, NodeKind, SetAttr};
 use cairn_common::{FsError, ROOT_INO};
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -57,6 +57,8 @@ pub struct FsOptions {
     /// Longest wait for one call to the cluster before EIO, and the sizes
     /// of write batches.
     pub limits: Limits,
+    /// Counts what the mount serves (reported to the MDS by the mount).
+    pub door: Arc<DoorCounters>,
 }
 
 /// Counters of the mount, for its metrics.
@@ -68,15 +70,6 @@ pub struct FsStats {
     pub write_bytes: u64,
     /// Largest write request the kernel sent (max_write at work).
     pub max_write: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    reads: AtomicU64,
-    read_bytes: AtomicU64,
-    writes: AtomicU64,
-    write_bytes: AtomicU64,
-    max_write: AtomicU64,
 }
 
 /// statfs answer.
@@ -140,7 +133,8 @@ pub struct Fs<B: Backend> {
     next_fh: AtomicU64,
     /// Signalled at every release.
     released: tokio::sync::Notify,
-    counters: Counters,
+    /// Largest write request the kernel sent.
+    max_write: AtomicU64,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -167,7 +161,7 @@ impl<B: Backend> Fs<B> {
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             released: tokio::sync::Notify::new(),
-            counters: Counters::default(),
+            max_write: AtomicU64::new(0),
         }
     }
 
@@ -176,13 +170,13 @@ impl<B: Backend> Fs<B> {
     }
 
     pub fn stats(&self) -> FsStats {
-        let c = &self.counters;
+        let t = self.opts.door.totals();
         FsStats {
-            reads: c.reads.load(Ordering::Relaxed),
-            read_bytes: c.read_bytes.load(Ordering::Relaxed),
-            writes: c.writes.load(Ordering::Relaxed),
-            write_bytes: c.write_bytes.load(Ordering::Relaxed),
-            max_write: c.max_write.load(Ordering::Relaxed),
+            reads: t.read_ops,
+            read_bytes: t.read_bytes,
+            writes: t.write_ops,
+            write_bytes: t.write_bytes,
+            max_write: self.max_write.load(Ordering::Relaxed),
         }
     }
 
@@ -705,6 +699,16 @@ impl<B: Backend> Fs<B> {
     /// read: committed bytes (with read-ahead) under the file's own
     /// buffered writes; short only at the end of the file.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let started = Instant::now();
+        let read = self.read_at(fh, offset, size).await;
+        let bytes = read.as_ref().map_or(0, |b| b.len() as u64);
+        self.opts
+            .door
+            .record(DoorOp::Read, bytes, started.elapsed(), read.is_ok());
+        read
+    }
+
+    async fn read_at(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
         let h = self.handle(fh)?;
         let view = h.file.view(offset, u64::from(size));
         if offset >= view.size {
@@ -729,10 +733,6 @@ impl<B: Backend> Fs<B> {
                 .await?;
         }
         overlay(&mut buf, offset, &view.overlay);
-        self.counters.reads.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .read_bytes
-            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(buf)
     }
 
@@ -742,11 +742,16 @@ impl<B: Backend> Fs<B> {
         let len = u32::try_from(data.len())
             .map_err(|_| Error::TooBig(format!("a write of {} bytes", data.len())))?;
         let at = if h.append { None } else { Some(offset) };
-        h.file.write(&self.backend, at, data).await?;
-        let c = &self.counters;
-        c.writes.fetch_add(1, Ordering::Relaxed);
-        c.write_bytes.fetch_add(u64::from(len), Ordering::Relaxed);
-        c.max_write.fetch_max(u64::from(len), Ordering::Relaxed);
+        let started = Instant::now();
+        let written = h.file.write(&self.backend, at, data).await;
+        self.opts.door.record(
+            DoorOp::Write,
+            u64::from(len),
+            started.elapsed(),
+            written.is_ok(),
+        );
+        written?;
+        self.max_write.fetch_max(u64::from(len), Ordering::Relaxed);
         Ok(len)
     }
 
@@ -761,7 +766,12 @@ impl<B: Backend> Fs<B> {
     /// fsync: on stable storage on every replica, and committed.
     pub async fn fsync(&self, fh: u64) -> Result<()> {
         let h = self.handle(fh)?;
-        h.file.fsync(&self.backend).await
+        let started = Instant::now();
+        let synced = h.file.fsync(&self.backend).await;
+        self.opts
+            .door
+            .record(DoorOp::Fsync, 0, started.elapsed(), synced.is_ok());
+        synced
     }
 
     /// release (last close of a handle).

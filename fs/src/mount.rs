@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use cairn_client::Client;
+use cairn_client::{Client, DoorCounters};
 use fuser::{Config, MountOption, Session, SessionACL};
 use thiserror::Error;
 
@@ -46,6 +46,8 @@ pub struct MountOptions {
     /// `--read-cache DIR --read-cache-size SIZE`: keep recently read
     /// blocks on a local disk.
     pub read_cache: Option<ReadCacheOptions>,
+    /// Counts what the mount serves; [`mount`] reports it to the MDS.
+    pub door: Arc<DoorCounters>,
 }
 
 /// The local-disk read cache of a mount.
@@ -68,6 +70,7 @@ impl Default for MountOptions {
             threads: 2,
             fs_name: "cairn".into(),
             read_cache: None,
+            door: Arc::default(),
         }
     }
 }
@@ -126,6 +129,23 @@ pub fn check_mountpoint(path: &Path) -> Result<(), MountError> {
 /// Mounts the cluster of `client` at `mountpoint` and serves it until
 /// `shutdown` completes or the filesystem is unmounted from outside.
 pub async fn mount(
+    client: Client,
+    mountpoint: &Path,
+    options: MountOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), MountError> {
+    let door = client.report_door(
+        "mount",
+        &mountpoint.display().to_string(),
+        options.door.clone(),
+    );
+    let mounted = mount_client(client, mountpoint, options, shutdown).await;
+    door.abort();
+    mounted
+}
+
+/// [`mount`], through the read cache when the options ask for one.
+async fn mount_client(
     client: Client,
     mountpoint: &Path,
     options: MountOptions,
@@ -205,6 +225,7 @@ pub async fn mount_with<B: Backend>(
                 timeout: options.timeout,
                 ..Limits::default()
             },
+            door: options.door.clone(),
         },
     ));
     // A cluster that cannot be reached is a clear error now, not an EIO

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::serve::ListenerExt;
-use cairn_client::Client;
-use http::{HeaderValue, Request, Response};
+use cairn_client::{Client, DoorCounters, DoorOp};
+use http::{HeaderValue, Method, Request, Response};
 
 use crate::body::body_stream;
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -57,6 +57,8 @@ struct Gateway<K> {
     keys: K,
     context: AuthContext,
     metrics: Option<cairn_metrics::PartMetrics>,
+    /// What this gateway reports to the MDS for the client table.
+    door: Arc<DoorCounters>,
 }
 
 /// Serves S3 on `listener` until `shutdown` completes, then drains the
@@ -76,7 +78,12 @@ pub async fn serve_with_keys<K: KeyStore>(
             domain: config.domain.clone(),
         },
         metrics: config.metrics.clone(),
+        door: Arc::default(),
     });
+    let reporter =
+        gateway
+            .client
+            .report_door("gateway", &config.listen.to_string(), gateway.door.clone());
     let app = axum::Router::new()
         .fallback(handle::<K>)
         .with_state(gateway)
@@ -89,10 +96,11 @@ pub async fn serve_with_keys<K: KeyStore>(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+        .await;
+    reporter.abort();
+    Ok(served?)
 }
 
 fn new_request_id() -> String {
@@ -105,6 +113,7 @@ async fn handle<K: KeyStore>(
 ) -> Response<Body> {
     let request_id = new_request_id();
     let method = request.method().clone();
+    let sent = sent_bytes(request.headers());
     let path = request.uri().path().to_string();
     let started = std::time::Instant::now();
     let flight = gateway.metrics.as_ref().map(|m| {
@@ -129,9 +138,20 @@ async fn handle<K: KeyStore>(
     response
         .headers_mut()
         .insert(http::header::SERVER, HeaderValue::from_static("Cairn"));
+    let ok = response.status().as_u16() < 400;
+    if method == Method::GET || method == Method::HEAD {
+        let received = content_length(response.headers());
+        gateway
+            .door
+            .record(DoorOp::Read, received, started.elapsed(), ok);
+    } else {
+        gateway
+            .door
+            .record(DoorOp::Write, sent, started.elapsed(), ok);
+    }
     if let Some((metrics, flight)) = flight {
         metrics.bytes_out(content_length(response.headers()));
-        flight.done_as(endpoint, response.status().as_u16() < 400);
+        flight.done_as(endpoint, ok);
     }
     tracing::debug!(
         request_id,
@@ -143,6 +163,16 @@ async fn handle<K: KeyStore>(
         "request"
     );
     response
+}
+
+/// The payload a client sends: the decoded length of an aws-chunked body,
+/// else its Content-Length.
+fn sent_bytes(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| content_length(headers))
 }
 
 /// The Content-Length of a message, 0 when absent (streamed).

@@ -108,6 +108,38 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
             format!("{}/{}", cs.copies_in, cs.copies_out)
         );
     }
+    if stat.clients.is_empty() {
+        println!("no gateway or mount has reported to the MDS lately");
+    } else {
+        println!(
+            "{:<8} {:<24} {:<12} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7}",
+            "CLIENT",
+            "NAME",
+            "HOST",
+            "READ",
+            "WRITTEN",
+            "RD OPS",
+            "WR OPS",
+            "FSYNCS",
+            "LAT ms",
+            "ERRORS"
+        );
+    }
+    for d in &stat.clients {
+        println!(
+            "{:<8} {:<24} {:<12} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7.1} {:>7}",
+            d.kind,
+            d.name,
+            d.host,
+            format_size(d.totals.read_bytes),
+            format_size(d.totals.write_bytes),
+            d.totals.read_ops,
+            d.totals.write_ops,
+            d.totals.fsyncs,
+            d.latency_ms,
+            d.totals.errors
+        );
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_client::{ClusterStat, CsStat};
+use cairn_client::{ClientStat, ClusterStat, CsStat};
 use cairn_common::{summary, units::format_size};
 use clap::Args;
 use ratatui::{
@@ -54,6 +54,8 @@ struct Snapshot {
     rates: BTreeMap<u32, [f64; 4]>,
     /// Per MDS address: (commits/s, share of the time spent committing).
     commits: BTreeMap<String, (f64, f64)>,
+    /// Per door id: (read B/s, write B/s, read ops/s, write ops/s, fsyncs/s).
+    doors: BTreeMap<String, [f64; 5]>,
     /// Why the last refresh failed, if it did.
     error: Option<String>,
 }
@@ -84,6 +86,22 @@ fn derive(prev: Option<&(ClusterStat, Instant)>, stat: &ClusterStat, now: Instan
                     per_sec(cs.write_bytes, o.write_bytes, secs),
                     per_sec(cs.read_ops, o.read_ops, secs),
                     per_sec(cs.write_ops, o.write_ops, secs),
+                ],
+            );
+        }
+    }
+    let old_doors: BTreeMap<&str, &ClientStat> =
+        old.clients.iter().map(|c| (c.id.as_str(), c)).collect();
+    for d in &stat.clients {
+        if let Some(o) = old_doors.get(d.id.as_str()) {
+            snap.doors.insert(
+                d.id.clone(),
+                [
+                    per_sec(d.totals.read_bytes, o.totals.read_bytes, secs),
+                    per_sec(d.totals.write_bytes, o.totals.write_bytes, secs),
+                    per_sec(d.totals.read_ops, o.totals.read_ops, secs),
+                    per_sec(d.totals.write_ops, o.totals.write_ops, secs),
+                    per_sec(d.totals.fsyncs, o.totals.fsyncs, secs),
                 ],
             );
         }
@@ -214,6 +232,16 @@ fn run_ui(rx: watch::Receiver<Snapshot>) -> anyhow::Result<()> {
     result
 }
 
+/// Column sums of per-part rates.
+fn sum_rates<'a, const N: usize>(rates: impl Iterator<Item = &'a [f64; N]>) -> [f64; N] {
+    rates.fold([0.0; N], |mut acc, r| {
+        for (a, v) in acc.iter_mut().zip(r) {
+            *a += v;
+        }
+        acc
+    })
+}
+
 fn rate(bytes_per_sec: f64) -> String {
     format!("{}/s", format_size(bytes_per_sec as u64))
 }
@@ -251,19 +279,22 @@ fn draw(f: &mut Frame, snap: &Snapshot, ui: &Ui) {
     match ui.pane {
         Pane::ChunkServers => draw_cs(f, body, stat, snap, ui),
         Pane::Mds => draw_mds(f, body, stat, snap),
-        Pane::Clients => draw_clients(f, body),
+        Pane::Clients => draw_clients(f, body, stat, snap),
         Pane::Events => draw_events(f, body, stat),
         Pane::All => {
             let mds_rows = stat.mds.len() as u16 + 3;
             let cs_rows = stat.chunk_servers.len() as u16 + 3;
-            let [m, c, e] = Layout::vertical([
+            let client_rows = stat.clients.len().max(1) as u16 + 3;
+            let [m, c, i, e] = Layout::vertical([
                 Constraint::Length(mds_rows),
                 Constraint::Length(cs_rows),
+                Constraint::Length(client_rows),
                 Constraint::Min(3),
             ])
             .areas(body);
             draw_mds(f, m, stat, snap);
             draw_cs(f, c, stat, snap, ui);
+            draw_clients(f, i, stat, snap);
             draw_events(f, e, stat);
         }
     }
@@ -278,12 +309,8 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
             cap += cs.capacity;
             free += cs.free;
         }
-        let io = snap.rates.values().fold([0.0; 4], |mut acc, r| {
-            for (a, v) in acc.iter_mut().zip(r) {
-                *a += v;
-            }
-            acc
-        });
+        let io = sum_rates(snap.rates.values());
+        let doors = sum_rates(snap.doors.values());
         lines.push(Line::from(vec![
             Span::raw(format!("Cluster '{}': ", stat.cluster_name)),
             Span::styled(
@@ -308,14 +335,16 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
             if states.is_empty() { "" } else { ": " },
         )));
         lines.push(Line::from(format!(
-            "replication: {} copies, {} moves, {}   client I/O: read {} ({:.0} ops/s), write {} ({:.0} ops/s)",
+            "client I/O: read {} ({:.0} ops/s), write {} ({:.0} ops/s)   replication: {} copies, {} moves, {}   chunk servers: read {}, write {}",
+            rate(doors[0]),
+            doors[2],
+            rate(doors[1]),
+            doors[3],
             stat.copies_in_flight,
             stat.moves_in_flight,
             rate(stat.copy_bytes_per_sec),
             rate(io[0]),
-            io[2],
             rate(io[1]),
-            io[3]
         )));
     }
     if let Some(e) = &snap.error {
@@ -475,13 +504,52 @@ fn draw_cs(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot, ui: &
     );
 }
 
-fn draw_clients(f: &mut Frame, area: Rect) {
+fn draw_clients(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot) {
+    let header = Row::new([
+        "KIND", "NAME", "HOST", "RD/s", "WR/s", "RD ops", "WR ops", "FSYNC/s", "LAT ms", "MAX ms",
+        "ERRORS", "UPTIME",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = stat.clients.iter().map(|d| {
+        let r = snap.doors.get(&d.id).copied().unwrap_or([0.0; 5]);
+        Row::new(vec![
+            d.kind.clone(),
+            d.name.clone(),
+            d.host.clone(),
+            rate(r[0]),
+            rate(r[1]),
+            format!("{:.0}", r[2]),
+            format!("{:.0}", r[3]),
+            format!("{:.1}", r[4]),
+            format!("{:.1}", d.latency_ms),
+            format!("{:.1}", d.latency_max_ms),
+            d.totals.errors.to_string(),
+            summary::uptime(d.uptime_secs),
+        ])
+    });
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(24),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Min(8),
+    ];
+    let title = if stat.clients.is_empty() {
+        " Clients (no gateway or mount has reported) ".to_string()
+    } else {
+        format!(" Clients ({}) ", stat.clients.len())
+    };
     f.render_widget(
-        Paragraph::new(
-            "Gateways and mounts do not report to the MDS yet: scrape their \
-             --metrics-listen /metrics for their requests, bytes and latency.",
-        )
-        .block(Block::bordered().title(" Clients ")),
+        Table::new(rows, widths)
+            .header(header)
+            .block(Block::bordered().title(title)),
         area,
     );
 }

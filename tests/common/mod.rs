@@ -130,7 +130,14 @@ impl TestCluster {
     }
 
     pub fn start_mds(&mut self) {
-        let child = self.spawn(&["mds", "-r", path_str(&self.mds_dir)], "mds.log");
+        self.start_mds_with(&[]);
+    }
+
+    /// Starts the MDS with `extra` flags after its data directory.
+    pub fn start_mds_with(&mut self, extra: &[&str]) {
+        let mut args = vec!["mds", "-r", path_str(&self.mds_dir)];
+        args.extend_from_slice(extra);
+        let child = self.spawn(&args, "mds.log");
         self.mds = Some(child);
         let addr = self.mds_addr.clone();
         wait_for(Duration::from_secs(20), "the MDS to listen", || {
@@ -143,6 +150,14 @@ impl TestCluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Restarts the MDS with `extra` flags (a metrics listener, shorter
+    /// timeouts) and waits until the chunk servers are active again.
+    pub fn restart_mds(&mut self, extra: &[&str]) {
+        self.kill_mds();
+        self.start_mds_with(extra);
+        self.wait_active(self.cs.len());
     }
 
     /// Prepares and starts a chunk server in `name` with host label `host`.

@@ -207,6 +207,16 @@ pub fn scrape(addr: &str) -> Vec<Sample> {
     parse_metrics(&body).unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{body}"))
 }
 
+/// A daemon started by a test (`cairn gateway`, `cairn cs`), killed on drop.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `cairn up` process over a temp directory, killed on drop.
 pub struct Up {
     pub root: tempfile::TempDir,

@@ -13,6 +13,7 @@ mod file;
 pub mod layout;
 mod node;
 mod reader;
+mod report;
 mod rpc;
 mod s3meta;
 mod stat;
@@ -34,8 +35,9 @@ pub use admin::{AttrsChanged, RemoveCs};
 pub use cairn_common::FsError as Error;
 pub use file::FileWriter;
 pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
+pub use report::{DoorCounters, DoorOp, DoorTotals, REPORT_EVERY};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
-pub use stat::{BlockedChunk, ClusterEvent, ClusterStat, CsStat, MdsStat};
+pub use stat::{BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, MdsStat};
 pub use writer::{StreamWriter, WrittenData};
 
 use rpc::{CsPool, MdsConn};

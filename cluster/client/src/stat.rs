@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use cairn_proto as pb;
 use serde::Serialize;
 
+use crate::DoorTotals;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CsStat {
     pub id: u32,
@@ -69,6 +71,26 @@ pub struct ClusterStat {
     pub events: Vec<ClusterEvent>,
     /// The metadata servers, as the leader sees them.
     pub mds: Vec<MdsStat>,
+    /// The front doors (gateways, mounts) that reported lately.
+    pub clients: Vec<ClientStat>,
+}
+
+/// A front door as it last reported itself to the MDS.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientStat {
+    pub id: String,
+    /// `gateway` or `mount`.
+    pub kind: String,
+    pub host: String,
+    /// Its listen address or mount point.
+    pub name: String,
+    #[serde(flatten)]
+    pub totals: DoorTotals,
+    /// Request latency over its last report interval, in milliseconds.
+    pub latency_ms: f64,
+    pub latency_max_ms: f64,
+    pub uptime_secs: u64,
+    pub report_age_ms: i64,
 }
 
 /// An entry of the MDS's event log.
@@ -147,6 +169,29 @@ impl From<pb::MdsStat> for MdsStat {
     }
 }
 
+impl From<pb::ClientStat> for ClientStat {
+    fn from(c: pb::ClientStat) -> Self {
+        ClientStat {
+            id: c.id,
+            kind: c.kind,
+            host: c.host,
+            name: c.name,
+            totals: DoorTotals {
+                read_bytes: c.read_bytes,
+                write_bytes: c.write_bytes,
+                read_ops: c.read_ops,
+                write_ops: c.write_ops,
+                fsyncs: c.fsyncs,
+                errors: c.errors,
+            },
+            latency_ms: c.latency_ms,
+            latency_max_ms: c.latency_max_ms,
+            uptime_secs: c.uptime_secs,
+            report_age_ms: c.last_report_ms_ago,
+        }
+    }
+}
+
 impl From<pb::CsStat> for CsStat {
     fn from(c: pb::CsStat) -> Self {
         CsStat {
@@ -210,6 +255,7 @@ impl From<pb::ClusterStat> for ClusterStat {
                 })
                 .collect(),
             mds: s.mds.into_iter().map(MdsStat::from).collect(),
+            clients: s.clients.into_iter().map(ClientStat::from).collect(),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! * `init`, `server`: creating a cluster, running an MDS.
 
 mod apply;
+pub mod clients;
 pub mod command;
 mod convert;
 pub mod error;

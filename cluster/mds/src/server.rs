@@ -123,6 +123,8 @@ pub(crate) struct State {
     pub join_gate: tokio::sync::Mutex<()>,
     /// What `cairn top` and the status page list as events.
     pub events: crate::events::EventLog,
+    /// The doors that report to this MDS while it leads.
+    pub clients: crate::clients::ClientTable,
     _lock: File,
 }
 
@@ -269,6 +271,7 @@ impl Mds {
                 dir: dir.to_path_buf(),
                 join_gate: tokio::sync::Mutex::new(()),
                 events: crate::events::EventLog::default(),
+                clients: crate::clients::ClientTable::default(),
                 _lock: lock,
             }),
             metrics: None,

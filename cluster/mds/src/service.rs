@@ -656,7 +656,25 @@ impl Metadata for MdsService {
             healthy: healthy && flight.chunks.is_empty(),
             events: self.state.events.to_proto(),
             mds: crate::status_page::mds_stats(&self.state),
+            clients: self.state.clients.snapshot(now),
         }))
+    }
+
+    async fn report_client(&self, request: Request<pb::ClientStat>) -> Reply<pb::Empty> {
+        self.state.members.check_leader()?;
+        let stat = request.into_inner();
+        if stat.id.is_empty() || stat.id.len() > 256 || stat.name.len() > 4096 {
+            return Err(Status::invalid_argument(
+                "a door report needs an id of 1 to 256 bytes and a name of at most 4096",
+            ));
+        }
+        if !self.state.clients.report(stat, Instant::now()) {
+            return Err(Status::resource_exhausted(format!(
+                "this MDS already follows {} doors",
+                crate::clients::MAX_DOORS
+            )));
+        }
+        Ok(Response::new(pb::Empty {}))
     }
 
     async fn remove_cs(&self, request: Request<pb::RemoveCsRequest>) -> Reply<pb::RemoveCsReply> {

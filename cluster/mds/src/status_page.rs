@@ -190,14 +190,16 @@ fn render(stat: &pb::ClusterStat) -> String {
         stat.healthy,
     );
     let (mut capacity, mut free) = (0u64, 0u64);
-    let (mut rb, mut wb, mut ro, mut wo) = (0u64, 0u64, 0u64, 0u64);
     for cs in &stat.chunk_servers {
         capacity += cs.capacity;
         free += cs.free;
-        rb += cs.read_bytes;
-        wb += cs.write_bytes;
-        ro += cs.read_ops;
-        wo += cs.write_ops;
+    }
+    let (mut rb, mut wb, mut ro, mut wo) = (0u64, 0u64, 0u64, 0u64);
+    for d in &stat.clients {
+        rb += d.read_bytes;
+        wb += d.write_bytes;
+        ro += d.read_ops;
+        wo += d.write_ops;
     }
     let mut h = String::new();
     let _ = write!(
@@ -213,7 +215,7 @@ fn render(stat: &pb::ClusterStat) -> String {
         h,
         "<p id=summary>space: {} allocatable, {} free &middot; {} chunks ({}) &middot; \
          {} buckets, {} inodes, {} of data<br>replication: {} copies, {} moves, {}/s \
-         &middot; client I/O since start: read {} in {} ops, written {} in {} ops</p>",
+         &middot; client I/O of the doors shown: read {} in {} ops, written {} in {} ops</p>",
         format_size(capacity),
         format_size(free),
         stat.chunks,
@@ -296,6 +298,31 @@ fn render(stat: &pb::ClusterStat) -> String {
             st = escape(&cs.state),
         );
     }
+    h.push_str(
+        "</table><h2>Clients</h2><table id=clients><tr><th class=l>KIND</th><th class=l>NAME</th>\
+         <th class=l>HOST</th><th>READ</th><th>WRITTEN</th><th>RD OPS</th><th>WR OPS</th>\
+         <th>FSYNCS</th><th>LAT ms</th><th>MAX ms</th><th>ERRORS</th><th>UPTIME</th></tr>",
+    );
+    for d in &stat.clients {
+        let _ = write!(
+            h,
+            "<tr class=client><td class=l>{}</td><td class=l>{}</td><td class=l>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td>\
+             <td>{}</td></tr>",
+            escape(&d.kind),
+            escape(&d.name),
+            escape(&d.host),
+            format_size(d.read_bytes),
+            format_size(d.write_bytes),
+            d.read_ops,
+            d.write_ops,
+            d.fsyncs,
+            d.latency_ms,
+            d.latency_max_ms,
+            d.errors,
+            summary::uptime(d.uptime_secs),
+        );
+    }
     h.push_str("</table><h2>Events</h2><table id=events><tr><th class=l>TIME (UTC)</th><th class=l>PART</th><th class=l>SEVERITY</th><th class=l>MESSAGE</th></tr>");
     for e in stat.events.iter().rev().take(50) {
         let secs = e.unix_ms / 1000;
@@ -328,12 +355,21 @@ mod tests {
                 state: "offline".into(),
                 ..Default::default()
             }],
+            clients: vec![pb::ClientStat {
+                kind: "mount".into(),
+                name: "/mnt/<m>".into(),
+                read_ops: 3,
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let page = render(&stat);
         assert!(page.contains("cluster &lt;x&gt;"));
         assert!(page.contains("<tr id=cs7 class=cs>"));
         assert!(page.contains("h&amp;1"));
+        assert!(
+            page.contains("<tr class=client><td class=l>mount</td><td class=l>/mnt/&lt;m&gt;</td>")
+        );
         assert!(!page.contains("<x>"));
     }
 }

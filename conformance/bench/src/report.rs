@@ -51,6 +51,37 @@ fn size(bytes: u64) -> String {
     cairn_common::units::format_size(bytes)
 }
 
+/// One row of a comparison table: its name, unit, the figure it shows and
+/// the machine's ceiling for it, if there is one.
+type Row<F> = (String, &'static str, fn(&F) -> f64, Option<f64>);
+
+/// Writes a table of Cairn's figures against each peer's and the ceilings,
+/// with the ratios Cairn / peer and Cairn / ceiling.
+fn comparison<F>(
+    s: &mut String,
+    cairn: Option<&F>,
+    peers: &[(&str, Option<&F>)],
+    rows: impl IntoIterator<Item = Row<F>>,
+) {
+    let mut header = String::from("| figure | unit | Cairn |");
+    let mut rule = String::from("|---|---|---:|");
+    for (peer, _) in peers {
+        let _ = write!(header, " {peer} | Cairn / {peer} |");
+        rule.push_str("---:|---:|");
+    }
+    let _ = writeln!(s, "{header} ceiling | Cairn / ceiling |\n{rule}---:|---:|");
+    for (name, unit, pick, ceil) in rows {
+        let c = cairn.map(pick);
+        let _ = write!(s, "| {name} | {unit} | {} |", v(c));
+        for (_, figures) in peers {
+            let p = figures.map(pick);
+            let _ = write!(s, " {} | {} |", v(p), ratio(c, p));
+        }
+        let _ = writeln!(s, " {} | {} |", v(ceil), ratio(c, ceil));
+    }
+    let _ = writeln!(s);
+}
+
 impl Run {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
@@ -97,14 +128,8 @@ impl Run {
                 s,
                 "Garage: three nodes on 127.0.0.1, replication factor 3, once with its defaults (no fsync) and once with `data_fsync = true` and `metadata_fsync = true`. Cairn: `cairn up` (3 chunk servers, 3 replicas, every acknowledged write on stable storage). Write ceiling: disk write / 3 (three replicas on one disk); read ceiling: loopback TCP.\n"
             );
-            let _ = writeln!(
-                s,
-                "| figure | unit | Cairn | Garage | Cairn / Garage | Garage fsync | Cairn / Garage fsync | ceiling | Cairn / ceiling |"
-            );
-            let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
-            type Pick = fn(&s3load::Figures) -> f64;
             let put_ceiling = disk_w.map(|d| d / 3.0);
-            let rows: [(String, &str, Pick, Option<f64>); 7] = [
+            let rows: [Row<s3load::Figures>; 7] = [
                 (
                     format!("PUT {} objects, one at a time", size(z.big_size as u64)),
                     "MiB/s",
@@ -148,23 +173,15 @@ impl Run {
                     None,
                 ),
             ];
-            for (name, unit, pick, ceil) in rows {
-                let c = self.cairn_s3.as_ref().map(pick);
-                let g = self.garage.as_ref().map(pick);
-                let gf = self.garage_fsync.as_ref().map(pick);
-                let _ = writeln!(
-                    s,
-                    "| {name} | {unit} | {} | {} | {} | {} | {} | {} | {} |",
-                    v(c),
-                    v(g),
-                    ratio(c, g),
-                    v(gf),
-                    ratio(c, gf),
-                    v(ceil),
-                    ratio(c, ceil)
-                );
-            }
-            let _ = writeln!(s);
+            comparison(
+                &mut s,
+                self.cairn_s3.as_ref(),
+                &[
+                    ("Garage", self.garage.as_ref()),
+                    ("Garage fsync", self.garage_fsync.as_ref()),
+                ],
+                rows,
+            );
         }
 
         if let Some(z) = &self.fs_sizes {
@@ -176,12 +193,7 @@ impl Run {
                 s,
                 "MooseFS: Debian packages, one master and three chunk servers in a network namespace of the harness, goal 3, mfsmount from the host over a veth pair. Cairn: `cairn up --mount`. One thread of plain POSIX calls; the read follows a `posix_fadvise(DONTNEED)` of the file.\n"
             );
-            let _ = writeln!(
-                s,
-                "| figure | unit | Cairn | MooseFS | Cairn / MooseFS | ceiling | Cairn / ceiling |\n|---|---|---:|---:|---:|---:|---:|"
-            );
-            type Pick = fn(&fsload::Figures) -> f64;
-            let rows: [(String, &str, Pick, Option<f64>); 5] = [
+            let rows: [Row<fsload::Figures>; 5] = [
                 (
                     format!(
                         "sequential write {}, bs 1 MiB, fsync at the end",
@@ -216,20 +228,12 @@ impl Run {
                     None,
                 ),
             ];
-            for (name, unit, pick, ceil) in rows {
-                let c = self.cairn_fs.as_ref().map(pick);
-                let m = self.moosefs.as_ref().map(pick);
-                let _ = writeln!(
-                    s,
-                    "| {name} | {unit} | {} | {} | {} | {} | {} |",
-                    v(c),
-                    v(m),
-                    ratio(c, m),
-                    v(ceil),
-                    ratio(c, ceil)
-                );
-            }
-            let _ = writeln!(s);
+            comparison(
+                &mut s,
+                self.cairn_fs.as_ref(),
+                &[("MooseFS", self.moosefs.as_ref())],
+                rows,
+            );
         }
 
         if let Some(z) = &self.heal_sizes {
@@ -349,4 +353,33 @@ pub fn today() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct F(f64);
+
+    #[test]
+    fn a_comparison_has_a_column_pair_per_peer_and_dashes_for_missing_figures() {
+        let mut s = String::new();
+        let rows: [Row<F>; 1] = [("PUT".into(), "MiB/s", |f| f.0, Some(100.0))];
+        comparison(
+            &mut s,
+            Some(&F(50.0)),
+            &[("A", Some(&F(25.0))), ("B", None)],
+            rows,
+        );
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(
+            lines[0],
+            "| figure | unit | Cairn | A | Cairn / A | B | Cairn / B | ceiling | Cairn / ceiling |"
+        );
+        assert_eq!(lines[1], "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        assert_eq!(
+            lines[2],
+            "| PUT | MiB/s | 50.0 | 25.0 | 2.00 | – | – | 100 | 0.50 |"
+        );
+    }
 }

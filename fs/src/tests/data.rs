@@ -267,6 +267,7 @@ async fn a_hung_mds_gives_eio_after_the_timeout() {
                 timeout: Duration::from_secs(3),
                 ..Limits::default()
             },
+            ..FsOptions::default()
         },
     );
     let b = bucket(&fs, "hung").await;

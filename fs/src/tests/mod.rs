@@ -28,6 +28,7 @@ pub(crate) fn small_fs() -> (Fs<Mock>, Mock) {
                 batch_bytes: 256,
                 max_unsent: 1024,
             },
+            ..FsOptions::default()
         },
     );
     (fs, mock)

@@ -95,28 +95,12 @@ impl LogStore {
         let fresh = !path.exists();
         let db = Database::create(&path)
             .map_err(MdsError::db(format!("cannot open {}", path.display())))?;
-        let txn = db
-            .begin_write()
-            .map_err(MdsError::db("cannot begin a raft transaction"))?;
-        {
-            txn.open_table(LOG)
-                .map_err(MdsError::db("cannot open the raft log"))?;
-            let mut meta = txn
-                .open_table(META)
-                .map_err(MdsError::db("cannot open the raft metadata"))?;
-            if fresh {
-                let id = postcard::to_allocvec(&FIRST_NODE)
-                    .map_err(|e| MdsError::Invalid(e.to_string()))?;
-                meta.insert(NODE_ID, id.as_slice())
-                    .map_err(MdsError::db("cannot write the node id"))?;
-                meta.insert(BOOTSTRAP, first_addr.as_bytes())
-                    .map_err(MdsError::db("cannot write the node id"))?;
-                meta.insert(ADDR, first_addr.as_bytes())
-                    .map_err(MdsError::db("cannot write the address"))?;
-            }
-        }
-        txn.commit()
-            .map_err(MdsError::db("cannot commit the raft tables"))?;
+        let identity = fresh.then_some(Identity {
+            node_id: FIRST_NODE,
+            addr: first_addr,
+            bootstrap: true,
+        });
+        write_tables(&db, &path, identity)?;
         LogStore::start(Arc::new(db), &path)
     }
 
@@ -127,24 +111,12 @@ impl LogStore {
         let path = dir.join(RAFT_FILE);
         let db = Database::create(&path)
             .map_err(MdsError::db(format!("cannot create {}", path.display())))?;
-        let txn = db
-            .begin_write()
-            .map_err(MdsError::db("cannot begin a raft transaction"))?;
-        {
-            txn.open_table(LOG)
-                .map_err(MdsError::db("cannot open the raft log"))?;
-            let mut meta = txn
-                .open_table(META)
-                .map_err(MdsError::db("cannot open the raft metadata"))?;
-            let id =
-                postcard::to_allocvec(&node_id).map_err(|e| MdsError::Invalid(e.to_string()))?;
-            meta.insert(NODE_ID, id.as_slice())
-                .map_err(MdsError::db("cannot write the node id"))?;
-            meta.insert(ADDR, addr.as_bytes())
-                .map_err(MdsError::db("cannot write the address"))?;
-        }
-        txn.commit()
-            .map_err(MdsError::db(format!("cannot write {}", path.display())))
+        let identity = Identity {
+            node_id,
+            addr,
+            bootstrap: false,
+        };
+        write_tables(&db, &path, Some(identity))
     }
 
     fn start(db: Arc<Database>, path: &Path) -> Result<LogStore, MdsError> {
@@ -260,6 +232,43 @@ impl LogStore {
 }
 
 /// Takes every flush request waiting, makes one durable commit, answers all.
+
+/// Who a new raft file belongs to: written once, when the file is made.
+struct Identity<'a> {
+    node_id: NodeId,
+    addr: &'a str,
+    /// The first MDS of a cluster forms a group of itself at its first start.
+    bootstrap: bool,
+}
+
+/// Makes sure both tables exist and, for a new file, records its identity.
+fn write_tables(db: &Database, path: &Path, identity: Option<Identity>) -> Result<(), MdsError> {
+    let txn = db
+        .begin_write()
+        .map_err(MdsError::db("cannot begin a raft transaction"))?;
+    {
+        txn.open_table(LOG)
+            .map_err(MdsError::db("cannot open the raft log"))?;
+        let mut meta = txn
+            .open_table(META)
+            .map_err(MdsError::db("cannot open the raft metadata"))?;
+        if let Some(me) = identity {
+            let id =
+                postcard::to_allocvec(&me.node_id).map_err(|e| MdsError::Invalid(e.to_string()))?;
+            meta.insert(NODE_ID, id.as_slice())
+                .map_err(MdsError::db("cannot write the node id"))?;
+            meta.insert(ADDR, me.addr.as_bytes())
+                .map_err(MdsError::db("cannot write the address"))?;
+            if me.bootstrap {
+                meta.insert(BOOTSTRAP, me.addr.as_bytes())
+                    .map_err(MdsError::db("cannot write the bootstrap address"))?;
+            }
+        }
+    }
+    txn.commit()
+        .map_err(MdsError::db(format!("cannot write {}", path.display())))
+}
+
 fn flush_loop(db: &Database, rx: &mpsc::Receiver<LogFlushed<TypeConfig>>, counter: &Flushes) {
     while let Ok(first) = rx.recv() {
         let mut waiting = vec![first];
