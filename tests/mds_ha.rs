@@ -25,7 +25,7 @@ use std::{
 use bytes::Bytes;
 use cairn_client::{Client, ClientOptions, ObjectMeta, PutConditions};
 
-use common::{s3::sdk_client, *};
+use common::*;
 use futures::StreamExt;
 use md5::{Digest, Md5};
 
@@ -48,7 +48,7 @@ struct HaCluster {
     inner: TestCluster,
     mds: Vec<MdsProc>,
     extra: Vec<String>,
-    gateway: Option<Child>,
+    gateway: Option<common::s3::Gateway>,
 }
 
 impl HaCluster {
@@ -198,33 +198,12 @@ impl HaCluster {
         })
     }
 
-    /// Starts `cairn gateway` (it knows every MDS from the cluster config)
-    /// and gives an S3 client with a new key.
+    /// Starts `cairn gateway` and gives an S3 client with a new key.
     fn start_gateway(&mut self) -> aws_sdk_s3::Client {
-        let out = self.inner.cairn(&["key", "create", BUCKET, "--json"]);
-        assert_success(&out, "key create");
-        let key: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("key create --json prints JSON");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log =
-            std::fs::File::create(self.inner.root.path().join("gateway.log")).expect("log file");
-        let child = self
-            .inner
-            .command()
-            .args(["gateway", "--listen", &addr])
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn cairn gateway");
-        self.gateway = Some(child);
-        wait_for(Duration::from_secs(20), "the gateway to listen", || {
-            std::net::TcpStream::connect(&addr).ok()
-        });
-        sdk_client(
-            &format!("http://{addr}"),
-            key["access_key"].as_str().expect("access_key"),
-            key["secret_key"].as_str().expect("secret_key"),
-        )
+        let gateway = self.inner.start_gateway(BUCKET);
+        let client = gateway.client.clone();
+        self.gateway = Some(gateway);
+        client
     }
 
     fn client(&self) -> Client {
@@ -238,10 +217,7 @@ impl HaCluster {
 
 impl Drop for HaCluster {
     fn drop(&mut self) {
-        if let Some(mut g) = self.gateway.take() {
-            let _ = g.kill();
-            let _ = g.wait();
-        }
+        drop(self.gateway.take());
         for i in 0..self.mds.len() {
             // A stopped process must be resumed to die of SIGKILL cleanly.
             if self.mds[i].child.is_some() {

@@ -481,3 +481,51 @@ pub fn amz_dates(time: SystemTime) -> (String, String) {
     );
     (stamp, date)
 }
+
+/// A `cairn gateway` process of a [`super::TestCluster`], with an SDK client
+/// on a key of its own; killed on drop.
+pub struct Gateway {
+    pub child: Child,
+    pub addr: String,
+    pub client: aws_sdk_s3::Client,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl super::TestCluster {
+    /// Makes the key `key` and starts `cairn gateway` (it knows every MDS
+    /// from the cluster config), logging to `gateway.log`.
+    pub fn start_gateway(&self, key: &str) -> Gateway {
+        let out = self.cairn(&["key", "create", key, "--json"]);
+        assert_success(&out, "key create");
+        let key: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("key create --json prints JSON");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log = std::fs::File::create(self.root.path().join("gateway.log")).expect("log file");
+        let child = self
+            .command()
+            .args(["gateway", "--listen", &addr])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn cairn gateway");
+        super::wait_for(Duration::from_secs(20), "the gateway to listen", || {
+            std::net::TcpStream::connect(&addr).ok()
+        });
+        let client = sdk_client(
+            &format!("http://{addr}"),
+            key["access_key"].as_str().expect("access_key"),
+            key["secret_key"].as_str().expect("secret_key"),
+        );
+        Gateway {
+            child,
+            addr,
+            client,
+        }
+    }
+}
