@@ -113,6 +113,7 @@ fn top_shows_the_chunk_servers_follows_keys_and_sees_a_cs_go_offline() {
     });
     assert!(screen.contains("Metadata servers"), "{screen}");
     assert!(screen.contains("COMMIT%"), "{screen}");
+    assert!(screen.contains("QDEPTH"), "{screen}");
     assert!(screen.contains("Events"), "{screen}");
     assert!(
         screen.contains("healthy") || screen.contains("degraded"),

@@ -433,7 +433,7 @@ fn draw_cs(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot, ui: &
     }
     let mut names = vec![
         "ID", "STATUS", "HOST", "TIER", "SPACE", "AVAIL", "FILL", "COST", "REPLICAS", "RD/s",
-        "WR/s", "RD ops", "WR ops", "LAT ms", "FLAGS",
+        "WR/s", "RD ops", "WR ops", "LAT ms", "MAX ms", "QDEPTH", "FLAGS",
     ];
     let mut widths = vec![
         Constraint::Length(4),
@@ -447,6 +447,8 @@ fn draw_cs(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot, ui: &
         Constraint::Length(8),
         Constraint::Length(10),
         Constraint::Length(10),
+        Constraint::Length(6),
+        Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(6),
@@ -479,6 +481,8 @@ fn draw_cs(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot, ui: &
             Span::raw(format!("{:.0}", rt[2])),
             Span::raw(format!("{:.0}", rt[3])),
             Span::raw(format!("{:.1}", c.latency_ms)),
+            Span::raw(format!("{:.1}", c.latency_max_ms)),
+            Span::raw(c.queue_depth.to_string()),
             // Every replica is checksummed (C); J: writes go to a journal.
             Span::raw(if c.journal { "JC" } else { "C" }),
         ];

@@ -32,6 +32,10 @@ pub struct CsStat {
     pub copies_out: u64,
     /// Its measured sync latency (moving average), in milliseconds.
     pub latency_ms: f64,
+    /// The longest sync over its last heartbeat interval, in milliseconds.
+    pub latency_max_ms: f64,
+    /// The most store operations at once over that interval.
+    pub queue_depth: u64,
 }
 
 /// A chunk no placement can restore, with why.
@@ -215,6 +219,8 @@ impl From<pb::CsStat> for CsStat {
             copies_in: c.copies_in,
             copies_out: c.copies_out,
             latency_ms: c.latency_ms,
+            latency_max_ms: c.latency_max_ms,
+            queue_depth: c.queue_depth,
         }
     }
 }

@@ -73,6 +73,8 @@ fn request(store: &Store, cs_id: u32, addr: &str, full_report: bool) -> Heartbea
         replica_report,
         full_report,
         latency_ms: stats.latency_ms(),
+        latency_max_ms: stats.take_latency_max_ms(),
+        queue_depth: stats.take_queue_depth(),
     }
 }
 

@@ -65,6 +65,20 @@ pub struct Stats {
     /// Moving average of sync latency in microseconds (see
     /// [`Stats::record_sync`]).
     sync_latency_us: AtomicU64,
+    /// The longest sync since the last heartbeat took it, in microseconds.
+    sync_latency_max_us: AtomicU64,
+    /// Store operations in progress, and the most since the last heartbeat.
+    in_flight: AtomicU64,
+    in_flight_peak: AtomicU64,
+}
+
+/// One store operation in progress: counted in the queue depth while it lives.
+pub struct InFlight<'a>(&'a Stats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Weight of the newest sample in the sync latency average: about the last
@@ -75,6 +89,8 @@ impl Stats {
     /// Folds one sync's duration into the moving average.
     pub fn record_sync(&self, took: std::time::Duration) {
         let sample = took.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.sync_latency_max_us
+            .fetch_max(sample, Ordering::Relaxed);
         let _ = self
             .sync_latency_us
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
@@ -89,6 +105,24 @@ impl Stats {
     /// The moving average of sync latency, in milliseconds (0: no sync yet).
     pub fn latency_ms(&self) -> f64 {
         self.sync_latency_us.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    /// The longest sync since the last call, in milliseconds.
+    pub fn take_latency_max_ms(&self) -> f64 {
+        self.sync_latency_max_us.swap(0, Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    /// Counts a store operation until the guard drops.
+    pub fn begin(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.in_flight_peak.fetch_max(now, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// The most operations in progress at once since the last call.
+    pub fn take_queue_depth(&self) -> u64 {
+        let now = self.in_flight.load(Ordering::Relaxed);
+        self.in_flight_peak.swap(now, Ordering::Relaxed).max(now)
     }
 }
 
@@ -555,6 +589,7 @@ impl Store {
         pieces: &[Bytes],
         create: bool,
     ) -> Result<u64, ReplicaError> {
+        let _op = self.stats.begin();
         let len = self.write_inner(chunk_id, version, offset, pieces, create, true)?;
         let bytes: u64 = pieces.iter().map(|p| p.len() as u64).sum();
         self.stats.write_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -691,6 +726,7 @@ impl Store {
         offset: u64,
         len: u64,
     ) -> Result<Bytes, ReplicaError> {
+        let _op = self.stats.begin();
         let replica = self
             .lookup(chunk_id)
             .ok_or_else(|| self.not_found(chunk_id, version))?;
@@ -799,6 +835,7 @@ impl Store {
     /// is on stable storage when this returns `Ok`.
     pub async fn sync(&self, chunk_id: u64, version: u64) -> Result<(), ReplicaError> {
         let started = std::time::Instant::now();
+        let _op = self.stats.begin();
         let result = self.sync_inner(chunk_id, version).await;
         if result.is_ok() {
             self.stats.record_sync(started.elapsed());
@@ -968,6 +1005,24 @@ impl Store {
 mod tests {
     use super::*;
     use crate::identity::write_identity;
+
+    #[test]
+    fn queue_depth_is_the_peak_since_the_last_heartbeat_and_max_latency_resets() {
+        let stats = Stats::default();
+        {
+            let _a = stats.begin();
+            let _b = stats.begin();
+            let _c = stats.begin();
+        }
+        let _held = stats.begin();
+        assert_eq!(stats.take_queue_depth(), 3);
+        // The next interval starts from what is still in progress.
+        assert_eq!(stats.take_queue_depth(), 1);
+        stats.record_sync(std::time::Duration::from_millis(30));
+        stats.record_sync(std::time::Duration::from_millis(10));
+        assert!((stats.take_latency_max_ms() - 30.0).abs() < 1e-9);
+        assert_eq!(stats.take_latency_max_ms(), 0.0);
+    }
 
     fn identity(capacity: u64) -> CsIdentity {
         CsIdentity {

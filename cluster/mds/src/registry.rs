@@ -25,6 +25,10 @@ pub struct Figures {
     pub write_ops: u64,
     /// Moving average of its write and sync latency.
     pub latency_ms: f64,
+    /// The longest sync and the most operations at once over its last
+    /// heartbeat interval.
+    pub latency_max_ms: f64,
+    pub queue_depth: u64,
 }
 
 /// A CS's figures and when they arrived.

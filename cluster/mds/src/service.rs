@@ -199,6 +199,16 @@ fn candidate(s: &ChunkServerInfo, live: Option<&Live>, online: bool) -> Candidat
     }
 }
 
+/// A latency a chunk server reported, as a figure the MDS keeps (a NaN or
+/// a negative one from a faulty peer is 0).
+fn finite_ms(ms: f64) -> f64 {
+    if ms.is_finite() {
+        ms.max(0.0)
+    } else {
+        0.0
+    }
+}
+
 pub(crate) fn unexpected(reply: &CommandReply) -> Status {
     Status::internal(format!("unexpected command reply {reply:?}"))
 }
@@ -607,6 +617,8 @@ impl Metadata for MdsService {
                 copies_in: flight.copies_in.get(&s.id).copied().unwrap_or(0),
                 copies_out: flight.copies_out.get(&s.id).copied().unwrap_or(0),
                 latency_ms: figures.latency_ms,
+                latency_max_ms: figures.latency_max_ms,
+                queue_depth: figures.queue_depth,
             });
         }
         let mut by_replicas: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
@@ -805,11 +817,9 @@ impl ClusterAdmin for MdsService {
                 write_bytes: r.write_bytes,
                 read_ops: r.read_ops,
                 write_ops: r.write_ops,
-                latency_ms: if r.latency_ms.is_finite() {
-                    r.latency_ms.max(0.0)
-                } else {
-                    0.0
-                },
+                latency_ms: finite_ms(r.latency_ms),
+                latency_max_ms: finite_ms(r.latency_max_ms),
+                queue_depth: r.queue_depth,
             },
             Instant::now(),
         );

@@ -269,15 +269,16 @@ fn render(stat: &pb::ClusterStat) -> String {
         "</table><h2>Chunk servers</h2><table id=cs><tr><th>ID</th><th class=l>STATUS</th>\
          <th class=l>HOST</th><th class=l>ADDR</th><th>TIER</th><th>SPACE</th><th>AVAIL</th>\
          <th>FILL</th><th>COST</th><th>REPLICAS</th><th>READ</th><th>WRITTEN</th>\
-         <th>RD OPS</th><th>WR OPS</th><th>LAT ms</th><th>COPIES</th><th class=l>FLAGS</th></tr>",
+         <th>RD OPS</th><th>WR OPS</th><th>LAT ms</th><th>MAX ms</th><th>QDEPTH</th><th>COPIES</th>\
+         <th class=l>FLAGS</th></tr>",
     );
     for cs in &stat.chunk_servers {
         let _ = write!(
             h,
             "<tr id=cs{id} class=cs><td>{id}</td><td class=\"l {st}\">{st}</td><td class=l>{}</td>\
              <td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{:.2}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}/{}</td>\
-             <td class=l>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td>\
+             <td>{}</td><td>{}/{}</td><td class=l>{}</td></tr>",
             escape(&cs.host),
             escape(&cs.addr),
             cs.tier,
@@ -291,6 +292,8 @@ fn render(stat: &pb::ClusterStat) -> String {
             cs.read_ops,
             cs.write_ops,
             cs.latency_ms,
+            cs.latency_max_ms,
+            cs.queue_depth,
             cs.copies_in,
             cs.copies_out,
             if cs.journal { "JC" } else { "C" },
