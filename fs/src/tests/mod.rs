@@ -3,6 +3,7 @@
 
 mod cache;
 mod data;
+mod entries;
 mod model;
 mod namespace;
 mod semantics;
