@@ -667,10 +667,10 @@ impl Backend for Mock {
             .collect())
     }
 
-    fn writer(&self, ino: u64) -> MockWriter {
+    fn writer(&self, node: &Node) -> MockWriter {
         MockWriter {
             mock: self.clone(),
-            ino,
+            ino: node.ino,
             slots: HashMap::new(),
         }
     }
