@@ -291,8 +291,7 @@ impl EntryCache {
         let Some(pages) = inner.dirs.get_mut(&parent) else {
             return;
         };
-        let (dropped, kept): (Vec<Page>, Vec<Page>) =
-            pages.drain(..).partition(|p| p.covers(name));
+        let (dropped, kept): (Vec<Page>, Vec<Page>) = pages.drain(..).partition(|p| p.covers(name));
         *pages = kept;
         for p in dropped {
             inner.names = inner.names.saturating_sub(p.names.len());

@@ -27,8 +27,8 @@ use cairn_common::{FsError, ROOT_INO};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::{
-    backend::{Backend, NewNode},
     attr::TTL,
+    backend::{Backend, NewNode},
     dir::{Entry, Listing, PAGE},
     dirty::overlay,
     entry_cache::{just_before, EntryCache, Hit, PREFETCH},
@@ -338,18 +338,16 @@ impl<B: Backend> Fs<B> {
         }
         // The top level (buckets) is small and made through S3 mostly.
         if self.entries.enabled() && !is_top(parent) {
-            match self.entries.lookup(parent, name) {
-                None => {
+            match self.cached_entry(parent, name) {
+                Ok(found) => return Ok(found),
+                Err(false) => {
                     if let Some(found) = self.prefetch(parent, name).await {
                         return found;
                     }
                 }
-                Some(Hit::Found(node, left)) if self.open_file(node.ino).is_none() => {
-                    return Ok((node, left))
-                }
                 // Absence is not cached (an object PUT through S3 shows at
                 // once), and a file open here has a newer local view: ask.
-                Some(_) => {}
+                Err(true) => {}
             }
         }
         let generation = self.entries.generation();
@@ -357,6 +355,39 @@ impl<B: Backend> Fs<B> {
         let node = timed(self.timeout(), "lookup", self.backend.lookup(parent, name)).await?;
         self.entries.fill_node(&node, generation, started);
         Ok((self.local(node), TTL))
+    }
+
+    /// What the entry cache says of `name` in `parent`: the answer, or
+    /// whether a page covers the name (then the MDS is asked, without a
+    /// new page).
+    fn cached_entry(
+        &self,
+        parent: u64,
+        name: &[u8],
+    ) -> std::result::Result<(Node, Duration), bool> {
+        match self.entries.lookup(parent, name) {
+            None => Err(false),
+            Some(Hit::Found(node, left)) if self.open_file(node.ino).is_none() => Ok((node, left)),
+            Some(_) => Err(true),
+        }
+    }
+
+    /// lookup answered by the entry cache alone, without waiting; None
+    /// when it takes [`Fs::lookup_entry`]. (The FUSE adapter answers these
+    /// on its own thread: no hop to the runtime.)
+    pub fn lookup_cached(&self, parent: u64, name: &[u8]) -> Option<(Node, Duration)> {
+        if name.len() > NAME_MAX || is_top(parent) {
+            return None;
+        }
+        self.cached_entry(parent, name).ok()
+    }
+
+    /// getattr answered by the entry cache alone, as [`Fs::lookup_cached`].
+    pub fn getattr_cached(&self, ino: u64) -> Option<(Node, Duration)> {
+        if self.open_file(ino).is_some() {
+            return None;
+        }
+        self.entries.getattr(ino)
     }
 
     /// A lookup that missed the entry cache: fetches the page of `parent`
@@ -376,7 +407,10 @@ impl<B: Backend> Fs<B> {
         .ok()?;
         self.entries.fill(parent, after, &page, generation, started);
         let (entries, more) = page;
-        let past = !more || entries.last().is_some_and(|(last, _)| last.as_slice() >= name);
+        let past = !more
+            || entries
+                .last()
+                .is_some_and(|(last, _)| last.as_slice() >= name);
         match entries.into_iter().find(|(n, _)| n == name) {
             Some((_, node)) => Some(Ok((self.local(node), TTL))),
             None if past => Some(Err(not_found(name))),
@@ -390,10 +424,8 @@ impl<B: Backend> Fs<B> {
 
     /// getattr, and how long the kernel may keep the answer.
     pub async fn getattr_entry(&self, ino: u64) -> Result<(Node, Duration)> {
-        if self.open_file(ino).is_none() {
-            if let Some(kept) = self.entries.getattr(ino) {
-                return Ok(kept);
-            }
+        if let Some(kept) = self.getattr_cached(ino) {
+            return Ok(kept);
         }
         let generation = self.entries.generation();
         let started = tokio::time::Instant::now();

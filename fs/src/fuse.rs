@@ -125,6 +125,10 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if let Some((node, ttl)) = self.fs.lookup_cached(parent.0, name.as_bytes()) {
+            reply.entry(&ttl, &file_attr(&node), Generation(0));
+            return;
+        }
         let name = bytes(name);
         self.spawn(
             "lookup",
@@ -137,6 +141,10 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        if let Some((node, ttl)) = self.fs.getattr_cached(ino.0) {
+            reply.attr(&ttl, &file_attr(&node));
+            return;
+        }
         self.spawn(
             "getattr",
             |fs| async move { fs.getattr_entry(ino.0).await },

@@ -8,27 +8,11 @@ use std::{sync::atomic::Ordering, time::Duration};
 use bytes::Bytes;
 use cairn_client::Node;
 
-use super::bucket;
-use crate::{
-    attr::TTL, backend::Backend, backend::NewNode, entry_cache::PREFETCH, mock::Mock,
-    open_file::Limits, Fs, FsOptions,
-};
+use super::{bucket, made_elsewhere, small_fs_with};
+use crate::{attr::TTL, entry_cache::PREFETCH, mock::Mock, Fs};
 
 fn cached_fs() -> (Fs<Mock>, Mock) {
-    let mock = Mock::new(64);
-    let fs = Fs::new(
-        mock.clone(),
-        FsOptions {
-            owner: "AKTEST".into(),
-            limits: Limits {
-                timeout: Duration::from_secs(5),
-                ..Limits::default()
-            },
-            entry_ttl: TTL,
-            ..FsOptions::default()
-        },
-    );
-    (fs, mock)
+    small_fs_with(TTL)
 }
 
 /// (lookups, getattrs, readdirs) the mount sent to the cluster model.
@@ -110,7 +94,9 @@ async fn own_changes_show_at_once() {
     fs.setattr(a.ino, attr).await.unwrap();
     assert_eq!(fs.getattr(a.ino).await.unwrap().mode & 0o7777, 0o600);
     // Renamed: the old name is gone, the new one found.
-    fs.rename(dir.ino, b"a", dir.ino, b"b", false).await.unwrap();
+    fs.rename(dir.ino, b"a", dir.ino, b"b", false)
+        .await
+        .unwrap();
     assert_eq!(
         fs.lookup(dir.ino, b"a").await.unwrap_err().errno(),
         libc::ENOENT
@@ -146,18 +132,7 @@ async fn changes_elsewhere_show_within_the_timeout() {
     assert_eq!(fs.lookup(b.ino, b"obj").await.unwrap().size, 3);
     // Then, behind the mount's back (S3): the object replaced, a new key.
     mock.put(f.ino, b"replaced");
-    mock.create(NewNode {
-        parent: b.ino,
-        name: b"zz-new",
-        kind: cairn_client::NodeKind::File,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        target: b"",
-        exclusive: true,
-    })
-    .await
-    .unwrap();
+    made_elsewhere(&mock, b.ino, b"zz-new").await;
     // The new name shows at once: absence is never cached.
     assert!(fs.lookup(b.ino, b"zz-new").await.is_ok());
     // Within the timeout, the page answers for the replaced object (that
