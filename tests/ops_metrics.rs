@@ -36,10 +36,8 @@ fn traffic(cairn: impl Fn(&[&str]) -> std::process::Output, dir: &std::path::Pat
     assert_eq!(common::md5_file(&src), common::md5_file(&back));
 }
 
-#[test]
-fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
-    let up = Up::start(&[]);
-    // Wait for the three chunk servers to be active in the MDS's view.
+/// Waits for the three chunk servers to be active in the MDS's figures.
+fn wait_three_active(up: &Up) {
     wait(Duration::from_secs(60), "3 active chunk servers", || {
         let s = scrape(&up.metrics_addr);
         (sum(
@@ -49,6 +47,12 @@ fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
         ) == 3.0)
             .then_some(())
     });
+}
+
+#[test]
+fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
+    let up = Up::start(&[]);
+    wait_three_active(&up);
     let before = scrape(&up.metrics_addr);
     for part in ["mds", "cs1", "cs2", "cs3"] {
         assert!(
@@ -122,6 +126,30 @@ fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
         sum(&after, "cairn_replicas", &[("part", "mds")]) >= 3.0,
         "no replica counted"
     );
+}
+
+/// With a group of three MDS in one `cairn up`, the metrics and the status
+/// page come from whichever of them leads: every chunk server, the three
+/// MDS with one leader.
+#[test]
+fn cairn_up_with_three_mds_serves_the_figures_of_the_group() {
+    let up = Up::start(&["--mds-count", "3"]);
+    wait_three_active(&up);
+    let page = wait(Duration::from_secs(30), "a status page with 3 MDS", || {
+        let (status, page) = http_get(&up.metrics_addr, "/").ok()?;
+        (status == 200 && page.matches("<td class=l>follower</td>").count() == 2).then_some(page)
+    });
+    assert_eq!(
+        page.matches("<td class=l>leader</td>").count(),
+        1,
+        "one leader: {page}"
+    );
+    for id in 1..=3 {
+        assert!(
+            page.contains(&format!("<tr id=cs{id} class=cs>")),
+            "chunk server {id} on the page: {page}"
+        );
+    }
 }
 
 /// A daemon process killed on drop.

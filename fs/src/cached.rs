@@ -1,7 +1,8 @@
 //! A [`Backend`] that reads through the local-disk [`ReadCache`]: every
 //! other call goes straight to the wrapped backend. Reads are cut into
 //! the cache's blocks of each chunk; a block wholly below the chunk's
-//! length is looked up (keyed by chunk id and version) and, on a miss,
+//! length is looked up (keyed by chunk id, version and the file's ctime)
+//! and, on a miss,
 //! read whole from the cluster and stored; the ragged end of a chunk is
 //! read directly. Commits drop the blocks of every chunk the write touched.
 
@@ -44,11 +45,13 @@ impl<B: Backend> Cached<B> {
         Ok(Bytes::from(out))
     }
 
-    /// One block of a chunk, from the cache or the cluster.
-    async fn block(&self, loc: &ChunkLocation, block: u64) -> Result<Bytes, FsError> {
+    /// One block of a chunk read through a file changed at `stamp`, from
+    /// the cache or the cluster.
+    async fn block(&self, loc: &ChunkLocation, stamp: i64, block: u64) -> Result<Bytes, FsError> {
         let key = BlockKey {
             chunk_id: loc.chunk_id,
             version: loc.version,
+            stamp,
             block,
         };
         if let Some(data) = self.cache.get(key).await {
@@ -153,7 +156,7 @@ impl<B: Backend> Backend for Cached<B> {
                 let block = p.from / CACHE_BLOCK;
                 let block_end = (block + 1) * CACHE_BLOCK;
                 if block_end <= loc.length {
-                    let data = self.block(loc, block).await?;
+                    let data = self.block(loc, node.ctime_ns, block).await?;
                     let at = (p.from - block * CACHE_BLOCK) as usize;
                     let n = (p.to - p.from) as usize;
                     data.get(at..at + n)

@@ -53,6 +53,9 @@ struct State {
     /// Chunks freed because their last extent went (as the MDS does).
     freed: std::collections::HashSet<u64>,
     commits: u64,
+    /// The MDS's clock for ctime, as far as the tests need it: it moves
+    /// on at every change.
+    changes: i64,
 }
 
 #[derive(Clone)]
@@ -708,6 +711,13 @@ impl Backend for Mock {
         n.size = size;
         n.etag = etag.to_string();
         n.mtime_ns = mtime_ns;
+        st.changes += 1;
+        let ctime = st.changes;
+        let n = st
+            .nodes
+            .get_mut(&ino)
+            .ok_or_else(|| FsError::NotFound(format!("inode {ino}")))?;
+        n.ctime_ns = ctime;
         let out = n.clone();
         st.free_unreferenced(before);
         Ok(out)

@@ -1,6 +1,6 @@
 //! The client read cache on a local fast disk, as PCS keeps one on each
 //! node's SSD: recently read blocks of chunks, one file per block, keyed
-//! by chunk id, chunk version and block index.
+//! by chunk id, chunk version, the stamp of the file read and block index.
 //!
 //! Invariants:
 //! * a block is stored only if it lies wholly below the chunk's length when
@@ -12,12 +12,15 @@
 //! * a chunk whose replica set changes gets a new version, so its old
 //!   blocks are never found again; blocks of chunks this mount writes are
 //!   dropped at the write's commit (in-place writes keep the version);
+//! * a chunk written in place by *another* client is found under a new
+//!   stamp: the stamp is the change time (ctime) of the file read, which
+//!   the MDS moves on at every committed write and no client can set, and
+//!   a chunk is written in place only through the one file that refers to
+//!   it (shared chunks take writes into new chunks). So once this mount
+//!   sees the file's new attributes (within the attribute timeout) the old
+//!   blocks are never found again;
 //! * the files held never exceed the capacity (least recently used go
 //!   first).
-//!
-//! Not covered: a chunk overwritten in place by *another* client keeps its
-//! version, so its cached blocks here are stale until evicted (see
-//! SEMANTICS.md).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -41,6 +44,8 @@ const SUFFIX: &str = ".blk";
 pub struct BlockKey {
     pub chunk_id: u64,
     pub version: u64,
+    /// Change time (ns) of the file the block was read through.
+    pub stamp: i64,
     pub block: u64,
 }
 
@@ -175,8 +180,8 @@ impl ReadCache {
 
     fn path(&self, key: &BlockKey) -> PathBuf {
         self.dir.join(format!(
-            "{:016x}-{:x}-{:x}{SUFFIX}",
-            key.chunk_id, key.version, key.block
+            "{:016x}-{:x}-{:x}-{:x}{SUFFIX}",
+            key.chunk_id, key.version, key.stamp, key.block
         ))
     }
 
@@ -294,6 +299,7 @@ mod tests {
         BlockKey {
             chunk_id,
             version: 1,
+            stamp: 7,
             block,
         }
     }
@@ -327,6 +333,12 @@ mod tests {
             ..key(1, 0)
         };
         assert_eq!(cache.get(newer).await, None);
+        // So is the chunk read through a file changed since.
+        let changed = BlockKey {
+            stamp: 8,
+            ..key(1, 0)
+        };
+        assert_eq!(cache.get(changed).await, None);
 
         // A corrupted block file is dropped, never served.
         let path = cache.path(&key(3, 0));

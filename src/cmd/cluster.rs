@@ -361,7 +361,9 @@ pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.metrics_listen {
         let metrics = cairn_metrics::Metrics::new();
         mds.attach_metrics(&metrics);
-        super::observe::serve_metrics(addr, metrics, mds.status_router()).await?;
+        let source = mds.status_source();
+        source.sample_into(&metrics);
+        super::observe::serve_metrics(addr, metrics, source.router()).await?;
     }
     let addr = match args.listen {
         Some(a) => a,

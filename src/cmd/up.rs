@@ -187,7 +187,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 
     // One registry for every part, served once the parts are attached.
     let metrics = args.metrics_listen.map(|_| cairn_metrics::Metrics::new());
-    let mut status_page = None;
+    // The group's figures come from whichever MDS of it leads.
+    let mut status = cairn_mds::StatusSource::default();
     let mut mds_addrs = Vec::new();
     for i in 1..=args.mds_count.max(1) {
         let dir = if i == 1 {
@@ -204,11 +205,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create the MDS in {}", dir.display()))?;
         }
         let mut mds = cairn_mds::Mds::open(&dir, cairn_mds::MdsOptions::default()).await?;
-        // The first MDS serves the metrics and status page of the group.
-        if let (1, Some(m)) = (i, metrics.as_ref()) {
+        // The group's gRPC calls are counted together (part `mds`).
+        if let Some(m) = metrics.as_ref() {
             mds.attach_metrics(m);
-            status_page = Some(mds.status_router());
         }
+        status.add(&mds);
         let mds_addr: SocketAddr = mds
             .addr()
             .parse()
@@ -318,8 +319,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         data.display()
     );
     println!("  MDS: {mds_addr}");
-    if let (Some(addr), Some(m), Some(page)) = (args.metrics_listen, metrics, status_page) {
-        let bound = super::observe::serve_metrics(addr, m, page).await?;
+    if let (Some(addr), Some(m)) = (args.metrics_listen, metrics) {
+        status.sample_into(&m);
+        let bound = super::observe::serve_metrics(addr, m, status.router()).await?;
         println!("  metrics: http://{bound}/metrics  status page: http://{bound}/");
     }
     println!("  S3:  http://{s3_addr} (region {})", args.region);

@@ -106,7 +106,10 @@ impl TestCluster {
         let mut cmd = Command::new(cairn_bin());
         cmd.env("CAIRN_CONFIG_DIR", &self.etc)
             .env("CAIRN_CLUSTER", CLUSTER)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null());
         cmd
     }
@@ -252,6 +255,37 @@ impl Drop for TestCluster {
             }
         }
         self.kill_mds();
+        if std::thread::panicking() {
+            print_log_tails(self.root.path());
+        }
+    }
+}
+
+/// Lines of each daemon log a failed test prints.
+const LOG_TAIL_LINES: usize = 60;
+
+/// Prints the end of every daemon log under `dir`: a test that fails in CI
+/// shows what the processes said before its directory is removed.
+fn print_log_tails(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut logs: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    for log in logs {
+        let Ok(text) = std::fs::read_to_string(&log) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(LOG_TAIL_LINES);
+        eprintln!("---- {} (last {} lines) ----", log.display(), lines.len() - from);
+        for line in &lines[from..] {
+            eprintln!("{line}");
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc,
     },
     time::{Duration, Instant},
 };
@@ -32,15 +32,12 @@ pub struct DoorCounters {
     write_ops: AtomicU64,
     fsyncs: AtomicU64,
     errors: AtomicU64,
-    latency: Mutex<Latency>,
-}
-
-/// Request latencies since the last report.
-#[derive(Debug, Default, Clone, Copy)]
-struct Latency {
-    count: u64,
-    total: Duration,
-    max: Duration,
+    /// Requests, their summed and their longest latency (microseconds)
+    /// since the last report: atomics, so that a request never waits on
+    /// another to count itself.
+    timed: AtomicU64,
+    total_us: AtomicU64,
+    max_us: AtomicU64,
 }
 
 /// A door request, as the counters sort it.
@@ -77,13 +74,10 @@ impl DoorCounters {
         if !ok {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
-        let mut l = self
-            .latency
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        l.count += 1;
-        l.total += took;
-        l.max = l.max.max(took);
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.timed.fetch_add(1, Ordering::Relaxed);
+        self.total_us.fetch_add(us, Ordering::Relaxed);
+        self.max_us.fetch_max(us, Ordering::Relaxed);
     }
 
     pub fn totals(&self) -> DoorTotals {
@@ -98,20 +92,17 @@ impl DoorCounters {
     }
 
     /// The latencies since the last call: (average, max) in milliseconds.
+    /// A request counted while this runs may land in either interval.
     fn take_latency(&self) -> (f64, f64) {
-        let l = std::mem::take(
-            &mut *self
-                .latency
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let avg = if l.count == 0 {
+        let count = self.timed.swap(0, Ordering::Relaxed);
+        let total_us = self.total_us.swap(0, Ordering::Relaxed);
+        let max_us = self.max_us.swap(0, Ordering::Relaxed);
+        let avg = if count == 0 {
             0.0
         } else {
-            ms(l.total) / l.count as f64
+            total_us as f64 / 1e3 / count as f64
         };
-        (avg, ms(l.max))
+        (avg, max_us as f64 / 1e3)
     }
 }
 

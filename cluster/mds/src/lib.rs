@@ -39,6 +39,7 @@ mod status_page;
 pub use error::MdsError;
 pub use init::{create_member, init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};
 pub use server::{Mds, MdsOptions};
+pub use status_page::StatusSource;
 
 #[cfg(test)]
 mod tests;

@@ -58,7 +58,6 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// This MDS as the stat reply lists it. One MDS: it is the leader.
 /// Every MDS of the group as this one sees it, with this process's own
 /// figures on its entry.
 pub(crate) fn mds_stats(state: &State) -> Vec<pb::MdsStat> {
@@ -74,12 +73,61 @@ pub(crate) fn mds_stats(state: &State) -> Vec<pb::MdsStat> {
     all
 }
 
-async fn cluster_stat(state: &Arc<State>) -> Result<pb::ClusterStat, tonic::Status> {
-    let service = MdsService::new(state.clone());
-    Ok(service
-        .stat(tonic::Request::new(pb::Empty {}))
-        .await?
-        .into_inner())
+/// Where the status page and the metrics sampler read the cluster's
+/// figures: the MDSs of this process (`cairn up --mds-count 3` runs a whole
+/// group in one). The leader among them answers; a lone follower answers
+/// with the error that names the leader.
+#[derive(Clone, Default)]
+pub struct StatusSource {
+    states: Vec<Arc<State>>,
+}
+
+impl StatusSource {
+    /// Adds an MDS of this process.
+    pub fn add(&mut self, mds: &Mds) {
+        self.states.push(mds.state.clone());
+    }
+
+    /// The stat reply of the first MDS here that leads, else the first
+    /// one's error.
+    async fn stat(&self) -> Result<pb::ClusterStat, tonic::Status> {
+        let leader = self
+            .states
+            .iter()
+            .find(|s| s.is_leader())
+            .or_else(|| self.states.first())
+            .ok_or_else(|| tonic::Status::unavailable("no MDS in this process"))?;
+        let service = MdsService::new(leader.clone());
+        Ok(service
+            .stat(tonic::Request::new(pb::Empty {}))
+            .await?
+            .into_inner())
+    }
+
+    /// Samples the cluster's figures (chunks by state, chunk servers by
+    /// state, space, replication queue) into `metrics` (part `mds`) at
+    /// every scrape.
+    pub fn sample_into(&self, metrics: &Metrics) {
+        let part = metrics.part("mds");
+        let source = self.clone();
+        metrics.on_scrape(move || {
+            let source = source.clone();
+            let part = part.clone();
+            async move {
+                match source.stat().await {
+                    Ok(stat) => sample(&part, &stat),
+                    Err(e) => tracing::debug!(error = %e, "cannot sample the MDS figures"),
+                }
+            }
+        });
+    }
+
+    /// The status page (`/`), to serve beside `/metrics`.
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/", get(page))
+            .with_state(self.clone())
+    }
 }
 
 /// Sets the MDS's sampled figures from one stat reply.
@@ -116,35 +164,21 @@ fn sample(part: &PartMetrics, stat: &pb::ClusterStat) {
 }
 
 impl Mds {
-    /// Counts this MDS's gRPC calls in `metrics` (part `mds`) and samples
-    /// the cluster's figures (chunks by state, chunk servers by state,
-    /// space, replication queue) at every scrape.
+    /// Counts this MDS's gRPC calls in `metrics` (part `mds`).
     pub fn attach_metrics(&mut self, metrics: &Metrics) {
-        let part = metrics.part("mds");
-        self.metrics = Some(part.clone());
-        let state = self.state.clone();
-        metrics.on_scrape(move || {
-            let state = state.clone();
-            let part = part.clone();
-            async move {
-                match cluster_stat(&state).await {
-                    Ok(stat) => sample(&part, &stat),
-                    Err(e) => tracing::debug!(error = %e, "cannot sample the MDS figures"),
-                }
-            }
-        });
+        self.metrics = Some(metrics.part("mds"));
     }
 
-    /// The status page (`/`), to serve beside `/metrics`.
-    pub fn status_router(&self) -> axum::Router {
-        axum::Router::new()
-            .route("/", get(page))
-            .with_state(self.state.clone())
+    /// This MDS alone as a [`StatusSource`].
+    pub fn status_source(&self) -> StatusSource {
+        let mut source = StatusSource::default();
+        source.add(self);
+        source
     }
 }
 
-async fn page(AxState(state): AxState<Arc<State>>) -> impl IntoResponse {
-    let body = match cluster_stat(&state).await {
+async fn page(AxState(source): AxState<StatusSource>) -> impl IntoResponse {
+    let body = match source.stat().await {
         Ok(stat) => render(&stat),
         Err(e) => format!(
             "<!doctype html><title>cairn</title><p>cannot read the cluster's state: {}</p>",

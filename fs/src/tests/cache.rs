@@ -72,3 +72,42 @@ async fn second_reads_hit_and_own_writes_invalidate() {
     assert_eq!(read_all(&fs, f.ino).await, want);
     assert!(cache.stats().corrupt >= 1);
 }
+
+#[tokio::test]
+async fn another_mounts_in_place_write_is_never_served_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Arc::new(ReadCache::open(dir.path(), 64 << 20).unwrap());
+    let mock = Mock::new(4 << 20);
+    let cached = Fs::new(
+        Cached::new(mock.clone(), cache.clone()),
+        FsOptions::default(),
+    );
+    let other = Fs::new(mock.clone(), FsOptions::default());
+    let b = other
+        .mkdir(cairn_common::ROOT_INO, b"shared", 0o755, 0, 0)
+        .await
+        .unwrap();
+    let data: Vec<u8> = (0..(2 << 20)).map(|i: u32| (i % 241) as u8).collect();
+    let (f, h) = other.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
+    other.write(h, 0, Bytes::from(data.clone())).await.unwrap();
+    other.release(h).await.unwrap();
+
+    // Read twice through the caching mount: the second read is all hits.
+    assert_eq!(read_all(&cached, f.ino).await, data);
+    assert_eq!(read_all(&cached, f.ino).await, data);
+    let warm = cache.stats();
+    assert!(warm.hits >= 2, "{warm:?}");
+
+    // The other mount overwrites bytes in place (same chunk, same
+    // version): the caching mount reads the new bytes.
+    let h = other.open(f.ino, libc::O_WRONLY).await.unwrap();
+    other
+        .write(h, 1000, Bytes::from_static(b"CHANGED"))
+        .await
+        .unwrap();
+    other.release(h).await.unwrap();
+    let mut want = data.clone();
+    want[1000..1007].copy_from_slice(b"CHANGED");
+    assert_eq!(read_all(&cached, f.ino).await, want);
+    assert!(cache.stats().misses > warm.misses, "{:?}", cache.stats());
+}

@@ -505,18 +505,18 @@ where
     }
 }
 
-/// The fuzzing entry point: decodes `data` (split into a few pieces) in
-/// the unsigned-trailer and the signed modes; never panics, never holds more
-/// than the bounds above.
-pub fn fuzz_chunked(data: &[u8]) {
-    use futures::StreamExt;
+/// The decoder modes the fuzzer drives, in the order of the seeds of
+/// `gateway/fuzz/seeds/aws_chunked`: unsigned with a CRC32C trailer, signed,
+/// signed with a SHA-256 trailer and a decoded length of 3. The signer is a
+/// fixed key and seed, so that seeds can carry valid chunk signatures.
+pub fn fuzz_modes() -> [ChunkedOptions; 3] {
     let signer = ChunkSigner {
         signing_key: [7; 32],
         amz_date: "20130524T000000Z".into(),
         scope: "20130524/us-east-1/s3/aws4_request".into(),
         seed_signature: [1; 32],
     };
-    let modes = [
+    [
         ChunkedOptions {
             trailer: true,
             trailer_checksum: Some(ChecksumAlgorithm::Crc32c),
@@ -532,8 +532,15 @@ pub fn fuzz_chunked(data: &[u8]) {
             trailer_checksum: Some(ChecksumAlgorithm::Sha256),
             decoded_length: Some(3),
         },
-    ];
-    for options in modes {
+    ]
+}
+
+/// The fuzzing entry point: decodes `data` (split into a few pieces) in
+/// each of `fuzz_modes`; never panics, never holds more than the bounds
+/// above.
+pub fn fuzz_chunked(data: &[u8]) {
+    use futures::StreamExt;
+    for options in fuzz_modes() {
         let split = data.len() / 3;
         let pieces: Vec<Result<Bytes, S3Error>> = vec![
             Ok(Bytes::copy_from_slice(

@@ -249,3 +249,30 @@ fn fuzz_body_survives_hostile_input() {
         fuzz_chunked(input);
     }
 }
+
+/// The seeds of the fuzz target are valid bodies, each in its mode, so that
+/// the fuzzer starts from inputs that reach the trailer and signature checks.
+#[tokio::test]
+async fn fuzz_seeds_decode_in_their_mode() {
+    let [unsigned, signed, signed_trailer] = fuzz_modes();
+    let seeds: [(&[u8], ChunkedOptions, &[u8]); 3] = [
+        (
+            include_bytes!("../../../fuzz/seeds/aws_chunked/unsigned-trailer-crc32c"),
+            unsigned,
+            b"hello, world\n",
+        ),
+        (
+            include_bytes!("../../../fuzz/seeds/aws_chunked/signed"),
+            signed,
+            b"hello, world\n",
+        ),
+        (
+            include_bytes!("../../../fuzz/seeds/aws_chunked/signed-trailer-sha256"),
+            signed_trailer,
+            b"abc",
+        ),
+    ];
+    for (body, options, data) in seeds {
+        assert_eq!(decode(body, 7, options).await.unwrap(), data);
+    }
+}
