@@ -120,7 +120,8 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         ids: &[u64],
     ) -> impl Future<Output = Result<Vec<ChunkLocation>, FsError>> + Send;
-    fn writer(&self, ino: u64) -> Self::Writer;
+    /// A writer of the file `node` (its inode, replicas and tier).
+    fn writer(&self, node: &Node) -> Self::Writer;
     /// Applies a write: the new extents replace what covered their bytes,
     /// the size becomes `size`, the ETag `etag` (empty: stale).
     fn commit_write(
@@ -252,8 +253,8 @@ impl Backend for Client {
         self.cached_locations(ids).await
     }
 
-    fn writer(&self, ino: u64) -> FileWriter {
-        self.file_writer(ino)
+    fn writer(&self, node: &Node) -> FileWriter {
+        self.file_writer(node.ino, node.replicas, node.tier)
     }
 
     async fn commit_write(

@@ -247,7 +247,7 @@ impl<B: Backend> Backend for Cached<B> {
     async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
         self.inner.locations(ids).await
     }
-    fn writer(&self, ino: u64) -> B::Writer {
-        self.inner.writer(ino)
+    fn writer(&self, node: &Node) -> B::Writer {
+        self.inner.writer(node)
     }
 }

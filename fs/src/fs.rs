@@ -27,9 +27,11 @@ use cairn_common::{FsError, ROOT_INO};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::{
+    attr::TTL,
     backend::{Backend, NewNode},
     dir::{Entry, Listing, PAGE},
     dirty::overlay,
+    entry_cache::{just_before, EntryCache, Hit, PREFETCH},
     error::{Error, Result},
     names::{bucket_name, check_new_name, unlinked_name, NAME_MAX},
     open_file::{Limits, OpenFile},
@@ -59,6 +61,10 @@ pub struct FsOptions {
     pub limits: Limits,
     /// Counts what the mount serves (reported to the MDS by the mount).
     pub door: Arc<DoorCounters>,
+    /// How long looked-up entries and attributes are answered from the
+    /// mount's own cache (see `entry_cache`); zero: never, every lookup
+    /// and getattr asks the MDS. At most [`TTL`].
+    pub entry_ttl: Duration,
 }
 
 /// Counters of the mount, for its metrics.
@@ -135,10 +141,15 @@ pub struct Fs<B: Backend> {
     released: tokio::sync::Notify,
     /// Largest write request the kernel sent.
     max_write: AtomicU64,
+    entries: EntryCache,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn not_found(name: &[u8]) -> Error {
+    FsError::NotFound(String::from_utf8_lossy(name).into_owned()).into()
 }
 
 fn is_top(parent: u64) -> bool {
@@ -155,13 +166,14 @@ impl<B: Backend> Fs<B> {
     pub fn new(backend: B, opts: FsOptions) -> Fs<B> {
         Fs {
             backend: Arc::new(backend),
-            opts,
             open: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             released: tokio::sync::Notify::new(),
             max_write: AtomicU64::new(0),
+            entries: EntryCache::new(opts.entry_ttl.min(TTL)),
+            opts,
         }
     }
 
@@ -289,6 +301,9 @@ impl<B: Backend> Fs<B> {
             return Ok(());
         }
         let flushed = file.flush(&self.backend).await;
+        // Before the file leaves the open table (while it is there, lookups
+        // and getattrs of it bypass the entry cache).
+        self.entries.forget_node(file.ino);
         let mut result = flushed;
         if let Some((parent, name)) = file.unlinked() {
             let gone = timed(self.timeout(), "unlink", self.backend.unlink(parent, &name)).await;
@@ -313,16 +328,110 @@ impl<B: Backend> Fs<B> {
     // ----------------------------------------------------------- namespace
 
     pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node> {
+        self.lookup_entry(parent, name).await.map(|(node, _)| node)
+    }
+
+    /// lookup, and how long the kernel may keep the answer.
+    pub async fn lookup_entry(&self, parent: u64, name: &[u8]) -> Result<(Node, Duration)> {
         if name.len() > NAME_MAX {
             return Err(FsError::NameTooLong(String::from_utf8_lossy(name).into_owned()).into());
         }
+        // The top level (buckets) is small and made through S3 mostly.
+        if self.entries.enabled() && !is_top(parent) {
+            match self.cached_entry(parent, name) {
+                Ok(found) => return Ok(found),
+                Err(false) => {
+                    if let Some(found) = self.prefetch(parent, name).await {
+                        return found;
+                    }
+                }
+                // Absence is not cached (an object PUT through S3 shows at
+                // once), and a file open here has a newer local view: ask.
+                Err(true) => {}
+            }
+        }
+        let generation = self.entries.generation();
+        let started = tokio::time::Instant::now();
         let node = timed(self.timeout(), "lookup", self.backend.lookup(parent, name)).await?;
-        Ok(self.local(node))
+        self.entries.fill_node(&node, generation, started);
+        Ok((self.local(node), TTL))
+    }
+
+    /// What the entry cache says of `name` in `parent`: the answer, or
+    /// whether a page covers the name (then the MDS is asked, without a
+    /// new page).
+    fn cached_entry(
+        &self,
+        parent: u64,
+        name: &[u8],
+    ) -> std::result::Result<(Node, Duration), bool> {
+        match self.entries.lookup(parent, name) {
+            None => Err(false),
+            Some(Hit::Found(node, left)) if self.open_file(node.ino).is_none() => Ok((node, left)),
+            Some(_) => Err(true),
+        }
+    }
+
+    /// lookup answered by the entry cache alone, without waiting; None
+    /// when it takes [`Fs::lookup_entry`]. (The FUSE adapter answers these
+    /// on its own thread: no hop to the runtime.)
+    pub fn lookup_cached(&self, parent: u64, name: &[u8]) -> Option<(Node, Duration)> {
+        if name.len() > NAME_MAX || is_top(parent) {
+            return None;
+        }
+        self.cached_entry(parent, name).ok()
+    }
+
+    /// getattr answered by the entry cache alone, as [`Fs::lookup_cached`].
+    pub fn getattr_cached(&self, ino: u64) -> Option<(Node, Duration)> {
+        if self.open_file(ino).is_some() {
+            return None;
+        }
+        self.entries.getattr(ino)
+    }
+
+    /// A lookup that missed the entry cache: fetches the page of `parent`
+    /// that starts at `name` and keeps it. None when the page does not
+    /// tell (the MDS refused the listing, or the page ended short of
+    /// `name`): then a plain lookup answers.
+    async fn prefetch(&self, parent: u64, name: &[u8]) -> Option<Result<(Node, Duration)>> {
+        let generation = self.entries.generation();
+        let started = tokio::time::Instant::now();
+        let after = just_before(name);
+        let page = timed(
+            self.timeout(),
+            "lookup",
+            self.backend.readdir(parent, &after, PREFETCH),
+        )
+        .await
+        .ok()?;
+        self.entries.fill(parent, after, &page, generation, started);
+        let (entries, more) = page;
+        let past = !more
+            || entries
+                .last()
+                .is_some_and(|(last, _)| last.as_slice() >= name);
+        match entries.into_iter().find(|(n, _)| n == name) {
+            Some((_, node)) => Some(Ok((self.local(node), TTL))),
+            None if past => Some(Err(not_found(name))),
+            None => None,
+        }
     }
 
     pub async fn getattr(&self, ino: u64) -> Result<Node> {
+        self.getattr_entry(ino).await.map(|(node, _)| node)
+    }
+
+    /// getattr, and how long the kernel may keep the answer.
+    pub async fn getattr_entry(&self, ino: u64) -> Result<(Node, Duration)> {
+        if let Some(kept) = self.getattr_cached(ino) {
+            return Ok(kept);
+        }
+        let generation = self.entries.generation();
+        let started = tokio::time::Instant::now();
         let node = timed(self.timeout(), "getattr", self.backend.getattr(ino)).await?;
-        Ok(self.local(node))
+        self.entries.fill_node(&node, generation, started);
+        Ok((self.local(node), TTL))
     }
 
     /// chmod, chown, truncate, utimens. An open file commits its buffered
@@ -336,14 +445,17 @@ impl<B: Backend> Fs<B> {
         match self.retain_open(ino) {
             Some(file) => {
                 let result = file.setattr(&self.backend, attr).await;
+                self.entries.forget_node(ino);
                 let released = self.drop_ref(&file).await;
                 let node = result?;
                 released?;
                 Ok(node)
             }
             None => {
-                let node =
-                    timed(self.timeout(), "setattr", self.backend.setattr(ino, attr)).await?;
+                let node = timed(self.timeout(), "setattr", self.backend.setattr(ino, attr))
+                    .await
+                    .inspect_err(|_| self.entries.forget_node(ino))?;
+                self.entries.put_node(&node);
                 Ok(self.local(node))
             }
         }
@@ -411,7 +523,9 @@ impl<B: Backend> Fs<B> {
             target,
             exclusive,
         };
-        timed(self.timeout(), "create", self.backend.create(new)).await
+        let node = timed(self.timeout(), "create", self.backend.create(new)).await?;
+        self.entries.added(parent, name, &node);
+        Ok(node)
     }
 
     /// mknod: regular files only.
@@ -474,6 +588,8 @@ impl<B: Backend> Fs<B> {
                             self.backend.rename(parent, name, parent, &hidden, true),
                         )
                         .await;
+                        self.name_changed(parent, name, moved.is_ok(), false);
+                        self.entries.forget_name(parent, &hidden);
                         if moved.is_ok() {
                             file.set_unlinked(parent, hidden);
                         }
@@ -484,7 +600,20 @@ impl<B: Backend> Fs<B> {
                 }
             }
         }
-        timed(self.timeout(), "unlink", self.backend.unlink(parent, name)).await
+        let unlinked = timed(self.timeout(), "unlink", self.backend.unlink(parent, name)).await;
+        self.name_changed(parent, name, unlinked.is_ok(), false);
+        unlinked
+    }
+
+    /// After a call that removes `name` (a directory with `dir`) from
+    /// `parent`: gone from the entry cache if it succeeded; else what the
+    /// cache knew of it is dropped.
+    fn name_changed(&self, parent: u64, name: &[u8], gone: bool, dir: bool) {
+        if gone {
+            self.entries.removed(parent, name, dir);
+        } else {
+            self.entries.forget_name(parent, name);
+        }
     }
 
     async fn backend_lookup(&self, parent: u64, name: &[u8]) -> Result<Node> {
@@ -507,7 +636,9 @@ impl<B: Backend> Fs<B> {
             )
             .await;
         }
-        timed(self.timeout(), "rmdir", self.backend.rmdir(parent, name)).await
+        let removed = timed(self.timeout(), "rmdir", self.backend.rmdir(parent, name)).await;
+        self.name_changed(parent, name, removed.is_ok(), true);
+        removed
     }
 
     /// Before an rmdir: files unlinked while open live on under hidden
@@ -579,6 +710,7 @@ impl<B: Backend> Fs<B> {
                             self.backend.link(target.ino, new_parent, &hidden),
                         )
                         .await;
+                        self.entries.forget_node(target.ino);
                         match linked {
                             Ok(_) => {
                                 file.set_unlinked(new_parent, hidden);
@@ -600,6 +732,8 @@ impl<B: Backend> Fs<B> {
                 .rename(parent, name, new_parent, new_name, no_replace),
         )
         .await;
+        self.entries.forget_name(parent, name);
+        self.entries.forget_name(new_parent, new_name);
         if let Some(file) = kept {
             self.drop_ref(&file).await?;
         }
@@ -616,7 +750,9 @@ impl<B: Backend> Fs<B> {
             "link",
             self.backend.link(ino, new_parent, new_name),
         )
-        .await?;
+        .await
+        .inspect_err(|_| self.entries.forget_node(ino))?;
+        self.entries.added(new_parent, new_name, &node);
         Ok(self.local(node))
     }
 
@@ -657,6 +793,7 @@ impl<B: Backend> Fs<B> {
                 self.backend.setattr(node.ino, attr),
             )
             .await?;
+            self.entries.put_node(&node);
         }
         let fh = self.open_node(node.clone(), flags);
         Ok((self.local(node), fh))
@@ -900,9 +1037,9 @@ impl<B: Backend> Fs<B> {
             set_xattrs: vec![(name.to_string(), value.to_vec())],
             ..SetAttr::default()
         };
-        timed(self.timeout(), "setxattr", self.backend.setattr(ino, attr))
-            .await
-            .map(|_| ())
+        let set = timed(self.timeout(), "setxattr", self.backend.setattr(ino, attr)).await;
+        self.entries.forget_node(ino);
+        set.map(|_| ())
     }
 
     pub async fn removexattr(&self, ino: u64, name: &str) -> Result<()> {
@@ -917,13 +1054,14 @@ impl<B: Backend> Fs<B> {
             remove_xattrs: vec![name.to_string()],
             ..SetAttr::default()
         };
-        timed(
+        let removed = timed(
             self.timeout(),
             "removexattr",
             self.backend.setattr(ino, attr),
         )
-        .await
-        .map(|_| ())
+        .await;
+        self.entries.forget_node(ino);
+        removed.map(|_| ())
     }
 
     /// At unmount: sends what every open file still buffers.

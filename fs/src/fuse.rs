@@ -125,20 +125,31 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if let Some((node, ttl)) = self.fs.lookup_cached(parent.0, name.as_bytes()) {
+            reply.entry(&ttl, &file_attr(&node), Generation(0));
+            return;
+        }
         let name = bytes(name);
         self.spawn(
             "lookup",
-            |fs| async move { fs.lookup(parent.0, &name).await },
-            |r| entry(reply, r),
+            |fs| async move { fs.lookup_entry(parent.0, &name).await },
+            |r| match r {
+                Ok((node, ttl)) => reply.entry(&ttl, &file_attr(&node), Generation(0)),
+                Err(e) => reply.error(errno(&e)),
+            },
         );
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        if let Some((node, ttl)) = self.fs.getattr_cached(ino.0) {
+            reply.attr(&ttl, &file_attr(&node));
+            return;
+        }
         self.spawn(
             "getattr",
-            |fs| async move { fs.getattr(ino.0).await },
+            |fs| async move { fs.getattr_entry(ino.0).await },
             |r| match r {
-                Ok(node) => reply.attr(&TTL, &file_attr(&node)),
+                Ok((node, ttl)) => reply.attr(&ttl, &file_attr(&node)),
                 Err(e) => reply.error(errno(&e)),
             },
         );

@@ -14,6 +14,7 @@ pub mod backend;
 pub mod cached;
 pub mod dir;
 pub mod dirty;
+pub mod entry_cache;
 pub mod error;
 pub mod etag;
 pub mod fs;

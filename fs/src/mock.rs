@@ -35,6 +35,10 @@ pub struct Faults {
     pub writes: AtomicU64,
     pub syncs: AtomicU64,
     pub sync_writes: AtomicU64,
+    /// Metadata reads seen (what the entry cache saves).
+    pub lookups: AtomicU64,
+    pub getattrs: AtomicU64,
+    pub readdirs: AtomicU64,
 }
 
 #[derive(Default)]
@@ -399,6 +403,7 @@ impl Backend for Mock {
 
     async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
         self.gate().await?;
+        self.faults.lookups.fetch_add(1, Ordering::SeqCst);
         let st = self.st();
         st.dir(parent)?;
         let ino = st
@@ -410,6 +415,7 @@ impl Backend for Mock {
 
     async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
         self.gate().await?;
+        self.faults.getattrs.fetch_add(1, Ordering::SeqCst);
         self.st().node(ino).cloned()
     }
 
@@ -595,6 +601,7 @@ impl Backend for Mock {
         limit: u32,
     ) -> Result<(Vec<(Vec<u8>, Node)>, bool), FsError> {
         self.gate().await?;
+        self.faults.readdirs.fetch_add(1, Ordering::SeqCst);
         let st = self.st();
         st.dir(ino)?;
         let limit = if limit == 0 { 1000 } else { limit as usize };
@@ -663,10 +670,10 @@ impl Backend for Mock {
             .collect())
     }
 
-    fn writer(&self, ino: u64) -> MockWriter {
+    fn writer(&self, node: &Node) -> MockWriter {
         MockWriter {
             mock: self.clone(),
-            ino,
+            ino: node.ino,
             slots: HashMap::new(),
         }
     }

@@ -226,6 +226,7 @@ pub async fn mount_with<B: Backend>(
                 ..Limits::default()
             },
             door: options.door.clone(),
+            entry_ttl: crate::attr::TTL,
         },
     ));
     // A cluster that cannot be reached is a clear error now, not an EIO

@@ -315,7 +315,11 @@ impl<B: Backend> OpenFile<B> {
                 })
             }
         };
-        let w = writer.get_or_insert_with(|| backend.writer(self.ino));
+        let node = match &cut {
+            Some(cut) => cut.node.clone(),
+            None => self.lock().node.clone(),
+        };
+        let w = writer.get_or_insert_with(|| backend.writer(&node));
         let Some(cut) = cut else {
             if sync {
                 timed(self.limits.timeout, "fsync", w.sync()).await?;

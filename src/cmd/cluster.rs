@@ -76,7 +76,8 @@ pub struct MdsArgs {
     #[arg(long, default_value_t = 60)]
     release_grace: u64,
     /// Seconds after which a chunk allocated but never committed is
-    /// collected.
+    /// collected. Mounts keep chunks allocated ahead for up to 30 s: keep
+    /// this well above that.
     #[arg(long, default_value_t = 3600)]
     uncommitted_timeout: u64,
     /// Serve Prometheus metrics at http://ADDR/metrics and the status page

@@ -28,6 +28,7 @@ use cairn_common::FsError;
 
 use crate::{
     chain::ChunkWrite,
+    chunk_pool::PoolKey,
     layout::{merge_extents, plan_write, ChunkTarget},
     node::{ChunkLocation, Extent},
     writer::WrittenData,
@@ -53,6 +54,8 @@ pub struct FileWriter {
     /// Chunks written since the last sync, with the location the write
     /// left them at (a replica dropped during the write bumps the version).
     unsynced: HashMap<u64, ChunkLocation>,
+    /// The file's (replicas, tier): which chunks of the pool fit it.
+    pool_key: PoolKey,
 }
 
 impl Client {
@@ -69,12 +72,16 @@ impl Client {
 
     /// A writer for file `ino` (whose replicas/tier attributes new chunks
     /// take).
-    pub fn file_writer(&self, ino: u64) -> FileWriter {
+    /// A writer of file `ino`, whose replicas and tier are `replicas` and
+    /// `tier`: its new chunks come from the client's pool of chunks
+    /// allocated ahead (see `chunk_pool`).
+    pub fn file_writer(&self, ino: u64, replicas: u32, tier: u32) -> FileWriter {
         FileWriter {
             client: self.clone(),
             ino,
             slots: HashMap::new(),
             unsynced: HashMap::new(),
+            pool_key: (replicas, tier),
         }
     }
 }
@@ -200,7 +207,11 @@ impl FileWriter {
                 let loc = match self.slots.get(slot) {
                     Some(loc) => loc.clone(),
                     None => {
-                        let loc = self.client.inner.allocate_chunk(self.ino).await?;
+                        let loc = self
+                            .client
+                            .inner
+                            .pooled_chunk(self.ino, self.pool_key)
+                            .await?;
                         self.slots.insert(*slot, loc.clone());
                         loc
                     }

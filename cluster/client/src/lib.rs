@@ -9,6 +9,7 @@
 
 mod admin;
 mod chain;
+pub mod chunk_pool;
 mod file;
 pub mod layout;
 mod node;
@@ -105,6 +106,7 @@ pub(crate) struct Inner {
     pub(crate) chunk_size: u64,
     pub(crate) host: String,
     locations: Mutex<HashMap<u64, (Instant, ChunkLocation)>>,
+    pub(crate) pool: chunk_pool::ChunkPool,
 }
 
 /// A handle on the cluster; cheap to clone, safe to share between tasks.
@@ -152,6 +154,7 @@ impl Client {
                     .clamp(1 << 20, cairn_common::MAX_CHUNK_SIZE),
                 host: options.host.unwrap_or_else(hostname),
                 locations: Mutex::new(HashMap::new()),
+                pool: chunk_pool::ChunkPool::default(),
             }),
         })
     }
@@ -648,6 +651,46 @@ impl Client {
 }
 
 impl Inner {
+    /// A new chunk for a file of `key` (its replicas and tier) from the
+    /// pool, which is refilled with one MDS call (see `chunk_pool`) on
+    /// behalf of `attr_ino` when empty.
+    pub(crate) async fn pooled_chunk(
+        &self,
+        attr_ino: u64,
+        key: chunk_pool::PoolKey,
+    ) -> Result<ChunkLocation, FsError> {
+        if let Some(loc) = self.pool.take(key, Instant::now()) {
+            return Ok(loc);
+        }
+        let at = Instant::now();
+        let req = pb::AllocateChunksRequest {
+            ino: attr_ino,
+            client_host: self.host.clone(),
+            count: chunk_pool::BATCH,
+        };
+        // Not retried, as allocate_chunk.
+        let reply = self
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.allocate_chunks(r).await }
+            })
+            .await?;
+        let mut chunks: Vec<ChunkLocation> =
+            reply.chunks.into_iter().map(ChunkLocation::from).collect();
+        if chunks.iter().any(|loc| loc.replicas.is_empty()) {
+            return Err(FsError::NoSpace(
+                "the MDS allocated chunks with no replica".into(),
+            ));
+        }
+        if chunks.is_empty() {
+            return Err(FsError::Io("the MDS allocated no chunk".into()));
+        }
+        let first = chunks.remove(0);
+        self.pool.put(key, at, chunks);
+        Ok(first)
+    }
+
     pub(crate) async fn allocate_chunk(&self, attr_ino: u64) -> Result<ChunkLocation, FsError> {
         let req = pb::AllocateChunkRequest {
             ino: attr_ino,

@@ -283,6 +283,15 @@ pub enum Command {
     AbortUpload {
         upload_id: String,
     },
+
+    // ---- chunks, continued (new variants go last: the log encodes the
+    // variant's index)
+    /// `count` new chunks for inode `owner`, all on `chain`.
+    AllocateChunks {
+        owner: u64,
+        chain: Vec<u32>,
+        count: u32,
+    },
 }
 
 impl Command {
@@ -320,6 +329,7 @@ impl Command {
             Command::PutPart { .. } => "put_part",
             Command::CompleteUpload { .. } => "complete_upload",
             Command::AbortUpload { .. } => "abort_upload",
+            Command::AllocateChunks { .. } => "allocate_chunks",
         }
     }
 }
@@ -353,4 +363,6 @@ pub enum CommandReply {
     Freed(u64),
     AccessKey(AccessKeyInfo),
     Upload(UploadInfo),
+    /// New chunks, in allocation order.
+    Chunks(Vec<(u64, ChunkInfo)>),
 }

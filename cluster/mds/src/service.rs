@@ -122,6 +122,36 @@ impl MdsService {
     }
 
     /// The chain of a freshly allocated chunk, in placement's order.
+    /// The chain a new chunk of inode `ino` goes on (placement over the
+    /// live figures), and the chunk servers it was chosen among.
+    async fn place_chunk(
+        &self,
+        ino: u64,
+        client_host: &str,
+    ) -> Result<(Vec<u32>, BTreeMap<u32, ChunkServerInfo>), FsError> {
+        let reader = self.state.read().await?;
+        let owner = reader.inode(ino)?;
+        let servers = reader.chunk_servers()?;
+        drop(reader);
+        let candidates = self.candidates(&servers, Instant::now());
+        let request = placement::Request {
+            replicas: owner.replicas.max(1) as usize,
+            tier: owner.tier,
+            preferred_host: (!client_host.is_empty()).then_some(client_host),
+            exclude: &[],
+            room_needed: self.state.meta.chunk_size,
+        };
+        let chosen = placement::place(&candidates, &request).map_err(|e| {
+            tracing::warn!(ino, error = %e, "chunk allocation refused");
+            FsError::NoSpace(e.to_string())
+        })?;
+        tracing::debug!(ino, chain = ?chosen.chain, reasons = ?chosen.reasons, "chunk placed");
+        Ok((
+            chosen.chain,
+            servers.into_iter().map(|s| (s.id, s)).collect(),
+        ))
+    }
+
     fn chain(
         &self,
         chunk_id: u64,
@@ -429,36 +459,43 @@ impl Metadata for MdsService {
         request: Request<pb::AllocateChunkRequest>,
     ) -> Reply<pb::ChunkLocation> {
         let r = request.into_inner();
-        let reader = self.state.read().await?;
-        let owner = reader.inode(r.ino)?;
-        let servers = reader.chunk_servers()?;
-        drop(reader);
-        let replicas = owner.replicas.max(1) as usize;
-        let candidates = self.candidates(&servers, Instant::now());
-        let request = placement::Request {
-            replicas,
-            tier: owner.tier,
-            preferred_host: (!r.client_host.is_empty()).then_some(r.client_host.as_str()),
-            exclude: &[],
-            room_needed: self.state.meta.chunk_size,
-        };
-        let chosen = placement::place(&candidates, &request).map_err(|e| {
-            tracing::warn!(ino = r.ino, error = %e, "chunk allocation refused");
-            FsError::NoSpace(e.to_string())
-        })?;
-        tracing::debug!(ino = r.ino, chain = ?chosen.chain, reasons = ?chosen.reasons, "chunk placed");
+        let (chain, servers) = self.place_chunk(r.ino, &r.client_host).await?;
         match self
             .state
             .submit(Command::AllocateChunk {
                 owner: r.ino,
-                chain: chosen.chain,
+                chain,
             })
             .await?
         {
             CommandReply::Chunk { chunk_id, chunk } => {
-                let servers = servers.into_iter().map(|s| (s.id, s)).collect();
                 Ok(Response::new(self.chain(chunk_id, &chunk, &servers)))
             }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn allocate_chunks(
+        &self,
+        request: Request<pb::AllocateChunksRequest>,
+    ) -> Reply<pb::AllocateChunksReply> {
+        let r = request.into_inner();
+        let (chain, servers) = self.place_chunk(r.ino, &r.client_host).await?;
+        match self
+            .state
+            .submit(Command::AllocateChunks {
+                owner: r.ino,
+                chain,
+                count: r.count,
+            })
+            .await?
+        {
+            CommandReply::Chunks(made) => Ok(Response::new(pb::AllocateChunksReply {
+                chunks: made
+                    .iter()
+                    .map(|(chunk_id, chunk)| self.chain(*chunk_id, chunk, &servers))
+                    .collect(),
+            })),
             other => Err(unexpected(&other)),
         }
     }

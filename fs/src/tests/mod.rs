@@ -3,6 +3,7 @@
 
 mod cache;
 mod data;
+mod entries;
 mod model;
 mod namespace;
 mod semantics;
@@ -18,6 +19,11 @@ use crate::{mock::Mock, open_file::Limits, Fs, FsOptions};
 /// batches, so that a few hundred bytes cross chunk boundaries and start
 /// background batches.
 pub(crate) fn small_fs() -> (Fs<Mock>, Mock) {
+    small_fs_with(Duration::ZERO)
+}
+
+/// [`small_fs`] with the entry cache on for `entry_ttl`.
+pub(crate) fn small_fs_with(entry_ttl: Duration) -> (Fs<Mock>, Mock) {
     let mock = Mock::new(64);
     let fs = Fs::new(
         mock.clone(),
@@ -28,10 +34,29 @@ pub(crate) fn small_fs() -> (Fs<Mock>, Mock) {
                 batch_bytes: 256,
                 max_unsent: 1024,
             },
+            entry_ttl,
             ..FsOptions::default()
         },
     );
     (fs, mock)
+}
+
+/// A file `name` made in `parent` behind the mount's back, as an S3 PUT
+/// of a new key makes it.
+pub(crate) async fn made_elsewhere(mock: &Mock, parent: u64, name: &[u8]) -> Node {
+    use crate::backend::{Backend, NewNode};
+    mock.create(NewNode {
+        parent,
+        name,
+        kind: cairn_client::NodeKind::File,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        target: b"",
+        exclusive: true,
+    })
+    .await
+    .unwrap()
 }
 
 /// Makes bucket `b` and returns its node.

@@ -3,7 +3,7 @@
 use cairn_client::{NodeKind, SetAttr};
 use cairn_common::ROOT_INO;
 
-use super::{bucket, small_fs};
+use super::{bucket, made_elsewhere, small_fs};
 use crate::fs::{sized, Sized, XATTR_CREATE, XATTR_REPLACE};
 
 #[tokio::test]
@@ -157,21 +157,7 @@ async fn readdir_pages_offsets_and_hidden_names() {
         fs.release(h).await.unwrap();
     }
     // A key that is not a POSIX name (made through S3) is left out.
-    {
-        use crate::backend::{Backend, NewNode};
-        mock.create(NewNode {
-            parent: b.ino,
-            name: b"a/b",
-            kind: NodeKind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            target: b"",
-            exclusive: true,
-        })
-        .await
-        .unwrap();
-    }
+    made_elsewhere(&mock, b.ino, b"a/b").await;
     let dh = fs.opendir(b.ino).await.unwrap();
     let mut names = Vec::new();
     let mut offset = 0;

@@ -323,6 +323,31 @@ pub(super) fn allocate(t: &mut Tables, owner: u64, chain: &[u32]) -> Result<Comm
     Ok(CommandReply::Chunk { chunk_id, chunk })
 }
 
+/// Most chunks one AllocateChunks makes: bounds the transaction.
+pub const MAX_ALLOCATE: u32 = 64;
+
+/// `count` chunks as `allocate` makes them, one after the other.
+pub(super) fn allocate_many(
+    t: &mut Tables,
+    owner: u64,
+    chain: &[u32],
+    count: u32,
+) -> Result<CommandReply, FsError> {
+    if count == 0 || count > MAX_ALLOCATE {
+        return Err(FsError::Invalid(format!(
+            "{count} chunks asked for at once: 1 to {MAX_ALLOCATE}"
+        )));
+    }
+    let mut made = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        match allocate(t, owner, chain)? {
+            CommandReply::Chunk { chunk_id, chunk } => made.push((chunk_id, chunk)),
+            other => return Err(FsError::Io(format!("allocation answered {other:?}"))),
+        }
+    }
+    Ok(CommandReply::Chunks(made))
+}
+
 /// Arguments of CommitWrite.
 pub(super) struct Write<'a> {
     pub ino: u64,

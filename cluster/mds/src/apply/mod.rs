@@ -128,6 +128,11 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             now_ns,
         } => keys::delete_key(&mut t, bucket, key, *now_ns),
         Command::AllocateChunk { owner, chain } => chunks::allocate(&mut t, *owner, chain),
+        Command::AllocateChunks {
+            owner,
+            chain,
+            count,
+        } => chunks::allocate_many(&mut t, *owner, chain, *count),
         Command::CommitWrite {
             ino,
             extents,

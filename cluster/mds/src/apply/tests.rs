@@ -1181,6 +1181,46 @@ fn allocate_chunk_checks_owner_and_chain() {
 }
 
 #[test]
+fn allocate_chunks_makes_count_chunks_in_one_command() {
+    let mut f = Fixture::new();
+    let b = f.bucket("b");
+    let cs1 = f.register_cs("h1");
+    let cs2 = f.register_cs("h2");
+    for count in [0, super::chunks::MAX_ALLOCATE + 1] {
+        assert!(is_errno(
+            &f.run(Command::AllocateChunks {
+                owner: b,
+                chain: vec![cs1, cs2],
+                count
+            }),
+            libc::EINVAL
+        ));
+    }
+    let made = match f
+        .run(Command::AllocateChunks {
+            owner: b,
+            chain: vec![cs1, cs2],
+            count: 3,
+        })
+        .unwrap()
+    {
+        CommandReply::Chunks(made) => made,
+        r => panic!("{r:?}"),
+    };
+    let ids: Vec<u64> = made.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    for id in ids {
+        let info = f.reader().chunk(id).unwrap();
+        assert_eq!((info.refs, info.replicas.clone()), (0, vec![cs1, cs2]));
+    }
+    assert_eq!(f.reader().replica_count(cs2).unwrap(), 3);
+    // A refused one leaves nothing behind: the next chunk id follows on.
+    let next = f.allocate(b, &[cs1]);
+    assert_eq!(next, made[2].0 + 1);
+}
+
+#[test]
 fn drop_replica_bumps_the_version_once() {
     let mut f = Fixture::new();
     let b = f.bucket("b");
