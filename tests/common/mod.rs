@@ -282,7 +282,11 @@ fn print_log_tails(dir: &Path) {
         };
         let lines: Vec<&str> = text.lines().collect();
         let from = lines.len().saturating_sub(LOG_TAIL_LINES);
-        eprintln!("---- {} (last {} lines) ----", log.display(), lines.len() - from);
+        eprintln!(
+            "---- {} (last {} lines) ----",
+            log.display(),
+            lines.len() - from
+        );
         for line in &lines[from..] {
             eprintln!("{line}");
         }
