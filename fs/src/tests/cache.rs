@@ -22,15 +22,21 @@ async fn read_all(fs: &Fs<Cached<Mock>>, ino: u64) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
-async fn second_reads_hit_and_own_writes_invalidate() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = Arc::new(ReadCache::open(dir.path(), 64 << 20).unwrap());
+/// A mount over a mock cluster reading through a 64 MiB cache in `dir`.
+fn cached_mount(dir: &std::path::Path) -> (Arc<ReadCache>, Mock, Fs<Cached<Mock>>) {
+    let cache = Arc::new(ReadCache::open(dir, 64 << 20).unwrap());
     let mock = Mock::new(4 << 20);
     let fs = Fs::new(
         Cached::new(mock.clone(), cache.clone()),
         FsOptions::default(),
     );
+    (cache, mock, fs)
+}
+
+#[tokio::test]
+async fn second_reads_hit_and_own_writes_invalidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, _mock, fs) = cached_mount(dir.path());
     let b = fs
         .mkdir(cairn_common::ROOT_INO, b"cached", 0o755, 0, 0)
         .await
@@ -76,12 +82,7 @@ async fn second_reads_hit_and_own_writes_invalidate() {
 #[tokio::test]
 async fn another_mounts_in_place_write_is_never_served_stale() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Arc::new(ReadCache::open(dir.path(), 64 << 20).unwrap());
-    let mock = Mock::new(4 << 20);
-    let cached = Fs::new(
-        Cached::new(mock.clone(), cache.clone()),
-        FsOptions::default(),
-    );
+    let (cache, mock, cached) = cached_mount(dir.path());
     let other = Fs::new(mock.clone(), FsOptions::default());
     let b = other
         .mkdir(cairn_common::ROOT_INO, b"shared", 0o755, 0, 0)
