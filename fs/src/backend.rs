@@ -132,6 +132,9 @@ pub trait Backend: Send + Sync + 'static {
         etag: &str,
         mtime_ns: i64,
     ) -> impl Future<Output = Result<Node, FsError>> + Send;
+    /// Makes every metadata change answered so far durable (the mount's
+    /// changes ask only for the OS; fsync asks for this).
+    fn sync_metadata(&self) -> impl Future<Output = Result<(), FsError>> + Send;
 }
 
 impl DataWriter for FileWriter {
@@ -266,5 +269,9 @@ impl Backend for Client {
         mtime_ns: i64,
     ) -> Result<Node, FsError> {
         Client::commit_write(self, ino, written, size, etag, mtime_ns, false).await
+    }
+
+    async fn sync_metadata(&self) -> Result<(), FsError> {
+        Client::sync_metadata(self).await
     }
 }

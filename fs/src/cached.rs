@@ -196,6 +196,10 @@ impl<B: Backend> Backend for Cached<B> {
         node
     }
 
+    async fn sync_metadata(&self) -> Result<(), FsError> {
+        self.inner.sync_metadata().await
+    }
+
     async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
         self.inner.lookup(parent, name).await
     }

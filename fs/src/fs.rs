@@ -900,15 +900,29 @@ impl<B: Backend> Fs<B> {
         h.file.flush(&self.backend).await
     }
 
-    /// fsync: on stable storage on every replica, and committed.
+    /// fsync: on stable storage on every replica, and committed durably
+    /// (with every namespace change this mount was answered before it).
     pub async fn fsync(&self, fh: u64) -> Result<()> {
         let h = self.handle(fh)?;
         let started = Instant::now();
-        let synced = h.file.fsync(&self.backend).await;
+        let synced = match h.file.fsync(&self.backend).await {
+            Ok(()) => self.sync_metadata().await,
+            Err(e) => Err(e),
+        };
         self.opts
             .door
             .record(DoorOp::Fsync, 0, started.elapsed(), synced.is_ok());
         synced
+    }
+
+    /// fsyncdir: the mount's namespace changes so far are durable.
+    pub async fn sync_metadata(&self) -> Result<()> {
+        timed(
+            self.timeout(),
+            "fsync of metadata",
+            self.backend.sync_metadata(),
+        )
+        .await
     }
 
     /// release (last close of a handle).

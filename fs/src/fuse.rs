@@ -512,8 +512,13 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // Every namespace change is committed by the MDS before it answers.
-        reply.ok();
+        // Namespace changes are answered once on the MDS's OS; this makes
+        // them durable.
+        self.spawn(
+            "fsyncdir",
+            |fs| async move { fs.sync_metadata().await },
+            |r| empty(reply, r),
+        );
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

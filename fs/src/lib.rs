@@ -31,7 +31,8 @@ pub mod timed;
 pub use error::Error;
 pub use fs::{Fs, FsOptions, FsStats};
 pub use mount::{
-    check_mountpoint, mount, mount_backend, mount_with, MountError, MountOptions, ReadCacheOptions,
+    check_mountpoint, client_options, mount, mount_backend, mount_with, MountError, MountOptions,
+    ReadCacheOptions,
 };
 pub use readcache::{CacheStats, ReadCache};
 

@@ -53,6 +53,8 @@ struct State {
     /// Chunks freed because their last extent went (as the MDS does).
     freed: std::collections::HashSet<u64>,
     commits: u64,
+    /// Metadata barriers asked for (fsync).
+    metadata_syncs: u64,
     /// The MDS's clock for ctime, as far as the tests need it: it moves
     /// on at every change.
     changes: i64,
@@ -289,6 +291,10 @@ impl Mock {
 
     pub fn commits(&self) -> u64 {
         self.st().commits
+    }
+
+    pub fn metadata_syncs(&self) -> u64 {
+        self.st().metadata_syncs
     }
 
     /// Replaces a file's content at once, as an S3 PUT does.
@@ -721,6 +727,12 @@ impl Backend for Mock {
         let out = n.clone();
         st.free_unreferenced(before);
         Ok(out)
+    }
+
+    async fn sync_metadata(&self) -> Result<(), FsError> {
+        self.gate().await?;
+        self.st().metadata_syncs += 1;
+        Ok(())
     }
 }
 

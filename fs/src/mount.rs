@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use cairn_client::{Client, DoorCounters};
+use cairn_client::{Client, ClientOptions, DoorCounters, Persist};
 use fuser::{Config, MountOption, Session, SessionACL};
 use thiserror::Error;
 
@@ -24,6 +24,16 @@ use crate::{
     open_file::Limits,
     readcache::ReadCache,
 };
+
+/// The options of the cluster client a mount uses: its namespace changes
+/// are answered once on the MDS's OS, as POSIX and MooseFS answer them, and
+/// fsync makes them durable (see [`cairn_client::Persist`]).
+pub fn client_options() -> ClientOptions {
+    ClientOptions {
+        persist: Persist::Os,
+        ..ClientOptions::default()
+    }
+}
 
 /// How long the FUSE loop gets to wind down after the unmount.
 const WIND_DOWN: Duration = Duration::from_secs(5);

@@ -185,6 +185,7 @@ mod tests {
             cairn_client::ClientOptions {
                 host: Some("t".into()),
                 mds_timeout: Duration::from_millis(100),
+                ..cairn_client::ClientOptions::default()
             },
         )
         .unwrap();

@@ -24,6 +24,7 @@ async fn start() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
         ClientOptions {
             host: Some("test".into()),
             mds_timeout: Duration::from_millis(200),
+            ..ClientOptions::default()
         },
     )
     .unwrap();

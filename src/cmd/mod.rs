@@ -17,10 +17,14 @@ use cairn_common::ClusterConfig;
 
 /// Loads the named cluster's config and makes a client for it.
 pub async fn client_for(cluster: Option<&str>) -> anyhow::Result<Client> {
+    client_with(cluster, ClientOptions::default()).await
+}
+
+/// As [`client_for`], with `options`.
+pub async fn client_with(cluster: Option<&str>, options: ClientOptions) -> anyhow::Result<Client> {
     let name = crate::cluster_name(cluster)?;
     let config = ClusterConfig::load_from(&crate::config_dir(), &name)?;
-    Client::connect(&config, ClientOptions::default())
-        .with_context(|| format!("cannot reach cluster `{name}`"))
+    Client::connect(&config, options).with_context(|| format!("cannot reach cluster `{name}`"))
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).

@@ -7,7 +7,7 @@ use anyhow::Context;
 use cairn_common::units::parse_size;
 use clap::Args;
 
-use super::{client_for, shutdown_signal};
+use super::{client_with, shutdown_signal};
 
 #[derive(Args, Clone)]
 pub struct MountArgs {
@@ -50,7 +50,7 @@ impl MountArgs {
 
 pub async fn mount(cluster: Option<&str>, args: MountArgs) -> anyhow::Result<()> {
     let name = crate::cluster_name(cluster)?;
-    let client = client_for(cluster).await?;
+    let client = client_with(cluster, cairn_fs::client_options()).await?;
     if let Some(addr) = args.metrics_listen {
         let metrics = cairn_metrics::Metrics::new();
         cairn_fs::metrics::attach_metrics(&metrics);

@@ -297,7 +297,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     });
 
     if let Some(mountpoint) = args.mount.clone() {
-        let client = cairn_client::Client::connect(&cfg, cairn_client::ClientOptions::default())?;
+        let client = cairn_client::Client::connect(&cfg, cairn_fs::client_options())?;
         cairn_fs::check_mountpoint(&mountpoint)?;
         if let Some(m) = &metrics {
             cairn_fs::metrics::attach_metrics(m);

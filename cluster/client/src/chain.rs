@@ -8,6 +8,10 @@
 //! so the dropped copy is recognisable as stale) and the survivors are moved
 //! to the new version.
 //!
+//! A piece sent with nothing else in flight may carry the sync itself (the
+//! last piece of a stream's chunk does): each hop then syncs before it
+//! answers, and `finish` needs no separate Sync round.
+//!
 //! Invariant: when `finish` returns Ok, every replica in the returned
 //! location holds every byte written through this `ChunkWrite`, at the
 //! returned version, on stable storage if `sync` was asked.
@@ -48,8 +52,20 @@ struct FirstHopFailed {
     error: String,
 }
 
-struct PieceTask {
+/// Where one piece goes in its chunk, and how.
+#[derive(Debug, Clone, Copy)]
+struct PieceHeader {
+    chunk_id: u64,
+    version: u64,
     offset: u64,
+    /// The replicas may not exist yet (a new chunk).
+    create: bool,
+    /// Each hop syncs the replica before it answers.
+    sync: bool,
+}
+
+struct PieceTask {
+    header: PieceHeader,
     data: Vec<Bytes>,
     chain: Vec<CsAddr>,
     handle: JoinHandle<Result<PieceOutcome, FirstHopFailed>>,
@@ -73,11 +89,8 @@ fn messages(data: &[Bytes]) -> Vec<pb::WriteRequest> {
 async fn send_piece(
     pool: Arc<CsPool>,
     chain: Vec<CsAddr>,
-    chunk_id: u64,
-    version: u64,
-    offset: u64,
+    piece: PieceHeader,
     data: Vec<Bytes>,
-    create: bool,
 ) -> Result<PieceOutcome, FirstHopFailed> {
     let Some(first) = chain.first() else {
         return Ok(PieceOutcome {
@@ -93,12 +106,12 @@ async fn send_piece(
     let mut rpc = pool.get(&first.addr).map_err(|e| fail(e.to_string()))?;
     let header = pb::WriteRequest {
         msg: Some(pb::write_request::Msg::Header(pb::WriteHeader {
-            chunk_id,
-            version,
-            offset,
+            chunk_id: piece.chunk_id,
+            version: piece.version,
+            offset: piece.offset,
             chain: chain[1..].iter().map(pb::CsAddr::from).collect(),
-            sync: false,
-            create,
+            sync: piece.sync,
+            create: piece.create,
         })),
     };
     let mut requests = vec![header];
@@ -129,6 +142,9 @@ pub(crate) struct ChunkWrite {
     in_flight: VecDeque<PieceTask>,
     /// The replicas may not exist yet (a new chunk).
     create: bool,
+    /// Every byte written so far is on stable storage on every live
+    /// replica: the last piece carried the sync and nothing followed it.
+    synced: bool,
 }
 
 impl ChunkWrite {
@@ -141,21 +157,20 @@ impl ChunkWrite {
             failed: Vec::new(),
             in_flight: VecDeque::new(),
             create,
+            synced: false,
         }
     }
 
-    fn spawn_piece(&mut self, offset: u64, data: Vec<Bytes>, chain: Vec<CsAddr>) {
+    fn spawn_piece(&mut self, header: PieceHeader, data: Vec<Bytes>, chain: Vec<CsAddr>) {
+        self.synced = false;
         let handle = tokio::spawn(send_piece(
             self.inner.cs.clone(),
             chain.clone(),
-            self.loc.chunk_id,
-            self.loc.version,
-            offset,
+            header,
             data.clone(),
-            self.create,
         ));
         self.in_flight.push_back(PieceTask {
-            offset,
+            header,
             data,
             chain,
             handle,
@@ -164,15 +179,31 @@ impl ChunkWrite {
 
     /// Writes `data` at `offset` of the chunk. Returns once the piece is
     /// queued; errors of earlier pieces surface here or in `finish`.
-    pub(crate) async fn write_at(&mut self, offset: u64, data: Vec<Bytes>) -> Result<(), FsError> {
+    /// `last`: no more data follows, so the piece may carry the sync that
+    /// `finish` would otherwise ask for in a round of its own.
+    pub(crate) async fn write_at(
+        &mut self,
+        offset: u64,
+        data: Vec<Bytes>,
+        last: bool,
+    ) -> Result<(), FsError> {
         if self.live.is_empty() {
             return Err(self.all_failed());
         }
         while self.in_flight.len() >= PIECES_IN_FLIGHT {
             self.settle_oldest().await?;
         }
+        let header = PieceHeader {
+            chunk_id: self.loc.chunk_id,
+            version: self.loc.version,
+            offset,
+            create: self.create,
+            // A sync covers only what reached the replica before it: with
+            // an earlier piece still in flight it could come first.
+            sync: last && self.in_flight.is_empty(),
+        };
         let chain = self.live.clone();
-        self.spawn_piece(offset, data, chain);
+        self.spawn_piece(header, data, chain);
         Ok(())
     }
 
@@ -248,11 +279,8 @@ impl ChunkWrite {
             match send_piece(
                 self.inner.cs.clone(),
                 missing,
-                self.loc.chunk_id,
-                self.loc.version,
-                task.offset,
+                task.header,
                 task.data.clone(),
-                self.create,
             )
             .await
             {
@@ -277,6 +305,8 @@ impl ChunkWrite {
         if self.live.is_empty() {
             return Err(self.all_failed());
         }
+        // Every live replica took the syncing piece, and it was the last.
+        self.synced = task.header.sync && self.in_flight.is_empty();
         Ok(())
     }
 
@@ -287,7 +317,7 @@ impl ChunkWrite {
         while !self.in_flight.is_empty() {
             self.settle_oldest().await?;
         }
-        if sync {
+        if sync && !self.synced {
             let syncs = self.live.clone().into_iter().map(|cs| {
                 let pool = self.inner.cs.clone();
                 let req = pb::SyncRequest {

@@ -81,7 +81,7 @@ impl Client {
             ino,
             slots: HashMap::new(),
             unsynced: HashMap::new(),
-            pool_key: (replicas, tier),
+            pool_key: PoolKey::Attrs { replicas, tier },
         }
     }
 }
@@ -238,7 +238,7 @@ impl FileWriter {
             jobs.push(async move {
                 let mut write = ChunkWrite::new(inner, loc, create);
                 for run in runs {
-                    write.write_at(run.chunk_offset, run.data).await?;
+                    write.write_at(run.chunk_offset, run.data, false).await?;
                 }
                 let loc = write.finish(sync).await?;
                 Ok::<_, FsError>((target, loc))

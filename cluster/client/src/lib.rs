@@ -27,6 +27,7 @@ use std::{
 };
 
 use bytes::Bytes;
+pub use cairn_common::Persist;
 use cairn_common::{ClusterConfig, FsError};
 use cairn_proto as pb;
 use futures::{Stream, StreamExt};
@@ -55,6 +56,10 @@ pub struct ClientOptions {
     /// How long idempotent metadata calls keep retrying an MDS that does not
     /// answer.
     pub mds_timeout: Duration,
+    /// Where the MDS must have this client's metadata changes before it
+    /// answers (see [`cairn_common::persist`]): [`Persist::Disk`] unless
+    /// the caller follows POSIX, as the FUSE door does.
+    pub persist: Persist,
 }
 
 impl Default for ClientOptions {
@@ -62,6 +67,7 @@ impl Default for ClientOptions {
         ClientOptions {
             host: None,
             mds_timeout: Duration::from_secs(10),
+            persist: Persist::Disk,
         }
     }
 }
@@ -144,7 +150,12 @@ impl Client {
     /// [`FsError::Unavailable`] with what to check.
     pub fn connect(config: &ClusterConfig, options: ClientOptions) -> Result<Client, FsError> {
         let auth = config.auth();
-        let mds = MdsConn::new(&config.mds_addrs, &auth, options.mds_timeout)?;
+        let mds = MdsConn::new(
+            &config.mds_addrs,
+            &auth,
+            options.mds_timeout,
+            options.persist,
+        )?;
         Ok(Client {
             inner: Arc::new(Inner {
                 mds,
@@ -607,6 +618,20 @@ impl Client {
         self.inner.locate_many(chunk_ids).await
     }
 
+    /// Answers once every metadata change this client was answered is on
+    /// stable storage on a majority of the MDS: what fsync adds for a
+    /// client whose changes ask for [`Persist::Os`].
+    pub async fn sync_metadata(&self) -> Result<(), FsError> {
+        self.inner
+            .mds
+            .call(
+                true,
+                |mut m| async move { m.sync_metadata(pb::Empty {}).await },
+            )
+            .await
+            .map(|_| ())
+    }
+
     /// Applies a write to a file's layout (the FUSE door's commit).
     pub async fn commit_write(
         &self,
@@ -668,7 +693,8 @@ impl Inner {
             client_host: self.host.clone(),
             count: chunk_pool::BATCH,
         };
-        // Not retried, as allocate_chunk.
+        // Not retried: a lost answer leaves unused chunks, which the MDS
+        // collects; a retry would only allocate more.
         let reply = self
             .mds
             .call(false, |mut m| {
@@ -689,30 +715,6 @@ impl Inner {
         let first = chunks.remove(0);
         self.pool.put(key, at, chunks);
         Ok(first)
-    }
-
-    pub(crate) async fn allocate_chunk(&self, attr_ino: u64) -> Result<ChunkLocation, FsError> {
-        let req = pb::AllocateChunkRequest {
-            ino: attr_ino,
-            client_host: self.host.clone(),
-        };
-        // Not retried: a lost answer leaves an unused chunk, which the MDS
-        // collects; a retry would only allocate another.
-        let loc: ChunkLocation = self
-            .mds
-            .call(false, |mut m| {
-                let r = req.clone();
-                async move { m.allocate_chunk(r).await }
-            })
-            .await?
-            .into();
-        if loc.replicas.is_empty() {
-            return Err(FsError::NoSpace(format!(
-                "the MDS allocated chunk {} with no replica",
-                loc.chunk_id
-            )));
-        }
-        Ok(loc)
     }
 
     async fn locate_many(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {

@@ -11,22 +11,49 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::{auth::ClientAuth, errno::LEADER_HEADER, ClusterAuth, FsError};
+use cairn_common::{
+    auth::ClientAuth,
+    errno::LEADER_HEADER,
+    persist::{PERSIST_HEADER, PERSIST_OS},
+    ClusterAuth, FsError, Persist,
+};
 use cairn_proto::{
     chunk_service_client::ChunkServiceClient, metadata_client::MetadataClient,
     s3_meta_client::S3MetaClient,
 };
 use tonic::{
-    service::interceptor::InterceptedService,
+    metadata::MetadataValue,
+    service::{interceptor::InterceptedService, Interceptor},
     transport::{Channel, Endpoint},
-    Code, Status,
+    Code, Request, Status,
 };
 
 /// A channel that adds the cluster credential to every call.
 pub(crate) type AuthChannel = InterceptedService<Channel, ClientAuth>;
-pub(crate) type MetadataRpc = MetadataClient<AuthChannel>;
-pub(crate) type S3MetaRpc = S3MetaClient<AuthChannel>;
+/// A channel to the MDS: the credential, and the persistence asked for.
+pub(crate) type MdsChannel = InterceptedService<Channel, MdsHeaders>;
+pub(crate) type MetadataRpc = MetadataClient<MdsChannel>;
+pub(crate) type S3MetaRpc = S3MetaClient<MdsChannel>;
 pub(crate) type ChunkRpc = ChunkServiceClient<AuthChannel>;
+
+/// Adds the cluster credential to every MDS call and, for a client that
+/// asked for [`Persist::Os`], the `cairn-persist` header.
+#[derive(Clone)]
+pub(crate) struct MdsHeaders {
+    auth: ClientAuth,
+    persist: Persist,
+}
+
+impl Interceptor for MdsHeaders {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let mut req = self.auth.call(req)?;
+        if self.persist == Persist::Os {
+            req.metadata_mut()
+                .insert(PERSIST_HEADER, MetadataValue::from_static(PERSIST_OS));
+        }
+        Ok(req)
+    }
+}
 
 /// Largest message a client accepts: listings with layouts can be large.
 const MAX_MESSAGE: usize = 64 << 20;
@@ -65,7 +92,7 @@ pub(crate) fn is_transport_failure(status: &Status) -> bool {
 /// The MDS side: every address from the cluster config; calls go to the
 /// last one that answered.
 pub(crate) struct MdsConn {
-    endpoints: Vec<(String, AuthChannel)>,
+    endpoints: Vec<(String, MdsChannel)>,
     current: AtomicUsize,
     timeout: Duration,
 }
@@ -75,6 +102,7 @@ impl MdsConn {
         addrs: &[String],
         auth: &ClusterAuth,
         timeout: Duration,
+        persist: Persist,
     ) -> Result<MdsConn, FsError> {
         if addrs.is_empty() {
             return Err(FsError::Invalid(
@@ -84,7 +112,11 @@ impl MdsConn {
         let endpoints = addrs
             .iter()
             .map(|a| {
-                let ch = InterceptedService::new(channel(a)?, ClientAuth(auth.clone()));
+                let headers = MdsHeaders {
+                    auth: ClientAuth(auth.clone()),
+                    persist,
+                };
+                let ch = InterceptedService::new(channel(a)?, headers);
                 Ok((a.clone(), ch))
             })
             .collect::<Result<Vec<_>, FsError>>()?;
@@ -139,7 +171,7 @@ impl MdsConn {
 
     async fn call_on<T, F, Fut>(&self, idempotent: bool, call: F) -> Result<T, FsError>
     where
-        F: Fn(AuthChannel) -> Fut,
+        F: Fn(MdsChannel) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let deadline = Instant::now() + self.timeout;

@@ -15,7 +15,7 @@ use cairn_proto as pb;
 use md5::{Digest, Md5};
 use tokio::task::JoinHandle;
 
-use crate::{chain::ChunkWrite, node::ChunkLocation, node::Extent, Inner};
+use crate::{chain::ChunkWrite, chunk_pool::PoolKey, node::ChunkLocation, node::Extent, Inner};
 
 /// Bytes gathered before a piece is sent down the chain.
 const PIECE_BYTES: usize = 4 << 20;
@@ -90,7 +90,7 @@ impl StreamWriter {
             self.buf.push(take);
             let chunk_full = self.size.is_multiple_of(self.chunk_size);
             if self.buf_len >= PIECE_BYTES || chunk_full {
-                self.send_buffer().await?;
+                self.send_buffer(chunk_full).await?;
             }
             if chunk_full {
                 self.close_chunk()?;
@@ -99,7 +99,8 @@ impl StreamWriter {
         Ok(())
     }
 
-    async fn send_buffer(&mut self) -> Result<(), FsError> {
+    /// Sends what is gathered; `last`: it ends the current chunk.
+    async fn send_buffer(&mut self, last: bool) -> Result<(), FsError> {
         if self.buf_len == 0 {
             return Ok(());
         }
@@ -107,7 +108,10 @@ impl StreamWriter {
         let len = self.buf_len as u64;
         self.buf_len = 0;
         if self.current.is_none() {
-            let loc = self.inner.allocate_chunk(self.attr_ino).await?;
+            let loc = self
+                .inner
+                .pooled_chunk(self.attr_ino, PoolKey::Inode(self.attr_ino))
+                .await?;
             let file_offset = self.size - len;
             self.current = Some(OpenChunk {
                 write: ChunkWrite::new(self.inner.clone(), loc, true),
@@ -116,7 +120,7 @@ impl StreamWriter {
             });
         }
         if let Some(open) = self.current.as_mut() {
-            open.write.write_at(open.sent, data).await?;
+            open.write.write_at(open.sent, data, last).await?;
             open.sent += len;
         }
         Ok(())
@@ -134,7 +138,7 @@ impl StreamWriter {
     /// Sends what is left, waits until every chunk is on stable storage on
     /// every live replica, and returns the layout written.
     pub async fn finish(mut self) -> Result<WrittenData, FsError> {
-        self.send_buffer().await?;
+        self.send_buffer(true).await?;
         self.close_chunk()?;
         let mut extents = Vec::with_capacity(self.finishing.len());
         let mut chunk_lengths = Vec::with_capacity(self.finishing.len());

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod errno;
+pub mod persist;
 pub mod summary;
 pub mod time;
 pub mod units;
@@ -12,6 +13,7 @@ pub mod units;
 pub use auth::ClusterAuth;
 pub use config::ClusterConfig;
 pub use errno::FsError;
+pub use persist::Persist;
 
 /// Inode number of the namespace root; buckets are its children.
 pub const ROOT_INO: u64 = 1;

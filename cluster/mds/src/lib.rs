@@ -26,6 +26,7 @@ pub mod events;
 pub mod heal;
 pub mod health;
 mod init;
+mod persist;
 pub mod placement;
 mod query;
 pub mod raft;

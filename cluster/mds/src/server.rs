@@ -171,11 +171,30 @@ impl State {
     }
 
     /// Appends a command to the raft log and answers once it is committed
-    /// and applied here.
+    /// (persisted as the call being handled asked) and applied here.
     pub async fn submit(&self, command: Command) -> Result<CommandReply, FsError> {
         let deadline = tokio::time::Instant::now() + raft::WRITE_TIMEOUT;
         self.wait_for_leader(deadline).await?;
-        self.batcher.submit(command).await
+        self.batcher.submit(command, crate::persist::asked()).await
+    }
+
+    /// Answers once every change answered before it is on stable storage
+    /// on a majority of the MDS: an entry of no command, fsynced.
+    pub async fn barrier(&self) -> Result<(), FsError> {
+        let deadline = tokio::time::Instant::now() + raft::WRITE_TIMEOUT;
+        self.wait_for_leader(deadline).await?;
+        let entry = raft::Request {
+            commands: Vec::new(),
+            persist: cairn_common::Persist::Disk,
+        };
+        match tokio::time::timeout(raft::WRITE_TIMEOUT, self.raft.client_write(entry)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(FsError::Unavailable(format!("metadata barrier: {e}"))),
+            Err(_) => Err(FsError::Unavailable(format!(
+                "metadata barrier not committed within {} s: is a majority of the MDS up?",
+                raft::WRITE_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// Waits (until `deadline`) while no leader is known; refuses at once
@@ -419,6 +438,7 @@ impl Mds {
         let leadership = tokio::spawn(watch_leadership(self.state.clone(), stopped));
         let served = Server::builder()
             .layer(cairn_metrics::GrpcLayer::new(self.metrics.clone()))
+            .layer(crate::persist::PersistLayer)
             .add_service(InterceptedService::new(metadata, gate.clone()))
             .add_service(InterceptedService::new(s3_meta, gate.clone()))
             .add_service(InterceptedService::new(admin, gate))

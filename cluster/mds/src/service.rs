@@ -521,6 +521,11 @@ impl Metadata for MdsService {
         Ok(Response::new(pb::LocateChunksReply { chunks }))
     }
 
+    async fn sync_metadata(&self, _request: Request<pb::Empty>) -> Reply<pb::Empty> {
+        self.state.barrier().await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
     async fn commit_write(&self, request: Request<pb::CommitWriteRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
         // Copies of these chunks wait: an in-place write just landed.

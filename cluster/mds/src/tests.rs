@@ -91,6 +91,63 @@ async fn concurrent_commands_share_durable_commits() {
     assert!(matches!(results[1], Err(FsError::NotFound(_))));
 }
 
+/// Commands that ask for the OS only are answered without waiting for an
+/// fsync each (the flusher makes them durable within a second), while the
+/// same commands asking for the disk wait for one each when sent one at a
+/// time; a barrier waits for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn os_persisted_commands_wait_for_no_fsync() {
+    use cairn_common::Persist;
+    let (_tmp, dir, _) = new_cluster();
+    let mds = Mds::open(&dir, MdsOptions::default()).await.unwrap();
+    mds.execute(Command::CreateBucket {
+        name: "b".into(),
+        owner: String::new(),
+        now_ns: 1,
+    })
+    .await
+    .unwrap();
+    const N: u64 = 40;
+    let sequential = |persist: Persist, prefix: &'static str| {
+        let state = mds.state().clone();
+        crate::persist::scoped(persist, async move {
+            for i in 0..N {
+                let reply = state.submit(put("b", &format!("{prefix}{i:03}"), i)).await;
+                assert!(matches!(reply, Ok(CommandReply::Node(_))), "{reply:?}");
+            }
+        })
+    };
+    let before = mds.durable_commits();
+    sequential(Persist::Disk, "disk").await;
+    let disk = mds.durable_commits() - before;
+    assert!(
+        disk >= N,
+        "{N} commands asking for the disk made {disk} fsyncs"
+    );
+
+    let before = mds.durable_commits();
+    let started = std::time::Instant::now();
+    sequential(Persist::Os, "os").await;
+    let os = mds.durable_commits() - before;
+    // The flusher's own commits: one a second at most.
+    let allowed = started.elapsed().as_secs() + 2;
+    assert!(
+        os <= allowed,
+        "{N} commands asking for the OS made {os} fsyncs"
+    );
+
+    let before = mds.durable_commits();
+    mds.state().barrier().await.unwrap();
+    assert!(mds.durable_commits() > before, "a barrier made no fsync");
+    let page = mds
+        .state()
+        .reader()
+        .unwrap()
+        .list_keys("b", b"", b"", 0)
+        .unwrap();
+    assert_eq!(page.entries.len(), 2 * N as usize);
+}
+
 #[tokio::test]
 async fn state_survives_a_restart() {
     let (_tmp, dir, cfg) = new_cluster();

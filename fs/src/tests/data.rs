@@ -236,10 +236,13 @@ async fn fsync_forces_every_chunk_to_stable_storage() {
     let b = bucket(&fs, "sync").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     fs.write(h, 0, Bytes::from(pattern(100, 7))).await.unwrap();
+    let barriers = mock.metadata_syncs();
     fs.fsync(h).await.unwrap();
     assert_eq!(mock.faults.sync_writes.load(Ordering::SeqCst), 1);
     assert!(mock.faults.syncs.load(Ordering::SeqCst) >= 1);
     assert_eq!(mock.content(f.ino), pattern(100, 7));
+    // The commit is made durable too, with the mount's earlier changes.
+    assert_eq!(mock.metadata_syncs(), barriers + 1);
     // fsync with nothing buffered still forces what earlier batches sent.
     let before = mock.faults.syncs.load(Ordering::SeqCst);
     fs.fsync(h).await.unwrap();

@@ -118,6 +118,7 @@ impl Cluster {
             ClientOptions {
                 host: Some("client-host".into()),
                 mds_timeout: Duration::from_secs(5),
+                ..cairn_fs::client_options()
             },
         )
         .expect("client")

@@ -6,9 +6,10 @@
 //! proposes them as one entry, and answers each waiter with its own reply
 //! once the entry is applied. The state machine applies the commands of an
 //! entry in order, each in its own transaction, so a refused command
-//! leaves the others untouched, exactly as separate entries would.
+//! leaves the others untouched, exactly as separate entries would. An
+//! entry asks for the strictest [`Persist`] of its commands.
 
-use cairn_common::FsError;
+use cairn_common::{FsError, Persist};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Raft, Request};
@@ -22,6 +23,7 @@ type Outcome = Result<CommandReply, FsError>;
 
 struct Job {
     command: Command,
+    persist: Persist,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -38,13 +40,18 @@ impl Batcher {
         Batcher { tx }
     }
 
-    /// Proposes `command`; answers once its entry is committed and applied
-    /// here, or with the reason it could not be.
-    pub async fn submit(&self, command: Command) -> Outcome {
+    /// Proposes `command`; answers once its entry is committed (persisted
+    /// as `persist` asks on a majority) and applied here, or with the
+    /// reason it could not be.
+    pub async fn submit(&self, command: Command, persist: Persist) -> Outcome {
         let (reply, answer) = oneshot::channel();
         let stopped = || FsError::Unavailable("the MDS raft node has stopped".into());
         self.tx
-            .send(Job { command, reply })
+            .send(Job {
+                command,
+                persist,
+                reply,
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -60,9 +67,14 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         let commands = jobs.iter().map(|j| j.command.clone()).collect();
+        let persist = if jobs.iter().all(|j| j.persist == Persist::Os) {
+            Persist::Os
+        } else {
+            Persist::Disk
+        };
         let written = tokio::time::timeout(
             super::WRITE_TIMEOUT,
-            raft.client_write(Request { commands }),
+            raft.client_write(Request { commands, persist }),
         )
         .await;
         match written {

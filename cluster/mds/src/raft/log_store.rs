@@ -1,11 +1,20 @@
 //! The raft log, vote and committed index of one MDS, in `raft.redb`.
 //!
-//! Appends are written at once without an fsync (`Durability::None`) and
-//! handed to a flusher thread, which makes one durable commit for every
-//! append waiting and only then tells openraft they are on disk: that is
-//! the MDS's group commit. A durable redb commit persists every earlier
-//! non-durable one, so the order of appends and truncations on disk is the
-//! order they were made in. The vote is saved durably on its own (rare).
+//! Appends are written at once without an fsync (`Durability::None`), and
+//! to the tail file (`raft.tail`, see [`super::tail`]) that brings them
+//! back if the process dies. An append of entries that all ask for
+//! [`Persist::Os`] is then reported written at once; any other is handed
+//! to a flusher thread, which makes one durable commit for every append
+//! waiting and only then tells openraft they are on disk: that is the
+//! MDS's group commit. The flusher also commits durably at least every
+//! [`FLUSH_EVERY`] while the tail holds anything. A durable redb commit
+//! persists every earlier non-durable one, so the order of appends and
+//! truncations on disk is the order they were made in. The vote is saved
+//! durably on its own (rare).
+//!
+//! Invariant: appends are reported in the order they were made. An append
+//! that could be reported at once waits for the flusher while an earlier
+//! one does, and the flusher reports under the lock that orders appends.
 
 use std::{
     fmt::Debug,
@@ -17,13 +26,16 @@ use std::{
     },
 };
 
+use cairn_common::Persist;
 use openraft::{
     storage::{LogFlushed, RaftLogStorage},
-    AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote,
+    AnyError, Entry, EntryPayload, LogId, LogState, RaftLogReader, StorageError, StorageIOError,
+    Vote,
 };
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::tail::{Tail, TailOp};
 use super::{NodeId, TypeConfig, FIRST_NODE};
 use crate::error::MdsError;
 
@@ -42,6 +54,9 @@ const BOOTSTRAP: &str = "bootstrap";
 /// This MDS's own address (where it listens by default).
 const ADDR: &str = "addr";
 
+/// Longest time a change written to the OS waits for its fsync.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 type SResult<T> = Result<T, StorageError<NodeId>>;
 
 fn any(e: impl std::fmt::Display) -> AnyError {
@@ -59,8 +74,17 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AnyError> {
 struct Inner {
     db: Arc<Database>,
     node_id: NodeId,
+    /// Held across each change to the log and its record in the tail, and
+    /// across each durable commit with the emptying of the tail.
+    written: Arc<Mutex<Written>>,
     flusher: Mutex<Option<mpsc::Sender<LogFlushed<TypeConfig>>>>,
     flushes: Arc<Flushes>,
+}
+
+/// The tail file, and how many appends wait for the flusher.
+struct Written {
+    tail: Tail,
+    waiting: usize,
 }
 
 /// What the flusher thread counts: durable commits, and the time spent in
@@ -101,7 +125,7 @@ impl LogStore {
             bootstrap: true,
         });
         write_tables(&db, &path, identity)?;
-        LogStore::start(Arc::new(db), &path)
+        LogStore::start(Arc::new(db), dir, &path)
     }
 
     /// Makes `dir/raft.redb` for an MDS joining a running group as
@@ -119,7 +143,7 @@ impl LogStore {
         write_tables(&db, &path, Some(identity))
     }
 
-    fn start(db: Arc<Database>, path: &Path) -> Result<LogStore, MdsError> {
+    fn start(db: Arc<Database>, dir: &Path, path: &Path) -> Result<LogStore, MdsError> {
         let node_id = {
             let txn = db
                 .begin_read()
@@ -134,18 +158,37 @@ impl LogStore {
             postcard::from_bytes::<NodeId>(bytes.value())
                 .map_err(|e| MdsError::Invalid(format!("{}: node id: {e}", path.display())))?
         };
+        let (mut tail, ops) = Tail::open(dir).map_err(MdsError::io(format!(
+            "cannot open {}",
+            dir.join(super::tail::TAIL_FILE).display()
+        )))?;
+        if !ops.is_empty() {
+            replay(&db, &ops)?;
+            // Only a stop without the final flush leaves a tail.
+            tracing::warn!(
+                changes = ops.len(),
+                "the MDS did not stop cleanly: raft log changes replayed from its tail"
+            );
+        }
+        tail.clear()
+            .map_err(MdsError::io("cannot empty the raft tail"))?;
+        let written = Arc::new(Mutex::new(Written { tail, waiting: 0 }));
         let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
         let flushes = Arc::new(Flushes::default());
-        let thread_db = db.clone();
-        let counter = flushes.clone();
+        let flusher = Flusher {
+            db: db.clone(),
+            written: written.clone(),
+            counter: flushes.clone(),
+        };
         std::thread::Builder::new()
             .name("mds-raft-flush".into())
-            .spawn(move || flush_loop(&thread_db, &rx, &counter))
+            .spawn(move || flusher.run(&rx))
             .map_err(MdsError::io("cannot start the raft flusher thread"))?;
         Ok(LogStore {
             inner: Arc::new(Inner {
                 db,
                 node_id,
+                written,
                 flusher: Mutex::new(Some(tx)),
                 flushes,
             }),
@@ -269,31 +312,102 @@ fn write_tables(db: &Database, path: &Path, identity: Option<Identity>) -> Resul
         .map_err(MdsError::db(format!("cannot write {}", path.display())))
 }
 
-fn flush_loop(db: &Database, rx: &mpsc::Receiver<LogFlushed<TypeConfig>>, counter: &Flushes) {
-    while let Ok(first) = rx.recv() {
-        let mut waiting = vec![first];
-        while let Ok(next) = rx.try_recv() {
-            waiting.push(next);
-        }
-        let started = std::time::Instant::now();
-        let result = (|| -> Result<(), String> {
-            let mut txn = db.begin_write().map_err(|e| e.to_string())?;
-            txn.set_durability(Durability::Immediate)
-                .map_err(|e| e.to_string())?;
-            txn.commit().map_err(|e| e.to_string())
-        })();
-        match &result {
-            Ok(()) => {
-                counter.commits.fetch_add(1, Ordering::Relaxed);
-                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                counter.busy_micros.fetch_add(micros, Ordering::Relaxed);
+/// Puts the tail's changes into the log, durably (at open).
+fn replay(db: &Database, ops: &[TailOp]) -> Result<(), MdsError> {
+    const FAILED: &str = "cannot replay the raft tail into the log";
+    let mut txn = db.begin_write().map_err(MdsError::db(FAILED))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(MdsError::db("raft durability"))?;
+    {
+        let mut log = txn.open_table(LOG).map_err(MdsError::db(FAILED))?;
+        for op in ops {
+            match op {
+                TailOp::Insert(rows) => {
+                    for (index, bytes) in rows {
+                        log.insert(*index, bytes.as_slice())
+                            .map_err(MdsError::db(FAILED))?;
+                    }
+                }
+                TailOp::RemoveFrom(index) => {
+                    log.retain_in(*index.., |_, _| false)
+                        .map_err(MdsError::db(FAILED))?;
+                }
             }
-            Err(e) => tracing::error!(error = %e, "raft log flush failed"),
-        }
-        for callback in waiting {
-            callback.log_io_completed(result.clone().map_err(std::io::Error::other));
         }
     }
+    txn.commit().map_err(MdsError::db(FAILED))
+}
+
+/// The thread that makes the log durable: for the appends that wait, and
+/// every [`FLUSH_EVERY`] for those already reported.
+struct Flusher {
+    db: Arc<Database>,
+    written: Arc<Mutex<Written>>,
+    counter: Arc<Flushes>,
+}
+
+impl Flusher {
+    fn run(&self, rx: &mpsc::Receiver<LogFlushed<TypeConfig>>) {
+        loop {
+            let mut waiting = match rx.recv_timeout(FLUSH_EVERY) {
+                Ok(first) => vec![first],
+                Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // The log is closing: what the tail holds goes to disk.
+                    let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+                    if !written.tail.is_empty() {
+                        if let Err(e) = self.commit(&mut written) {
+                            tracing::error!(error = %e, "raft log flush at close failed");
+                        }
+                    }
+                    return;
+                }
+            };
+            while let Ok(next) = rx.try_recv() {
+                waiting.push(next);
+            }
+            let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            if waiting.is_empty() && written.tail.is_empty() {
+                continue;
+            }
+            let result = self.commit(&mut written);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "raft log flush failed");
+            }
+            written.waiting = written.waiting.saturating_sub(waiting.len());
+            // Reported under the lock: no append is reported before these.
+            for callback in waiting {
+                callback.log_io_completed(result.clone().map_err(std::io::Error::other));
+            }
+        }
+    }
+
+    /// One durable commit of everything written, then an empty tail.
+    fn commit(&self, written: &mut Written) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        let mut txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| e.to_string())?;
+        txn.commit().map_err(|e| e.to_string())?;
+        self.counter.commits.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counter
+            .busy_micros
+            .fetch_add(micros, Ordering::Relaxed);
+        written
+            .tail
+            .clear()
+            .map_err(|e| format!("cannot empty the raft tail: {e}"))
+    }
+}
+
+/// Entries may be reported written before their fsync: every one of them
+/// carries commands that asked for no more than the OS.
+fn relaxed(entries: &[Entry<TypeConfig>]) -> bool {
+    entries.iter().all(|e| match &e.payload {
+        EntryPayload::Normal(request) => request.persist == Persist::Os,
+        _ => false,
+    })
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -377,20 +491,34 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let relaxed = relaxed(&entries);
+        let rows = entries
+            .iter()
+            .map(|e| Ok((e.log_id.index, encode(e)?)))
+            .collect::<Result<Vec<_>, AnyError>>()
+            .map_err(StorageIOError::write_logs)?;
         let write = || -> Result<(), AnyError> {
             let mut txn = self.inner.db.begin_write().map_err(any)?;
             txn.set_durability(Durability::None).map_err(any)?;
             {
                 let mut log = txn.open_table(LOG).map_err(any)?;
-                for entry in entries {
-                    let bytes = encode(&entry)?;
-                    log.insert(entry.log_id.index, bytes.as_slice())
-                        .map_err(any)?;
+                for (index, bytes) in &rows {
+                    log.insert(*index, bytes.as_slice()).map_err(any)?;
                 }
             }
             txn.commit().map_err(any)
         };
+        let mut written = self.inner.written.lock().unwrap_or_else(|p| p.into_inner());
         write().map_err(StorageIOError::write_logs)?;
+        written
+            .tail
+            .push(&TailOp::Insert(rows))
+            .map_err(|e| StorageIOError::write_logs(any(e)))?;
+        if relaxed && written.waiting == 0 {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
         let sender = self
             .inner
             .flusher
@@ -398,16 +526,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|_| StorageIOError::write_logs(any("raft flusher lock poisoned")))?
             .clone();
         match sender {
-            Some(tx) => tx.send(callback).map_err(|_| {
-                StorageIOError::write_logs(any("the raft flusher thread has stopped")).into()
-            }),
+            Some(tx) => {
+                tx.send(callback).map_err(|_| {
+                    StorageIOError::write_logs(any("the raft flusher thread has stopped"))
+                })?;
+                written.waiting += 1;
+                Ok(())
+            }
             None => Err(StorageIOError::write_logs(any("the raft log is closed")).into()),
         }
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        let mut written = self.inner.written.lock().unwrap_or_else(|p| p.into_inner());
         self.remove_range(log_id.index..)
-            .map_err(|e| StorageIOError::write_logs(e).into())
+            .map_err(StorageIOError::write_logs)?;
+        written
+            .tail
+            .push(&TailOp::RemoveFrom(log_id.index))
+            .map_err(|e| StorageIOError::write_logs(any(e)).into())
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {

@@ -15,6 +15,7 @@ mod log_store;
 pub(crate) mod membership;
 mod network;
 mod state_machine;
+mod tail;
 
 use std::{collections::BTreeMap, io::Cursor, path::Path, sync::Arc, time::Duration};
 
@@ -31,10 +32,12 @@ pub(crate) use network::{Network, RaftService};
 pub(crate) use state_machine::StateMachine;
 
 /// A raft log entry's payload: commands proposed together (group commit),
-/// applied in order.
+/// applied in order, and how far the entry must reach before it counts
+/// as appended (the strictest any of its commands asked for).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub commands: Vec<Command>,
+    pub persist: cairn_common::Persist,
 }
 
 impl std::fmt::Display for Request {
