@@ -1,7 +1,6 @@
-//! Chunks allocated ahead, a batch per MDS call, for new chunks of both
-//! doors: a small file written and closed then costs one MDS commit for its
-//! data (CommitWrite) instead of two (AllocateChunk, CommitWrite), and an
-//! S3 PUT one (PutKey) instead of two (AllocateChunk, PutKey).
+//! Chunks allocated ahead, a batch per MDS call, for the FUSE door's new
+//! slot chunks: a small file written and closed then costs one MDS commit
+//! for its data (CommitWrite) instead of two (AllocateChunk, CommitWrite).
 //!
 //! A chunk allocated here is an ordinary uncommitted chunk of the MDS: it
 //! has a chain and no replica file until it is first written; the first
@@ -12,9 +11,8 @@
 //! Invariants:
 //! * a chunk is handed out at most once (taken out of the pool under the
 //!   lock);
-//! * chunks are kept per [`PoolKey`]: the (replicas, tier) of the file
-//!   they were placed for, or the inode (a bucket) whose new objects take them, so
-//!   a chunk's chain is as long as its file wants;
+//! * chunks are kept per (replicas, tier) of the file they were placed for,
+//!   so a chunk's chain is as long as its file wants;
 //! * a chunk older than [`MAX_AGE`] is never handed out: it would be
 //!   placed on figures that old, and the MDS's uncommitted timeout must
 //!   stay far away (`cairn mds --uncommitted-timeout` is at least a minute
@@ -34,15 +32,8 @@ pub const BATCH: u32 = 32;
 /// How long an allocated chunk waits in the pool at most.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
 
-/// Which new chunks a pooled chunk may serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PoolKey {
-    /// Chunks of files with these replicas and tier (the FUSE door).
-    Attrs { replicas: u32, tier: u32 },
-    /// Chunks placed for this inode (the bucket of new objects, or the file
-    /// of a stream), which decides their replicas and tier (the S3 door).
-    Inode(u64),
-}
+/// Replicas and tier of the files a chunk may serve.
+pub type PoolKey = (u32, u32);
 
 #[derive(Debug, Default)]
 pub(crate) struct ChunkPool {
@@ -90,25 +81,15 @@ mod tests {
     fn hands_each_chunk_once_per_key_and_drops_old_ones() {
         let pool = ChunkPool::default();
         let t0 = Instant::now();
-        let attrs = |replicas, tier| PoolKey::Attrs { replicas, tier };
-        pool.put(attrs(3, 0), t0, vec![loc(1), loc(2)]);
-        pool.put(attrs(2, 0), t0, vec![loc(9)]);
-        pool.put(PoolKey::Inode(7), t0, vec![loc(5)]);
-        assert_eq!(pool.take(attrs(3, 0), t0).map(|l| l.chunk_id), Some(1));
-        assert_eq!(pool.take(attrs(2, 0), t0).map(|l| l.chunk_id), Some(9));
-        assert_eq!(pool.take(attrs(2, 0), t0), None);
-        assert_eq!(pool.take(attrs(3, 1), t0), None);
-        assert_eq!(pool.take(PoolKey::Inode(8), t0), None);
-        assert_eq!(
-            pool.take(PoolKey::Inode(7), t0).map(|l| l.chunk_id),
-            Some(5)
-        );
+        pool.put((3, 0), t0, vec![loc(1), loc(2)]);
+        pool.put((2, 0), t0, vec![loc(9)]);
+        assert_eq!(pool.take((3, 0), t0).map(|l| l.chunk_id), Some(1));
+        assert_eq!(pool.take((2, 0), t0).map(|l| l.chunk_id), Some(9));
+        assert_eq!(pool.take((2, 0), t0), None);
+        assert_eq!(pool.take((3, 1), t0), None);
         // Past MAX_AGE, what is left is not handed out.
-        assert_eq!(pool.take(attrs(3, 0), t0 + MAX_AGE), None);
-        pool.put(attrs(3, 0), t0 + MAX_AGE, vec![loc(3)]);
-        assert_eq!(
-            pool.take(attrs(3, 0), t0 + MAX_AGE).map(|l| l.chunk_id),
-            Some(3)
-        );
+        assert_eq!(pool.take((3, 0), t0 + MAX_AGE), None);
+        pool.put((3, 0), t0 + MAX_AGE, vec![loc(3)]);
+        assert_eq!(pool.take((3, 0), t0 + MAX_AGE).map(|l| l.chunk_id), Some(3));
     }
 }

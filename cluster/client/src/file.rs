@@ -81,7 +81,7 @@ impl Client {
             ino,
             slots: HashMap::new(),
             unsynced: HashMap::new(),
-            pool_key: PoolKey::Attrs { replicas, tier },
+            pool_key: (replicas, tier),
         }
     }
 }

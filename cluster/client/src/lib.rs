@@ -693,8 +693,7 @@ impl Inner {
             client_host: self.host.clone(),
             count: chunk_pool::BATCH,
         };
-        // Not retried: a lost answer leaves unused chunks, which the MDS
-        // collects; a retry would only allocate more.
+        // Not retried, as allocate_chunk.
         let reply = self
             .mds
             .call(false, |mut m| {
@@ -715,6 +714,30 @@ impl Inner {
         let first = chunks.remove(0);
         self.pool.put(key, at, chunks);
         Ok(first)
+    }
+
+    pub(crate) async fn allocate_chunk(&self, attr_ino: u64) -> Result<ChunkLocation, FsError> {
+        let req = pb::AllocateChunkRequest {
+            ino: attr_ino,
+            client_host: self.host.clone(),
+        };
+        // Not retried: a lost answer leaves an unused chunk, which the MDS
+        // collects; a retry would only allocate another.
+        let loc: ChunkLocation = self
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.allocate_chunk(r).await }
+            })
+            .await?
+            .into();
+        if loc.replicas.is_empty() {
+            return Err(FsError::NoSpace(format!(
+                "the MDS allocated chunk {} with no replica",
+                loc.chunk_id
+            )));
+        }
+        Ok(loc)
     }
 
     async fn locate_many(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {

@@ -108,10 +108,9 @@ impl StreamWriter {
         let len = self.buf_len as u64;
         self.buf_len = 0;
         if self.current.is_none() {
-            let loc = self
-                .inner
-                .pooled_chunk(self.attr_ino, PoolKey::Inode(self.attr_ino))
-                .await?;
+            // One MDS call per chunk rather than the FUSE door's pool: a
+            // batch shares one chain, and large objects must spread.
+            let loc = self.inner.allocate_chunk(self.attr_ino).await?;
             let file_offset = self.size - len;
             self.current = Some(OpenChunk {
                 write: ChunkWrite::new(self.inner.clone(), loc, true),
