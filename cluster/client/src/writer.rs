@@ -15,7 +15,7 @@ use cairn_proto as pb;
 use md5::{Digest, Md5};
 use tokio::task::JoinHandle;
 
-use crate::{chain::ChunkWrite, chunk_pool::PoolKey, node::ChunkLocation, node::Extent, Inner};
+use crate::{chain::ChunkWrite, node::ChunkLocation, node::Extent, Inner};
 
 /// Bytes gathered before a piece is sent down the chain.
 const PIECE_BYTES: usize = 4 << 20;
