@@ -40,17 +40,23 @@ fn put(bucket: &str, key: &str, size: u64) -> Command {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_commands_share_durable_commits() {
-    let (_tmp, dir, _) = new_cluster();
+/// A fresh MDS with one bucket; the directory lives as long as the guard.
+async fn mds_with_bucket(bucket: &str) -> (tempfile::TempDir, Mds) {
+    let (tmp, dir, _) = new_cluster();
     let mds = Mds::open(&dir, MdsOptions::default()).await.unwrap();
     mds.execute(Command::CreateBucket {
-        name: "b".into(),
+        name: bucket.into(),
         owner: String::new(),
         now_ns: 1,
     })
     .await
     .unwrap();
+    (tmp, mds)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commands_share_durable_commits() {
+    let (_tmp, mds) = mds_with_bucket("b").await;
     let before = mds.durable_commits();
     const N: usize = 200;
     let barrier = Arc::new(tokio::sync::Barrier::new(N));
@@ -98,15 +104,7 @@ async fn concurrent_commands_share_durable_commits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn os_persisted_commands_wait_for_no_fsync() {
     use cairn_common::Persist;
-    let (_tmp, dir, _) = new_cluster();
-    let mds = Mds::open(&dir, MdsOptions::default()).await.unwrap();
-    mds.execute(Command::CreateBucket {
-        name: "b".into(),
-        owner: String::new(),
-        now_ns: 1,
-    })
-    .await
-    .unwrap();
+    let (_tmp, mds) = mds_with_bucket("b").await;
     const N: u64 = 40;
     let sequential = |persist: Persist, prefix: &'static str| {
         let state = mds.state().clone();
