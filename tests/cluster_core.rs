@@ -26,6 +26,25 @@ fn pattern_stream(
     })
 }
 
+/// PUTs `len` pattern bytes of `seed` as `bucket/key`.
+async fn put_pattern(
+    client: &cairn_client::Client,
+    bucket: &str,
+    key: &str,
+    seed: u64,
+    len: usize,
+) -> Result<cairn_client::Node, cairn_client::Error> {
+    client
+        .put_object(
+            bucket,
+            key.as_bytes(),
+            pattern_stream(seed, len),
+            ObjectMeta::default(),
+            PutConditions::default(),
+        )
+        .await
+}
+
 fn pattern_md5(seed: u64, len: usize) -> String {
     let mut h = Md5::new();
     let mut i = 0;
@@ -374,6 +393,46 @@ async fn changes_answered_before_their_fsync_survive_kill_9_of_the_mds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn small_writes_go_around_a_dead_chunk_server() {
+    // Small pieces go from the client to every replica at once, not down
+    // the chain: a replica that fails is dropped and the others keep the
+    // bytes, as a chain write would.
+    let mut cluster = TestCluster::start(&["h1", "h2", "h3", "h4"]);
+    let client = cluster.client();
+    client.create_bucket("b", "").await.expect("bucket");
+    // Killed at once: for a while the MDS still places chunks on it.
+    cluster.kill_cs(0);
+    for i in 0..40u64 {
+        let key = format!("small{i}");
+        put_pattern(&client, "b", &key, i, 4096 + i as usize)
+            .await
+            .unwrap_or_else(|e| panic!("{key} with a dead chunk server: {e}"));
+    }
+    // A replica dropped from a write bumps its chunk's version.
+    let mut dropped = 0;
+    for i in 0..40u64 {
+        for c in cluster.chunks_json(&format!("b/small{i}")) {
+            let replicas = c["replicas"].as_array().expect("replicas");
+            assert!(
+                replicas.iter().all(|r| r["host"] != "h1"),
+                "chunk {c} lists the dead chunk server as holding it"
+            );
+            if c["version"].as_u64() > Some(1) {
+                dropped += 1;
+            }
+        }
+    }
+    assert!(dropped > 0, "no write was placed on the dead chunk server");
+    for i in 0..40u64 {
+        let len = 4096 + i as usize;
+        assert_eq!(
+            read_md5(&client, "b", &format!("small{i}")).await,
+            (len as u64, pattern_md5(i, len))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_concurrent_writers_of_small_files() {
     let cluster = TestCluster::start(&["h1", "h2", "h3"]);
     let client = cluster.client();
@@ -384,14 +443,7 @@ async fn sixteen_concurrent_writers_of_small_files() {
         tasks.push(tokio::spawn(async move {
             for i in 0..25u64 {
                 let key = format!("w{w}/f{i}");
-                client
-                    .put_object(
-                        "small",
-                        key.as_bytes(),
-                        pattern_stream(w * 1000 + i, 4096 + i as usize),
-                        ObjectMeta::default(),
-                        PutConditions::default(),
-                    )
+                put_pattern(&client, "small", &key, w * 1000 + i, 4096 + i as usize)
                     .await
                     .map_err(|e| format!("{key}: {e}"))?;
             }

@@ -6,10 +6,11 @@
 //!
 //! A lookup that misses fetches the page of its directory that starts at
 //! the missed name (one readdir call) and keeps it: later lookups of names
-//! the page holds are answered from it. A name the page proves absent is
-//! still asked of the MDS (absence is never cached: an object PUT through
-//! S3 shows at once), but needs no new page. Nodes are kept by inode for
-//! getattr too, with those getattr itself fetched.
+//! the page holds are answered from it, and so are names it proves absent
+//! (an unpacking `tar` or a loop of creates probes each new name first):
+//! an object PUT through S3 shows within the timeout, as a change does.
+//! Nodes are kept by inode for getattr too, with those getattr itself
+//! fetched.
 //!
 //! A directory's own node follows the changes made here in it: its mtime
 //! and ctime become the mount's clock (as the mtime of a file written here

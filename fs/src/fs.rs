@@ -148,6 +148,16 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the entry cache can say of a name.
+enum Cached {
+    /// A fresh page answers: the name's node, or ENOENT.
+    Answer(Result<(Node, Duration)>),
+    /// No fresh page covers the name: fetch one.
+    Unknown,
+    /// A page covers the name but cannot answer for it: ask the MDS.
+    Ask,
+}
+
 fn not_found(name: &[u8]) -> Error {
     FsError::NotFound(String::from_utf8_lossy(name).into_owned()).into()
 }
@@ -339,15 +349,13 @@ impl<B: Backend> Fs<B> {
         // The top level (buckets) is small and made through S3 mostly.
         if self.entries.enabled() && !is_top(parent) {
             match self.cached_entry(parent, name) {
-                Ok(found) => return Ok(found),
-                Err(false) => {
+                Cached::Answer(answer) => return answer,
+                Cached::Unknown => {
                     if let Some(found) = self.prefetch(parent, name).await {
                         return found;
                     }
                 }
-                // Absence is not cached (an object PUT through S3 shows at
-                // once), and a file open here has a newer local view: ask.
-                Err(true) => {}
+                Cached::Ask => {}
             }
         }
         let generation = self.entries.generation();
@@ -357,29 +365,31 @@ impl<B: Backend> Fs<B> {
         Ok((self.local(node), TTL))
     }
 
-    /// What the entry cache says of `name` in `parent`: the answer, or
-    /// whether a page covers the name (then the MDS is asked, without a
-    /// new page).
-    fn cached_entry(
-        &self,
-        parent: u64,
-        name: &[u8],
-    ) -> std::result::Result<(Node, Duration), bool> {
+    /// What the entry cache says of `name` in `parent`.
+    fn cached_entry(&self, parent: u64, name: &[u8]) -> Cached {
         match self.entries.lookup(parent, name) {
-            None => Err(false),
-            Some(Hit::Found(node, left)) if self.open_file(node.ino).is_none() => Ok((node, left)),
-            Some(_) => Err(true),
+            None => Cached::Unknown,
+            Some(Hit::Found(node, left)) if self.open_file(node.ino).is_none() => {
+                Cached::Answer(Ok((node, left)))
+            }
+            // A file open here has a newer local view than the page.
+            Some(Hit::Found(..)) => Cached::Ask,
+            Some(Hit::Absent) => Cached::Answer(Err(not_found(name))),
         }
     }
 
-    /// lookup answered by the entry cache alone, without waiting; None
-    /// when it takes [`Fs::lookup_entry`]. (The FUSE adapter answers these
-    /// on its own thread: no hop to the runtime.)
-    pub fn lookup_cached(&self, parent: u64, name: &[u8]) -> Option<(Node, Duration)> {
+    /// lookup answered by the entry cache alone, without waiting (the
+    /// node, or ENOENT); None when it takes [`Fs::lookup_entry`]. (The
+    /// FUSE adapter answers these on its own thread: no hop to the
+    /// runtime.)
+    pub fn lookup_cached(&self, parent: u64, name: &[u8]) -> Option<Result<(Node, Duration)>> {
         if name.len() > NAME_MAX || is_top(parent) {
             return None;
         }
-        self.cached_entry(parent, name).ok()
+        match self.cached_entry(parent, name) {
+            Cached::Answer(answer) => Some(answer),
+            Cached::Unknown | Cached::Ask => None,
+        }
     }
 
     /// getattr answered by the entry cache alone, as [`Fs::lookup_cached`].
@@ -1000,9 +1010,16 @@ impl<B: Backend> Fs<B> {
         })
     }
 
+    /// getxattr of a name outside `user.*`, answered without waiting:
+    /// no such attribute exists. (The kernel asks for
+    /// `security.capability` before every write.)
+    pub fn getxattr_outside_user(&self, name: &str) -> Option<Error> {
+        (!name.starts_with(XATTR_USER)).then(|| Error::NoAttr(name.to_string()))
+    }
+
     pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>> {
-        if !name.starts_with(XATTR_USER) {
-            return Err(Error::NoAttr(name.to_string()));
+        if let Some(refused) = self.getxattr_outside_user(name) {
+            return Err(refused);
         }
         let node = self.getattr(ino).await?;
         node.xattrs

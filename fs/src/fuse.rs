@@ -125,9 +125,16 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        if let Some((node, ttl)) = self.fs.lookup_cached(parent.0, name.as_bytes()) {
-            reply.entry(&ttl, &file_attr(&node), Generation(0));
-            return;
+        match self.fs.lookup_cached(parent.0, name.as_bytes()) {
+            Some(Ok((node, ttl))) => {
+                reply.entry(&ttl, &file_attr(&node), Generation(0));
+                return;
+            }
+            Some(Err(e)) => {
+                reply.error(errno(&e));
+                return;
+            }
+            None => {}
         }
         let name = bytes(name);
         self.spawn(
@@ -555,6 +562,10 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let name = name.to_string_lossy().into_owned();
+        if let Some(refused) = self.fs.getxattr_outside_user(&name) {
+            reply.error(errno(&refused));
+            return;
+        }
         self.spawn(
             "getxattr",
             |fs| async move { sized(fs.getxattr(ino.0, &name).await?, size) },

@@ -8,6 +8,9 @@
 //! so the dropped copy is recognisable as stale) and the survivors are moved
 //! to the new version.
 //!
+//! A small piece goes from the client to every replica at once rather than
+//! down the chain: its latency is then one hop, not one per replica.
+//!
 //! A piece sent with nothing else in flight may carry the sync itself (the
 //! last piece of a stream's chunk does): each hop then syncs before it
 //! answers, and `finish` needs no separate Sync round.
@@ -35,6 +38,10 @@ use crate::{
 
 /// Largest data message on the wire.
 const MESSAGE_BYTES: usize = 1 << 20;
+
+/// Pieces up to this size go to every replica at once instead of down the
+/// chain (see [`send_piece`]).
+const FAN_OUT_BYTES: usize = 128 << 10;
 
 /// Pieces in flight per chunk: two keep the chain streaming while one ack
 /// returns, without holding much data in memory.
@@ -86,9 +93,46 @@ fn messages(data: &[Bytes]) -> Vec<pb::WriteRequest> {
     out
 }
 
+/// Sends one piece to every replica of `chain`: down the chain, or, when
+/// it is small, straight to each replica at once. A small piece gains
+/// nothing from the chain's pipelining and would pay one hop of latency per
+/// replica; sent to all at once it pays one, for a few KiB more of the
+/// client's bandwidth. Replicas that failed come back in `failed` either
+/// way, and the caller resends to those that did not get the piece.
 async fn send_piece(
     pool: Arc<CsPool>,
     chain: Vec<CsAddr>,
+    piece: PieceHeader,
+    data: Vec<Bytes>,
+) -> Result<PieceOutcome, FirstHopFailed> {
+    let size: usize = data.iter().map(Bytes::len).sum();
+    if chain.len() < 2 || size > FAN_OUT_BYTES {
+        return send_down_chain(pool, &chain, piece, data).await;
+    }
+    let sends = chain
+        .iter()
+        .map(|cs| send_down_chain(pool.clone(), std::slice::from_ref(cs), piece, data.clone()));
+    let mut outcome = PieceOutcome {
+        written: HashSet::new(),
+        failed: Vec::new(),
+    };
+    for result in futures::future::join_all(sends).await {
+        match result {
+            Ok(out) => {
+                outcome.written.extend(out.written);
+                outcome.failed.extend(out.failed);
+            }
+            Err(hop) => outcome.failed.push((hop.cs_id, hop.error)),
+        }
+    }
+    Ok(outcome)
+}
+
+/// One `ChunkService.Write` call to the first replica of `chain`, which
+/// forwards the piece to the others.
+async fn send_down_chain(
+    pool: Arc<CsPool>,
+    chain: &[CsAddr],
     piece: PieceHeader,
     data: Vec<Bytes>,
 ) -> Result<PieceOutcome, FirstHopFailed> {

@@ -49,7 +49,7 @@
 use std::{
     fs::{File, OpenOptions},
     io,
-    os::unix::fs::FileExt,
+    os::{fd::AsRawFd, unix::fs::FileExt},
     path::Path,
     sync::Arc,
 };
@@ -65,6 +65,11 @@ pub const BLOCK: u64 = CHECKSUM_BLOCK;
 pub const MAX_BLOCKS: usize = (MAX_CHUNK_SIZE / CHECKSUM_BLOCK) as usize;
 /// The format this code writes.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// A write of at least this many bytes starts its write-back at once, so
+/// that a stream's bytes go to the disk while more arrive instead of all
+/// at its fsync (small writes are left to the kernel to gather).
+const WRITEBACK_FROM: u64 = 512 << 10;
 
 const MAGIC: [u8; 8] = *b"CAIRNRPL";
 const CRCS_AT: usize = 64;
@@ -417,6 +422,9 @@ impl ReplicaFile {
             }
             pos += p.len() as u64;
         }
+        if total >= WRITEBACK_FROM {
+            start_writeback(&self.file, HEADER_SIZE + offset, total);
+        }
         for (i, crc) in new_crcs.into_iter().enumerate() {
             self.header.crcs[first_block as usize + i] = crc;
         }
@@ -454,6 +462,23 @@ impl ReplicaFile {
         Ok(data
             .split_off((offset - rs) as usize)
             .slice(..(end - offset) as usize))
+    }
+}
+
+/// Asks the kernel to start writing `len` bytes at `offset` of `file` to
+/// the disk, without waiting for them. Only a hint: if it fails, the bytes
+/// are written at the next fsync or by the kernel's own write-back.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range reads no memory of ours; the descriptor is
+    // open for as long as `file` is borrowed.
+    let done = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+    if done != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "sync_file_range failed");
     }
 }
 

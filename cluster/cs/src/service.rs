@@ -333,11 +333,19 @@ impl ChunkService for ChunkSvc {
         };
         let (chunk_id, version, create) = (header.chunk_id, header.version, header.create);
         self.store.count_write_op();
-        // The local replica is checked (or created) before anything moves.
-        let mut length = self
-            .blocking(move |s| s.write(chunk_id, version, header.offset, &[], create))
-            .await?;
-        let mut downstream = (!header.chain.is_empty()).then(|| self.forward(&header));
+        // The local replica is checked (or created) before anything moves
+        // down the chain. Without a chain the check rides on the first
+        // batch: one trip to the blocking pool instead of two.
+        let mut checked = false;
+        let mut length = 0;
+        let mut downstream = None;
+        if !header.chain.is_empty() {
+            length = self
+                .blocking(move |s| s.write(chunk_id, version, header.offset, &[], create))
+                .await?;
+            checked = true;
+            downstream = Some(self.forward(&header));
+        }
 
         let mut offset = header.offset;
         loop {
@@ -358,8 +366,10 @@ impl ChunkService for ChunkSvc {
             }
             let size: u64 = batch.iter().map(|b| b.len() as u64).sum();
             let at = offset;
+            let create_here = create && !checked;
+            checked = true;
             match self
-                .blocking(move |s| s.write(chunk_id, version, at, &batch, false))
+                .blocking(move |s| s.write(chunk_id, version, at, &batch, create_here))
                 .await
             {
                 Ok(l) => length = l,
@@ -371,6 +381,11 @@ impl ChunkService for ChunkSvc {
                 }
             }
             offset += size;
+        }
+        if !checked {
+            length = self
+                .blocking(move |s| s.write(chunk_id, version, header.offset, &[], create))
+                .await?;
         }
         if header.sync {
             if let Err(e) = self.store.sync(chunk_id, version).await {

@@ -10,7 +10,8 @@
 //! [`FLUSH_EVERY`] while the tail holds anything. A durable redb commit
 //! persists every earlier non-durable one, so the order of appends and
 //! truncations on disk is the order they were made in. The vote is saved
-//! durably on its own (rare).
+//! durably on its own (rare); the committed index rides on the next
+//! append.
 //!
 //! Invariant: appends are reported in the order they were made. An append
 //! that could be reported at once waits for the flusher while an earlier
@@ -81,10 +82,14 @@ struct Inner {
     flushes: Arc<Flushes>,
 }
 
-/// The tail file, and how many appends wait for the flusher.
+/// The tail file, how many appends wait for the flusher, and the
+/// committed index not yet written.
 struct Written {
     tail: Tail,
     waiting: usize,
+    /// Saved by openraft since the last append; the next append's
+    /// transaction writes it (one commit instead of two per entry).
+    committed: Option<Option<LogId<NodeId>>>,
 }
 
 /// What the flusher thread counts: durable commits, and the time spent in
@@ -172,7 +177,11 @@ impl LogStore {
         }
         tail.clear()
             .map_err(MdsError::io("cannot empty the raft tail"))?;
-        let written = Arc::new(Mutex::new(Written { tail, waiting: 0 }));
+        let written = Arc::new(Mutex::new(Written {
+            tail,
+            waiting: 0,
+            committed: None,
+        }));
         let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
         let flushes = Arc::new(Flushes::default());
         let flusher = Flusher {
@@ -474,10 +483,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> SResult<()> {
-        // Not durable by itself: the next flush carries it. A committed
-        // index lost in a crash is learnt again from the leader.
-        self.put_meta(COMMITTED, &committed, Durability::None)
-            .map_err(|e| StorageIOError::write(e).into())
+        // Written with the next append, and durable with the flush after
+        // it. A committed index lost in a crash is learnt again from the
+        // leader: it only lets a restart apply entries before an election.
+        let mut written = self.inner.written.lock().unwrap_or_else(|p| p.into_inner());
+        written.committed = Some(committed);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> SResult<Option<LogId<NodeId>>> {
@@ -498,7 +509,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map(|e| Ok((e.log_id.index, encode(e)?)))
             .collect::<Result<Vec<_>, AnyError>>()
             .map_err(StorageIOError::write_logs)?;
-        let write = || -> Result<(), AnyError> {
+        let write = |committed: Option<Option<LogId<NodeId>>>| -> Result<(), AnyError> {
             let mut txn = self.inner.db.begin_write().map_err(any)?;
             txn.set_durability(Durability::None).map_err(any)?;
             {
@@ -506,11 +517,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 for (index, bytes) in &rows {
                     log.insert(*index, bytes.as_slice()).map_err(any)?;
                 }
+                if let Some(committed) = committed {
+                    let bytes = encode(&committed)?;
+                    let mut meta = txn.open_table(META).map_err(any)?;
+                    meta.insert(COMMITTED, bytes.as_slice()).map_err(any)?;
+                }
             }
             txn.commit().map_err(any)
         };
         let mut written = self.inner.written.lock().unwrap_or_else(|p| p.into_inner());
-        write().map_err(StorageIOError::write_logs)?;
+        let committed = written.committed.take();
+        write(committed).map_err(StorageIOError::write_logs)?;
         written
             .tail
             .push(&TailOp::Insert(rows))

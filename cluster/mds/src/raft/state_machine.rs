@@ -128,11 +128,14 @@ impl StateMachine {
     }
 
     /// Applies one command in its own non-durable transaction; a refused
-    /// command's transaction is aborted and leaves nothing.
+    /// command's transaction is aborted and leaves nothing. With `applied`,
+    /// the same transaction records that entry as applied (if the command
+    /// is not refused: the returned flag says whether it was recorded).
     fn apply_command_inner(
         &self,
         command: &Command,
-    ) -> Result<Result<CommandReply, FsError>, AnyError> {
+        applied_entry: Option<&LogId<NodeId>>,
+    ) -> Result<(Result<CommandReply, FsError>, bool), AnyError> {
         let mut txn = self.db.begin_write().map_err(any)?;
         txn.set_durability(Durability::None).map_err(any)?;
         // A panic in apply is a bug; it refuses that command (on every MDS
@@ -148,20 +151,24 @@ impl StateMachine {
                 });
         match applied {
             Ok(reply) => {
+                if let Some(log_id) = applied_entry {
+                    StateMachine::write_applied(&txn, log_id, None)?;
+                }
                 txn.commit().map_err(any)?;
-                Ok(Ok(reply))
+                Ok((Ok(reply), applied_entry.is_some()))
             }
             Err(e) => {
                 tracing::debug!(command = command.name(), error = %e, "command refused");
                 txn.abort().map_err(any)?;
-                Ok(Err(e))
+                Ok((Err(e), false))
             }
         }
     }
 
     /// Applies the commands of one entry. The first commands' transactions
-    /// do not record the entry as applied; the last one does, in its own
-    /// transaction, after them. A crash part-way leaves the entry
+    /// do not record the entry as applied; the last command's transaction
+    /// does (or, when it is refused, a transaction of its own after it:
+    /// one commit per entry in the usual case). A crash part-way leaves the entry
     /// unapplied with some of its commands' effects: a replay would apply
     /// those twice. Redb's durability makes that impossible: the entry's
     /// transactions are non-durable and only a later durable commit
@@ -176,10 +183,16 @@ impl StateMachine {
             .lock()
             .map_err(|_| any("state machine gate poisoned"))?;
         let mut replies = Vec::with_capacity(commands.len());
-        for command in commands {
-            replies.push(self.apply_command_inner(command)?);
+        let mut recorded = false;
+        for (i, command) in commands.iter().enumerate() {
+            let last = i + 1 == commands.len();
+            let (reply, marked) = self.apply_command_inner(command, last.then_some(log_id))?;
+            replies.push(reply);
+            recorded = marked;
         }
-        self.mark_applied(log_id, None)?;
+        if !recorded {
+            self.mark_applied(log_id, None)?;
+        }
         Ok(Response(replies))
     }
 
