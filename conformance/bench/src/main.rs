@@ -387,25 +387,33 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         }
     }
 
-    // MooseFS.
+    // MooseFS, with its defaults and with fsync on.
     if !skip("fs") && !skip("moosefs") {
         match moosefs::available() {
             Ok(()) => {
-                let dir = tmp.path().join("moosefs");
-                std::fs::create_dir_all(&dir)?;
-                let z = fs_sizes.clone();
-                run.moosefs = part("MooseFS", &mut failed, &mut notes, async {
-                    let m = moosefs::MooseFs::start(&dir).await?;
-                    let mnt = m.mount.clone();
-                    let r = tokio::task::spawn_blocking(move || {
-                        fsload::run("MooseFS", &mnt.join("fsbench"), &z)
+                for fsync in [false, true] {
+                    let dir = tmp.path().join(if fsync { "moosefs-fsync" } else { "moosefs" });
+                    std::fs::create_dir_all(&dir)?;
+                    let name = if fsync { "MooseFS (fsync)" } else { "MooseFS (defaults)" };
+                    let z = fs_sizes.clone();
+                    let figures = part(name, &mut failed, &mut notes, async {
+                        let m = moosefs::MooseFs::start(&dir, fsync).await?;
+                        let mnt = m.mount.clone();
+                        let r = tokio::task::spawn_blocking(move || {
+                            fsload::run(name, &mnt.join("fsbench"), &z)
+                        })
+                        .await;
+                        m.stop().await;
+                        r?
                     })
                     .await;
-                    m.stop().await;
-                    r?
-                })
-                .await;
-                std::fs::remove_dir_all(&dir).ok();
+                    if fsync {
+                        run.moosefs_fsync = figures;
+                    } else {
+                        run.moosefs = figures;
+                    }
+                    std::fs::remove_dir_all(&dir).ok();
+                }
             }
             Err(why) => notes.push(format!("MooseFS skipped: {why}")),
         }

@@ -69,8 +69,12 @@ fn free_subnet() -> anyhow::Result<u8> {
 }
 
 impl MooseFs {
-    /// Starts the namespace, the daemons and the mount at `dir/mnt`.
-    pub async fn start(dir: &Path) -> anyhow::Result<MooseFs> {
+    /// Starts the namespace, the daemons and the mount at `dir/mnt`. With
+    /// `fsync`, each chunk server fsyncs a chunk when it closes it
+    /// (`HDD_FSYNC_BEFORE_CLOSE = 1`): by default MooseFS never fsyncs, so
+    /// an fsync through its mount returns once the bytes are in the chunk
+    /// servers' page cache.
+    pub async fn start(dir: &Path, fsync: bool) -> anyhow::Result<MooseFs> {
         let tag = std::process::id() % 100_000;
         let subnet = free_subnet()?;
         let mut m = MooseFs {
@@ -84,7 +88,7 @@ impl MooseFs {
         let ns_ip = format!("10.213.{subnet}.2");
         m.network(&host_ip, &ns_ip)
             .context("making the network namespace for MooseFS")?;
-        m.daemons(dir, &ns_ip).await?;
+        m.daemons(dir, &ns_ip, fsync).await?;
         m.mount_it(&ns_ip).await?;
         Ok(m)
     }
@@ -149,7 +153,7 @@ impl MooseFs {
         Ok(())
     }
 
-    async fn daemons(&mut self, dir: &Path, ns_ip: &str) -> anyhow::Result<()> {
+    async fn daemons(&mut self, dir: &Path, ns_ip: &str, fsync: bool) -> anyhow::Result<()> {
         let master = dir.join("master");
         std::fs::create_dir_all(&master)?;
         std::fs::copy(
@@ -190,10 +194,11 @@ impl MooseFs {
                 "WORKING_USER = root\nWORKING_GROUP = root\nNICE_LEVEL = 0\nLOCK_MEMORY = 0\n\
                  DATA_PATH = {v}\nHDD_CONF_FILENAME = {d}/mfshdd.cfg\n\
                  MASTER_HOST = {ns_ip}\nBIND_HOST = {ns_ip}\nCSSERV_LISTEN_HOST = {ns_ip}\n\
-                 CSSERV_LISTEN_PORT = {port}\n",
+                 CSSERV_LISTEN_PORT = {port}\nHDD_FSYNC_BEFORE_CLOSE = {sync}\n",
                 v = cs.join("var").display(),
                 d = cs.display(),
                 port = 9422 + 10 * i,
+                sync = u8::from(fsync),
             );
             let cfg_path = cs.join("mfschunkserver.cfg");
             std::fs::write(&cfg_path, cfg)?;

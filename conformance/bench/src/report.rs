@@ -28,6 +28,7 @@ pub struct Run {
     pub garage_fsync: Option<s3load::Figures>,
     pub cairn_fs: Option<fsload::Figures>,
     pub moosefs: Option<fsload::Figures>,
+    pub moosefs_fsync: Option<fsload::Figures>,
     pub heal: Option<heal::Figures>,
     pub notes: Vec<String>,
 }
@@ -191,7 +192,7 @@ impl Run {
             );
             let _ = writeln!(
                 s,
-                "MooseFS: Debian packages, one master and three chunk servers in a network namespace of the harness, goal 3, mfsmount from the host over a veth pair. Cairn: `cairn up --mount`. One thread of plain POSIX calls; the read follows a `posix_fadvise(DONTNEED)` of the file.\n"
+                "MooseFS: Debian packages, one master and three chunk servers in a network namespace of the harness, goal 3, mfsmount from the host over a veth pair; once with its defaults (its chunk servers never fsync: an fsync returns once the bytes are in their page cache) and once with `HDD_FSYNC_BEFORE_CLOSE = 1` (each chunk fsynced when closed). Cairn: `cairn up --mount` (an fsync returns once the bytes are on stable storage on every replica). One thread of plain POSIX calls; the read follows a `posix_fadvise(DONTNEED)` of the file.\n"
             );
             let rows: [Row<fsload::Figures>; 5] = [
                 (
@@ -231,7 +232,10 @@ impl Run {
             comparison(
                 &mut s,
                 self.cairn_fs.as_ref(),
-                &[("MooseFS", self.moosefs.as_ref())],
+                &[
+                    ("MooseFS", self.moosefs.as_ref()),
+                    ("MooseFS fsync", self.moosefs_fsync.as_ref()),
+                ],
                 rows,
             );
         }
