@@ -533,7 +533,11 @@ impl<B: Backend> Fs<B> {
             target,
             exclusive,
         };
-        let node = timed(self.timeout(), "create", self.backend.create(new)).await?;
+        // A refusal (EEXIST) says the cache's page may be wrong about the
+        // name: one made through S3 since the page was fetched.
+        let node = timed(self.timeout(), "create", self.backend.create(new))
+            .await
+            .inspect_err(|_| self.entries.forget_name(parent, name))?;
         self.entries.added(parent, name, &node);
         Ok(node)
     }
@@ -761,7 +765,10 @@ impl<B: Backend> Fs<B> {
             self.backend.link(ino, new_parent, new_name),
         )
         .await
-        .inspect_err(|_| self.entries.forget_node(ino))?;
+        .inspect_err(|_| {
+            self.entries.forget_node(ino);
+            self.entries.forget_name(new_parent, new_name);
+        })?;
         self.entries.added(new_parent, new_name, &node);
         Ok(self.local(node))
     }

@@ -392,9 +392,15 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         match moosefs::available() {
             Ok(()) => {
                 for fsync in [false, true] {
-                    let dir = tmp.path().join(if fsync { "moosefs-fsync" } else { "moosefs" });
+                    let dir = tmp
+                        .path()
+                        .join(if fsync { "moosefs-fsync" } else { "moosefs" });
                     std::fs::create_dir_all(&dir)?;
-                    let name = if fsync { "MooseFS (fsync)" } else { "MooseFS (defaults)" };
+                    let name = if fsync {
+                        "MooseFS (fsync)"
+                    } else {
+                        "MooseFS (defaults)"
+                    };
                     let z = fs_sizes.clone();
                     let figures = part(name, &mut failed, &mut notes, async {
                         let m = moosefs::MooseFs::start(&dir, fsync).await?;

@@ -154,6 +154,28 @@ async fn changes_elsewhere_show_within_the_timeout() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_name_made_elsewhere_shows_once_a_create_meets_it() {
+    let (fs, mock) = cached_fs();
+    let b = bucket(&fs, "clash").await;
+    // A page proves "d" absent, then it is made behind the mount's back.
+    assert_eq!(
+        fs.lookup(b.ino, b"d").await.unwrap_err().errno(),
+        libc::ENOENT
+    );
+    made_elsewhere(&mock, b.ino, b"d").await;
+    // mkdir meets it: EEXIST, and the page no longer hides it (`mkdir -p`
+    // stats the name next), well within the timeout.
+    assert_eq!(
+        fs.mkdir(b.ino, b"d", 0o755, 0, 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
+    assert!(fs.lookup(b.ino, b"d").await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
 async fn directory_attributes_follow_changes_made_here() {
     let (fs, mock) = cached_fs();
     let b = bucket(&fs, "dirs").await;
