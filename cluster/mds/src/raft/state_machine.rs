@@ -128,9 +128,10 @@ impl StateMachine {
     }
 
     /// Applies one command in its own non-durable transaction; a refused
-    /// command's transaction is aborted and leaves nothing. With `applied`,
-    /// the same transaction records that entry as applied (if the command
-    /// is not refused: the returned flag says whether it was recorded).
+    /// command's transaction is aborted and leaves nothing. With
+    /// `applied_entry`, the same transaction records that entry as applied
+    /// unless the command is refused (the returned flag says whether it
+    /// was recorded).
     fn apply_command_inner(
         &self,
         command: &Command,
@@ -167,8 +168,8 @@ impl StateMachine {
 
     /// Applies the commands of one entry. The first commands' transactions
     /// do not record the entry as applied; the last command's transaction
-    /// does (or, when it is refused, a transaction of its own after it:
-    /// one commit per entry in the usual case). A crash part-way leaves the entry
+    /// does (or, when it is refused, a transaction of its own after it: one
+    /// commit per entry in the usual case). A crash part-way leaves the entry
     /// unapplied with some of its commands' effects: a replay would apply
     /// those twice. Redb's durability makes that impossible: the entry's
     /// transactions are non-durable and only a later durable commit
