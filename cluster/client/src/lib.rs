@@ -675,6 +675,18 @@ impl Client {
     }
 }
 
+/// A chunk the MDS allocated, refused when it came without a replica (no
+/// chunk server had room).
+fn placed(loc: ChunkLocation) -> Result<ChunkLocation, FsError> {
+    if loc.replicas.is_empty() {
+        return Err(FsError::NoSpace(format!(
+            "the MDS allocated chunk {} with no replica",
+            loc.chunk_id
+        )));
+    }
+    Ok(loc)
+}
+
 impl Inner {
     /// A new chunk for a file of `key` (its replicas and tier) from the
     /// pool, which is refilled with one MDS call (see `chunk_pool`) on
@@ -701,13 +713,11 @@ impl Inner {
                 async move { m.allocate_chunks(r).await }
             })
             .await?;
-        let mut chunks: Vec<ChunkLocation> =
-            reply.chunks.into_iter().map(ChunkLocation::from).collect();
-        if chunks.iter().any(|loc| loc.replicas.is_empty()) {
-            return Err(FsError::NoSpace(
-                "the MDS allocated chunks with no replica".into(),
-            ));
-        }
+        let mut chunks = reply
+            .chunks
+            .into_iter()
+            .map(|c| placed(c.into()))
+            .collect::<Result<Vec<_>, _>>()?;
         if chunks.is_empty() {
             return Err(FsError::Io("the MDS allocated no chunk".into()));
         }
@@ -716,6 +726,8 @@ impl Inner {
         Ok(first)
     }
 
+    /// A new chunk placed for `attr_ino` (its replicas and tier), with one
+    /// MDS call of its own.
     pub(crate) async fn allocate_chunk(&self, attr_ino: u64) -> Result<ChunkLocation, FsError> {
         let req = pb::AllocateChunkRequest {
             ino: attr_ino,
@@ -723,21 +735,14 @@ impl Inner {
         };
         // Not retried: a lost answer leaves an unused chunk, which the MDS
         // collects; a retry would only allocate another.
-        let loc: ChunkLocation = self
+        let loc = self
             .mds
             .call(false, |mut m| {
                 let r = req.clone();
                 async move { m.allocate_chunk(r).await }
             })
-            .await?
-            .into();
-        if loc.replicas.is_empty() {
-            return Err(FsError::NoSpace(format!(
-                "the MDS allocated chunk {} with no replica",
-                loc.chunk_id
-            )));
-        }
-        Ok(loc)
+            .await?;
+        placed(loc.into())
     }
 
     async fn locate_many(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
