@@ -10,7 +10,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 use cairn_client::{
-    ChunkLocation, Client, Extent, FileWriter, Node, NodeKind, SetAttr, WrittenData,
+    ChunkLocation, Client, Extent, FileWriter, NamedInode, Node, NodeKind, SetAttr, WrittenData,
 };
 use cairn_common::FsError;
 use futures::StreamExt;
@@ -76,6 +76,12 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Node, FsError>> + Send;
     fn create(&self, new: NewNode<'_>) -> impl Future<Output = Result<Node, FsError>> + Send;
     fn unlink(&self, parent: u64, name: &[u8]) -> impl Future<Output = Result<(), FsError>> + Send;
+    /// Conditional unlinks (each only while its name names its inode),
+    /// made together; one outcome each, in order.
+    fn unlink_many(
+        &self,
+        unlinks: &[NamedInode],
+    ) -> impl Future<Output = Result<Vec<Result<(), FsError>>, FsError>> + Send;
     fn rmdir(&self, parent: u64, name: &[u8]) -> impl Future<Output = Result<(), FsError>> + Send;
     fn rename(
         &self,
@@ -188,6 +194,13 @@ impl Backend for Client {
 
     async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
         Client::unlink(self, parent, name).await
+    }
+
+    async fn unlink_many(
+        &self,
+        unlinks: &[NamedInode],
+    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+        Client::unlink_many(self, unlinks).await
     }
 
     async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {

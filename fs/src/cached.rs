@@ -9,7 +9,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use bytes::Bytes;
-use cairn_client::{ChunkLocation, Extent, Node, NodeKind, SetAttr, WrittenData};
+use cairn_client::{ChunkLocation, Extent, NamedInode, Node, NodeKind, SetAttr, WrittenData};
 use cairn_common::FsError;
 use futures::future::try_join_all;
 
@@ -214,6 +214,13 @@ impl<B: Backend> Backend for Cached<B> {
     }
     async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
         self.inner.unlink(parent, name).await
+    }
+
+    async fn unlink_many(
+        &self,
+        unlinks: &[NamedInode],
+    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+        self.inner.unlink_many(unlinks).await
     }
     async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
         self.inner.rmdir(parent, name).await

@@ -22,7 +22,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_client::{DoorCounters, DoorOp, Node, NodeKind, SetAttr};
+use cairn_client::{DoorCounters, DoorOp, NamedInode, Node, NodeKind, SetAttr};
 use cairn_common::{FsError, ROOT_INO};
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -37,6 +37,7 @@ use crate::{
     open_file::{Limits, OpenFile},
     prefetch::Prefetcher,
     timed::timed,
+    unlinks::{Pushed, UnlinkQueue},
 };
 
 /// Largest value of an extended attribute (XATTR_SIZE_MAX).
@@ -76,6 +77,10 @@ pub struct FsStats {
     pub write_bytes: u64,
     /// Largest write request the kernel sent (max_write at work).
     pub max_write: u64,
+    /// Unlinks answered at once and queued for the MDS, and those of them
+    /// the MDS did not make (see `unlinks`).
+    pub queued_unlinks: u64,
+    pub refused_unlinks: u64,
 }
 
 /// statfs answer.
@@ -141,11 +146,50 @@ pub struct Fs<B: Backend> {
     released: tokio::sync::Notify,
     /// Largest write request the kernel sent.
     max_write: AtomicU64,
-    entries: EntryCache,
+    entries: Arc<EntryCache>,
+    /// Unlinks answered and not yet made by the MDS.
+    unlinks: Arc<UnlinkQueue>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Sends the queued unlinks in batches until none is left (see `unlinks`).
+async fn send_unlinks<B: Backend>(
+    backend: Arc<B>,
+    queue: Arc<UnlinkQueue>,
+    entries: Arc<EntryCache>,
+    timeout: Duration,
+) {
+    loop {
+        let batch = queue.take();
+        if batch.is_empty() {
+            return;
+        }
+        let outcomes = timed(timeout, "unlink", backend.unlink_many(&batch)).await;
+        let mut refused = 0;
+        for (i, u) in batch.iter().enumerate() {
+            let error = match &outcomes {
+                Ok(each) => match each.get(i) {
+                    // ENOENT: the file meant is gone already.
+                    Some(Ok(())) | Some(Err(FsError::NotFound(_))) => continue,
+                    Some(Err(e)) => e.to_string(),
+                    None => "no outcome".to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            refused += 1;
+            tracing::warn!(
+                parent = u.parent,
+                name = %String::from_utf8_lossy(&u.name),
+                error,
+                "a queued unlink was not made: the file stays"
+            );
+            entries.forget_name(u.parent, &u.name);
+        }
+        queue.answered(batch.len(), refused);
+    }
 }
 
 /// What the entry cache can say of a name.
@@ -182,7 +226,8 @@ impl<B: Backend> Fs<B> {
             next_fh: AtomicU64::new(1),
             released: tokio::sync::Notify::new(),
             max_write: AtomicU64::new(0),
-            entries: EntryCache::new(opts.entry_ttl.min(TTL)),
+            entries: Arc::new(EntryCache::new(opts.entry_ttl.min(TTL))),
+            unlinks: Arc::new(UnlinkQueue::default()),
             opts,
         }
     }
@@ -193,17 +238,32 @@ impl<B: Backend> Fs<B> {
 
     pub fn stats(&self) -> FsStats {
         let t = self.opts.door.totals();
+        let (queued, refused) = self.unlinks.counts();
         FsStats {
             reads: t.read_ops,
             read_bytes: t.read_bytes,
             writes: t.write_ops,
             write_bytes: t.write_bytes,
             max_write: self.max_write.load(Ordering::Relaxed),
+            queued_unlinks: queued,
+            refused_unlinks: refused,
         }
     }
 
     fn timeout(&self) -> Duration {
         self.opts.limits.timeout
+    }
+
+    /// A namespace call to the cluster, bounded by the timeout. It waits
+    /// for the queued unlinks first (see `unlinks`): `call` is an async
+    /// backend method, which sends nothing before it is first polled.
+    async fn ask<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = std::result::Result<T, FsError>>,
+    ) -> Result<T> {
+        self.unlinks.settle().await;
+        timed(self.timeout(), what, call).await
     }
 
     fn fh(&self) -> u64 {
@@ -316,7 +376,7 @@ impl<B: Backend> Fs<B> {
         self.entries.forget_node(file.ino);
         let mut result = flushed;
         if let Some((parent, name)) = file.unlinked() {
-            let gone = timed(self.timeout(), "unlink", self.backend.unlink(parent, &name)).await;
+            let gone = self.ask("unlink", self.backend.unlink(parent, &name)).await;
             if gone.is_ok() {
                 file.clear_unlinked();
             }
@@ -360,7 +420,9 @@ impl<B: Backend> Fs<B> {
         }
         let generation = self.entries.generation();
         let started = tokio::time::Instant::now();
-        let node = timed(self.timeout(), "lookup", self.backend.lookup(parent, name)).await?;
+        let node = self
+            .ask("lookup", self.backend.lookup(parent, name))
+            .await?;
         self.entries.fill_node(&node, generation, started);
         Ok((self.local(node), TTL))
     }
@@ -408,13 +470,10 @@ impl<B: Backend> Fs<B> {
         let generation = self.entries.generation();
         let started = tokio::time::Instant::now();
         let after = just_before(name);
-        let page = timed(
-            self.timeout(),
-            "lookup",
-            self.backend.readdir(parent, &after, PREFETCH),
-        )
-        .await
-        .ok()?;
+        let page = self
+            .ask("lookup", self.backend.readdir(parent, &after, PREFETCH))
+            .await
+            .ok()?;
         self.entries.fill(parent, after, &page, generation, started);
         let (entries, more) = page;
         let past = !more
@@ -439,7 +498,7 @@ impl<B: Backend> Fs<B> {
         }
         let generation = self.entries.generation();
         let started = tokio::time::Instant::now();
-        let node = timed(self.timeout(), "getattr", self.backend.getattr(ino)).await?;
+        let node = self.ask("getattr", self.backend.getattr(ino)).await?;
         self.entries.fill_node(&node, generation, started);
         Ok((self.local(node), TTL))
     }
@@ -462,7 +521,8 @@ impl<B: Backend> Fs<B> {
                 Ok(node)
             }
             None => {
-                let node = timed(self.timeout(), "setattr", self.backend.setattr(ino, attr))
+                let node = self
+                    .ask("setattr", self.backend.setattr(ino, attr))
                     .await
                     .inspect_err(|_| self.entries.forget_node(ino))?;
                 self.entries.put_node(&node);
@@ -483,25 +543,23 @@ impl<B: Backend> Fs<B> {
         check_new_name(name)?;
         if is_top(parent) {
             let bucket = bucket_name(name)?;
-            timed(
-                self.timeout(),
+            self.ask(
                 "create bucket",
                 self.backend.create_bucket(bucket, &self.opts.owner),
             )
             .await?;
-            let node = timed(self.timeout(), "lookup", self.backend.lookup(parent, name)).await?;
+            let node = self
+                .ask("lookup", self.backend.lookup(parent, name))
+                .await?;
             let attr = SetAttr {
                 mode: Some(mode & 0o7777),
                 uid: Some(uid),
                 gid: Some(gid),
                 ..SetAttr::default()
             };
-            return timed(
-                self.timeout(),
-                "setattr",
-                self.backend.setattr(node.ino, attr),
-            )
-            .await;
+            return self
+                .ask("setattr", self.backend.setattr(node.ino, attr))
+                .await;
         }
         self.make(parent, name, NodeKind::Dir, mode, uid, gid, b"", true)
             .await
@@ -535,7 +593,8 @@ impl<B: Backend> Fs<B> {
         };
         // A refusal (EEXIST) says the cache's page may be wrong about the
         // name: one made through S3 since the page was fetched.
-        let node = timed(self.timeout(), "create", self.backend.create(new))
+        let node = self
+            .ask("create", self.backend.create(new))
             .await
             .inspect_err(|_| self.entries.forget_name(parent, name))?;
         self.entries.added(parent, name, &node);
@@ -585,23 +644,38 @@ impl<B: Backend> Fs<B> {
     }
 
     pub async fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
-        timed(self.timeout(), "readlink", self.backend.readlink(ino)).await
+        self.ask("readlink", self.backend.readlink(ino)).await
     }
 
     /// unlink; a file open here lives on under a hidden name until its
     /// last close.
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<()> {
+        if self.queue_unlink(parent, name) {
+            return Ok(());
+        }
+        // No fresh page holds the name: one listing call fetches the page
+        // for this name and the few hundred after it (`rm -r`, a cleaning
+        // loop), then the cache can tell.
+        if self.entries.enabled()
+            && !is_top(parent)
+            && matches!(self.cached_entry(parent, name), Cached::Unknown)
+        {
+            let _ = self.prefetch(parent, name).await;
+            if self.queue_unlink(parent, name) {
+                return Ok(());
+            }
+        }
         if self.any_open() {
             if let Ok(node) = self.backend_lookup(parent, name).await {
                 if node.kind == NodeKind::File && node.nlink <= 1 && self.in_use(node.ino).await {
                     if let Some(file) = self.retain_open(node.ino) {
                         let hidden = unlinked_name(node.ino);
-                        let moved = timed(
-                            self.timeout(),
-                            "rename",
-                            self.backend.rename(parent, name, parent, &hidden, true),
-                        )
-                        .await;
+                        let moved = self
+                            .ask(
+                                "rename",
+                                self.backend.rename(parent, name, parent, &hidden, true),
+                            )
+                            .await;
                         self.name_changed(parent, name, moved.is_ok(), false);
                         self.entries.forget_name(parent, &hidden);
                         if moved.is_ok() {
@@ -614,9 +688,42 @@ impl<B: Backend> Fs<B> {
                 }
             }
         }
-        let unlinked = timed(self.timeout(), "unlink", self.backend.unlink(parent, name)).await;
+        let unlinked = self.ask("unlink", self.backend.unlink(parent, name)).await;
         self.name_changed(parent, name, unlinked.is_ok(), false);
         unlinked
+    }
+
+    /// Answers an unlink from the entry cache and queues it for the MDS,
+    /// when the cache proves it will succeed: a fresh page holds the name,
+    /// it names a file or symlink, and no handle here holds that open.
+    fn queue_unlink(&self, parent: u64, name: &[u8]) -> bool {
+        if is_top(parent) {
+            return false;
+        }
+        let Some(Hit::Found(node, _)) = self.entries.lookup(parent, name) else {
+            return false;
+        };
+        if node.kind == NodeKind::Dir || self.open_file(node.ino).is_some() {
+            return false;
+        }
+        let pushed = self.unlinks.push(NamedInode {
+            parent,
+            name: name.to_vec(),
+            ino: node.ino,
+        });
+        if pushed == Pushed::Refused {
+            return false;
+        }
+        self.entries.removed(parent, name, false);
+        if pushed == Pushed::StartSender {
+            tokio::spawn(send_unlinks(
+                self.backend.clone(),
+                self.unlinks.clone(),
+                self.entries.clone(),
+                self.timeout(),
+            ));
+        }
+        true
     }
 
     /// After a call that removes `name` (a directory with `dir`) from
@@ -631,7 +738,7 @@ impl<B: Backend> Fs<B> {
     }
 
     async fn backend_lookup(&self, parent: u64, name: &[u8]) -> Result<Node> {
-        timed(self.timeout(), "lookup", self.backend.lookup(parent, name)).await
+        self.ask("lookup", self.backend.lookup(parent, name)).await
     }
 
     /// rmdir; at the top level, deletes the (empty) bucket.
@@ -643,14 +750,11 @@ impl<B: Backend> Fs<B> {
                     String::from_utf8_lossy(name).into_owned(),
                 ))
             })?;
-            return timed(
-                self.timeout(),
-                "delete bucket",
-                self.backend.delete_bucket(bucket),
-            )
-            .await;
+            return self
+                .ask("delete bucket", self.backend.delete_bucket(bucket))
+                .await;
         }
-        let removed = timed(self.timeout(), "rmdir", self.backend.rmdir(parent, name)).await;
+        let removed = self.ask("rmdir", self.backend.rmdir(parent, name)).await;
         self.name_changed(parent, name, removed.is_ok(), true);
         removed
     }
@@ -718,12 +822,9 @@ impl<B: Backend> Fs<B> {
                 {
                     if let Some(file) = self.retain_open(target.ino) {
                         let hidden = unlinked_name(target.ino);
-                        let linked = timed(
-                            self.timeout(),
-                            "link",
-                            self.backend.link(target.ino, new_parent, &hidden),
-                        )
-                        .await;
+                        let linked = self
+                            .ask("link", self.backend.link(target.ino, new_parent, &hidden))
+                            .await;
                         self.entries.forget_node(target.ino);
                         match linked {
                             Ok(_) => {
@@ -739,13 +840,13 @@ impl<B: Backend> Fs<B> {
                 }
             }
         }
-        let result = timed(
-            self.timeout(),
-            "rename",
-            self.backend
-                .rename(parent, name, new_parent, new_name, no_replace),
-        )
-        .await;
+        let result = self
+            .ask(
+                "rename",
+                self.backend
+                    .rename(parent, name, new_parent, new_name, no_replace),
+            )
+            .await;
         self.entries.forget_name(parent, name);
         self.entries.forget_name(new_parent, new_name);
         if let Some(file) = kept {
@@ -759,16 +860,13 @@ impl<B: Backend> Fs<B> {
         if is_top(new_parent) {
             return Err(top_level_refused("link"));
         }
-        let node = timed(
-            self.timeout(),
-            "link",
-            self.backend.link(ino, new_parent, new_name),
-        )
-        .await
-        .inspect_err(|_| {
-            self.entries.forget_node(ino);
-            self.entries.forget_name(new_parent, new_name);
-        })?;
+        let node = self
+            .ask("link", self.backend.link(ino, new_parent, new_name))
+            .await
+            .inspect_err(|_| {
+                self.entries.forget_node(ino);
+                self.entries.forget_name(new_parent, new_name);
+            })?;
         self.entries.added(new_parent, new_name, &node);
         Ok(self.local(node))
     }
@@ -804,12 +902,9 @@ impl<B: Backend> Fs<B> {
                 size: Some(0),
                 ..SetAttr::default()
             };
-            node = timed(
-                self.timeout(),
-                "truncate",
-                self.backend.setattr(node.ino, attr),
-            )
-            .await?;
+            node = self
+                .ask("truncate", self.backend.setattr(node.ino, attr))
+                .await?;
             self.entries.put_node(&node);
         }
         let fh = self.open_node(node.clone(), flags);
@@ -839,7 +934,7 @@ impl<B: Backend> Fs<B> {
 
     /// open: the node is fetched afresh (close-to-open consistency).
     pub async fn open(&self, ino: u64, flags: i32) -> Result<u64> {
-        let node = timed(self.timeout(), "open", self.backend.getattr(ino)).await?;
+        let node = self.ask("open", self.backend.getattr(ino)).await?;
         match node.kind {
             NodeKind::File => {}
             NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}")).into()),
@@ -934,12 +1029,8 @@ impl<B: Backend> Fs<B> {
 
     /// fsyncdir: the mount's namespace changes so far are durable.
     pub async fn sync_metadata(&self) -> Result<()> {
-        timed(
-            self.timeout(),
-            "fsync of metadata",
-            self.backend.sync_metadata(),
-        )
-        .await
+        self.ask("fsync of metadata", self.backend.sync_metadata())
+            .await
     }
 
     /// release (last close of a handle).
@@ -953,7 +1044,7 @@ impl<B: Backend> Fs<B> {
     // --------------------------------------------------------- directories
 
     pub async fn opendir(&self, ino: u64) -> Result<u64> {
-        let dir = timed(self.timeout(), "opendir", self.backend.getattr(ino)).await?;
+        let dir = self.ask("opendir", self.backend.getattr(ino)).await?;
         if dir.kind != NodeKind::Dir {
             return Err(FsError::NotDir(format!("inode {ino}")).into());
         }
@@ -975,12 +1066,9 @@ impl<B: Backend> Fs<B> {
         while l.needs_page(want) {
             let ino = l.dir.ino;
             let cursor = l.cursor().to_vec();
-            let (page, more) = timed(
-                self.timeout(),
-                "readdir",
-                self.backend.readdir(ino, &cursor, PAGE),
-            )
-            .await?;
+            let (page, more) = self
+                .ask("readdir", self.backend.readdir(ino, &cursor, PAGE))
+                .await?;
             l.add_page(page, more);
         }
         let mut entries = l.entries_from(offset, max);
@@ -1002,7 +1090,7 @@ impl<B: Backend> Fs<B> {
     // ---------------------------------------------------------------- misc
 
     pub async fn statfs(&self) -> Result<StatFs> {
-        let cap = timed(self.timeout(), "statfs", self.backend.capacity()).await?;
+        let cap = self.ask("statfs", self.backend.capacity()).await?;
         const BSIZE: u64 = 4096;
         let files = cap.inodes.saturating_add(u64::from(u32::MAX));
         Ok(StatFs {
@@ -1075,7 +1163,7 @@ impl<B: Backend> Fs<B> {
             set_xattrs: vec![(name.to_string(), value.to_vec())],
             ..SetAttr::default()
         };
-        let set = timed(self.timeout(), "setxattr", self.backend.setattr(ino, attr)).await;
+        let set = self.ask("setxattr", self.backend.setattr(ino, attr)).await;
         self.entries.forget_node(ino);
         set.map(|_| ())
     }
@@ -1092,18 +1180,17 @@ impl<B: Backend> Fs<B> {
             remove_xattrs: vec![name.to_string()],
             ..SetAttr::default()
         };
-        let removed = timed(
-            self.timeout(),
-            "removexattr",
-            self.backend.setattr(ino, attr),
-        )
-        .await;
+        let removed = self
+            .ask("removexattr", self.backend.setattr(ino, attr))
+            .await;
         self.entries.forget_node(ino);
         removed.map(|_| ())
     }
 
-    /// At unmount: sends what every open file still buffers.
+    /// At unmount: sends the queued unlinks and what every open file still
+    /// buffers.
     pub async fn shutdown(&self) {
+        self.unlinks.settle().await;
         let files: Vec<Arc<OpenFile<B>>> = locked(&self.open)
             .values()
             .map(|e| e.file.clone())

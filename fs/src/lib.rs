@@ -27,6 +27,7 @@ pub mod open_file;
 pub mod prefetch;
 pub mod readcache;
 pub mod timed;
+pub mod unlinks;
 
 pub use error::Error;
 pub use fs::{Fs, FsOptions, FsStats};

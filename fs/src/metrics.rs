@@ -37,6 +37,8 @@ pub(crate) fn watch<B: Backend>(fs: &Arc<Fs<B>>) {
             part.set_bytes_totals(s.write_bytes, s.read_bytes);
             part.set_event_total("fuse_reads", s.reads);
             part.set_event_total("fuse_writes", s.writes);
+            part.set_event_total("unlinks_queued", s.queued_unlinks);
+            part.set_event_total("unlinks_refused", s.refused_unlinks);
         }
         async {}
     });

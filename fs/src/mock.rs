@@ -16,7 +16,7 @@ use std::{
 use bytes::Bytes;
 use cairn_client::{
     layout::{plan_write, ChunkTarget},
-    Extent, Node, NodeKind, SetAttr, WrittenData,
+    Extent, NamedInode, Node, NodeKind, SetAttr, WrittenData,
 };
 use cairn_common::{FsError, ROOT_INO};
 
@@ -39,6 +39,9 @@ pub struct Faults {
     pub lookups: AtomicU64,
     pub getattrs: AtomicU64,
     pub readdirs: AtomicU64,
+    /// Unlink calls seen: one by one, and batches.
+    pub unlinks: AtomicU64,
+    pub unlink_batches: AtomicU64,
 }
 
 #[derive(Default)]
@@ -183,6 +186,23 @@ impl State {
             .range((ino, Vec::new())..)
             .next()
             .is_none_or(|((p, _), _)| *p != ino)
+    }
+
+    /// Unlink, as the MDS makes it; with `expect`, only while the name
+    /// names that inode.
+    fn unlink(&mut self, parent: u64, name: &[u8], expect: Option<u64>) -> Result<(), FsError> {
+        let key = (parent, name.to_vec());
+        let ino = *self
+            .dentries
+            .get(&key)
+            .filter(|ino| expect.is_none_or(|e| e == **ino))
+            .ok_or_else(|| FsError::NotFound(name_of(name)))?;
+        if self.node(ino)?.kind == NodeKind::Dir {
+            return Err(FsError::IsDir(name_of(name)));
+        }
+        self.dentries.remove(&key);
+        self.drop_link(ino);
+        Ok(())
     }
 
     fn drop_link(&mut self, ino: u64) {
@@ -486,18 +506,21 @@ impl Backend for Mock {
 
     async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
         self.gate().await?;
+        self.faults.unlinks.fetch_add(1, Ordering::SeqCst);
+        self.st().unlink(parent, name, None)
+    }
+
+    async fn unlink_many(
+        &self,
+        unlinks: &[NamedInode],
+    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+        self.gate().await?;
+        self.faults.unlink_batches.fetch_add(1, Ordering::SeqCst);
         let mut st = self.st();
-        let key = (parent, name.to_vec());
-        let ino = *st
-            .dentries
-            .get(&key)
-            .ok_or_else(|| FsError::NotFound(name_of(name)))?;
-        if st.node(ino)?.kind == NodeKind::Dir {
-            return Err(FsError::IsDir(name_of(name)));
-        }
-        st.dentries.remove(&key);
-        st.drop_link(ino);
-        Ok(())
+        Ok(unlinks
+            .iter()
+            .map(|u| st.unlink(u.parent, &u.name, Some(u.ino)))
+            .collect())
     }
 
     async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {

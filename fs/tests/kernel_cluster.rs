@@ -125,6 +125,34 @@ async fn posix_scenarios_and_fsx_over_a_real_cluster() {
     })
     .await;
 
+    // Files removed through the mount: each unlink is answered at once and
+    // queued; the objects are gone from the key index within moments, and
+    // the directory can be removed at once.
+    let queued_before = m.stats().queued_unlinks;
+    let r = root.clone();
+    let n = 200;
+    blocking(move || {
+        let d = r.join("crossdoor/many");
+        std::fs::create_dir(&d).unwrap();
+        for i in 0..n {
+            std::fs::write(d.join(format!("f{i:03}")), b"x").unwrap();
+        }
+        for i in 0..n {
+            std::fs::remove_file(d.join(format!("f{i:03}"))).unwrap();
+        }
+        assert!(!d.join("f000").exists(), "an unlinked name still shows");
+        std::fs::remove_dir(&d).unwrap();
+    })
+    .await;
+    let queued = m.stats().queued_unlinks - queued_before;
+    assert!(queued > 0, "no unlink was queued");
+    for i in 0..n {
+        let key = format!("many/f{i:03}");
+        let e = client.head_object("crossdoor", key.as_bytes()).await;
+        assert!(e.is_err(), "{key} is still an object after its unlink");
+    }
+    assert!(client.head_object("crossdoor", b"many/").await.is_err());
+
     let r = root.clone();
     blocking(move || {
         let b = scenarios::bucket(&r, "fsx");

@@ -36,7 +36,7 @@ use tracing::warn;
 pub use admin::{AttrsChanged, RemoveCs};
 pub use cairn_common::FsError as Error;
 pub use file::FileWriter;
-pub use node::{Bucket, ChunkLocation, CsAddr, Extent, Node, NodeKind};
+pub use node::{Bucket, ChunkLocation, CsAddr, Extent, NamedInode, Node, NodeKind};
 pub use report::{DoorCounters, DoorOp, DoorTotals, REPORT_EVERY};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
 pub use stat::{BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, MdsStat};
@@ -264,13 +264,70 @@ impl Client {
     }
 
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
-        let req = pb::NameRequest {
+        self.unlink_request(parent, name, 0).await
+    }
+
+    /// Unlinks `name` only while it names `ino` (ENOENT otherwise). Safe to
+    /// retry, so it is retried across an MDS failover: a retry after a lost
+    /// answer finds the name gone, or naming a file made since, and leaves
+    /// it alone.
+    pub async fn unlink_inode(&self, parent: u64, name: &[u8], ino: u64) -> Result<(), FsError> {
+        self.unlink_request(parent, name, ino).await
+    }
+
+    /// Makes `unlinks`, each conditional on its inode, in one call and one
+    /// group commit; one outcome each, in order. The call as a whole fails
+    /// only when the MDS could not be asked (it is retried until the
+    /// timeout, since every unlink in it is safe to retry).
+    pub async fn unlink_many(
+        &self,
+        unlinks: &[NamedInode],
+    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+        let req = pb::UnlinkManyRequest {
+            unlinks: unlinks
+                .iter()
+                .map(|u| pb::UnlinkRequest {
+                    parent: u.parent,
+                    name: u.name.clone(),
+                    ino: u.ino,
+                })
+                .collect(),
+        };
+        let reply = self
+            .inner
+            .mds
+            .call(true, |mut m| {
+                let r = req.clone();
+                async move { m.unlink_many(r).await }
+            })
+            .await?;
+        if reply.outcomes.len() != unlinks.len() {
+            return Err(FsError::Io(format!(
+                "the MDS answered {} outcomes for {} unlinks",
+                reply.outcomes.len(),
+                unlinks.len()
+            )));
+        }
+        Ok(reply
+            .outcomes
+            .into_iter()
+            .map(|o| match o.errno.as_str() {
+                "" => Ok(()),
+                tag => Err(FsError::from_tag(tag, &o.message)
+                    .unwrap_or_else(|| FsError::Io(format!("{tag}: {}", o.message)))),
+            })
+            .collect())
+    }
+
+    async fn unlink_request(&self, parent: u64, name: &[u8], ino: u64) -> Result<(), FsError> {
+        let req = pb::UnlinkRequest {
             parent,
             name: name.to_vec(),
+            ino,
         };
         self.inner
             .mds
-            .call(false, |mut m| {
+            .call(ino != 0, |mut m| {
                 let r = req.clone();
                 async move { m.unlink(r).await }
             })

@@ -54,6 +54,15 @@ pub struct Node {
     pub xattrs: BTreeMap<String, Vec<u8>>,
 }
 
+/// Name `name` of directory `parent`, as long as it names inode `ino`: what
+/// a conditional unlink removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedInode {
+    pub parent: u64,
+    pub name: Vec<u8>,
+    pub ino: u64,
+}
+
 /// A bucket: a top-level directory of the namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {

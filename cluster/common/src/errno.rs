@@ -65,7 +65,8 @@ impl FsError {
         }
     }
 
-    fn tag(&self) -> &'static str {
+    /// The errno's name, as the `cairn-errno` header carries it.
+    pub fn tag(&self) -> &'static str {
         match self {
             FsError::NotFound(_) => "ENOENT",
             FsError::Exists(_) => "EEXIST",
@@ -84,7 +85,8 @@ impl FsError {
         }
     }
 
-    fn detail(&self) -> &str {
+    /// The message, without the errno's name.
+    pub fn detail(&self) -> &str {
         match self {
             FsError::NotFound(s)
             | FsError::Exists(s)
@@ -113,7 +115,28 @@ impl FsError {
             .get(ERRNO_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        match tag {
+        if let Some(err) = FsError::from_tag(tag, &msg) {
+            return err;
+        }
+        match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                FsError::Unavailable(msg)
+            }
+            Code::Unauthenticated | Code::PermissionDenied => FsError::PermissionDenied(msg),
+            Code::NotFound => FsError::NotFound(msg),
+            Code::AlreadyExists => FsError::Exists(msg),
+            Code::InvalidArgument => FsError::Invalid(msg),
+            Code::ResourceExhausted => FsError::NoSpace(msg),
+            Code::FailedPrecondition => FsError::PreconditionFailed(msg),
+            _ => FsError::Io(msg),
+        }
+    }
+
+    /// The error of errno tag `tag` (as [`FsError::tag`] names it) with
+    /// message `msg`; None for a tag that names none.
+    pub fn from_tag(tag: &str, msg: &str) -> Option<FsError> {
+        let msg = msg.to_string();
+        Some(match tag {
             "ENOENT" => FsError::NotFound(msg),
             "EEXIST" => FsError::Exists(msg),
             "ENOTDIR" => FsError::NotDir(msg),
@@ -128,19 +151,8 @@ impl FsError {
             "EMLINK" => FsError::TooManyLinks(msg),
             "EIO" => FsError::Io(msg),
             "UNAVAILABLE" => FsError::Unavailable(msg),
-            _ => match status.code() {
-                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
-                    FsError::Unavailable(msg)
-                }
-                Code::Unauthenticated | Code::PermissionDenied => FsError::PermissionDenied(msg),
-                Code::NotFound => FsError::NotFound(msg),
-                Code::AlreadyExists => FsError::Exists(msg),
-                Code::InvalidArgument => FsError::Invalid(msg),
-                Code::ResourceExhausted => FsError::NoSpace(msg),
-                Code::FailedPrecondition => FsError::PreconditionFailed(msg),
-                _ => FsError::Io(msg),
-            },
-        }
+            _ => return None,
+        })
     }
 }
 

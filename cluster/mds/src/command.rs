@@ -292,6 +292,15 @@ pub enum Command {
         chain: Vec<u32>,
         count: u32,
     },
+
+    // ---- namespace, continued
+    /// Unlink `name` of `parent` only while it names `ino`.
+    UnlinkInode {
+        parent: u64,
+        name: Vec<u8>,
+        ino: u64,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -301,7 +310,7 @@ impl Command {
             Command::InitCluster { .. } => "init_cluster",
             Command::CreateNode { .. } => "create",
             Command::SetAttr { .. } => "set_attr",
-            Command::Unlink { .. } => "unlink",
+            Command::Unlink { .. } | Command::UnlinkInode { .. } => "unlink",
             Command::Rmdir { .. } => "rmdir",
             Command::Rename { .. } => "rename",
             Command::Link { .. } => "link",

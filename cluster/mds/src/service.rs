@@ -34,6 +34,26 @@ pub(crate) type Reply<T> = Result<Response<T>, Status>;
 /// are; a sample of reasons is what an operator needs.
 const MAX_BLOCKED_SHOWN: usize = 20;
 
+/// Most unlinks in one `UnlinkMany` call.
+pub const MAX_UNLINK_BATCH: usize = 1024;
+
+/// The command of one unlink: conditional when it names an inode.
+fn unlink_command(r: pb::UnlinkRequest, now_ns: i64) -> Command {
+    match r.ino {
+        0 => Command::Unlink {
+            parent: r.parent,
+            name: r.name,
+            now_ns,
+        },
+        ino => Command::UnlinkInode {
+            parent: r.parent,
+            name: r.name,
+            ino,
+            now_ns,
+        },
+    }
+}
+
 /// Metadata (clients) and ClusterAdmin (chunk servers).
 #[derive(Clone)]
 pub(crate) struct MdsService {
@@ -291,14 +311,52 @@ impl Metadata for MdsService {
         .await
     }
 
-    async fn unlink(&self, request: Request<pb::NameRequest>) -> Reply<pb::Empty> {
+    async fn unlink(&self, request: Request<pb::UnlinkRequest>) -> Reply<pb::Empty> {
+        self.done(unlink_command(request.into_inner(), now_ns()))
+            .await
+    }
+
+    async fn unlink_many(
+        &self,
+        request: Request<pb::UnlinkManyRequest>,
+    ) -> Reply<pb::UnlinkManyReply> {
         let r = request.into_inner();
-        self.done(Command::Unlink {
-            parent: r.parent,
-            name: r.name,
-            now_ns: now_ns(),
-        })
-        .await
+        if r.unlinks.len() > MAX_UNLINK_BATCH {
+            return Err(FsError::Invalid(format!(
+                "{} unlinks in one call; {MAX_UNLINK_BATCH} at most",
+                r.unlinks.len()
+            ))
+            .into());
+        }
+        if let Some(u) = r.unlinks.iter().find(|u| u.ino == 0) {
+            return Err(FsError::Invalid(format!(
+                "unlink of `{}` in a batch names no inode",
+                String::from_utf8_lossy(&u.name)
+            ))
+            .into());
+        }
+        let now = now_ns();
+        // Submitted together, they share the batcher's entry.
+        let outcomes = futures::future::join_all(
+            r.unlinks
+                .into_iter()
+                .map(|u| self.state.submit(unlink_command(u, now))),
+        )
+        .await;
+        let mut reply = pb::UnlinkManyReply::default();
+        for outcome in outcomes {
+            reply.outcomes.push(match outcome {
+                Ok(_) => pb::UnlinkOutcome::default(),
+                // Not made, not refused: the caller retries the whole batch
+                // (each unlink is conditional, so a retry is safe).
+                Err(e @ FsError::Unavailable(_)) => return Err(e.into()),
+                Err(e) => pb::UnlinkOutcome {
+                    errno: e.tag().to_string(),
+                    message: e.detail().to_string(),
+                },
+            });
+        }
+        Ok(Response::new(reply))
     }
 
     async fn rmdir(&self, request: Request<pb::NameRequest>) -> Reply<pb::Empty> {

@@ -7,6 +7,7 @@ mod entries;
 mod model;
 mod namespace;
 mod semantics;
+mod unlinks;
 
 use std::time::Duration;
 

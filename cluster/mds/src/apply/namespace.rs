@@ -208,16 +208,20 @@ pub(super) fn set_attr(
     Ok(CommandReply::Node(node))
 }
 
+/// Removes `name` from `parent`; with `expect`, only while the name still
+/// names that inode (ENOENT otherwise: the file meant is already gone).
 pub(super) fn unlink(
     t: &mut Tables,
     parent: u64,
     name: &[u8],
+    expect: Option<u64>,
     now_ns: i64,
 ) -> Result<CommandReply, FsError> {
     check_name(name)?;
     let dir = t.dir(parent)?;
     let ino = t
         .dentry(parent, name)?
+        .filter(|ino| expect.is_none_or(|e| e == *ino))
         .ok_or_else(|| FsError::NotFound(display(name)))?;
     let mut node = t.inode(ino)?;
     if node.kind == NodeKind::Dir {

@@ -443,6 +443,28 @@ fn unlink_rmdir_errnos() {
 }
 
 #[test]
+fn a_conditional_unlink_removes_only_the_inode_it_names() {
+    let mut f = Fixture::new();
+    let b = f.bucket("b");
+    let old = f.file(b, "f");
+    f.unlink(b, "f").unwrap();
+    let new = f.file(b, "f");
+    let unlink_of = |ino: u64| Command::UnlinkInode {
+        parent: b,
+        name: b"f".to_vec(),
+        ino,
+        now_ns: 9,
+    };
+    // The name now names another file: ENOENT, and the file stays.
+    assert!(is_errno(&f.run(unlink_of(old)), libc::ENOENT));
+    assert_eq!(f.keys("b"), vec![("f".into(), new)]);
+    f.run(unlink_of(new)).unwrap();
+    assert!(f.key_names("b").is_empty());
+    assert!(is_errno(&f.reader().inode(new).map(|_| ()), libc::ENOENT));
+    assert!(is_errno(&f.run(unlink_of(new)), libc::ENOENT));
+}
+
+#[test]
 fn keys_follow_create_rename_unlink_and_link() {
     let mut f = Fixture::new();
     let b = f.bucket("b");
