@@ -693,37 +693,53 @@ impl<B: Backend> Fs<B> {
         unlinked
     }
 
-    /// Answers an unlink from the entry cache and queues it for the MDS,
-    /// when the cache proves it will succeed: a fresh page holds the name,
-    /// it names a file or symlink, and no handle here holds that open.
-    fn queue_unlink(&self, parent: u64, name: &[u8]) -> bool {
-        if is_top(parent) {
-            return false;
+    /// Queues an unlink for the MDS when the entry cache proves it will
+    /// succeed: a fresh page holds the name, it names a file or symlink,
+    /// and no handle here holds that open. `Refused`: it was not queued
+    /// (take [`Fs::unlink`]); `StartSender`: the caller spawns
+    /// [`Fs::unlink_sender`]. Never waits: the FUSE adapter answers these on
+    /// its own thread.
+    pub fn unlink_cached(&self, parent: u64, name: &[u8]) -> Pushed {
+        if is_top(parent) || name.len() > NAME_MAX {
+            return Pushed::Refused;
         }
         let Some(Hit::Found(node, _)) = self.entries.lookup(parent, name) else {
-            return false;
+            return Pushed::Refused;
         };
         if node.kind == NodeKind::Dir || self.open_file(node.ino).is_some() {
-            return false;
+            return Pushed::Refused;
         }
         let pushed = self.unlinks.push(NamedInode {
             parent,
             name: name.to_vec(),
             ino: node.ino,
         });
-        if pushed == Pushed::Refused {
-            return false;
+        if pushed != Pushed::Refused {
+            self.entries.removed(parent, name, false);
         }
-        self.entries.removed(parent, name, false);
-        if pushed == Pushed::StartSender {
-            tokio::spawn(send_unlinks(
-                self.backend.clone(),
-                self.unlinks.clone(),
-                self.entries.clone(),
-                self.timeout(),
-            ));
+        pushed
+    }
+
+    /// The task that sends the queued unlinks (see [`Fs::unlink_cached`]).
+    pub fn unlink_sender(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        send_unlinks(
+            self.backend.clone(),
+            self.unlinks.clone(),
+            self.entries.clone(),
+            self.timeout(),
+        )
+    }
+
+    /// [`Fs::unlink_cached`], starting the sender on this runtime.
+    fn queue_unlink(&self, parent: u64, name: &[u8]) -> bool {
+        match self.unlink_cached(parent, name) {
+            Pushed::Refused => false,
+            Pushed::Queued => true,
+            Pushed::StartSender => {
+                tokio::spawn(self.unlink_sender());
+                true
+            }
         }
-        true
     }
 
     /// After a call that removes `name` (a directory with `dir`) from

@@ -23,6 +23,7 @@ use crate::{
     backend::Backend,
     error::{Error, Result},
     fs::{sized, Fs, Sized},
+    unlinks::Pushed,
 };
 
 /// Largest write the kernel sends in one request.
@@ -246,6 +247,14 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match self.fs.unlink_cached(parent.0, name.as_bytes()) {
+            Pushed::Refused => {}
+            Pushed::Queued => return reply.ok(),
+            Pushed::StartSender => {
+                self.rt.spawn(self.fs.unlink_sender());
+                return reply.ok();
+            }
+        }
         let name = bytes(name);
         self.spawn(
             "unlink",

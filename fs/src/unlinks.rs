@@ -15,10 +15,13 @@
 //! Invariants:
 //! * a queued name is out of the entry cache before its unlink is
 //!   answered, so the mount never shows it again;
-//! * every other namespace call this mount makes to the cluster waits until
-//!   the queue is empty ([`UnlinkQueue::settle`]), so the MDS sees this
-//!   mount's changes in the order they were answered; so do fsync of a
-//!   directory (which then makes the unlinks durable) and unmount;
+//! * every other namespace call this mount makes to the cluster first waits
+//!   for the unlinks queued before it ([`UnlinkQueue::settle`]), so the MDS
+//!   sees this mount's changes in the order they were answered; so do
+//!   fsync of a directory (which then makes the unlinks durable) and
+//!   unmount. One sender takes the queue in order, one batch at a time, so
+//!   "answered" counts the queue from its start: a steady stream of new
+//!   unlinks never holds a waiter back;
 //! * at most [`MAX_QUEUED`] unlinks wait; past that, and for a while after
 //!   a queued unlink could not be made, unlinks wait for the MDS as before;
 //! * a queued unlink that the MDS refuses for another reason than ENOENT
@@ -51,6 +54,9 @@ struct Queue {
     waiting: Vec<NamedInode>,
     /// Taken by the sender and not yet answered.
     sending: usize,
+    /// Unlinks queued, and answered, since the start.
+    pushed: u64,
+    answered: u64,
     /// Whether a sender is running.
     sender: bool,
     failed_at: Option<Instant>,
@@ -89,6 +95,7 @@ impl UnlinkQueue {
             return Pushed::Refused;
         }
         q.waiting.push(unlink);
+        q.pushed += 1;
         self.queued.fetch_add(1, Ordering::Relaxed);
         if q.sender {
             Pushed::Queued
@@ -116,28 +123,30 @@ impl UnlinkQueue {
     pub fn answered(&self, n: usize, refused: usize) {
         let mut q = self.lock();
         q.sending = q.sending.saturating_sub(n);
+        q.answered += n as u64;
         if refused > 0 {
             q.failed_at = Some(Instant::now());
             self.refused.fetch_add(refused as u64, Ordering::Relaxed);
         }
-        if q.waiting.is_empty() && q.sending == 0 {
-            self.settled.notify_waiters();
-        }
+        self.settled.notify_waiters();
     }
 
+    #[cfg(test)]
     fn is_settled(&self) -> bool {
         let q = self.lock();
         q.waiting.is_empty() && q.sending == 0
     }
 
-    /// Waits until every queued unlink has been answered by the MDS. Each
-    /// batch is bounded in time by the mount's timeout, so this is too.
+    /// Waits until every unlink queued so far has been answered by the
+    /// MDS. Each batch is bounded in time by the mount's timeout, so this
+    /// is too.
     pub async fn settle(&self) {
+        let target = self.lock().pushed;
         loop {
             let settled = self.settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            if self.is_settled() {
+            if self.lock().answered >= target {
                 return;
             }
             settled.await;
@@ -191,6 +200,27 @@ mod tests {
         q.answered(batch.len(), 1);
         assert_eq!(q.push(named(9999)), Pushed::Refused, "failing lately");
         assert_eq!(q.counts(), (MAX_QUEUED as u64, 1));
+    }
+
+    #[tokio::test]
+    async fn settle_waits_only_for_what_was_queued_before_it() {
+        let q = std::sync::Arc::new(UnlinkQueue::default());
+        q.push(named(1));
+        let first = q.take();
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.settle().await }
+        });
+        tokio::task::yield_now().await;
+        // Unlinks keep coming; the waiter needs only the first answered.
+        q.push(named(2));
+        q.answered(first.len(), 0);
+        q.push(named(3));
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("settle ended while the queue still held later unlinks")
+            .expect("no panic");
+        assert!(!q.is_settled());
     }
 
     #[tokio::test]
