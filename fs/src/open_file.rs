@@ -35,7 +35,7 @@ use crate::{
     backend::{Backend, DataWriter},
     dirty::DirtyMap,
     error::{Error, Result},
-    etag::SeqMd5,
+    etag::{Etag, SeqMd5},
     timed::timed,
 };
 
@@ -115,7 +115,7 @@ struct Cut {
     gen: u64,
     node: Arc<Node>,
     size: u64,
-    etag: String,
+    etag: Etag,
     mtime_ns: i64,
 }
 
@@ -310,7 +310,7 @@ impl<B: Backend> OpenFile<B> {
                     gen: st.gen,
                     node: st.node.clone(),
                     size: st.size,
-                    etag: st.md5.etag(st.size).unwrap_or_default(),
+                    etag: st.md5.etag(st.size),
                     mtime_ns: st.mtime_ns,
                 })
             }
@@ -337,10 +337,11 @@ impl<B: Backend> OpenFile<B> {
             if sync {
                 timed(self.limits.timeout, "fsync", w.sync()).await?;
             }
+            let etag = cut.etag.get().await.unwrap_or_default();
             timed(
                 self.limits.timeout,
                 "commit",
-                backend.commit_write(self.ino, &written, cut.size, &cut.etag, cut.mtime_ns),
+                backend.commit_write(self.ino, &written, cut.size, &etag, cut.mtime_ns),
             )
             .await
         }

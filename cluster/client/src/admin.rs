@@ -52,7 +52,7 @@ impl Client {
             .inner
             .mds
             .call(true, |mut m| {
-                let r = req.clone();
+                let r = req;
                 async move { m.remove_cs(r).await }
             })
             .await?;

@@ -283,8 +283,6 @@ impl LogStore {
     }
 }
 
-/// Takes every flush request waiting, makes one durable commit, answers all.
-
 /// Who a new raft file belongs to: written once, when the file is made.
 struct Identity<'a> {
     node_id: NodeId,
