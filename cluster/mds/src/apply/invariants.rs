@@ -520,9 +520,28 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -
         },
         60..=64 => {
             let (parent, name) = pick(rng, &dentries).unwrap_or((ROOT_INO, name));
-            Command::Unlink {
+            if rng.random_range(0..2) == 0 {
+                return Command::Unlink {
+                    parent,
+                    name,
+                    now_ns,
+                };
+            }
+            // Conditional: mostly the inode the name names, else another
+            // (refused with ENOENT).
+            let named = s
+                .dentries
+                .iter()
+                .find(|(p, n, _)| *p == parent && *n == name)
+                .map(|(_, _, ino)| *ino);
+            let ino = match named {
+                Some(ino) if rng.random_range(0..5) != 0 => ino,
+                _ => pick(rng, &files).unwrap_or(ROOT_INO),
+            };
+            Command::UnlinkInode {
                 parent,
                 name,
+                ino,
                 now_ns,
             }
         }
