@@ -202,15 +202,18 @@ mod tests {
         assert_eq!(q.counts(), (MAX_QUEUED as u64, 1));
     }
 
+    /// A task waiting in `settle`.
+    fn settling(q: &std::sync::Arc<UnlinkQueue>) -> tokio::task::JoinHandle<()> {
+        let q = q.clone();
+        tokio::spawn(async move { q.settle().await })
+    }
+
     #[tokio::test]
     async fn settle_waits_only_for_what_was_queued_before_it() {
         let q = std::sync::Arc::new(UnlinkQueue::default());
         q.push(named(1));
         let first = q.take();
-        let waiter = tokio::spawn({
-            let q = q.clone();
-            async move { q.settle().await }
-        });
+        let waiter = settling(&q);
         tokio::task::yield_now().await;
         // Unlinks keep coming; the waiter needs only the first answered.
         q.push(named(2));
@@ -228,10 +231,7 @@ mod tests {
         let q = std::sync::Arc::new(UnlinkQueue::default());
         q.push(named(1));
         let batch = q.take();
-        let waiter = tokio::spawn({
-            let q = q.clone();
-            async move { q.settle().await }
-        });
+        let waiter = settling(&q);
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         q.answered(batch.len(), 0);

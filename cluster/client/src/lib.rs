@@ -264,15 +264,19 @@ impl Client {
     }
 
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
-        self.unlink_request(parent, name, 0).await
-    }
-
-    /// Unlinks `name` only while it names `ino` (ENOENT otherwise). Safe to
-    /// retry, so it is retried across an MDS failover: a retry after a lost
-    /// answer finds the name gone, or naming a file made since, and leaves
-    /// it alone.
-    pub async fn unlink_inode(&self, parent: u64, name: &[u8], ino: u64) -> Result<(), FsError> {
-        self.unlink_request(parent, name, ino).await
+        let req = pb::UnlinkRequest {
+            parent,
+            name: name.to_vec(),
+            ino: 0,
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.unlink(r).await }
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Makes `unlinks`, each conditional on its inode, in one call and one
@@ -317,22 +321,6 @@ impl Client {
                     .unwrap_or_else(|| FsError::Io(format!("{tag}: {}", o.message)))),
             })
             .collect())
-    }
-
-    async fn unlink_request(&self, parent: u64, name: &[u8], ino: u64) -> Result<(), FsError> {
-        let req = pb::UnlinkRequest {
-            parent,
-            name: name.to_vec(),
-            ino,
-        };
-        self.inner
-            .mds
-            .call(ino != 0, |mut m| {
-                let r = req.clone();
-                async move { m.unlink(r).await }
-            })
-            .await
-            .map(|_| ())
     }
 
     pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {

@@ -336,13 +336,13 @@ impl ChunkService for ChunkSvc {
         // The local replica is checked (or created) before anything moves
         // down the chain. Without a chain the check rides on the first
         // batch: one trip to the blocking pool instead of two.
+        let start = header.offset;
+        let check = move |s: &Store| s.write(chunk_id, version, start, &[], create);
         let mut checked = false;
         let mut length = 0;
         let mut downstream = None;
         if !header.chain.is_empty() {
-            length = self
-                .blocking(move |s| s.write(chunk_id, version, header.offset, &[], create))
-                .await?;
+            length = self.blocking(check).await?;
             checked = true;
             downstream = Some(self.forward(&header));
         }
@@ -383,9 +383,7 @@ impl ChunkService for ChunkSvc {
             offset += size;
         }
         if !checked {
-            length = self
-                .blocking(move |s| s.write(chunk_id, version, header.offset, &[], create))
-                .await?;
+            length = self.blocking(check).await?;
         }
         if header.sync {
             if let Err(e) = self.store.sync(chunk_id, version).await {

@@ -130,13 +130,12 @@ impl StateMachine {
     /// Applies one command in its own non-durable transaction; a refused
     /// command's transaction is aborted and leaves nothing. With
     /// `applied_entry`, the same transaction records that entry as applied
-    /// unless the command is refused (the returned flag says whether it
-    /// was recorded).
+    /// unless the command is refused.
     fn apply_command_inner(
         &self,
         command: &Command,
         applied_entry: Option<&LogId<NodeId>>,
-    ) -> Result<(Result<CommandReply, FsError>, bool), AnyError> {
+    ) -> Result<Result<CommandReply, FsError>, AnyError> {
         let mut txn = self.db.begin_write().map_err(any)?;
         txn.set_durability(Durability::None).map_err(any)?;
         // A panic in apply is a bug; it refuses that command (on every MDS
@@ -156,12 +155,12 @@ impl StateMachine {
                     StateMachine::write_applied(&txn, log_id, None)?;
                 }
                 txn.commit().map_err(any)?;
-                Ok((Ok(reply), applied_entry.is_some()))
+                Ok(Ok(reply))
             }
             Err(e) => {
                 tracing::debug!(command = command.name(), error = %e, "command refused");
                 txn.abort().map_err(any)?;
-                Ok((Err(e), false))
+                Ok(Err(e))
             }
         }
     }
@@ -187,9 +186,9 @@ impl StateMachine {
         let mut recorded = false;
         for (i, command) in commands.iter().enumerate() {
             let last = i + 1 == commands.len();
-            let (reply, marked) = self.apply_command_inner(command, last.then_some(log_id))?;
+            let reply = self.apply_command_inner(command, last.then_some(log_id))?;
+            recorded = last && reply.is_ok();
             replies.push(reply);
-            recorded = marked;
         }
         if !recorded {
             self.mark_applied(log_id, None)?;
