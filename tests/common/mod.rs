@@ -15,6 +15,7 @@ use cairn_client::{Client, ClientOptions};
 use cairn_common::ClusterConfig;
 
 pub mod heal;
+pub mod hosts;
 pub mod s3;
 
 pub const CLUSTER: &str = "test";

@@ -1,0 +1,792 @@
+//! Issue 25, "Keep writing when a host is gone", with real processes: three
+//! hosts h1..h3, each a `cairn mds` (one raft group) and a `cairn cs` with
+//! that host label, and a `cairn gateway` as a fourth process. Writers go
+//! through S3 (aws-sdk-s3) while a host is cut off: SIGSTOP of its MDS and
+//! its chunk server, as a cut cable (no TCP reset: nothing answers).
+//!
+//! Bounds this file states: after the cut, an S3 PUT sent after it is
+//! acknowledged within [`RESUME_BOUND`]; with fewer hosts than a chunk's
+//! minimum replicas a PUT is refused with 503 within [`REFUSE_BOUND`]; after
+//! the host returns, every chunk written meanwhile reaches 3 replicas on 3
+//! hosts within [`HEAL_BOUND`], with no manual step. The figures measured
+//! (time to the first acknowledgement after the cut, largest gap between
+//! acknowledgements) are printed.
+//!
+//! The tests of this file run one at a time ([`serial`]): each starts
+//! seven processes, and their time bounds mean nothing on a machine that
+//! also runs another such cluster.
+
+mod common;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    time::{Duration, Instant},
+};
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use common::{
+    heal::state_count,
+    hosts::{HostCluster, HostOpts, HOSTS},
+    pattern,
+    s3::{md5_hex, REGION},
+};
+use futures::StreamExt;
+
+/// Longest wait, after a host is cut, for a PUT sent after the cut to be
+/// acknowledged.
+const RESUME_BOUND: Duration = Duration::from_secs(10);
+/// Longest wait, after two chunk servers of three stop, for a PUT refused
+/// with 503.
+const REFUSE_BOUND: Duration = Duration::from_secs(30);
+/// Longest wait, after the host returns, for every chunk at 3 replicas.
+const HEAL_BOUND: Duration = Duration::from_secs(90);
+/// How long the host stays cut off while the writers go on.
+const CUT_WRITES: Duration = Duration::from_secs(15);
+/// Longest any one PUT or GET of a writer or a check may take.
+const OP_BOUND: Duration = Duration::from_secs(60);
+/// `cairn mds` flags: a silent chunk server is offline after 3 s (the
+/// default is 10 s), so placement stops choosing it soon.
+const MDS_FLAGS: &[&str] = &["--offline-after", "3"];
+const BUCKET: &str = "lost-host";
+const KIB: usize = 1024;
+const MIB: usize = 1 << 20;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One test of this file at a time (a failed one does not poison the rest).
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn start_cluster() -> HostCluster {
+    tokio::task::block_in_place(|| HostCluster::start(HostOpts::default().mds(MDS_FLAGS)))
+}
+
+/// Size of the `i`th object of writer `w`: the small writers put 4 KiB,
+/// the others 1, 2, 3 and 4 MiB in turn.
+fn object_size(w: usize, i: u64, small_writers: usize) -> usize {
+    if w < small_writers {
+        4 * KIB
+    } else {
+        (1 + (i % 4) as usize) * MIB
+    }
+}
+
+/// One object a writer put.
+#[derive(Clone, Debug)]
+struct Put {
+    seed: u64,
+    len: usize,
+    sent: Instant,
+    acked: Instant,
+}
+
+/// Writers that keep putting objects through S3 and record what was
+/// acknowledged and what was attempted.
+struct Writers {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<BTreeMap<String, Put>>>,
+    attempted: Arc<Mutex<BTreeSet<String>>>,
+    failures: Arc<AtomicU64>,
+    last_error: Arc<Mutex<String>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Writers {
+    /// `small` writers of 4 KiB objects and `large` writers of 1-4 MiB ones.
+    fn start(s3: &aws_sdk_s3::Client, bucket: &str, small: usize, large: usize) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(BTreeMap::new()));
+        let attempted = Arc::new(Mutex::new(BTreeSet::new()));
+        let failures = Arc::new(AtomicU64::new(0));
+        let last_error = Arc::new(Mutex::new(String::new()));
+        let tasks = (0..small + large)
+            .map(|w| {
+                let s3 = s3.clone();
+                let bucket = bucket.to_string();
+                let (stop, acked, attempted) = (stop.clone(), acked.clone(), attempted.clone());
+                let (failures, last_error) = (failures.clone(), last_error.clone());
+                tokio::spawn(async move {
+                    // Bounded in count as well as by the stop flag.
+                    for i in 0..100_000u64 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let key = format!("w{w}/{i:06}");
+                        let seed = (w as u64) << 32 | i;
+                        let len = object_size(w, i, small);
+                        attempted.lock().unwrap().insert(key.clone());
+                        let sent = Instant::now();
+                        let put = s3
+                            .put_object()
+                            .bucket(&bucket)
+                            .key(&key)
+                            .body(pattern(seed, len).into())
+                            .send();
+                        match tokio::time::timeout(OP_BOUND, put).await {
+                            Ok(Ok(_)) => {
+                                let acked_at = Instant::now();
+                                acked.lock().unwrap().insert(
+                                    key,
+                                    Put {
+                                        seed,
+                                        len,
+                                        sent,
+                                        acked: acked_at,
+                                    },
+                                );
+                            }
+                            other => {
+                                failures.fetch_add(1, Ordering::Relaxed);
+                                *last_error.lock().unwrap() = match other {
+                                    Ok(Err(e)) => format!(
+                                        "{key}: {} {}",
+                                        e.code().unwrap_or("?"),
+                                        e.message().unwrap_or(&format!("{e:?}"))
+                                    ),
+                                    _ => format!("{key}: no answer within {OP_BOUND:?}"),
+                                };
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Writers {
+            stop,
+            acked,
+            attempted,
+            failures,
+            last_error,
+            tasks,
+        }
+    }
+
+    fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// The first acknowledgement of a PUT sent after `t` (one sent before
+    /// may have been all but done at `t`).
+    fn first_ack_sent_after(&self, t: Instant) -> Option<Instant> {
+        self.acked
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|p| p.sent > t)
+            .map(|p| p.acked)
+            .min()
+    }
+
+    /// What was acknowledged so far.
+    fn snapshot(&self) -> BTreeMap<String, Put> {
+        self.acked.lock().unwrap().clone()
+    }
+
+    async fn finish(self) -> (BTreeMap<String, Put>, BTreeSet<String>, u64, String) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.expect("writer task");
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        let attempted = self.attempted.lock().unwrap().clone();
+        let error = self.last_error.lock().unwrap().clone();
+        (
+            acked,
+            attempted,
+            self.failures.load(Ordering::Relaxed),
+            error,
+        )
+    }
+}
+
+/// The largest gap between two consecutive acknowledgements within
+/// `[from, to]`, counting `from` itself as the first mark.
+fn largest_gap(acked: &BTreeMap<String, Put>, from: Instant, to: Instant) -> Duration {
+    let mut times: Vec<Instant> = acked
+        .values()
+        .map(|p| p.acked)
+        .filter(|t| *t >= from && *t <= to)
+        .collect();
+    times.push(from);
+    times.push(to);
+    times.sort();
+    times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
+}
+
+async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every acknowledged object reads back through S3 with its exact bytes;
+/// every key listed was attempted. Returns how long it took.
+async fn verify_s3(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    acked: &BTreeMap<String, Put>,
+    attempted: &BTreeSet<String>,
+    when: &str,
+) -> Duration {
+    let started = Instant::now();
+    let checks = futures::stream::iter(acked.iter())
+        .map(|(key, put)| async move {
+            let get = async {
+                let got = s3.get_object().bucket(bucket).key(key).send().await?;
+                let data = got.body.collect().await?.into_bytes();
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(data)
+            };
+            let data = tokio::time::timeout(OP_BOUND, get)
+                .await
+                .unwrap_or_else(|_| panic!("{when}: GET {key} gave no answer in {OP_BOUND:?}"))
+                .unwrap_or_else(|e| panic!("{when}: acknowledged {key} does not read back: {e}"));
+            assert_eq!(data.len(), put.len, "{when}: length of {key}");
+            assert_eq!(
+                md5_hex(&data),
+                md5_hex(&pattern(put.seed, put.len)),
+                "{when}: content of {key}"
+            );
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>();
+    checks.await;
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    let mut listed = 0usize;
+    while let Some(page) = pages.next().await {
+        for object in page.expect("list the bucket").contents() {
+            let key = object.key().unwrap_or_default();
+            assert!(
+                attempted.contains(key),
+                "{when}: {key} exists but was never attempted"
+            );
+            listed += 1;
+        }
+    }
+    assert!(
+        listed >= acked.len(),
+        "{when}: {listed} listed, {} acknowledged",
+        acked.len()
+    );
+    started.elapsed()
+}
+
+/// Polls `cairn stat --json` until it counts degraded chunks; returns the
+/// count seen.
+async fn wait_degraded(ha: &HostCluster, limit: Duration) -> u64 {
+    let deadline = Instant::now() + limit;
+    let mut last = serde_json::Value::Null;
+    loop {
+        if let Some(stat) = tokio::task::block_in_place(|| ha.try_stat()) {
+            let n = state_count(&stat, "degraded");
+            if n > 0 {
+                return n;
+            }
+            last = stat["chunk_states"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no degraded chunk counted by `cairn stat --json` within {limit:?} of the cut; chunk_states: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every chunk of an object whose PUT was sent after the cut and
+/// acknowledged before the host returned lists at least 2 replicas (the
+/// cluster's minimum of 3:2), on distinct hosts, none on the cut host: its
+/// chunk server was stopped for the whole PUT, so a replica the MDS listed
+/// there would be an acknowledged write that is not on stable storage.
+async fn check_born_while_cut(
+    ha: &HostCluster,
+    acked: &BTreeMap<String, Put>,
+    cut_at: Instant,
+    cut_host: usize,
+) -> usize {
+    let client = ha.client();
+    let cut_cs = ha.cs_id(cut_host);
+    let mut checked = 0;
+    for (key, put) in acked.iter().filter(|(_, p)| p.sent > cut_at) {
+        for (n, replicas) in ha
+            .replicas_of(&client, BUCKET, key)
+            .await
+            .iter()
+            .enumerate()
+        {
+            assert!(
+                replicas.len() >= 2,
+                "chunk {n} of {key} (written while {} was cut off, {} bytes) has replicas {replicas:?}: fewer than the minimum 2",
+                HOSTS[cut_host],
+                put.len
+            );
+            assert!(
+                replicas.iter().all(|(cs, _)| *cs != cut_cs),
+                "chunk {n} of {key} (written while {} was cut off) lists a replica on its stopped chunk server {cut_cs}: {replicas:?}",
+                HOSTS[cut_host]
+            );
+            let hosts: BTreeSet<&String> = replicas.iter().map(|(_, h)| h).collect();
+            assert_eq!(
+                hosts.len(),
+                replicas.len(),
+                "chunk {n} of {key}: two replicas on one host: {replicas:?}"
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// The body of the cut tests: writers on, host `pick(leader)` cut off for
+/// [`CUT_WRITES`], reads during the cut, the host back, healing, reads
+/// after.
+async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
+    let _serial = serial();
+    let ha = start_cluster();
+    let s3 = ha.s3();
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create the bucket");
+    let writers = Writers::start(&s3, BUCKET, 2, 2);
+    wait_until(Duration::from_secs(60), "writes before the cut", || {
+        writers.acked_count() >= 20
+    })
+    .await;
+
+    let leader = tokio::task::block_in_place(|| ha.leader());
+    let host = if cut_leader { leader } else { (leader + 1) % 3 };
+    let before = writers.acked_count();
+    let cut = ha.cut(host);
+    let cut_at = cut.at;
+    eprintln!(
+        "cut host {} (MDS {} of the group, leader: {}) after {before} acknowledged PUTs",
+        HOSTS[host],
+        host + 1,
+        HOSTS[leader]
+    );
+
+    wait_until(
+        RESUME_BOUND,
+        &format!(
+            "an S3 PUT sent after {} was cut to be acknowledged",
+            HOSTS[host]
+        ),
+        || writers.first_ack_sent_after(cut_at).is_some(),
+    )
+    .await;
+    let resumed = writers.first_ack_sent_after(cut_at).unwrap() - cut_at;
+    eprintln!("first PUT sent after the cut acknowledged {resumed:?} after the cut");
+
+    let degraded = wait_degraded(&ha, Duration::from_secs(30)).await;
+    eprintln!(
+        "`cairn stat --json` counted {degraded} degraded chunks {:?} after the cut",
+        cut_at.elapsed()
+    );
+    if let Some(rest) = CUT_WRITES.checked_sub(cut_at.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    let during = writers.snapshot();
+    let acked_in_cut = during.values().filter(|p| p.sent > cut_at).count();
+    assert!(
+        acked_in_cut >= 5,
+        "only {acked_in_cut} PUTs sent after the cut were acknowledged in {:?}",
+        cut_at.elapsed()
+    );
+    // While the host is still cut: every acknowledged object reads back,
+    // and the chunks written meanwhile are on the two live hosts.
+    let attempted_now = writers.attempted.lock().unwrap().clone();
+    let read_during = verify_s3(&s3, BUCKET, &during, &attempted_now, "during the cut").await;
+    let born = check_born_while_cut(&ha, &during, cut_at, host).await;
+    let gap_in_cut = largest_gap(&during, cut_at, Instant::now());
+    let held = cut.resume();
+    let returned_at = Instant::now();
+    eprintln!(
+        "host {} returned after {held:?}; {} objects read back during the cut in {read_during:?}; {born} chunks written during the cut checked",
+        HOSTS[host],
+        during.len()
+    );
+
+    wait_until(
+        Duration::from_secs(30),
+        "a PUT acknowledged after the host returned",
+        || writers.first_ack_sent_after(returned_at).is_some(),
+    )
+    .await;
+    let (acked, attempted, failures, last_error) = writers.finish().await;
+    let client = ha.client();
+    let healed = ha.wait_placements(&client, &[BUCKET], 3, HEAL_BOUND).await;
+    let read_after = verify_s3(&s3, BUCKET, &acked, &attempted, "after the return").await;
+    eprintln!(
+        "FIGURES cut {} (leader's host: {cut_leader}): first acknowledged PUT sent after the cut {resumed:?} after it; largest gap between acknowledgements while cut {gap_in_cut:?}; {acked_in_cut} PUTs sent during the cut acknowledged by {:?}; {} acknowledged of {} attempted in all, {failures} failed (last: {last_error}); every chunk at 3 replicas on 3 hosts {healed:?} after the return; {} objects read back after in {read_after:?}",
+        HOSTS[host],
+        CUT_WRITES,
+        acked.len(),
+        attempted.len(),
+        acked.len()
+    );
+    assert!(
+        resumed <= RESUME_BOUND,
+        "first acknowledgement {resumed:?} after the cut"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_writes_go_on_while_a_host_is_cut_off() {
+    writes_go_on_while_a_host_is_cut(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_writes_go_on_while_the_mds_leaders_host_is_cut_off() {
+    writes_go_on_while_a_host_is_cut(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
+    let _serial = serial();
+    let mut ha = start_cluster();
+    let s3 = ha.s3();
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create the bucket");
+    let writers = Writers::start(&s3, BUCKET, 2, 2);
+    wait_until(Duration::from_secs(60), "writes before the kill", || {
+        writers.acked_count() >= 20
+    })
+    .await;
+    // The chunk server of the MDS leader's host: connections to it are
+    // refused from now on.
+    let host = tokio::task::block_in_place(|| ha.leader());
+    ha.kill_cs(host);
+    let killed_at = Instant::now();
+    wait_until(
+        RESUME_BOUND,
+        "an S3 PUT sent after the kill to be acknowledged",
+        || writers.first_ack_sent_after(killed_at).is_some(),
+    )
+    .await;
+    let resumed = writers.first_ack_sent_after(killed_at).unwrap() - killed_at;
+    let degraded = wait_degraded(&ha, Duration::from_secs(30)).await;
+    if let Some(rest) = CUT_WRITES.checked_sub(killed_at.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    let during = writers.snapshot();
+    let attempted_now = writers.attempted.lock().unwrap().clone();
+    let acked_after_kill = during.values().filter(|p| p.sent > killed_at).count();
+    assert!(
+        acked_after_kill >= 5,
+        "only {acked_after_kill} PUTs sent after the kill were acknowledged"
+    );
+    verify_s3(
+        &s3,
+        BUCKET,
+        &during,
+        &attempted_now,
+        "with a chunk server dead",
+    )
+    .await;
+    check_born_while_cut(&ha, &during, killed_at, host).await;
+    let gap = largest_gap(&during, killed_at, Instant::now());
+    tokio::task::block_in_place(|| ha.restart_cs(host));
+    let (acked, attempted, failures, last_error) = writers.finish().await;
+    let client = ha.client();
+    let healed = ha.wait_placements(&client, &[BUCKET], 3, HEAL_BOUND).await;
+    verify_s3(&s3, BUCKET, &acked, &attempted, "after the restart").await;
+    eprintln!(
+        "FIGURES kill -9 of the chunk server of {}: first acknowledged PUT sent after the kill {resumed:?} after it; largest gap between acknowledgements {gap:?}; {degraded} degraded chunks counted; {acked_after_kill} PUTs sent after the kill acknowledged; {} acknowledged of {} attempted, {failures} failed (last: {last_error}); 3 replicas everywhere {healed:?} after the restart",
+        HOSTS[host],
+        acked.len(),
+        attempted.len()
+    );
+}
+
+/// An SDK client that sends each request once: a 503 must reach the test,
+/// not be retried away.
+fn one_shot_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{Credentials, Region};
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .force_path_style(true)
+        .http_client(http)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fewer_hosts_than_the_minimum_refuse_writes_with_503() {
+    let _serial = serial();
+    let ha = start_cluster();
+    let out = ha.cairn(&["key", "create", "one-shot", "--json"]);
+    common::assert_success(&out, "key create");
+    let key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let s3 = one_shot_client(
+        &format!("http://{}", ha.gateway_addr()),
+        key["access_key"].as_str().expect("access_key"),
+        key["secret_key"].as_str().expect("secret_key"),
+    );
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create the bucket");
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("before")
+        .body(pattern(1, 4 * KIB).into())
+        .send()
+        .await
+        .expect("a PUT with every host up");
+
+    // Two chunk servers of three stopped; the three MDS keep running.
+    let leader = tokio::task::block_in_place(|| ha.leader());
+    let hosts: Vec<usize> = (0..3).filter(|h| *h != leader).collect();
+    let stopped: Vec<_> = hosts.iter().map(|h| ha.stop_cs(*h)).collect();
+    let stopped_at = Instant::now();
+    let mut tried = Vec::new();
+    let mut refused = None;
+    for i in 0..100u64 {
+        let key = format!("refused/{i:03}");
+        tried.push(key.clone());
+        let sent = Instant::now();
+        let put = s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .body(pattern(100 + i, if i % 2 == 0 { 4 * KIB } else { 2 * MIB }).into())
+            .send();
+        let result = tokio::time::timeout(OP_BOUND, put)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("PUT {key} with one host of three gave no answer in {OP_BOUND:?}")
+            });
+        let took = sent.elapsed();
+        match result {
+            Ok(_) => panic!(
+                "PUT {key} acknowledged {:?} after two chunk servers of three stopped: fewer hosts than the minimum of 2",
+                stopped_at.elapsed()
+            ),
+            Err(e) => {
+                let status = e.raw_response().map_or(0, |r| r.status().as_u16());
+                let retry_after = e
+                    .raw_response()
+                    .and_then(|r| r.headers().get("retry-after"))
+                    .map(str::to_string);
+                eprintln!(
+                    "PUT {key} refused after {took:?} ({:?} after the stop): HTTP {status} {} retry-after {retry_after:?}",
+                    stopped_at.elapsed(),
+                    e.code().unwrap_or("?")
+                );
+                if status == 503 {
+                    assert_eq!(e.code(), Some("ServiceUnavailable"), "{e:?}");
+                    let secs = retry_after
+                        .as_deref()
+                        .unwrap_or_else(|| panic!("a 503 without Retry-After: {e:?}"));
+                    assert!(
+                        secs.trim().parse::<u64>().is_ok_and(|s| s >= 1),
+                        "Retry-After {secs:?} is not a number of seconds"
+                    );
+                    refused = Some((stopped_at.elapsed(), took));
+                    break;
+                }
+            }
+        }
+        assert!(
+            stopped_at.elapsed() < REFUSE_BOUND,
+            "no 503 within {REFUSE_BOUND:?} of stopping two chunk servers of three"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (after_stop, took) = refused.expect("a PUT refused with 503");
+    assert!(
+        after_stop <= REFUSE_BOUND,
+        "the first 503 came {after_stop:?} after the stop"
+    );
+    eprintln!(
+        "FIGURES two chunk servers of three stopped: a PUT refused with 503 + Retry-After {after_stop:?} after the stop, that PUT took {took:?}"
+    );
+
+    let resumed_at = Instant::now();
+    drop(stopped);
+    // Nothing of a refused PUT is visible.
+    for key in &tried {
+        let head = s3.head_object().bucket(BUCKET).key(key).send().await;
+        match head {
+            Ok(h) => panic!("refused {key} exists: {h:?}"),
+            Err(e) => {
+                let status = e.raw_response().map_or(0, |r| r.status().as_u16());
+                assert_eq!(status, 404, "HEAD of refused {key}: {e:?}");
+            }
+        }
+    }
+    let listed = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("refused/")
+        .send()
+        .await
+        .expect("list");
+    assert!(
+        listed.contents().is_empty(),
+        "refused keys are listed: {:?}",
+        listed.contents()
+    );
+    // Writes work again once the chunk servers answer, with no manual step.
+    let mut ok = None;
+    for i in 0..200u64 {
+        let put = s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(format!("after/{i:03}"))
+            .body(pattern(500 + i, 64 * KIB).into())
+            .send();
+        if let Ok(Ok(_)) = tokio::time::timeout(OP_BOUND, put).await {
+            ok = Some(format!("after/{i:03}"));
+            break;
+        }
+        assert!(
+            resumed_at.elapsed() < Duration::from_secs(30),
+            "no PUT acknowledged within 30 s of SIGCONT"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let ok = ok.expect("a PUT after SIGCONT");
+    eprintln!(
+        "PUT {ok} acknowledged {:?} after SIGCONT",
+        resumed_at.elapsed()
+    );
+    let got = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("before")
+        .send()
+        .await
+        .expect("GET before");
+    let data = got.body.collect().await.expect("body").into_bytes();
+    assert_eq!(md5_hex(&data), md5_hex(&pattern(1, 4 * KIB)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_get_streaming_256_mib_goes_on_when_its_replica_host_is_cut() {
+    const SIZE: usize = 256 * MIB;
+    const BEFORE_CUT: usize = 24 * MIB;
+    let _serial = serial();
+    let ha = start_cluster();
+    let s3 = ha.s3();
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create the bucket");
+    let data = common::heal::pattern_bytes(25, SIZE);
+    let want = md5_hex(&data);
+    let t = Instant::now();
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("big")
+        .body(data.into())
+        .send()
+        .await
+        .expect("PUT 256 MiB");
+    eprintln!("PUT 256 MiB took {:?}", t.elapsed());
+
+    let started = Instant::now();
+    let got = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("big")
+        .send()
+        .await
+        .expect("GET 256 MiB");
+    let mut body = got.body;
+    let mut h = md5::Md5::new();
+    use md5::Digest;
+    let mut read = 0usize;
+    while read < BEFORE_CUT {
+        let piece = tokio::time::timeout(OP_BOUND, body.next())
+            .await
+            .expect("a piece of the body")
+            .expect("the body goes on")
+            .expect("a piece before the cut");
+        read += piece.len();
+        h.update(&piece);
+    }
+    // The chunk server listed first for most of what is left to read:
+    // the one the gateway reads from (its host is none of h1..h3).
+    let chunks = tokio::task::block_in_place(|| ha.inner.chunks_json(&format!("{BUCKET}/big")));
+    let mut firsts: BTreeMap<u64, usize> = BTreeMap::new();
+    for c in &chunks {
+        let end = c["file_offset"].as_u64().unwrap_or(0) + c["length"].as_u64().unwrap_or(0);
+        if end as usize > read {
+            if let Some(cs) = c["replicas"][0]["cs_id"].as_u64() {
+                *firsts.entry(cs).or_default() += 1;
+            }
+        }
+    }
+    let (cs, n) = firsts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(cs, n)| (*cs, *n))
+        .expect("chunks left to read");
+    let host = ha
+        .host_of_cs(cs as u32)
+        .expect("the host of the chunk server");
+    let cut = ha.stop_cs(host);
+    eprintln!(
+        "stopped chunk server {cs} ({}), first replica of {n} of the {} chunks left, after {read} bytes of the GET",
+        HOSTS[host],
+        firsts.values().sum::<usize>()
+    );
+    let cut_at = cut.at;
+    let mut stall = Duration::ZERO;
+    let mut last = Instant::now();
+    loop {
+        let piece = tokio::time::timeout(OP_BOUND, body.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the GET stalled for {OP_BOUND:?} after {read} bytes with {} stopped",
+                    HOSTS[host]
+                )
+            });
+        let Some(piece) = piece else { break };
+        let piece = piece.unwrap_or_else(|e| {
+            panic!(
+                "the GET failed after {read} bytes, {:?} after the stop: {e}",
+                cut_at.elapsed()
+            )
+        });
+        stall = stall.max(last.elapsed());
+        last = Instant::now();
+        read += piece.len();
+        h.update(&piece);
+    }
+    let took = started.elapsed();
+    let after_cut = cut_at.elapsed();
+    drop(cut);
+    assert_eq!(read, SIZE, "bytes of the GET");
+    assert_eq!(hex::encode(h.finalize()), want, "MD5 of the GET");
+    eprintln!(
+        "FIGURES GET of 256 MiB with the chunk server it read from stopped mid-stream: complete and right in {took:?} ({after_cut:?} after the stop); longest wait for a piece {stall:?}"
+    );
+}
