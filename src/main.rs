@@ -119,10 +119,11 @@ enum Command {
     ///
     /// Example: cairn -c prod rm-cs 4
     RmCs(cmd::heal::RmCsArgs),
-    /// Set the replica count and/or tier of a bucket, directory or object
+    /// Set the replica counts (normal:minimum) and/or tier of a bucket,
+    /// directory or object, or of `/` for the cluster's default
     /// (inherited by what is created below; -R: everything below too).
     ///
-    /// Example: cairn -c prod set-attr photos --replicas 2 -R
+    /// Example: cairn -c prod set-attr photos --replicas 3:2 -R
     SetAttr(cmd::heal::SetAttrArgs),
     /// Show the replica count and tier of a bucket, directory or object.
     ///

@@ -91,6 +91,7 @@ mod tests {
             user_meta: Default::default(),
             headers: Default::default(),
             replicas: 3,
+            min_replicas: 0,
             tier: 0,
             extents: Vec::new(),
             symlink_target: b"target".to_vec(),

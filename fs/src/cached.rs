@@ -84,6 +84,7 @@ fn chunk_view(chunk_id: u64, offset: u64, len: u64) -> Node {
         user_meta: Default::default(),
         headers: Default::default(),
         replicas: 0,
+        min_replicas: 0,
         tier: 0,
         extents: vec![Extent {
             file_offset: 0,

@@ -87,6 +87,7 @@ fn blank(ino: u64, kind: NodeKind, mode: u32) -> Node {
         user_meta: Default::default(),
         headers: Default::default(),
         replicas: 3,
+        min_replicas: 0,
         tier: 0,
         extents: Vec::new(),
         symlink_target: Vec::new(),
@@ -695,6 +696,7 @@ impl Backend for Mock {
                 length: st.chunks.get(id).map_or(0, |c| c.len() as u64),
                 replicas: Vec::new(),
                 shared: false,
+                min_replicas: 0,
             })
             .collect())
     }

@@ -327,9 +327,19 @@ impl S3Error {
         for (name, value) in self.headers {
             headers.insert(name, value);
         }
+        if self.code.status() == StatusCode::SERVICE_UNAVAILABLE {
+            // When to try again: a host or a leader comes back within
+            // seconds, and clients that honour it spread their retries.
+            headers
+                .entry(http::header::RETRY_AFTER)
+                .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
         response
     }
 }
+
+/// Seconds a 503 asks the client to wait before retrying.
+const RETRY_AFTER_SECS: &str = "2";
 
 /// Appends `text` with the five XML special characters escaped, and the
 /// characters XML 1.0 cannot carry at all replaced by U+FFFD.
@@ -351,6 +361,20 @@ pub fn push_escaped(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_503_says_when_to_retry_and_other_errors_do_not() {
+        let busy = S3Error::new(ErrorCode::ServiceUnavailable).into_response(&Method::PUT, "R");
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            busy.headers()
+                .get(http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(RETRY_AFTER_SECS.as_bytes())
+        );
+        let missing = S3Error::new(ErrorCode::NoSuchKey).into_response(&Method::GET, "R");
+        assert!(missing.headers().get(http::header::RETRY_AFTER).is_none());
+    }
 
     #[test]
     fn xml_body_has_code_message_resource_request_id() {

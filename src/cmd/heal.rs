@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{bail, Context};
 use cairn_client::ClusterStat;
-use cairn_common::units::format_size;
+use cairn_common::{replicas::ReplicaSpec, units::format_size};
 use clap::Args;
 use serde::Serialize;
 
@@ -43,11 +43,15 @@ pub struct RmCsArgs {
 
 #[derive(Args)]
 pub struct SetAttrArgs {
-    /// BUCKET, BUCKET/DIR or BUCKET/KEY.
+    /// BUCKET, BUCKET/DIR or BUCKET/KEY; `/` for the cluster's default
+    /// (what new buckets inherit).
     path: String,
-    /// Wanted replica count.
-    #[arg(long)]
-    replicas: Option<u32>,
+    /// Wanted replica count as NORMAL[:MINIMUM], e.g. 3:2: chunks are kept
+    /// on NORMAL hosts; while hosts are missing, writes go on with as few
+    /// as MINIMUM (default: a majority of NORMAL) and the missing copies
+    /// are made when hosts return.
+    #[arg(long, value_name = "NORMAL[:MINIMUM]")]
+    replicas: Option<ReplicaSpec>,
     /// Wanted storage tier (0 fastest).
     #[arg(long)]
     tier: Option<u32>,
@@ -242,10 +246,7 @@ pub async fn rm_cs(cluster: Option<&str>, args: RmCsArgs) -> anyhow::Result<()> 
 
 pub async fn set_attr(cluster: Option<&str>, args: SetAttrArgs) -> anyhow::Result<()> {
     if args.replicas.is_none() && args.tier.is_none() {
-        bail!("nothing to set: give --replicas N and/or --tier T");
-    }
-    if args.replicas == Some(0) {
-        bail!("--replicas must be at least 1");
+        bail!("nothing to set: give --replicas NORMAL[:MINIMUM] and/or --tier T");
     }
     let client = client_for(cluster).await?;
     let changed = client
@@ -267,6 +268,8 @@ struct AttrView {
     ino: u64,
     kind: String,
     replicas: u32,
+    /// The fewest replicas a write may go on with.
+    min_replicas: u32,
     tier: u32,
     size: u64,
     chunks: usize,
@@ -287,6 +290,7 @@ pub async fn get_attr(cluster: Option<&str>, args: GetAttrArgs) -> anyhow::Resul
         ino: node.ino,
         kind: format!("{:?}", node.kind).to_lowercase(),
         replicas: node.replicas,
+        min_replicas: cairn_common::replicas::minimum(node.replicas, node.min_replicas),
         tier: node.tier,
         size: node.size,
         chunks: ids.len(),
@@ -305,8 +309,8 @@ pub async fn get_attr(cluster: Option<&str>, args: GetAttrArgs) -> anyhow::Resul
         return Ok(());
     }
     println!(
-        "{}: {} (inode {}), replicas {}, tier {}",
-        view.path, view.kind, view.ino, view.replicas, view.tier
+        "{}: {} (inode {}), replicas {}:{}, tier {}",
+        view.path, view.kind, view.ino, view.replicas, view.min_replicas, view.tier
     );
     if view.chunks > 0 {
         println!(

@@ -63,8 +63,23 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
             format_size(stat.copied_bytes)
         );
     }
+    if !stat.writing_degraded.is_empty() {
+        println!(
+            "writing degraded: new chunks get fewer replicas than normal and are restored when hosts return: {}",
+            stat.writing_degraded
+        );
+    }
+    if stat.chunks_placed_short + stat.allocations_refused > 0 {
+        println!(
+            "since the MDS leads: {} chunks placed below their normal replica count, {} allocations refused",
+            stat.chunks_placed_short, stat.allocations_refused
+        );
+    }
     for b in &stat.blocked {
-        println!("  blocked chunk {}: {}", b.chunk_id, b.reason);
+        println!(
+            "  chunk {} cannot be restored yet: {}",
+            b.chunk_id, b.reason
+        );
     }
     println!(
         "{:>4} {:<10} {:<22} {:>6} {:>10} {:>10} {:>8}",

@@ -329,11 +329,18 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
             )),
         ]));
         let states = stat.chunk_summary();
-        lines.push(Line::from(format!(
+        let mut chunks = vec![Span::raw(format!(
             "chunks: {} total{}{states}",
             stat.chunks,
             if states.is_empty() { "" } else { ": " },
-        )));
+        ))];
+        if !stat.writing_degraded.is_empty() {
+            chunks.push(Span::styled(
+                format!("   writing degraded: {}", stat.writing_degraded),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        lines.push(Line::from(chunks));
         lines.push(Line::from(format!(
             "client I/O: read {} ({:.0} ops/s), write {} ({:.0} ops/s)   replication: {} copies, {} moves, {}   chunk servers: read {}, write {}",
             rate(doors[0]),

@@ -66,6 +66,10 @@ impl Client {
     /// The inode at `BUCKET[/KEY]`.
     pub async fn resolve_path(&self, path: &str) -> Result<Node, FsError> {
         let path = path.trim_start_matches('/');
+        if path.is_empty() {
+            // The root: its attributes are the cluster's defaults.
+            return self.getattr(cairn_common::ROOT_INO).await;
+        }
         let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
         if bucket.is_empty() {
             return Err(FsError::Invalid(format!("`{path}` names no bucket")));
@@ -102,20 +106,24 @@ impl Client {
         node.ok_or_else(|| FsError::NotFound(path.to_string()))
     }
 
-    /// Sets the wanted replica count and/or tier of the inode at `path`
-    /// (what is created below a directory or bucket inherits them); with
-    /// `recursive`, of everything below it too. The MDS then brings the
-    /// existing chunks to the new count and tier in the background.
+    /// Sets the wanted replica counts (`normal[:minimum]`) and/or tier of
+    /// the inode at `path` (what is created below a directory or bucket
+    /// inherits them; `/` is the root, whose attributes every new bucket
+    /// takes); with `recursive`, of everything below it too. The MDS then
+    /// brings the existing chunks to the new count and tier in the
+    /// background.
     pub async fn set_path_attrs(
         &self,
         path: &str,
-        replicas: Option<u32>,
+        replicas: Option<cairn_common::replicas::ReplicaSpec>,
         tier: Option<u32>,
         recursive: bool,
     ) -> Result<AttrsChanged, FsError> {
         let root = self.resolve_path(path).await?;
         let attr = SetAttr {
-            replicas,
+            replicas: replicas.map(|r| r.normal),
+            // A count without a minimum takes the default minimum.
+            min_replicas: replicas.map(|r| r.minimum.unwrap_or(0)),
             tier,
             ..SetAttr::default()
         };

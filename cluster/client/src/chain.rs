@@ -156,6 +156,7 @@ async fn send_down_chain(
             chain: chain[1..].iter().map(pb::CsAddr::from).collect(),
             sync: piece.sync,
             create: piece.create,
+            budget_ms: 0,
         })),
     };
     let mut requests = vec![header];

@@ -74,6 +74,7 @@ mod tests {
             length: 0,
             replicas: Vec::new(),
             shared: false,
+            min_replicas: 0,
         }
     }
 

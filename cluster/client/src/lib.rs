@@ -101,6 +101,9 @@ pub struct SetAttr {
     pub atime_ns: Option<i64>,
     pub mtime_ns: Option<i64>,
     pub replicas: Option<u32>,
+    /// Fewest replicas a write may go on with (0: the default for the
+    /// replica count).
+    pub min_replicas: Option<u32>,
     pub tier: Option<u32>,
     pub set_xattrs: Vec<(String, Vec<u8>)>,
     pub remove_xattrs: Vec<String>,
@@ -215,6 +218,7 @@ impl Client {
             atime_ns: attr.atime_ns,
             mtime_ns: attr.mtime_ns,
             replicas: attr.replicas,
+            min_replicas: attr.min_replicas,
             tier: attr.tier,
             set_xattrs: attr.set_xattrs.into_iter().collect(),
             remove_xattrs: attr.remove_xattrs,
@@ -528,6 +532,7 @@ impl Client {
             user_meta: meta.user_meta,
             headers: meta.headers,
             replicas: 0,
+            min_replicas: 0,
             tier: 0,
             extents: written.extents.clone(),
             symlink_target: Vec::new(),
@@ -749,6 +754,7 @@ impl Inner {
             ino: attr_ino,
             client_host: self.host.clone(),
             count: chunk_pool::BATCH,
+            avoid: Vec::new(),
         };
         // Not retried, as allocate_chunk.
         let reply = self
@@ -777,6 +783,7 @@ impl Inner {
         let req = pb::AllocateChunkRequest {
             ino: attr_ino,
             client_host: self.host.clone(),
+            avoid: Vec::new(),
         };
         // Not retried: a lost answer leaves an unused chunk, which the MDS
         // collects; a retry would only allocate another.

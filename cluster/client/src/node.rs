@@ -47,6 +47,9 @@ pub struct Node {
     pub user_meta: BTreeMap<String, String>,
     pub headers: BTreeMap<String, String>,
     pub replicas: u32,
+    /// Fewest replicas a write may go on with; 0: the default for
+    /// `replicas` (see `cairn_common::min_replicas`).
+    pub min_replicas: u32,
     pub tier: u32,
     /// Ordered by `file_offset`, non-overlapping.
     pub extents: Vec<Extent>,
@@ -90,6 +93,9 @@ pub struct ChunkLocation {
     /// Another file or upload part names the chunk too (a copy shares its
     /// source's chunks): it must never be written in place.
     pub shared: bool,
+    /// A write goes on while at least this many replicas hold every byte
+    /// (0 from an MDS that does not say: every replica).
+    pub min_replicas: u32,
 }
 
 impl From<pb::NodeKind> for NodeKind {
@@ -153,6 +159,7 @@ impl From<pb::Node> for Node {
             user_meta: n.user_meta.into_iter().collect(),
             headers: n.headers.into_iter().collect(),
             replicas: n.replicas,
+            min_replicas: n.min_replicas,
             tier: n.tier,
             extents: n.extents.into_iter().map(Extent::from).collect(),
             symlink_target: n.symlink_target,
@@ -179,6 +186,7 @@ impl From<&Node> for pb::Node {
             user_meta: n.user_meta.clone().into_iter().collect(),
             headers: n.headers.clone().into_iter().collect(),
             replicas: n.replicas,
+            min_replicas: n.min_replicas,
             tier: n.tier,
             extents: n.extents.iter().copied().map(pb::Extent::from).collect(),
             symlink_target: n.symlink_target.clone(),
@@ -226,6 +234,7 @@ impl From<pb::ChunkLocation> for ChunkLocation {
             length: l.length,
             replicas: l.replicas.into_iter().map(CsAddr::from).collect(),
             shared: l.shared,
+            min_replicas: l.min_replicas,
         }
     }
 }

@@ -249,6 +249,7 @@ mod tests {
             user_meta: Default::default(),
             headers: Default::default(),
             replicas: 3,
+            min_replicas: 0,
             tier: 0,
             extents,
             symlink_target: Vec::new(),

@@ -77,6 +77,13 @@ pub struct ClusterStat {
     pub mds: Vec<MdsStat>,
     /// The front doors (gateways, mounts) that reported lately.
     pub clients: Vec<ClientStat>,
+    /// Empty while new chunks get their normal replica count; else why
+    /// they are placed on fewer hosts (born degraded).
+    pub writing_degraded: String,
+    /// New chunks placed below their normal replica count, and allocations
+    /// refused for want of the minimum, since the MDS began to lead.
+    pub chunks_placed_short: u64,
+    pub allocations_refused: u64,
 }
 
 /// A front door as it last reported itself to the MDS.
@@ -262,6 +269,9 @@ impl From<pb::ClusterStat> for ClusterStat {
                 .collect(),
             mds: s.mds.into_iter().map(MdsStat::from).collect(),
             clients: s.clients.into_iter().map(ClientStat::from).collect(),
+            writing_degraded: s.writing_degraded,
+            chunks_placed_short: s.chunks_placed_short,
+            allocations_refused: s.allocations_refused,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod errno;
 pub mod persist;
+pub mod replicas;
 pub mod summary;
 pub mod time;
 pub mod units;

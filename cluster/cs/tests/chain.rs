@@ -121,6 +121,7 @@ fn header(chunk_id: u64, chain: Vec<CsAddr>) -> WriteHeader {
         chain,
         sync: true,
         create: true,
+        budget_ms: 0,
     }
 }
 

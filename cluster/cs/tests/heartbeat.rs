@@ -170,6 +170,7 @@ async fn put_bytes(addr: &str, cfg: &ClusterConfig, chunk_id: u64, data: Bytes) 
                 chain: vec![],
                 sync: true,
                 create: true,
+                budget_ms: 0,
             })),
         },
         WriteRequest {

@@ -301,6 +301,15 @@ pub enum Command {
         ino: u64,
         now_ns: i64,
     },
+    /// SetAttr that also sets the minimum replica count (0: the default
+    /// for the replica count), in the same transaction: `--replicas 3:2`.
+    /// Plain SetAttr leaves the minimum as it is.
+    SetAttrWithMinimum {
+        ino: u64,
+        change: AttrChange,
+        min_replicas: u32,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -309,7 +318,7 @@ impl Command {
         match self {
             Command::InitCluster { .. } => "init_cluster",
             Command::CreateNode { .. } => "create",
-            Command::SetAttr { .. } => "set_attr",
+            Command::SetAttr { .. } | Command::SetAttrWithMinimum { .. } => "set_attr",
             Command::Unlink { .. } | Command::UnlinkInode { .. } => "unlink",
             Command::Rmdir { .. } => "rmdir",
             Command::Rename { .. } => "rename",

@@ -64,6 +64,7 @@ pub fn node_to_pb(n: &Inode) -> pb::Node {
         content_type: n.content_type.clone(),
         user_meta: n.user_meta.clone().into_iter().collect(),
         replicas: n.replicas,
+        min_replicas: cairn_common::replicas::minimum(n.replicas, n.min_replicas),
         tier: n.tier,
         extents: n.layout.iter().map(extent_to_pb).collect(),
         symlink_target: n.symlink_target.clone(),

@@ -85,8 +85,11 @@ pub enum ChunkState {
     Degraded,
     /// One live replica left (and more wanted): restored first.
     Urgent,
-    /// No placement can restore it (the reason is kept by the healer), or
-    /// no live replica is left to copy from.
+    /// No live replica is left to copy from, or the last one is and no
+    /// placement can restore the chunk (the reason is kept by the
+    /// healer). A chunk with two or more live replicas that no placement
+    /// can restore yet (a host is missing: a chunk written degraded) is
+    /// `Degraded`, its reason kept all the same.
     Blocked,
     /// A copy of it is in flight (re-replication, drain, tier change or
     /// balancing move).
@@ -214,7 +217,7 @@ pub fn state(
     if copying {
         return ChunkState::Replicating;
     }
-    if census.live == 0 || blocked {
+    if census.live == 0 || (blocked && census.live < 2) {
         return ChunkState::Blocked;
     }
     if census.live < want || census.live_hosts < census.live {
@@ -286,6 +289,21 @@ mod tests {
         assert_eq!(
             state(&c, 3, &census(&c, &v), true, false),
             ChunkState::Replicating
+        );
+        // No placement can restore it: degraded while two replicas live
+        // (written while a host was missing), blocked on its last one.
+        assert_eq!(
+            state(&c, 3, &census(&c, &v), false, true),
+            ChunkState::Degraded
+        );
+        let last = chunk(&[1]);
+        assert_eq!(
+            state(&last, 3, &census(&last, &v), false, true),
+            ChunkState::Blocked
+        );
+        assert_eq!(
+            state(&last, 3, &census(&last, &v), false, false),
+            ChunkState::Urgent
         );
         let mut released = chunk(&[1]);
         released.refs = 0;

@@ -17,6 +17,7 @@
 //! * `service`, `s3_service`: the gRPC edge (protobuf stops there);
 //! * `init`, `server`: creating a cluster, running an MDS.
 
+mod allocations;
 mod apply;
 pub mod clients;
 pub mod command;

@@ -8,13 +8,20 @@
 //! 2. Never two replicas on one host (the failure domain).
 //! 3. Among eligible CS, those of the wanted tier come first; then the lowest
 //!    [`cost`]; ties go to the lowest CS id. Other tiers are used only when
-//!    the wanted tier lacks distinct hosts.
+//!    the wanted tier lacks distinct hosts. A CS the client could not reach
+//!    lately (`avoid`) comes after all others, and is used only when the
+//!    others do not reach the minimum.
 //! 4. The chain is in that order, except that a chosen CS on the preferred
 //!    (client's) host goes first: the first hop is then local.
-//! 5. Fewer distinct eligible hosts than replicas is an error naming every
-//!    CS and why it was not used — never a doubled-up placement.
+//! 5. `replicas` (normal) distinct hosts when that many can take the chunk;
+//!    else as many as can, down to `min_replicas`: the chain is then short
+//!    and [`Placement::short`] says why (the chunk is born degraded, and the
+//!    healer restores the normal count when a host is available).
+//! 6. Fewer distinct eligible hosts than the minimum is an error naming
+//!    every CS and why it was not used, and whether space is the cause —
+//!    never a doubled-up placement.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
@@ -40,14 +47,44 @@ pub struct Candidate {
 /// What to place.
 #[derive(Clone, Debug)]
 pub struct Request<'a> {
+    /// The normal count: how many distinct hosts the chain should have.
     pub replicas: usize,
+    /// The fewest the chain may have when hosts are missing (at most
+    /// `replicas`; 0 counts as `replicas`).
+    pub min_replicas: usize,
     pub tier: u32,
     /// Host of the writing client, whose CS (if chosen) leads the chain.
     pub preferred_host: Option<&'a str>,
     /// CS that must not be used (already hold the chunk, failed just now).
     pub exclude: &'a [u32],
+    /// CS the client could not reach lately: used last, and only to reach
+    /// the minimum.
+    pub avoid: &'a [u32],
     /// Room a CS needs: a chunk may grow to the cluster's chunk size.
     pub room_needed: u64,
+}
+
+impl Request<'_> {
+    /// Exactly `replicas` CS of `tier` with `room_needed` bytes of room,
+    /// from anywhere: the healer's request.
+    pub fn exact(replicas: usize, tier: u32, room_needed: u64) -> Request<'static> {
+        Request {
+            replicas,
+            min_replicas: replicas,
+            tier,
+            preferred_host: None,
+            exclude: &[],
+            avoid: &[],
+            room_needed,
+        }
+    }
+
+    fn minimum(&self) -> usize {
+        match self.min_replicas {
+            0 => self.replicas,
+            m => m.min(self.replicas),
+        }
+    }
 }
 
 /// The chosen chain and why.
@@ -57,6 +94,9 @@ pub struct Placement {
     pub chain: Vec<u32>,
     /// One line per CS considered, plus the chain order decision.
     pub reasons: Vec<String>,
+    /// Set when the chain has fewer than the normal count: why, for the
+    /// operator (the chunk is born degraded).
+    pub short: Option<String>,
 }
 
 #[derive(Clone, Debug, Error, PartialEq)]
@@ -68,10 +108,21 @@ pub enum PlacementError {
         reasons.join("; ")
     )]
     NotEnoughHosts {
+        /// The minimum asked for.
         need: usize,
         available: usize,
+        /// Chunk servers skipped only for lack of room would have made the
+        /// minimum: space is the cause, not missing hosts.
+        full: bool,
         reasons: Vec<String>,
     },
+}
+
+impl PlacementError {
+    /// Whether lack of space (rather than missing hosts) refused it.
+    pub fn is_full(&self) -> bool {
+        matches!(self, PlacementError::NotEnoughHosts { full: true, .. })
+    }
 }
 
 /// How full a CS is, from 0 to 1 (1 when its capacity is unknown).
@@ -114,11 +165,13 @@ fn label(c: &Candidate) -> String {
     format!("cs {} (host {}, tier {})", c.id, c.host, c.tier)
 }
 
-/// Chooses `request.replicas` CS on distinct hosts. See the module rules.
+/// Chooses up to `request.replicas` CS on distinct hosts, at least
+/// `request.min_replicas`. See the module rules.
 pub fn place(candidates: &[Candidate], request: &Request) -> Result<Placement, PlacementError> {
     if request.replicas == 0 {
         return Err(PlacementError::NoReplicas);
     }
+    let minimum = request.minimum();
     let mut sorted: Vec<&Candidate> = candidates.iter().collect();
     sorted.sort_by_key(|c| c.id);
 
@@ -126,6 +179,8 @@ pub fn place(candidates: &[Candidate], request: &Request) -> Result<Placement, P
     // order was.
     let mut reasons: BTreeMap<u32, String> = BTreeMap::new();
     let mut eligible: Vec<&Candidate> = Vec::new();
+    // Hosts of CS that were usable but for their room.
+    let mut full_hosts: BTreeSet<&str> = BTreeSet::new();
     for c in sorted {
         let why_not = if request.exclude.contains(&c.id) {
             Some("excluded".to_string())
@@ -134,6 +189,7 @@ pub fn place(candidates: &[Candidate], request: &Request) -> Result<Placement, P
         } else if c.draining {
             Some("draining".to_string())
         } else if room(c) < request.room_needed {
+            full_hosts.insert(c.host.as_str());
             Some(format!(
                 "full ({} bytes of room, {} needed)",
                 room(c),
@@ -150,9 +206,11 @@ pub fn place(candidates: &[Candidate], request: &Request) -> Result<Placement, P
         }
     }
 
+    let avoided = |c: &Candidate| request.avoid.contains(&c.id);
     eligible.sort_by(|a, b| {
-        (a.tier != request.tier)
-            .cmp(&(b.tier != request.tier))
+        avoided(a)
+            .cmp(&avoided(b))
+            .then((a.tier != request.tier).cmp(&(b.tier != request.tier)))
             .then(cost(a).total_cmp(&cost(b)))
             .then(a.id.cmp(&b.id))
     });
@@ -179,24 +237,57 @@ pub fn place(candidates: &[Candidate], request: &Request) -> Result<Placement, P
             );
             continue;
         }
-        let tier_note = if c.tier != request.tier {
-            format!(", tier {} wanted but it lacks hosts", request.tier)
-        } else {
-            String::new()
-        };
-        reasons.insert(c.id, format!("{}: chosen ({detail}{tier_note})", label(c)));
+        if avoided(c) && chosen.len() >= minimum {
+            reasons.insert(
+                c.id,
+                format!(
+                    "{}: skipped, the client could not reach it lately ({detail})",
+                    label(c)
+                ),
+            );
+            continue;
+        }
+        let mut notes = String::new();
+        if c.tier != request.tier {
+            notes.push_str(&format!(
+                ", tier {} wanted but it lacks hosts",
+                request.tier
+            ));
+        }
+        if avoided(c) {
+            notes.push_str(", though the client could not reach it lately");
+        }
+        reasons.insert(c.id, format!("{}: chosen ({detail}{notes})", label(c)));
         host_holder.insert(c.host.as_str(), c.id);
         chosen.push(c);
     }
 
+    let not_chosen: Vec<String> = reasons
+        .iter()
+        .filter(|(id, _)| !host_holder.values().any(|h| h == *id))
+        .map(|(_, r)| r.clone())
+        .collect();
     let mut reasons: Vec<String> = reasons.into_values().collect();
-    if chosen.len() < request.replicas {
+    if chosen.len() < minimum {
+        let spare_full = full_hosts
+            .iter()
+            .filter(|h| !host_holder.contains_key(*h))
+            .count();
         return Err(PlacementError::NotEnoughHosts {
-            need: request.replicas,
+            need: minimum,
             available: chosen.len(),
+            full: !full_hosts.is_empty() && chosen.len() + spare_full >= minimum,
             reasons,
         });
     }
+    let short = (chosen.len() < request.replicas).then(|| {
+        format!(
+            "{} of {} replicas placed: {}",
+            chosen.len(),
+            request.replicas,
+            not_chosen.join("; ")
+        )
+    });
 
     if let Some(host) = request.preferred_host {
         if let Some(pos) = chosen.iter().position(|c| c.host == host) {
@@ -213,6 +304,7 @@ pub fn place(candidates: &[Candidate], request: &Request) -> Result<Placement, P
     Ok(Placement {
         chain: chosen.iter().map(|c| c.id).collect(),
         reasons,
+        short,
     })
 }
 
@@ -238,13 +330,7 @@ mod tests {
     }
 
     fn req(replicas: usize) -> Request<'static> {
-        Request {
-            replicas,
-            tier: 0,
-            preferred_host: None,
-            exclude: &[],
-            room_needed: CHUNK,
-        }
+        Request::exact(replicas, 0, CHUNK)
     }
 
     #[test]
@@ -477,5 +563,171 @@ mod tests {
                 p.reasons
             );
         }
+    }
+
+    fn req_min(replicas: usize, min_replicas: usize) -> Request<'static> {
+        Request {
+            min_replicas,
+            ..Request::exact(replicas, 0, CHUNK)
+        }
+    }
+
+    #[test]
+    fn normal_minimum_across_host_counts() {
+        // (hosts online, normal, minimum) -> chain length, or the error's
+        // (need, available).
+        let cases: &[(usize, usize, usize, Result<usize, (usize, usize)>)] = &[
+            (3, 3, 2, Ok(3)),
+            (2, 3, 2, Ok(2)),
+            (1, 3, 2, Err((2, 1))),
+            (0, 3, 2, Err((2, 0))),
+            (2, 3, 3, Err((3, 2))),
+            (5, 3, 2, Ok(3)),
+            (4, 5, 3, Ok(4)),
+            (2, 5, 3, Err((3, 2))),
+            (1, 2, 1, Ok(1)),
+            (1, 1, 1, Ok(1)),
+            // A minimum of 0 counts as the normal count.
+            (2, 3, 0, Err((3, 2))),
+        ];
+        for &(hosts, normal, min, want) in cases {
+            let mut table: Vec<Candidate> =
+                (1..=5).map(|i| cs(i, &format!("h{i}"), 0, 0)).collect();
+            for c in table.iter_mut().skip(hosts) {
+                c.online = false;
+            }
+            let got = place(&table, &req_min(normal, min));
+            match (got, want) {
+                (Ok(p), Ok(len)) => {
+                    assert_eq!(p.chain.len(), len, "{hosts} hosts, {normal}:{min}");
+                    assert_eq!(
+                        p.short.is_some(),
+                        len < normal,
+                        "{hosts} hosts, {normal}:{min}"
+                    );
+                }
+                (
+                    Err(PlacementError::NotEnoughHosts {
+                        need,
+                        available,
+                        full,
+                        ..
+                    }),
+                    Err((n, a)),
+                ) => {
+                    assert_eq!((need, available), (n, a), "{hosts} hosts, {normal}:{min}");
+                    assert!(!full, "offline hosts are not a lack of space");
+                }
+                (got, want) => panic!("{hosts} hosts, {normal}:{min}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_chain_says_which_hosts_are_missing_and_why() {
+        let mut table = vec![cs(1, "a", 0, 0), cs(2, "b", 0, 0), cs(3, "c", 0, 0)];
+        table[2].online = false;
+        let p = place(&table, &req_min(3, 2)).unwrap();
+        assert_eq!(p.chain, vec![1, 2]);
+        let short = p.short.expect("a chain of 2 for 3 wanted is short");
+        assert!(short.starts_with("2 of 3 replicas placed: "), "{short}");
+        assert!(
+            short.contains("cs 3 (host c, tier 0): skipped, offline"),
+            "{short}"
+        );
+        assert!(
+            !short.contains("cs 1"),
+            "chosen CS are not reasons: {short}"
+        );
+        // Two CS on the same host do not make two replicas.
+        let table = vec![cs(1, "a", 0, 0), cs(2, "a", 0, 0), cs(3, "b", 0, 0)];
+        let p = place(&table, &req_min(3, 2)).unwrap();
+        assert_eq!(p.chain, vec![1, 3]);
+        assert!(p.short.unwrap().contains("host a already has cs 1"));
+    }
+
+    #[test]
+    fn full_chunk_servers_are_a_lack_of_space_missing_hosts_are_not() {
+        let mut table = vec![cs(1, "a", 0, 0), cs(2, "b", 0, 0), cs(3, "c", 0, 0)];
+        for c in table.iter_mut().skip(1) {
+            c.used = 100 * GIB - 1024;
+            c.free = 1024;
+        }
+        let err = place(&table, &req_min(3, 2)).unwrap_err();
+        assert!(err.is_full(), "{err}");
+        // One full and one offline: a host is missing, and room on the
+        // full one alone would not make the minimum of 3.
+        table[2].online = false;
+        let err = place(&table, &req_min(3, 3)).unwrap_err();
+        assert!(!err.is_full(), "{err}");
+        // ... but it would make the minimum of 2: space is the cause.
+        let err = place(&table, &req_min(3, 2)).unwrap_err();
+        assert!(err.is_full(), "{err}");
+    }
+
+    #[test]
+    fn fill_and_tier_still_order_a_short_chain() {
+        let mut table = vec![
+            cs(1, "a", 1, 0),
+            cs(2, "b", 0, 80 * GIB),
+            cs(3, "c", 0, 10 * GIB),
+            cs(4, "d", 0, 0),
+        ];
+        table[3].online = false;
+        let p = place(&table, &req_min(3, 2)).unwrap();
+        // Tier 0 first, emptier first; the tier-1 CS fills the third place.
+        assert_eq!(p.chain, vec![3, 2, 1]);
+        assert!(p.short.is_none());
+        table[0].online = false;
+        let p = place(&table, &req_min(3, 2)).unwrap();
+        assert_eq!(p.chain, vec![3, 2]);
+        assert!(p.short.is_some());
+    }
+
+    #[test]
+    fn avoided_servers_are_used_only_to_reach_the_minimum() {
+        let table = vec![cs(1, "a", 0, 0), cs(2, "b", 0, 0), cs(3, "c", 0, 0)];
+        // The client could not reach cs 1: the chunk goes to the two others
+        // and is born short, rather than wait on cs 1.
+        let p = place(
+            &table,
+            &Request {
+                avoid: &[1],
+                ..req_min(3, 2)
+            },
+        )
+        .unwrap();
+        assert_eq!(p.chain, vec![2, 3]);
+        assert!(p.short.unwrap().contains("could not reach it lately"));
+        // Two avoided: one of them is needed for the minimum.
+        let p = place(
+            &table,
+            &Request {
+                avoid: &[1, 2],
+                ..req_min(3, 2)
+            },
+        )
+        .unwrap();
+        assert_eq!(p.chain, vec![3, 1]);
+        assert!(p.reasons.iter().any(|r| r.starts_with("cs 1")
+            && r.contains("chosen")
+            && r.contains("could not reach")));
+        // Hosts to spare: an avoided CS is not used at all.
+        let table = vec![
+            cs(1, "a", 0, 0),
+            cs(2, "b", 0, 0),
+            cs(3, "c", 0, 0),
+            cs(4, "d", 0, 50 * GIB),
+        ];
+        let p = place(
+            &table,
+            &Request {
+                avoid: &[1],
+                ..req_min(3, 2)
+            },
+        )
+        .unwrap();
+        assert_eq!(p.chain, vec![2, 3, 4]);
+        assert!(p.short.is_none());
     }
 }

@@ -125,6 +125,8 @@ pub(crate) struct State {
     pub events: crate::events::EventLog,
     /// The doors that report to this MDS while it leads.
     pub clients: crate::clients::ClientTable,
+    /// How new chunks are being placed (normal, short, refused).
+    pub allocations: crate::allocations::Allocations,
     _lock: File,
 }
 
@@ -291,6 +293,7 @@ impl Mds {
                 join_gate: tokio::sync::Mutex::new(()),
                 events: crate::events::EventLog::default(),
                 clients: crate::clients::ClientTable::default(),
+                allocations: crate::allocations::Allocations::default(),
                 _lock: lock,
             }),
             metrics: None,

@@ -12,6 +12,7 @@ use cairn_proto::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::allocations;
 use crate::command::{Command, CommandReply, ReplicaRef};
 use crate::convert::{
     attr_change_from_pb, bucket_to_pb, node_kind_from_pb, node_to_pb, object_from_pb,
@@ -20,6 +21,7 @@ use crate::heal;
 use crate::health::{self, ChunkState, Liveness};
 use crate::init::verify_password;
 use crate::placement::{self, Candidate};
+use crate::query::Reader;
 use crate::registry::{Figures, Live};
 use crate::schema::{ChunkInfo, ChunkServerInfo, CsState, Inode};
 use crate::server::State;
@@ -94,11 +96,13 @@ impl MdsService {
     }
 
     /// A chunk's location with its replicas ordered for readers: online ones
-    /// by cost, then offline ones.
+    /// by cost, then offline ones. `min_replicas`: the fewest a write into
+    /// it may go on with.
     fn location(
         &self,
         chunk_id: u64,
         chunk: &ChunkInfo,
+        min_replicas: u32,
         servers: &BTreeMap<u32, ChunkServerInfo>,
         live: &std::collections::HashMap<u32, Live>,
         now: Instant,
@@ -138,36 +142,81 @@ impl MdsService {
             length: chunk.length,
             replicas: replicas.into_iter().map(|r| r.2).collect(),
             shared: chunk.refs > 1,
+            min_replicas,
         }
     }
 
-    /// The chain of a freshly allocated chunk, in placement's order.
-    /// The chain a new chunk of inode `ino` goes on (placement over the
-    /// live figures), and the chunk servers it was chosen among.
+    /// The fewest replicas a write into `chunk` may go on with: the
+    /// minimum of the inode it was made for, while that inode still wants
+    /// what the chunk wants; else the default for the chunk's count.
+    fn min_replicas_of(&self, reader: &Reader, chunk: &ChunkInfo) -> u32 {
+        let want = health::wanted(chunk, self.state.meta.default_replicas) as u32;
+        let stored_min = reader
+            .inode(chunk.owner)
+            .ok()
+            .filter(|owner| owner.replicas == want)
+            .map_or(0, |owner| owner.min_replicas);
+        cairn_common::replicas::minimum(want, stored_min)
+    }
+
+    /// Where `count` new chunks of inode `ino` go: placement over the live
+    /// figures, at the inode's normal replica count when that many hosts
+    /// can take them, else down to its minimum. Returns the chain, the
+    /// minimum a write into them must keep, and the chunk servers they were
+    /// chosen among. Below the minimum: `NoSpace` when lack of room is the
+    /// cause, else `Unavailable` (a store that cannot place data is not
+    /// full).
     async fn place_chunk(
         &self,
         ino: u64,
         client_host: &str,
-    ) -> Result<(Vec<u32>, BTreeMap<u32, ChunkServerInfo>), FsError> {
+        avoid: &[u32],
+        count: u64,
+    ) -> Result<(Vec<u32>, u32, BTreeMap<u32, ChunkServerInfo>), FsError> {
         let reader = self.state.read().await?;
         let owner = reader.inode(ino)?;
         let servers = reader.chunk_servers()?;
         drop(reader);
         let candidates = self.candidates(&servers, Instant::now());
+        let normal = owner.replicas.max(1);
+        let minimum = cairn_common::replicas::minimum(normal, owner.min_replicas);
         let request = placement::Request {
-            replicas: owner.replicas.max(1) as usize,
+            replicas: normal as usize,
+            min_replicas: minimum as usize,
             tier: owner.tier,
             preferred_host: (!client_host.is_empty()).then_some(client_host),
             exclude: &[],
+            avoid,
             room_needed: self.state.meta.chunk_size,
         };
-        let chosen = placement::place(&candidates, &request).map_err(|e| {
-            tracing::warn!(ino, error = %e, "chunk allocation refused");
-            FsError::NoSpace(e.to_string())
-        })?;
+        let chosen = match placement::place(&candidates, &request) {
+            Ok(chosen) => chosen,
+            Err(e) => {
+                let why = e.to_string();
+                tracing::warn!(ino, error = %why, "chunk allocation refused");
+                self.state.allocations.record(
+                    allocations::Outcome::Refused(&why),
+                    count,
+                    &self.state.events,
+                );
+                return Err(if e.is_full() {
+                    FsError::NoSpace(why)
+                } else {
+                    FsError::Unavailable(why)
+                });
+            }
+        };
+        let outcome = match &chosen.short {
+            Some(why) => allocations::Outcome::Short(why),
+            None => allocations::Outcome::Normal,
+        };
+        self.state
+            .allocations
+            .record(outcome, count, &self.state.events);
         tracing::debug!(ino, chain = ?chosen.chain, reasons = ?chosen.reasons, "chunk placed");
         Ok((
             chosen.chain,
+            minimum,
             servers.into_iter().map(|s| (s.id, s)).collect(),
         ))
     }
@@ -201,6 +250,7 @@ impl MdsService {
                 })
                 .collect(),
             shared: chunk.refs > 1,
+            min_replicas: 0,
         }
     }
 
@@ -285,10 +335,19 @@ impl Metadata for MdsService {
 
     async fn set_attr(&self, request: Request<pb::SetAttrRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        self.node(Command::SetAttr {
-            ino: r.ino,
-            change: attr_change_from_pb(&r),
-            now_ns: now_ns(),
+        let change = attr_change_from_pb(&r);
+        self.node(match r.min_replicas {
+            Some(min_replicas) => Command::SetAttrWithMinimum {
+                ino: r.ino,
+                change,
+                min_replicas,
+                now_ns: now_ns(),
+            },
+            None => Command::SetAttr {
+                ino: r.ino,
+                change,
+                now_ns: now_ns(),
+            },
         })
         .await
     }
@@ -517,7 +576,8 @@ impl Metadata for MdsService {
         request: Request<pb::AllocateChunkRequest>,
     ) -> Reply<pb::ChunkLocation> {
         let r = request.into_inner();
-        let (chain, servers) = self.place_chunk(r.ino, &r.client_host).await?;
+        let (chain, minimum, servers) =
+            self.place_chunk(r.ino, &r.client_host, &r.avoid, 1).await?;
         match self
             .state
             .submit(Command::AllocateChunk {
@@ -526,9 +586,10 @@ impl Metadata for MdsService {
             })
             .await?
         {
-            CommandReply::Chunk { chunk_id, chunk } => {
-                Ok(Response::new(self.chain(chunk_id, &chunk, &servers)))
-            }
+            CommandReply::Chunk { chunk_id, chunk } => Ok(Response::new(pb::ChunkLocation {
+                min_replicas: minimum,
+                ..self.chain(chunk_id, &chunk, &servers)
+            })),
             other => Err(unexpected(&other)),
         }
     }
@@ -538,7 +599,9 @@ impl Metadata for MdsService {
         request: Request<pb::AllocateChunksRequest>,
     ) -> Reply<pb::AllocateChunksReply> {
         let r = request.into_inner();
-        let (chain, servers) = self.place_chunk(r.ino, &r.client_host).await?;
+        let (chain, minimum, servers) = self
+            .place_chunk(r.ino, &r.client_host, &r.avoid, u64::from(r.count.max(1)))
+            .await?;
         match self
             .state
             .submit(Command::AllocateChunks {
@@ -551,7 +614,10 @@ impl Metadata for MdsService {
             CommandReply::Chunks(made) => Ok(Response::new(pb::AllocateChunksReply {
                 chunks: made
                     .iter()
-                    .map(|(chunk_id, chunk)| self.chain(*chunk_id, chunk, &servers))
+                    .map(|(chunk_id, chunk)| pb::ChunkLocation {
+                        min_replicas: minimum,
+                        ..self.chain(*chunk_id, chunk, &servers)
+                    })
                     .collect(),
             })),
             other => Err(unexpected(&other)),
@@ -574,7 +640,8 @@ impl Metadata for MdsService {
         let mut chunks = Vec::with_capacity(ids.len());
         for id in ids {
             let chunk = reader.chunk(id)?;
-            chunks.push(self.location(id, &chunk, &servers, &live, now));
+            let min_replicas = self.min_replicas_of(&reader, &chunk);
+            chunks.push(self.location(id, &chunk, min_replicas, &servers, &live, now));
         }
         Ok(Response::new(pb::LocateChunksReply { chunks }))
     }
@@ -633,7 +700,11 @@ impl Metadata for MdsService {
         {
             CommandReply::Chunk { chunk_id, chunk } => {
                 let servers = self.servers_by_id()?;
-                Ok(Response::new(self.chain(chunk_id, &chunk, &servers)))
+                let min_replicas = self.min_replicas_of(&self.state.reader()?, &chunk);
+                Ok(Response::new(pb::ChunkLocation {
+                    min_replicas,
+                    ..self.chain(chunk_id, &chunk, &servers)
+                }))
             }
             other => Err(unexpected(&other)),
         }
@@ -739,6 +810,7 @@ impl Metadata for MdsService {
             healthy &= !st.is_unhealthy();
             *states.entry(st.name()).or_default() += 1;
         }
+        let allocations = self.state.allocations.figures();
         Ok(Response::new(pb::ClusterStat {
             cluster_name: self.state.meta.name.clone(),
             cluster_id: self.state.meta.cluster_id.clone(),
@@ -769,6 +841,9 @@ impl Metadata for MdsService {
             events: self.state.events.to_proto(),
             mds: crate::status_page::mds_stats(&self.state),
             clients: self.state.clients.snapshot(now),
+            writing_degraded: allocations.writing_degraded,
+            chunks_placed_short: allocations.chunks_placed_short,
+            allocations_refused: allocations.allocations_refused,
         }))
     }
 

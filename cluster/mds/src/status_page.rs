@@ -158,6 +158,8 @@ fn sample(part: &PartMetrics, stat: &pb::ClusterStat) {
     part.set_replication_queue("copies", stat.copies_in_flight);
     part.set_replication_queue("moves", stat.moves_in_flight);
     part.set_event_total("copied_bytes", stat.copied_bytes);
+    part.set_event_total("chunks_placed_short", stat.chunks_placed_short);
+    part.set_event_total("allocations_refused", stat.allocations_refused);
     if let Some(m) = stat.mds.iter().find(|m| m.uptime_secs > 0) {
         part.set_event_total("durable_commits", m.durable_commits);
     }
@@ -265,6 +267,13 @@ fn render(stat: &pb::ClusterStat) -> String {
         format_size(wb),
         wo,
     );
+    if !stat.writing_degraded.is_empty() {
+        let _ = write!(
+            h,
+            "<p id=writing-degraded class=degraded>writing degraded: {}</p>",
+            escape(&stat.writing_degraded)
+        );
+    }
     h.push_str(
         "<h2>Metadata servers</h2><table id=mds><tr><th>ID</th><th class=l>ADDR</th>\
          <th class=l>ROLE</th><th>TERM</th><th>APPLIED</th><th>LAG</th><th>COMMIT%</th><th>COMMITS</th>\

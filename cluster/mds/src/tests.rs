@@ -572,11 +572,48 @@ async fn grpc_chunk_servers_placement_and_stat() {
     for (i, id) in ids.iter().enumerate() {
         cs.heartbeat(heartbeat(*id, 9000 + i as u16)).await.unwrap();
     }
-    // Two hosts for three replicas: refused with the reasons.
+    // Two hosts for the default 3:2: placed on both, short of the normal
+    // count, and the cluster says it writes degraded.
+    let short = md
+        .allocate_chunk(pb::AllocateChunkRequest {
+            ino: bucket.ino,
+            client_host: String::new(),
+            avoid: Vec::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(short.replicas.len(), 2);
+    assert_eq!(short.min_replicas, 2, "the default minimum of 3 is 2");
+    let stat = md.stat(pb::Empty {}).await.unwrap().into_inner();
+    assert!(
+        stat.writing_degraded.starts_with("2 of 3 replicas placed"),
+        "{}",
+        stat.writing_degraded
+    );
+    assert_eq!((stat.chunks_placed_short, stat.allocations_refused), (1, 0));
+    assert!(stat
+        .events
+        .iter()
+        .any(|e| e.severity == "warn" && e.message.starts_with("writing degraded")));
+    // A strict 3:3 bucket: refused with the reasons, as unavailable (hosts
+    // are missing), not as full.
+    let strict = md
+        .set_attr(pb::SetAttrRequest {
+            ino: bucket.ino,
+            replicas: Some(3),
+            min_replicas: Some(3),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((strict.replicas, strict.min_replicas), (3, 3));
     let err = md
         .allocate_chunk(pb::AllocateChunkRequest {
             ino: bucket.ino,
             client_host: String::new(),
+            avoid: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -586,7 +623,22 @@ async fn grpc_chunk_servers_placement_and_stat() {
         "{}",
         err.message()
     );
-    assert!(matches!(FsError::from_status(&err), FsError::NoSpace(_)));
+    assert!(matches!(
+        FsError::from_status(&err),
+        FsError::Unavailable(_)
+    ));
+    let stat = md.stat(pb::Empty {}).await.unwrap().into_inner();
+    assert_eq!(stat.allocations_refused, 1);
+    // A minimum above the count is refused.
+    let err = md
+        .set_attr(pb::SetAttrRequest {
+            ino: bucket.ino,
+            min_replicas: Some(4),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(FsError::from_status(&err), FsError::Invalid(_)));
 
     let third = cs
         .register_cs(pb::RegisterCsRequest {
@@ -603,6 +655,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
         .allocate_chunk(pb::AllocateChunkRequest {
             ino: bucket.ino,
             client_host: "h3".into(),
+            avoid: Vec::new(),
         })
         .await
         .unwrap()
@@ -617,6 +670,13 @@ async fn grpc_chunk_servers_placement_and_stat() {
     let mut hosts: Vec<&str> = loc.replicas.iter().map(|r| r.host.as_str()).collect();
     hosts.sort();
     assert_eq!(hosts, vec!["h1", "h2", "h3"]);
+    assert_eq!(loc.min_replicas, 3, "the bucket is 3:3");
+    let stat = md.stat(pb::Empty {}).await.unwrap().into_inner();
+    assert_eq!(stat.writing_degraded, "", "three hosts: writing at 3 again");
+    assert!(stat
+        .events
+        .iter()
+        .any(|e| e.message == "writing at the normal replica count again"));
 
     // A file written with that chunk.
     let file = md
@@ -726,8 +786,11 @@ async fn grpc_chunk_servers_placement_and_stat() {
         .chunk_servers
         .iter()
         .all(|c| c.addr.starts_with("127.0.0.1:")));
-    assert_eq!(stat.chunks, 1);
-    assert_eq!(stat.chunks_by_replicas.get(&2), Some(&1));
+    // The written chunk, and the one placed short on two hosts earlier
+    // (allocated, never committed).
+    assert_eq!(stat.chunks, 2);
+    assert_eq!(stat.chunks_by_replicas.get(&2), Some(&2));
+    assert_eq!(stat.chunk_states.get("uncommitted"), Some(&1));
     assert_eq!(stat.buckets, 1);
     assert_eq!(stat.logical_bytes, 4096);
     let holder = stat
@@ -735,7 +798,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
         .iter()
         .find(|c| c.cs_id == ids[1])
         .unwrap();
-    assert_eq!(holder.replicas, 1);
+    assert_eq!(holder.replicas, 2, "the written chunk and the short one");
     assert!(holder.cost > 0.0);
 
     // Bad replica reports drop too (but never the last).
@@ -810,6 +873,7 @@ async fn offline_chunk_servers_get_no_chunks_and_are_listed_last() {
         .allocate_chunk(pb::AllocateChunkRequest {
             ino: bucket.ino,
             client_host: String::new(),
+            avoid: Vec::new(),
         })
         .await
         .unwrap()
@@ -856,6 +920,7 @@ async fn offline_chunk_servers_get_no_chunks_and_are_listed_last() {
             .allocate_chunk(pb::AllocateChunkRequest {
                 ino: bucket.ino,
                 client_host: String::new(),
+                avoid: Vec::new(),
             })
             .await
             .unwrap()

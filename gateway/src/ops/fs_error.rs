@@ -34,7 +34,16 @@ pub fn to_s3(error: FsError, missing: Missing, resource: &str) -> S3Error {
             ErrorCode::ServiceUnavailable,
             Some("The cluster has no space left for this object.".to_string()),
         ),
-        FsError::Unavailable(_) => (ErrorCode::ServiceUnavailable, None),
+        // Too few hosts reachable to place the data, or no MDS leader: not
+        // full, and worth a retry (the reason is logged, not sent).
+        FsError::Unavailable(_) => (
+            ErrorCode::ServiceUnavailable,
+            Some(
+                "The cluster cannot take this request now (too few hosts or no metadata \
+                 leader reachable); retry later."
+                    .to_string(),
+            ),
+        ),
         FsError::TooManyLinks(_) | FsError::Io(_) => (ErrorCode::InternalError, None),
     };
     if matches!(

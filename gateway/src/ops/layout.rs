@@ -56,6 +56,7 @@ pub fn shared_node(
         user_meta: meta.user_meta,
         headers: meta.headers,
         replicas: 0,
+        min_replicas: 0,
         tier: 0,
         extents: slice_extents(extents, 0, size),
         symlink_target: Vec::new(),

@@ -853,6 +853,7 @@ mod tests {
             user_meta: Default::default(),
             headers: Default::default(),
             replicas: 0,
+            min_replicas: 0,
             tier: 0,
             extents: Vec::new(),
             symlink_target: Vec::new(),

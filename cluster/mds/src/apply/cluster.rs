@@ -54,6 +54,8 @@ pub(super) fn init(
         headers: BTreeMap::new(),
         xattrs: BTreeMap::new(),
         replicas: meta.default_replicas,
+        // The default for the replica count: 3:2.
+        min_replicas: 0,
         tier: 0,
         layout: Vec::new(),
         symlink_target: Vec::new(),

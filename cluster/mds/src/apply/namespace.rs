@@ -48,6 +48,7 @@ pub(super) fn new_inode(ino: u64, kind: NodeKind, parent: &Inode, now_ns: i64) -
         headers: BTreeMap::new(),
         xattrs: BTreeMap::new(),
         replicas: parent.replicas,
+        min_replicas: parent.min_replicas,
         tier: parent.tier,
         layout: Vec::new(),
         symlink_target: Vec::new(),
@@ -120,10 +121,13 @@ pub(super) fn create(t: &mut Tables, n: NewNode, now_ns: i64) -> Result<CommandR
     Ok(CommandReply::Node(node))
 }
 
+/// `min_replicas`: the new minimum replica count (0: the default for the
+/// replica count); `None` leaves it.
 pub(super) fn set_attr(
     t: &mut Tables,
     ino: u64,
     c: &AttrChange,
+    min_replicas: Option<u32>,
     now_ns: i64,
 ) -> Result<CommandReply, FsError> {
     let mut node = t.inode(ino)?;
@@ -173,6 +177,15 @@ pub(super) fn set_attr(
             )));
         }
         node.replicas = replicas;
+    }
+    if let Some(min) = min_replicas {
+        if min > node.replicas {
+            return Err(FsError::Invalid(format!(
+                "minimum replica count {min} is above the replica count {}",
+                node.replicas
+            )));
+        }
+        node.min_replicas = min;
     }
     if let Some(tier) = c.tier {
         if tier > MAX_TIER {

@@ -399,11 +399,8 @@ fn excluded(
 /// Placement of one more replica of `chunk`, avoiding `exclude`.
 fn one_copy<'a>(chunk: &ChunkInfo, exclude: &'a [u32]) -> placement::Request<'a> {
     placement::Request {
-        replicas: 1,
-        tier: chunk.tier,
-        preferred_host: None,
         exclude,
-        room_needed: chunk.length + REPLICA_OVERHEAD,
+        ..placement::Request::exact(1, chunk.tier, chunk.length + REPLICA_OVERHEAD)
     }
 }
 
@@ -497,11 +494,8 @@ fn tier_move(
     let p = placement::place(
         candidates,
         &placement::Request {
-            replicas: 1,
-            tier: chunk.tier,
-            preferred_host: None,
             exclude: &exclude,
-            room_needed: chunk.length + REPLICA_OVERHEAD,
+            ..placement::Request::exact(1, chunk.tier, chunk.length + REPLICA_OVERHEAD)
         },
     )
     .ok()?;

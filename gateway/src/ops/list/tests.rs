@@ -25,6 +25,7 @@ fn node() -> Node {
         user_meta: BTreeMap::new(),
         headers: BTreeMap::new(),
         replicas: 0,
+        min_replicas: 0,
         tier: 0,
         extents: Vec::new(),
         symlink_target: Vec::new(),
