@@ -285,22 +285,64 @@ async fn verify_s3(
     started.elapsed()
 }
 
-/// Polls `cairn stat --json` until it counts degraded chunks; returns the
-/// count seen.
-async fn wait_degraded(ha: &HostCluster, limit: Duration) -> u64 {
+/// What `cairn stat --json` showed while a host was gone.
+#[derive(Debug)]
+struct DegradedStat {
+    /// Chunks in state "degraded".
+    degraded: u64,
+    /// New chunks placed below their normal replica count.
+    placed_short: u64,
+    /// Why new chunks are placed on fewer hosts.
+    writing_degraded: String,
+}
+
+/// Polls `cairn stat --json` until it counts degraded chunks, new chunks
+/// placed short of their normal count, and says why (`writing_degraded`).
+async fn wait_degraded(ha: &HostCluster, limit: Duration) -> DegradedStat {
     let deadline = Instant::now() + limit;
     let mut last = serde_json::Value::Null;
     loop {
         if let Some(stat) = tokio::task::block_in_place(|| ha.try_stat()) {
-            let n = state_count(&stat, "degraded");
-            if n > 0 {
-                return n;
+            let seen = DegradedStat {
+                degraded: state_count(&stat, "degraded"),
+                placed_short: stat["chunks_placed_short"].as_u64().unwrap_or(0),
+                writing_degraded: stat["writing_degraded"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+            if seen.degraded > 0 && seen.placed_short > 0 && !seen.writing_degraded.is_empty() {
+                return seen;
             }
-            last = stat["chunk_states"].clone();
+            last = serde_json::json!({
+                "chunk_states": stat["chunk_states"],
+                "chunks_placed_short": stat["chunks_placed_short"],
+                "writing_degraded": stat["writing_degraded"],
+            });
         }
         assert!(
             Instant::now() < deadline,
-            "no degraded chunk counted by `cairn stat --json` within {limit:?} of the cut; chunk_states: {last}"
+            "`cairn stat --json` did not count degraded chunks, chunks placed short and why within {limit:?} of the cut; last: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Polls `cairn stat --json` until new chunks get their normal count again
+/// (`writing_degraded` empty); returns how long it took.
+async fn wait_writing_normal(ha: &HostCluster, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let mut last = String::new();
+    loop {
+        if let Some(stat) = tokio::task::block_in_place(|| ha.try_stat()) {
+            match stat["writing_degraded"].as_str() {
+                Some("") => return started.elapsed(),
+                other => last = format!("{other:?}"),
+            }
+        }
+        assert!(
+            started.elapsed() < limit,
+            "`writing_degraded` still {last} {limit:?} after the host returned"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -394,7 +436,7 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
 
     let degraded = wait_degraded(&ha, Duration::from_secs(30)).await;
     eprintln!(
-        "`cairn stat --json` counted {degraded} degraded chunks {:?} after the cut",
+        "`cairn stat --json` {:?} after the cut: {degraded:?}",
         cut_at.elapsed()
     );
     if let Some(rest) = CUT_WRITES.checked_sub(cut_at.elapsed()) {
@@ -430,9 +472,10 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
     let (acked, attempted, failures, last_error) = writers.finish().await;
     let client = ha.client();
     let healed = ha.wait_placements(&client, &[BUCKET], 3, HEAL_BOUND).await;
+    let normal = wait_writing_normal(&ha, HEAL_BOUND).await;
     let read_after = verify_s3(&s3, BUCKET, &acked, &attempted, "after the return").await;
     eprintln!(
-        "FIGURES cut {} (leader's host: {cut_leader}): first acknowledged PUT sent after the cut {resumed:?} after it; largest gap between acknowledgements while cut {gap_in_cut:?}; {acked_in_cut} PUTs sent during the cut acknowledged by {:?}; {} acknowledged of {} attempted in all, {failures} failed (last: {last_error}); every chunk at 3 replicas on 3 hosts {healed:?} after the return; {} objects read back after in {read_after:?}",
+        "FIGURES cut {} (leader's host: {cut_leader}): first acknowledged PUT sent after the cut {resumed:?} after it; largest gap between acknowledgements while cut {gap_in_cut:?}; {acked_in_cut} PUTs sent during the cut acknowledged by {:?}; {} acknowledged of {} attempted in all, {failures} failed (last: {last_error}); every chunk at 3 replicas on 3 hosts {healed:?} after the return (`writing_degraded` empty {normal:?} after that); {} objects read back after in {read_after:?}",
         HOSTS[host],
         CUT_WRITES,
         acked.len(),
@@ -509,7 +552,7 @@ async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
     let healed = ha.wait_placements(&client, &[BUCKET], 3, HEAL_BOUND).await;
     verify_s3(&s3, BUCKET, &acked, &attempted, "after the restart").await;
     eprintln!(
-        "FIGURES kill -9 of the chunk server of {}: first acknowledged PUT sent after the kill {resumed:?} after it; largest gap between acknowledgements {gap:?}; {degraded} degraded chunks counted; {acked_after_kill} PUTs sent after the kill acknowledged; {} acknowledged of {} attempted, {failures} failed (last: {last_error}); 3 replicas everywhere {healed:?} after the restart",
+        "FIGURES kill -9 of the chunk server of {}: first acknowledged PUT sent after the kill {resumed:?} after it; largest gap between acknowledgements {gap:?}; stat while it was dead: {degraded:?}; {acked_after_kill} PUTs sent after the kill acknowledged; {} acknowledged of {} attempted, {failures} failed (last: {last_error}); 3 replicas everywhere {healed:?} after the restart",
         HOSTS[host],
         acked.len(),
         attempted.len()
@@ -622,8 +665,16 @@ async fn fewer_hosts_than_the_minimum_refuse_writes_with_503() {
         after_stop <= REFUSE_BOUND,
         "the first 503 came {after_stop:?} after the stop"
     );
+    let stat = tokio::task::block_in_place(|| ha.try_stat()).expect("cairn stat --json");
+    let refusals = stat["allocations_refused"].as_u64().unwrap_or(0);
+    assert!(
+        refusals > 0,
+        "a 503 for want of hosts, but `cairn stat --json` counts no refused allocation: {}",
+        stat["allocations_refused"]
+    );
     eprintln!(
-        "FIGURES two chunk servers of three stopped: a PUT refused with 503 + Retry-After {after_stop:?} after the stop, that PUT took {took:?}"
+        "FIGURES two chunk servers of three stopped: a PUT refused with 503 + Retry-After {after_stop:?} after the stop, that PUT took {took:?}; allocations refused: {refusals}; writing_degraded: {}",
+        stat["writing_degraded"]
     );
 
     let resumed_at = Instant::now();
