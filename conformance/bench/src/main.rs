@@ -17,12 +17,18 @@
 //! `cairn-bench meta [--ops 2000]`: small metadata operations (4 KiB PUTs,
 //! then HEADs, at concurrency 16) with one MDS and with a raft group of
 //! three, in the same run, and their ratio.
+//!
+//! `cairn-bench lost-host [--quick]`: S3 PUTs of 1 MiB objects at
+//! concurrency 16 on three hosts (an MDS and a chunk server each), then
+//! with one host cut off (SIGSTOP), and the time from the cut to the first
+//! acknowledged PUT sent after it (issue 25); `all` runs it too.
 
 mod ceiling;
 mod cluster;
 mod fsload;
 mod garage;
 mod heal;
+mod lost_host;
 mod meta;
 mod moosefs;
 mod report;
@@ -79,6 +85,24 @@ enum Command {
         #[arg(long, env = "CAIRN_BIN")]
         cairn: Option<PathBuf>,
     },
+    /// S3 PUTs of 1 MiB at concurrency 16 with three hosts, then with one
+    /// cut off (SIGSTOP of its MDS and chunk server).
+    ///
+    /// Example: cairn-bench lost-host
+    LostHost {
+        /// Phases of a few seconds (CI).
+        #[arg(long)]
+        quick: bool,
+        /// `cairn mds --offline-after` (default: the product's, 10 s).
+        #[arg(long)]
+        offline_after: Option<u64>,
+        /// Where the cluster lives (a temp dir by default).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The cairn binary (default: next to this one).
+        #[arg(long, env = "CAIRN_BIN")]
+        cairn: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -100,7 +124,7 @@ struct AllArgs {
     /// Write no report file.
     #[arg(long, conflicts_with = "report")]
     no_report: bool,
-    /// Parts to leave out: s3, garage, fs, moosefs, heal.
+    /// Parts to leave out: s3, garage, fs, moosefs, heal, lost-host.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
 }
@@ -440,6 +464,22 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    // Writes while a host is cut off.
+    if !skip("lost-host") {
+        let sizes = lost_host::Sizes::new(args.quick);
+        run.lost_host_sizes = Some(sizes.clone());
+        let dir = tmp.path().join("lost-host");
+        std::fs::create_dir_all(&dir)?;
+        run.lost_host = part(
+            "Cairn: lost host",
+            &mut failed,
+            &mut notes,
+            lost_host::run(&cairn, &dir, &sizes),
+        )
+        .await;
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     for f in [&run.cairn_s3, &run.garage, &run.garage_fsync]
         .into_iter()
         .flatten()
@@ -479,6 +519,12 @@ fn main() -> anyhow::Result<()> {
             Command::Core { size, dir, cairn } => core(size, dir, cairn).await,
             Command::All(args) => all(args).await,
             Command::Meta { ops, dir, cairn } => meta::run(ops, dir, cairn).await,
+            Command::LostHost {
+                quick,
+                offline_after,
+                dir,
+                cairn,
+            } => lost_host::main(quick, offline_after, dir, cairn).await,
         }
     })
 }

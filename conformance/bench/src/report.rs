@@ -4,7 +4,7 @@
 
 use std::{fmt::Write as _, path::Path};
 
-use crate::{ceiling, fsload, heal, s3load};
+use crate::{ceiling, fsload, heal, lost_host, s3load};
 
 pub const BEGIN: &str = "<!-- cairn-bench all: begin (generated; edit outside the markers) -->";
 pub const END: &str = "<!-- cairn-bench all: end -->";
@@ -30,6 +30,8 @@ pub struct Run {
     pub moosefs: Option<fsload::Figures>,
     pub moosefs_fsync: Option<fsload::Figures>,
     pub heal: Option<heal::Figures>,
+    pub lost_host_sizes: Option<lost_host::Sizes>,
+    pub lost_host: Option<lost_host::Figures>,
     pub notes: Vec<String>,
 }
 
@@ -89,7 +91,7 @@ impl Run {
         let _ = writeln!(s, "{BEGIN}");
         let _ = writeln!(
             s,
-            "## Cairn against its peers and the machine's ceilings (issues 4, 5, 6, 9)\n"
+            "## Cairn against its peers and the machine's ceilings (issues 4, 5, 6, 9, 25)\n"
         );
         let _ = writeln!(
             s,
@@ -283,6 +285,27 @@ impl Run {
                 let _ = writeln!(s, "| (did not run) | | | |");
             }
             let _ = writeln!(s);
+        }
+
+        if let Some(z) = &self.lost_host_sizes {
+            let _ = writeln!(
+                s,
+                "### Writes while a host is cut off: three hosts h1..h3 (issue 25)\n"
+            );
+            let _ = writeln!(
+                s,
+                "Each host an MDS (one raft group of three) and a chunk server; S3 through `cairn gateway`, aws-sdk-s3 with its default retries. A host is cut off by SIGSTOP of its MDS and its chunk server while the load runs; the load goes on until a PUT sent after the cut is acknowledged and {} s more (MiB/s counted from that first acknowledgement), then the host returns (SIGCONT). MDS flag `--offline-after {}`.\n",
+                z.phase.as_secs(),
+                z.offline_after
+            );
+            match &self.lost_host {
+                Some(f) => {
+                    let _ = writeln!(s, "{}", lost_host::table(f, z));
+                }
+                None => {
+                    let _ = writeln!(s, "(did not run)\n");
+                }
+            }
         }
 
         if !self.notes.is_empty() {
