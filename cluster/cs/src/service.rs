@@ -264,17 +264,20 @@ impl Downstream {
                 }
                 Err(why)
             }
-            (None, Some(call)) => {
+            (None, Some(mut call)) => {
                 let limit = self
                     .deadline
                     .unwrap_or_else(|| Instant::now() + FORWARD_ANSWER);
-                match tokio::time::timeout_at(limit, call).await {
+                match tokio::time::timeout_at(limit, &mut call).await {
                     Ok(Ok(Ok(reply))) => Ok(reply),
                     Ok(Ok(Err(status))) => Err(hop_error(&status)),
                     Ok(Err(e)) => Err(FsError::Io(format!("forwarding task failed: {e}"))),
-                    // Dropping the handle leaves the call running: `Drop`
-                    // aborts it, so the next hop sees the stream reset.
-                    Err(_) => Err(FsError::Unavailable("no answer in time".into())),
+                    Err(_) => {
+                        // Reset the stream: a hop that wakes up later must
+                        // not take it for a complete write.
+                        call.abort();
+                        Err(FsError::Unavailable("no answer in time".into()))
+                    }
                 }
             }
             (None, None) => Err(FsError::Unavailable("not contacted".into())),
