@@ -307,7 +307,9 @@ impl ChunkWrite {
             let failed = suspect
                 .into_iter()
                 .map(|cs| {
-                    warn!(
+                    // Expected for every new chunk while a server is gone:
+                    // not worth a warning each time (the drop is reported).
+                    debug!(
                         chunk = loc.chunk_id,
                         cs = cs.cs_id,
                         "replica left out of the write chain: unreachable lately"
