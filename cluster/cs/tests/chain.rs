@@ -625,3 +625,21 @@ async fn a_stopped_middle_hop_costs_only_itself_within_the_budget() {
     cs1.kill().await;
     cs3.kill().await;
 }
+
+/// A full hop behind the head is reported with its kind, so that a writer
+/// can tell "no room" from "gone" without reading the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_hop_is_reported_as_no_space() {
+    let cs1 = start(1, 0).await;
+    let cs2 = start(2, 1 << 20).await;
+    let mut c1 = client(&cs1.addr).await;
+    let reply = write(&mut c1, header(70, vec![cs2.hop()]), random_data(2 << 20))
+        .await
+        .unwrap();
+    assert_eq!(reply.written, [1], "{reply:?}");
+    assert_eq!(reply.failed.len(), 1, "{reply:?}");
+    assert_eq!(reply.failed[0].cs_id, 2, "{reply:?}");
+    assert!(reply.failed[0].error.starts_with("ENOSPC: "), "{reply:?}");
+    cs1.kill().await;
+    cs2.kill().await;
+}
