@@ -136,9 +136,23 @@ enum Command {
     WaitHealthy(cmd::heal::WaitHealthyArgs),
 }
 
-fn init_logging(json: bool) {
+/// What is logged without `RUST_LOG`: warnings from everything, and the
+/// one-line milestones (`info`) of Cairn's own crates; the chatter of
+/// openraft, tonic and hyper only when `RUST_LOG` asks for it. `cairn up`
+/// prints what a user needs on stdout, so it logs warnings only.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Up(_) => "warn",
+        _ => {
+            "warn,cairn=info,cairn_mds=info,cairn_cs=info,cairn_client=info,\
+             cairn_gateway=info,cairn_fs=info,cairn_metrics=info"
+        }
+    }
+}
+
+fn init_logging(json: bool, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -173,7 +187,7 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    init_logging(cli.log_json);
+    init_logging(cli.log_json, default_log_filter(&cli.command));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

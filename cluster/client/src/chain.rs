@@ -3,10 +3,19 @@
 //! Data goes in pieces: each piece is one `ChunkService.Write` call to the
 //! first live replica, which forwards it down the chain. A few pieces are in
 //! flight at once so that the chain stays busy. A replica that fails is
-//! dropped from the chain and the write goes on with the others; when the
-//! chunk is finished the MDS is told (`DropReplica` bumps the chunk version,
-//! so the dropped copy is recognisable as stale) and the survivors are moved
-//! to the new version.
+//! dropped from the chain and the write goes on with the others while at
+//! least the chunk's minimum of replicas (`ChunkLocation::min_replicas`)
+//! hold every byte; when the chunk is finished the MDS is told
+//! (`DropReplica` bumps the chunk version, so the dropped copy is
+//! recognisable as stale) and the survivors are moved to the new version.
+//!
+//! Every call to a chunk server has a deadline, the client's `cs_timeout`
+//! (B). A piece's header carries the budget `next_budget(B)`, and each hop
+//! waits for the next one a margin less than it was given
+//! (`cairn_common::net`): a hop that does not answer is reported failed by
+//! the hop before it in time for that report to reach the client. A hop
+//! that sat behind a failed one is not reported at all (it never saw the
+//! piece) and gets the piece again, straight from the client.
 //!
 //! A small piece goes from the client to every replica at once rather than
 //! down the chain: its latency is then one hop, not one per replica.
@@ -15,24 +24,30 @@
 //! last piece of a stream's chunk does): each hop then syncs before it
 //! answers, and `finish` needs no separate Sync round.
 //!
-//! Invariant: when `finish` returns Ok, every replica in the returned
-//! location holds every byte written through this `ChunkWrite`, at the
-//! returned version, on stable storage if `sync` was asked.
+//! Invariants:
+//! * When `finish` returns Ok, every replica in the returned location holds
+//!   every byte written through this `ChunkWrite`, at the returned version,
+//!   on stable storage if `sync` was asked, and there are at least the
+//!   minimum of them.
+//! * Once fewer than the minimum remain, every call fails (`Unavailable`,
+//!   or `NoSpace` when every replica lost was full).
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use cairn_common::FsError;
+use cairn_common::{net, FsError};
 use cairn_proto as pb;
 use tokio::task::JoinHandle;
+use tonic::Status;
 use tracing::{debug, warn};
 
 use crate::{
     node::{ChunkLocation, CsAddr},
-    rpc::CsPool,
+    rpc::{is_transport_failure, CsPool},
     Inner,
 };
 
@@ -47,16 +62,81 @@ const FAN_OUT_BYTES: usize = 128 << 10;
 /// returns, without holding much data in memory.
 const PIECES_IN_FLIGHT: usize = 2;
 
+/// The fewest replicas that must hold every byte of a write into `loc`:
+/// its `min_replicas`, or every replica when the MDS did not say (0).
+pub(crate) fn effective_min(loc: &ChunkLocation) -> usize {
+    let min = match loc.min_replicas {
+        0 => loc.replicas.len(),
+        n => n as usize,
+    };
+    min.max(1)
+}
+
+/// Why one replica did not take a piece.
+#[derive(Debug, Clone)]
+struct HopError {
+    cs_id: u32,
+    error: FsError,
+    /// It did not answer in time or could not be connected to: a suspect.
+    unreachable: bool,
+}
+
+impl HopError {
+    /// From the status of a call made to `cs` itself.
+    fn from_status(cs: &CsAddr, status: &Status) -> HopError {
+        let unreachable = is_transport_failure(status);
+        let message = format!("CS {} ({}): {}", cs.cs_id, cs.addr, status.message());
+        let error = if unreachable {
+            FsError::Unavailable(message)
+        } else {
+            // The chunk server's answers carry their kind in the status
+            // code (a full disk is RESOURCE_EXHAUSTED): keep it.
+            let mut e = FsError::from_status(status);
+            with_detail(&mut e, message);
+            e
+        };
+        HopError {
+            cs_id: cs.cs_id,
+            error,
+            unreachable,
+        }
+    }
+
+    fn timed_out(cs: &CsAddr, what: &str, after: Duration) -> HopError {
+        HopError {
+            cs_id: cs.cs_id,
+            error: FsError::Unavailable(format!(
+                "CS {} ({}): no answer to {what} in {:.1}s",
+                cs.cs_id,
+                cs.addr,
+                after.as_secs_f64()
+            )),
+            unreachable: true,
+        }
+    }
+
+    /// From a hop a chain head reported failed. Chunk servers prefix the
+    /// error with its errno tag (`FsError::to_tagged`); one that does not
+    /// (an older server) is an I/O error of unknown cause.
+    fn reported(hop: pb::FailedHop) -> HopError {
+        let error = FsError::from_tagged(&hop.error).unwrap_or(FsError::Io(hop.error));
+        HopError {
+            cs_id: hop.cs_id,
+            unreachable: matches!(error, FsError::Unavailable(_)),
+            error,
+        }
+    }
+}
+
+/// Replaces the message of `e`, keeping its kind.
+fn with_detail(e: &mut FsError, message: String) {
+    *e = FsError::from_tag(e.tag(), &message).unwrap_or(FsError::Io(message));
+}
+
 /// What one chain write returned: who has the piece, who failed.
 struct PieceOutcome {
     written: HashSet<u32>,
-    failed: Vec<(u32, String)>,
-}
-
-/// Why a piece did not reach anyone: the first hop failed.
-struct FirstHopFailed {
-    cs_id: u32,
-    error: String,
+    failed: Vec<HopError>,
 }
 
 /// Where one piece goes in its chunk, and how.
@@ -75,7 +155,7 @@ struct PieceTask {
     header: PieceHeader,
     data: Vec<Bytes>,
     chain: Vec<CsAddr>,
-    handle: JoinHandle<Result<PieceOutcome, FirstHopFailed>>,
+    handle: JoinHandle<Result<PieceOutcome, HopError>>,
 }
 
 /// Splits data into messages no larger than `MESSAGE_BYTES`, without copying.
@@ -104,14 +184,32 @@ async fn send_piece(
     chain: Vec<CsAddr>,
     piece: PieceHeader,
     data: Vec<Bytes>,
-) -> Result<PieceOutcome, FirstHopFailed> {
+    timeout: Duration,
+) -> Result<PieceOutcome, HopError> {
     let size: usize = data.iter().map(Bytes::len).sum();
     if chain.len() < 2 || size > FAN_OUT_BYTES {
-        return send_down_chain(pool, &chain, piece, data).await;
+        return send_down_chain(pool, &chain, piece, data, timeout).await;
     }
-    let sends = chain
-        .iter()
-        .map(|cs| send_down_chain(pool.clone(), std::slice::from_ref(cs), piece, data.clone()));
+    Ok(send_to_each(pool, &chain, piece, data, timeout).await)
+}
+
+/// Sends one piece straight to each replica of `replicas`, at once.
+async fn send_to_each(
+    pool: Arc<CsPool>,
+    replicas: &[CsAddr],
+    piece: PieceHeader,
+    data: Vec<Bytes>,
+    timeout: Duration,
+) -> PieceOutcome {
+    let sends = replicas.iter().map(|cs| {
+        send_down_chain(
+            pool.clone(),
+            std::slice::from_ref(cs),
+            piece,
+            data.clone(),
+            timeout,
+        )
+    });
     let mut outcome = PieceOutcome {
         written: HashSet::new(),
         failed: Vec::new(),
@@ -122,32 +220,33 @@ async fn send_piece(
                 outcome.written.extend(out.written);
                 outcome.failed.extend(out.failed);
             }
-            Err(hop) => outcome.failed.push((hop.cs_id, hop.error)),
+            Err(hop) => outcome.failed.push(hop),
         }
     }
-    Ok(outcome)
+    outcome
 }
 
 /// One `ChunkService.Write` call to the first replica of `chain`, which
-/// forwards the piece to the others.
+/// forwards the piece to the others; it is given `timeout` to answer, and
+/// told a budget short of it, for the chain to answer in time.
 async fn send_down_chain(
     pool: Arc<CsPool>,
     chain: &[CsAddr],
     piece: PieceHeader,
     data: Vec<Bytes>,
-) -> Result<PieceOutcome, FirstHopFailed> {
+    timeout: Duration,
+) -> Result<PieceOutcome, HopError> {
     let Some(first) = chain.first() else {
         return Ok(PieceOutcome {
             written: HashSet::new(),
             failed: Vec::new(),
         });
     };
-    let first_id = first.cs_id;
-    let fail = |error: String| FirstHopFailed {
-        cs_id: first_id,
-        error,
-    };
-    let mut rpc = pool.get(&first.addr).map_err(|e| fail(e.to_string()))?;
+    let mut rpc = pool.get(&first.addr).map_err(|e| HopError {
+        cs_id: first.cs_id,
+        error: e,
+        unreachable: false,
+    })?;
     let header = pb::WriteRequest {
         msg: Some(pb::write_request::Msg::Header(pb::WriteHeader {
             chunk_id: piece.chunk_id,
@@ -156,23 +255,20 @@ async fn send_down_chain(
             chain: chain[1..].iter().map(pb::CsAddr::from).collect(),
             sync: piece.sync,
             create: piece.create,
-            budget_ms: 0,
+            budget_ms: net::budget_ms(net::next_budget(timeout)),
         })),
     };
     let mut requests = vec![header];
     requests.extend(messages(&data));
-    let reply = rpc
-        .write(futures::stream::iter(requests))
-        .await
-        .map_err(|s| fail(format!("{}: {}", first.addr, s.message())))?
-        .into_inner();
+    let reply =
+        match tokio::time::timeout(timeout, rpc.write(futures::stream::iter(requests))).await {
+            Ok(Ok(reply)) => reply.into_inner(),
+            Ok(Err(status)) => return Err(HopError::from_status(first, &status)),
+            Err(_) => return Err(HopError::timed_out(first, "a write", timeout)),
+        };
     Ok(PieceOutcome {
         written: reply.written.into_iter().collect(),
-        failed: reply
-            .failed
-            .into_iter()
-            .map(|f| (f.cs_id, f.error))
-            .collect(),
+        failed: reply.failed.into_iter().map(HopError::reported).collect(),
     })
 }
 
@@ -180,10 +276,12 @@ async fn send_down_chain(
 pub(crate) struct ChunkWrite {
     inner: Arc<Inner>,
     loc: ChunkLocation,
+    /// Fewest replicas that must hold every byte (`effective_min`).
+    min: usize,
     /// Replicas still in the chain, in chain order.
     live: Vec<CsAddr>,
     /// Replicas dropped during this write, with why.
-    failed: Vec<(CsAddr, String)>,
+    failed: Vec<(CsAddr, FsError)>,
     in_flight: VecDeque<PieceTask>,
     /// The replicas may not exist yet (a new chunk).
     create: bool,
@@ -193,13 +291,46 @@ pub(crate) struct ChunkWrite {
 }
 
 impl ChunkWrite {
+    /// A write into `loc`. Replicas this client could not reach lately
+    /// (suspects) are left out of the chain from the start when the others
+    /// reach the minimum: they would most likely cost a timeout and be
+    /// dropped anyway.
     pub(crate) fn new(inner: Arc<Inner>, loc: ChunkLocation, create: bool) -> ChunkWrite {
-        let live = loc.replicas.clone();
+        let min = effective_min(&loc);
+        let now = Instant::now();
+        let (suspect, trusted): (Vec<CsAddr>, Vec<CsAddr>) = loc
+            .replicas
+            .iter()
+            .cloned()
+            .partition(|c| inner.suspects.is_suspect(c.cs_id, now));
+        let (live, failed) = if !suspect.is_empty() && trusted.len() >= min {
+            let failed = suspect
+                .into_iter()
+                .map(|cs| {
+                    // Expected for every new chunk while a server is gone:
+                    // not worth a warning each time (the drop is reported).
+                    debug!(
+                        chunk = loc.chunk_id,
+                        cs = cs.cs_id,
+                        "replica left out of the write chain: unreachable lately"
+                    );
+                    let why = FsError::Unavailable(format!(
+                        "CS {} ({}) was left out: it could not be reached lately",
+                        cs.cs_id, cs.addr
+                    ));
+                    (cs, why)
+                })
+                .collect();
+            (trusted, failed)
+        } else {
+            (loc.replicas.clone(), Vec::new())
+        };
         ChunkWrite {
             inner,
             loc,
+            min,
             live,
-            failed: Vec::new(),
+            failed,
             in_flight: VecDeque::new(),
             create,
             synced: false,
@@ -213,6 +344,7 @@ impl ChunkWrite {
             chain.clone(),
             header,
             data.clone(),
+            self.inner.cs_timeout,
         ));
         self.in_flight.push_back(PieceTask {
             header,
@@ -232,9 +364,7 @@ impl ChunkWrite {
         data: Vec<Bytes>,
         last: bool,
     ) -> Result<(), FsError> {
-        if self.live.is_empty() {
-            return Err(self.all_failed());
-        }
+        self.check_minimum()?;
         while self.in_flight.len() >= PIECES_IN_FLIGHT {
             self.settle_oldest().await?;
         }
@@ -252,31 +382,35 @@ impl ChunkWrite {
         Ok(())
     }
 
-    fn mark_failed(&mut self, cs_id: u32, error: String) {
-        if let Some(pos) = self.live.iter().position(|c| c.cs_id == cs_id) {
+    fn mark_failed(&mut self, hop: HopError) {
+        if hop.unreachable {
+            self.inner.suspects.mark(hop.cs_id, Instant::now());
+        }
+        if let Some(pos) = self.live.iter().position(|c| c.cs_id == hop.cs_id) {
             let cs = self.live.remove(pos);
-            warn!(chunk = self.loc.chunk_id, cs = cs_id, %error, "replica dropped from write chain");
-            self.failed.push((cs, error));
+            warn!(chunk = self.loc.chunk_id, cs = hop.cs_id, error = %hop.error, "replica dropped from write chain");
+            self.failed.push((cs, hop.error));
         }
     }
 
-    fn all_failed(&self) -> FsError {
-        let why: Vec<String> = self
-            .failed
-            .iter()
-            .map(|(c, e)| format!("CS {} ({}): {e}", c.cs_id, c.addr))
-            .collect();
-        if why.iter().any(|w| w.contains("full")) {
-            return FsError::NoSpace(format!(
-                "chunk {}: no replica could take the write: {}",
-                self.loc.chunk_id,
-                why.join("; ")
-            ));
+    /// Counts the replicas that answered as reachable.
+    fn answered(&self, written: &HashSet<u32>) {
+        for cs in written {
+            self.inner.suspects.clear(*cs);
         }
-        FsError::Io(format!(
-            "every replica of chunk {} failed: {}",
+    }
+
+    /// Fails once fewer than the minimum of replicas remain.
+    fn check_minimum(&self) -> Result<(), FsError> {
+        if self.live.len() >= self.min {
+            return Ok(());
+        }
+        Err(below_minimum(
             self.loc.chunk_id,
-            why.join("; ")
+            self.live.len(),
+            self.loc.replicas.len(),
+            self.min,
+            &self.failed,
         ))
     }
 
@@ -289,54 +423,52 @@ impl ChunkWrite {
         };
         let outcome = match task.handle.await {
             Ok(r) => r,
-            Err(e) => Err(FirstHopFailed {
+            Err(e) => Err(HopError {
                 cs_id: task.chain.first().map(|c| c.cs_id).unwrap_or(0),
-                error: format!("write task failed: {e}"),
+                error: FsError::Io(format!("write task failed: {e}")),
+                unreachable: false,
             }),
         };
         let mut have: HashSet<u32> = HashSet::new();
         match outcome {
             Ok(out) => {
-                for (cs, err) in out.failed {
-                    self.mark_failed(cs, err);
+                self.answered(&out.written);
+                for hop in out.failed {
+                    self.mark_failed(hop);
                 }
                 have = out.written;
             }
-            Err(first) => self.mark_failed(first.cs_id, first.error),
+            Err(first) => self.mark_failed(first),
         }
         // Members of the chain that are still live but did not get the
-        // piece (they sat behind a hop that failed): send it to them again.
-        for _attempt in 0..2 {
-            let missing: Vec<CsAddr> = task
-                .chain
-                .iter()
-                .filter(|c| !have.contains(&c.cs_id) && self.live.contains(c))
-                .cloned()
-                .collect();
-            if missing.is_empty() {
-                break;
-            }
+        // piece (they sat behind a hop that failed, and were never reached)
+        // get it straight from here, each on its own: one more dead hop
+        // among them costs its own timeout, not the others'.
+        let missing: Vec<CsAddr> = task
+            .chain
+            .iter()
+            .filter(|c| !have.contains(&c.cs_id) && self.live.contains(c))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
             debug!(
                 chunk = self.loc.chunk_id,
                 n = missing.len(),
                 "resending piece"
             );
-            match send_piece(
+            let out = send_to_each(
                 self.inner.cs.clone(),
-                missing,
+                &missing,
                 task.header,
                 task.data.clone(),
+                self.inner.cs_timeout,
             )
-            .await
-            {
-                Ok(out) => {
-                    for (cs, err) in out.failed {
-                        self.mark_failed(cs, err);
-                    }
-                    have.extend(out.written);
-                }
-                Err(first) => self.mark_failed(first.cs_id, first.error),
+            .await;
+            self.answered(&out.written);
+            for hop in out.failed {
+                self.mark_failed(hop);
             }
+            have.extend(out.written);
         }
         let still_missing: Vec<u32> = task
             .chain
@@ -344,12 +476,14 @@ impl ChunkWrite {
             .filter(|c| !have.contains(&c.cs_id) && self.live.contains(c))
             .map(|c| c.cs_id)
             .collect();
-        for cs in still_missing {
-            self.mark_failed(cs, "did not take the data after a retry".into());
+        for cs_id in still_missing {
+            self.mark_failed(HopError {
+                cs_id,
+                error: FsError::Io("did not take the data when sent it directly".into()),
+                unreachable: false,
+            });
         }
-        if self.live.is_empty() {
-            return Err(self.all_failed());
-        }
+        self.check_minimum()?;
         // Every live replica took the syncing piece, and it was the last.
         self.synced = task.header.sync && self.in_flight.is_empty();
         Ok(())
@@ -362,7 +496,9 @@ impl ChunkWrite {
         while !self.in_flight.is_empty() {
             self.settle_oldest().await?;
         }
+        self.check_minimum()?;
         if sync && !self.synced {
+            let timeout = self.inner.cs_timeout;
             let syncs = self.live.clone().into_iter().map(|cs| {
                 let pool = self.inner.cs.clone();
                 let req = pb::SyncRequest {
@@ -371,24 +507,27 @@ impl ChunkWrite {
                 };
                 async move {
                     let res = match pool.get(&cs.addr) {
-                        Ok(mut rpc) => rpc
-                            .sync(req)
-                            .await
-                            .map(|_| ())
-                            .map_err(|s| s.message().to_string()),
-                        Err(e) => Err(e.to_string()),
+                        Ok(mut rpc) => match tokio::time::timeout(timeout, rpc.sync(req)).await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err(s)) => Err(HopError::from_status(&cs, &s)),
+                            Err(_) => Err(HopError::timed_out(&cs, "a sync", timeout)),
+                        },
+                        Err(e) => Err(HopError {
+                            cs_id: cs.cs_id,
+                            error: e,
+                            unreachable: false,
+                        }),
                     };
                     (cs, res)
                 }
             });
             for (cs, res) in futures::future::join_all(syncs).await {
-                if let Err(e) = res {
-                    self.mark_failed(cs.cs_id, format!("sync failed: {e}"));
+                match res {
+                    Ok(()) => self.inner.suspects.clear(cs.cs_id),
+                    Err(hop) => self.mark_failed(hop),
                 }
             }
-            if self.live.is_empty() {
-                return Err(self.all_failed());
-            }
+            self.check_minimum()?;
         }
         if self.failed.is_empty() {
             return Ok(ChunkLocation {
@@ -411,12 +550,13 @@ impl ChunkWrite {
             .iter()
             .map(|c| (c.cs_id, self.loc.version))
             .collect();
+        let timeout = self.inner.cs_timeout;
         for _round in 0..4 {
             let to_report: Vec<(u32, String)> = self
                 .failed
                 .iter()
                 .filter(|(c, _)| !reported.contains(&c.cs_id))
-                .map(|(c, e)| (c.cs_id, e.clone()))
+                .map(|(c, e)| (c.cs_id, e.to_string()))
                 .collect();
             for (cs_id, reason) in to_report {
                 let req = pb::DropReplicaRequest {
@@ -450,31 +590,270 @@ impl ChunkWrite {
                     new_version: mds_version,
                 };
                 let res = match self.inner.cs.get(&cs.addr) {
-                    Ok(mut rpc) => rpc
-                        .set_version(req)
-                        .await
-                        .map_err(|s| s.message().to_string()),
-                    Err(e) => Err(e.to_string()),
+                    Ok(mut rpc) => {
+                        match tokio::time::timeout(timeout, rpc.set_version(req)).await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err(s)) => Err(HopError::from_status(&cs, &s)),
+                            Err(_) => Err(HopError::timed_out(&cs, "a version change", timeout)),
+                        }
+                    }
+                    Err(e) => Err(HopError {
+                        cs_id: cs.cs_id,
+                        error: e,
+                        unreachable: false,
+                    }),
                 };
                 match res {
-                    Ok(_) => {
+                    Ok(()) => {
+                        self.inner.suspects.clear(cs.cs_id);
                         at.insert(cs.cs_id, mds_version);
                     }
-                    Err(e) => newly_failed.push((cs.cs_id, format!("set version failed: {e}"))),
+                    Err(hop) => newly_failed.push(hop),
                 }
             }
             if newly_failed.is_empty() {
                 break;
             }
-            for (cs, e) in newly_failed {
-                self.mark_failed(cs, e);
+            for hop in newly_failed {
+                self.mark_failed(hop);
             }
-            if self.live.is_empty() {
-                return Err(self.all_failed());
-            }
+            self.check_minimum()?;
         }
         let live: HashSet<u32> = self.live.iter().map(|c| c.cs_id).collect();
         location.replicas.retain(|c| live.contains(&c.cs_id));
+        if location.min_replicas == 0 {
+            // An MDS that does not say it in DropReplica's answer: the
+            // chunk's minimum did not change.
+            location.min_replicas = self.loc.min_replicas;
+        }
+        self.inner.remember_location(&location);
         Ok(location)
+    }
+}
+
+/// The error of a write left with `live` of `placed` replicas when `min`
+/// must hold every byte: `NoSpace` when every replica lost was full (the
+/// cluster has no room), `Unavailable` otherwise (replicas were lost; a
+/// retry later may find others).
+fn below_minimum(
+    chunk_id: u64,
+    live: usize,
+    placed: usize,
+    min: usize,
+    failed: &[(CsAddr, FsError)],
+) -> FsError {
+    let why: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
+    let message = format!(
+        "chunk {chunk_id}: {live} of its {placed} replicas hold the data written, {min} needed: {}",
+        why.join("; ")
+    );
+    if !failed.is_empty() && failed.iter().all(|(_, e)| matches!(e, FsError::NoSpace(_))) {
+        return FsError::NoSpace(message);
+    }
+    FsError::Unavailable(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tonic::Code;
+
+    use super::*;
+    use crate::testing::{client, fake_cs, fake_mds, place, Act};
+
+    fn piece(byte: u8, len: usize) -> Vec<Bytes> {
+        vec![Bytes::from(vec![byte; len])]
+    }
+
+    fn ids(replicas: &[CsAddr]) -> Vec<u32> {
+        replicas.iter().map(|c| c.cs_id).collect()
+    }
+
+    #[test]
+    fn the_minimum_is_every_replica_unless_the_mds_says() {
+        let mut loc = ChunkLocation {
+            chunk_id: 1,
+            version: 1,
+            length: 0,
+            replicas: (1..=3)
+                .map(|i| CsAddr {
+                    cs_id: i,
+                    addr: String::new(),
+                    host: String::new(),
+                })
+                .collect(),
+            shared: false,
+            min_replicas: 0,
+        };
+        assert_eq!(effective_min(&loc), 3);
+        loc.min_replicas = 2;
+        assert_eq!(effective_min(&loc), 2);
+        loc.replicas.clear();
+        loc.min_replicas = 0;
+        assert_eq!(effective_min(&loc), 1);
+    }
+
+    /// Replicas fail one by one: the write goes on at 2 of 3 (the
+    /// minimum), the MDS hears of the drop and the survivors move to the
+    /// new version; then it fails at 1 of 3, Unavailable.
+    #[tokio::test]
+    async fn writes_on_at_the_minimum_and_fails_below_it() {
+        let mds = fake_mds().await;
+        let (c1, c2, c3) = (fake_cs(1).await, fake_cs(2).await, fake_cs(3).await);
+        let client = client(&[&mds], Duration::from_secs(5));
+        let inner = client.inner.clone();
+
+        let loc = place(&mds, 7, &[&c1, &c2, &c3], 2);
+        let mut w = ChunkWrite::new(inner.clone(), loc, true);
+        w.write_at(0, piece(1, 1000), false).await.unwrap();
+        w.settle_oldest().await.unwrap();
+        c3.set(|s| s.write = Act::Fail(Code::Internal));
+        w.write_at(1000, piece(2, 1000), false).await.unwrap();
+        w.settle_oldest().await.unwrap();
+        assert_eq!(ids(&w.live), [1, 2]);
+        w.write_at(2000, piece(3, 1000), true).await.unwrap();
+        let done = w.finish(true).await.unwrap();
+        assert_eq!(ids(&done.replicas), [1, 2]);
+        assert_eq!(done.version, 2);
+        assert_eq!(done.min_replicas, 2);
+        assert_eq!(mds.state.lock().unwrap().drops, [(7, 3)]);
+        let mut want = vec![1u8; 1000];
+        want.extend([2u8; 1000]);
+        want.extend([3u8; 1000]);
+        for cs in [&c1, &c2] {
+            assert_eq!(cs.chunk(7), Some((2, want.clone())), "CS {}", cs.hop.cs_id);
+        }
+
+        // A second chunk: one replica fails, then another.
+        c3.set(|s| s.write = Act::Ok);
+        let loc = place(&mds, 8, &[&c1, &c2, &c3], 2);
+        let mut w = ChunkWrite::new(inner.clone(), loc, true);
+        c3.set(|s| s.write = Act::Fail(Code::Internal));
+        w.write_at(0, piece(1, 1000), false).await.unwrap();
+        w.settle_oldest().await.unwrap();
+        assert_eq!(ids(&w.live), [1, 2]);
+        c2.set(|s| s.write = Act::Fail(Code::Internal));
+        w.write_at(1000, piece(2, 1000), false).await.unwrap();
+        let err = w.settle_oldest().await.unwrap_err();
+        let FsError::Unavailable(msg) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(msg.contains("1 of its 3 replicas"), "{msg}");
+        assert!(msg.contains("2 needed"), "{msg}");
+        // Nothing more is taken once below the minimum.
+        assert!(matches!(
+            w.write_at(2000, piece(3, 10), true).await,
+            Err(FsError::Unavailable(_))
+        ));
+    }
+
+    /// An MDS that gives no minimum (0) means every replica.
+    #[tokio::test]
+    async fn without_a_minimum_every_replica_must_take_the_write() {
+        let mds = fake_mds().await;
+        let (c1, c2) = (fake_cs(1).await, fake_cs(2).await);
+        let client = client(&[&mds], Duration::from_secs(5));
+        let loc = place(&mds, 9, &[&c1, &c2], 0);
+        c2.set(|s| s.write = Act::Fail(Code::Internal));
+        let mut w = ChunkWrite::new(client.inner.clone(), loc, true);
+        w.write_at(0, piece(1, 100), true).await.unwrap();
+        assert!(matches!(w.finish(true).await, Err(FsError::Unavailable(_))));
+    }
+
+    /// Below the minimum because every replica lost was full: NoSpace.
+    /// With any other failure among them: Unavailable.
+    #[tokio::test]
+    async fn full_replicas_alone_make_no_space() {
+        let mds = fake_mds().await;
+        let (c1, c2, c3) = (fake_cs(1).await, fake_cs(2).await, fake_cs(3).await);
+        let client = client(&[&mds], Duration::from_secs(5));
+        c2.set(|s| s.write = Act::Fail(Code::ResourceExhausted));
+        c3.set(|s| s.write = Act::Fail(Code::ResourceExhausted));
+        let loc = place(&mds, 10, &[&c1, &c2, &c3], 2);
+        let mut w = ChunkWrite::new(client.inner.clone(), loc, true);
+        w.write_at(0, piece(1, 100), true).await.unwrap();
+        let err = w.finish(true).await.unwrap_err();
+        assert!(matches!(err, FsError::NoSpace(_)), "{err:?}");
+
+        c3.set(|s| s.write = Act::Fail(Code::Internal));
+        let loc = place(&mds, 11, &[&c1, &c2, &c3], 2);
+        let mut w = ChunkWrite::new(client.inner.clone(), loc, true);
+        w.write_at(0, piece(1, 100), true).await.unwrap();
+        let err = w.finish(true).await.unwrap_err();
+        assert!(matches!(err, FsError::Unavailable(_)), "{err:?}");
+    }
+
+    /// The chain head reports its next hop unreachable and says nothing of
+    /// the hop after it: that one is sent the piece directly and kept; only
+    /// the unreachable one is dropped, and becomes a suspect.
+    #[tokio::test]
+    async fn a_hop_behind_a_failed_one_gets_the_piece_directly() {
+        let mds = fake_mds().await;
+        let (c1, c2, c3) = (fake_cs(1).await, fake_cs(2).await, fake_cs(3).await);
+        let client = client(&[&mds], Duration::from_secs(5));
+        let inner = client.inner.clone();
+        let gone = FsError::Unavailable("chunk server 2: no answer in time".into());
+        c1.set(|s| s.write = Act::Report(vec![(2, gone.to_tagged())]));
+        let loc = place(&mds, 12, &[&c1, &c2, &c3], 2);
+        let mut w = ChunkWrite::new(inner.clone(), loc, true);
+        // Larger than FAN_OUT_BYTES: it goes down the chain.
+        let data = piece(5, FAN_OUT_BYTES + 1);
+        w.write_at(0, data.clone(), true).await.unwrap();
+        let done = w.finish(true).await.unwrap();
+        assert_eq!(ids(&done.replicas), [1, 3]);
+        assert_eq!(mds.state.lock().unwrap().drops, [(12, 2)]);
+        assert_eq!(c3.chunk(12), Some((2, data[0].to_vec())));
+        let now = Instant::now();
+        assert!(inner.suspects.is_suspect(2, now));
+        assert!(!inner.suspects.is_suspect(3, now));
+    }
+
+    /// A replica that never answers costs one `cs_timeout` and becomes a
+    /// suspect; a later write leaves it out from the start while the
+    /// others reach the minimum, and keeps it when they do not.
+    #[tokio::test]
+    async fn a_silent_replica_times_out_and_later_writes_leave_it_out() {
+        let mds = fake_mds().await;
+        let (c1, c2, c3) = (fake_cs(1).await, fake_cs(2).await, fake_cs(3).await);
+        let timeout = Duration::from_millis(500);
+        let client = client(&[&mds], timeout);
+        let inner = client.inner.clone();
+        c2.set(|s| s.write = Act::Hang);
+        let loc = place(&mds, 13, &[&c1, &c2, &c3], 2);
+        let started = Instant::now();
+        let mut w = ChunkWrite::new(inner.clone(), loc, true);
+        w.write_at(0, piece(1, 100), true).await.unwrap();
+        let done = w.finish(true).await.unwrap();
+        let took = started.elapsed();
+        assert!(took >= timeout, "{took:?}");
+        assert!(took < timeout * 4, "{took:?}");
+        assert_eq!(ids(&done.replicas), [1, 3]);
+        assert!(inner.suspects.is_suspect(2, Instant::now()));
+        assert_eq!(inner.suspects.list(Instant::now()), [2]);
+
+        // The next write does not wait on it.
+        let loc = place(&mds, 14, &[&c1, &c2, &c3], 2);
+        let started = Instant::now();
+        let mut w = ChunkWrite::new(inner.clone(), loc, true);
+        assert_eq!(ids(&w.live), [1, 3]);
+        w.write_at(0, piece(1, 100), true).await.unwrap();
+        let done = w.finish(true).await.unwrap();
+        assert!(started.elapsed() < timeout, "{:?}", started.elapsed());
+        assert_eq!(ids(&done.replicas), [1, 3]);
+        assert_eq!(mds.state.lock().unwrap().drops, [(13, 2), (14, 2)]);
+
+        // Every replica needed: the suspect is tried all the same.
+        let loc = place(&mds, 15, &[&c1, &c2, &c3], 3);
+        let w = ChunkWrite::new(inner.clone(), loc, true);
+        assert_eq!(ids(&w.live), [1, 2, 3]);
+
+        // It answers again: the first success clears it.
+        c2.set(|s| s.write = Act::Ok);
+        let loc = place(&mds, 16, &[&c2], 1);
+        let mut w = ChunkWrite::new(inner.clone(), loc, true);
+        w.write_at(0, piece(1, 100), true).await.unwrap();
+        w.finish(true).await.unwrap();
+        assert!(!inner.suspects.is_suspect(2, Instant::now()));
     }
 }

@@ -18,6 +18,9 @@ mod report;
 mod rpc;
 mod s3meta;
 mod stat;
+mod suspects;
+#[cfg(test)]
+mod testing;
 mod writer;
 
 use std::{
@@ -60,6 +63,17 @@ pub struct ClientOptions {
     /// answers (see [`cairn_common::persist`]): [`Persist::Disk`] unless
     /// the caller follows POSIX, as the FUSE door does.
     pub persist: Persist,
+    /// How long a chunk server call may go without an answer: one write
+    /// piece (up to 4 MiB, written and, for the last, synced on every hop
+    /// of its chain), a sync, a version change, or the next message of a
+    /// read stream. A replica that overruns it is treated as gone: dropped
+    /// from a write (which goes on while the chunk's minimum of replicas
+    /// remain), left for the next replica by a read. Chain hops get a
+    /// little less each (`cairn_common::net::next_budget`), so the hop
+    /// before a dead one answers in time. Long enough for a busy disk's
+    /// sync; short enough that a write waits seconds, not minutes, on a
+    /// host that vanished.
+    pub cs_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -68,6 +82,7 @@ impl Default for ClientOptions {
             host: None,
             mds_timeout: Duration::from_secs(10),
             persist: Persist::Disk,
+            cs_timeout: Duration::from_secs(8),
         }
     }
 }
@@ -112,6 +127,10 @@ pub struct SetAttr {
 pub(crate) struct Inner {
     pub(crate) mds: MdsConn,
     pub(crate) cs: Arc<CsPool>,
+    /// `ClientOptions::cs_timeout`.
+    pub(crate) cs_timeout: Duration,
+    /// Chunk servers not reached lately (see `suspects`).
+    pub(crate) suspects: suspects::Suspects,
     pub(crate) chunk_size: u64,
     pub(crate) host: String,
     locations: Mutex<HashMap<u64, (Instant, ChunkLocation)>>,
@@ -163,6 +182,8 @@ impl Client {
             inner: Arc::new(Inner {
                 mds,
                 cs: CsPool::new(auth),
+                cs_timeout: options.cs_timeout,
+                suspects: suspects::Suspects::default(),
                 chunk_size: config
                     .chunk_size
                     .clamp(1 << 20, cairn_common::MAX_CHUNK_SIZE),
@@ -754,7 +775,7 @@ impl Inner {
             ino: attr_ino,
             client_host: self.host.clone(),
             count: chunk_pool::BATCH,
-            avoid: Vec::new(),
+            avoid: self.suspects.list(Instant::now()),
         };
         // Not retried, as allocate_chunk.
         let reply = self
@@ -783,7 +804,7 @@ impl Inner {
         let req = pb::AllocateChunkRequest {
             ino: attr_ino,
             client_host: self.host.clone(),
-            avoid: Vec::new(),
+            avoid: self.suspects.list(Instant::now()),
         };
         // Not retried: a lost answer leaves an unused chunk, which the MDS
         // collects; a retry would only allocate another.
@@ -865,18 +886,43 @@ impl Inner {
         }
     }
 
+    /// Puts a location a write just learnt from the MDS in the cache, as
+    /// if just located.
+    pub(crate) fn remember_location(&self, loc: &ChunkLocation) {
+        if let Ok(mut cache) = self.locations.lock() {
+            cache.insert(loc.chunk_id, (Instant::now(), loc.clone()));
+        }
+    }
+
+    /// A replica of chunk `id` could not be reached: it becomes a suspect,
+    /// and the cached location lists it last, so that the next readers of
+    /// the chunk go elsewhere first.
+    pub(crate) fn cs_unreachable(&self, id: u64, cs_id: u32) {
+        self.suspects.mark(cs_id, Instant::now());
+        if let Ok(mut cache) = self.locations.lock() {
+            if let Some((_, loc)) = cache.get_mut(&id) {
+                if let Some(pos) = loc.replicas.iter().position(|c| c.cs_id == cs_id) {
+                    let cs = loc.replicas.remove(pos);
+                    loc.replicas.push(cs);
+                }
+            }
+        }
+    }
+
     /// Replicas in the order a reader should try them: the caller's host
-    /// first, then the MDS's order (lowest cost first). When no replica is
-    /// on the caller's host the
-    /// `index`-th segment of a read starts on a different replica than its
-    /// neighbours, so that a large read spreads over every replica.
+    /// first, then the MDS's order (lowest cost first), and suspects (not
+    /// reached lately) last of all. When no replica is on the caller's
+    /// host the `index`-th segment of a read starts on a different replica
+    /// than its neighbours, so that a large read spreads over every
+    /// replica.
     pub(crate) fn replica_order_for(&self, loc: &ChunkLocation, index: usize) -> Vec<CsAddr> {
         let mut order = loc.replicas.clone();
         if !order.is_empty() && order.iter().all(|c| c.host != self.host) {
             let n = order.len();
             order.rotate_left(index % n);
         }
-        order.sort_by_key(|c| c.host != self.host);
+        let now = Instant::now();
+        order.sort_by_key(|c| (self.suspects.is_suspect(c.cs_id, now), c.host != self.host));
         order
     }
 

@@ -7,10 +7,18 @@
 //!
 //! Each segment is read from the replica on the caller's host first, else
 //! from the replicas in turn (segment by segment, to spread the load), then
-//! the others. The chunk server verifies its block checksums and refuses to
-//! return bad bytes; a replica that fails is reported to the MDS and the
-//! segment resumes, from the byte where it stopped, on the next replica.
-//! Holes in the layout read as zeros.
+//! the others, and replicas on chunk servers not reached lately (suspects)
+//! last. The chunk server verifies its block checksums and refuses to
+//! return bad bytes; a replica that answers bad data is reported to the
+//! MDS. A replica that fails in any way (an error, a lost connection, or
+//! nothing for `cs_timeout`: a host that vanished) is left, and the segment
+//! resumes from the byte where it stopped on the next replica; one that
+//! could not be reached becomes a suspect. Holes in the layout read as
+//! zeros.
+//!
+//! Invariant: a segment never waits longer than `cs_timeout` for the next
+//! message of one replica, so a read outlives the loss of any replica but
+//! the last at a cost of one `cs_timeout` per loss.
 
 use std::sync::Arc;
 
@@ -21,7 +29,11 @@ use futures::{Stream, StreamExt};
 use tonic::Code;
 use tracing::warn;
 
-use crate::{node::Node, Inner};
+use crate::{
+    node::{ChunkLocation, Node},
+    rpc::is_transport_failure,
+    Inner,
+};
 
 /// Zeros are produced in pieces of this size.
 const ZERO_PIECE: u64 = 1 << 20;
@@ -180,33 +192,58 @@ async fn fetch(
             offset: at,
             length: chunk_to - at,
         };
+        let stall = inner.cs_timeout;
         let mut rpc = inner.cs.get(&cs.addr)?;
-        let mut stream = match rpc.read(req).await {
-            Ok(s) => s.into_inner(),
-            Err(status) => {
+        let mut stream = match tokio::time::timeout(stall, rpc.read(req)).await {
+            Ok(Ok(s)) => s.into_inner(),
+            Ok(Err(status)) => {
                 errors.push(format!("CS {}: {}", cs.cs_id, status.message()));
-                inner.report_bad_replica(&loc, cs.cs_id, &status);
+                replica_failed(inner, &loc, cs.cs_id, &status);
+                continue;
+            }
+            Err(_) => {
+                warn!(
+                    chunk = loc.chunk_id,
+                    cs = cs.cs_id,
+                    "replica did not answer a read; trying the next"
+                );
+                errors.push(format!("CS {}: no answer in {stall:?}", cs.cs_id));
+                inner.cs_unreachable(loc.chunk_id, cs.cs_id);
                 continue;
             }
         };
         let mut ended = false;
         loop {
-            match stream.message().await {
-                Ok(Some(reply)) => {
+            match tokio::time::timeout(stall, stream.message()).await {
+                Ok(Ok(Some(reply))) => {
                     let n = (reply.data.len() as u64).min(chunk_to - at);
                     if n > 0 {
                         at += n;
                         out.push(reply.data.slice(..n as usize));
                     }
                 }
-                Ok(None) => {
+                Ok(Ok(None)) => {
                     ended = true;
+                    inner.suspects.clear(cs.cs_id);
                     break;
                 }
-                Err(status) => {
+                Ok(Err(status)) => {
                     warn!(chunk = loc.chunk_id, cs = cs.cs_id, error = %status.message(), "replica read failed; trying the next");
                     errors.push(format!("CS {}: {}", cs.cs_id, status.message()));
-                    inner.report_bad_replica(&loc, cs.cs_id, &status);
+                    replica_failed(inner, &loc, cs.cs_id, &status);
+                    break;
+                }
+                Err(_) => {
+                    // Dropping the stream resets it: the chunk server, if it
+                    // is still there, stops sending.
+                    warn!(
+                        chunk = loc.chunk_id,
+                        cs = cs.cs_id,
+                        at,
+                        "replica read stalled; resuming on the next"
+                    );
+                    errors.push(format!("CS {}: nothing for {stall:?}", cs.cs_id));
+                    inner.cs_unreachable(loc.chunk_id, cs.cs_id);
                     break;
                 }
             }
@@ -219,6 +256,16 @@ async fn fetch(
         }
     }
     Ok(out)
+}
+
+/// Notes a read of `cs_id` that failed with `status`: a replica with bad
+/// bytes is reported, a server not reached becomes a suspect.
+fn replica_failed(inner: &Arc<Inner>, loc: &ChunkLocation, cs_id: u32, status: &tonic::Status) {
+    if is_transport_failure(status) {
+        inner.cs_unreachable(loc.chunk_id, cs_id);
+    } else {
+        inner.report_bad_replica(loc, cs_id, status);
+    }
 }
 
 /// Whether a failed read says the replica's bytes are bad (as opposed to
@@ -303,5 +350,90 @@ mod tests {
             }
         ));
         assert!(matches!(segs[segs.len() - 1], Segment::Hole(_)));
+    }
+}
+
+#[cfg(test)]
+mod failover_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::{
+        node::{Extent, NodeKind},
+        testing::{client, collect, fake_cs, fake_mds, place},
+    };
+
+    /// The replica a read starts on stops sending half-way without closing
+    /// anything (a vanished host): the read goes on from the next replica
+    /// at the byte where it stopped, and the silent one becomes a suspect
+    /// that later reads try last.
+    #[tokio::test]
+    async fn a_stalled_read_resumes_on_the_next_replica_where_it_stopped() {
+        let mds = fake_mds().await;
+        let (c1, c2) = (fake_cs(1).await, fake_cs(2).await);
+        let timeout = Duration::from_millis(500);
+        let client = client(&[&mds], timeout);
+        let inner = client.inner.clone();
+        let data: Vec<u8> = (0..(3 << 20) as u32).map(|i| (i % 251) as u8).collect();
+        for cs in [&c1, &c2] {
+            cs.set(|s| {
+                s.chunks.insert(20, (1, data.clone()));
+            });
+        }
+        c1.set(|s| s.read_stall_after = Some(300_000));
+        place(&mds, 20, &[&c1, &c2], 2);
+        let node = Node {
+            ino: 5,
+            kind: NodeKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: data.len() as u64,
+            atime_ns: 0,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            nlink: 1,
+            etag: String::new(),
+            content_type: String::new(),
+            user_meta: Default::default(),
+            headers: Default::default(),
+            replicas: 2,
+            min_replicas: 0,
+            tier: 0,
+            extents: vec![Extent {
+                file_offset: 0,
+                chunk_id: 20,
+                chunk_offset: 0,
+                length: data.len() as u64,
+            }],
+            symlink_target: Vec::new(),
+            xattrs: Default::default(),
+        };
+        // One segment, so that it starts on CS 1 (index 0).
+        let started = Instant::now();
+        let got = collect(read_range(inner.clone(), node.clone(), 0, 1 << 20))
+            .await
+            .unwrap();
+        assert!(got == data[..1 << 20]);
+        let took = started.elapsed();
+        assert!(took >= timeout && took < timeout * 4, "{took:?}");
+        // CS 2 was asked from where CS 1 stopped, a whole number of its
+        // pieces, not from the start.
+        let resumed_at = c2.state.lock().unwrap().reads.clone();
+        assert_eq!(resumed_at.len(), 1, "{resumed_at:?}");
+        assert!(
+            resumed_at[0] > 0 && resumed_at[0] <= 300_000,
+            "{resumed_at:?}"
+        );
+        assert!(inner.suspects.is_suspect(1, Instant::now()));
+
+        // The whole file now: CS 1 is tried last, so nothing stalls.
+        let started = Instant::now();
+        let got = collect(read_range(inner.clone(), node, 0, u64::MAX))
+            .await
+            .unwrap();
+        assert!(got == data);
+        assert!(started.elapsed() < timeout, "{:?}", started.elapsed());
+        assert_eq!(c1.state.lock().unwrap().reads.len(), 1);
     }
 }

@@ -1,5 +1,13 @@
 //! Connections: to the MDS (with failover across its addresses and retry of
-//! idempotent calls) and a pool of channels to chunk servers.
+//! idempotent calls) and a pool of channels to chunk servers, all built by
+//! `cairn_common::net` (keepalive PINGs and socket timeouts that notice a
+//! vanished host in seconds).
+//!
+//! Invariant: an MDS call attempt waits at most `MDS_ATTEMPT` (or what is
+//! left of the call's time), so a call to an MDS whose host vanished moves
+//! on to the next address; a call that is not idempotent and got no answer
+//! fails `Unavailable` (the change may or may not have been made), never
+//! hangs.
 
 use std::{
     collections::HashMap,
@@ -14,6 +22,7 @@ use std::{
 use cairn_common::{
     auth::ClientAuth,
     errno::LEADER_HEADER,
+    net,
     persist::{PERSIST_HEADER, PERSIST_OS},
     ClusterAuth, FsError, Persist,
 };
@@ -24,8 +33,8 @@ use cairn_proto::{
 use tonic::{
     metadata::MetadataValue,
     service::{interceptor::InterceptedService, Interceptor},
-    transport::{Channel, Endpoint},
-    Code, Request, Status,
+    transport::Channel,
+    Request, Status,
 };
 
 /// A channel that adds the cluster credential to every call.
@@ -58,36 +67,19 @@ impl Interceptor for MdsHeaders {
 /// Largest message a client accepts: listings with layouts can be large.
 const MAX_MESSAGE: usize = 64 << 20;
 
-/// Builds a lazily connecting channel tuned for bulk data on a LAN:
-/// large HTTP/2 windows so that one stream can fill the link.
+/// Longest wait for one MDS call attempt. Metadata calls answer in
+/// milliseconds (a commit waits for one group fsync); four seconds is far
+/// past that on a loaded machine, and leaves an idempotent call with the
+/// default ten seconds time to try two more addresses. (A host that
+/// vanished is usually noticed sooner, by the channel's PINGs.)
+pub(crate) const MDS_ATTEMPT: Duration = Duration::from_secs(4);
+
+/// A lazily connecting channel to a Cairn node (see `cairn_common::net`).
 pub(crate) fn channel(addr: &str) -> Result<Channel, FsError> {
-    let uri = if addr.starts_with("http://") || addr.starts_with("https://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Endpoint::from_shared(uri)
-        .map_err(|e| FsError::Invalid(format!("bad address `{addr}`: {e}")))?
-        .connect_timeout(Duration::from_secs(3))
-        .tcp_nodelay(true)
-        .initial_stream_window_size(Some(8 << 20))
-        .initial_connection_window_size(Some(32 << 20))
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(20));
-    Ok(endpoint.connect_lazy())
+    net::channel(addr).map_err(|e| FsError::Invalid(e.to_string()))
 }
 
-/// A status that says the peer was not reached (no answer from a handler).
-pub(crate) fn is_transport_failure(status: &Status) -> bool {
-    status
-        .metadata()
-        .get(cairn_common::errno::ERRNO_HEADER)
-        .is_none()
-        && matches!(
-            status.code(),
-            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
-        )
-}
+pub(crate) use cairn_common::errno::is_transport_failure;
 
 /// The MDS side: every address from the cluster config; calls go to the
 /// last one that answered.
@@ -95,6 +87,8 @@ pub(crate) struct MdsConn {
     endpoints: Vec<(String, MdsChannel)>,
     current: AtomicUsize,
     timeout: Duration,
+    /// Longest wait for one attempt (`MDS_ATTEMPT`; shorter in tests).
+    attempt: Duration,
 }
 
 impl MdsConn {
@@ -124,7 +118,15 @@ impl MdsConn {
             endpoints,
             current: AtomicUsize::new(0),
             timeout,
+            attempt: MDS_ATTEMPT,
         })
+    }
+
+    /// Gives each attempt at most `attempt` instead of `MDS_ATTEMPT`.
+    #[cfg(test)]
+    pub(crate) fn with_attempt(mut self, attempt: Duration) -> MdsConn {
+        self.attempt = attempt;
+        self
     }
 
     fn unreachable(&self, addr: &str, status: &Status) -> FsError {
@@ -137,7 +139,8 @@ impl MdsConn {
 
     /// Runs `call` against the MDS. Idempotent calls are retried on other
     /// addresses and after a pause until the timeout; others are tried once,
-    /// since a lost answer does not tell whether the change was made.
+    /// since a lost answer does not tell whether the change was made. Each
+    /// attempt waits at most `MDS_ATTEMPT`, or what is left of the timeout.
     pub(crate) async fn call<T, F, Fut>(&self, idempotent: bool, call: F) -> Result<T, FsError>
     where
         F: Fn(MetadataRpc) -> Fut,
@@ -179,7 +182,32 @@ impl MdsConn {
         loop {
             let idx = self.current.load(Ordering::Relaxed) % self.endpoints.len();
             let (addr, rpc) = &self.endpoints[idx];
-            match call(rpc.clone()).await {
+            let wait = self
+                .attempt
+                .min(deadline.saturating_duration_since(Instant::now()));
+            let Ok(result) = tokio::time::timeout(wait, call(rpc.clone())).await else {
+                // No answer: the host may be gone without a reset. The next
+                // call tries the next MDS, even when this one gives up.
+                self.current.store(idx + 1, Ordering::Relaxed);
+                tracing::warn!(mds = %addr, wait = ?wait, "MDS call got no answer in time");
+                if !idempotent {
+                    return Err(FsError::Unavailable(format!(
+                        "MDS at {addr} did not answer within {:.1}s; the change may or may not \
+                         have been made",
+                        wait.as_secs_f64()
+                    )));
+                }
+                if Instant::now() + pause > deadline {
+                    return Err(FsError::Unavailable(format!(
+                        "no MDS answered within {:.1}s (last tried: {addr})",
+                        self.timeout.as_secs_f64()
+                    )));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+                continue;
+            };
+            match result {
                 Ok(reply) => return Ok(reply.into_inner()),
                 // A follower refused the call without executing it: go to
                 // the leader it names (or the next MDS while none is
@@ -283,5 +311,55 @@ impl CsPool {
                 .max_encoding_message_size(MAX_MESSAGE);
         map.insert(addr.to_string(), rpc.clone());
         Ok(rpc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use cairn_proto as pb;
+
+    use super::*;
+    use crate::testing::fake_mds;
+
+    /// An MDS that takes calls and never answers (a host gone without a
+    /// reset looks the same until the PINGs give up): each attempt is
+    /// bounded, an idempotent call moves on to the next address, one that
+    /// is not idempotent fails Unavailable.
+    #[tokio::test]
+    async fn a_silent_mds_costs_one_attempt() {
+        let (silent, good) = (fake_mds().await, fake_mds().await);
+        silent.set(|s| s.hang = true);
+        let auth = ClusterAuth::new("test", b"secret".to_vec());
+        let attempt = Duration::from_millis(300);
+        let conn = MdsConn::new(
+            &[silent.addr.clone(), good.addr.clone()],
+            &auth,
+            Duration::from_secs(5),
+            Persist::Disk,
+        )
+        .unwrap()
+        .with_attempt(attempt);
+        let locate = |mut m: MetadataRpc| async move {
+            m.locate_chunks(pb::LocateChunksRequest { chunk_ids: vec![1] })
+                .await
+        };
+        let started = Instant::now();
+        let reply = conn.call(true, locate).await.unwrap();
+        assert!(reply.chunks.is_empty());
+        let took = started.elapsed();
+        assert!(took >= attempt && took < attempt * 3, "{took:?}");
+        assert_eq!(silent.state.lock().unwrap().calls, 1);
+
+        // The good one answered last and is asked first now; make the
+        // silent one current again for the call that is not idempotent.
+        conn.current.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        let err = conn.call(false, locate).await.unwrap_err();
+        assert!(matches!(err, FsError::Unavailable(_)), "{err:?}");
+        assert!(err.to_string().contains("may or may not"), "{err}");
+        assert!(started.elapsed() < attempt * 3);
+        assert_eq!(good.state.lock().unwrap().calls, 1);
     }
 }

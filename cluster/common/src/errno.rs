@@ -132,6 +132,19 @@ impl FsError {
         }
     }
 
+    /// The error in one line that keeps its kind, `TAG: detail`, for a
+    /// plain string field of the wire (a chain hop's `FailedHop.error`).
+    pub fn to_tagged(&self) -> String {
+        format!("{}: {}", self.tag(), self.detail())
+    }
+
+    /// Reads what [`FsError::to_tagged`] wrote; None for a string that does
+    /// not start with a tag (from an older peer).
+    pub fn from_tagged(text: &str) -> Option<FsError> {
+        let (tag, detail) = text.split_once(": ")?;
+        FsError::from_tag(tag, detail)
+    }
+
     /// The error of errno tag `tag` (as [`FsError::tag`] names it) with
     /// message `msg`; None for a tag that names none.
     pub fn from_tag(tag: &str, msg: &str) -> Option<FsError> {
@@ -154,6 +167,16 @@ impl FsError {
             _ => return None,
         })
     }
+}
+
+/// A status that says the peer was not reached or did not answer (no
+/// handler made it: no errno header, and a code only the transport uses).
+pub fn is_transport_failure(status: &Status) -> bool {
+    status.metadata().get(ERRNO_HEADER).is_none()
+        && matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+        )
 }
 
 impl From<FsError> for Status {
@@ -192,5 +215,29 @@ mod tests {
             assert_eq!(FsError::from_status(&status), err);
         }
         assert_eq!(FsError::NotEmpty(String::new()).errno(), libc::ENOTEMPTY);
+    }
+
+    #[test]
+    fn tagged_strings_keep_the_kind() {
+        let full = FsError::NoSpace("chunk server 3 is full: a: b".into());
+        assert_eq!(FsError::from_tagged(&full.to_tagged()), Some(full));
+        let gone = FsError::Unavailable("no answer in time".into());
+        assert_eq!(FsError::from_tagged(&gone.to_tagged()), Some(gone));
+        assert_eq!(
+            FsError::from_tagged("chunk server 2 at x: not reached"),
+            None
+        );
+        assert_eq!(FsError::from_tagged("untagged"), None);
+    }
+
+    #[test]
+    fn only_transport_codes_without_an_errno_are_transport_failures() {
+        assert!(is_transport_failure(&Status::unavailable(
+            "connect refused"
+        )));
+        assert!(is_transport_failure(&Status::cancelled("h2 reset")));
+        assert!(!is_transport_failure(&Status::resource_exhausted("full")));
+        let answered: Status = FsError::Unavailable("no leader".into()).into();
+        assert!(!is_transport_failure(&answered));
     }
 }

@@ -1,10 +1,12 @@
 //! What every Cairn process shares: the cluster's config on disk, the
-//! credential that authenticates cluster RPC, namespace errors that carry an
-//! errno across the wire, and small helpers for sizes and time.
+//! credential that authenticates cluster RPC, the channels it travels on
+//! and the deadlines of chained calls, namespace errors that carry an errno
+//! across the wire, and small helpers for sizes and time.
 
 pub mod auth;
 pub mod config;
 pub mod errno;
+pub mod net;
 pub mod persist;
 pub mod replicas;
 pub mod summary;

@@ -39,7 +39,7 @@ use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use crate::{
     error::{error_chain, ReplicaError},
     replica::BLOCK,
-    service::{data_endpoint, MAX_MESSAGE},
+    service::MAX_MESSAGE,
     store::Store,
 };
 
@@ -128,9 +128,7 @@ impl Copier {
             match channels.get(addr) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = data_endpoint(addr)
-                        .map_err(|e| format!("bad address {addr}: {e}"))?
-                        .connect_lazy();
+                    let c = cairn_common::net::channel(addr).map_err(|e| e.to_string())?;
                     channels.insert(addr.to_string(), c.clone());
                     c
                 }

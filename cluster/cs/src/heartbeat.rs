@@ -24,14 +24,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::{auth::ClientAuth, ClusterConfig};
+use cairn_common::{auth::ClientAuth, net, ClusterConfig};
 use cairn_proto::{
     cluster_admin_client::ClusterAdminClient, HeartbeatReply, HeartbeatRequest, ReplicaInfo,
     ReplicateOrder, ReportCopyRequest, SetVersionOrder,
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
-use crate::{copy::Copier, error::error_chain, service::data_endpoint, store::Store};
+use crate::{copy::Copier, error::error_chain, store::Store};
 
 /// Time between heartbeats.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -93,10 +93,10 @@ impl Mds {
             .mds_addrs
             .iter()
             .map(|addr| {
-                let channel = data_endpoint(addr)
+                let endpoint = net::endpoint(addr)
                     .map_err(|e| format!("bad MDS address {addr}: {e}"))?
-                    .timeout(CALL_TIMEOUT)
-                    .connect_lazy();
+                    .timeout(CALL_TIMEOUT);
+                let channel = net::lazy(&endpoint);
                 Ok(ClusterAdminClient::with_interceptor(
                     channel,
                     ClientAuth(cfg.auth()),

@@ -19,10 +19,9 @@ use std::{
     time::Duration,
 };
 
-use cairn_common::{auth::ClientAuth, ClusterConfig};
+use cairn_common::{auth::ClientAuth, net, ClusterConfig};
 use cairn_proto::{cluster_admin_client::ClusterAdminClient, RegisterCsRequest};
 use serde::{Deserialize, Serialize};
-use tonic::transport::Endpoint;
 
 use crate::{
     error::{error_chain, CsError},
@@ -250,16 +249,14 @@ async fn register(
 ) -> Result<(String, u32), CsError> {
     let mut failures = Vec::new();
     for addr in &cfg.mds_addrs {
-        let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
-            Ok(e) => e
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(30)),
+        let endpoint = match net::endpoint(addr) {
+            Ok(e) => e.timeout(Duration::from_secs(30)),
             Err(e) => {
-                failures.push(format!("{addr}: bad address: {e}"));
+                failures.push(format!("{addr}: {e}"));
                 continue;
             }
         };
-        let channel = match endpoint.connect().await {
+        let channel = match net::connect(&endpoint).await {
             Ok(c) => c,
             Err(e) => {
                 failures.push(format!("{addr}: {}", error_chain(&e)));

@@ -32,7 +32,11 @@ use std::{
     sync::Arc,
 };
 
-use cairn_common::{auth::ServerAuth, ClusterConfig};
+use cairn_common::{
+    auth::ServerAuth,
+    net::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW},
+    ClusterConfig,
+};
 use cairn_proto::chunk_service_server::ChunkServiceServer;
 use tonic::{
     service::interceptor::InterceptedService,
@@ -44,7 +48,7 @@ pub use identity::{make_cs, write_identity, CsIdentity, JournalConfig, MakeCsOpt
 pub use scrub::ScrubPolicy;
 
 use crate::{
-    service::{ChunkSvc, CONNECTION_WINDOW, MAX_FRAME, MAX_MESSAGE, STREAM_WINDOW},
+    service::{ChunkSvc, MAX_MESSAGE},
     store::Store,
 };
 

@@ -10,12 +10,25 @@
 //! hops work at the same time, the chain is a pipeline. Data moves as
 //! `Bytes`, forwarded without a copy.
 //!
+//! The header's `budget_ms` says how long the caller waits for this hop's
+//! answer. The hop waits for the next one at most
+//! `cairn_common::net::next_budget` of it and tells the next hop that as
+//! its budget, so a hop that does not answer (a host gone, a process
+//! stopped) is reported by the hop before it while the caller still waits.
+//! Without a budget (0, older clients) the next hop gets `FORWARD_STALL` to
+//! take each message and `FORWARD_ANSWER` to answer once the data is sent.
+//!
 //! Invariants:
 //! * A failing downstream hop never fails the write: it is reported in
-//!   `failed` (with every hop after it, which it could not reach) and the
-//!   local write goes on. A failing local write fails the call, and the
-//!   downstream stream is cancelled, never ended cleanly, so no hop
-//!   acknowledges a write that its upstream did not complete.
+//!   `failed`, its error prefixed with its errno tag
+//!   (`FsError::to_tagged`: `UNAVAILABLE` for a hop that did not answer in
+//!   time, `ENOSPC` for a full one), and the local write goes on. The hops
+//!   after it are reported neither written nor failed: they never saw the
+//!   data and are healthy as far as this hop knows; the client sends it to
+//!   them directly.
+//! * A failing local write fails the call, and the downstream stream is
+//!   cancelled, never ended cleanly, so no hop acknowledges a write that
+//!   its upstream did not complete.
 //! * With `sync`, the answer comes only once this CS's replica is on stable
 //!   storage (fsync or journal) and the downstream hop answered, which it
 //!   does only under the same rule.
@@ -28,19 +41,18 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_common::{auth::ClientAuth, ClusterAuth};
+use cairn_common::{auth::ClientAuth, errno::is_transport_failure, net, ClusterAuth, FsError};
 use cairn_proto::{
     chunk_service_client::ChunkServiceClient, chunk_service_server::ChunkService, write_request,
     CopyPiece, CsAddr, DeleteReplicaRequest, Empty, FailedHop, ReadReply, ReadRequest,
     SetVersionRequest, SyncRequest, WriteHeader, WriteReply, WriteRequest,
 };
 use futures::{FutureExt, Stream, StreamExt};
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
-    service::interceptor::InterceptedService,
-    transport::{Channel, Endpoint},
-    Request, Response, Status, Streaming,
+    service::interceptor::InterceptedService, transport::Channel, Request, Response, Status,
+    Streaming,
 };
 
 use crate::{
@@ -51,23 +63,22 @@ use crate::{
 /// Largest gRPC message accepted or sent (data pieces are ~1 MiB; clients
 /// may send up to a few MiB).
 pub const MAX_MESSAGE: usize = 16 << 20;
-/// HTTP/2 flow-control windows: large enough that a hop on a fast network
-/// never waits for a window update in the middle of a chunk.
-pub const STREAM_WINDOW: u32 = 8 << 20;
-pub const CONNECTION_WINDOW: u32 = 32 << 20;
-/// Largest HTTP/2 frame a peer may send: data pieces cross in a few
-/// frames instead of dozens of 16 KiB ones.
-pub const MAX_FRAME: u32 = 1 << 20;
 /// Size of the pieces a read is streamed in.
 pub const READ_PIECE: u64 = 1 << 20;
 /// Data written locally in one blocking call, at most.
 const WRITE_BATCH: usize = 4 << 20;
 /// Messages queued towards the next hop before the writer waits.
 const FORWARD_QUEUE: usize = 32;
-/// How long the next hop may refuse to take data before it counts as failed.
-const FORWARD_STALL: Duration = Duration::from_secs(30);
-/// How long the next hop may take to answer once the data is all sent.
-const FORWARD_ANSWER: Duration = Duration::from_secs(120);
+/// Without a budget from the caller: how long the next hop may refuse to
+/// take data before it counts as failed. Two HTTP/2 PING checks
+/// (`cairn_common::net`) fit in it, so a dead connection is noticed first;
+/// a live hop that takes no data for six seconds is too slow to keep.
+const FORWARD_STALL: Duration = Duration::from_secs(6);
+/// Without a budget from the caller: how long the next hop may take to
+/// answer once the data is all sent, i.e. its last write and sync (a
+/// journal or an SSD syncs in milliseconds, a busy disk in a second or
+/// two) and those of the hops after it.
+const FORWARD_ANSWER: Duration = Duration::from_secs(8);
 
 /// The chunk service of one chunk server.
 pub struct ChunkSvc {
@@ -82,19 +93,6 @@ type ChunkClient = ChunkServiceClient<InterceptedService<Channel, ClientAuth>>;
 
 fn join_error(e: tokio::task::JoinError) -> Status {
     Status::internal(format!("chunk server task failed: {e}"))
-}
-
-/// An endpoint to another Cairn node tuned for bulk data.
-pub fn data_endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?
-        .tcp_nodelay(true)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_frame_size(MAX_FRAME)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(20))
-        .keep_alive_while_idle(true)
-        .connect_timeout(Duration::from_secs(5)))
 }
 
 impl ChunkSvc {
@@ -115,9 +113,7 @@ impl ChunkSvc {
             match channels.get(addr) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = data_endpoint(addr)
-                        .map_err(|e| format!("bad address {addr}: {e}"))?
-                        .connect_lazy();
+                    let c = net::channel(addr).map_err(|e| e.to_string())?;
                     channels.insert(addr.to_string(), c.clone());
                     c
                 }
@@ -130,13 +126,24 @@ impl ChunkSvc {
         )
     }
 
-    /// Opens the stream to the next hop and sends it the header.
-    fn forward(&self, header: &WriteHeader) -> Downstream {
+    /// Opens the stream to the next hop and sends it the header. The
+    /// header came in at `received`.
+    fn forward(&self, header: &WriteHeader, received: Instant) -> Downstream {
         let hops = header.chain.clone();
         let next = &hops[0];
         let (tx, rx) = mpsc::channel(FORWARD_QUEUE);
+        // The next hop is waited for until `deadline`, and told that as
+        // its own budget (see `net::next_budget`).
+        let (deadline, next_budget_ms) = match net::budget_from_ms(header.budget_ms) {
+            Some(budget) => {
+                let next = net::next_budget(budget);
+                (Some(received + next), net::budget_ms(next))
+            }
+            None => (None, 0),
+        };
         let mut down = Downstream {
-            hops: hops.clone(),
+            next: next.clone(),
+            deadline,
             tx: None,
             call: None,
             broken: None,
@@ -144,19 +151,20 @@ impl ChunkSvc {
         let mut client = match self.client(&next.addr) {
             Ok(c) => c,
             Err(e) => {
-                down.broken = Some(e);
+                down.broken = Some(FsError::Invalid(e));
                 return down;
             }
         };
         let next_header = WriteHeader {
             chain: hops[1..].to_vec(),
+            budget_ms: next_budget_ms,
             ..header.clone()
         };
         let first = WriteRequest {
             msg: Some(write_request::Msg::Header(next_header)),
         };
         if tx.try_send(first).is_err() {
-            down.broken = Some("could not queue the header".into());
+            down.broken = Some(FsError::Io("could not queue the header".into()));
             return down;
         }
         down.tx = Some(tx);
@@ -184,12 +192,27 @@ impl ChunkSvc {
 
 /// The write stream towards the next hop of a chain.
 struct Downstream {
-    /// The hops after this CS: `hops[0]` is the next one.
-    hops: Vec<CsAddr>,
+    /// The next hop.
+    next: CsAddr,
+    /// When this hop stops waiting for the next one; None: no budget was
+    /// given, the defaults apply.
+    deadline: Option<Instant>,
     tx: Option<mpsc::Sender<WriteRequest>>,
     call: Option<JoinHandle<Result<WriteReply, Status>>>,
     /// Why the stream broke before the end, if it did.
-    broken: Option<String>,
+    broken: Option<FsError>,
+}
+
+/// What a failed call to the next hop says about it: it did not answer
+/// (a transport failure: `Unavailable`), or it answered an error, whose
+/// kind its status code carries (a full disk: `NoSpace`).
+fn hop_error(status: &Status) -> FsError {
+    let message = error_chain(status);
+    if is_transport_failure(status) {
+        return FsError::Unavailable(message);
+    }
+    let kind = FsError::from_status(status);
+    FsError::from_tag(kind.tag(), &message).unwrap_or(FsError::Io(message))
 }
 
 impl Downstream {
@@ -203,10 +226,13 @@ impl Downstream {
             let msg = WriteRequest {
                 msg: Some(write_request::Msg::Data(piece.clone())),
             };
-            let why = match tokio::time::timeout(FORWARD_STALL, tx.send(msg)).await {
+            let limit = self
+                .deadline
+                .unwrap_or_else(|| Instant::now() + FORWARD_STALL);
+            let why = match tokio::time::timeout_at(limit, tx.send(msg)).await {
                 Ok(Ok(())) => continue,
-                Ok(Err(_)) => "it stopped taking data".to_string(),
-                Err(_) => format!("it took no data for {}s", FORWARD_STALL.as_secs()),
+                Ok(Err(_)) => FsError::Io("it stopped taking data".into()),
+                Err(_) => FsError::Unavailable("it took no data in time".into()),
             };
             self.broken = Some(why);
             self.tx = None;
@@ -229,7 +255,7 @@ impl Downstream {
         let outcome = match (self.broken.take(), self.call.take()) {
             (Some(why), Some(call)) if call.is_finished() => match call.await {
                 // The call's own error says more than "stopped taking data".
-                Ok(Err(status)) => Err(error_chain(&status)),
+                Ok(Err(status)) => Err(hop_error(&status)),
                 _ => Err(why),
             },
             (Some(why), call) => {
@@ -238,13 +264,23 @@ impl Downstream {
                 }
                 Err(why)
             }
-            (None, Some(call)) => match tokio::time::timeout(FORWARD_ANSWER, call).await {
-                Ok(Ok(Ok(reply))) => Ok(reply),
-                Ok(Ok(Err(status))) => Err(error_chain(&status)),
-                Ok(Err(e)) => Err(format!("forwarding task failed: {e}")),
-                Err(_) => Err(format!("no answer in {}s", FORWARD_ANSWER.as_secs())),
-            },
-            (None, None) => Err("not contacted".into()),
+            (None, Some(mut call)) => {
+                let limit = self
+                    .deadline
+                    .unwrap_or_else(|| Instant::now() + FORWARD_ANSWER);
+                match tokio::time::timeout_at(limit, &mut call).await {
+                    Ok(Ok(Ok(reply))) => Ok(reply),
+                    Ok(Ok(Err(status))) => Err(hop_error(&status)),
+                    Ok(Err(e)) => Err(FsError::Io(format!("forwarding task failed: {e}"))),
+                    Err(_) => {
+                        // Reset the stream: a hop that wakes up later must
+                        // not take it for a complete write.
+                        call.abort();
+                        Err(FsError::Unavailable("no answer in time".into()))
+                    }
+                }
+            }
+            (None, None) => Err(FsError::Unavailable("not contacted".into())),
         };
         match outcome {
             Ok(reply) => {
@@ -252,21 +288,21 @@ impl Downstream {
                 failed.extend(reply.failed);
             }
             Err(why) => {
-                let next = &self.hops[0];
+                let next = &self.next;
                 tracing::warn!(cs = next.cs_id, addr = %next.addr, error = %why, "chain hop failed");
+                // Only the next hop: those after it never saw the data and
+                // are not known to have failed (see the module invariants).
+                let detail = format!(
+                    "chunk server {} at {}: {}",
+                    next.cs_id,
+                    next.addr,
+                    why.detail()
+                );
+                let error = FsError::from_tag(why.tag(), &detail).unwrap_or(FsError::Io(detail));
                 failed.push(FailedHop {
                     cs_id: next.cs_id,
-                    error: format!("chunk server {} at {}: {why}", next.cs_id, next.addr),
+                    error: error.to_tagged(),
                 });
-                for hop in &self.hops[1..] {
-                    failed.push(FailedHop {
-                        cs_id: hop.cs_id,
-                        error: format!(
-                            "not reached: chunk server {} before it in the chain failed",
-                            next.cs_id
-                        ),
-                    });
-                }
             }
         }
     }
@@ -331,6 +367,7 @@ impl ChunkService for ChunkSvc {
                 ))
             }
         };
+        let received = Instant::now();
         let (chunk_id, version, create) = (header.chunk_id, header.version, header.create);
         self.store.count_write_op();
         // The local replica is checked (or created) before anything moves
@@ -344,7 +381,7 @@ impl ChunkService for ChunkSvc {
         if !header.chain.is_empty() {
             length = self.blocking(check).await?;
             checked = true;
-            downstream = Some(self.forward(&header));
+            downstream = Some(self.forward(&header, received));
         }
 
         let mut offset = header.offset;

@@ -6,7 +6,9 @@
 //! servers' heartbeats fail and retry, which must not disturb anything.
 
 use std::{
+    io::BufRead,
     path::Path,
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -99,9 +101,7 @@ async fn start(cs_id: u32, capacity: u64) -> Running {
 type Client = ChunkServiceClient<InterceptedService<Channel, ClientAuth>>;
 
 async fn client_with(addr: &str, auth: ClusterAuth) -> Client {
-    let channel = cairn_cs::service::data_endpoint(addr)
-        .unwrap()
-        .connect()
+    let channel = cairn_common::net::connect(&cairn_common::net::endpoint(addr).unwrap())
         .await
         .unwrap();
     ChunkServiceClient::with_interceptor(channel, ClientAuth(auth))
@@ -253,7 +253,9 @@ async fn chain_write_reaches_every_replica_and_survives_a_dead_hop() {
         assert!(read(&mut c, 43, 0, 0).await.unwrap() == data2[..]);
     }
 
-    // The first hop dead: CS1 alone has it, and both others are reported.
+    // The first hop dead: CS1 alone has it, and only the dead hop is
+    // reported, tagged as unreachable. CS2, behind it, never saw the data:
+    // it is neither written nor failed, for the client to send it directly.
     let reply = write(
         &mut c1,
         header(
@@ -273,7 +275,11 @@ async fn chain_write_reaches_every_replica_and_survives_a_dead_hop() {
     .unwrap();
     assert_eq!(reply.written, [1], "{reply:?}");
     let failed: Vec<u32> = reply.failed.iter().map(|f| f.cs_id).collect();
-    assert_eq!(failed, [3, 2], "{reply:?}");
+    assert_eq!(failed, [3], "{reply:?}");
+    assert!(
+        reply.failed[0].error.starts_with("UNAVAILABLE: "),
+        "{reply:?}"
+    );
     cs1.kill().await;
     cs2.kill().await;
 }
@@ -282,9 +288,7 @@ async fn chain_write_reaches_every_replica_and_survives_a_dead_hop() {
 async fn calls_without_the_cluster_credential_are_refused_and_store_nothing() {
     let cs = start(1, 0).await;
     // No credential at all.
-    let channel = cairn_cs::service::data_endpoint(&cs.addr)
-        .unwrap()
-        .connect()
+    let channel = cairn_common::net::connect(&cairn_common::net::endpoint(&cs.addr).unwrap())
         .await
         .unwrap();
     let mut bare = ChunkServiceClient::new(channel);
@@ -463,4 +467,179 @@ async fn three_hop_chain_moves_a_full_chunk_quickly() {
     for cs in [cs1, cs2, cs3] {
         cs.kill().await;
     }
+}
+
+/// Set in a child process of this test binary: the directory of the chunk
+/// server it runs (see [`child_chunk_server`]).
+const CHILD_DIR_ENV: &str = "CAIRN_TEST_CHILD_CS_DIR";
+/// The child's first line on stdout: this, then its address.
+const CHILD_ADDR: &str = "child chunk server at ";
+
+/// Not a test of its own: in a child process started by [`ChildCs`] it
+/// runs the chunk server of `CAIRN_TEST_CHILD_CS_DIR` on 127.0.0.1 until
+/// killed; anywhere else it returns at once.
+#[test]
+fn child_chunk_server() {
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cs = ChunkServer::open(Path::new(&dir), cfg()).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        println!("{CHILD_ADDR}{addr}");
+        cs.serve(listener, addr, futures::future::pending())
+            .await
+            .unwrap();
+    });
+}
+
+/// A chunk server in a process of its own, so that it can be stopped
+/// (SIGSTOP) as a host that vanished: its sockets stay open and nothing
+/// answers on them. Dropping it, even in a failed test, resumes and kills
+/// the process.
+struct ChildCs {
+    cs_id: u32,
+    addr: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ChildCs {
+    fn start(cs_id: u32) -> ChildCs {
+        let dir = tempfile::tempdir().unwrap();
+        write_identity(dir.path(), &identity(cs_id, 0)).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_chunk_server", "--nocapture"])
+            .env(CHILD_DIR_ENV, dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the address, then drains the pipe so that the child never
+        // blocks on it.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Some(addr) = line.strip_prefix(CHILD_ADDR) {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let mut running = ChildCs {
+            cs_id,
+            addr: String::new(),
+            child,
+            _dir: dir,
+        };
+        running.addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the child chunk server did not start within 30s");
+        running
+    }
+
+    fn hop(&self) -> CsAddr {
+        CsAddr {
+            cs_id: self.cs_id,
+            addr: self.addr.clone(),
+            host: format!("host{}", self.cs_id),
+        }
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: a plain syscall on the pid of our own child, which is not
+        // reaped before Drop.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+}
+
+impl Drop for ChildCs {
+    fn drop(&mut self) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(0);
+        if pid > 0 {
+            // SAFETY: as in `signal`; a stopped process must be resumed to
+            // die of SIGKILL promptly and release its directory.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The middle hop of a chain of three is stopped (like a cut cable: no
+/// reset, no answer). The head answers within the budget it was given,
+/// naming the stopped hop alone; the hop behind it, not reached, is not
+/// reported failed, and the piece sent to it directly (as the client does)
+/// leaves the chunk whole on the two others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_middle_hop_costs_only_itself_within_the_budget() {
+    let cs1 = start(1, 0).await;
+    let cs2 = ChildCs::start(2);
+    let cs3 = start(3, 0).await;
+    let mut c1 = client(&cs1.addr).await;
+    let mut c3 = client(&cs3.addr).await;
+
+    // The connections down the chain are up, as in a running cluster.
+    let reply = write(
+        &mut c1,
+        header(60, vec![cs2.hop(), cs3.hop()]),
+        random_data(1000),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.written, [1, 2, 3], "{reply:?}");
+
+    cs2.signal(libc::SIGSTOP);
+    let budget = Duration::from_secs(3);
+    let data = random_data((2 << 20) + 5);
+    let mut h = header(61, vec![cs2.hop(), cs3.hop()]);
+    h.budget_ms = u32::try_from(budget.as_millis()).unwrap();
+    let started = Instant::now();
+    let reply = tokio::time::timeout(budget, write(&mut c1, h.clone(), data.clone()))
+        .await
+        .expect("the chain head did not answer within its budget")
+        .unwrap();
+    println!("answered in {:?}", started.elapsed());
+    assert_eq!(reply.written, [1], "{reply:?}");
+    let failed: Vec<u32> = reply.failed.iter().map(|f| f.cs_id).collect();
+    assert_eq!(failed, [2], "{reply:?}");
+    assert!(
+        reply.failed[0].error.starts_with("UNAVAILABLE: "),
+        "{reply:?}"
+    );
+
+    // CS3 gets the piece straight from the writer.
+    h.chain.clear();
+    let reply = write(&mut c3, h, data.clone()).await.unwrap();
+    assert_eq!(reply.written, [3], "{reply:?}");
+    for c in [&mut c1, &mut c3] {
+        assert!(read(c, 61, 0, 0).await.unwrap() == data[..]);
+    }
+    cs2.signal(libc::SIGCONT);
+    drop(cs2);
+    cs1.kill().await;
+    cs3.kill().await;
+}
+
+/// A full hop behind the head is reported with its kind, so that a writer
+/// can tell "no room" from "gone" without reading the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_hop_is_reported_as_no_space() {
+    let cs1 = start(1, 0).await;
+    let cs2 = start(2, 1 << 20).await;
+    let mut c1 = client(&cs1.addr).await;
+    let reply = write(&mut c1, header(70, vec![cs2.hop()]), random_data(2 << 20))
+        .await
+        .unwrap();
+    assert_eq!(reply.written, [1], "{reply:?}");
+    assert_eq!(reply.failed.len(), 1, "{reply:?}");
+    assert_eq!(reply.failed[0].cs_id, 2, "{reply:?}");
+    assert!(reply.failed[0].error.starts_with("ENOSPC: "), "{reply:?}");
+    cs1.kill().await;
+    cs2.kill().await;
 }

@@ -155,9 +155,7 @@ async fn put(addr: &str, cfg: &ClusterConfig, chunk_id: u64, data: &'static [u8]
 }
 
 async fn put_bytes(addr: &str, cfg: &ClusterConfig, chunk_id: u64, data: Bytes) {
-    let channel = cairn_cs::service::data_endpoint(addr)
-        .unwrap()
-        .connect()
+    let channel = cairn_common::net::connect(&cairn_common::net::endpoint(addr).unwrap())
         .await
         .unwrap();
     let mut c = ChunkServiceClient::with_interceptor(channel, ClientAuth(cfg.auth()));
@@ -296,9 +294,7 @@ async fn registers_reports_and_deletes_what_the_mds_says() {
 }
 
 async fn read_all(addr: &str, cfg: &ClusterConfig, chunk_id: u64, version: u64) -> Vec<u8> {
-    let channel = cairn_cs::service::data_endpoint(addr)
-        .unwrap()
-        .connect()
+    let channel = cairn_common::net::connect(&cairn_common::net::endpoint(addr).unwrap())
         .await
         .unwrap();
     let mut c = ChunkServiceClient::with_interceptor(channel, ClientAuth(cfg.auth()));

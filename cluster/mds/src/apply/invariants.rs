@@ -169,8 +169,14 @@ fn check(db: &Database) -> Result<(), String> {
             .push((name.clone(), *child));
     }
 
-    // Link counts.
+    // Link counts; a minimum replica count never above the count.
     for (ino, n) in &s.inodes {
+        if n.min_replicas > n.replicas {
+            return Err(format!(
+                "inode {ino}: minimum {} above the replica count {}",
+                n.min_replicas, n.replicas
+            ));
+        }
         let dentries = links.get(ino).copied().unwrap_or(0);
         match n.kind {
             NodeKind::Dir if n.key_only => {
@@ -572,13 +578,27 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -
         },
         88..=91 => {
             let ino = pick(rng, &files).unwrap_or(ROOT_INO);
-            if rng.random_bool(0.5) {
+            if rng.random_bool(0.4) {
                 Command::SetAttr {
                     ino,
                     change: AttrChange {
                         size: Some(rng.random_range(0..20)),
+                        replicas: rng.random_bool(0.2).then(|| rng.random_range(1..=4)),
                         ..AttrChange::default()
                     },
+                    now_ns,
+                }
+            } else if rng.random_bool(0.2) {
+                // Sometimes a minimum above the count: refused.
+                Command::SetAttrWithMinimum {
+                    ino: pick(rng, &files)
+                        .filter(|_| rng.random_bool(0.7))
+                        .unwrap_or_else(|| any_dir(rng)),
+                    change: AttrChange {
+                        replicas: rng.random_bool(0.7).then(|| rng.random_range(1..=4)),
+                        ..AttrChange::default()
+                    },
+                    min_replicas: rng.random_range(0..=4),
                     now_ns,
                 }
             } else {

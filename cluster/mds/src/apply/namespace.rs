@@ -177,6 +177,8 @@ pub(super) fn set_attr(
             )));
         }
         node.replicas = replicas;
+        // A minimum never stands above the count it is the minimum of.
+        node.min_replicas = node.min_replicas.min(replicas);
     }
     if let Some(min) = min_replicas {
         if min > node.replicas {

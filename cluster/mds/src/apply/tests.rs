@@ -673,6 +673,55 @@ fn set_attr_changes_and_truncation() {
     ));
 }
 
+#[test]
+fn the_minimum_replica_count_is_set_with_the_count_and_inherited() {
+    let mut f = Fixture::new();
+    let b = f.bucket("b");
+    let set = |f: &mut Fixture, ino: u64, replicas: Option<u32>, min: u32| {
+        let now = f.tick();
+        f.run(Command::SetAttrWithMinimum {
+            ino,
+            change: AttrChange {
+                replicas,
+                ..AttrChange::default()
+            },
+            min_replicas: min,
+            now_ns: now,
+        })
+        .map(node)
+    };
+    // New buckets take the root's: 3 and the default minimum (stored as 0).
+    let root_made = f.create(b, "before", NodeKind::File).unwrap();
+    assert_eq!((root_made.replicas, root_made.min_replicas), (3, 0));
+    let n = set(&mut f, b, Some(3), 3).unwrap();
+    assert_eq!((n.replicas, n.min_replicas), (3, 3));
+    // What is made below inherits both.
+    let d = f.mkdir(b, "d");
+    let file = f.create(d, "f", NodeKind::File).unwrap();
+    assert_eq!((file.replicas, file.min_replicas), (3, 3));
+    // A plain SetAttr leaves the minimum alone.
+    let now = f.tick();
+    let n = node(
+        f.run(Command::SetAttr {
+            ino: file.ino,
+            change: AttrChange {
+                replicas: Some(4),
+                ..AttrChange::default()
+            },
+            now_ns: now,
+        })
+        .unwrap(),
+    );
+    assert_eq!((n.replicas, n.min_replicas), (4, 3));
+    // A minimum above the count is refused, and changes nothing.
+    assert!(is_errno(&set(&mut f, file.ino, Some(2), 3), libc::EINVAL));
+    assert!(is_errno(&set(&mut f, file.ino, None, 5), libc::EINVAL));
+    assert_eq!(f.lookup(d, "f").unwrap().replicas, 4);
+    // Back to the default minimum.
+    let n = set(&mut f, file.ino, Some(5), 0).unwrap();
+    assert_eq!((n.replicas, n.min_replicas), (5, 0));
+}
+
 // ------------------------------------------------------------------- keys ---
 
 #[test]
