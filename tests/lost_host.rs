@@ -32,7 +32,7 @@ use common::{
     heal::state_count,
     hosts::{HostCluster, HostOpts, HOSTS},
     pattern,
-    s3::{md5_hex, REGION},
+    s3::{error_status, md5_hex, REGION},
 };
 use futures::StreamExt;
 
@@ -45,12 +45,16 @@ const REFUSE_BOUND: Duration = Duration::from_secs(30);
 /// Longest wait, after the host returns, for every chunk at 3 replicas.
 const HEAL_BOUND: Duration = Duration::from_secs(90);
 /// How long the host stays cut off while the writers go on.
-const CUT_WRITES: Duration = Duration::from_secs(15);
+const CUT_WRITES: Duration = Duration::from_secs(10);
 /// Longest any one PUT or GET of a writer or a check may take.
 const OP_BOUND: Duration = Duration::from_secs(60);
 /// `cairn mds` flags: a silent chunk server is offline after 3 s (the
-/// default is 10 s), so placement stops choosing it soon.
-const MDS_FLAGS: &[&str] = &["--offline-after", "3"];
+/// default is 10 s), so placement stops choosing it soon; the healer may
+/// have 16 copies in flight into the returning chunk server (the default
+/// is 4, and it orders new ones once a second: about 4 small chunks a
+/// second, so the few hundred 4 KiB objects written during a cut would
+/// take minutes to restore, not what these tests are about).
+const MDS_FLAGS: &[&str] = &["--offline-after", "3", "--max-copies-per-cs", "16"];
 const BUCKET: &str = "lost-host";
 const KIB: usize = 1024;
 const MIB: usize = 1 << 20;
@@ -206,8 +210,9 @@ impl Writers {
 }
 
 /// The largest gap between two consecutive acknowledgements within
-/// `[from, to]`, counting `from` itself as the first mark.
-fn largest_gap(acked: &BTreeMap<String, Put>, from: Instant, to: Instant) -> Duration {
+/// `[from, to]`, counting `from` and `to` as marks: its length, and where
+/// it began, from `from`.
+fn largest_gap(acked: &BTreeMap<String, Put>, from: Instant, to: Instant) -> Gap {
     let mut times: Vec<Instant> = acked
         .values()
         .map(|p| p.acked)
@@ -218,9 +223,26 @@ fn largest_gap(acked: &BTreeMap<String, Put>, from: Instant, to: Instant) -> Dur
     times.sort();
     times
         .windows(2)
-        .map(|w| w[1] - w[0])
-        .max()
+        .map(|w| Gap {
+            len: w[1] - w[0],
+            at: w[0] - from,
+        })
+        .max_by_key(|g| g.len)
         .unwrap_or_default()
+}
+
+/// A stretch without acknowledgements.
+#[derive(Clone, Copy, Default)]
+struct Gap {
+    len: Duration,
+    /// Its start, from the start of the window looked at.
+    at: Duration,
+}
+
+impl std::fmt::Debug for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2?} (from {:.2?} on)", self.len, self.at)
+    }
 }
 
 async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
@@ -235,12 +257,13 @@ async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool
 }
 
 /// Every acknowledged object reads back through S3 with its exact bytes;
-/// every key listed was attempted. Returns how long it took.
+/// every key listed was attempted (is in `attempted` once listed).
+/// Returns how long it took.
 async fn verify_s3(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     acked: &BTreeMap<String, Put>,
-    attempted: &BTreeSet<String>,
+    attempted: &Mutex<BTreeSet<String>>,
     when: &str,
 ) -> Duration {
     let started = Instant::now();
@@ -266,17 +289,22 @@ async fn verify_s3(
         .collect::<Vec<()>>();
     checks.await;
     let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
-    let mut listed = 0usize;
+    let mut keys = Vec::new();
     while let Some(page) = pages.next().await {
         for object in page.expect("list the bucket").contents() {
-            let key = object.key().unwrap_or_default();
-            assert!(
-                attempted.contains(key),
-                "{when}: {key} exists but was never attempted"
-            );
-            listed += 1;
+            keys.push(object.key().unwrap_or_default().to_string());
         }
     }
+    // Writers may still run: a key is marked attempted before its PUT is
+    // sent, so every key listed is in the set as it is now.
+    let attempted = attempted.lock().unwrap().clone();
+    for key in &keys {
+        assert!(
+            attempted.contains(key),
+            "{when}: {key} exists but was never attempted"
+        );
+    }
+    let listed = keys.len();
     assert!(
         listed >= acked.len(),
         "{when}: {listed} listed, {} acknowledged",
@@ -404,7 +432,7 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
         .send()
         .await
         .expect("create the bucket");
-    let writers = Writers::start(&s3, BUCKET, 2, 2);
+    let writers = Writers::start(&s3, BUCKET, 1, 2);
     wait_until(Duration::from_secs(60), "writes before the cut", || {
         writers.acked_count() >= 20
     })
@@ -443,6 +471,7 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
         tokio::time::sleep(rest).await;
     }
     let during = writers.snapshot();
+    let snapshot_at = Instant::now();
     let acked_in_cut = during.values().filter(|p| p.sent > cut_at).count();
     assert!(
         acked_in_cut >= 5,
@@ -451,10 +480,9 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
     );
     // While the host is still cut: every acknowledged object reads back,
     // and the chunks written meanwhile are on the two live hosts.
-    let attempted_now = writers.attempted.lock().unwrap().clone();
-    let read_during = verify_s3(&s3, BUCKET, &during, &attempted_now, "during the cut").await;
+    let read_during = verify_s3(&s3, BUCKET, &during, &writers.attempted, "during the cut").await;
     let born = check_born_while_cut(&ha, &during, cut_at, host).await;
-    let gap_in_cut = largest_gap(&during, cut_at, Instant::now());
+    let gap_in_cut = largest_gap(&during, cut_at, snapshot_at);
     let held = cut.resume();
     let returned_at = Instant::now();
     eprintln!(
@@ -473,7 +501,14 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
     let client = ha.client();
     let healed = ha.wait_placements(&client, &[BUCKET], 3, HEAL_BOUND).await;
     let normal = wait_writing_normal(&ha, HEAL_BOUND).await;
-    let read_after = verify_s3(&s3, BUCKET, &acked, &attempted, "after the return").await;
+    let read_after = verify_s3(
+        &s3,
+        BUCKET,
+        &acked,
+        &Mutex::new(attempted.clone()),
+        "after the return",
+    )
+    .await;
     eprintln!(
         "FIGURES cut {} (leader's host: {cut_leader}): first acknowledged PUT sent after the cut {resumed:?} after it; largest gap between acknowledgements while cut {gap_in_cut:?}; {acked_in_cut} PUTs sent during the cut acknowledged by {:?}; {} acknowledged of {} attempted in all, {failures} failed (last: {last_error}); every chunk at 3 replicas on 3 hosts {healed:?} after the return (`writing_degraded` empty {normal:?} after that); {} objects read back after in {read_after:?}",
         HOSTS[host],
@@ -508,7 +543,7 @@ async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
         .send()
         .await
         .expect("create the bucket");
-    let writers = Writers::start(&s3, BUCKET, 2, 2);
+    let writers = Writers::start(&s3, BUCKET, 1, 2);
     wait_until(Duration::from_secs(60), "writes before the kill", || {
         writers.acked_count() >= 20
     })
@@ -530,7 +565,7 @@ async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
         tokio::time::sleep(rest).await;
     }
     let during = writers.snapshot();
-    let attempted_now = writers.attempted.lock().unwrap().clone();
+    let snapshot_at = Instant::now();
     let acked_after_kill = during.values().filter(|p| p.sent > killed_at).count();
     assert!(
         acked_after_kill >= 5,
@@ -540,17 +575,24 @@ async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
         &s3,
         BUCKET,
         &during,
-        &attempted_now,
+        &writers.attempted,
         "with a chunk server dead",
     )
     .await;
     check_born_while_cut(&ha, &during, killed_at, host).await;
-    let gap = largest_gap(&during, killed_at, Instant::now());
+    let gap = largest_gap(&during, killed_at, snapshot_at);
     tokio::task::block_in_place(|| ha.restart_cs(host));
     let (acked, attempted, failures, last_error) = writers.finish().await;
     let client = ha.client();
     let healed = ha.wait_placements(&client, &[BUCKET], 3, HEAL_BOUND).await;
-    verify_s3(&s3, BUCKET, &acked, &attempted, "after the restart").await;
+    verify_s3(
+        &s3,
+        BUCKET,
+        &acked,
+        &Mutex::new(attempted.clone()),
+        "after the restart",
+    )
+    .await;
     eprintln!(
         "FIGURES kill -9 of the chunk server of {}: first acknowledged PUT sent after the kill {resumed:?} after it; largest gap between acknowledgements {gap:?}; stat while it was dead: {degraded:?}; {acked_after_kill} PUTs sent after the kill acknowledged; {} acknowledged of {} attempted, {failures} failed (last: {last_error}); 3 replicas everywhere {healed:?} after the restart",
         HOSTS[host],
@@ -665,15 +707,55 @@ async fn fewer_hosts_than_the_minimum_refuse_writes_with_503() {
         after_stop <= REFUSE_BOUND,
         "the first 503 came {after_stop:?} after the stop"
     );
+    // Once the MDS counts the two offline, the allocation itself is
+    // refused (the first 503 may have come from the write path, which
+    // found only one replica to hold the data): 503 again, counted.
+    let stopped_ids: BTreeSet<u64> = hosts.iter().map(|h| u64::from(ha.cs_id(*h))).collect();
+    tokio::task::block_in_place(|| {
+        common::wait_for(
+            Duration::from_secs(20),
+            "the MDS to count the two stopped chunk servers offline",
+            || {
+                let stat = ha.try_stat()?;
+                let servers = common::heal::servers(&stat);
+                stopped_ids
+                    .iter()
+                    .all(|id| {
+                        servers
+                            .get(id)
+                            .is_some_and(|(state, _, _)| state != "active")
+                    })
+                    .then_some(())
+            },
+        )
+    });
+    let sent = Instant::now();
+    let again = tokio::time::timeout(
+        OP_BOUND,
+        s3.put_object()
+            .bucket(BUCKET)
+            .key("refused/offline")
+            .body(pattern(99, 4 * KIB).into())
+            .send(),
+    )
+    .await
+    .expect("a PUT with two chunk servers offline answers");
+    tried.push("refused/offline".into());
+    let refused_again = sent.elapsed();
+    assert_eq!(
+        error_status(&again),
+        503,
+        "a PUT with two chunk servers of three offline: {again:?}"
+    );
     let stat = tokio::task::block_in_place(|| ha.try_stat()).expect("cairn stat --json");
     let refusals = stat["allocations_refused"].as_u64().unwrap_or(0);
     assert!(
         refusals > 0,
-        "a 503 for want of hosts, but `cairn stat --json` counts no refused allocation: {}",
+        "a 503 with two chunk servers offline, but `cairn stat --json` counts no refused allocation: {}",
         stat["allocations_refused"]
     );
     eprintln!(
-        "FIGURES two chunk servers of three stopped: a PUT refused with 503 + Retry-After {after_stop:?} after the stop, that PUT took {took:?}; allocations refused: {refusals}; writing_degraded: {}",
+        "FIGURES two chunk servers of three stopped: a PUT refused with 503 + Retry-After {after_stop:?} after the stop, that PUT took {took:?}; once they were offline a PUT refused in {refused_again:?}; allocations refused: {refusals}; writing_degraded: {}",
         stat["writing_degraded"]
     );
 
