@@ -288,12 +288,14 @@ async fn put_s3(s3: &aws_sdk_s3::Client, key: &str, seed: u64) -> bool {
         .is_ok()
 }
 
+/// A PUT acknowledged: (seed, when it was sent, when it was acknowledged).
+type Acked = (u64, Instant, Instant);
+
 /// Writers that keep putting small objects through S3; they record what was
 /// acknowledged and what was attempted.
 struct Writers {
     stop: Arc<AtomicBool>,
-    /// Key -> (seed, when its PUT was sent, when it was acknowledged).
-    acked: Arc<Mutex<BTreeMap<String, (u64, Instant, Instant)>>>,
+    acked: Arc<Mutex<BTreeMap<String, Acked>>>,
     attempted: Arc<Mutex<BTreeSet<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }

@@ -203,10 +203,10 @@ fn lone_daemons_serve_their_own_metrics() {
     // Each lone daemon shows only its own part.
     assert!(mds_before
         .iter()
-        .all(|s| s.labels.get("part").map_or(true, |p| p == "mds")));
+        .all(|s| s.labels.get("part").is_none_or(|p| p == "mds")));
     assert!(cs_before
         .iter()
-        .all(|s| s.labels.get("part").map_or(true, |p| *p == cs_part)));
+        .all(|s| s.labels.get("part").is_none_or(|p| *p == cs_part)));
 
     traffic(|a| cluster.cairn(a), cluster.root.path(), 2 * MIB);
     wait(Duration::from_secs(20), "the gateway to answer", || {

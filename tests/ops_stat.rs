@@ -60,7 +60,7 @@ fn stat_json_has_the_documented_fields_and_no_others() {
     // second or so of their first heartbeats.
     common::wait_for(Duration::from_secs(15), "the first events", || {
         let json = cluster.stat_json();
-        (json["events"].as_array()?.len() > 0).then_some(())
+        (!json["events"].as_array()?.is_empty()).then_some(())
     });
     let json = cluster.stat_json();
     let (fields, empty) = present(&json);

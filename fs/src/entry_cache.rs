@@ -53,6 +53,9 @@ const MAX_ENTRIES: usize = 1 << 16;
 
 /// What the cache knows about a name.
 #[derive(Debug, Clone, PartialEq)]
+// Returned once per lookup and never stored: boxing the node would cost an
+// allocation per cached answer.
+#[allow(clippy::large_enum_variant)]
 pub enum Hit {
     /// The name is there; the kernel may keep it for the duration.
     Found(Node, Duration),

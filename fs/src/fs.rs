@@ -193,6 +193,9 @@ async fn send_unlinks<B: Backend>(
 }
 
 /// What the entry cache can say of a name.
+// Returned once per lookup and never stored: boxing the node would cost an
+// allocation per cached answer.
+#[allow(clippy::large_enum_variant)]
 enum Cached {
     /// A fresh page answers: the name's node, or ENOENT.
     Answer(Result<(Node, Duration)>),

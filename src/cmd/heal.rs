@@ -105,11 +105,9 @@ impl Progress {
             return;
         }
         const WIDTH: u64 = 30;
-        let filled = if total == 0 {
-            WIDTH
-        } else {
-            (done.min(total) * WIDTH) / total
-        };
+        let filled = (done.min(total) * WIDTH)
+            .checked_div(total)
+            .unwrap_or(WIDTH);
         let bar: String = (0..WIDTH)
             .map(|i| if i < filled { '#' } else { '.' })
             .collect();

@@ -432,7 +432,7 @@ fn draw_cs(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot, ui: &
     let r = |c: &CsStat| snap.rates.get(&c.id).copied().unwrap_or(zero);
     match SORTS[ui.sort] {
         "fill" => servers.sort_by(|a, b| b.fill.total_cmp(&a.fill)),
-        "replicas" => servers.sort_by(|a, b| b.replicas.cmp(&a.replicas)),
+        "replicas" => servers.sort_by_key(|s| std::cmp::Reverse(s.replicas)),
         "write" => servers.sort_by(|a, b| r(b)[1].total_cmp(&r(a)[1])),
         "read" => servers.sort_by(|a, b| r(b)[0].total_cmp(&r(a)[0])),
         "latency" => servers.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms)),

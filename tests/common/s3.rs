@@ -1,5 +1,5 @@
-//! The S3 door under test: a real `cairn up` process (MDS + 3 chunk servers
-//! + gateway) on 127.0.0.1, driven by the official `aws-sdk-s3` client, by
+//! The S3 door under test: a real `cairn up` process (MDS, 3 chunk servers
+//! and a gateway) on 127.0.0.1, driven by the official `aws-sdk-s3` client, by
 //! the `cairn` admin commands and by raw HTTP for what the SDK cannot send
 //! (anonymous requests, hand-made aws-chunked bodies, presigned URLs).
 //!

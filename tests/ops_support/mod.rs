@@ -99,9 +99,9 @@ fn parse_value(v: &str) -> Result<f64, String> {
 pub fn parse_metrics(text: &str) -> Result<Vec<Sample>, String> {
     let mut types: BTreeMap<String, String> = BTreeMap::new();
     let mut samples = Vec::new();
-    let mut lines = text.lines().peekable();
+    let lines = text.lines();
     let mut saw_eof = false;
-    while let Some(line) = lines.next() {
+    for line in lines {
         if saw_eof {
             return Err(format!("text after # EOF: {line}"));
         }

@@ -115,11 +115,11 @@ impl HopError {
         }
     }
 
-    /// From a hop a chain head reported failed. Chunk servers prefix the
-    /// error with its errno tag (`FsError::to_tagged`); one that does not
-    /// (an older server) is an I/O error of unknown cause.
+    /// From a hop a chain head reported failed, with the errno tag of its
+    /// failure; one without (an older server) is an I/O error of unknown
+    /// cause.
     fn reported(hop: pb::FailedHop) -> HopError {
-        let error = FsError::from_tagged(&hop.error).unwrap_or(FsError::Io(hop.error));
+        let error = FsError::from_tag(&hop.errno, &hop.error).unwrap_or(FsError::Io(hop.error));
         HopError {
             cs_id: hop.cs_id,
             unreachable: matches!(error, FsError::Unavailable(_)),
@@ -794,7 +794,7 @@ mod tests {
         let client = client(&[&mds], Duration::from_secs(5));
         let inner = client.inner.clone();
         let gone = FsError::Unavailable("chunk server 2: no answer in time".into());
-        c1.set(|s| s.write = Act::Report(vec![(2, gone.to_tagged())]));
+        c1.set(|s| s.write = Act::Report(vec![(2, gone.clone())]));
         let loc = place(&mds, 12, &[&c1, &c2, &c3], 2);
         let mut w = ChunkWrite::new(inner.clone(), loc, true);
         // Larger than FAN_OUT_BYTES: it goes down the chain.

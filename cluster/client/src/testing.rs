@@ -14,7 +14,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_common::ClusterConfig;
+use cairn_common::{ClusterConfig, FsError};
 use cairn_proto as pb;
 use futures::{Stream, StreamExt};
 use tokio::{net::TcpListener, sync::oneshot};
@@ -38,7 +38,7 @@ pub(crate) enum Act {
     Hang,
     /// Writes, and reports these hops of the chain failed with these
     /// errors, as a chain head whose next hop failed does.
-    Report(Vec<(u32, String)>),
+    Report(Vec<(u32, FsError)>),
 }
 
 #[derive(Debug)]
@@ -131,7 +131,11 @@ impl pb::chunk_service_server::ChunkService for CsSvc {
         let failed = match act {
             Act::Report(failed) => failed
                 .into_iter()
-                .map(|(cs_id, error)| pb::FailedHop { cs_id, error })
+                .map(|(cs_id, error)| pb::FailedHop {
+                    cs_id,
+                    errno: error.tag().to_string(),
+                    error: error.detail().to_string(),
+                })
                 .collect(),
             _ => Vec::new(),
         };

@@ -132,19 +132,6 @@ impl FsError {
         }
     }
 
-    /// The error in one line that keeps its kind, `TAG: detail`, for a
-    /// plain string field of the wire (a chain hop's `FailedHop.error`).
-    pub fn to_tagged(&self) -> String {
-        format!("{}: {}", self.tag(), self.detail())
-    }
-
-    /// Reads what [`FsError::to_tagged`] wrote; None for a string that does
-    /// not start with a tag (from an older peer).
-    pub fn from_tagged(text: &str) -> Option<FsError> {
-        let (tag, detail) = text.split_once(": ")?;
-        FsError::from_tag(tag, detail)
-    }
-
     /// The error of errno tag `tag` (as [`FsError::tag`] names it) with
     /// message `msg`; None for a tag that names none.
     pub fn from_tag(tag: &str, msg: &str) -> Option<FsError> {
@@ -218,16 +205,12 @@ mod tests {
     }
 
     #[test]
-    fn tagged_strings_keep_the_kind() {
-        let full = FsError::NoSpace("chunk server 3 is full: a: b".into());
-        assert_eq!(FsError::from_tagged(&full.to_tagged()), Some(full));
+    fn tags_name_the_kind_back() {
+        let full = FsError::NoSpace("chunk server 3 is full".into());
+        assert_eq!(FsError::from_tag(full.tag(), full.detail()), Some(full));
         let gone = FsError::Unavailable("no answer in time".into());
-        assert_eq!(FsError::from_tagged(&gone.to_tagged()), Some(gone));
-        assert_eq!(
-            FsError::from_tagged("chunk server 2 at x: not reached"),
-            None
-        );
-        assert_eq!(FsError::from_tagged("untagged"), None);
+        assert_eq!(FsError::from_tag(gone.tag(), gone.detail()), Some(gone));
+        assert_eq!(FsError::from_tag("", "from an older peer"), None);
     }
 
     #[test]

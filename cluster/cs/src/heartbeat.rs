@@ -37,8 +37,14 @@ use crate::{copy::Copier, error::error_chain, store::Store};
 pub const INTERVAL: Duration = Duration::from_secs(1);
 /// Least time between two warnings about an unreachable MDS.
 pub const WARN_EVERY: Duration = Duration::from_secs(30);
-/// A heartbeat that takes longer has failed.
+/// A call to the MDS that takes longer has failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// A heartbeat without a replica report that takes longer has failed, and
+/// the next MDS is tried: after a leader's host vanishes, the new leader
+/// counts this CS online only once a beat reaches it, and until two do it
+/// can place no chunk. A beat is one small transaction at most; one second
+/// a beat leaves room for a loaded MDS.
+const BEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
 type AdminClient = ClusterAdminClient<InterceptedService<Channel, ClientAuth>>;
 
@@ -139,8 +145,14 @@ impl Mds {
     }
 
     async fn beat(&self, req: HeartbeatRequest) -> Result<HeartbeatReply, String> {
+        let timeout = if req.full_report {
+            CALL_TIMEOUT
+        } else {
+            BEAT_TIMEOUT
+        };
         self.call(|mut c| {
-            let r = req.clone();
+            let mut r = tonic::Request::new(req.clone());
+            r.set_timeout(timeout);
             async move { c.heartbeat(r).await }
         })
         .await

@@ -20,9 +20,9 @@
 //!
 //! Invariants:
 //! * A failing downstream hop never fails the write: it is reported in
-//!   `failed`, its error prefixed with its errno tag
-//!   (`FsError::to_tagged`: `UNAVAILABLE` for a hop that did not answer in
-//!   time, `ENOSPC` for a full one), and the local write goes on. The hops
+//!   `failed` with the errno tag of its failure (`UNAVAILABLE` for a hop
+//!   that did not answer in time, `ENOSPC` for a full one), and the local
+//!   write goes on. The hops
 //!   after it are reported neither written nor failed: they never saw the
 //!   data and are healthy as far as this hop knows; the client sends it to
 //!   them directly.
@@ -301,7 +301,8 @@ impl Downstream {
                 let error = FsError::from_tag(why.tag(), &detail).unwrap_or(FsError::Io(detail));
                 failed.push(FailedHop {
                     cs_id: next.cs_id,
-                    error: error.to_tagged(),
+                    errno: error.tag().to_string(),
+                    error: error.detail().to_string(),
                 });
             }
         }

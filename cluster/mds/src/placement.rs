@@ -576,7 +576,8 @@ mod tests {
     fn normal_minimum_across_host_counts() {
         // (hosts online, normal, minimum) -> chain length, or the error's
         // (need, available).
-        let cases: &[(usize, usize, usize, Result<usize, (usize, usize)>)] = &[
+        type Case = (usize, usize, usize, Result<usize, (usize, usize)>);
+        let cases: &[Case] = &[
             (3, 3, 2, Ok(3)),
             (2, 3, 2, Ok(2)),
             (1, 3, 2, Err((2, 1))),

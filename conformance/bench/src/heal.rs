@@ -83,13 +83,12 @@ impl Cluster {
 
     fn spawn(&self, args: &[&str], log: &str) -> anyhow::Result<Child> {
         let log = std::fs::File::create(self.root.join(log))?;
-        Ok(self
-            .command()
+        self.command()
             .args(args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .with_context(|| format!("cannot start {}", self.bin.display()))?)
+            .with_context(|| format!("cannot start {}", self.bin.display()))
     }
 
     fn add_cs(&mut self, host: &str, capacity: &str) -> anyhow::Result<()> {
