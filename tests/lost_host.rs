@@ -22,7 +22,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex,
     },
     time::{Duration, Instant},
 };
@@ -59,11 +59,11 @@ const BUCKET: &str = "lost-host";
 const KIB: usize = 1024;
 const MIB: usize = 1 << 20;
 
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// One test of this file at a time (a failed one does not poison the rest).
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
 }
 
 fn start_cluster() -> HostCluster {
@@ -424,7 +424,7 @@ async fn check_born_while_cut(
 /// [`CUT_WRITES`], reads during the cut, the host back, healing, reads
 /// after.
 async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
-    let _serial = serial();
+    let _serial = serial().await;
     let ha = start_cluster();
     let s3 = ha.s3();
     s3.create_bucket()
@@ -535,7 +535,7 @@ async fn s3_writes_go_on_while_the_mds_leaders_host_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut ha = start_cluster();
     let s3 = ha.s3();
     s3.create_bucket()
@@ -620,7 +620,7 @@ fn one_shot_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sd
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fewer_hosts_than_the_minimum_refuse_writes_with_503() {
-    let _serial = serial();
+    let _serial = serial().await;
     let ha = start_cluster();
     let out = ha.cairn(&["key", "create", "one-shot", "--json"]);
     common::assert_success(&out, "key create");
@@ -660,11 +660,9 @@ async fn fewer_hosts_than_the_minimum_refuse_writes_with_503() {
             .key(&key)
             .body(pattern(100 + i, if i % 2 == 0 { 4 * KIB } else { 2 * MIB }).into())
             .send();
-        let result = tokio::time::timeout(OP_BOUND, put)
-            .await
-            .unwrap_or_else(|_| {
-                panic!("PUT {key} with one host of three gave no answer in {OP_BOUND:?}")
-            });
+        let Ok(result) = tokio::time::timeout(OP_BOUND, put).await else {
+            panic!("PUT {key} with one host of three gave no answer in {OP_BOUND:?}")
+        };
         let took = sent.elapsed();
         match result {
             Ok(_) => panic!(
@@ -823,7 +821,7 @@ async fn fewer_hosts_than_the_minimum_refuse_writes_with_503() {
 async fn a_get_streaming_256_mib_goes_on_when_its_replica_host_is_cut() {
     const SIZE: usize = 256 * MIB;
     const BEFORE_CUT: usize = 24 * MIB;
-    let _serial = serial();
+    let _serial = serial().await;
     let ha = start_cluster();
     let s3 = ha.s3();
     s3.create_bucket()
