@@ -46,6 +46,9 @@ const REFUSE_BOUND: Duration = Duration::from_secs(30);
 const HEAL_BOUND: Duration = Duration::from_secs(90);
 /// How long the host stays cut off while the writers go on.
 const CUT_WRITES: Duration = Duration::from_secs(10);
+/// Longest wait, once every chunk is healed, for a new object placed on 3
+/// hosts.
+const NORMAL_BOUND: Duration = Duration::from_secs(30);
 /// Longest any one PUT or GET of a writer or a check may take.
 const OP_BOUND: Duration = Duration::from_secs(60);
 /// `cairn mds` flags: a silent chunk server is offline after 3 s (the
@@ -56,6 +59,8 @@ const OP_BOUND: Duration = Duration::from_secs(60);
 /// take minutes to restore, not what these tests are about).
 const MDS_FLAGS: &[&str] = &["--offline-after", "3", "--max-copies-per-cs", "16"];
 const BUCKET: &str = "lost-host";
+/// A writer's pause after each acknowledged PUT.
+const PACE: Duration = Duration::from_millis(200);
 const KIB: usize = 1024;
 const MIB: usize = 1 << 20;
 
@@ -143,6 +148,9 @@ impl Writers {
                                         acked: acked_at,
                                     },
                                 );
+                                // Paced: what is written during a cut must
+                                // be healed after it, within the test's time.
+                                tokio::time::sleep(PACE).await;
                             }
                             other => {
                                 failures.fetch_add(1, Ordering::Relaxed);
@@ -356,21 +364,55 @@ async fn wait_degraded(ha: &HostCluster, limit: Duration) -> DegradedStat {
     }
 }
 
-/// Polls `cairn stat --json` until new chunks get their normal count again
-/// (`writing_degraded` empty); returns how long it took.
-async fn wait_writing_normal(ha: &HostCluster, limit: Duration) -> Duration {
+/// After the host returned and every chunk is back at 3 replicas: new
+/// objects get 3 replicas on 3 hosts again within [`NORMAL_BOUND`] (a
+/// client avoids a chunk server it could not reach for a while after the
+/// last failure: the data path's suspects), and then `cairn stat --json`
+/// says new chunks are placed normally (`writing_degraded` empty). Returns
+/// how long after the call each came.
+async fn check_writing_normal(ha: &HostCluster, s3: &aws_sdk_s3::Client) -> (Duration, Duration) {
+    let client = ha.client();
     let started = Instant::now();
-    let mut last = String::new();
+    let mut last = Vec::new();
+    for i in 0..1000u32 {
+        let key = format!("after-heal/{i:04}");
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .body(pattern(7, 64 * KIB).into())
+            .send()
+            .await
+            .expect("a PUT after the host returned");
+        last = ha.replicas_of(&client, BUCKET, &key).await;
+        let normal = last.iter().all(|replicas| {
+            replicas
+                .iter()
+                .map(|(_, h)| h)
+                .collect::<BTreeSet<_>>()
+                .len()
+                == 3
+        });
+        if normal {
+            break;
+        }
+        assert!(
+            started.elapsed() < NORMAL_BOUND,
+            "objects put {NORMAL_BOUND:?} after every chunk was healed still get fewer than 3 hosts: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let placed_normally = started.elapsed();
+    let mut status = String::new();
     loop {
         if let Some(stat) = tokio::task::block_in_place(|| ha.try_stat()) {
             match stat["writing_degraded"].as_str() {
-                Some("") => return started.elapsed(),
-                other => last = format!("{other:?}"),
+                Some("") => return (placed_normally, started.elapsed()),
+                other => status = format!("{other:?}"),
             }
         }
         assert!(
-            started.elapsed() < limit,
-            "`writing_degraded` still {last} {limit:?} after the host returned"
+            started.elapsed() < placed_normally + Duration::from_secs(10),
+            "`writing_degraded` still {status} 10 s after a new chunk was placed on 3 hosts {last:?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -500,7 +542,6 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
     let (acked, attempted, failures, last_error) = writers.finish().await;
     let client = ha.client();
     let healed = ha.wait_placements(&client, &[BUCKET], 3, HEAL_BOUND).await;
-    let normal = wait_writing_normal(&ha, HEAL_BOUND).await;
     let read_after = verify_s3(
         &s3,
         BUCKET,
@@ -509,8 +550,9 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
         "after the return",
     )
     .await;
+    let (placed_normally, status_normal) = check_writing_normal(&ha, &s3).await;
     eprintln!(
-        "FIGURES cut {} (leader's host: {cut_leader}): first acknowledged PUT sent after the cut {resumed:?} after it; largest gap between acknowledgements while cut {gap_in_cut:?}; {acked_in_cut} PUTs sent during the cut acknowledged by {:?}; {} acknowledged of {} attempted in all, {failures} failed (last: {last_error}); every chunk at 3 replicas on 3 hosts {healed:?} after the return (`writing_degraded` empty {normal:?} after that); {} objects read back after in {read_after:?}",
+        "FIGURES cut {} (leader's host: {cut_leader}): first acknowledged PUT sent after the cut {resumed:?} after it; largest gap between acknowledgements while cut {gap_in_cut:?}; {acked_in_cut} PUTs sent during the cut acknowledged by {:?}; {} acknowledged of {} attempted in all, {failures} failed (last: {last_error}); every chunk at 3 replicas on 3 hosts {healed:?} after the return (new objects on 3 hosts {placed_normally:?} after that, `writing_degraded` empty {status_normal:?} after it); {} objects read back after in {read_after:?}",
         HOSTS[host],
         CUT_WRITES,
         acked.len(),
