@@ -67,17 +67,17 @@ impl Sizes {
         if quick {
             Sizes {
                 concurrency: 16,
-                phase: Duration::from_secs(2),
+                phase: Duration::from_secs(1),
                 cuts: vec![true],
-                heal_limit: Duration::from_secs(60),
+                heal_limit: Duration::from_secs(120),
                 offline_after: 10,
             }
         } else {
             Sizes {
                 concurrency: 16,
-                phase: Duration::from_secs(20),
+                phase: Duration::from_secs(10),
                 cuts: vec![false, true],
-                heal_limit: Duration::from_secs(300),
+                heal_limit: Duration::from_secs(900),
                 offline_after: 10,
             }
         }
