@@ -9,7 +9,10 @@
 //! allocation, so a cluster that writes thousands of chunks through a
 //! lost host logs two lines, not thousands.
 
-use std::sync::Mutex;
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use crate::events::{EventLog, Severity};
 
@@ -41,10 +44,17 @@ pub struct Figures {
     pub allocations_refused: u64,
 }
 
+/// How long the reason of the last allocation placed short or refused is
+/// shown while no allocation follows: a cluster that stopped writing is
+/// not writing degraded, whatever its last write was.
+pub const SHOWN_FOR: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Default)]
 struct Inner {
     mode: Mode,
     figures: Figures,
+    /// When the last allocation was recorded.
+    last: Option<Instant>,
 }
 
 /// The allocation outcomes of one MDS.
@@ -56,12 +66,13 @@ pub struct Allocations {
 impl Allocations {
     /// Records the outcome of an allocation of `chunks` chunks, and pushes
     /// an event to `events` when the mode changes.
-    pub fn record(&self, outcome: Outcome, chunks: u64, events: &EventLog) {
+    pub fn record(&self, outcome: Outcome, chunks: u64, now: Instant, events: &EventLog) {
         let change = {
             let Ok(mut inner) = self.inner.lock() else {
                 return;
             };
             let inner = &mut *inner;
+            inner.last = Some(now);
             let (mode, reason) = match outcome {
                 Outcome::Normal => (Mode::Normal, ""),
                 Outcome::Short(why) => {
@@ -83,11 +94,20 @@ impl Allocations {
         }
     }
 
-    pub fn figures(&self) -> Figures {
-        self.inner
-            .lock()
-            .map(|i| i.figures.clone())
-            .unwrap_or_default()
+    /// The figures at `now`: the reason of writing degraded only while
+    /// the last allocation is at most [`SHOWN_FOR`] old.
+    pub fn figures(&self, now: Instant) -> Figures {
+        let Ok(inner) = self.inner.lock() else {
+            return Figures::default();
+        };
+        let mut figures = inner.figures.clone();
+        if inner
+            .last
+            .is_none_or(|last| now.saturating_duration_since(last) > SHOWN_FOR)
+        {
+            figures.writing_degraded.clear();
+        }
+        figures
     }
 }
 
@@ -122,7 +142,8 @@ mod tests {
     fn each_change_of_mode_is_one_event_and_the_counts_add_up() {
         let a = Allocations::default();
         let events = EventLog::default();
-        a.record(Outcome::Normal, 1, &events);
+        let t = Instant::now();
+        a.record(Outcome::Normal, 1, t, &events);
         assert!(
             messages(&events).is_empty(),
             "normal from the start: no event"
@@ -131,17 +152,22 @@ mod tests {
             a.record(
                 Outcome::Short("2 of 3 replicas placed: cs 3 offline"),
                 4,
+                t,
                 &events,
             );
         }
-        a.record(Outcome::Refused("need 2, 1 available"), 1, &events);
-        a.record(Outcome::Refused("need 2, 1 available"), 1, &events);
-        let f = a.figures();
+        a.record(Outcome::Refused("need 2, 1 available"), 1, t, &events);
+        a.record(Outcome::Refused("need 2, 1 available"), 1, t, &events);
+        let f = a.figures(t);
         assert_eq!(f.chunks_placed_short, 20);
         assert_eq!(f.allocations_refused, 2);
         assert_eq!(f.writing_degraded, "need 2, 1 available");
-        a.record(Outcome::Normal, 1, &events);
-        assert_eq!(a.figures().writing_degraded, "");
+        // No allocation since: after a while it no longer writes degraded.
+        let later = a.figures(t + SHOWN_FOR + Duration::from_secs(1));
+        assert_eq!(later.writing_degraded, "");
+        assert_eq!(later.allocations_refused, 2, "counts stay");
+        a.record(Outcome::Normal, 1, t, &events);
+        assert_eq!(a.figures(t).writing_degraded, "");
         let got = messages(&events);
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(got[0].starts_with("writing degraded") && got[0].contains("cs 3 offline"));

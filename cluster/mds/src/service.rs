@@ -197,6 +197,7 @@ impl MdsService {
                 self.state.allocations.record(
                     allocations::Outcome::Refused(&why),
                     count,
+                    Instant::now(),
                     &self.state.events,
                 );
                 return Err(if e.is_full() {
@@ -212,7 +213,7 @@ impl MdsService {
         };
         self.state
             .allocations
-            .record(outcome, count, &self.state.events);
+            .record(outcome, count, Instant::now(), &self.state.events);
         tracing::debug!(ino, chain = ?chosen.chain, reasons = ?chosen.reasons, "chunk placed");
         Ok((
             chosen.chain,
@@ -810,7 +811,7 @@ impl Metadata for MdsService {
             healthy &= !st.is_unhealthy();
             *states.entry(st.name()).or_default() += 1;
         }
-        let allocations = self.state.allocations.figures();
+        let allocations = self.state.allocations.figures(Instant::now());
         Ok(Response::new(pb::ClusterStat {
             cluster_name: self.state.meta.name.clone(),
             cluster_id: self.state.meta.cluster_id.clone(),
