@@ -73,6 +73,24 @@ fn start_cluster() -> HostCluster {
     tokio::task::block_in_place(|| HostCluster::start(HostOpts::default().mds(MDS_FLAGS)))
 }
 
+/// A cluster with the bucket, and writers (one small, two large) that have
+/// had 20 PUTs acknowledged.
+async fn cluster_with_writers() -> (HostCluster, aws_sdk_s3::Client, Writers) {
+    let ha = start_cluster();
+    let s3 = ha.s3();
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create the bucket");
+    let writers = Writers::start(&s3, BUCKET, 1, 2);
+    wait_until(Duration::from_secs(60), "writes before the fault", || {
+        writers.acked_count() >= 20
+    })
+    .await;
+    (ha, s3, writers)
+}
+
 /// Size of the `i`th object of writer `w`: the small writers put 4 KiB,
 /// the others 1, 2, 3 and 4 MiB in turn.
 fn object_size(w: usize, i: u64, small_writers: usize) -> usize {
@@ -465,18 +483,7 @@ async fn check_born_while_cut(
 /// after.
 async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
     let _serial = serial().await;
-    let ha = start_cluster();
-    let s3 = ha.s3();
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create the bucket");
-    let writers = Writers::start(&s3, BUCKET, 1, 2);
-    wait_until(Duration::from_secs(60), "writes before the cut", || {
-        writers.acked_count() >= 20
-    })
-    .await;
+    let (ha, s3, writers) = cluster_with_writers().await;
 
     let leader = tokio::task::block_in_place(|| ha.leader());
     let host = if cut_leader { leader } else { (leader + 1) % 3 };
@@ -576,18 +583,7 @@ async fn s3_writes_go_on_while_the_mds_leaders_host_is_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
     let _serial = serial().await;
-    let mut ha = start_cluster();
-    let s3 = ha.s3();
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create the bucket");
-    let writers = Writers::start(&s3, BUCKET, 1, 2);
-    wait_until(Duration::from_secs(60), "writes before the kill", || {
-        writers.acked_count() >= 20
-    })
-    .await;
+    let (mut ha, s3, writers) = cluster_with_writers().await;
     // The chunk server of the MDS leader's host: connections to it are
     // refused from now on.
     let host = tokio::task::block_in_place(|| ha.leader());
