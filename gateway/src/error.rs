@@ -32,6 +32,7 @@ pub enum ErrorCode {
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidBucketState,
     InvalidDigest,
     InvalidPart,
     InvalidPartNumber,
@@ -50,6 +51,7 @@ pub enum ErrorCode {
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
+    NoSuchVersion,
     NotImplemented,
     /// Not an error to S3 but a 304 answer; carried as an error so that the
     /// conditional-request check can stop a handler early.
@@ -82,6 +84,7 @@ impl ErrorCode {
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
+            InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
             InvalidPart => "InvalidPart",
             InvalidPartNumber => "InvalidPartNumber",
@@ -100,6 +103,7 @@ impl ErrorCode {
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
             NoSuchUpload => "NoSuchUpload",
+            NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
             PreconditionFailed => "PreconditionFailed",
@@ -118,8 +122,10 @@ impl ErrorCode {
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => {
                 StatusCode::FORBIDDEN
             }
-            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
-            NoSuchBucket | NoSuchKey | NoSuchUpload => StatusCode::NOT_FOUND,
+            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | InvalidBucketState => {
+                StatusCode::CONFLICT
+            }
+            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion => StatusCode::NOT_FOUND,
             InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -177,6 +183,7 @@ impl ErrorCode {
             }
             InvalidArgument => "Invalid Argument",
             InvalidBucketName => "The specified bucket is not valid.",
+            InvalidBucketState => "The request is not valid with the current state of the bucket.",
             InvalidDigest => "The Content-MD5 you specified is not valid.",
             InvalidPart => "One or more of the specified parts could not be found.",
             InvalidPartNumber => "The requested partnumber is not satisfiable",
@@ -195,6 +202,7 @@ impl ErrorCode {
             NoSuchBucket => "The specified bucket does not exist",
             NoSuchKey => "The specified key does not exist.",
             NoSuchUpload => "The specified multipart upload does not exist.",
+            NoSuchVersion => "The version ID specified in the request does not match an existing version.",
             NotImplemented => "A header or operation you provided implies functionality that is not implemented.",
             NotModified => "Not Modified",
             PreconditionFailed => "At least one of the preconditions you specified did not hold.",

@@ -42,6 +42,15 @@ pub enum FsError {
     Io(String),
     #[error("cluster unavailable: {0}")]
     Unavailable(String),
+    /// Refused whoever asks: a version under retention or legal hold.
+    #[error("operation not permitted: {0}")]
+    NotPermitted(String),
+    #[error("operation not supported: {0}")]
+    NotSupported(String),
+    /// The target's state forbids the change (a bucket with object lock
+    /// cannot suspend versioning).
+    #[error("busy: {0}")]
+    Conflict(String),
 }
 
 impl FsError {
@@ -62,6 +71,9 @@ impl FsError {
             FsError::TooManyLinks(_) => libc::EMLINK,
             FsError::Io(_) => libc::EIO,
             FsError::Unavailable(_) => libc::EIO,
+            FsError::NotPermitted(_) => libc::EPERM,
+            FsError::NotSupported(_) => libc::EOPNOTSUPP,
+            FsError::Conflict(_) => libc::EBUSY,
         }
     }
 
@@ -82,6 +94,9 @@ impl FsError {
             FsError::TooManyLinks(_) => "EMLINK",
             FsError::Io(_) => "EIO",
             FsError::Unavailable(_) => "UNAVAILABLE",
+            FsError::NotPermitted(_) => "EPERM",
+            FsError::NotSupported(_) => "EOPNOTSUPP",
+            FsError::Conflict(_) => "EBUSY",
         }
     }
 
@@ -101,7 +116,10 @@ impl FsError {
             | FsError::PreconditionFailed(s)
             | FsError::TooManyLinks(s)
             | FsError::Io(s)
-            | FsError::Unavailable(s) => s,
+            | FsError::Unavailable(s)
+            | FsError::NotPermitted(s)
+            | FsError::NotSupported(s)
+            | FsError::Conflict(s) => s,
         }
     }
 
@@ -151,6 +169,9 @@ impl FsError {
             "EMLINK" => FsError::TooManyLinks(msg),
             "EIO" => FsError::Io(msg),
             "UNAVAILABLE" => FsError::Unavailable(msg),
+            "EPERM" => FsError::NotPermitted(msg),
+            "EOPNOTSUPP" => FsError::NotSupported(msg),
+            "EBUSY" => FsError::Conflict(msg),
             _ => return None,
         })
     }
@@ -172,7 +193,9 @@ impl From<FsError> for Status {
             FsError::NotFound(_) => Code::NotFound,
             FsError::Exists(_) => Code::AlreadyExists,
             FsError::NoSpace(_) => Code::ResourceExhausted,
-            FsError::PermissionDenied(_) => Code::PermissionDenied,
+            FsError::PermissionDenied(_) | FsError::NotPermitted(_) => Code::PermissionDenied,
+            FsError::NotSupported(_) => Code::Unimplemented,
+            FsError::Conflict(_) => Code::FailedPrecondition,
             FsError::PreconditionFailed(_) => Code::FailedPrecondition,
             FsError::Io(_) => Code::Internal,
             FsError::Unavailable(_) => Code::Unavailable,
@@ -197,6 +220,9 @@ mod tests {
             FsError::NotEmpty("b".into()),
             FsError::CrossDevice("c".into()),
             FsError::PreconditionFailed("d".into()),
+            FsError::NotPermitted("e".into()),
+            FsError::NotSupported("f".into()),
+            FsError::Conflict("g".into()),
         ] {
             let status: Status = err.clone().into();
             assert_eq!(FsError::from_status(&status), err);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::schema::{
     AccessKeyInfo, BucketInfo, BucketPermission, ChunkInfo, ClusterMeta, Extent, Inode, NodeKind,
-    PartInfo, UploadInfo,
+    ObjectLockConfig, PartInfo, Protection, Retention, UploadInfo, Versioning,
 };
 
 /// Attribute changes of SetAttr; `None` leaves a field as it is.
@@ -55,6 +55,16 @@ pub struct ObjectSpec {
     pub replicas: u32,
     pub extents: Vec<Extent>,
     pub symlink_target: Vec<u8>,
+}
+
+/// Changes to the protection of one version; `None` leaves a part as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectionChange {
+    /// The whole new tag set (empty: no tags).
+    pub tags: Option<BTreeMap<String, String>>,
+    /// `Some(None)` removes the retention.
+    pub retention: Option<Option<Retention>>,
+    pub legal_hold: Option<bool>,
 }
 
 /// A replica of a chunk as a CS reports it or is told to delete it.
@@ -310,6 +320,61 @@ pub enum Command {
         min_replicas: u32,
         now_ns: i64,
     },
+
+    // ---- S3 versions and protection (`apply::versions`)
+    /// CreateBucket, with object lock (and so versioning) enabled from the
+    /// start when `object_lock`.
+    CreateBucketWith {
+        name: String,
+        owner: String,
+        object_lock: bool,
+        now_ns: i64,
+    },
+    SetBucketVersioning {
+        bucket: String,
+        versioning: Versioning,
+    },
+    SetObjectLock {
+        bucket: String,
+        config: ObjectLockConfig,
+    },
+    /// A bucket setting the doors own (tagging, lifecycle, ...); `None`
+    /// removes it.
+    SetBucketSetting {
+        bucket: String,
+        name: String,
+        value: Option<Vec<u8>>,
+    },
+    /// PutKey with the tags, retention and legal hold of the new version.
+    PutObject {
+        bucket: String,
+        key: Vec<u8>,
+        object: ObjectSpec,
+        protection: Protection,
+        if_match: Option<String>,
+        if_none_match: Option<String>,
+        /// 0: not deduplicated.
+        request_id: u64,
+        now_ns: i64,
+    },
+    /// S3 DeleteObject: a delete marker, the null version, or the version
+    /// named (see `apply::versions`). `bypass_governance`: the caller may
+    /// remove a version under GOVERNANCE retention.
+    DeleteObject {
+        bucket: String,
+        key: Vec<u8>,
+        version_id: Option<String>,
+        bypass_governance: bool,
+        now_ns: i64,
+    },
+    SetProtection {
+        bucket: String,
+        key: Vec<u8>,
+        version_id: Option<String>,
+        change: ProtectionChange,
+        bypass_governance: bool,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -348,6 +413,13 @@ impl Command {
             Command::CompleteUpload { .. } => "complete_upload",
             Command::AbortUpload { .. } => "abort_upload",
             Command::AllocateChunks { .. } => "allocate_chunks",
+            Command::CreateBucketWith { .. } => "create_bucket",
+            Command::SetBucketVersioning { .. } => "set_bucket_versioning",
+            Command::SetObjectLock { .. } => "set_object_lock",
+            Command::SetBucketSetting { .. } => "set_bucket_setting",
+            Command::PutObject { .. } => "put_key",
+            Command::DeleteObject { .. } => "delete_object",
+            Command::SetProtection { .. } => "set_protection",
         }
     }
 }
@@ -383,4 +455,10 @@ pub enum CommandReply {
     Upload(UploadInfo),
     /// New chunks, in allocation order.
     Chunks(Vec<(u64, ChunkInfo)>),
+    /// What DeleteObject removed or made: the version id an S3 reply
+    /// names, and whether it is a delete marker.
+    Deleted {
+        version_id: String,
+        delete_marker: bool,
+    },
 }

@@ -29,7 +29,9 @@ pub fn to_s3(error: FsError, missing: Missing, resource: &str) -> S3Error {
         FsError::Invalid(m) | FsError::NotDir(m) | FsError::IsDir(m) | FsError::CrossDevice(m) => {
             (ErrorCode::InvalidRequest, Some(m.clone()))
         }
-        FsError::PermissionDenied(_) => (ErrorCode::AccessDenied, None),
+        FsError::PermissionDenied(_) | FsError::NotPermitted(_) => (ErrorCode::AccessDenied, None),
+        FsError::NotSupported(m) => (ErrorCode::MethodNotAllowed, Some(m.clone())),
+        FsError::Conflict(m) => (ErrorCode::InvalidBucketState, Some(m.clone())),
         FsError::NoSpace(_) => (
             ErrorCode::ServiceUnavailable,
             Some("The cluster has no space left for this object.".to_string()),

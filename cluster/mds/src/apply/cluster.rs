@@ -64,6 +64,9 @@ pub(super) fn init(
         name: Vec::new(),
         implicit: false,
         key_only: false,
+        version: crate::schema::VersionId::UNVERSIONED,
+        protection: Default::default(),
+        rdev: 0,
     };
     t.put_inode(&root)?;
     Ok(CommandReply::Node(root))

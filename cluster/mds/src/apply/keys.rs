@@ -16,11 +16,12 @@ use cairn_common::FsError;
 use redb::ReadableTableMetadata;
 
 use super::namespace::{display, new_inode};
-use super::{chunks, is_posix_name, Tables};
+use super::{chunks, is_posix_name, versions, Tables};
 use crate::command::{CommandReply, ObjectSpec};
 use crate::error::OrIo;
 use crate::schema::{
-    self, BucketInfo, Inode, NodeKind, RememberedRequest, Stored, MAX_REMEMBERED_REQUESTS,
+    self, BucketInfo, Inode, NodeKind, Protection, RememberedRequest, Stored,
+    MAX_REMEMBERED_REQUESTS,
 };
 
 /// Longest key S3 allows.
@@ -34,6 +35,9 @@ pub(super) struct PutKey<'a> {
     pub if_match: Option<&'a str>,
     pub if_none_match: Option<&'a str>,
     pub request_id: u64,
+    /// Tags, retention and legal hold the new version asks for (`None`:
+    /// none; the bucket's default retention still applies).
+    pub protection: Option<&'a Protection>,
 }
 
 pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandReply, FsError> {
@@ -81,28 +85,48 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
         }
     }
 
-    // A key-only holder is always replaced by a fresh inode, so that a key
-    // that can now be a path gets one.
-    let mut existing = existing;
-    if let Some(old) = existing {
-        let node = t.inode(old)?;
-        if node.key_only {
-            t.keys.remove((p.bucket, p.key)).io()?;
-            t.free_inode(node)?;
-            existing = None;
-        }
-    }
-
-    let node = if marker {
-        put_marker(t, &bucket, p.key, p.object, existing, now_ns)?
-    } else {
-        put_object(t, &bucket, p.key, p.object, existing, now_ns)?
-    };
+    // Versioning first: the version the key holds now is kept (or the null
+    // one dropped) before its inode takes the new content.
+    let settings = versions::bucket_protection(t, p.bucket)?;
+    let protection = versions::new_protection(&settings, p.protection, now_ns)?;
+    let version = versions::make_room(t, p.bucket, p.key, existing, settings.versioning, now_ns)?;
+    let mut node = place(t, &bucket, p.key, p.object, marker, existing, now_ns)?;
+    node.version = version;
+    node.protection = protection;
+    t.put_inode(&node)?;
     let reply = CommandReply::Node(node);
     if p.request_id != 0 {
         remember(t, p.request_id, &reply)?;
     }
     Ok(reply)
+}
+
+/// Puts `spec` at `key` as its current object: in the inode that holds the
+/// key now (`existing`), or a new one. A key-only holder is always
+/// replaced by a fresh inode, so that a key that can now be a path gets one.
+pub(super) fn place(
+    t: &mut Tables,
+    bucket: &BucketInfo,
+    key: &[u8],
+    spec: &ObjectSpec,
+    marker: bool,
+    existing: Option<u64>,
+    now_ns: i64,
+) -> Result<Inode, FsError> {
+    let mut existing = existing;
+    if let Some(old) = existing {
+        let node = t.inode(old)?;
+        if node.key_only {
+            t.keys.remove((bucket.name.as_str(), key)).io()?;
+            t.free_inode(node)?;
+            existing = None;
+        }
+    }
+    if marker {
+        put_marker(t, bucket, key, spec, existing, now_ns)
+    } else {
+        put_object(t, bucket, key, spec, existing, now_ns)
+    }
 }
 
 pub(super) fn check_key(key: &[u8]) -> Result<(), FsError> {
@@ -462,21 +486,22 @@ pub(super) fn remember(
     Ok(())
 }
 
-pub(super) fn delete_key(
+/// Removes the current object of `key`, which inode `ino` holds, from the
+/// keys and the tree (its content goes, unless the caller kept it as a
+/// version first).
+pub(super) fn remove_current(
     t: &mut Tables,
-    bucket: &str,
+    info: &BucketInfo,
     key: &[u8],
+    ino: u64,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
-    let info = bucket_info(t, bucket)?;
-    let ino = t
-        .key(bucket, key)?
-        .ok_or_else(|| FsError::NotFound(format!("{bucket}/{}", display(key))))?;
+) -> Result<(), FsError> {
+    let bucket = info.name.as_str();
     let mut node = t.inode(ino)?;
     t.keys.remove((bucket, key)).io()?;
     if node.key_only {
         t.free_inode(node)?;
-        return Ok(CommandReply::Done);
+        return Ok(());
     }
     let is_dir = node.kind == NodeKind::Dir;
     let out_of_step = || {
@@ -487,7 +512,7 @@ pub(super) fn delete_key(
     };
     let segments = path_segments(key, is_dir).ok_or_else(out_of_step)?;
     let (name, parents) = segments.split_last().ok_or_else(out_of_step)?;
-    let parent = walk_parents(t, &info, parents, None)?.ok_or_else(out_of_step)?;
+    let parent = walk_parents(t, info, parents, None)?.ok_or_else(out_of_step)?;
     if t.dentry(parent, name)? != Some(ino) {
         return Err(out_of_step());
     }
@@ -497,7 +522,7 @@ pub(super) fn delete_key(
             // stays, as an implicit directory.
             node.implicit = true;
             t.put_inode(&node)?;
-            return Ok(CommandReply::Done);
+            return Ok(());
         }
         t.dentries.remove((parent, *name)).io()?;
         t.free_inode(node)?;
@@ -513,8 +538,7 @@ pub(super) fn delete_key(
         }
         t.touch_dir(parent, 0, now_ns)?;
     }
-    remove_empty_implicit(t, &info, parent, now_ns)?;
-    Ok(CommandReply::Done)
+    remove_empty_implicit(t, info, parent, now_ns)
 }
 
 /// Removes `dir` and its ancestors while they are implicit and empty (up to,

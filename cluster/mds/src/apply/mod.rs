@@ -15,6 +15,7 @@ mod heal;
 mod keys;
 mod namespace;
 mod s3;
+mod versions;
 
 #[cfg(test)]
 mod invariants;
@@ -131,6 +132,29 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
                 if_match: if_match.as_deref(),
                 if_none_match: if_none_match.as_deref(),
                 request_id: *request_id,
+                protection: None,
+            },
+            *now_ns,
+        ),
+        Command::PutObject {
+            bucket,
+            key,
+            object,
+            protection,
+            if_match,
+            if_none_match,
+            request_id,
+            now_ns,
+        } => keys::put_key(
+            &mut t,
+            keys::PutKey {
+                bucket,
+                key,
+                object,
+                if_match: if_match.as_deref(),
+                if_none_match: if_none_match.as_deref(),
+                request_id: *request_id,
+                protection: Some(protection),
             },
             *now_ns,
         ),
@@ -138,7 +162,61 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             bucket,
             key,
             now_ns,
-        } => keys::delete_key(&mut t, bucket, key, *now_ns),
+        } => versions::delete_object(&mut t, bucket, key, None, false, *now_ns)
+            .map(|_| CommandReply::Done),
+        Command::DeleteObject {
+            bucket,
+            key,
+            version_id,
+            bypass_governance,
+            now_ns,
+        } => versions::delete_object(
+            &mut t,
+            bucket,
+            key,
+            version_id.as_deref(),
+            *bypass_governance,
+            *now_ns,
+        ),
+        Command::SetProtection {
+            bucket,
+            key,
+            version_id,
+            change,
+            bypass_governance,
+            now_ns,
+        } => versions::set_protection(
+            &mut t,
+            bucket,
+            key,
+            version_id.as_deref(),
+            change,
+            *bypass_governance,
+            *now_ns,
+        ),
+        Command::CreateBucketWith {
+            name,
+            owner,
+            object_lock,
+            now_ns,
+        } => {
+            let reply = namespace::create_bucket(&mut t, name, owner, *now_ns)?;
+            if *object_lock {
+                versions::init_locked_bucket(&mut t, name)?;
+            }
+            Ok(reply)
+        }
+        Command::SetBucketVersioning { bucket, versioning } => {
+            versions::set_versioning(&mut t, bucket, *versioning)
+        }
+        Command::SetObjectLock { bucket, config } => {
+            versions::set_object_lock(&mut t, bucket, config)
+        }
+        Command::SetBucketSetting {
+            bucket,
+            name,
+            value,
+        } => versions::set_setting(&mut t, bucket, name, value.as_deref()),
         Command::AllocateChunk { owner, chain } => chunks::allocate(&mut t, *owner, chain),
         Command::AllocateChunks {
             owner,
@@ -268,6 +346,8 @@ pub fn create_tables(txn: &WriteTransaction) -> Result<(), FsError> {
     txn.open_table(schema::ACCESS_KEYS).io()?;
     txn.open_table(schema::UPLOADS).io()?;
     txn.open_table(schema::UPLOAD_INDEX).io()?;
+    txn.open_table(schema::VERSIONS).io()?;
+    txn.open_table(schema::BUCKET_SETTINGS).io()?;
     Ok(())
 }
 
@@ -287,6 +367,8 @@ pub(crate) struct Tables<'t> {
     pub access_keys: Table<'t, &'static str, &'static [u8]>,
     pub uploads: Table<'t, &'static str, &'static [u8]>,
     pub upload_index: Table<'t, (&'static str, &'static [u8], &'static str), ()>,
+    pub versions: Table<'t, (&'static str, &'static [u8], u64), &'static [u8]>,
+    pub bucket_settings: Table<'t, (&'static str, &'static str), &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -306,6 +388,8 @@ impl<'t> Tables<'t> {
             access_keys: txn.open_table(schema::ACCESS_KEYS).io()?,
             uploads: txn.open_table(schema::UPLOADS).io()?,
             upload_index: txn.open_table(schema::UPLOAD_INDEX).io()?,
+            versions: txn.open_table(schema::VERSIONS).io()?,
+            bucket_settings: txn.open_table(schema::BUCKET_SETTINGS).io()?,
         })
     }
 
@@ -405,12 +489,23 @@ impl<'t> Tables<'t> {
         Ok(self.keys.get((bucket, key)).io()?.map(|g| g.value()))
     }
 
-    /// Points `key` at `ino`. A key-only object holding the key is replaced
+    /// Points `key` at `node`, which becomes its current version (a new
+    /// version id in a versioned bucket: the caller writes `node`). A key-only object holding the key is replaced
     /// (released): a path made through the filesystem overwrites the object
     /// of the same name, as a PUT would.
-    pub fn claim_key(&mut self, bucket: &str, key: &[u8], ino: u64) -> Result<(), FsError> {
-        if let Some(old) = self.key(bucket, key)? {
-            if old != ino {
+    pub fn claim_key(
+        &mut self,
+        bucket: &str,
+        key: &[u8],
+        node: &mut Inode,
+        now_ns: i64,
+    ) -> Result<(), FsError> {
+        let ino = node.ino;
+        let displaced = self.key(bucket, key)?.filter(|old| *old != ino);
+        // Versions first: the displaced object may be kept as one.
+        versions::on_claim(self, bucket, key, node, displaced, now_ns)?;
+        if let Some(old) = displaced {
+            {
                 let node = self.inode(old)?;
                 if !node.key_only {
                     return Err(FsError::Io(format!(
@@ -431,10 +526,18 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Removes `key`, which must point at `ino`.
-    pub fn release_key(&mut self, bucket: &str, key: &[u8], ino: u64) -> Result<(), FsError> {
-        match self.keys.remove((bucket, key)).io()?.map(|g| g.value()) {
-            Some(found) if found == ino => Ok(()),
+    /// Removes `key`, which must point at `ino`. In a versioned bucket the
+    /// object is kept as a noncurrent version behind a delete marker.
+    pub fn release_key(
+        &mut self,
+        bucket: &str,
+        key: &[u8],
+        ino: u64,
+        now_ns: i64,
+    ) -> Result<(), FsError> {
+        let removed = self.keys.remove((bucket, key)).io()?.map(|g| g.value());
+        match removed {
+            Some(found) if found == ino => versions::on_release(self, bucket, key, ino, now_ns),
             found => Err(FsError::Io(format!(
                 "key {bucket}/{} should point at inode {ino} but points at {found:?}: index out of step",
                 String::from_utf8_lossy(key)

@@ -57,6 +57,9 @@ pub(super) fn new_inode(ino: u64, kind: NodeKind, parent: &Inode, now_ns: i64) -
         name: Vec::new(),
         implicit: false,
         key_only: false,
+        version: crate::schema::VersionId::UNVERSIONED,
+        protection: Default::default(),
+        rdev: 0,
     }
 }
 
@@ -115,7 +118,7 @@ pub(super) fn create(t: &mut Tables, n: NewNode, now_ns: i64) -> Result<CommandR
     }
     t.dentries.insert((n.parent, n.name), ino).io()?;
     let (bucket, key) = t.entry_key(&dir, n.name, n.kind == NodeKind::Dir)?;
-    t.claim_key(&bucket, &key, ino)?;
+    t.claim_key(&bucket, &key, &mut node, now_ns)?;
     t.put_inode(&node)?;
     t.touch_dir(n.parent, i32::from(n.kind == NodeKind::Dir), now_ns)?;
     Ok(CommandReply::Node(node))
@@ -244,7 +247,7 @@ pub(super) fn unlink(
     }
     t.dentries.remove((parent, name)).io()?;
     let (bucket, key) = t.entry_key(&dir, name, false)?;
-    t.release_key(&bucket, &key, ino)?;
+    t.release_key(&bucket, &key, ino, now_ns)?;
     drop_link(t, &mut node, now_ns)?;
     t.touch_dir(parent, 0, now_ns)?;
     Ok(CommandReply::Done)
@@ -291,7 +294,7 @@ pub(super) fn rmdir(
         super::s3::forget_bucket_permissions(t, &bucket)?;
     } else if !node.implicit {
         let (bucket, key) = t.entry_key(&dir, name, true)?;
-        t.release_key(&bucket, &key, ino)?;
+        t.release_key(&bucket, &key, ino, now_ns)?;
     }
     t.dentries.remove((parent, name)).io()?;
     t.free_inode(node)?;
@@ -360,13 +363,13 @@ pub(super) fn rename(
         if target_is_dir {
             if !target.implicit {
                 let (bucket, key) = t.entry_key(&dst_dir, new_name, true)?;
-                t.release_key(&bucket, &key, existing)?;
+                t.release_key(&bucket, &key, existing, now_ns)?;
             }
             t.free_inode(target)?;
             dst_nlink_delta -= 1;
         } else {
             let (bucket, key) = t.entry_key(&dst_dir, new_name, false)?;
-            t.release_key(&bucket, &key, existing)?;
+            t.release_key(&bucket, &key, existing, now_ns)?;
             drop_link(t, &mut target, now_ns)?;
         }
     }
@@ -377,13 +380,13 @@ pub(super) fn rename(
     let (_, new_key) = t.entry_key(&dst_dir, new_name, is_dir)?;
     if is_dir {
         if !node.implicit {
-            t.release_key(&bucket, &old_key, ino)?;
-            t.claim_key(&bucket, &new_key, ino)?;
+            t.release_key(&bucket, &old_key, ino, now_ns)?;
+            t.claim_key(&bucket, &new_key, &mut node, now_ns)?;
         }
         // Keys without the trailing '/': the directory's path.
         let old_rel = old_key[..old_key.len() - 1].to_vec();
         let new_rel = new_key[..new_key.len() - 1].to_vec();
-        rekey_subtree(t, &bucket, ino, old_rel, new_rel)?;
+        rekey_subtree(t, &bucket, ino, old_rel, new_rel, now_ns)?;
         node.parent = new_parent;
         node.name = new_name.to_vec();
         if parent != new_parent {
@@ -391,8 +394,8 @@ pub(super) fn rename(
             dst_nlink_delta += 1;
         }
     } else {
-        t.release_key(&bucket, &old_key, ino)?;
-        t.claim_key(&bucket, &new_key, ino)?;
+        t.release_key(&bucket, &old_key, ino, now_ns)?;
+        t.claim_key(&bucket, &new_key, &mut node, now_ns)?;
     }
     node.ctime_ns = now_ns;
     t.put_inode(&node)?;
@@ -415,11 +418,13 @@ fn rekey_subtree(
     dir: u64,
     old_rel: Vec<u8>,
     new_rel: Vec<u8>,
+    now_ns: i64,
 ) -> Result<(), FsError> {
     let mut stack = vec![(dir, old_rel, new_rel)];
     while let Some((d, old_rel, new_rel)) = stack.pop() {
         for (name, child) in t.children(d)? {
-            let node = t.inode(child)?;
+            let mut node = t.inode(child)?;
+            let version = node.version;
             let old_path = schema::join_key(&old_rel, &name);
             let new_path = schema::join_key(&new_rel, &name);
             if node.kind == NodeKind::Dir {
@@ -428,13 +433,16 @@ fn rekey_subtree(
                     old_key.push(b'/');
                     let mut new_key = new_path.clone();
                     new_key.push(b'/');
-                    t.release_key(bucket, &old_key, child)?;
-                    t.claim_key(bucket, &new_key, child)?;
+                    t.release_key(bucket, &old_key, child, now_ns)?;
+                    t.claim_key(bucket, &new_key, &mut node, now_ns)?;
                 }
-                stack.push((child, old_path, new_path));
+                stack.push((child, old_path.clone(), new_path.clone()));
             } else {
-                t.release_key(bucket, &old_path, child)?;
-                t.claim_key(bucket, &new_path, child)?;
+                t.release_key(bucket, &old_path, child, now_ns)?;
+                t.claim_key(bucket, &new_path, &mut node, now_ns)?;
+            }
+            if node.version != version {
+                t.put_inode(&node)?;
             }
         }
     }
@@ -475,7 +483,7 @@ pub(super) fn link(
     }
     t.dentries.insert((new_parent, new_name), ino).io()?;
     let (bucket, key) = t.entry_key(&dir, new_name, false)?;
-    t.claim_key(&bucket, &key, ino)?;
+    t.claim_key(&bucket, &key, &mut node, now_ns)?;
     node.nlink += 1;
     node.ctime_ns = now_ns;
     t.put_inode(&node)?;
@@ -562,6 +570,11 @@ pub(super) fn delete_bucket(
             "bucket {name} still holds objects"
         )));
     }
+    if super::versions::bucket_has_versions(t, name)? {
+        return Err(FsError::NotEmpty(format!(
+            "bucket {name} still holds versions or delete markers"
+        )));
+    }
     // Whatever is left in the tree has no key, so it can only be implicit
     // directories; remove them depth-first.
     let mut stack = vec![info.ino];
@@ -586,6 +599,7 @@ pub(super) fn delete_bucket(
     t.buckets.remove(name).io()?;
     super::s3::abort_bucket_uploads(t, name)?;
     super::s3::forget_bucket_permissions(t, name)?;
+    super::versions::forget_settings(t, name)?;
     t.dentries.remove((ROOT_INO, name.as_bytes())).io()?;
     let node = t.inode(info.ino)?;
     t.free_inode(node)?;

@@ -282,6 +282,7 @@ pub(super) fn complete_upload(
             if_match: c.if_match,
             if_none_match: c.if_none_match,
             request_id: 0,
+            protection: None,
         },
         now_ns,
     )?;

@@ -296,6 +296,8 @@ fn dump_tables(txn: &ReadTransaction) -> Result<Vec<(String, Rows)>, AnyError> {
         dump(txn, schema::ACCESS_KEYS)?,
         dump(txn, schema::UPLOADS)?,
         dump(txn, schema::UPLOAD_INDEX)?,
+        dump(txn, schema::VERSIONS)?,
+        dump(txn, schema::BUCKET_SETTINGS)?,
     ])
 }
 
@@ -316,6 +318,8 @@ fn load_tables(txn: &WriteTransaction, tables: Vec<(String, Rows)>) -> Result<()
     load(txn, schema::ACCESS_KEYS, take("access_keys"))?;
     load(txn, schema::UPLOADS, take("uploads"))?;
     load(txn, schema::UPLOAD_INDEX, take("upload_index"))?;
+    load(txn, schema::VERSIONS, take("versions"))?;
+    load(txn, schema::BUCKET_SETTINGS, take("bucket_settings"))?;
     if let Some(name) = by_name.keys().next() {
         return Err(any(format!(
             "the snapshot holds table `{name}`, which this MDS does not know: upgrade it"

@@ -6,6 +6,10 @@ use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
 };
 
+mod versions;
+
+pub use versions::VersionView;
+
 use crate::apply::check_name;
 use crate::error::OrIo;
 use crate::schema::{

@@ -10,11 +10,13 @@ use cairn_common::ROOT_INO;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+mod versions;
+
 use super::tests::{ext, node, obj, Fixture};
 use crate::command::{AttrChange, Command, CommandReply, ObjectSpec};
 use crate::schema::{
-    self, BucketInfo, ChunkInfo, ChunkServerInfo, CsState, Inode, NodeKind, PartInfo, Stored,
-    UploadInfo,
+    self, BucketInfo, ChunkInfo, ChunkServerInfo, CsState, Inode, NodeKind, ObjectVersion,
+    PartInfo, Stored, UploadInfo,
 };
 
 /// Every row of the tables the invariants relate.
@@ -28,6 +30,8 @@ struct Snapshot {
     replica_deletes: BTreeSet<(u32, u64)>,
     servers: BTreeMap<u32, ChunkServerInfo>,
     uploads: Vec<UploadInfo>,
+    /// (bucket, key, rank, row) of `versions`.
+    versions: Vec<(String, Vec<u8>, u64, ObjectVersion)>,
 }
 
 fn snapshot(db: &Database) -> Snapshot {
@@ -116,7 +120,24 @@ fn snapshot(db: &Database) -> Snapshot {
             (k.value(), ChunkServerInfo::decode(v.value()).unwrap())
         })
         .collect();
+    let versions = txn
+        .open_table(schema::VERSIONS)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .map(|e| {
+            let (k, v) = e.unwrap();
+            let (b, key, rank) = k.value();
+            (
+                b.to_string(),
+                key.to_vec(),
+                rank,
+                ObjectVersion::decode(v.value()).unwrap(),
+            )
+        })
+        .collect();
     Snapshot {
+        versions,
         replica_deletes,
         servers,
         inodes,
@@ -300,11 +321,16 @@ fn check(db: &Database) -> Result<(), String> {
 
     // Chunk references.
     let mut refs: BTreeMap<u64, u32> = BTreeMap::new();
-    let holders = s.inodes.values().map(|n| n.layout.clone()).chain(
-        s.uploads
-            .iter()
-            .flat_map(|u| u.parts.values().map(|p| p.extents.clone())),
-    );
+    let holders = s
+        .inodes
+        .values()
+        .map(|n| n.layout.clone())
+        .chain(
+            s.uploads
+                .iter()
+                .flat_map(|u| u.parts.values().map(|p| p.extents.clone())),
+        )
+        .chain(s.versions.iter().map(|(_, _, _, row)| row.layout.clone()));
     for layout in holders {
         let distinct: BTreeSet<u64> = layout.iter().map(|e| e.chunk_id).collect();
         for c in distinct {
@@ -370,6 +396,7 @@ fn check(db: &Database) -> Result<(), String> {
             return Err(format!("a deletion is queued for removed cs {cs}"));
         }
     }
+    versions::check(&s)?;
     Ok(())
 }
 
@@ -486,6 +513,9 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -
         r => panic!("allocation failed: {r:?}"),
     };
     let any_dir = |rng: &mut StdRng| pick(rng, &dirs).unwrap_or(ROOT_INO);
+    if rng.random_range(0..8) == 0 {
+        return versions::random_command(&s, rng, &bucket, now_ns);
+    }
     match rng.random_range(0..100) {
         0..=29 => {
             let key = random_key(rng);
@@ -675,7 +705,8 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -
     }
 }
 
-fn run_seed(seed: u64, steps: usize) {
+/// Runs one seeded sequence; returns the most versions rows it had at once.
+fn run_seed(seed: u64, steps: usize) -> usize {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut f = Fixture::new();
     let mut servers = Vec::new();
@@ -702,6 +733,7 @@ fn run_seed(seed: u64, steps: usize) {
         f.bucket(b);
     }
     let mut applied = 0usize;
+    let mut most_versions = 0usize;
     for step in 0..steps {
         let mut cmd = random_command(&mut f, &mut rng, cs, &heal_targets);
         if let Command::RemoveCs { cs_id, .. } | Command::SetCsDraining { cs_id, .. } = &mut cmd {
@@ -717,6 +749,7 @@ fn run_seed(seed: u64, steps: usize) {
         if let Err(e) = check(&f.db) {
             panic!("seed {seed}, step {step}: invariant broken after {cmd:?} -> {result:?}: {e}");
         }
+        most_versions = most_versions.max(snapshot(&f.db).versions.len());
     }
     // The sequence did real work, not only refused commands.
     assert!(
@@ -737,13 +770,19 @@ fn run_seed(seed: u64, steps: usize) {
             now_ns: 1,
         });
     }
+    versions::remove_all(&mut f);
     check(&f.db).unwrap_or_else(|e| panic!("seed {seed}: after emptying: {e}"));
     let s = snapshot(&f.db);
     assert!(
         s.inodes.values().all(|n| n.layout.is_empty()),
         "seed {seed}: content left after deleting every key"
     );
+    assert!(
+        snapshot(&f.db).chunks.values().all(|c| c.refs == 0),
+        "seed {seed}: chunks still referenced after deleting every version"
+    );
     let _ = node;
+    most_versions
 }
 
 #[test]
@@ -756,7 +795,15 @@ fn random_commands_keep_the_invariants() {
         run_seed(seed, 2000);
         return;
     }
+    let mut with_versions = 0;
     for seed in 0..16 {
-        run_seed(seed, 300);
+        if run_seed(seed, 300) > 3 {
+            with_versions += 1;
+        }
     }
+    // The sequences went through versioned buckets, not only plain ones.
+    assert!(
+        with_versions >= 8,
+        "only {with_versions} of 16 seeds kept versions"
+    );
 }

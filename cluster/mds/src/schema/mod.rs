@@ -23,6 +23,8 @@
 //! | `access_keys` | access key id | [`AccessKeyInfo`] | at most one permission row per bucket |
 //! | `uploads` | upload id | [`UploadInfo`] | each part holds one reference on each chunk its extents name |
 //! | `upload_index` | (bucket, key, upload id) | () | mirrors `uploads`, for listing by key |
+//! | `versions` | (bucket, key, u64::MAX - version seq) | [`ObjectVersion`] | the versions of a key that are not its current object (noncurrent versions and delete markers), newest first; each holds one reference on each chunk of its layout ([`versions`]) |
+//! | `bucket_settings` | (bucket, setting name) | a record per setting | versioning and object lock ([`BucketProtection`], typed); tagging, lifecycle and later ones as the door wrote them; removed with the bucket |
 
 use std::{borrow::Cow, collections::BTreeMap};
 
@@ -32,6 +34,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{CommandReply, ObjectSpec};
 use crate::error::OrIo;
+
+pub use versions::{
+    BucketProtection, LockMode, ObjectLockConfig, ObjectVersion, Protection, Retention, VersionId,
+    Versioning,
+};
 
 pub const INODES: TableDefinition<u64, &[u8]> = TableDefinition::new("inodes");
 pub const DENTRIES: TableDefinition<(u64, &[u8]), u64> = TableDefinition::new("dentries");
@@ -49,6 +56,9 @@ pub const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("acce
 pub const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 pub const UPLOAD_INDEX: TableDefinition<(&str, &[u8], &str), ()> =
     TableDefinition::new("upload_index");
+pub const VERSIONS: TableDefinition<(&str, &[u8], u64), &[u8]> = TableDefinition::new("versions");
+pub const BUCKET_SETTINGS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("bucket_settings");
 
 /// `meta` row holding the [`ClusterMeta`].
 pub const META_CLUSTER: &str = "cluster";
@@ -133,36 +143,13 @@ pub struct Inode {
     /// Reachable only through `keys` (its key cannot be a POSIX path, or the
     /// path is taken by a node of another kind): no dentry.
     pub key_only: bool,
-}
-
-/// An inode as stored before the minimum replica count was kept (record
-/// version 1); decoded and migrated into [`Inode`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InodeV1 {
-    pub ino: u64,
-    pub kind: NodeKind,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub size: u64,
-    pub atime_ns: i64,
-    pub mtime_ns: i64,
-    pub ctime_ns: i64,
-    pub nlink: u32,
-    pub etag: String,
-    pub content_type: String,
-    pub user_meta: BTreeMap<String, String>,
-    pub headers: BTreeMap<String, String>,
-    pub xattrs: BTreeMap<String, Vec<u8>>,
-    pub replicas: u32,
-    pub tier: u32,
-    pub layout: Vec<Extent>,
-    pub symlink_target: Vec<u8>,
-    pub bucket: u64,
-    pub parent: u64,
-    pub name: Vec<u8>,
-    pub implicit: bool,
-    pub key_only: bool,
+    /// Which version of its object the inode holds (S3 versioning, see
+    /// [`versions`]); [`VersionId::UNVERSIONED`] when made outside it.
+    pub version: VersionId,
+    /// Tags, retention and legal hold of that version.
+    pub protection: Protection,
+    /// Device number of a character or block device node; 0 otherwise.
+    pub rdev: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -400,62 +387,10 @@ macro_rules! stored {
     };
 }
 
-/// The inode envelope: V1 (before the minimum replica count) is migrated
-/// on decode; V2 is written.
-#[derive(Serialize, Deserialize)]
-enum InodeRecord<'a> {
-    V1(Cow<'a, InodeV1>),
-    V2(Cow<'a, Inode>),
-}
+// Declared after `stored!` so that they can use it.
+mod legacy;
+pub mod versions;
 
-impl From<InodeV1> for Inode {
-    fn from(v1: InodeV1) -> Inode {
-        Inode {
-            ino: v1.ino,
-            kind: v1.kind,
-            mode: v1.mode,
-            uid: v1.uid,
-            gid: v1.gid,
-            size: v1.size,
-            atime_ns: v1.atime_ns,
-            mtime_ns: v1.mtime_ns,
-            ctime_ns: v1.ctime_ns,
-            nlink: v1.nlink,
-            etag: v1.etag,
-            content_type: v1.content_type,
-            user_meta: v1.user_meta,
-            headers: v1.headers,
-            xattrs: v1.xattrs,
-            replicas: v1.replicas,
-            min_replicas: 0,
-            tier: v1.tier,
-            layout: v1.layout,
-            symlink_target: v1.symlink_target,
-            bucket: v1.bucket,
-            parent: v1.parent,
-            name: v1.name,
-            implicit: v1.implicit,
-            key_only: v1.key_only,
-        }
-    }
-}
-
-impl Stored for Inode {
-    const WHAT: &'static str = "inode";
-
-    fn encode(&self) -> Result<Vec<u8>, FsError> {
-        postcard::to_allocvec(&InodeRecord::V2(Cow::Borrowed(self)))
-            .map_err(|e| encode_err(Self::WHAT, e))
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Self, FsError> {
-        match postcard::from_bytes::<InodeRecord>(bytes) {
-            Ok(InodeRecord::V1(v)) => Ok(v.into_owned().into()),
-            Ok(InodeRecord::V2(v)) => Ok(v.into_owned()),
-            Err(e) => Err(decode_err(Self::WHAT, e)),
-        }
-    }
-}
 stored!(BucketInfo, BucketRecord, "bucket");
 
 /// The chunk envelope: V1 (before per-chunk replica count and tier) is
@@ -608,7 +543,7 @@ pub fn join_key(rel: &[u8], name: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn sample() -> Inode {
+    pub(super) fn sample() -> Inode {
         Inode {
             ino: 7,
             kind: NodeKind::File,
@@ -640,6 +575,12 @@ mod tests {
             name: vec![],
             implicit: false,
             key_only: false,
+            version: VersionId {
+                seq: 9,
+                null: false,
+            },
+            protection: Protection::default(),
+            rdev: 0,
         }
     }
 
@@ -647,50 +588,9 @@ mod tests {
     fn records_round_trip_with_a_version_marker() {
         let inode = sample();
         let bytes = inode.encode().unwrap();
-        // The envelope's variant index comes first: V2 = 1.
-        assert_eq!(bytes[0], 1);
+        // The envelope's variant index comes first: V3 = 2.
+        assert_eq!(bytes[0], 2);
         assert_eq!(Inode::decode(&bytes).unwrap(), inode);
-    }
-
-    #[test]
-    fn version_1_inode_records_migrate_with_the_default_minimum() {
-        let inode = sample();
-        let v1 = InodeV1 {
-            ino: inode.ino,
-            kind: inode.kind,
-            mode: inode.mode,
-            uid: inode.uid,
-            gid: inode.gid,
-            size: inode.size,
-            atime_ns: inode.atime_ns,
-            mtime_ns: inode.mtime_ns,
-            ctime_ns: inode.ctime_ns,
-            nlink: inode.nlink,
-            etag: inode.etag.clone(),
-            content_type: inode.content_type.clone(),
-            user_meta: inode.user_meta.clone(),
-            headers: inode.headers.clone(),
-            xattrs: inode.xattrs.clone(),
-            replicas: inode.replicas,
-            tier: inode.tier,
-            layout: inode.layout.clone(),
-            symlink_target: inode.symlink_target.clone(),
-            bucket: inode.bucket,
-            parent: inode.parent,
-            name: inode.name.clone(),
-            implicit: inode.implicit,
-            key_only: inode.key_only,
-        };
-        let bytes = postcard::to_allocvec(&InodeRecord::V1(Cow::Borrowed(&v1))).unwrap();
-        assert_eq!(bytes[0], 0);
-        let migrated = Inode::decode(&bytes).unwrap();
-        assert_eq!(
-            migrated,
-            Inode {
-                min_replicas: 0,
-                ..inode
-            }
-        );
     }
 
     #[test]
