@@ -176,6 +176,11 @@ impl Element {
         Ok(first)
     }
 
+    /// The one child named `name`; none or two are `MalformedXML`.
+    pub fn required<'a>(&'a self, name: &'a str) -> S3Result<&'a Element> {
+        self.child(name)?.ok_or_else(malformed)
+    }
+
     /// Every child named `name`, in document order.
     pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
         self.children.iter().filter(move |c| c.name == name)
