@@ -194,6 +194,18 @@ impl Element {
             Err(malformed())
         }
     }
+
+    /// An XML Schema integer (`int`, `long`): optional sign and decimal
+    /// digits, surrounding white space allowed. Anything else, or a value
+    /// beyond `i64`, is `MalformedXML`.
+    pub fn integer(&self) -> S3Result<i64> {
+        let text = self.leaf()?.trim();
+        let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed());
+        }
+        text.parse().map_err(|_| malformed())
+    }
 }
 
 /// Starts an answer: the declaration and the root element in S3's
