@@ -37,23 +37,14 @@ pub const MAX_TAG_KEY_UNITS: usize = 128;
 /// Unicode characters in length").
 pub const MAX_TAG_VALUE_UNITS: usize = 256;
 
-/// Most rules in a lifecycle configuration (user guide, "Lifecycle
-/// configuration elements": "up to 1,000 rules per bucket. This limit is
-/// not adjustable").
-pub const MAX_LIFECYCLE_RULES: usize = 1000;
-/// Longest lifecycle rule ID, in characters ("ID length is limited to 255
-/// characters").
-pub const MAX_LIFECYCLE_ID_CHARS: usize = 255;
-/// Longest prefix in a lifecycle filter, in bytes: a prefix longer than the
-/// longest key matches nothing, and S3 refuses one over 1,024 bytes.
-pub const MAX_LIFECYCLE_PREFIX_BYTES: usize = MAX_KEY_BYTES;
-/// Most noncurrent versions a NoncurrentVersionExpiration may keep (API
-/// reference, NoncurrentVersionExpiration: "You can specify up to 100
-/// noncurrent versions to retain").
-pub const MAX_NEWER_NONCURRENT_VERSIONS: u32 = 100;
-/// Largest size bound of a lifecycle filter, in bytes: S3 answers
-/// "'ObjectSizeLessThan' should be between 1 and 1099511627776000."
-pub const MAX_LIFECYCLE_OBJECT_SIZE: u64 = 1_099_511_627_776_000;
+// The lifecycle limits live with the lifecycle rule model, which must not
+// depend on the gateway (it will move to the cluster's common crate for the
+// MDS's lifecycle runner); each carries its S3 reference there.
+pub use crate::xml::lifecycle::model::{
+    MAX_DAYS as MAX_LIFECYCLE_DAYS, MAX_ID_CHARS as MAX_LIFECYCLE_ID_CHARS,
+    MAX_NEWER_NONCURRENT_VERSIONS, MAX_OBJECT_SIZE as MAX_LIFECYCLE_OBJECT_SIZE,
+    MAX_PREFIX_BYTES as MAX_LIFECYCLE_PREFIX_BYTES, MAX_RULES as MAX_LIFECYCLE_RULES,
+};
 
 /// Longest default retention of an Object Lock configuration (user guide,
 /// "Object Lock": at most 100 years, 36,500 days).

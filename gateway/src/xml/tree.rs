@@ -206,6 +206,15 @@ impl Element {
         }
         text.parse().map_err(|_| malformed())
     }
+
+    /// An XML Schema boolean: `true`, `false`, `1` or `0`.
+    pub fn boolean(&self) -> S3Result<bool> {
+        match self.leaf()?.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(malformed()),
+        }
+    }
 }
 
 /// Starts an answer: the declaration and the root element in S3's
@@ -306,6 +315,24 @@ mod tests {
         assert_eq!(code(deep.as_bytes()), Some(ErrorCode::MalformedXML));
         let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
         assert_eq!(code(ok.as_bytes()), None);
+    }
+
+    #[test]
+    fn children_and_values() {
+        let doc = parse_any(b"<A><N> +42 </N><N>1</N><T>true</T><F>0</F><X>4x</X></A>").unwrap();
+        assert_eq!(doc.child("N").unwrap_err().code, ErrorCode::MalformedXML);
+        assert_eq!(doc.children_named("N").count(), 2);
+        assert_eq!(doc.children[0].integer().unwrap(), 42);
+        assert!(doc.required("T").unwrap().boolean().unwrap());
+        assert!(!doc.required("F").unwrap().boolean().unwrap());
+        assert!(doc.required("X").unwrap().integer().is_err());
+        assert!(doc.required("Missing").is_err());
+        assert!(doc.child("Missing").unwrap().is_none());
+        assert!(doc.only(&["N", "T", "F", "X"]).is_ok());
+        assert!(doc.only(&["N", "T", "F"]).is_err());
+        assert!(doc.leaf().is_err());
+        let big = parse_any(b"<N>99999999999999999999</N>").unwrap();
+        assert!(big.integer().is_err());
     }
 
     #[test]
