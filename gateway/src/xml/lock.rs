@@ -342,7 +342,9 @@ impl LegalHold {
 }
 
 /// Parses `2030-01-01T00:00:00Z` or `2030-01-01T00:00:00.123Z` (up to nine
-/// fraction digits) into nanoseconds since the epoch.
+/// fraction digits) into nanoseconds since the epoch, kept to the
+/// millisecond as S3 keeps and shows them (so what is stored is what a GET
+/// answers).
 pub fn parse_retain_until(text: &str) -> Option<i64> {
     let secs = parse_iso8601(text)?;
     // parse_iso8601 has checked the shape; it drops the fraction, read here.
@@ -351,7 +353,8 @@ pub fn parse_retain_until(text: &str) -> Option<i64> {
             let digits = frac.strip_suffix('Z')?;
             let value: i64 = digits.parse().ok()?;
             let scale = 10_i64.checked_pow(9 - u32::try_from(digits.len()).ok()?)?;
-            value * scale
+            let nanos = value * scale;
+            nanos - nanos % 1_000_000
         }
         None => 0,
     };
@@ -628,7 +631,7 @@ mod tests {
         );
         assert_eq!(
             parse_retain_until("2030-01-01T00:00:00.123456789Z"),
-            Some(Y2030 + 123_456_789)
+            Some(Y2030 + 123_000_000)
         );
         for bad in [
             "2030-01-01",
