@@ -20,6 +20,8 @@ pub enum ErrorCode {
     AccessDenied,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
+    /// S3's generic 400, used for too many tags on an object or a bucket.
+    BadRequest,
     BadDigest,
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
@@ -32,6 +34,8 @@ pub enum ErrorCode {
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    /// The bucket's state forbids the request (e.g. Object Lock asked of a
+    /// bucket without versioning).
     InvalidBucketState,
     InvalidDigest,
     InvalidPart,
@@ -40,6 +44,8 @@ pub enum ErrorCode {
     InvalidPolicyDocument,
     InvalidRange,
     InvalidRequest,
+    InvalidRetentionPeriod,
+    InvalidTag,
     InvalidURI,
     KeyTooLongError,
     MalformedPOSTRequest,
@@ -50,12 +56,19 @@ pub enum ErrorCode {
     MissingSecurityHeader,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchLifecycleConfiguration,
+    /// An object version without retention or legal hold (GetObjectRetention,
+    /// GetObjectLegalHold).
+    NoSuchObjectLockConfiguration,
+    NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
     NotImplemented,
     /// Not an error to S3 but a 304 answer; carried as an error so that the
     /// conditional-request check can stop a handler early.
     NotModified,
+    /// A bucket without Object Lock configuration (GetObjectLockConfiguration).
+    ObjectLockConfigurationNotFoundError,
     PreconditionFailed,
     RequestTimeTooSkewed,
     ServiceUnavailable,
@@ -72,6 +85,7 @@ impl ErrorCode {
             AccessDenied => "AccessDenied",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
+            BadRequest => "BadRequest",
             BadDigest => "BadDigest",
             BucketAlreadyExists => "BucketAlreadyExists",
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
@@ -92,6 +106,8 @@ impl ErrorCode {
             InvalidPolicyDocument => "InvalidPolicyDocument",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
+            InvalidRetentionPeriod => "InvalidRetentionPeriod",
+            InvalidTag => "InvalidTag",
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
             MalformedPOSTRequest => "MalformedPOSTRequest",
@@ -102,10 +118,14 @@ impl ErrorCode {
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
+            NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            NoSuchTagSet => "NoSuchTagSet",
             NoSuchUpload => "NoSuchUpload",
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
+            ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             PreconditionFailed => "PreconditionFailed",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ServiceUnavailable => "ServiceUnavailable",
@@ -125,7 +145,14 @@ impl ErrorCode {
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | InvalidBucketState => {
                 StatusCode::CONFLICT
             }
-            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion => StatusCode::NOT_FOUND,
+            NoSuchBucket
+            | NoSuchKey
+            | NoSuchLifecycleConfiguration
+            | NoSuchObjectLockConfiguration
+            | NoSuchTagSet
+            | NoSuchUpload
+            | NoSuchVersion
+            | ObjectLockConfigurationNotFoundError => StatusCode::NOT_FOUND,
             InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -136,6 +163,7 @@ impl ErrorCode {
             ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
+            | BadRequest
             | BadDigest
             | EntityTooLarge
             | EntityTooSmall
@@ -148,6 +176,8 @@ impl ErrorCode {
             | InvalidPartOrder
             | InvalidPolicyDocument
             | InvalidRequest
+            | InvalidRetentionPeriod
+            | InvalidTag
             | InvalidURI
             | KeyTooLongError
             | MalformedPOSTRequest
@@ -165,6 +195,7 @@ impl ErrorCode {
             AccessDenied => "Access Denied",
             AuthorizationHeaderMalformed => "The authorization header is malformed.",
             AuthorizationQueryParametersError => "The authorization query parameters are malformed.",
+            BadRequest => "Bad Request",
             BadDigest => "The Content-MD5 you specified did not match what we received.",
             BucketAlreadyExists => "The requested bucket name is not available.",
             BucketAlreadyOwnedByYou => {
@@ -191,6 +222,8 @@ impl ErrorCode {
             InvalidPolicyDocument => "The content of the form does not meet the conditions specified in the policy document.",
             InvalidRange => "The requested range is not satisfiable",
             InvalidRequest => "Invalid Request",
+            InvalidRetentionPeriod => "The retention period is not valid.",
+            InvalidTag => "The tag provided was not a valid tag.",
             InvalidURI => "Couldn't parse the specified URI.",
             KeyTooLongError => "Your key is too long",
             MalformedPOSTRequest => "The body of your POST request is not well-formed multipart/form-data.",
@@ -201,10 +234,18 @@ impl ErrorCode {
             MissingSecurityHeader => "Your request is missing a required header.",
             NoSuchBucket => "The specified bucket does not exist",
             NoSuchKey => "The specified key does not exist.",
+            NoSuchLifecycleConfiguration => "The lifecycle configuration does not exist",
+            NoSuchObjectLockConfiguration => {
+                "The specified object does not have a ObjectLock configuration"
+            }
+            NoSuchTagSet => "The TagSet does not exist",
             NoSuchUpload => "The specified multipart upload does not exist.",
             NoSuchVersion => "The version ID specified in the request does not match an existing version.",
             NotImplemented => "A header or operation you provided implies functionality that is not implemented.",
             NotModified => "Not Modified",
+            ObjectLockConfigurationNotFoundError => {
+                "Object Lock configuration does not exist for this bucket"
+            }
             PreconditionFailed => "At least one of the preconditions you specified did not hold.",
             RequestTimeTooSkewed => "The difference between the request time and the server's time is too large.",
             ServiceUnavailable => "Please reduce your request rate.",
@@ -419,6 +460,32 @@ mod tests {
             ErrorCode::MissingContentLength.status(),
             StatusCode::LENGTH_REQUIRED
         );
+    }
+
+    #[test]
+    fn data_protection_codes_follow_the_reference() {
+        for (code, status) in [
+            (ErrorCode::BadRequest, StatusCode::BAD_REQUEST),
+            (ErrorCode::InvalidTag, StatusCode::BAD_REQUEST),
+            (ErrorCode::InvalidRetentionPeriod, StatusCode::BAD_REQUEST),
+            (ErrorCode::InvalidBucketState, StatusCode::CONFLICT),
+            (ErrorCode::NoSuchTagSet, StatusCode::NOT_FOUND),
+            (
+                ErrorCode::NoSuchLifecycleConfiguration,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                ErrorCode::NoSuchObjectLockConfiguration,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                ErrorCode::ObjectLockConfigurationNotFoundError,
+                StatusCode::NOT_FOUND,
+            ),
+        ] {
+            assert_eq!(code.status(), status, "{code:?}");
+            assert_eq!(code.as_str(), format!("{code:?}"));
+        }
     }
 
     #[test]

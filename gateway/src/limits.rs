@@ -23,6 +23,35 @@ pub const MAX_XML_BODY: usize = 4 << 20;
 /// Most keys a listing answers with at once.
 pub const MAX_LIST_KEYS: usize = 1000;
 
+/// Most tags on one object version (S3 user guide, "Categorizing your
+/// storage using tags": "You can associate up to 10 tags with an object").
+pub const MAX_OBJECT_TAGS: usize = 10;
+/// Most tags on one bucket (user guide, "Using cost allocation S3 bucket
+/// tags": "A tag set can contain as many as 50 tags, or it can be empty").
+pub const MAX_BUCKET_TAGS: usize = 50;
+/// Longest tag key, in UTF-16 code units: "A tag key can be up to 128
+/// Unicode characters in length ... Amazon S3 object tags are internally
+/// represented in UTF-16" (user guide, object tagging).
+pub const MAX_TAG_KEY_UNITS: usize = 128;
+/// Longest tag value, in UTF-16 code units ("tag values can be up to 256
+/// Unicode characters in length").
+pub const MAX_TAG_VALUE_UNITS: usize = 256;
+
+// The lifecycle limits live with the lifecycle rule model, which must not
+// depend on the gateway (it will move to the cluster's common crate for the
+// MDS's lifecycle runner); each carries its S3 reference there.
+pub use crate::xml::lifecycle::model::{
+    MAX_DAYS as MAX_LIFECYCLE_DAYS, MAX_ID_CHARS as MAX_LIFECYCLE_ID_CHARS,
+    MAX_NEWER_NONCURRENT_VERSIONS, MAX_OBJECT_SIZE as MAX_LIFECYCLE_OBJECT_SIZE,
+    MAX_PREFIX_BYTES as MAX_LIFECYCLE_PREFIX_BYTES, MAX_RULES as MAX_LIFECYCLE_RULES,
+};
+
+/// Longest default retention of an Object Lock configuration (user guide,
+/// "Object Lock": at most 100 years, 36,500 days).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// The same in years.
+pub const MAX_RETENTION_YEARS: u32 = 100;
+
 /// An object key must be 1 to 1024 bytes of UTF-8 (the type guarantees
 /// UTF-8). Any byte S3 allows is allowed: the key is never turned into a
 /// path by the gateway.
