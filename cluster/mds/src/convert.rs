@@ -7,8 +7,11 @@ use cairn_common::FsError;
 use cairn_proto as pb;
 
 use crate::command::{AttrChange, ObjectSpec};
+use crate::query::VersionView;
+use crate::schema::versions::DefaultRetention;
 use crate::schema::{
-    AccessKeyInfo, BucketInfo, BucketPermission, Extent, Inode, NodeKind, PartInfo, UploadInfo,
+    AccessKeyInfo, BucketInfo, BucketPermission, BucketProtection, Extent, Inode, LockMode,
+    NodeKind, PartInfo, Protection, Retention, UploadInfo, VersionId, Versioning,
 };
 
 pub fn node_kind_to_pb(kind: NodeKind) -> pb::NodeKind {
@@ -70,6 +73,12 @@ pub fn node_to_pb(n: &Inode) -> pb::Node {
         symlink_target: n.symlink_target.clone(),
         xattrs: n.xattrs.clone().into_iter().collect(),
         headers: n.headers.clone().into_iter().collect(),
+        version_id: if n.version == VersionId::UNVERSIONED {
+            String::new()
+        } else {
+            n.version.to_wire()
+        },
+        protection: Some(protection_to_pb(&n.protection)),
     }
 }
 
@@ -198,4 +207,88 @@ pub fn upload_to_pb(u: &UploadInfo, with_parts: bool) -> pb::Upload {
             Vec::new()
         },
     }
+}
+
+pub fn lock_mode_to_pb(mode: LockMode) -> &'static str {
+    match mode {
+        LockMode::Governance => "GOVERNANCE",
+        LockMode::Compliance => "COMPLIANCE",
+    }
+}
+
+/// `""` is no mode; anything else but the two S3 modes is EINVAL.
+pub fn lock_mode_from_pb(mode: &str) -> Result<Option<LockMode>, FsError> {
+    match mode {
+        "" => Ok(None),
+        "GOVERNANCE" => Ok(Some(LockMode::Governance)),
+        "COMPLIANCE" => Ok(Some(LockMode::Compliance)),
+        other => Err(FsError::Invalid(format!("unknown object lock mode `{other}`"))),
+    }
+}
+
+pub fn protection_to_pb(p: &Protection) -> pb::Protection {
+    pb::Protection {
+        tags: p.tags.clone().into_iter().collect(),
+        lock_mode: p
+            .retention
+            .map_or("", |r| lock_mode_to_pb(r.mode))
+            .to_string(),
+        retain_until_ns: p.retention.map_or(0, |r| r.until_ns),
+        legal_hold: p.legal_hold,
+    }
+}
+
+pub fn retention_from_pb(mode: &str, until_ns: i64) -> Result<Option<Retention>, FsError> {
+    Ok(lock_mode_from_pb(mode)?.map(|mode| Retention { mode, until_ns }))
+}
+
+pub fn protection_from_pb(p: &pb::Protection) -> Result<Protection, FsError> {
+    Ok(Protection {
+        tags: p.tags.clone().into_iter().collect(),
+        retention: retention_from_pb(&p.lock_mode, p.retain_until_ns)?,
+        legal_hold: p.legal_hold,
+    })
+}
+
+pub fn version_to_pb(v: &VersionView) -> pb::ObjectVersion {
+    pb::ObjectVersion {
+        key: v.key.clone(),
+        version_id: v.id.to_wire(),
+        latest: v.latest,
+        delete_marker: v.delete_marker,
+        node: Some(node_to_pb(&v.node)),
+    }
+}
+
+pub fn bucket_protection_to_pb(b: &BucketProtection) -> pb::BucketProtection {
+    let default = b.object_lock.and_then(|l| l.default_retention);
+    pb::BucketProtection {
+        versioning: match b.versioning {
+            Versioning::Unversioned => "",
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
+        }
+        .to_string(),
+        object_lock: b.object_lock.is_some(),
+        default_mode: default.map_or("", |d| lock_mode_to_pb(d.mode)).to_string(),
+        default_days: default.map_or(0, |d| d.days),
+        default_years: default.map_or(0, |d| d.years),
+    }
+}
+
+/// A default retention: a mode and exactly one of days and years.
+pub fn default_retention_from_pb(
+    mode: &str,
+    days: u32,
+    years: u32,
+) -> Result<Option<DefaultRetention>, FsError> {
+    let Some(mode) = lock_mode_from_pb(mode)? else {
+        return Ok(None);
+    };
+    if (days == 0) == (years == 0) {
+        return Err(FsError::Invalid(
+            "a default retention has either days or years".into(),
+        ));
+    }
+    Ok(Some(DefaultRetention { mode, days, years }))
 }
