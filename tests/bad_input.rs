@@ -63,7 +63,7 @@ fn chunk_server_directories_that_cannot_serve() {
 fn an_mds_that_does_not_answer() {
     let cluster = TestCluster::start(&[]);
     let mut cfg = cluster.config();
-    cfg.mds_addrs = vec![format!("127.0.0.1:{}", free_port())];
+    cfg.mds_addrs = vec![format!("127.0.0.1:{}", reserve_port())];
     let etc = cluster.root.path().join("dead-etc");
     cfg.save_to(&etc).unwrap();
     let out = cluster

@@ -185,7 +185,7 @@ async fn killing_a_chunk_server_mid_write_loses_nothing() {
         })
     };
     // Kill a chunk server once the write is under way.
-    let victim = wait_for(
+    let victim = eventually(
         Duration::from_secs(60),
         "the write to reach the chunk servers",
         || {
@@ -268,7 +268,7 @@ async fn a_corrupted_replica_is_detected_and_reported() {
         "the read fails over to a good replica"
     );
     // The bad replica was reported: the MDS no longer lists it.
-    wait_for(
+    eventually(
         Duration::from_secs(10),
         "the bad replica to be dropped",
         || {
@@ -364,7 +364,7 @@ async fn changes_answered_before_their_fsync_survive_kill_9_of_the_mds() {
             50_000
         })
     };
-    wait_for(Duration::from_secs(60), "500 creates answered", || {
+    eventually(Duration::from_secs(60), "500 creates answered", || {
         (answered.lock().expect("names").len() >= 500).then_some(())
     });
     cluster.kill_mds();

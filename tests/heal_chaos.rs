@@ -18,7 +18,7 @@
 //! `--offline-after 3 --lost-after 6 --release-grace 5`, chunk servers
 //! scrubbing every 3 s. Each wait for health is bounded by 90 s.
 //!
-//! The seed is printed; `CAIRN_CHAOS_SEED=<seed> cargo test -p cairn --test
+//! The seed is printed; `CAIRN_TEST_SEED=<seed> cargo test -p cairn --test
 //! heal_chaos` replays one. Without it two fixed seeds run (about a minute
 //! each on 2 cores).
 
@@ -34,6 +34,7 @@ use bytes::Bytes;
 use cairn_client::{Client, ObjectMeta, PutConditions};
 use cairn_common::FsError;
 use common::heal::*;
+use common::Seed;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 const HOSTS: [&str; 4] = ["h1", "h2", "h3", "h4"];
@@ -124,9 +125,7 @@ async fn settle(cluster: &HealCluster, seed: u64, why: &str) {
 }
 
 async fn run_seed(seed: u64) {
-    eprintln!(
-        "chaos seed {seed}; replay with CAIRN_CHAOS_SEED={seed} cargo test -p cairn --test heal_chaos"
-    );
+    let _seed = Seed::new(seed, "heal_chaos");
     let mut rng = StdRng::seed_from_u64(seed);
     let mut cluster = HealCluster::start(
         &HOSTS,
@@ -163,7 +162,7 @@ async fn run_seed(seed: u64) {
             }
             Some(Fault::Corrupt { file, until }) if step >= *until => {
                 let file = file.clone();
-                common::wait_for(
+                common::eventually(
                     SETTLE,
                     &format!(
                         "seed {seed}: the corrupt replica {} to be taken out",
@@ -317,7 +316,7 @@ async fn run_seed(seed: u64) {
     }
     if let Some(Fault::Corrupt { file, .. }) = &fault {
         let file = file.clone();
-        common::wait_for(SETTLE, "the last corrupt replica to be taken out", || {
+        common::eventually(SETTLE, "the last corrupt replica to be taken out", || {
             (!file.exists()).then_some(())
         });
     }
@@ -349,10 +348,7 @@ async fn run_seed(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_against_a_model() {
-    if let Some(seed) = std::env::var("CAIRN_CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-    {
+    if let Some(seed) = common::given_seed() {
         run_seed(seed).await;
         return;
     }

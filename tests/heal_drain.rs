@@ -56,7 +56,7 @@ async fn rm_cs_drains_without_any_chunk_below_three_replicas() {
             Ok::<usize, String>(i)
         })
     };
-    common::wait_for(Duration::from_secs(30), "the writer to start", || {
+    common::eventually(Duration::from_secs(30), "the writer to start", || {
         (written.load(Ordering::Relaxed) >= 2).then_some(())
     });
 

@@ -81,7 +81,7 @@ async fn a_lost_disk_is_re_replicated_while_every_object_reads_back() {
 
     // Until the MDS counts the dead CS lost (offline after 3 s, lost after
     // 5 s) it still lists its replicas as live: the repair starts then.
-    common::wait_for(RESTORE_BOUND, "the MDS to count the dead CS lost", || {
+    common::eventually(RESTORE_BOUND, "the MDS to count the dead CS lost", || {
         let stat = cluster.try_stat()?;
         let state = servers(&stat).get(&u64::from(dead))?.0.clone();
         (state == "lost").then_some(())
@@ -113,7 +113,7 @@ async fn a_lost_disk_is_re_replicated_while_every_object_reads_back() {
     assert_eq!(dead_row["state"], "lost");
     assert_eq!(dead_row["replicas"].as_u64(), Some(0), "{dead_row}");
     assert!(stat["copied_bytes"].as_u64().unwrap_or(0) >= (on_victim * SIZE) as u64);
-    common::wait_for(Duration::from_secs(20), "stat to say healthy", || {
+    common::eventually(Duration::from_secs(20), "stat to say healthy", || {
         cluster
             .try_stat()
             .filter(|s| s["healthy"] == true)

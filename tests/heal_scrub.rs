@@ -89,7 +89,7 @@ async fn a_corrupt_replica_is_found_by_the_scrubber_and_replaced() {
     let mut damaged = file.clone().into_os_string();
     damaged.push(".damaged");
     let damaged = std::path::PathBuf::from(damaged);
-    common::wait_for(BOUND, "the scrubber to quarantine the replica", || {
+    common::eventually(BOUND, "the scrubber to quarantine the replica", || {
         damaged.exists().then_some(())
     });
     let found = corrupted.elapsed();
@@ -97,7 +97,7 @@ async fn a_corrupt_replica_is_found_by_the_scrubber_and_replaced() {
     // The chunk is copied from a good replica (until the CS reports the
     // quarantine, the MDS still lists the bad one as live)...
     let remaining = BOUND.saturating_sub(corrupted.elapsed());
-    common::wait_for(
+    common::eventually(
         remaining,
         "the chunk to be copied from a good replica",
         || {

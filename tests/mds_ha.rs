@@ -58,7 +58,7 @@ impl HaCluster {
         let inner = TestCluster {
             etc,
             mds_dir: root.path().join("mds1"),
-            mds_addr: format!("127.0.0.1:{}", free_port()),
+            mds_addr: format!("127.0.0.1:{}", reserve_port()),
             mds: None,
             cs: Vec::new(),
             root,
@@ -102,7 +102,7 @@ impl HaCluster {
     /// `make-mds` without -I: a new MDS in directory `mds{n}`, started.
     fn join_mds(&mut self, n: usize) -> usize {
         let dir = self.inner.root.path().join(format!("mds{n}"));
-        let addr = format!("127.0.0.1:{}", free_port());
+        let addr = format!("127.0.0.1:{}", reserve_port());
         let out = self
             .inner
             .cairn(&["make-mds", "-r", path_str(&dir), "-a", &addr]);
@@ -141,7 +141,7 @@ impl HaCluster {
             .expect("spawn cairn mds");
         self.mds[idx].child = Some(child);
         let addr = self.mds[idx].addr.clone();
-        wait_for(Duration::from_secs(20), "an MDS to listen", || {
+        eventually(Duration::from_secs(20), "an MDS to listen", || {
             std::net::TcpStream::connect(&addr).ok()
         });
     }
@@ -174,7 +174,7 @@ impl HaCluster {
 
     /// Waits until `n` MDS are voters (leader or follower) with no lag.
     fn wait_voters(&self, n: usize) {
-        wait_for(Duration::from_secs(60), &format!("{n} MDS voters"), || {
+        eventually(Duration::from_secs(60), &format!("{n} MDS voters"), || {
             let mds = self.mds_stat()?;
             let caught_up = mds
                 .iter()
@@ -189,7 +189,7 @@ impl HaCluster {
 
     /// Index (in `self.mds`) of the current leader.
     fn leader(&self) -> usize {
-        wait_for(Duration::from_secs(30), "an MDS leader", || {
+        eventually(Duration::from_secs(30), "an MDS leader", || {
             let mds = self.mds_stat()?;
             let addr = mds.iter().find(|m| m["role"] == "leader")?["addr"]
                 .as_str()?
@@ -372,17 +372,6 @@ impl Writers {
     }
 }
 
-async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Every acknowledged object reads back with its content; every object
 /// listed was attempted.
 async fn verify(client: &Client, acked: &BTreeMap<String, u64>, attempted: &BTreeSet<String>) {
@@ -463,14 +452,14 @@ async fn leader_killed_three_times_loses_no_acknowledged_write() {
     let mut resumes = Vec::new();
     for round in 0..3 {
         let before = writers.acked_count();
-        wait_until(Duration::from_secs(60), "writes before the kill", || {
+        eventually_async(Duration::from_secs(60), "writes before the kill", || {
             writers.acked_count() >= before + 50
         })
         .await;
         let leader = tokio::task::block_in_place(|| ha.leader());
         let killed_at = Instant::now();
         ha.kill_mds(leader);
-        wait_until(
+        eventually_async(
             RESUME_BOUND,
             "a write acknowledged after the leader's kill",
             || writers.acked_after(killed_at).is_some(),

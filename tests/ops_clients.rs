@@ -12,7 +12,7 @@ use common::{
     path_str,
     s3::{body_bytes, sdk_client},
 };
-use ops_support::{http_get, wait, Up};
+use ops_support::{eventually, http_get, Up};
 
 const OBJECT: usize = 300 * 1024;
 const FILE: usize = 1 << 20;
@@ -109,7 +109,7 @@ async fn gateways_and_mounts_report_what_they_serve() {
     let stat = tokio::task::spawn_blocking({
         let etc = up.etc();
         move || {
-            wait(Duration::from_secs(20), "both doors' reports", || {
+            eventually(Duration::from_secs(20), "both doors' reports", || {
                 let stat = stat_json(&etc)?;
                 let gateway = door(&stat, "gateway")?;
                 let mount = door(&stat, "mount")?;
@@ -146,7 +146,7 @@ async fn gateways_and_mounts_report_what_they_serve() {
     assert_eq!(status, 403);
     let up_etc = up.etc();
     tokio::task::spawn_blocking(move || {
-        wait(
+        eventually(
             Duration::from_secs(20),
             "the refused request's report",
             || {

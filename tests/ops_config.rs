@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use common::{cairn_bin, free_port, path_str, wait_for};
+use common::{cairn_bin, eventually, path_str, reserve_port};
 
 fn cairn(args: &[&str]) -> std::process::Output {
     Command::new(cairn_bin())
@@ -32,7 +32,7 @@ fn up(config: &Path, args: &[&str], port: u16) -> Child {
         .spawn()
         .expect("spawn cairn up");
     let answered = std::panic::catch_unwind(|| {
-        wait_for(Duration::from_secs(60), "S3 on the configured port", || {
+        eventually(Duration::from_secs(60), "S3 on the configured port", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         })
     });
@@ -52,7 +52,7 @@ fn stop(mut child: Child) {
 fn up_takes_its_flags_from_the_file_and_the_command_line_wins() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let (from_file, from_cli) = (free_port(), free_port());
+    let (from_file, from_cli) = (reserve_port(), reserve_port());
     let config = dir.path().join("up.toml");
     std::fs::write(
         &config,

@@ -9,7 +9,7 @@ mod ops_support;
 use std::{process::Stdio, time::Duration};
 
 use common::{assert_success, path_str, TestCluster};
-use ops_support::{free_addr, http_get, scrape, sum, wait, Daemon, Sample, Up};
+use ops_support::{eventually, free_addr, http_get, scrape, sum, Daemon, Sample, Up};
 
 const MIB: usize = 1 << 20;
 
@@ -38,7 +38,7 @@ fn traffic(cairn: impl Fn(&[&str]) -> std::process::Output, dir: &std::path::Pat
 
 /// Waits for the three chunk servers to be active in the MDS's figures.
 fn wait_three_active(up: &Up) {
-    wait(Duration::from_secs(60), "3 active chunk servers", || {
+    eventually(Duration::from_secs(60), "3 active chunk servers", || {
         let s = scrape(&up.metrics_addr);
         (sum(
             &s,
@@ -135,7 +135,7 @@ fn cairn_up_serves_every_part_on_one_address_and_counters_grow() {
 fn cairn_up_with_three_mds_serves_the_figures_of_the_group() {
     let up = Up::start(&["--mds-count", "3"]);
     wait_three_active(&up);
-    let page = wait(Duration::from_secs(30), "a status page with 3 MDS", || {
+    let page = eventually(Duration::from_secs(30), "a status page with 3 MDS", || {
         let (status, page) = http_get(&up.metrics_addr, "/").ok()?;
         (status == 200 && page.matches("<td class=l>follower</td>").count() == 2).then_some(page)
     });
@@ -189,7 +189,7 @@ fn lone_daemons_serve_their_own_metrics() {
     );
     cluster.wait_active(3);
     for addr in [&mds_metrics, &cs_metrics, &gw_metrics] {
-        wait(Duration::from_secs(30), "a metrics listener", || {
+        eventually(Duration::from_secs(30), "a metrics listener", || {
             http_get(addr, "/metrics").ok().filter(|(s, _)| *s == 200)
         });
     }
@@ -209,7 +209,7 @@ fn lone_daemons_serve_their_own_metrics() {
         .all(|s| s.labels.get("part").is_none_or(|p| *p == cs_part)));
 
     traffic(|a| cluster.cairn(a), cluster.root.path(), 2 * MIB);
-    wait(Duration::from_secs(20), "the gateway to answer", || {
+    eventually(Duration::from_secs(20), "the gateway to answer", || {
         http_get(&s3, "/").ok().filter(|(s, _)| *s == 403)
     });
 

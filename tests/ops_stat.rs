@@ -58,7 +58,7 @@ fn stat_json_has_the_documented_fields_and_no_others() {
     );
     // The MDS's watcher records the chunk servers coming online within a
     // second or so of their first heartbeats.
-    common::wait_for(Duration::from_secs(15), "the first events", || {
+    common::eventually(Duration::from_secs(15), "the first events", || {
         let json = cluster.stat_json();
         (!json["events"].as_array()?.is_empty()).then_some(())
     });

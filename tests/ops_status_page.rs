@@ -13,7 +13,7 @@ use std::{
 
 use common::TestCluster;
 use fantoccini::{ClientBuilder, Locator};
-use ops_support::{free_addr, http_get, wait};
+use ops_support::{eventually, free_addr, http_get};
 
 /// chromedriver, killed on drop.
 struct Driver(Child);
@@ -50,7 +50,7 @@ async fn the_status_page_shows_each_chunk_server_in_chromium() {
     let mut cluster = TestCluster::start(&["h1", "h2", "h3"]);
     let page_addr = free_addr();
     cluster.restart_mds(&["--metrics-listen", &page_addr]);
-    wait(Duration::from_secs(20), "the status page", || {
+    eventually(Duration::from_secs(20), "the status page", || {
         http_get(&page_addr, "/").ok().filter(|(s, _)| *s == 200)
     });
 
@@ -64,7 +64,7 @@ async fn the_status_page_shows_each_chunk_server_in_chromium() {
             .spawn()
             .expect("start chromedriver (conformance/install-deps installs chromium-driver)"),
     );
-    wait(Duration::from_secs(20), "chromedriver to listen", || {
+    eventually(Duration::from_secs(20), "chromedriver to listen", || {
         std::net::TcpStream::connect(&driver_addr).ok()
     });
 

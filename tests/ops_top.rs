@@ -12,7 +12,7 @@ use std::{
 };
 
 use common::{path_str, TestCluster, CLUSTER};
-use ops_support::wait;
+use ops_support::eventually;
 
 /// A tmux server on its own socket in a temp directory, killed on drop.
 struct Tmux {
@@ -99,7 +99,7 @@ fn top_shows_the_chunk_servers_follows_keys_and_sees_a_cs_go_offline() {
         &name,
         "-e",
         "RUST_LOG=off",
-        common::cairn_bin(),
+        path_str(&common::cairn_bin()),
         "top",
     ]);
     assert!(
@@ -132,7 +132,7 @@ fn top_shows_the_chunk_servers_follows_keys_and_sees_a_cs_go_offline() {
             .spawn()
             .expect("spawn the gateway"),
     );
-    wait(
+    eventually(
         Duration::from_secs(20),
         "the gateway to refuse an anonymous GET",
         || {
@@ -169,7 +169,7 @@ fn top_shows_the_chunk_servers_follows_keys_and_sees_a_cs_go_offline() {
 
     // `q`: top exits, and with it the tmux session.
     tmux.keys("q");
-    wait(Duration::from_secs(10), "cairn top to exit", || {
+    eventually(Duration::from_secs(10), "cairn top to exit", || {
         (!tmux.run(&["has-session", "-t", "top"]).status.success()).then_some(())
     });
 }

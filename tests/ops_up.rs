@@ -19,7 +19,7 @@ fn cairn_up_says_what_a_user_needs_in_a_few_lines() {
     let data = root.path().join("data");
     let out_path = root.path().join("up.out");
     let err_path = root.path().join("up.err");
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", reserve_port());
     let mut child = Command::new(cairn_bin())
         .args(["up", "--data", path_str(&data), "--listen", &listen])
         .env_remove("RUST_LOG")
@@ -29,7 +29,7 @@ fn cairn_up_says_what_a_user_needs_in_a_few_lines() {
         .spawn()
         .expect("spawn cairn up");
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
-    let ready = wait_for(
+    let ready = eventually(
         Duration::from_secs(60),
         "cairn up to say it is ready",
         || {

@@ -273,7 +273,7 @@ pub async fn mount_with<B: Backend>(
             source,
         })?;
     tracing::info!(mountpoint = %path.display(), "mounted");
-    crate::metrics::watch(&fs);
+    crate::fs::watch_metrics(&fs);
     mounted(fs.clone());
     let mut unmounter = session.unmount_callable();
     let mut run = tokio::task::spawn_blocking(move || session.run());

@@ -108,7 +108,7 @@ async fn posix_scenarios_and_fsx_over_a_real_cluster() {
         .unwrap();
     let r = root.clone();
     let got = blocking(move || {
-        common::wait_for(
+        common::eventually(
             Duration::from_secs(3),
             "the object put over S3 to show",
             || std::fs::read(r.join("crossdoor/dir/put")).ok(),
@@ -119,7 +119,7 @@ async fn posix_scenarios_and_fsx_over_a_real_cluster() {
     client.delete_object("crossdoor", b"dir/put").await.unwrap();
     let r = root.clone();
     blocking(move || {
-        common::wait_for(Duration::from_secs(3), "the deleted object to go", || {
+        common::eventually(Duration::from_secs(3), "the deleted object to go", || {
             (!r.join("crossdoor/dir/put").exists()).then_some(())
         })
     })

@@ -15,13 +15,14 @@ mod common;
 
 use std::{
     collections::BTreeSet,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use cairn_client::{Client, ClientOptions};
 use cairn_common::ClusterConfig;
+use cairn_testkit::{cairn_bin, reserve_port};
 use common::{blocking, can_mount, scenarios, Mounted};
 use md5::{Digest, Md5};
 
@@ -33,26 +34,6 @@ const CLUSTER: &str = "lost-host";
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 /// Bytes of the file: several 1 MiB chunks and a tail.
 const FILE_LEN: usize = (5 << 20) + 12345;
-
-/// The `cairn` binary this test runs.
-fn cairn_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CAIRN_BIN") {
-        return PathBuf::from(p);
-    }
-    // target/<profile>/deps/kernel_lost_host-HASH -> target/<profile>/cairn
-    let exe = std::env::current_exe().expect("the test's own path");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("cairn"))
-        .expect("a target directory");
-    assert!(
-        bin.is_file(),
-        "no cairn binary at {}: build it first (cargo build --bin cairn) or set CAIRN_BIN",
-        bin.display()
-    );
-    bin
-}
 
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
@@ -122,7 +103,7 @@ impl Procs {
         for (i, host) in HOSTS.iter().enumerate() {
             let dir = p.root.path().join(format!("mds-{host}"));
             let d = dir.to_str().expect("UTF-8 path").to_string();
-            let addr = format!("127.0.0.1:{}", free_port());
+            let addr = format!("127.0.0.1:{}", reserve_port());
             let mut args = vec!["make-mds", "-r", &d, "-a", &addr];
             if i == 0 {
                 args.extend(["-I", "--password", "pw", "--chunk-size", "1M"]);
@@ -132,7 +113,7 @@ impl Procs {
                 &["mds", "-r", &d, "--offline-after", "3"],
                 &format!("mds-{host}.log"),
             );
-            common::wait_for(Duration::from_secs(20), "an MDS to listen", || {
+            common::eventually(Duration::from_secs(20), "an MDS to listen", || {
                 std::net::TcpStream::connect(&addr).ok()
             });
             p.mds.push((addr, child));
@@ -202,13 +183,6 @@ impl Drop for Procs {
             let _ = c.wait();
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Polls the cluster until three MDS are caught-up voters and three chunk
@@ -326,7 +300,7 @@ async fn fsync_while_a_host_is_cut(cut_leader: bool) {
     .await;
     let r = root_b.clone();
     let before = blocking(move || {
-        common::wait_for(Duration::from_secs(5), "the first file in mount B", || {
+        common::eventually(Duration::from_secs(5), "the first file in mount B", || {
             std::fs::read(r.join("lost/before")).ok()
         })
     })
@@ -364,7 +338,7 @@ async fn fsync_while_a_host_is_cut(cut_leader: bool) {
     );
     let r = root_b.clone();
     let got = blocking(move || {
-        common::wait_for(Duration::from_secs(5), "the file in mount B", || {
+        common::eventually(Duration::from_secs(5), "the file in mount B", || {
             std::fs::read(r.join("lost/during"))
                 .ok()
                 .filter(|g| g.len() == FILE_LEN)

@@ -378,6 +378,7 @@ pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}: is another MDS running there?"))?;
     tracing::info!(%addr, "MDS listening");
+    super::announce::announce("mds", listener.local_addr()?);
     mds.serve(listener, shutdown_signal()).await?;
     Ok(())
 }
@@ -424,6 +425,7 @@ pub async fn cs(cluster: Option<&str>, args: CsArgs) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let advertise = args.advertise.unwrap_or_else(|| bound.to_string());
     tracing::info!(cs = server.cs_id(), %bound, "chunk server listening");
+    super::announce::announce("cs", bound);
     server.serve(listener, advertise, shutdown_signal()).await?;
     Ok(())
 }

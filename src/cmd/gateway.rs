@@ -45,6 +45,7 @@ pub async fn gateway(cluster: Option<&str>, args: GatewayArgs) -> anyhow::Result
     let client = client_for(cluster).await?;
     let listener = bind(args.listen).await?;
     println!("cairn: S3 gateway on http://{}", listener.local_addr()?);
+    super::announce::announce("s3", listener.local_addr()?);
     let mut config = args.config();
     if let Some(addr) = args.metrics_listen {
         let metrics = cairn_metrics::Metrics::new();

@@ -1,5 +1,6 @@
 //! The commands of the `cairn` binary.
 
+pub mod announce;
 pub mod cluster;
 pub mod gateway;
 pub mod heal;

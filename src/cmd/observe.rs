@@ -17,6 +17,7 @@ pub async fn serve_metrics(
         format!("cannot listen on {addr} for metrics: is another daemon using it? pass another --metrics-listen")
     })?;
     let bound = listener.local_addr()?;
+    super::announce::announce("metrics", bound);
     tokio::spawn(async move {
         if let Err(e) = cairn_metrics::serve(listener, metrics, extra, std::future::pending()).await
         {

@@ -290,6 +290,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     gateway_config.metrics = metrics.as_ref().map(|m| m.part("gateway"));
     let listener = super::gateway::bind(args.listen).await?;
     let s3_addr = listener.local_addr()?;
+    super::announce::announce("s3", s3_addr);
     let token = stop.clone();
     tasks.spawn(async move {
         cairn_gateway::serve(client, gateway_config, listener, token.cancelled_owned()).await?;

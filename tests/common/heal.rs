@@ -12,7 +12,7 @@ use std::{
 
 use cairn_client::Client;
 
-use super::{assert_success, free_port, path_str, wait_for, ChunkServerProc, TestCluster};
+use super::{assert_success, eventually, path_str, reserve_port, ChunkServerProc, TestCluster};
 
 /// Extra flags of a healing test cluster.
 #[derive(Clone, Debug, Default)]
@@ -78,7 +78,7 @@ impl HealCluster {
         let c = TestCluster {
             etc: root.path().join("etc"),
             mds_dir: root.path().join("mds"),
-            mds_addr: format!("127.0.0.1:{}", free_port()),
+            mds_addr: format!("127.0.0.1:{}", reserve_port()),
             mds: None,
             cs: Vec::new(),
             root,
@@ -113,7 +113,7 @@ impl HealCluster {
         let child = self.c.spawn(&strs(&args), "mds.log");
         self.c.mds = Some(child);
         let addr = self.mds_addr.clone();
-        wait_for(Duration::from_secs(20), "the MDS to listen", || {
+        eventually(Duration::from_secs(20), "the MDS to listen", || {
             std::net::TcpStream::connect(&addr).ok()
         });
     }

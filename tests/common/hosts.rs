@@ -17,7 +17,7 @@ use std::{
 use cairn_client::{Client, ClientOptions};
 
 use super::{
-    assert_success, free_port, heal, path_str, s3::Gateway, wait_for, TestCluster, PASSWORD,
+    assert_success, eventually, heal, path_str, reserve_port, s3::Gateway, TestCluster, PASSWORD,
 };
 
 /// The host labels, in host index order.
@@ -118,7 +118,7 @@ impl HostCluster {
         let inner = TestCluster {
             etc: root.path().join("etc"),
             mds_dir: root.path().join("mds1"),
-            mds_addr: format!("127.0.0.1:{}", free_port()),
+            mds_addr: format!("127.0.0.1:{}", reserve_port()),
             mds: None,
             cs: Vec::new(),
             root,
@@ -153,7 +153,7 @@ impl HostCluster {
         c.start_mds(0);
         for n in 2..=3 {
             let dir = c.inner.root.path().join(format!("mds{n}"));
-            let addr = format!("127.0.0.1:{}", free_port());
+            let addr = format!("127.0.0.1:{}", reserve_port());
             let out = c
                 .inner
                 .cairn(&["make-mds", "-r", path_str(&dir), "-a", &addr]);
@@ -203,7 +203,7 @@ impl HostCluster {
             .expect("spawn cairn mds");
         self.mds[idx].child = Some(child);
         let addr = self.mds[idx].addr.clone();
-        wait_for(Duration::from_secs(20), "an MDS to listen", || {
+        eventually(Duration::from_secs(20), "an MDS to listen", || {
             std::net::TcpStream::connect(&addr).ok()
         });
     }
@@ -243,7 +243,7 @@ impl HostCluster {
 
     /// Waits until `n` MDS are voters with no lag.
     pub fn wait_voters(&self, n: usize) {
-        wait_for(Duration::from_secs(60), &format!("{n} MDS voters"), || {
+        eventually(Duration::from_secs(60), &format!("{n} MDS voters"), || {
             let stat = self.try_stat()?;
             let caught_up = stat["mds"]
                 .as_array()?
@@ -259,7 +259,7 @@ impl HostCluster {
 
     /// Index of the host whose MDS leads now.
     pub fn leader(&self) -> usize {
-        wait_for(Duration::from_secs(30), "an MDS leader", || {
+        eventually(Duration::from_secs(30), "an MDS leader", || {
             let stat = self.try_stat()?;
             let addr = stat["mds"]
                 .as_array()?

@@ -8,7 +8,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use cairn_client::{Client, ClientOptions};
@@ -21,32 +21,8 @@ pub mod s3;
 pub const CLUSTER: &str = "test";
 pub const PASSWORD: &str = "test-password";
 
-pub fn cairn_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cairn")
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port on 127.0.0.1")
-}
-
-/// Polls `check` until it returns Some or `limit` passes.
-pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+#[allow(unused_imports, reason = "each test binary uses a part of the kit")]
+pub use cairn_testkit::{cairn_bin, eventually, eventually_async, given_seed, reserve_port, Seed};
 
 pub struct ChunkServerProc {
     pub dir: PathBuf,
@@ -75,7 +51,7 @@ impl TestCluster {
         let root = tempfile::tempdir().expect("temp dir");
         let etc = root.path().join("etc");
         let mds_dir = root.path().join("mds");
-        let mds_addr = format!("127.0.0.1:{}", free_port());
+        let mds_addr = format!("127.0.0.1:{}", reserve_port());
         let mut cluster = TestCluster {
             etc,
             mds_dir,
@@ -144,7 +120,7 @@ impl TestCluster {
         let child = self.spawn(&args, "mds.log");
         self.mds = Some(child);
         let addr = self.mds_addr.clone();
-        wait_for(Duration::from_secs(20), "the MDS to listen", || {
+        eventually(Duration::from_secs(20), "the MDS to listen", || {
             std::net::TcpStream::connect(&addr).ok()
         });
     }
@@ -212,7 +188,7 @@ impl TestCluster {
 
     /// Waits until `n` chunk servers are active.
     pub fn wait_active(&self, n: usize) {
-        wait_for(
+        eventually(
             Duration::from_secs(30),
             &format!("{n} active chunk servers"),
             || {

@@ -18,7 +18,7 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{assert_success, cairn_bin, free_port, path_str};
+use super::{assert_success, cairn_bin, path_str};
 
 pub const REGION: &str = "us-east-1";
 pub const LOCAL_CLUSTER: &str = "local";
@@ -62,26 +62,20 @@ impl S3Cluster {
         let data = root.path().join("data");
         let access_key = format!("CKTEST{}", random_alnum(14, true));
         let secret_key = random_alnum(40, false);
-        let port = free_port();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
         let log = std::fs::File::create(root.path().join("up.log")).expect("log file");
         let out = std::fs::File::create(root.path().join("up.out")).expect("stdout file");
-        let child = Command::new(cairn_bin())
-            .args([
-                "up",
-                "--data",
-                path_str(&data),
-                "--listen",
-                &addr.to_string(),
-            ])
+        let listen = root.path().join("up.listen");
+        let mut cmd = Command::new(cairn_bin());
+        cmd.args(["up", "--data", path_str(&data), "--listen", "127.0.0.1:0"])
             .env("CAIRN_ACCESS_KEY", &access_key)
             .env("CAIRN_SECRET_KEY", &secret_key)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(out)
-            .stderr(log)
-            .spawn()
-            .expect("spawn cairn up");
+            .stderr(log);
+        cairn_testkit::listen_into(&mut cmd, &listen);
+        let mut child = cmd.spawn().expect("spawn cairn up");
+        let addr = cairn_testkit::bound(&listen, "s3", &mut child, Duration::from_secs(60));
         let cluster = S3Cluster {
             root,
             data,
@@ -505,18 +499,16 @@ impl super::TestCluster {
         assert_success(&out, "key create");
         let key: serde_json::Value =
             serde_json::from_slice(&out.stdout).expect("key create --json prints JSON");
-        let addr = format!("127.0.0.1:{}", free_port());
         let log = std::fs::File::create(self.root.path().join("gateway.log")).expect("log file");
-        let child = self
-            .command()
-            .args(["gateway", "--listen", &addr])
+        let listen = self.root.path().join("gateway.listen");
+        let mut cmd = self.command();
+        cmd.args(["gateway", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn cairn gateway");
-        super::wait_for(Duration::from_secs(20), "the gateway to listen", || {
-            std::net::TcpStream::connect(&addr).ok()
-        });
+            .stderr(log);
+        cairn_testkit::listen_into(&mut cmd, &listen);
+        let mut child = cmd.spawn().expect("spawn cairn gateway");
+        let addr =
+            cairn_testkit::bound(&listen, "s3", &mut child, Duration::from_secs(20)).to_string();
         let client = sdk_client(
             &format!("http://{addr}"),
             key["access_key"].as_str().expect("access_key"),

@@ -231,23 +231,27 @@ pub fn free_addr() -> String {
 }
 
 impl Up {
+    /// Starts `cairn up` with its S3 and metrics listeners on ports the
+    /// system chooses, read back from its listen file.
     pub fn start(extra: &[&str]) -> Up {
         let root = tempfile::tempdir().expect("temp dir");
-        let s3_addr = free_addr();
-        let metrics_addr = free_addr();
         let data = root.path().join("data");
         let log = std::fs::File::create(root.path().join("up.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["up", "--data"])
+        let listen = root.path().join("up.listen");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        cmd.args(["up", "--data"])
             .arg(&data)
-            .args(["--listen", &s3_addr, "--metrics-listen", &metrics_addr])
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn cairn up");
+            .stderr(log);
+        cairn_testkit::listen_into(&mut cmd, &listen);
+        let mut child = cmd.spawn().expect("spawn cairn up");
+        let limit = Duration::from_secs(60);
+        let s3_addr = cairn_testkit::bound(&listen, "s3", &mut child, limit).to_string();
+        let metrics_addr = cairn_testkit::bound(&listen, "metrics", &mut child, limit).to_string();
         let up = Up {
             root,
             child: Some(child),
@@ -255,7 +259,7 @@ impl Up {
             metrics_addr,
         };
         let addr = up.metrics_addr.clone();
-        wait(
+        eventually(
             Duration::from_secs(60),
             "cairn up's metrics listener",
             || http_get(&addr, "/metrics").ok().filter(|(s, _)| *s == 200),
@@ -297,20 +301,7 @@ impl Drop for Up {
     }
 }
 
-/// Polls `check` every 100 ms until it gives Some, or panics after `limit`.
-pub fn wait<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+pub use cairn_testkit::eventually;
 
 #[cfg(test)]
 mod parser_tests {

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::{error_chain, CsError},
     journal::Journal,
+    sync::sync_dir,
 };
 
 /// Name of the identity file in a CS directory.
@@ -170,12 +171,6 @@ pub(crate) fn create_chunk_dirs(dir: &Path) -> Result<(), CsError> {
     }
     sync_dir(&chunks)?;
     sync_dir(dir)
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), CsError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| CsError::io("sync", dir, e))
 }
 
 /// Checks that `dir` may become a CS directory of `cfg`'s cluster, creating

@@ -221,7 +221,7 @@ impl Journal {
             .and_then(|()| file.sync_all())
             .map_err(|e| CsError::io("write journal", path, e))?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            crate::identity::sync_dir(parent)?;
+            crate::sync::sync_dir(parent)?;
         }
         Ok(())
     }

@@ -155,6 +155,14 @@ fn flush(fs_root: &File, batch: &[SyncJob]) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes the entries of directory `dir` durable (an fsync of the directory
+/// itself), at once and alone: for setup and recovery, not the data path.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), crate::error::CsError> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| crate::error::CsError::io("sync", dir, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! filesystem logic: seeded random writes, truncates, reads, renames,
 //! flushes, fsyncs and reopen on a few files, every read compared with the
 //! same operations applied to byte vectors, and the committed content
-//! compared after each close. Replay a failure with `FSX_SEED=<seed>`.
+//! compared after each close. Replay a failure with `CAIRN_TEST_SEED=<seed>`.
 
 use std::collections::HashMap;
 
@@ -14,17 +14,10 @@ use super::{bucket, small_fs, truncate_to};
 const FILES: usize = 3;
 const MAX_SIZE: u64 = 3000;
 
-fn seed() -> u64 {
-    std::env::var("FSX_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random)
-}
-
 #[tokio::test]
 async fn random_operations_match_a_byte_model() {
-    let seed = seed();
-    println!("fsx model seed {seed} (replay with FSX_SEED={seed})");
+    let guard = cairn_testkit::Seed::take("fsx model");
+    let seed = guard.value();
     let mut rng = StdRng::seed_from_u64(seed);
     let (fs, mock) = small_fs();
     let b = bucket(&fs, "fsx").await;

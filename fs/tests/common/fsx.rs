@@ -1,7 +1,7 @@
 //! fsx through a real mount: seeded random writes, truncates, reads at
 //! random offsets and lengths, renames, fsyncs and reopens on a few files,
 //! every read compared with the same operation on a file of the local
-//! disk. The seed is printed; `FSX_SEED=<seed>` replays a run.
+//! disk. The seed is printed; `CAIRN_TEST_SEED=<seed>` replays a run.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -23,11 +23,9 @@ pub fn close(f: File) -> std::io::Result<()> {
     }
 }
 
+/// `CAIRN_TEST_SEED` when set, else a fresh seed (printed by [`run`]).
 pub fn seed() -> u64 {
-    std::env::var("FSX_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random)
+    cairn_testkit::given_seed().unwrap_or_else(rand::random)
 }
 
 struct Pair {
@@ -60,7 +58,7 @@ fn open(mount: PathBuf, local: PathBuf) -> Pair {
 /// Runs `ops` operations on `files` files under `dir` (in the mount),
 /// mirrored under `local`; `max_size` bounds offsets.
 pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size: u64) {
-    println!("fsx seed {seed} (replay with FSX_SEED={seed})");
+    let _seed = cairn_testkit::Seed::new(seed, "fsx");
     let mut rng = StdRng::seed_from_u64(seed);
     let log = std::env::var_os("FSX_LOG").is_some();
     let name = |i: usize| format!("fsx{i}");

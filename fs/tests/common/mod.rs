@@ -11,7 +11,7 @@ pub mod scenarios;
 use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use std::sync::{Arc, Mutex};
@@ -43,16 +43,7 @@ pub fn can_mount() -> bool {
 }
 
 /// Polls `check` until it gives a value or `limit` passes.
-pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use cairn_testkit::eventually;
 
 pub fn is_mounted(path: &Path) -> bool {
     let (Ok(me), Ok(up)) = (std::fs::metadata(path), std::fs::metadata(path.join(".."))) else {
@@ -100,7 +91,7 @@ impl Mounted {
         });
         let path = dir.path().to_path_buf();
         let mounted = tokio::task::spawn_blocking(move || {
-            wait_for(Duration::from_secs(20), "the mount", || {
+            eventually(Duration::from_secs(20), "the mount", || {
                 is_mounted(&path).then_some(())
             })
         });

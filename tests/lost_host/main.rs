@@ -16,7 +16,10 @@
 //! seven processes, and their time bounds mean nothing on a machine that
 //! also runs another such cluster.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod reads;
+mod refused;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -29,6 +32,7 @@ use std::{
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use common::{
+    eventually_async,
     heal::state_count,
     hosts::{HostCluster, HostOpts, HOSTS},
     pattern,
@@ -84,7 +88,7 @@ async fn cluster_with_writers() -> (HostCluster, aws_sdk_s3::Client, Writers) {
         .await
         .expect("create the bucket");
     let writers = Writers::start(&s3, BUCKET, 1, 2);
-    wait_until(Duration::from_secs(60), "writes before the fault", || {
+    eventually_async(Duration::from_secs(60), "writes before the fault", || {
         writers.acked_count() >= 20
     })
     .await;
@@ -266,17 +270,6 @@ struct Gap {
 impl std::fmt::Debug for Gap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:.2?} (from {:.2?} on)", self.len, self.at)
-    }
-}
-
-async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -497,7 +490,7 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
         HOSTS[leader]
     );
 
-    wait_until(
+    eventually_async(
         RESUME_BOUND,
         &format!(
             "an S3 PUT sent after {} was cut to be acknowledged",
@@ -538,7 +531,7 @@ async fn writes_go_on_while_a_host_is_cut(cut_leader: bool) {
         during.len()
     );
 
-    wait_until(
+    eventually_async(
         Duration::from_secs(30),
         "a PUT acknowledged after the host returned",
         || writers.first_ack_sent_after(returned_at).is_some(),
@@ -589,7 +582,7 @@ async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
     let host = tokio::task::block_in_place(|| ha.leader());
     ha.kill_cs(host);
     let killed_at = Instant::now();
-    wait_until(
+    eventually_async(
         RESUME_BOUND,
         "an S3 PUT sent after the kill to be acknowledged",
         || writers.first_ack_sent_after(killed_at).is_some(),
@@ -634,326 +627,5 @@ async fn s3_writes_go_on_when_a_chunk_server_is_killed() {
         HOSTS[host],
         acked.len(),
         attempted.len()
-    );
-}
-
-/// An SDK client that sends each request once: a 503 must reach the test,
-/// not be retried away.
-fn one_shot_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{Credentials, Region};
-    let http = aws_smithy_http_client::Builder::new().build_http();
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
-        .force_path_style(true)
-        .http_client(http)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(1))
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fewer_hosts_than_the_minimum_refuse_writes_with_503() {
-    let _serial = serial().await;
-    let ha = start_cluster();
-    let out = ha.cairn(&["key", "create", "one-shot", "--json"]);
-    common::assert_success(&out, "key create");
-    let key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let s3 = one_shot_client(
-        &format!("http://{}", ha.gateway_addr()),
-        key["access_key"].as_str().expect("access_key"),
-        key["secret_key"].as_str().expect("secret_key"),
-    );
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create the bucket");
-    s3.put_object()
-        .bucket(BUCKET)
-        .key("before")
-        .body(pattern(1, 4 * KIB).into())
-        .send()
-        .await
-        .expect("a PUT with every host up");
-
-    // Two chunk servers of three stopped; the three MDS keep running.
-    let leader = tokio::task::block_in_place(|| ha.leader());
-    let hosts: Vec<usize> = (0..3).filter(|h| *h != leader).collect();
-    let stopped: Vec<_> = hosts.iter().map(|h| ha.stop_cs(*h)).collect();
-    let stopped_at = Instant::now();
-    let mut tried = Vec::new();
-    let mut refused = None;
-    for i in 0..100u64 {
-        let key = format!("refused/{i:03}");
-        tried.push(key.clone());
-        let sent = Instant::now();
-        let put = s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(&key)
-            .body(pattern(100 + i, if i % 2 == 0 { 4 * KIB } else { 2 * MIB }).into())
-            .send();
-        let Ok(result) = tokio::time::timeout(OP_BOUND, put).await else {
-            panic!("PUT {key} with one host of three gave no answer in {OP_BOUND:?}")
-        };
-        let took = sent.elapsed();
-        match result {
-            Ok(_) => panic!(
-                "PUT {key} acknowledged {:?} after two chunk servers of three stopped: fewer hosts than the minimum of 2",
-                stopped_at.elapsed()
-            ),
-            Err(e) => {
-                let status = e.raw_response().map_or(0, |r| r.status().as_u16());
-                let retry_after = e
-                    .raw_response()
-                    .and_then(|r| r.headers().get("retry-after"))
-                    .map(str::to_string);
-                eprintln!(
-                    "PUT {key} refused after {took:?} ({:?} after the stop): HTTP {status} {} retry-after {retry_after:?}",
-                    stopped_at.elapsed(),
-                    e.code().unwrap_or("?")
-                );
-                if status == 503 {
-                    assert_eq!(e.code(), Some("ServiceUnavailable"), "{e:?}");
-                    let secs = retry_after
-                        .as_deref()
-                        .unwrap_or_else(|| panic!("a 503 without Retry-After: {e:?}"));
-                    assert!(
-                        secs.trim().parse::<u64>().is_ok_and(|s| s >= 1),
-                        "Retry-After {secs:?} is not a number of seconds"
-                    );
-                    refused = Some((stopped_at.elapsed(), took));
-                    break;
-                }
-            }
-        }
-        assert!(
-            stopped_at.elapsed() < REFUSE_BOUND,
-            "no 503 within {REFUSE_BOUND:?} of stopping two chunk servers of three"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let (after_stop, took) = refused.expect("a PUT refused with 503");
-    assert!(
-        after_stop <= REFUSE_BOUND,
-        "the first 503 came {after_stop:?} after the stop"
-    );
-    // Once the MDS counts the two offline, the allocation itself is
-    // refused (the first 503 may have come from the write path, which
-    // found only one replica to hold the data): 503 again, counted.
-    let stopped_ids: BTreeSet<u64> = hosts.iter().map(|h| u64::from(ha.cs_id(*h))).collect();
-    tokio::task::block_in_place(|| {
-        common::wait_for(
-            Duration::from_secs(20),
-            "the MDS to count the two stopped chunk servers offline",
-            || {
-                let stat = ha.try_stat()?;
-                let servers = common::heal::servers(&stat);
-                stopped_ids
-                    .iter()
-                    .all(|id| {
-                        servers
-                            .get(id)
-                            .is_some_and(|(state, _, _)| state != "active")
-                    })
-                    .then_some(())
-            },
-        )
-    });
-    let sent = Instant::now();
-    let again = tokio::time::timeout(
-        OP_BOUND,
-        s3.put_object()
-            .bucket(BUCKET)
-            .key("refused/offline")
-            .body(pattern(99, 4 * KIB).into())
-            .send(),
-    )
-    .await
-    .expect("a PUT with two chunk servers offline answers");
-    tried.push("refused/offline".into());
-    let refused_again = sent.elapsed();
-    assert_eq!(
-        error_status(&again),
-        503,
-        "a PUT with two chunk servers of three offline: {again:?}"
-    );
-    let stat = tokio::task::block_in_place(|| ha.try_stat()).expect("cairn stat --json");
-    let refusals = stat["allocations_refused"].as_u64().unwrap_or(0);
-    assert!(
-        refusals > 0,
-        "a 503 with two chunk servers offline, but `cairn stat --json` counts no refused allocation: {}",
-        stat["allocations_refused"]
-    );
-    eprintln!(
-        "FIGURES two chunk servers of three stopped: a PUT refused with 503 + Retry-After {after_stop:?} after the stop, that PUT took {took:?}; once they were offline a PUT refused in {refused_again:?}; allocations refused: {refusals}; writing_degraded: {}",
-        stat["writing_degraded"]
-    );
-
-    let resumed_at = Instant::now();
-    drop(stopped);
-    // Nothing of a refused PUT is visible.
-    for key in &tried {
-        let head = s3.head_object().bucket(BUCKET).key(key).send().await;
-        match head {
-            Ok(h) => panic!("refused {key} exists: {h:?}"),
-            Err(e) => {
-                let status = e.raw_response().map_or(0, |r| r.status().as_u16());
-                assert_eq!(status, 404, "HEAD of refused {key}: {e:?}");
-            }
-        }
-    }
-    let listed = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .prefix("refused/")
-        .send()
-        .await
-        .expect("list");
-    assert!(
-        listed.contents().is_empty(),
-        "refused keys are listed: {:?}",
-        listed.contents()
-    );
-    // Writes work again once the chunk servers answer, with no manual step.
-    let mut ok = None;
-    for i in 0..200u64 {
-        let put = s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(format!("after/{i:03}"))
-            .body(pattern(500 + i, 64 * KIB).into())
-            .send();
-        if let Ok(Ok(_)) = tokio::time::timeout(OP_BOUND, put).await {
-            ok = Some(format!("after/{i:03}"));
-            break;
-        }
-        assert!(
-            resumed_at.elapsed() < Duration::from_secs(30),
-            "no PUT acknowledged within 30 s of SIGCONT"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let ok = ok.expect("a PUT after SIGCONT");
-    eprintln!(
-        "PUT {ok} acknowledged {:?} after SIGCONT",
-        resumed_at.elapsed()
-    );
-    let got = s3
-        .get_object()
-        .bucket(BUCKET)
-        .key("before")
-        .send()
-        .await
-        .expect("GET before");
-    let data = got.body.collect().await.expect("body").into_bytes();
-    assert_eq!(md5_hex(&data), md5_hex(&pattern(1, 4 * KIB)));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_get_streaming_256_mib_goes_on_when_its_replica_host_is_cut() {
-    const SIZE: usize = 256 * MIB;
-    const BEFORE_CUT: usize = 24 * MIB;
-    let _serial = serial().await;
-    let ha = start_cluster();
-    let s3 = ha.s3();
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create the bucket");
-    let data = common::heal::pattern_bytes(25, SIZE);
-    let want = md5_hex(&data);
-    let t = Instant::now();
-    s3.put_object()
-        .bucket(BUCKET)
-        .key("big")
-        .body(data.into())
-        .send()
-        .await
-        .expect("PUT 256 MiB");
-    eprintln!("PUT 256 MiB took {:?}", t.elapsed());
-
-    let started = Instant::now();
-    let got = s3
-        .get_object()
-        .bucket(BUCKET)
-        .key("big")
-        .send()
-        .await
-        .expect("GET 256 MiB");
-    let mut body = got.body;
-    let mut h = md5::Md5::new();
-    use md5::Digest;
-    let mut read = 0usize;
-    while read < BEFORE_CUT {
-        let piece = tokio::time::timeout(OP_BOUND, body.next())
-            .await
-            .expect("a piece of the body")
-            .expect("the body goes on")
-            .expect("a piece before the cut");
-        read += piece.len();
-        h.update(&piece);
-    }
-    // The chunk server listed first for most of what is left to read:
-    // the one the gateway reads from (its host is none of h1..h3).
-    let chunks = tokio::task::block_in_place(|| ha.inner.chunks_json(&format!("{BUCKET}/big")));
-    let mut firsts: BTreeMap<u64, usize> = BTreeMap::new();
-    for c in &chunks {
-        let end = c["file_offset"].as_u64().unwrap_or(0) + c["length"].as_u64().unwrap_or(0);
-        if end as usize > read {
-            if let Some(cs) = c["replicas"][0]["cs_id"].as_u64() {
-                *firsts.entry(cs).or_default() += 1;
-            }
-        }
-    }
-    let (cs, n) = firsts
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map(|(cs, n)| (*cs, *n))
-        .expect("chunks left to read");
-    let host = ha
-        .host_of_cs(cs as u32)
-        .expect("the host of the chunk server");
-    let cut = ha.stop_cs(host);
-    eprintln!(
-        "stopped chunk server {cs} ({}), first replica of {n} of the {} chunks left, after {read} bytes of the GET",
-        HOSTS[host],
-        firsts.values().sum::<usize>()
-    );
-    let cut_at = cut.at;
-    let mut stall = Duration::ZERO;
-    let mut last = Instant::now();
-    loop {
-        let piece = tokio::time::timeout(OP_BOUND, body.next())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the GET stalled for {OP_BOUND:?} after {read} bytes with {} stopped",
-                    HOSTS[host]
-                )
-            });
-        let Some(piece) = piece else { break };
-        let piece = piece.unwrap_or_else(|e| {
-            panic!(
-                "the GET failed after {read} bytes, {:?} after the stop: {e}",
-                cut_at.elapsed()
-            )
-        });
-        stall = stall.max(last.elapsed());
-        last = Instant::now();
-        read += piece.len();
-        h.update(&piece);
-    }
-    let took = started.elapsed();
-    let after_cut = cut_at.elapsed();
-    drop(cut);
-    assert_eq!(read, SIZE, "bytes of the GET");
-    assert_eq!(hex::encode(h.finalize()), want, "MD5 of the GET");
-    eprintln!(
-        "FIGURES GET of 256 MiB with the chunk server it read from stopped mid-stream: complete and right in {took:?} ({after_cut:?} after the stop); longest wait for a piece {stall:?}"
     );
 }

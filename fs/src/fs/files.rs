@@ -1,0 +1,222 @@
+//! Open files and directories: create and open, reads and writes through
+//! the shared [`OpenFile`], flush/fsync/release, and directory listings.
+
+use super::*;
+
+impl<B: Backend> Fs<B> {
+    // --------------------------------------------------------------- files
+
+    /// create (O_CREAT): makes the file (or, without O_EXCL, takes the one
+    /// that appeared meanwhile) and opens it.
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        flags: i32,
+    ) -> Result<(Node, u64)> {
+        let exclusive = flags & libc::O_EXCL != 0;
+        let mut node = self
+            .make(parent, name, NodeKind::File, mode, uid, gid, b"", exclusive)
+            .await?;
+        match node.kind {
+            NodeKind::File => {}
+            NodeKind::Dir => {
+                return Err(FsError::IsDir(String::from_utf8_lossy(name).into()).into())
+            }
+            NodeKind::Symlink => {
+                return Err(FsError::Exists(String::from_utf8_lossy(name).into()).into())
+            }
+        }
+        if flags & libc::O_TRUNC != 0 && node.size > 0 {
+            let attr = SetAttr {
+                size: Some(0),
+                ..SetAttr::default()
+            };
+            node = self
+                .ask("truncate", self.backend.setattr(node.ino, attr))
+                .await?;
+            self.entries.put_node(&node);
+        }
+        let fh = self.open_node(node.clone(), flags);
+        Ok((self.local(node), fh))
+    }
+
+    pub(super) fn open_node(&self, node: Node, flags: i32) -> u64 {
+        let file = self.retain(node);
+        let fh = self.fh();
+        let handle = Arc::new(Handle {
+            file,
+            append: flags & libc::O_APPEND != 0,
+            flushed: AtomicBool::new(false),
+            prefetch: AsyncMutex::new(Prefetcher::default()),
+        });
+        locked(&self.files).insert(fh, handle);
+        fh
+    }
+
+    pub(super) fn open_file_handle(&self, fh: u64) -> Option<Arc<Handle<B>>> {
+        locked(&self.files).get(&fh).cloned()
+    }
+
+    pub(crate) fn handle(&self, fh: u64) -> Result<Arc<Handle<B>>> {
+        self.open_file_handle(fh).ok_or(Error::BadHandle(fh))
+    }
+
+    /// open: the node is fetched afresh (close-to-open consistency).
+    pub async fn open(&self, ino: u64, flags: i32) -> Result<u64> {
+        let node = self.ask("open", self.backend.getattr(ino)).await?;
+        match node.kind {
+            NodeKind::File => {}
+            NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}")).into()),
+            NodeKind::Symlink => {
+                return Err(FsError::Invalid(format!("inode {ino} is a symlink")).into())
+            }
+        }
+        Ok(self.open_node(node, flags))
+    }
+
+    /// read: committed bytes (with read-ahead) under the file's own
+    /// buffered writes; short only at the end of the file.
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let started = Instant::now();
+        let read = self.read_at(fh, offset, size).await;
+        let bytes = read.as_ref().map_or(0, |b| b.len() as u64);
+        self.opts
+            .door
+            .record(DoorOp::Read, bytes, started.elapsed(), read.is_ok());
+        read
+    }
+
+    pub(super) async fn read_at(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let h = self.handle(fh)?;
+        let view = h.file.view(offset, u64::from(size));
+        if offset >= view.size {
+            return Ok(Vec::new());
+        }
+        let end = view.size.min(offset + u64::from(size));
+        let mut buf = vec![0u8; (end - offset) as usize];
+        let committed_end = end.min(view.node.size);
+        if offset < committed_end {
+            let n = (committed_end - offset) as usize;
+            h.prefetch
+                .lock()
+                .await
+                .read_into(
+                    &self.backend,
+                    &view.node,
+                    view.version,
+                    offset,
+                    &mut buf[..n],
+                    self.timeout(),
+                )
+                .await?;
+        }
+        overlay(&mut buf, offset, &view.overlay);
+        Ok(buf)
+    }
+
+    /// write: buffered; returns the bytes taken.
+    pub async fn write(&self, fh: u64, offset: u64, data: Bytes) -> Result<u32> {
+        let h = self.handle(fh)?;
+        let len = u32::try_from(data.len())
+            .map_err(|_| Error::TooBig(format!("a write of {} bytes", data.len())))?;
+        let at = if h.append { None } else { Some(offset) };
+        let started = Instant::now();
+        let written = h.file.write(&self.backend, at, data).await;
+        self.opts.door.record(
+            DoorOp::Write,
+            u64::from(len),
+            started.elapsed(),
+            written.is_ok(),
+        );
+        written?;
+        self.max_write.fetch_max(u64::from(len), Ordering::Relaxed);
+        Ok(len)
+    }
+
+    /// flush (each close): what is buffered goes to the chunk servers and
+    /// is committed, without forcing it to disk.
+    pub async fn flush(&self, fh: u64) -> Result<()> {
+        let h = self.handle(fh)?;
+        h.flushed.store(true, Ordering::Release);
+        h.file.flush(&self.backend).await
+    }
+
+    /// fsync: on stable storage on every replica, and committed durably
+    /// (with every namespace change this mount was answered before it).
+    pub async fn fsync(&self, fh: u64) -> Result<()> {
+        let h = self.handle(fh)?;
+        let started = Instant::now();
+        let synced = match h.file.fsync(&self.backend).await {
+            Ok(()) => self.sync_metadata().await,
+            Err(e) => Err(e),
+        };
+        self.opts
+            .door
+            .record(DoorOp::Fsync, 0, started.elapsed(), synced.is_ok());
+        synced
+    }
+
+    /// fsyncdir: the mount's namespace changes so far are durable.
+    pub async fn sync_metadata(&self) -> Result<()> {
+        self.ask("fsync of metadata", self.backend.sync_metadata())
+            .await
+    }
+
+    /// release (last close of a handle).
+    pub async fn release(&self, fh: u64) -> Result<()> {
+        let h = locked(&self.files)
+            .remove(&fh)
+            .ok_or(Error::BadHandle(fh))?;
+        self.drop_ref(&h.file).await
+    }
+
+    // --------------------------------------------------------- directories
+
+    pub async fn opendir(&self, ino: u64) -> Result<u64> {
+        let dir = self.ask("opendir", self.backend.getattr(ino)).await?;
+        if dir.kind != NodeKind::Dir {
+            return Err(FsError::NotDir(format!("inode {ino}")).into());
+        }
+        let fh = self.fh();
+        locked(&self.dirs).insert(fh, Arc::new(AsyncMutex::new(Listing::new(dir))));
+        Ok(fh)
+    }
+
+    /// Up to `max` entries from `offset` on (see `dir` for offsets).
+    pub async fn readdir(&self, fh: u64, offset: u64, max: usize) -> Result<Vec<Entry>> {
+        let listing = locked(&self.dirs)
+            .get(&fh)
+            .cloned()
+            .ok_or(Error::BadHandle(fh))?;
+        let mut l = listing.lock().await;
+        let want = usize::try_from(offset.saturating_sub(2))
+            .unwrap_or(usize::MAX)
+            .saturating_add(max);
+        while l.needs_page(want) {
+            let ino = l.dir.ino;
+            let cursor = l.cursor().to_vec();
+            let (page, more) = self
+                .ask("readdir", self.backend.readdir(ino, &cursor, PAGE))
+                .await?;
+            l.add_page(page, more);
+        }
+        let mut entries = l.entries_from(offset, max);
+        for e in &mut entries {
+            if let Some(file) = self.open_file(e.node.ino) {
+                file.apply(&mut e.node);
+            }
+        }
+        Ok(entries)
+    }
+
+    pub fn releasedir(&self, fh: u64) -> Result<()> {
+        locked(&self.dirs)
+            .remove(&fh)
+            .map(|_| ())
+            .ok_or(Error::BadHandle(fh))
+    }
+}

@@ -1,0 +1,89 @@
+//! Daemons on ports the system chooses: a `cairn` daemon started with
+//! `CAIRN_LISTEN_FILE` set appends `ROLE ADDR` to that file for every
+//! listener it binds (`mds`, `cs`, `s3`, `metrics`); a test passes port 0
+//! and reads the port back here, instead of picking a free port and hoping
+//! nobody takes it first.
+//!
+//! The one place a port is still reserved ahead ([`reserve_port`]) is an
+//! address that must be recorded before its process starts: an MDS's
+//! (`make-mds -a` writes it into the cluster config and the raft group).
+//! The launcher then checks, through the listen file, that the MDS itself
+//! bound it (not some other process), and a collision fails with the MDS's
+//! own "cannot listen" error instead of a hang.
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command},
+    time::Duration,
+};
+
+use crate::wait::eventually;
+
+/// The variable the daemons read (see `cairn`'s `cmd::announce`).
+pub const LISTEN_FILE_ENV: &str = "CAIRN_LISTEN_FILE";
+
+/// Points `cmd`'s listen file at `file`, emptied first (so that a restart
+/// reports afresh).
+pub fn listen_into(cmd: &mut Command, file: &Path) {
+    let _ = std::fs::remove_file(file);
+    cmd.env(LISTEN_FILE_ENV, file);
+}
+
+/// The last `role` address in `file`, if any.
+pub fn read_bound(file: &Path, role: &str) -> Option<SocketAddr> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(r, _)| *r == role)
+        .filter_map(|(_, a)| a.trim().parse().ok())
+        .next_back()
+}
+
+/// Waits until `child` says in `file` where it listens as `role`, at most
+/// `limit`; fails at once if `child` exits first.
+pub fn bound(file: &Path, role: &str, child: &mut Child, limit: Duration) -> SocketAddr {
+    eventually(
+        limit,
+        &format!("process {} to listen as `{role}`", child.id()),
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "process {} exited with {status} before it listened as `{role}`",
+                    child.id()
+                );
+            }
+            read_bound(file, role)
+        },
+    )
+}
+
+/// A port on 127.0.0.1 free right now, for an address that must be known
+/// before its process starts (an MDS's); see the module documentation.
+pub fn reserve_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port on 127.0.0.1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_line_of_the_role_wins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let f = dir.path().join("x.listen");
+        std::fs::write(
+            &f,
+            "metrics 127.0.0.1:1\ns3 127.0.0.1:2\nbad\ns3 127.0.0.1:3\n",
+        )
+        .expect("write");
+        assert_eq!(
+            read_bound(&f, "s3"),
+            Some("127.0.0.1:3".parse().expect("addr"))
+        );
+        assert_eq!(read_bound(&f, "mds"), None);
+    }
+}

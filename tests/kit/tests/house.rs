@@ -1,0 +1,32 @@
+//! The house rules over the whole workspace: file lengths and module
+//! cycles (see `cairn_testkit::house`). Prints every finding, then fails.
+
+use cairn_testkit::house::{self, lines};
+
+#[test]
+fn no_file_over_the_limit_and_no_module_cycle() {
+    let root = house::workspace_root();
+    let files = lines::rust_files(&root);
+    assert!(
+        files.len() > 50,
+        "found only {} Rust files under {}: wrong root?",
+        files.len(),
+        root.display()
+    );
+    let long = lines::long_files(&root, &files, lines::MAX_LINES);
+    for f in &long {
+        eprintln!("{:>6} {}", f.lines, f.path);
+    }
+    let mut problems = lines::problems(&long, lines::KNOWN_LONG);
+    let cycles = house::cycles(&root);
+    for c in &cycles {
+        eprintln!("cycle: {c}");
+    }
+    problems.extend(house::cycle_problems(&cycles, house::KNOWN_CYCLES));
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
