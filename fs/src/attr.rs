@@ -96,6 +96,8 @@ mod tests {
             extents: Vec::new(),
             symlink_target: b"target".to_vec(),
             xattrs: Default::default(),
+            version_id: String::new(),
+            protection: Default::default(),
         }
     }
 

@@ -94,6 +94,8 @@ fn chunk_view(chunk_id: u64, offset: u64, len: u64) -> Node {
         }],
         symlink_target: Vec::new(),
         xattrs: Default::default(),
+        version_id: String::new(),
+        protection: Default::default(),
     }
 }
 

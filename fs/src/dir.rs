@@ -125,6 +125,8 @@ mod tests {
             extents: Vec::new(),
             symlink_target: Vec::new(),
             xattrs: Default::default(),
+            version_id: String::new(),
+            protection: Default::default(),
         }
     }
 

@@ -92,6 +92,8 @@ fn blank(ino: u64, kind: NodeKind, mode: u32) -> Node {
         extents: Vec::new(),
         symlink_target: Vec::new(),
         xattrs: Default::default(),
+        version_id: String::new(),
+        protection: Default::default(),
     }
 }
 

@@ -21,6 +21,7 @@ mod stat;
 mod suspects;
 #[cfg(test)]
 mod testing;
+mod versions;
 mod writer;
 
 use std::{
@@ -43,6 +44,10 @@ pub use node::{Bucket, ChunkLocation, CsAddr, Extent, NamedInode, Node, NodeKind
 pub use report::{DoorCounters, DoorOp, DoorTotals, REPORT_EVERY};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
 pub use stat::{BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, MdsStat};
+pub use versions::{
+    BucketProtection, Deleted, LockMode, ObjectProtection, ObjectVersion, ProtectionChange,
+    Retention, Versioning,
+};
 pub use writer::{StreamWriter, WrittenData};
 
 use rpc::{CsPool, MdsConn};
@@ -94,6 +99,9 @@ pub struct ObjectMeta {
     pub user_meta: std::collections::BTreeMap<String, String>,
     /// Other stored headers (content-encoding, cache-control, checksums...).
     pub headers: std::collections::BTreeMap<String, String>,
+    /// Tags, retention and legal hold of the new version (`None`: none;
+    /// the bucket's default retention applies either way).
+    pub protection: Option<ObjectProtection>,
 }
 
 /// Preconditions of a put: checked by the MDS in the transaction that
@@ -447,9 +455,21 @@ impl Client {
     // -------------------------------------------------------------- buckets
 
     pub async fn create_bucket(&self, name: &str, owner: &str) -> Result<Bucket, FsError> {
+        self.create_bucket_with(name, owner, false).await
+    }
+
+    /// CreateBucket, with object lock (and versioning) on from the start
+    /// when `object_lock`.
+    pub async fn create_bucket_with(
+        &self,
+        name: &str,
+        owner: &str,
+        object_lock: bool,
+    ) -> Result<Bucket, FsError> {
         let req = pb::BucketRequest {
             name: name.into(),
             owner: owner.into(),
+            object_lock,
         };
         self.inner
             .mds
@@ -465,6 +485,7 @@ impl Client {
         let req = pb::BucketRequest {
             name: name.into(),
             owner: String::new(),
+            ..Default::default()
         };
         self.inner
             .mds
@@ -480,6 +501,7 @@ impl Client {
         let req = pb::BucketRequest {
             name: name.into(),
             owner: String::new(),
+            ..Default::default()
         };
         self.inner
             .mds
@@ -558,8 +580,11 @@ impl Client {
             extents: written.extents.clone(),
             symlink_target: Vec::new(),
             xattrs: Default::default(),
+            version_id: String::new(),
+            protection: Default::default(),
         };
-        self.put_key(bucket, key, &node, conditions).await
+        self.put_key_with(bucket, key, &node, conditions, meta.protection.as_ref())
+            .await
     }
 
     /// Places `node` (attributes and layout, possibly made of other
@@ -571,7 +596,21 @@ impl Client {
         node: &Node,
         conditions: PutConditions,
     ) -> Result<Node, FsError> {
+        self.put_key_with(bucket, key, node, conditions, None).await
+    }
+
+    /// [`Client::put_key`] with the new version's tags, retention and
+    /// legal hold.
+    pub async fn put_key_with(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        node: &Node,
+        conditions: PutConditions,
+        protection: Option<&ObjectProtection>,
+    ) -> Result<Node, FsError> {
         let req = pb::PutKeyRequest {
+            protection: protection.map(pb::Protection::from),
             bucket: bucket.into(),
             key: key.to_vec(),
             node: Some(pb::Node::from(node)),

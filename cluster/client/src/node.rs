@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use cairn_proto as pb;
 
+use crate::versions::ObjectProtection;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeKind {
     File,
@@ -55,6 +57,11 @@ pub struct Node {
     pub extents: Vec<Extent>,
     pub symlink_target: Vec<u8>,
     pub xattrs: BTreeMap<String, Vec<u8>>,
+    /// The version of its S3 key this object is: "" when it was made
+    /// outside versioning, `null`, or an id.
+    pub version_id: String,
+    /// Tags, retention and legal hold of that version.
+    pub protection: ObjectProtection,
 }
 
 /// Name `name` of directory `parent`, as long as it names inode `ino`: what
@@ -164,6 +171,8 @@ impl From<pb::Node> for Node {
             extents: n.extents.into_iter().map(Extent::from).collect(),
             symlink_target: n.symlink_target,
             xattrs: n.xattrs.into_iter().collect(),
+            version_id: n.version_id,
+            protection: n.protection.map(ObjectProtection::from).unwrap_or_default(),
         }
     }
 }
@@ -191,6 +200,8 @@ impl From<&Node> for pb::Node {
             extents: n.extents.iter().copied().map(pb::Extent::from).collect(),
             symlink_target: n.symlink_target.clone(),
             xattrs: n.xattrs.clone().into_iter().collect(),
+            version_id: n.version_id.clone(),
+            protection: Some(pb::Protection::from(&n.protection)),
         }
     }
 }

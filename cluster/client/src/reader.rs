@@ -301,6 +301,8 @@ mod tests {
             extents,
             symlink_target: Vec::new(),
             xattrs: Default::default(),
+            version_id: String::new(),
+            protection: Default::default(),
         }
     }
 
@@ -408,6 +410,8 @@ mod failover_tests {
             }],
             symlink_target: Vec::new(),
             xattrs: Default::default(),
+            version_id: String::new(),
+            protection: Default::default(),
         };
         // One segment, so that it starts on CS 1 (index 0).
         let started = Instant::now();

@@ -222,7 +222,9 @@ pub fn lock_mode_from_pb(mode: &str) -> Result<Option<LockMode>, FsError> {
         "" => Ok(None),
         "GOVERNANCE" => Ok(Some(LockMode::Governance)),
         "COMPLIANCE" => Ok(Some(LockMode::Compliance)),
-        other => Err(FsError::Invalid(format!("unknown object lock mode `{other}`"))),
+        other => Err(FsError::Invalid(format!(
+            "unknown object lock mode `{other}`"
+        ))),
     }
 }
 

@@ -7,9 +7,13 @@ use cairn_proto::s3_meta_server::S3Meta;
 use rand::Rng;
 use tonic::{Request, Response};
 
-use crate::command::{Command, CommandReply};
-use crate::convert::{access_key_to_pb, object_from_pb, part_from_pb, upload_to_pb};
+use crate::command::{Command, CommandReply, ProtectionChange};
+use crate::convert::{
+    access_key_to_pb, bucket_protection_to_pb, default_retention_from_pb, object_from_pb,
+    part_from_pb, retention_from_pb, upload_to_pb, version_to_pb,
+};
 use crate::schema::BucketPermission;
+use crate::schema::{ObjectLockConfig, Versioning};
 use crate::service::{unexpected, MdsService, Reply};
 
 /// Alphabets of generated keys: the shapes S3 clients expect (a 20-character
@@ -196,6 +200,151 @@ impl S3Meta for MdsService {
     async fn abort_upload(&self, request: Request<pb::UploadRequest>) -> Reply<pb::Empty> {
         self.done(Command::AbortUpload {
             upload_id: request.into_inner().upload_id,
+        })
+        .await
+    }
+
+    async fn get_bucket_protection(
+        &self,
+        request: Request<pb::BucketRequest>,
+    ) -> Reply<pb::BucketProtection> {
+        let r = request.into_inner();
+        let settings = self.state.read().await?.bucket_protection(&r.name)?;
+        Ok(Response::new(bucket_protection_to_pb(&settings)))
+    }
+
+    async fn set_bucket_versioning(
+        &self,
+        request: Request<pb::SetVersioningRequest>,
+    ) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        self.done(Command::SetBucketVersioning {
+            bucket: r.bucket,
+            versioning: if r.enabled {
+                Versioning::Enabled
+            } else {
+                Versioning::Suspended
+            },
+        })
+        .await
+    }
+
+    async fn set_object_lock(
+        &self,
+        request: Request<pb::SetObjectLockRequest>,
+    ) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        let default_retention =
+            default_retention_from_pb(&r.default_mode, r.default_days, r.default_years)?;
+        self.done(Command::SetObjectLock {
+            bucket: r.bucket,
+            config: ObjectLockConfig { default_retention },
+        })
+        .await
+    }
+
+    async fn get_bucket_setting(
+        &self,
+        request: Request<pb::BucketSettingRequest>,
+    ) -> Reply<pb::BucketSetting> {
+        let r = request.into_inner();
+        let value = self
+            .state
+            .read()
+            .await?
+            .bucket_setting(&r.bucket, &r.name)?;
+        Ok(Response::new(pb::BucketSetting {
+            present: value.is_some(),
+            value: value.unwrap_or_default(),
+            bucket: r.bucket,
+            name: r.name,
+        }))
+    }
+
+    async fn set_bucket_setting(&self, request: Request<pb::BucketSetting>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        self.done(Command::SetBucketSetting {
+            bucket: r.bucket,
+            name: r.name,
+            value: r.present.then_some(r.value),
+        })
+        .await
+    }
+
+    async fn get_version(&self, request: Request<pb::VersionRequest>) -> Reply<pb::ObjectVersion> {
+        let r = request.into_inner();
+        let version = (!r.version_id.is_empty()).then_some(r.version_id.as_str());
+        let view = self
+            .state
+            .read()
+            .await?
+            .get_version(&r.bucket, &r.key, version)?;
+        Ok(Response::new(version_to_pb(&view)))
+    }
+
+    async fn list_versions(
+        &self,
+        request: Request<pb::ListVersionsRequest>,
+    ) -> Reply<pb::ListVersionsReply> {
+        let r = request.into_inner();
+        let (versions, truncated) = self.state.read().await?.list_versions(
+            &r.bucket,
+            &r.prefix,
+            &r.key_marker,
+            &r.version_id_marker,
+            r.limit,
+        )?;
+        Ok(Response::new(pb::ListVersionsReply {
+            versions: versions.iter().map(version_to_pb).collect(),
+            truncated,
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        request: Request<pb::DeleteObjectRequest>,
+    ) -> Reply<pb::DeleteObjectReply> {
+        let r = request.into_inner();
+        match self
+            .state
+            .submit(Command::DeleteObject {
+                bucket: r.bucket,
+                key: r.key,
+                version_id: (!r.version_id.is_empty()).then_some(r.version_id),
+                bypass_governance: r.bypass_governance,
+                now_ns: now_ns(),
+            })
+            .await?
+        {
+            CommandReply::Deleted {
+                version_id,
+                delete_marker,
+            } => Ok(Response::new(pb::DeleteObjectReply {
+                version_id,
+                delete_marker,
+            })),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn set_protection(&self, request: Request<pb::SetProtectionRequest>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        let change = ProtectionChange {
+            tags: r.set_tags.then(|| r.tags.into_iter().collect()),
+            retention: if r.set_retention {
+                Some(retention_from_pb(&r.lock_mode, r.retain_until_ns)?)
+            } else {
+                None
+            },
+            legal_hold: r.legal_hold,
+        };
+        self.done(Command::SetProtection {
+            bucket: r.bucket,
+            key: r.key,
+            version_id: (!r.version_id.is_empty()).then_some(r.version_id),
+            change,
+            bypass_governance: r.bypass_governance,
+            now_ns: now_ns(),
         })
         .await
     }

@@ -61,6 +61,8 @@ pub fn shared_node(
         extents: slice_extents(extents, 0, size),
         symlink_target: Vec::new(),
         xattrs: Default::default(),
+        version_id: String::new(),
+        protection: Default::default(),
     }
 }
 

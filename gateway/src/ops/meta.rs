@@ -223,6 +223,7 @@ pub fn meta_of(node: &Node) -> ObjectMeta {
             .filter(|(k, _)| k.as_str() != PART_SIZES_HEADER)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<BTreeMap<_, _>>(),
+        protection: None,
     }
 }
 

@@ -12,11 +12,15 @@ pub mod delete;
 pub mod fs_error;
 pub mod get;
 pub mod layout;
+pub mod lifecycle;
 pub mod list;
+pub mod lock;
 pub mod meta;
 pub mod multipart;
 pub mod post;
 pub mod put;
+pub mod tagging;
+pub mod versioning;
 
 use axum::body::Body;
 use cairn_client::Client;

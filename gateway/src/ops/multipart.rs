@@ -858,6 +858,8 @@ mod tests {
             extents: Vec::new(),
             symlink_target: Vec::new(),
             xattrs: Default::default(),
+            version_id: String::new(),
+            protection: Default::default(),
         };
         assert_eq!(copied_part_etag(&node, 0, 10), E1);
         let a = copied_part_etag(&node, 0, 5);

@@ -165,16 +165,28 @@ impl Metadata for MdsService {
     async fn put_key(&self, request: Request<pb::PutKeyRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
         let object = object_from_pb(&r.node.unwrap_or_default())?;
-        self.node(Command::PutKey {
-            bucket: r.bucket,
-            key: r.key,
-            object,
-            if_match: r.if_match,
-            if_none_match: r.if_none_match,
-            request_id: r.request_id,
-            now_ns: now_ns(),
-        })
-        .await
+        let command = match r.protection {
+            Some(p) => Command::PutObject {
+                bucket: r.bucket,
+                key: r.key,
+                object,
+                protection: crate::convert::protection_from_pb(&p)?,
+                if_match: r.if_match,
+                if_none_match: r.if_none_match,
+                request_id: r.request_id,
+                now_ns: now_ns(),
+            },
+            None => Command::PutKey {
+                bucket: r.bucket,
+                key: r.key,
+                object,
+                if_match: r.if_match,
+                if_none_match: r.if_none_match,
+                request_id: r.request_id,
+                now_ns: now_ns(),
+            },
+        };
+        self.node(command).await
     }
 
     async fn get_key(&self, request: Request<pb::KeyRequest>) -> Reply<pb::Node> {
@@ -217,10 +229,19 @@ impl Metadata for MdsService {
         let r = request.into_inner();
         match self
             .state
-            .submit(Command::CreateBucket {
-                name: r.name,
-                owner: r.owner,
-                now_ns: now_ns(),
+            .submit(if r.object_lock {
+                Command::CreateBucketWith {
+                    name: r.name,
+                    owner: r.owner,
+                    object_lock: true,
+                    now_ns: now_ns(),
+                }
+            } else {
+                Command::CreateBucket {
+                    name: r.name,
+                    owner: r.owner,
+                    now_ns: now_ns(),
+                }
             })
             .await?
         {

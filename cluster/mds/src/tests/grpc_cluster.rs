@@ -14,6 +14,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
         .create_bucket(pb::BucketRequest {
             name: "b".into(),
             owner: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -315,6 +316,7 @@ async fn offline_chunk_servers_get_no_chunks_and_are_listed_last() {
         .create_bucket(pb::BucketRequest {
             name: "b".into(),
             owner: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

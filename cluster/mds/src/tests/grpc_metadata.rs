@@ -12,6 +12,7 @@ async fn grpc_metadata_and_auth() {
         .create_bucket(pb::BucketRequest {
             name: "photos".into(),
             owner: "AKID".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -21,6 +22,7 @@ async fn grpc_metadata_and_auth() {
         .create_bucket(pb::BucketRequest {
             name: "photos".into(),
             owner: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -139,6 +141,7 @@ async fn grpc_metadata_and_auth() {
         .create_bucket(pb::BucketRequest {
             name: "evil".into(),
             owner: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -12,6 +12,7 @@ async fn grpc_s3_meta_access_keys_and_uploads() {
     md.create_bucket(pb::BucketRequest {
         name: "b".into(),
         owner: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();

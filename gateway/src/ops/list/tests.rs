@@ -30,6 +30,8 @@ fn node() -> Node {
         extents: Vec::new(),
         symlink_target: Vec::new(),
         xattrs: BTreeMap::new(),
+        version_id: String::new(),
+        protection: Default::default(),
     }
 }
 

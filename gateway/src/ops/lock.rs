@@ -1,0 +1,38 @@
+//! Object lock: the bucket's configuration, retention and legal hold.
+
+use axum::body::Body;
+use http::Response;
+
+use super::Request;
+use crate::error::{ErrorCode, S3Error, S3Result};
+
+fn not_yet(what: &str) -> S3Error {
+    S3Error::with_message(
+        ErrorCode::NotImplemented,
+        format!("{what} is not implemented yet."),
+    )
+}
+
+pub async fn get_object_lock_configuration(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("get_object_lock_configuration"))
+}
+
+pub async fn put_object_lock_configuration(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("put_object_lock_configuration"))
+}
+
+pub async fn get_object_retention(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("get_object_retention"))
+}
+
+pub async fn put_object_retention(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("put_object_retention"))
+}
+
+pub async fn get_object_legal_hold(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("get_object_legal_hold"))
+}
+
+pub async fn put_object_legal_hold(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("put_object_legal_hold"))
+}

@@ -1,0 +1,38 @@
+//! Object and bucket tagging.
+
+use axum::body::Body;
+use http::Response;
+
+use super::Request;
+use crate::error::{ErrorCode, S3Error, S3Result};
+
+fn not_yet(what: &str) -> S3Error {
+    S3Error::with_message(
+        ErrorCode::NotImplemented,
+        format!("{what} is not implemented yet."),
+    )
+}
+
+pub async fn get_bucket_tagging(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("get_bucket_tagging"))
+}
+
+pub async fn put_bucket_tagging(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("put_bucket_tagging"))
+}
+
+pub async fn delete_bucket_tagging(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("delete_bucket_tagging"))
+}
+
+pub async fn get_object_tagging(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("get_object_tagging"))
+}
+
+pub async fn put_object_tagging(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("put_object_tagging"))
+}
+
+pub async fn delete_object_tagging(_req: Request) -> S3Result<Response<Body>> {
+    Err(not_yet("delete_object_tagging"))
+}
