@@ -12,7 +12,8 @@ use http::{Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
 use super::fs_error::{to_s3, Missing};
-use super::versioning::{insert_version_id, protection_from_headers, read_version};
+use super::meta::insert_version_id;
+use super::versioning::{protection_from_headers, read_version};
 use cairn_client::ObjectProtection;
 use super::layout::shared_node;
 use super::meta::{

@@ -10,7 +10,8 @@ use cairn_common::FsError;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 
 use super::fs_error::{to_s3, Missing};
-use super::versioning::{insert_version_id, version_error, version_param};
+use super::meta::insert_version_id;
+use super::versioning::{version_error, version_param};
 use super::{empty, xml, Request};
 use crate::body::read_bounded;
 use crate::error::S3Result;

@@ -511,7 +511,7 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
         }
     }
     let mut response = xml(to_xml(&result)?);
-    super::versioning::insert_version_id(response.headers_mut(), &node.version_id);
+    super::meta::insert_version_id(response.headers_mut(), &node.version_id);
     Ok(response)
 }
 

@@ -164,6 +164,6 @@ pub async fn put_object(req: Request) -> S3Result<Response<Body>> {
             response.headers_mut().insert(c.algorithm.header_name(), v);
         }
     }
-    super::versioning::insert_version_id(response.headers_mut(), &node.version_id);
+    super::meta::insert_version_id(response.headers_mut(), &node.version_id);
     Ok(response)
 }

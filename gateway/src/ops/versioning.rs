@@ -111,34 +111,6 @@ pub async fn read_version(
     Err(e)
 }
 
-/// `x-amz-version-id` of an object answer (none outside versioning).
-pub fn insert_version_id(headers: &mut HeaderMap, version_id: &str) {
-    if !version_id.is_empty() {
-        header(headers, VERSION_HEADER, version_id);
-    }
-}
-
-/// The version and protection headers of a GET or HEAD answer: version
-/// id, tag count, object lock mode, date and legal hold.
-pub fn version_headers(headers: &mut HeaderMap, node: &Node) {
-    insert_version_id(headers, &node.version_id);
-    let p = &node.protection;
-    if !p.tags.is_empty() {
-        header(headers, "x-amz-tagging-count", &p.tags.len().to_string());
-    }
-    let retention = p.retention.map(|r| crate::xml::lock::Retention {
-        mode: match r.mode {
-            cairn_client::LockMode::Governance => RetentionMode::Governance,
-            cairn_client::LockMode::Compliance => RetentionMode::Compliance,
-        },
-        retain_until_ns: r.until_ns,
-    });
-    let hold = p.legal_hold.then_some(LegalHoldStatus::On);
-    for (name, value) in lock_response_headers(retention.as_ref(), hold) {
-        headers.insert(name, value);
-    }
-}
-
 /// Whether the request carries a checksum of its body (Content-MD5 or an
 /// `x-amz-checksum-*`), as S3 requires of writes that set a lock.
 fn has_body_checksum(headers: &HeaderMap) -> bool {
