@@ -147,7 +147,7 @@ async fn later_features_answer_not_implemented() {
     assert_code(&cors, "NotImplemented");
     assert_eq!(error_status(&cors), 501);
     assert_code(
-        &s3.get_bucket_tagging().bucket(&b).send().await,
+        &s3.get_bucket_policy().bucket(&b).send().await,
         "NotImplemented",
     );
     assert_code(
