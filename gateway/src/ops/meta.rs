@@ -187,6 +187,7 @@ pub fn object_headers(node: &Node, with_checksums: bool) -> HeaderMap {
             &parts.len().to_string(),
         );
     }
+    super::versioning::version_headers(&mut headers, node);
     headers
 }
 
