@@ -151,15 +151,7 @@ async fn later_features_answer_not_implemented() {
         "NotImplemented",
     );
     assert_code(
-        &s3.put_bucket_versioning()
-            .bucket(&b)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await,
+        &s3.delete_bucket_policy().bucket(&b).send().await,
         "NotImplemented",
     );
     // Nothing changed.
