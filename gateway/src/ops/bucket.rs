@@ -138,3 +138,4 @@ pub async fn get_bucket_location(req: Request) -> S3Result<Response<Body>> {
     };
     Ok(xml(to_xml(&LocationConstraint { xmlns: (), region })?))
 }
+

@@ -12,19 +12,19 @@ use http::{Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
 use super::fs_error::{to_s3, Missing};
+use super::versioning::{insert_version_id, protection_from_headers, read_version};
+use cairn_client::ObjectProtection;
 use super::layout::shared_node;
 use super::meta::{
     etag_of, last_modified, last_modified_iso, meta_of, object_meta_from_headers, stored_checksums,
     PART_SIZES_HEADER,
 };
 use super::put::put_conditions;
-use super::versioning::{insert_version_id, protection_from_headers, read_version};
 use super::{quoted_etag, xml, Request};
 use crate::conditional::{ConditionSource, Conditions};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits::check_key;
 use crate::xml::response::{to_xml, CopyObjectResult};
-use cairn_client::ObjectProtection;
 
 /// Parses `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded;
 /// returns the bucket, the key and the version named, if any.

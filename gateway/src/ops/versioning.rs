@@ -29,7 +29,9 @@ use super::{empty, quoted_etag, xml, Request};
 use crate::body::read_bounded;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits::MAX_XML_BODY;
-use crate::xml::lock::{lock_response_headers, parse_lock_headers, LegalHoldStatus, RetentionMode};
+use crate::xml::lock::{
+    lock_response_headers, parse_lock_headers, LegalHoldStatus, RetentionMode,
+};
 use crate::xml::tagging::{TagSet, TagTarget};
 use crate::xml::versioning::{VersioningConfiguration, VersioningStatus};
 
@@ -57,10 +59,11 @@ pub fn version_param(req: &Request) -> S3Result<Option<String>> {
 /// An error about a version: `Missing` as the request named it.
 pub fn version_error(e: FsError, version_id: Option<&str>, resource: &str) -> S3Error {
     match (&e, version_id) {
-        (FsError::Invalid(_), Some(_)) => {
-            S3Error::with_message(ErrorCode::InvalidArgument, "Invalid version id specified")
-                .resource(resource.to_string())
-        }
+        (FsError::Invalid(_), Some(_)) => S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Invalid version id specified",
+        )
+        .resource(resource.to_string()),
         (FsError::NotFound(m), Some(_)) if !m.starts_with("bucket ") => {
             S3Error::new(ErrorCode::NoSuchVersion).resource(resource.to_string())
         }
@@ -89,15 +92,18 @@ pub async fn read_version(
         None => (ErrorCode::NoSuchKey, false),
         Some(_) => (ErrorCode::MethodNotAllowed, true),
     };
-    let mut e = S3Error::new(code).resource(resource).header(
-        HeaderName::from_static(DELETE_MARKER_HEADER),
-        HeaderValue::from_static("true"),
-    );
+    let mut e = S3Error::new(code)
+        .resource(resource)
+        .header(
+            HeaderName::from_static(DELETE_MARKER_HEADER),
+            HeaderValue::from_static("true"),
+        );
     if let Ok(v) = HeaderValue::from_str(&version.version_id) {
         e = e.header(HeaderName::from_static(VERSION_HEADER), v);
     }
     if with_date {
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(last_modified(&version.node)))
+        if let Ok(v) =
+            HeaderValue::from_str(&httpdate::fmt_http_date(last_modified(&version.node)))
         {
             e = e.header(http::header::LAST_MODIFIED, v);
         }
@@ -138,9 +144,9 @@ pub fn version_headers(headers: &mut HeaderMap, node: &Node) {
 fn has_body_checksum(headers: &HeaderMap) -> bool {
     headers.contains_key("content-md5")
         || headers.contains_key("x-amz-sdk-checksum-algorithm")
-        || headers.keys().any(|n| {
-            n.as_str().starts_with("x-amz-checksum-") && n.as_str() != "x-amz-checksum-mode"
-        })
+        || headers
+            .keys()
+            .any(|n| n.as_str().starts_with("x-amz-checksum-") && n.as_str() != "x-amz-checksum-mode")
 }
 
 /// The tags (`x-amz-tagging`) and object lock (`x-amz-object-lock-*`) a
@@ -202,9 +208,7 @@ pub async fn put_bucket_versioning(req: Request) -> S3Result<Response<Body>> {
         .set_versioning(&req.bucket, status == VersioningStatus::Enabled)
         .await
         .map_err(|e| match e {
-            FsError::Conflict(_) => {
-                crate::xml::lock::versioning_locked().resource(resource.clone())
-            }
+            FsError::Conflict(_) => crate::xml::lock::versioning_locked().resource(resource.clone()),
             other => to_s3(other, Missing::Bucket, &resource),
         })?;
     Ok(empty(StatusCode::OK))
@@ -407,20 +411,14 @@ const UPLOAD_LOCK: &str = "x-cairn-upload-lock";
 const UPLOAD_LEGAL_HOLD: &str = "x-cairn-upload-legal-hold";
 
 /// Keeps `protection` with an upload being created.
-pub fn stash_protection(
-    headers: &mut std::collections::BTreeMap<String, String>,
-    p: &ObjectProtection,
-) {
+pub fn stash_protection(headers: &mut std::collections::BTreeMap<String, String>, p: &ObjectProtection) {
     if !p.tags.is_empty() {
         if let Ok(tags) = TagSet::new(p.tags.clone(), TagTarget::Object) {
             headers.insert(UPLOAD_TAGGING.into(), tags.to_header());
         }
     }
     if let Some(r) = p.retention {
-        headers.insert(
-            UPLOAD_LOCK.into(),
-            format!("{} {}", r.mode.as_str(), r.until_ns),
-        );
+        headers.insert(UPLOAD_LOCK.into(), format!("{} {}", r.mode.as_str(), r.until_ns));
     }
     if p.legal_hold {
         headers.insert(UPLOAD_LEGAL_HOLD.into(), "ON".into());
@@ -458,8 +456,5 @@ pub fn unstash_protection(
         retention,
         legal_hold: headers.contains_key(UPLOAD_LEGAL_HOLD),
     };
-    (
-        Some(protection),
-        names.iter().map(|n| n.to_string()).collect(),
-    )
+    (Some(protection), names.iter().map(|n| n.to_string()).collect())
 }
