@@ -294,7 +294,7 @@ async fn object_tags() {
     assert_eq!(error_message(&bad_id), "Invalid version id specified");
     assert_code(
         &s3.get_object_tagging()
-            .bucket(&bucket_name("gone"))
+            .bucket(bucket_name("gone"))
             .key("k")
             .send()
             .await,
@@ -385,7 +385,7 @@ async fn bucket_tags() {
     );
     assert_code(
         &s3.get_bucket_tagging()
-            .bucket(&bucket_name("gone"))
+            .bucket(bucket_name("gone"))
             .send()
             .await,
         "NoSuchBucket",

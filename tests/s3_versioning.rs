@@ -40,7 +40,11 @@ async fn signed(
 
 async fn versioned_bucket(s3: &aws_sdk_s3::Client, what: &str) -> String {
     let bucket = bucket_name(what);
-    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
     set_versioning(s3, &bucket, BucketVersioningStatus::Enabled).await;
     bucket
 }
@@ -143,7 +147,11 @@ async fn versions_markers_and_reads_by_id() {
     let c = S3Cluster::shared();
     let s3 = c.client();
     let bucket = bucket_name("ver");
-    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
     let before = s3
         .get_bucket_versioning()
         .bucket(&bucket)
@@ -321,7 +329,11 @@ async fn suspended_buckets_replace_the_null_version() {
     let c = S3Cluster::shared();
     let s3 = c.client();
     let bucket = bucket_name("susp");
-    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
     // Made before versioning: the null version, no version id answered.
     let before = put(&s3, &bucket, "k", b"unversioned").await;
     assert_eq!(before, "");
@@ -407,7 +419,10 @@ async fn listing_versions_pages_in_order_with_prefixes() {
         .filter_map(|p| p.prefix())
         .collect();
     assert_eq!(prefixes, vec!["dir/"]);
-    assert!(page.versions().iter().all(|v| !v.key().unwrap_or("").contains('/')));
+    assert!(page
+        .versions()
+        .iter()
+        .all(|v| !v.key().unwrap_or("").contains('/')));
     assert_eq!(
         page.versions().len(),
         want.iter().filter(|(k, ..)| !k.contains('/')).count()
@@ -564,7 +579,10 @@ async fn object_lock_refuses_deletes_of_locked_versions() {
         .send()
         .await;
     assert_code(&refused, "AccessDenied");
-    assert_eq!(get(&s3, &bucket, "compliance", Some(&locked_id)).await, b"kept");
+    assert_eq!(
+        get(&s3, &bucket, "compliance", Some(&locked_id)).await,
+        b"kept"
+    );
     // A marker is allowed: the version stays.
     s3.delete_object()
         .bucket(&bucket)
@@ -572,7 +590,10 @@ async fn object_lock_refuses_deletes_of_locked_versions() {
         .send()
         .await
         .expect("a marker over a locked version");
-    assert_eq!(get(&s3, &bucket, "compliance", Some(&locked_id)).await, b"kept");
+    assert_eq!(
+        get(&s3, &bucket, "compliance", Some(&locked_id)).await,
+        b"kept"
+    );
 
     let governed = put_locked("governance", ObjectLockMode::Governance)
         .await
@@ -602,7 +623,10 @@ async fn object_lock_refuses_deletes_of_locked_versions() {
         &format!("/{bucket}/raw"),
         &[
             ("x-amz-object-lock-mode", "GOVERNANCE"),
-            ("x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2099-01-01T00:00:00Z",
+            ),
         ],
         b"x",
     )
@@ -611,7 +635,11 @@ async fn object_lock_refuses_deletes_of_locked_versions() {
     assert_eq!(no_checksum.code(), "InvalidRequest");
     // And a bucket without object lock refuses them.
     let plain = bucket_name("nolock");
-    s3.create_bucket().bucket(&plain).send().await.expect("create");
+    s3.create_bucket()
+        .bucket(&plain)
+        .send()
+        .await
+        .expect("create");
     let refused = put_locked_in(&s3, &plain, until).await;
     assert_code(&refused, "InvalidRequest");
 }
@@ -651,7 +679,14 @@ async fn tags_on_put_are_counted_per_version() {
         .expect("put with tags");
     let tagged_id = tagged.version_id().expect("id").to_string();
     put(&s3, &bucket, "k", b"y").await;
-    let raw = signed(&c, "HEAD", &format!("/{bucket}/k?versionId={tagged_id}"), &[], b"").await;
+    let raw = signed(
+        &c,
+        "HEAD",
+        &format!("/{bucket}/k?versionId={tagged_id}"),
+        &[],
+        b"",
+    )
+    .await;
     assert_eq!(raw.header("x-amz-tagging-count"), Some("2"));
     let raw = signed(&c, "HEAD", &format!("/{bucket}/k"), &[], b"").await;
     assert_eq!(raw.header("x-amz-tagging-count"), None);

@@ -50,7 +50,13 @@ pub async fn versions(cluster: Option<&str>, args: VersionsArgs) -> anyhow::Resu
     let mut version_marker = String::new();
     loop {
         let (page, more) = client
-            .list_versions(bucket, prefix.as_bytes(), &key_marker, &version_marker, PAGE)
+            .list_versions(
+                bucket,
+                prefix.as_bytes(),
+                &key_marker,
+                &version_marker,
+                PAGE,
+            )
             .await
             .with_context(|| format!("cannot list the versions of {}", args.path))?;
         for v in &page {
@@ -113,7 +119,14 @@ fn httpdate_or_rfc3339(text: &str) -> Option<i64> {
         return None;
     }
     let n = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    let (y, mo, d, h, mi, s) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
@@ -175,7 +188,11 @@ pub async fn lock(cluster: Option<&str>, args: LockArgs) -> anyhow::Result<()> {
         Some(r) => format!("{} until {} ns", r.mode.as_str(), r.until_ns),
         None => "no retention".to_string(),
     };
-    let hold = if p.legal_hold { "legal hold on" } else { "no legal hold" };
+    let hold = if p.legal_hold {
+        "legal hold on"
+    } else {
+        "no legal hold"
+    };
     println!(
         "{} version {}: {retention}, {hold}",
         args.target,

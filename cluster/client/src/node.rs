@@ -312,4 +312,3 @@ impl From<&ObjectProtection> for pb::Protection {
         }
     }
 }
-

@@ -321,8 +321,14 @@ impl Client {
         etag: &str,
         conditions: PutConditions,
     ) -> Result<Node, FsError> {
-        self.complete_upload_with(upload_id, part_numbers, etag, conditions, Completion::default())
-            .await
+        self.complete_upload_with(
+            upload_id,
+            part_numbers,
+            etag,
+            conditions,
+            Completion::default(),
+        )
+        .await
     }
 
     /// [`Client::complete_upload`] that also sets and removes stored

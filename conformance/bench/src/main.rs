@@ -34,6 +34,7 @@ mod moosefs;
 mod report;
 mod s3load;
 mod sys;
+mod versions;
 
 use std::{path::PathBuf, time::Instant};
 
@@ -79,6 +80,25 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         ops: usize,
         /// Where the clusters live (a temp dir by default).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The cairn binary (default: next to this one).
+        #[arg(long, env = "CAIRN_BIN")]
+        cairn: Option<PathBuf>,
+    },
+    /// S3 versioning's cost: 1 MiB PUT/GET at concurrency 16 in a versioned
+    /// bucket against an unversioned one, and ListObjectVersions against
+    /// ListObjectsV2.
+    ///
+    /// Example: cairn-bench versions --objects 512 --listed 100000
+    Versions {
+        /// 1 MiB objects to PUT and GET in each bucket.
+        #[arg(long, default_value_t = 512)]
+        objects: usize,
+        /// Versions to write and list.
+        #[arg(long, default_value_t = 100_000)]
+        listed: usize,
+        /// Where the cluster lives (a temp dir by default).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// The cairn binary (default: next to this one).
@@ -519,6 +539,12 @@ fn main() -> anyhow::Result<()> {
             Command::Core { size, dir, cairn } => core(size, dir, cairn).await,
             Command::All(args) => all(args).await,
             Command::Meta { ops, dir, cairn } => meta::run(ops, dir, cairn).await,
+            Command::Versions {
+                objects,
+                listed,
+                dir,
+                cairn,
+            } => versions::run(objects, listed, dir, cairn).await,
             Command::LostHost {
                 quick,
                 offline_after,

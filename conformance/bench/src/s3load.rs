@@ -104,7 +104,12 @@ pub fn payload(seed: u64, len: usize) -> Bytes {
     Bytes::from(v)
 }
 
-async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: String, body: Bytes) -> anyhow::Result<()> {
+pub async fn put(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: String,
+    body: Bytes,
+) -> anyhow::Result<()> {
     c.put_object()
         .bucket(bucket)
         .key(&key)
@@ -116,7 +121,7 @@ async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: String, body: Bytes) -> 
 }
 
 /// GETs a whole object; returns its length.
-async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<u64> {
+pub async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<u64> {
     let resp = c
         .get_object()
         .bucket(bucket)
@@ -136,7 +141,7 @@ async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<
 
 /// Runs `op(i)` for i in 0..count at `concurrency`, until the count is
 /// done or `limit` has passed. Returns how many ran and the seconds taken.
-async fn bounded<F, Fut>(
+pub async fn bounded<F, Fut>(
     count: usize,
     concurrency: usize,
     limit: Duration,

@@ -138,4 +138,3 @@ pub async fn get_bucket_location(req: Request) -> S3Result<Response<Body>> {
     };
     Ok(xml(to_xml(&LocationConstraint { xmlns: (), region })?))
 }
-

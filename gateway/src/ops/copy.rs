@@ -12,20 +12,21 @@ use http::{Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
 use super::fs_error::{to_s3, Missing};
-use super::meta::insert_version_id;
-use super::versioning::{protection_from_headers, read_version};
-use cairn_client::ObjectProtection;
 use super::layout::shared_node;
+use super::meta::insert_version_id;
 use super::meta::{
     etag_of, last_modified, last_modified_iso, meta_of, object_meta_from_headers, stored_checksums,
     PART_SIZES_HEADER,
 };
+use super::protection::lookup_version;
 use super::put::put_conditions;
+use super::versioning::protection_from_headers;
 use super::{quoted_etag, xml, Request};
 use crate::conditional::{ConditionSource, Conditions};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits::check_key;
 use crate::xml::response::{to_xml, CopyObjectResult};
+use cairn_client::ObjectProtection;
 
 /// Parses `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded;
 /// returns the bucket, the key and the version named, if any.
@@ -68,8 +69,9 @@ pub fn parse_copy_source(value: &str) -> S3Result<(String, String, Option<String
 pub async fn copy_source(req: &Request) -> S3Result<(String, String, cairn_client::Node)> {
     let (src_bucket, src_key, version) =
         parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
-    let source = read_version(req, &src_bucket, &src_key, version.as_deref())
+    let source = lookup_version(req, &src_bucket, &src_key, version.as_deref())
         .await
+        .map(|v| v.node)
         .map_err(|e| {
             // A delete marker cannot be copied: S3 answers 400 there.
             if e.code == ErrorCode::MethodNotAllowed {

@@ -11,7 +11,7 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 
 use super::fs_error::{to_s3, Missing};
 use super::meta::insert_version_id;
-use super::versioning::{version_error, version_param};
+use super::protection::{invalid_version_id, version_id_param};
 use super::{empty, xml, Request};
 use crate::body::read_bounded;
 use crate::error::S3Result;
@@ -36,14 +36,16 @@ async fn delete_one(
             version_id: String::new(),
             delete_marker: false,
         }),
-        Err(e @ FsError::Invalid(_)) => Err(version_error(e, version_id, &resource)),
+        Err(FsError::Invalid(_)) if version_id.is_some() => {
+            Err(invalid_version_id(version_id.unwrap_or_default()).resource(resource))
+        }
         Err(e) => Err(to_s3(e, Missing::Bucket, &resource)),
     }
 }
 
 pub async fn delete_object(req: Request) -> S3Result<Response<Body>> {
     let key = req.object_key()?.to_string();
-    let version_id = version_param(&req)?;
+    let version_id = version_id_param(&req)?.map(str::to_string);
     let bypass = super::lock::may_bypass_governance(&req).await;
     let deleted = delete_one(&req, &key, version_id.as_deref(), bypass).await?;
     let mut response = empty(StatusCode::NO_CONTENT);

@@ -257,7 +257,6 @@ pub fn version_headers(headers: &mut HeaderMap, node: &Node) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

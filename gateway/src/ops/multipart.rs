@@ -456,7 +456,9 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
     // What only completion knows (part sizes, the composite checksum) and
     // what the upload kept for the object's version, in the same commit.
     let mut completion = Completion::default();
-    completion.remove_headers.push(UPLOAD_CHECKSUM_HEADER.to_string());
+    completion
+        .remove_headers
+        .push(UPLOAD_CHECKSUM_HEADER.to_string());
     completion.set_headers.insert(
         PART_SIZES_HEADER.to_string(),
         sizes
@@ -470,7 +472,11 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
             .set_headers
             .insert(a.header_name().to_string(), c.clone());
     }
-    let kept = upload.node.as_ref().map(|n| n.headers.clone()).unwrap_or_default();
+    let kept = upload
+        .node
+        .as_ref()
+        .map(|n| n.headers.clone())
+        .unwrap_or_default();
     let (protection, upload_only) = super::versioning::unstash_protection(&kept);
     completion.protection = protection;
     completion.remove_headers.extend(upload_only);

@@ -101,24 +101,43 @@ fn marker_error(error: S3Error, version: &ObjectVersion) -> S3Error {
 /// delete marker. The version returned is never a delete marker.
 pub async fn object_version(req: &Request) -> S3Result<ObjectVersion> {
     let key = req.object_key()?;
-    let version_id = version_id_param(req)?;
-    let resource = req.resource();
+    lookup_version(req, &req.bucket, key, version_id_param(req)?).await
+}
+
+/// Version `version_id` (else the current one) of `bucket/key`, with the
+/// same answers as [`object_version`]; a marker named by id also carries
+/// its `Last-Modified`, as S3 sends it.
+pub async fn lookup_version(
+    req: &Request,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<ObjectVersion> {
+    let resource = format!("/{bucket}/{key}");
     let version = req
         .client
-        .get_version(&req.bucket, key.as_bytes(), version_id)
+        .get_version(bucket, key.as_bytes(), version_id)
         .await
         .map_err(|e| match (e, version_id) {
-            (FsError::NotFound(_), Some(_)) => {
+            (FsError::NotFound(m), Some(_)) if !m.starts_with("bucket ") => {
                 S3Error::new(ErrorCode::NoSuchVersion).resource(resource.clone())
             }
-            (FsError::Invalid(_), Some(id)) => invalid_version_id(id),
+            (FsError::Invalid(_), Some(id)) => invalid_version_id(id).resource(resource.clone()),
             (e, _) => to_s3(e, Missing::Key, &resource),
         })?;
     if version.delete_marker {
         let error = if version_id.is_some() {
-            S3Error::new(ErrorCode::MethodNotAllowed)
+            let mut e = S3Error::new(ErrorCode::MethodNotAllowed)
                 .extra("Method", req.method.as_str().to_string())
-                .extra("ResourceType", "DeleteMarker")
+                .extra("ResourceType", "DeleteMarker");
+            let modified = std::time::UNIX_EPOCH
+                + std::time::Duration::from_nanos(
+                    u64::try_from(version.node.mtime_ns).unwrap_or(0),
+                );
+            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
+                e = e.header(http::header::LAST_MODIFIED, v);
+            }
+            e
         } else {
             S3Error::new(ErrorCode::NoSuchKey)
         };

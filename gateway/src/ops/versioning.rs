@@ -16,110 +16,22 @@
 //! common prefix resumes the scan past every key under it.
 
 use axum::body::Body;
-use cairn_client::{Node, ObjectProtection, ObjectVersion, Retention};
+use cairn_client::{ObjectProtection, ObjectVersion, Retention};
 use cairn_common::FsError;
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 use quick_xml::escape::escape;
 
 use super::bucket::owner;
 use super::fs_error::{to_s3, Missing};
 use super::list::{enc, max_keys, past_prefix, url_encoding};
-use super::meta::{etag_of, last_modified, last_modified_iso};
+use super::meta::{etag_of, last_modified_iso};
 use super::{empty, quoted_etag, xml, Request};
 use crate::body::read_bounded;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits::MAX_XML_BODY;
-use crate::xml::lock::{
-    lock_response_headers, parse_lock_headers, LegalHoldStatus, RetentionMode,
-};
+use crate::xml::lock::{parse_lock_headers, LegalHoldStatus, RetentionMode};
 use crate::xml::tagging::{TagSet, TagTarget};
 use crate::xml::versioning::{VersioningConfiguration, VersioningStatus};
-
-const VERSION_HEADER: &str = "x-amz-version-id";
-const DELETE_MARKER_HEADER: &str = "x-amz-delete-marker";
-
-fn header(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), v);
-    }
-}
-
-/// The `versionId` an object request names, if any.
-pub fn version_param(req: &Request) -> S3Result<Option<String>> {
-    match req.query.get("versionId") {
-        None => Ok(None),
-        Some("") => Err(S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            "Version id cannot be the empty string",
-        )),
-        Some(v) => Ok(Some(v.to_string())),
-    }
-}
-
-/// An error about a version: `Missing` as the request named it.
-pub fn version_error(e: FsError, version_id: Option<&str>, resource: &str) -> S3Error {
-    match (&e, version_id) {
-        (FsError::Invalid(_), Some(_)) => S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            "Invalid version id specified",
-        )
-        .resource(resource.to_string()),
-        (FsError::NotFound(m), Some(_)) if !m.starts_with("bucket ") => {
-            S3Error::new(ErrorCode::NoSuchVersion).resource(resource.to_string())
-        }
-        _ => to_s3(e, Missing::Key, resource),
-    }
-}
-
-/// The object version a request reads: the current one, or `version_id`.
-/// A delete marker answers as S3 does (see the module doc).
-pub async fn read_version(
-    req: &Request,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-) -> S3Result<Node> {
-    let resource = format!("/{bucket}/{key}");
-    let version = req
-        .client
-        .get_version(bucket, key.as_bytes(), version_id)
-        .await
-        .map_err(|e| version_error(e, version_id, &resource))?;
-    if !version.delete_marker {
-        return Ok(version.node);
-    }
-    let (code, with_date) = match version_id {
-        None => (ErrorCode::NoSuchKey, false),
-        Some(_) => (ErrorCode::MethodNotAllowed, true),
-    };
-    let mut e = S3Error::new(code)
-        .resource(resource)
-        .header(
-            HeaderName::from_static(DELETE_MARKER_HEADER),
-            HeaderValue::from_static("true"),
-        );
-    if let Ok(v) = HeaderValue::from_str(&version.version_id) {
-        e = e.header(HeaderName::from_static(VERSION_HEADER), v);
-    }
-    if with_date {
-        if let Ok(v) =
-            HeaderValue::from_str(&httpdate::fmt_http_date(last_modified(&version.node)))
-        {
-            e = e.header(http::header::LAST_MODIFIED, v);
-        }
-    }
-    Err(e)
-}
-
-/// Whether the request carries a checksum of its body (Content-MD5 or an
-/// `x-amz-checksum-*`), as S3 requires of writes that set a lock.
-fn has_body_checksum(headers: &HeaderMap) -> bool {
-    headers.contains_key("content-md5")
-        || headers.contains_key("x-amz-sdk-checksum-algorithm")
-        || headers
-            .keys()
-            .any(|n| n.as_str().starts_with("x-amz-checksum-") && n.as_str() != "x-amz-checksum-mode")
-}
 
 /// The tags (`x-amz-tagging`) and object lock (`x-amz-object-lock-*`) a
 /// write asks for its new version; `None` when it asks for neither.
@@ -132,7 +44,7 @@ pub fn protection_from_headers(headers: &HeaderMap) -> S3Result<Option<ObjectPro
     if tags.is_none() && lock.is_none() {
         return Ok(None);
     }
-    if lock.is_some() && !has_body_checksum(headers) {
+    if lock.is_some() && !super::protection::has_integrity_header(headers) {
         return Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
@@ -180,7 +92,9 @@ pub async fn put_bucket_versioning(req: Request) -> S3Result<Response<Body>> {
         .set_versioning(&req.bucket, status == VersioningStatus::Enabled)
         .await
         .map_err(|e| match e {
-            FsError::Conflict(_) => crate::xml::lock::versioning_locked().resource(resource.clone()),
+            FsError::Conflict(_) => {
+                crate::xml::lock::versioning_locked().resource(resource.clone())
+            }
             other => to_s3(other, Missing::Bucket, &resource),
         })?;
     Ok(empty(StatusCode::OK))
@@ -190,7 +104,7 @@ pub async fn put_bucket_versioning(req: Request) -> S3Result<Response<Body>> {
 
 /// One line of the answer, in order.
 enum Line {
-    Version(ObjectVersion),
+    Version(Box<ObjectVersion>),
     Prefix(String),
 }
 
@@ -248,7 +162,7 @@ async fn collect(
                 None => {
                     page.next = Some((key, Some(v.version_id.clone())));
                     cursor = (v.key.clone(), v.version_id.clone());
-                    page.lines.push(Line::Version(v));
+                    page.lines.push(Line::Version(Box::new(v)));
                 }
             }
         }
@@ -309,7 +223,7 @@ pub async fn list_object_versions(req: Request) -> S3Result<Response<Body>> {
         escape(&owner.id),
         escape(&owner.display_name)
     );
-    let t = |s: &str| escape(&enc(s, url)).into_owned();
+    let t = |s: &str| escape(enc(s, url)).into_owned();
     let mut out = String::with_capacity(256 + page.lines.len() * 320);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     out.push_str("<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
@@ -363,7 +277,7 @@ pub async fn list_object_versions(req: Request) -> S3Result<Response<Body>> {
                 } else {
                     out.push_str(&format!(
                         "<Version>{common}<ETag>{}</ETag><Size>{}</Size>{owner_xml}<StorageClass>STANDARD</StorageClass></Version>",
-                        escape(&quoted_etag(&etag_of(&v.node))),
+                        escape(quoted_etag(&etag_of(&v.node))),
                         v.node.size
                     ));
                 }
@@ -383,14 +297,20 @@ const UPLOAD_LOCK: &str = "x-cairn-upload-lock";
 const UPLOAD_LEGAL_HOLD: &str = "x-cairn-upload-legal-hold";
 
 /// Keeps `protection` with an upload being created.
-pub fn stash_protection(headers: &mut std::collections::BTreeMap<String, String>, p: &ObjectProtection) {
+pub fn stash_protection(
+    headers: &mut std::collections::BTreeMap<String, String>,
+    p: &ObjectProtection,
+) {
     if !p.tags.is_empty() {
         if let Ok(tags) = TagSet::new(p.tags.clone(), TagTarget::Object) {
             headers.insert(UPLOAD_TAGGING.into(), tags.to_header());
         }
     }
     if let Some(r) = p.retention {
-        headers.insert(UPLOAD_LOCK.into(), format!("{} {}", r.mode.as_str(), r.until_ns));
+        headers.insert(
+            UPLOAD_LOCK.into(),
+            format!("{} {}", r.mode.as_str(), r.until_ns),
+        );
     }
     if p.legal_hold {
         headers.insert(UPLOAD_LEGAL_HOLD.into(), "ON".into());
@@ -428,5 +348,8 @@ pub fn unstash_protection(
         retention,
         legal_hold: headers.contains_key(UPLOAD_LEGAL_HOLD),
     };
-    (Some(protection), names.iter().map(|n| n.to_string()).collect())
+    (
+        Some(protection),
+        names.iter().map(|n| n.to_string()).collect(),
+    )
 }

@@ -17,8 +17,8 @@ use super::{chunks, Tables};
 use crate::command::{CommandReply, ObjectSpec};
 use crate::error::OrIo;
 use crate::schema::{
-    Protection,
-    self, AccessKeyInfo, BucketPermission, Extent, PartInfo, RememberedRequest, Stored, UploadInfo,
+    self, AccessKeyInfo, BucketPermission, Extent, PartInfo, Protection, RememberedRequest, Stored,
+    UploadInfo,
 };
 
 /// S3's limit on part numbers.

@@ -8,16 +8,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_common::ROOT_INO;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::Database;
 
 mod versions;
 
 use super::tests::{ext, node, obj, Fixture};
 use crate::command::{AttrChange, Command, CommandReply, ObjectSpec};
-use crate::schema::{
-    self, BucketInfo, ChunkInfo, ChunkServerInfo, CsState, Inode, NodeKind, ObjectVersion,
-    PartInfo, Stored, UploadInfo,
-};
+use crate::schema::{self, ChunkInfo, CsState, NodeKind, PartInfo};
 
 mod snapshot;
 

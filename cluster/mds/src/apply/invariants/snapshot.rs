@@ -138,4 +138,3 @@ pub(super) fn snapshot(db: &Database) -> Snapshot {
         uploads,
     }
 }
-

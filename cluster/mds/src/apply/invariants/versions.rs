@@ -12,8 +12,11 @@ use crate::schema::Versioning;
 /// A row's table key matches its id; a key with a current object has it
 /// newer than all its rows; a key without one is hidden by a delete marker
 /// (its newest row); at most one null version per key; markers hold nothing.
+/// A row as the checks see it: (seq, null, delete marker).
+type RowShape = (u64, bool, bool);
+
 pub(super) fn check(s: &Snapshot) -> Result<(), String> {
-    let mut per_key: BTreeMap<(&str, &[u8]), Vec<(u64, bool, bool)>> = BTreeMap::new();
+    let mut per_key: BTreeMap<(&str, &[u8]), Vec<RowShape>> = BTreeMap::new();
     for (bucket, key, rank, row) in &s.versions {
         if *rank != row.id.rank() {
             return Err(format!(
