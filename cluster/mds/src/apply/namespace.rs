@@ -481,8 +481,11 @@ pub(super) fn link(
     if node.nlink >= MAX_LINKS {
         return Err(FsError::TooManyLinks(format!("inode {ino}")));
     }
-    t.dentries.insert((new_parent, new_name), ino).io()?;
     let (bucket, key) = t.entry_key(&dir, new_name, false)?;
+    if super::versions::is_versioned(t, &bucket)? {
+        return Err(super::versions::hard_links_refused(&bucket));
+    }
+    t.dentries.insert((new_parent, new_name), ino).io()?;
     t.claim_key(&bucket, &key, &mut node, now_ns)?;
     node.nlink += 1;
     node.ctime_ns = now_ns;

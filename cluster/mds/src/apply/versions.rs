@@ -506,9 +506,27 @@ pub(super) fn on_claim(
 ) -> Result<(), FsError> {
     let settings = bucket_protection(t, bucket)?;
     if settings.versioning != Versioning::Unversioned {
+        if node.kind != NodeKind::Dir && node.nlink > 1 {
+            // One inode is one version: it cannot be the current version
+            // of two keys whose histories differ.
+            return Err(hard_links_refused(bucket));
+        }
         node.version = make_room(t, bucket, key, displaced, settings.versioning, now_ns)?;
     }
     Ok(())
+}
+
+/// A hard link in a versioned bucket: refused (EPERM, as link(2) answers
+/// on a filesystem without hard links).
+pub(super) fn hard_links_refused(bucket: &str) -> FsError {
+    FsError::NotPermitted(format!(
+        "bucket {bucket} keeps S3 versions: a file there has one name (no hard links)"
+    ))
+}
+
+/// Whether `bucket` keeps versions (versioning enabled or suspended).
+pub(super) fn is_versioned(t: &Tables, bucket: &str) -> Result<bool, FsError> {
+    Ok(bucket_protection(t, bucket)?.versioning != Versioning::Unversioned)
 }
 
 /// The filesystem took `key` from inode `ino` (unlink, rmdir, rename): in

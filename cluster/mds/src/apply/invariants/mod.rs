@@ -361,6 +361,10 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -
         .filter(|n| n.kind == NodeKind::File && !n.key_only)
         .map(|n| n.ino)
         .collect();
+    // The snapshot's inodes are a HashMap: sort, so that a seed replays.
+    let (mut dirs, mut files) = (dirs, files);
+    dirs.sort_unstable();
+    files.sort_unstable();
     let dentries: Vec<(u64, Vec<u8>)> = s
         .dentries
         .iter()
