@@ -1,4 +1,4 @@
-# The aws-cli scenario, shared by the Debian awscli (v2) and the PyPI one
+# The aws-cli scenario (with s3api versioning, tagging and object lock), shared by the Debian awscli (v2) and the PyPI one
 # (v1, newest botocore: default integrity checksums). The caller sets
 # AWS_BIN and AWS_EXPECT_CHECKSUMS (1 when the client sends CRC32 checksums
 # by default) and sources this file after lib/common.sh.
@@ -211,6 +211,53 @@ if [ "${AWS_EXPECT_CHECKSUMS:-0}" = 1 ]; then
         --checksum-mode ENABLED "$W/ck.back"
     assert_same_file "$W/small" "$W/ck.back" "checksummed object read back"
 fi
+
+step "s3api versioning, tagging and object lock"
+V=$(bucket_name vers)
+aws_run "aws s3api create-bucket (versioned)" s3api create-bucket --bucket "$V"
+aws_run "aws s3api put-bucket-versioning Enabled" s3api put-bucket-versioning --bucket "$V" \
+    --versioning-configuration Status=Enabled
+aws_to "$W/vget.json" "aws s3api get-bucket-versioning" s3api get-bucket-versioning --bucket "$V" --output json
+assert_eq "$(json_get "$W/vget.json" 'd.get("Status")')" "Enabled" "get-bucket-versioning after enabling it"
+printf 'first\n' >"$W/v1"
+printf 'second, longer\n' >"$W/v2"
+aws_to "$W/put1.json" "aws s3api put-object (v1)" s3api put-object --bucket "$V" --key doc --body "$W/v1" \
+    --tagging "team=ops" --output json
+v1=$(json_get "$W/put1.json" 'd["VersionId"]')
+aws_to "$W/put2.json" "aws s3api put-object (v2)" s3api put-object --bucket "$V" --key doc --body "$W/v2" --output json
+v2=$(json_get "$W/put2.json" 'd["VersionId"]')
+[ "$v1" != "$v2" ] || fail "two PUTs gave the same version id $v1"
+aws_run "aws s3api get-object --version-id (v1)" s3api get-object --bucket "$V" --key doc --version-id "$v1" "$W/v1.back"
+assert_same_file "$W/v1" "$W/v1.back" "the first version read back by id"
+aws_to "$W/tags.json" "aws s3api get-object-tagging (v1)" s3api get-object-tagging --bucket "$V" --key doc \
+    --version-id "$v1" --output json
+assert_eq "$(json_get "$W/tags.json" '[(t["Key"], t["Value"]) for t in d["TagSet"]]')" "[('team', 'ops')]" "tags of v1"
+aws_to "$W/del.json" "aws s3api delete-object (marker)" s3api delete-object --bucket "$V" --key doc --output json
+assert_eq "$(json_get "$W/del.json" 'd.get("DeleteMarker")')" "True" "a delete without a version id makes a marker"
+aws_to "$W/lov.json" "aws s3api list-object-versions" s3api list-object-versions --bucket "$V" --output json
+assert_eq "$(json_get "$W/lov.json" '(len(d.get("Versions", [])), len(d.get("DeleteMarkers", [])), [m["IsLatest"] for m in d["DeleteMarkers"]])')" \
+    "(2, 1, [True])" "list-object-versions: two versions and the marker, latest"
+expect_fail "get-object of a key behind a delete marker" "${S3[@]}" s3api get-object --bucket "$V" --key doc "$W/none"
+aws_run "aws s3api delete-object --version-id (the marker)" s3api delete-object --bucket "$V" --key doc \
+    --version-id "$(json_get "$W/del.json" 'd["VersionId"]')"
+aws_run "aws s3api get-object (back)" s3api get-object --bucket "$V" --key doc "$W/v2.back"
+assert_same_file "$W/v2" "$W/v2.back" "the key is back once its marker is removed"
+
+L=$(bucket_name lock)
+aws_run "aws s3api create-bucket --object-lock-enabled-for-bucket" s3api create-bucket --bucket "$L" \
+    --object-lock-enabled-for-bucket
+aws_to "$W/lput.json" "aws s3api put-object (GOVERNANCE)" s3api put-object --bucket "$L" --key kept --body "$W/v1" \
+    --object-lock-mode GOVERNANCE --object-lock-retain-until-date 2099-01-01T00:00:00Z --content-md5 \
+    "$(python3 -c 'import base64,hashlib,sys; print(base64.b64encode(hashlib.md5(open(sys.argv[1],"rb").read()).digest()).decode())' "$W/v1")" \
+    --output json
+lv=$(json_get "$W/lput.json" 'd["VersionId"]')
+aws_to "$W/ret.json" "aws s3api get-object-retention" s3api get-object-retention --bucket "$L" --key kept --output json
+assert_eq "$(json_get "$W/ret.json" 'd["Retention"]["Mode"]')" "GOVERNANCE" "the version's retention mode"
+expect_fail "delete-object --version-id of a GOVERNANCE version without bypass" \
+    "${S3[@]}" s3api delete-object --bucket "$L" --key kept --version-id "$lv"
+grep -q AccessDenied "$SCENARIO_TMP/last-output" || fail "a locked delete did not answer AccessDenied"
+aws_run "aws s3api delete-object --bypass-governance-retention" s3api delete-object --bucket "$L" --key kept \
+    --version-id "$lv" --bypass-governance-retention
 
 step "rm --recursive"
 aws_run "aws s3 rm --recursive" s3 rm --only-show-errors --recursive "s3://$B/tree/"
