@@ -368,8 +368,6 @@ pub use cairn_common::lifecycle as model;
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     fn ns(text: &str) -> i64 {
