@@ -42,6 +42,7 @@ async fn grpc_metadata_and_auth() {
             if_match: None,
             if_none_match: Some("*".into()),
             request_id: 7,
+            protection: None,
         })
         .await
         .unwrap()
