@@ -43,7 +43,10 @@ pub use file::FileWriter;
 pub use node::{Bucket, ChunkLocation, CsAddr, Extent, NamedInode, Node, NodeKind};
 pub use report::{DoorCounters, DoorOp, DoorTotals, REPORT_EVERY};
 pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
-pub use stat::{BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, MdsStat};
+pub use stat::{
+    BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, LifecycleBucket, LifecycleTotals,
+    MdsStat,
+};
 pub use versions::{
     BucketProtection, Deleted, LockMode, ObjectProtection, ObjectVersion, ProtectionChange,
     Retention, Versioning,
