@@ -26,6 +26,8 @@
 //! * a version under legal hold or unexpired retention is never expired
 //!   nor removed: the planner skips it, and the command checks again at
 //!   its own time (lifecycle never bypasses governance);
+//! * what is due is decided by the pure planner (`crate::lifecycle_plan`)
+//!   from a snapshot and the time;
 //! * only the raft leader runs passes, and every change is a conditional
 //!   [`Command::Lifecycle`] (`command::LifecycleAction`) chosen from a read
 //!   snapshot: a change whose condition no longer holds is skipped, so a
@@ -38,11 +40,6 @@
 //!   pass, [`LifecycleStatus`]) is an observation shown by `cairn stat`,
 //!   `cairn top`, `cairn lifecycle` and metrics, not state.
 
-pub mod plan;
-
-#[cfg(test)]
-mod tests;
-
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex},
@@ -54,8 +51,8 @@ use cairn_proto as pb;
 
 use crate::command::{Command, CommandReply, LifecycleAction, LifecycleOutcome};
 use crate::events::{EventLog, Severity};
+use crate::lifecycle_plan::{self as plan, Clock};
 use crate::server::State;
-use plan::Clock;
 
 /// Changes per second the runner makes, by default. Each is one raft
 /// entry and one state-machine transaction; the MDS commits thousands a

@@ -8,7 +8,7 @@ use cairn_common::FsError;
 
 use super::Reader;
 use crate::error::OrIo;
-use crate::lifecycle::plan::{CurrentVersion, KeyVersions, RowVersion, UploadSeen};
+use crate::lifecycle_plan::{CurrentVersion, KeyVersions, RowVersion, UploadSeen};
 use crate::schema::{self, ObjectVersion, Stored};
 
 impl Reader {

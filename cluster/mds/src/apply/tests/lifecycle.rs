@@ -9,7 +9,7 @@ use cairn_common::lifecycle::{
 
 use super::*;
 use crate::command::{LifecycleAction, LifecycleOutcome, ProtectionChange};
-use crate::lifecycle::plan::{plan_key, plan_uploads, Clock};
+use crate::lifecycle_plan::{plan_key, plan_uploads, Clock};
 use crate::schema::{ObjectLockConfig, Versioning};
 
 const DAY: i64 = 10;

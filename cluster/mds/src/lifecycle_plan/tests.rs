@@ -2,16 +2,12 @@
 //! due. (That a change is not made twice once applied is tested on the
 //! real state machine in `apply::tests::lifecycle`.)
 
-use std::collections::BTreeMap;
-
 use cairn_common::lifecycle::{
-    AbortIncompleteMultipartUpload, Expiration, Filter, NoncurrentVersionExpiration, Rule,
-    RuleStatus,
+    AbortIncompleteMultipartUpload, Filter, NoncurrentVersionExpiration, RuleStatus,
 };
 
-use super::plan::*;
-use crate::command::LifecycleAction;
-use crate::schema::{LockMode, Protection, Retention, VersionId};
+use super::*;
+use crate::schema::{LockMode, Retention};
 
 const DAY: i64 = 10;
 

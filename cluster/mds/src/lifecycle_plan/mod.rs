@@ -1,7 +1,9 @@
 //! The lifecycle planner: a pure function from a bucket's rules, a
 //! snapshot of some of its keys (or its uploads) and the time to the
-//! conditional commands that are due. See the module `crate::lifecycle` for
-//! the rules it follows.
+//! conditional commands that are due. See the runner, `crate::lifecycle`,
+//! for the rules it follows. Pure on purpose, and apart from the runner:
+//! the queries that build its snapshots and the tests use it without the
+//! server's state.
 
 use std::collections::BTreeMap;
 
@@ -156,3 +158,6 @@ pub fn plan_uploads(rules: &[Rule], uploads: &[UploadSeen], clock: Clock) -> Vec
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
