@@ -84,6 +84,14 @@ enum Command {
     ///
     /// Example: cairn -c prod get photos/2026/backup.tar ./backup.tar
     Get(cmd::objects::GetArgs),
+    /// List the versions and delete markers of BUCKET[/PREFIX].
+    ///
+    /// Example: cairn -c prod versions backups/db/
+    Versions(cmd::versions::VersionsArgs),
+    /// Set or show the retention and legal hold of a version of BUCKET/KEY.
+    ///
+    /// Example: cairn -c prod lock backups/db.tar --mode COMPLIANCE --until 30d
+    Lock(cmd::versions::LockArgs),
     /// List buckets, or the keys of BUCKET[/PREFIX].
     ///
     /// Example: cairn -c prod ls photos/2026/
@@ -220,6 +228,8 @@ fn main() -> std::process::ExitCode {
             Command::Put(a) => cmd::objects::put(cluster, a).await,
             Command::Get(a) => cmd::objects::get(cluster, a).await,
             Command::Ls(a) => cmd::objects::ls(cluster, a).await,
+            Command::Versions(a) => cmd::versions::versions(cluster, a).await,
+            Command::Lock(a) => cmd::versions::lock(cluster, a).await,
             Command::Rm(a) => cmd::objects::rm(cluster, a).await,
             Command::Mb(a) => cmd::objects::mb(cluster, a).await,
             Command::Rb(a) => cmd::objects::rb(cluster, a).await,

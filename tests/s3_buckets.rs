@@ -147,19 +147,11 @@ async fn later_features_answer_not_implemented() {
     assert_code(&cors, "NotImplemented");
     assert_eq!(error_status(&cors), 501);
     assert_code(
-        &s3.get_bucket_tagging().bucket(&b).send().await,
+        &s3.get_bucket_policy().bucket(&b).send().await,
         "NotImplemented",
     );
     assert_code(
-        &s3.put_bucket_versioning()
-            .bucket(&b)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await,
+        &s3.delete_bucket_policy().bucket(&b).send().await,
         "NotImplemented",
     );
     // Nothing changed.

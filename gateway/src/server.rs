@@ -310,7 +310,7 @@ async fn dispatch<K: KeyStore>(
             .get("x-amz-copy-source")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let (source_bucket, _) = ops::copy::parse_copy_source(source).map_err(fail)?;
+        let (source_bucket, _, _) = ops::copy::parse_copy_source(source).map_err(fail)?;
         authorize(gateway, &access_key, &source_bucket, Access::Read)
             .await
             .map_err(|e| fail(e.resource(format!("/{source_bucket}"))))?;
@@ -381,7 +381,7 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
         HeadBucket => ops::bucket::head_bucket(req).await,
         DeleteBucket => ops::bucket::delete_bucket(req).await,
         GetBucketLocation => ops::bucket::get_bucket_location(req).await,
-        GetBucketVersioning => ops::bucket::get_bucket_versioning(req).await,
+        GetBucketVersioning => ops::versioning::get_bucket_versioning(req).await,
         ListObjects => ops::list::list_objects_v1(req).await,
         ListObjectsV2 => ops::list::list_objects_v2(req).await,
         DeleteObjects => ops::delete::delete_objects(req).await,

@@ -12,6 +12,7 @@ pub mod observe;
 pub mod stat;
 pub mod top;
 pub mod up;
+pub mod versions;
 
 use anyhow::Context;
 use cairn_client::{Client, ClientOptions};

@@ -29,6 +29,10 @@ pub struct GetArgs {
     source: String,
     /// Local file to write, or - for standard output.
     local: String,
+    /// A version of the key other than its current one (`cairn versions`
+    /// lists them).
+    #[arg(long)]
+    version_id: Option<String>,
 }
 
 #[derive(Args)]
@@ -93,10 +97,18 @@ pub async fn put(cluster: Option<&str>, args: PutArgs) -> anyhow::Result<()> {
 pub async fn get(cluster: Option<&str>, args: GetArgs) -> anyhow::Result<()> {
     let (bucket, key) = split_path(&args.source, false)?;
     let client = client_for(cluster).await?;
-    let node = client
-        .head_object(bucket, key.as_bytes())
+    let version = client
+        .get_version(bucket, key.as_bytes(), args.version_id.as_deref())
         .await
         .with_context(|| format!("cannot get {}", args.source))?;
+    if version.delete_marker {
+        bail!(
+            "{} is deleted: its current version {} is a delete marker (`cairn versions {bucket}/{key}` lists the others)",
+            args.source,
+            version.version_id
+        );
+    }
+    let node = version.node;
     let mut stream = std::pin::pin!(client.read(&node, 0, node.size));
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if args.local == "-" {
         Box::new(tokio::io::stdout())

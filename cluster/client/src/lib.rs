@@ -40,17 +40,19 @@ use tracing::warn;
 pub use admin::{AttrsChanged, RemoveCs};
 pub use cairn_common::FsError as Error;
 pub use file::FileWriter;
-pub use node::{Bucket, ChunkLocation, CsAddr, Extent, NamedInode, Node, NodeKind};
+pub use node::{
+    Bucket, ChunkLocation, CsAddr, Extent, LockMode, NamedInode, Node, NodeKind, ObjectProtection,
+    Retention,
+};
 pub use report::{DoorCounters, DoorOp, DoorTotals, REPORT_EVERY};
-pub use s3meta::{generate_key_id, generate_secret, AccessKey, BucketPermission, Part, Upload};
+pub use s3meta::{
+    generate_key_id, generate_secret, AccessKey, BucketPermission, Completion, Part, Upload,
+};
 pub use stat::{
     BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, LifecycleBucket, LifecycleTotals,
     MdsStat,
 };
-pub use versions::{
-    BucketProtection, Deleted, LockMode, ObjectProtection, ObjectVersion, ProtectionChange,
-    Retention, Versioning,
-};
+pub use versions::{BucketProtection, Deleted, ObjectVersion, ProtectionChange, Versioning};
 pub use writer::{StreamWriter, WrittenData};
 
 use rpc::{CsPool, MdsConn};

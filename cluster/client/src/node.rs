@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use cairn_proto as pb;
 
-use crate::versions::ObjectProtection;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeKind {
     File,
@@ -249,3 +247,69 @@ impl From<pb::ChunkLocation> for ChunkLocation {
         }
     }
 }
+
+// ------------------------------------------------------------ protection ---
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    Governance,
+    Compliance,
+}
+
+impl LockMode {
+    /// The mode as S3 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    pub(crate) fn from_wire(text: &str) -> Option<LockMode> {
+        match text {
+            "GOVERNANCE" => Some(LockMode::Governance),
+            "COMPLIANCE" => Some(LockMode::Compliance),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub mode: LockMode,
+    /// Not removable before this instant (ns since the epoch).
+    pub until_ns: i64,
+}
+
+/// Tags, retention and legal hold of one version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectProtection {
+    pub tags: BTreeMap<String, String>,
+    pub retention: Option<Retention>,
+    pub legal_hold: bool,
+}
+
+impl From<pb::Protection> for ObjectProtection {
+    fn from(p: pb::Protection) -> Self {
+        ObjectProtection {
+            tags: p.tags.into_iter().collect(),
+            retention: LockMode::from_wire(&p.lock_mode).map(|mode| Retention {
+                mode,
+                until_ns: p.retain_until_ns,
+            }),
+            legal_hold: p.legal_hold,
+        }
+    }
+}
+
+impl From<&ObjectProtection> for pb::Protection {
+    fn from(p: &ObjectProtection) -> Self {
+        pb::Protection {
+            tags: p.tags.clone().into_iter().collect(),
+            lock_mode: p.retention.map_or("", |r| r.mode.as_str()).to_string(),
+            retain_until_ns: p.retention.map_or(0, |r| r.until_ns),
+            legal_hold: p.legal_hold,
+        }
+    }
+}
+

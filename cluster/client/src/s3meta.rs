@@ -39,6 +39,14 @@ impl std::fmt::Debug for AccessKey {
     }
 }
 
+/// What a completed upload's object gets besides its parts.
+#[derive(Debug, Clone, Default)]
+pub struct Completion {
+    pub set_headers: std::collections::BTreeMap<String, String>,
+    pub remove_headers: Vec<String>,
+    pub protection: Option<crate::ObjectProtection>,
+}
+
 /// One uploaded part of a multipart upload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Part {
@@ -313,6 +321,20 @@ impl Client {
         etag: &str,
         conditions: PutConditions,
     ) -> Result<Node, FsError> {
+        self.complete_upload_with(upload_id, part_numbers, etag, conditions, Completion::default())
+            .await
+    }
+
+    /// [`Client::complete_upload`] that also sets and removes stored
+    /// headers and gives the new version a protection, in one commit.
+    pub async fn complete_upload_with(
+        &self,
+        upload_id: &str,
+        part_numbers: &[u32],
+        etag: &str,
+        conditions: PutConditions,
+        completion: Completion,
+    ) -> Result<Node, FsError> {
         let req = pb::CompleteUploadRequest {
             upload_id: upload_id.into(),
             part_numbers: part_numbers.to_vec(),
@@ -321,6 +343,9 @@ impl Client {
             if_none_match: conditions.if_none_match,
             mtime_ns: cairn_common::time::now_ns(),
             request_id: rand::random::<u64>() | 1,
+            set_headers: completion.set_headers.into_iter().collect(),
+            remove_headers: completion.remove_headers,
+            protection: completion.protection.as_ref().map(pb::Protection::from),
         };
         self.inner
             .mds

@@ -428,6 +428,22 @@ pub enum Command {
         bypass_governance: bool,
         now_ns: i64,
     },
+    /// CompleteUpload that also sets and removes stored headers of the
+    /// object and gives its version a protection, in the same commit.
+    CompleteUploadWith {
+        upload_id: String,
+        part_numbers: Vec<u32>,
+        etag: String,
+        if_match: Option<String>,
+        if_none_match: Option<String>,
+        mtime_ns: i64,
+        /// 0: not deduplicated.
+        request_id: u64,
+        now_ns: i64,
+        set_headers: BTreeMap<String, String>,
+        remove_headers: Vec<String>,
+        protection: Option<Protection>,
+    },
 
     // ---- S3 lifecycle (`apply::lifecycle`), chosen by the leader's runner
     /// One conditional lifecycle change in `bucket`; see [`LifecycleAction`].
@@ -481,6 +497,7 @@ impl Command {
             Command::PutObject { .. } => "put_key",
             Command::DeleteObject { .. } => "delete_object",
             Command::SetProtection { .. } => "set_protection",
+            Command::CompleteUploadWith { .. } => "complete_upload",
             Command::Lifecycle { .. } => "lifecycle",
         }
     }

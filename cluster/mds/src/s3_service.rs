@@ -184,7 +184,7 @@ impl S3Meta for MdsService {
         request: Request<pb::CompleteUploadRequest>,
     ) -> Reply<pb::Node> {
         let r = request.into_inner();
-        self.node(Command::CompleteUpload {
+        self.node(Command::CompleteUploadWith {
             upload_id: r.upload_id,
             part_numbers: r.part_numbers,
             etag: r.etag,
@@ -193,6 +193,13 @@ impl S3Meta for MdsService {
             mtime_ns: r.mtime_ns,
             request_id: r.request_id,
             now_ns: now_ns(),
+            set_headers: r.set_headers.into_iter().collect(),
+            remove_headers: r.remove_headers,
+            protection: r
+                .protection
+                .as_ref()
+                .map(crate::convert::protection_from_pb)
+                .transpose()?,
         })
         .await
     }

@@ -14,7 +14,6 @@ use crate::signature::time::format_iso8601_ns;
 use crate::xml::request::CreateBucketConfiguration;
 use crate::xml::response::{
     to_xml, BucketEntry, Buckets, ListAllMyBucketsResult, LocationConstraint, Owner,
-    VersioningConfiguration,
 };
 
 /// The owner element for a key.
@@ -74,7 +73,24 @@ pub async fn create_bucket(req: Request) -> S3Result<Response<Body>> {
             .resource(resource));
         }
     }
-    match req.client.create_bucket(&req.bucket, &key.id).await {
+    // `x-amz-bucket-object-lock-enabled: true` makes the bucket with object
+    // lock, and so versioning, on from the start.
+    let object_lock = match req.header("x-amz-bucket-object-lock-enabled") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "x-amz-bucket-object-lock-enabled must be true or false",
+            ))
+        }
+    };
+    match req
+        .client
+        .create_bucket_with(&req.bucket, &key.id, object_lock)
+        .await
+    {
         Ok(_) => {}
         Err(FsError::Exists(_)) => {
             let existing = req.client.get_bucket(&req.bucket).await.ok();
@@ -123,7 +139,3 @@ pub async fn get_bucket_location(req: Request) -> S3Result<Response<Body>> {
     Ok(xml(to_xml(&LocationConstraint { xmlns: (), region })?))
 }
 
-/// Buckets are never versioned (yet): an empty configuration.
-pub async fn get_bucket_versioning(_req: Request) -> S3Result<Response<Body>> {
-    Ok(xml(to_xml(&VersioningConfiguration { xmlns: () })?))
-}

@@ -12,7 +12,9 @@ use http::{Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
 use super::fs_error::{to_s3, Missing};
-use super::get::head_node;
+use super::meta::insert_version_id;
+use super::versioning::{protection_from_headers, read_version};
+use cairn_client::ObjectProtection;
 use super::layout::shared_node;
 use super::meta::{
     etag_of, last_modified, last_modified_iso, meta_of, object_meta_from_headers, stored_checksums,
@@ -25,26 +27,31 @@ use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits::check_key;
 use crate::xml::response::{to_xml, CopyObjectResult};
 
-/// Parses `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded.
-pub fn parse_copy_source(value: &str) -> S3Result<(String, String)> {
+/// Parses `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded;
+/// returns the bucket, the key and the version named, if any.
+pub fn parse_copy_source(value: &str) -> S3Result<(String, String, Option<String>)> {
     let invalid = || {
         S3Error::with_message(
             ErrorCode::InvalidArgument,
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
         )
     };
-    let (path, version) = match value.split_once('?') {
+    let (path, query) = match value.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (value, None),
     };
-    if let Some(q) = version {
-        if q.strip_prefix("versionId=").is_some_and(|v| v != "null") {
-            return Err(S3Error::with_message(
-                ErrorCode::NotImplemented,
-                "Object versions are not implemented.",
-            ));
-        }
-    }
+    let version = match query {
+        None => None,
+        Some(q) => match q.strip_prefix("versionId=") {
+            Some(v) if !v.is_empty() => Some(v.to_string()),
+            _ => {
+                return Err(S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    "Invalid version id specified",
+                ))
+            }
+        },
+    };
     let decoded = percent_decode_str(path)
         .decode_utf8()
         .map_err(|_| invalid())?;
@@ -53,14 +60,27 @@ pub fn parse_copy_source(value: &str) -> S3Result<(String, String)> {
     if bucket.is_empty() || key.is_empty() {
         return Err(invalid());
     }
-    Ok((bucket.to_string(), key.to_string()))
+    Ok((bucket.to_string(), key.to_string(), version))
 }
 
-/// The source of a copy, looked up, with its `x-amz-copy-source-if-*`
-/// conditions checked.
+/// The source of a copy: bucket, key and the version read, looked up, with
+/// its `x-amz-copy-source-if-*` conditions checked.
 pub async fn copy_source(req: &Request) -> S3Result<(String, String, cairn_client::Node)> {
-    let (src_bucket, src_key) = parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
-    let source = head_node(req, &src_bucket, &src_key).await?;
+    let (src_bucket, src_key, version) =
+        parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
+    let source = read_version(req, &src_bucket, &src_key, version.as_deref())
+        .await
+        .map_err(|e| {
+            // A delete marker cannot be copied: S3 answers 400 there.
+            if e.code == ErrorCode::MethodNotAllowed {
+                S3Error::with_message(
+                    ErrorCode::InvalidRequest,
+                    "The source of a copy request may not specifically refer to a delete marker by version id.",
+                )
+            } else {
+                e
+            }
+        })?;
     Conditions::from_headers(&req.headers, ConditionSource::CopySource)
         .check(
             &etag_of(&source),
@@ -69,6 +89,24 @@ pub async fn copy_source(req: &Request) -> S3Result<(String, String, cairn_clien
         )
         .map_err(|e| e.resource(format!("/{src_bucket}/{src_key}")))?;
     Ok((src_bucket, src_key, source))
+}
+
+/// The protection of a copy: the lock headers of the request, and the
+/// source's tags or, with `x-amz-tagging-directive: REPLACE`, the
+/// request's `x-amz-tagging`.
+fn copy_protection(req: &Request, source: &cairn_client::Node) -> S3Result<ObjectProtection> {
+    let mut protection = protection_from_headers(&req.headers)?.unwrap_or_default();
+    match req.header("x-amz-tagging-directive") {
+        None | Some("COPY") => protection.tags = source.protection.tags.clone(),
+        Some("REPLACE") => {}
+        Some(_) => {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "Unknown tagging directive.",
+            ))
+        }
+    }
+    Ok(protection)
 }
 
 pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
@@ -106,8 +144,10 @@ pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
         meta.headers
             .insert(PART_SIZES_HEADER.to_string(), sizes.clone());
     }
+    meta.protection = Some(copy_protection(&req, &source)?);
     let conditions = put_conditions(&req)?;
     let resource = req.resource();
+    let meta_protection = meta.protection.clone();
     let node = shared_node(
         &source.extents,
         source.size,
@@ -117,7 +157,13 @@ pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
     );
     let node = req
         .client
-        .put_key(&req.bucket, key.as_bytes(), &node, conditions)
+        .put_key_with(
+            &req.bucket,
+            key.as_bytes(),
+            &node,
+            conditions,
+            meta_protection.as_ref(),
+        )
         .await
         .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
     let mut response = xml(to_xml(&CopyObjectResult {
@@ -126,6 +172,14 @@ pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
         etag: quoted_etag(&etag_of(&node)),
     })?);
     *response.status_mut() = StatusCode::OK;
+    insert_version_id(response.headers_mut(), &node.version_id);
+    if !source.version_id.is_empty() {
+        if let Ok(v) = http::HeaderValue::from_str(&source.version_id) {
+            response
+                .headers_mut()
+                .insert("x-amz-copy-source-version-id", v);
+        }
+    }
     Ok(response)
 }
 
@@ -137,18 +191,18 @@ mod tests {
     fn copy_source_forms() {
         assert_eq!(
             parse_copy_source("/b/a%20b/c").unwrap(),
-            ("b".into(), "a b/c".into())
+            ("b".into(), "a b/c".into(), None)
         );
         assert_eq!(
             parse_copy_source("b/k?versionId=null").unwrap(),
-            ("b".into(), "k".into())
+            ("b".into(), "k".into(), Some("null".into()))
         );
         assert!(parse_copy_source("b").is_err());
         assert!(parse_copy_source("/b/").is_err());
         assert!(parse_copy_source("b/%ff").is_err());
         assert_eq!(
-            parse_copy_source("b/k?versionId=3").unwrap_err().code,
-            ErrorCode::NotImplemented
+            parse_copy_source("b/k?versionId=").unwrap_err().code,
+            ErrorCode::InvalidArgument
         );
     }
 }

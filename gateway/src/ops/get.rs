@@ -45,7 +45,9 @@ fn part_range(node: &Node, part: u32) -> S3Result<ByteRange> {
 
 pub async fn get_object(req: Request, part_number: Option<u32>) -> S3Result<Response<Body>> {
     let key = req.object_key()?.to_string();
-    let node = head_node(&req, &req.bucket, &key).await?;
+    let version_id = super::versioning::version_param(&req)?;
+    let node =
+        super::versioning::read_version(&req, &req.bucket, &key, version_id.as_deref()).await?;
     let etag = etag_of(&node);
     let conditions = Conditions::from_headers(&req.headers, ConditionSource::Object);
     if let Err(e) = conditions.check(&etag, last_modified(&node), ConditionSource::Object) {

@@ -138,7 +138,7 @@ where
     Ok(out)
 }
 
-fn max_keys(req: &Request) -> S3Result<usize> {
+pub(crate) fn max_keys(req: &Request) -> S3Result<usize> {
     match req.query.get("max-keys") {
         None => Ok(MAX_LIST_KEYS),
         Some(v) => v
@@ -159,7 +159,7 @@ fn max_keys(req: &Request) -> S3Result<usize> {
     }
 }
 
-fn url_encoding(req: &Request) -> S3Result<bool> {
+pub(crate) fn url_encoding(req: &Request) -> S3Result<bool> {
     match req.query.get("encoding-type") {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
@@ -171,7 +171,7 @@ fn url_encoding(req: &Request) -> S3Result<bool> {
 }
 
 /// Encodes for `encoding-type=url` (keeping `/`, as S3 does).
-fn enc(text: &str, url: bool) -> String {
+pub(crate) fn enc(text: &str, url: bool) -> String {
     if url {
         uri_encode(text).replace("%2F", "/")
     } else {
@@ -207,7 +207,7 @@ fn entry(key: &str, node: &Node, url: bool, owner_id: Option<&str>) -> ObjectEnt
     }
 }
 
-async fn bucket_owner(req: &Request) -> String {
+pub(crate) async fn bucket_owner(req: &Request) -> String {
     match req.client.get_bucket(&req.bucket).await {
         Ok(b) if !b.owner.is_empty() => b.owner,
         _ => req

@@ -11,6 +11,7 @@ use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits;
 use crate::signature::time::format_iso8601_ns;
+use crate::xml::lock::{lock_response_headers, LegalHoldStatus, RetentionMode};
 
 /// Headers stored with an object and answered as they were given.
 pub const STORED_HEADERS: &[&str] = &[
@@ -187,6 +188,7 @@ pub fn object_headers(node: &Node, with_checksums: bool) -> HeaderMap {
             &parts.len().to_string(),
         );
     }
+    version_headers(&mut headers, node);
     headers
 }
 
@@ -226,6 +228,35 @@ pub fn meta_of(node: &Node) -> ObjectMeta {
         protection: None,
     }
 }
+
+/// `x-amz-version-id` of an object answer (none outside versioning).
+pub fn insert_version_id(headers: &mut HeaderMap, version_id: &str) {
+    if !version_id.is_empty() {
+        insert(headers, "x-amz-version-id", version_id);
+    }
+}
+
+/// The version and protection headers of a GET or HEAD answer: version
+/// id, tag count, object lock mode, date and legal hold.
+pub fn version_headers(headers: &mut HeaderMap, node: &Node) {
+    insert_version_id(headers, &node.version_id);
+    let p = &node.protection;
+    if !p.tags.is_empty() {
+        insert(headers, "x-amz-tagging-count", &p.tags.len().to_string());
+    }
+    let retention = p.retention.map(|r| crate::xml::lock::Retention {
+        mode: match r.mode {
+            cairn_client::LockMode::Governance => RetentionMode::Governance,
+            cairn_client::LockMode::Compliance => RetentionMode::Compliance,
+        },
+        retain_until_ns: r.until_ns,
+    });
+    let hold = p.legal_hold.then_some(LegalHoldStatus::On);
+    for (name, value) in lock_response_headers(retention.as_ref(), hold) {
+        headers.insert(name, value);
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod meta;
 pub mod multipart;
 pub mod post;
+pub mod protection;
 pub mod put;
 pub mod tagging;
 pub mod versioning;

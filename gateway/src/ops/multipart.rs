@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use cairn_client::{Node, PutConditions, Upload, WrittenData};
+use cairn_client::{Completion, Node, PutConditions, Upload, WrittenData};
 use cairn_common::FsError;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
@@ -115,6 +115,9 @@ pub async fn create(req: Request) -> S3Result<Response<Body>> {
     if let Some(a) = algorithm {
         meta.headers
             .insert(UPLOAD_CHECKSUM_HEADER.to_string(), a.as_str().to_string());
+    }
+    if let Some(p) = super::versioning::protection_from_headers(&req.headers)? {
+        super::versioning::stash_protection(&mut meta.headers, &p);
     }
     let now = cairn_common::time::now_ns();
     let node = super::layout::shared_node(&[], 0, String::new(), meta, now);
@@ -450,9 +453,30 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
     let algorithm = upload_algorithm(&upload);
     let composite = algorithm.and_then(|a| composite_checksum(&upload, &numbers, a));
 
+    // What only completion knows (part sizes, the composite checksum) and
+    // what the upload kept for the object's version, in the same commit.
+    let mut completion = Completion::default();
+    completion.remove_headers.push(UPLOAD_CHECKSUM_HEADER.to_string());
+    completion.set_headers.insert(
+        PART_SIZES_HEADER.to_string(),
+        sizes
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    if let (Some(a), Some(c)) = (algorithm, &composite) {
+        completion
+            .set_headers
+            .insert(a.header_name().to_string(), c.clone());
+    }
+    let kept = upload.node.as_ref().map(|n| n.headers.clone()).unwrap_or_default();
+    let (protection, upload_only) = super::versioning::unstash_protection(&kept);
+    completion.protection = protection;
+    completion.remove_headers.extend(upload_only);
     let node = req
         .client
-        .complete_upload(upload_id, &numbers, &etag, conditions)
+        .complete_upload_with(upload_id, &numbers, &etag, conditions, completion)
         .await
         .map_err(|e| match e {
             FsError::NotFound(m) if m.starts_with("upload ") => no_such_upload(resource.clone()),
@@ -463,34 +487,6 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
             }
             other => to_s3(other, Missing::Bucket, &resource),
         })?;
-
-    // What only completion knows: part sizes and the composite checksum.
-    let mut fixed = node.clone();
-    fixed.headers.remove(UPLOAD_CHECKSUM_HEADER);
-    fixed.headers.insert(
-        PART_SIZES_HEADER.to_string(),
-        sizes
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    if let (Some(a), Some(c)) = (algorithm, &composite) {
-        fixed.headers.insert(a.header_name().to_string(), c.clone());
-    }
-    let if_match = PutConditions {
-        if_match: Some(etag.clone()),
-        if_none_match: None,
-    };
-    if let Err(e) = req
-        .client
-        .put_key(&req.bucket, key.as_bytes(), &fixed, if_match)
-        .await
-    {
-        // The object is complete and correct; only `partNumber` reads and
-        // the composite checksum are missing (or it was replaced already).
-        tracing::warn!(bucket = %req.bucket, upload_id, error = %e, "could not record the part sizes of a completed upload");
-    }
 
     let host = req.header("host").unwrap_or("localhost");
     let mut result = CompleteMultipartUploadResult {
@@ -514,7 +510,9 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
             ChecksumAlgorithm::Sha256 => result.checksum_sha256 = Some(c),
         }
     }
-    Ok(xml(to_xml(&result)?))
+    let mut response = xml(to_xml(&result)?);
+    super::meta::insert_version_id(response.headers_mut(), &node.version_id);
+    Ok(response)
 }
 
 // ------------------------------------------------------------------ abort ---

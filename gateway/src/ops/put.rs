@@ -148,7 +148,8 @@ pub async fn store(
 pub async fn put_object(req: Request) -> S3Result<Response<Body>> {
     let key = req.object_key()?.to_string();
     check_key(&key)?;
-    let meta = object_meta_from_headers(&req.headers)?;
+    let mut meta = object_meta_from_headers(&req.headers)?;
+    meta.protection = super::versioning::protection_from_headers(&req.headers)?;
     let conditions = put_conditions(&req)?;
     let body = req.take_body();
     let payload = req.payload.clone();
@@ -163,5 +164,6 @@ pub async fn put_object(req: Request) -> S3Result<Response<Body>> {
             response.headers_mut().insert(c.algorithm.header_name(), v);
         }
     }
+    super::meta::insert_version_id(response.headers_mut(), &node.version_id);
     Ok(response)
 }

@@ -242,12 +242,20 @@ pub struct CompleteMultipartUploadResult {
 #[serde(rename_all = "PascalCase")]
 pub struct DeletedEntry {
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_marker: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_marker_version_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteErrorEntry {
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
     pub code: String,
     pub message: String,
 }
@@ -271,13 +279,6 @@ pub struct LocationConstraint {
     /// Empty for us-east-1, as S3 answers.
     #[serde(rename = "$text")]
     pub region: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename = "VersioningConfiguration")]
-pub struct VersioningConfiguration {
-    #[serde(rename = "@xmlns", serialize_with = "ser_ns")]
-    pub xmlns: (),
 }
 
 /// The answer to a POST object with `success_action_status=201`.
@@ -393,13 +394,17 @@ mod tests {
         })
         .unwrap();
         assert!(xml.ends_with(">eu</LocationConstraint>"), "{xml}");
-        let xml = to_xml(&VersioningConfiguration { xmlns: () }).unwrap();
-        assert!(xml.contains("<VersioningConfiguration xmlns="), "{xml}");
         let xml = to_xml(&DeleteResult {
             xmlns: (),
-            deleted: vec![DeletedEntry { key: "k".into() }],
+            deleted: vec![DeletedEntry {
+                key: "k".into(),
+                version_id: None,
+                delete_marker: None,
+                delete_marker_version_id: None,
+            }],
             errors: vec![DeleteErrorEntry {
                 key: "e".into(),
+                version_id: None,
                 code: "AccessDenied".into(),
                 message: "no".into(),
             }],

@@ -7,6 +7,8 @@
 //! so the listed parts' chunks pass from the upload to the object without
 //! ever reaching zero, and the unlisted ones are freed.
 
+use std::collections::BTreeMap;
+
 use cairn_common::FsError;
 use redb::ReadableTable;
 
@@ -15,6 +17,7 @@ use super::{chunks, Tables};
 use crate::command::{CommandReply, ObjectSpec};
 use crate::error::OrIo;
 use crate::schema::{
+    Protection,
     self, AccessKeyInfo, BucketPermission, Extent, PartInfo, RememberedRequest, Stored, UploadInfo,
 };
 
@@ -222,6 +225,9 @@ pub(super) struct Complete<'a> {
     pub if_none_match: Option<&'a str>,
     pub mtime_ns: i64,
     pub request_id: u64,
+    pub set_headers: Option<&'a BTreeMap<String, String>>,
+    pub remove_headers: &'a [String],
+    pub protection: Option<&'a Protection>,
 }
 
 pub(super) fn complete_upload(
@@ -266,13 +272,21 @@ pub(super) fn complete_upload(
             .checked_add(part.size)
             .ok_or_else(|| FsError::Invalid("object size overflows".into()))?;
     }
-    let object = ObjectSpec {
+    let mut object = ObjectSpec {
         size: offset,
         etag: c.etag.to_string(),
         mtime_ns: c.mtime_ns,
         extents,
         ..upload.object.clone()
     };
+    for name in c.remove_headers {
+        object.headers.remove(name);
+    }
+    if let Some(set) = c.set_headers {
+        object
+            .headers
+            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     let reply = keys::put_key(
         t,
         keys::PutKey {
@@ -282,7 +296,7 @@ pub(super) fn complete_upload(
             if_match: c.if_match,
             if_none_match: c.if_none_match,
             request_id: 0,
-            protection: None,
+            protection: c.protection,
         },
         now_ns,
     )?;
