@@ -116,6 +116,11 @@ enum Command {
     ///
     /// Example: cairn -c prod chunks photos/2026/backup.tar --json
     Chunks(cmd::stat::ChunksArgs),
+    /// Show a bucket's S3 lifecycle rules and what the lifecycle runner
+    /// last did there.
+    ///
+    /// Example: cairn -c prod lifecycle photos
+    Lifecycle(cmd::lifecycle::LifecycleArgs),
     /// A live view of the cluster, refreshed every second: status, space,
     /// chunks, MDS and chunk-server tables, events. Keys: c chunk servers,
     /// m MDS, i clients, e events, a all, v verbose, s sort, q quit.
@@ -230,6 +235,7 @@ fn main() -> std::process::ExitCode {
             Command::Rb(a) => cmd::objects::rb(cluster, a).await,
             Command::Stat(a) => cmd::stat::stat(cluster, a).await,
             Command::Chunks(a) => cmd::stat::chunks(cluster, a).await,
+            Command::Lifecycle(a) => cmd::lifecycle::lifecycle(cluster, a).await,
             Command::Top(a) => cmd::top::top(cluster, a).await,
             Command::RmCs(a) => cmd::heal::rm_cs(cluster, a).await,
             Command::SetAttr(a) => cmd::heal::set_attr(cluster, a).await,

@@ -37,10 +37,10 @@ pub const MAX_TAG_KEY_UNITS: usize = 128;
 /// Unicode characters in length").
 pub const MAX_TAG_VALUE_UNITS: usize = 256;
 
-// The lifecycle limits live with the lifecycle rule model, which must not
-// depend on the gateway (it will move to the cluster's common crate for the
-// MDS's lifecycle runner); each carries its S3 reference there.
-pub use crate::xml::lifecycle::model::{
+// The lifecycle limits live with the lifecycle rule model, in the cluster's
+// common crate (the MDS's lifecycle runner uses it too); each carries its S3
+// reference there.
+pub use cairn_common::lifecycle::{
     MAX_DAYS as MAX_LIFECYCLE_DAYS, MAX_ID_CHARS as MAX_LIFECYCLE_ID_CHARS,
     MAX_NEWER_NONCURRENT_VERSIONS, MAX_OBJECT_SIZE as MAX_LIFECYCLE_OBJECT_SIZE,
     MAX_PREFIX_BYTES as MAX_LIFECYCLE_PREFIX_BYTES, MAX_RULES as MAX_LIFECYCLE_RULES,

@@ -91,6 +91,35 @@ pub struct MdsArgs {
     /// behind catches up from a snapshot).
     #[arg(long, default_value_t = cairn_mds::raft::LOG_KEPT)]
     log_kept: u64,
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
+}
+
+/// The S3 lifecycle runner's settings (`cairn mds`, `cairn up`).
+#[derive(Args)]
+pub struct LifecycleArgs {
+    /// For tests only: the length of a lifecycle day in seconds, so that
+    /// rules counted in days act within seconds. Keep the default (86400)
+    /// anywhere else.
+    #[arg(long, default_value_t = 86_400)]
+    lifecycle_day_secs: u64,
+    /// Lifecycle changes (expirations, removals, aborts) per second at most.
+    #[arg(long, default_value_t = cairn_mds::lifecycle::ACTIONS_PER_SECOND)]
+    lifecycle_rate: u32,
+}
+
+impl LifecycleArgs {
+    /// `options` with these settings.
+    pub fn apply(&self, options: cairn_mds::MdsOptions) -> anyhow::Result<cairn_mds::MdsOptions> {
+        if self.lifecycle_day_secs == 0 || self.lifecycle_rate == 0 {
+            bail!("--lifecycle-day-secs and --lifecycle-rate must be positive");
+        }
+        Ok(cairn_mds::MdsOptions {
+            lifecycle_day: Duration::from_secs(self.lifecycle_day_secs),
+            lifecycle_rate: self.lifecycle_rate,
+            ..options
+        })
+    }
 }
 
 #[derive(Args)]
@@ -355,7 +384,7 @@ pub async fn mds(args: MdsArgs) -> anyhow::Result<()> {
         uncommitted_timeout: Duration::from_secs(args.uncommitted_timeout),
         snapshot_every: args.snapshot_every.max(1),
         log_kept: args.log_kept,
-        ..cairn_mds::MdsOptions::default()
+        ..args.lifecycle.apply(cairn_mds::MdsOptions::default())?
     };
     let mut mds = cairn_mds::Mds::open(&args.dir, options).await?;
     if let Some(addr) = args.metrics_listen {

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod gateway;
 pub mod heal;
 pub mod keys;
+pub mod lifecycle;
 pub mod mount;
 pub mod objects;
 pub mod observe;

@@ -69,6 +69,19 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
             stat.writing_degraded
         );
     }
+    let l = &stat.lifecycle;
+    if l.current_deleted
+        + l.markers_added
+        + l.noncurrent_removed
+        + l.markers_removed
+        + l.uploads_aborted
+        > 0
+    {
+        println!(
+            "lifecycle: {} current versions deleted, {} expired behind delete markers, {} noncurrent versions removed, {} delete markers removed, {} uploads aborted",
+            l.current_deleted, l.markers_added, l.noncurrent_removed, l.markers_removed, l.uploads_aborted
+        );
+    }
     if stat.chunks_placed_short + stat.allocations_refused > 0 {
         println!(
             "since the MDS leads: {} chunks placed below their normal replica count, {} allocations refused",

@@ -61,6 +61,11 @@ pub struct UpArgs {
     /// Set on first start: more join a running cluster, never fewer.
     #[arg(long, default_value_t = 1)]
     mds_count: u32,
+    /// Seconds a released chunk stays readable before it is freed.
+    #[arg(long, default_value_t = 60)]
+    release_grace: u64,
+    #[command(flatten)]
+    lifecycle: super::cluster::LifecycleArgs,
 }
 
 /// A free port on `addr`'s interface when `addr` has port 0.
@@ -204,7 +209,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             cairn_mds::create_member(&dir, &reply.cluster_meta, reply.node_id, &addr)
                 .with_context(|| format!("cannot create the MDS in {}", dir.display()))?;
         }
-        let mut mds = cairn_mds::Mds::open(&dir, cairn_mds::MdsOptions::default()).await?;
+        let options = cairn_mds::MdsOptions {
+            release_grace: Duration::from_secs(args.release_grace),
+            ..args.lifecycle.apply(cairn_mds::MdsOptions::default())?
+        };
+        let mut mds = cairn_mds::Mds::open(&dir, options).await?;
         // The group's gRPC calls are counted together (part `mds`).
         if let Some(m) = metrics.as_ref() {
             mds.attach_metrics(m);

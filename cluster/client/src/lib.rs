@@ -48,7 +48,10 @@ pub use report::{DoorCounters, DoorOp, DoorTotals, REPORT_EVERY};
 pub use s3meta::{
     generate_key_id, generate_secret, AccessKey, BucketPermission, Completion, Part, Upload,
 };
-pub use stat::{BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, MdsStat};
+pub use stat::{
+    BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, LifecycleBucket, LifecycleTotals,
+    MdsStat,
+};
 pub use versions::{BucketProtection, Deleted, ObjectVersion, ProtectionChange, Versioning};
 pub use writer::{StreamWriter, WrittenData};
 

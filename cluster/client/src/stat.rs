@@ -84,6 +84,59 @@ pub struct ClusterStat {
     /// refused for want of the minimum, since the MDS began to lead.
     pub chunks_placed_short: u64,
     pub allocations_refused: u64,
+    /// What S3 lifecycle did since the MDS began to lead.
+    pub lifecycle: LifecycleTotals,
+    /// Each bucket with a lifecycle configuration: the runner's last pass.
+    pub lifecycle_buckets: Vec<LifecycleBucket>,
+}
+
+/// Changes made by S3 lifecycle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LifecycleTotals {
+    /// Current versions deleted (unversioned buckets).
+    pub current_deleted: u64,
+    /// Current versions expired behind a new delete marker.
+    pub markers_added: u64,
+    pub noncurrent_removed: u64,
+    pub markers_removed: u64,
+    pub uploads_aborted: u64,
+}
+
+/// The lifecycle runner's last pass over one bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct LifecycleBucket {
+    pub bucket: String,
+    /// Passes since the MDS began to lead.
+    pub passes: u64,
+    pub started_unix_ms: u64,
+    /// 0 while the pass runs.
+    pub finished_unix_ms: u64,
+    /// The changes of that pass.
+    pub done: LifecycleTotals,
+    /// Changes chosen that were no longer due when applied.
+    pub skipped: u64,
+    /// Empty when the pass met no error.
+    pub last_error: String,
+}
+
+impl From<pb::LifecycleBucketStatus> for LifecycleBucket {
+    fn from(b: pb::LifecycleBucketStatus) -> Self {
+        LifecycleBucket {
+            bucket: b.bucket,
+            passes: b.passes,
+            started_unix_ms: b.started_unix_ms,
+            finished_unix_ms: b.finished_unix_ms,
+            done: LifecycleTotals {
+                current_deleted: b.current_deleted,
+                markers_added: b.markers_added,
+                noncurrent_removed: b.noncurrent_removed,
+                markers_removed: b.markers_removed,
+                uploads_aborted: b.uploads_aborted,
+            },
+            skipped: b.skipped,
+            last_error: b.last_error,
+        }
+    }
 }
 
 /// A front door as it last reported itself to the MDS.
@@ -272,6 +325,14 @@ impl From<pb::ClusterStat> for ClusterStat {
             writing_degraded: s.writing_degraded,
             chunks_placed_short: s.chunks_placed_short,
             allocations_refused: s.allocations_refused,
+            lifecycle: LifecycleTotals {
+                current_deleted: s.lifecycle_current_deleted,
+                markers_added: s.lifecycle_markers_added,
+                noncurrent_removed: s.lifecycle_noncurrent_removed,
+                markers_removed: s.lifecycle_markers_removed,
+                uploads_aborted: s.lifecycle_uploads_aborted,
+            },
+            lifecycle_buckets: s.lifecycle.into_iter().map(LifecycleBucket::from).collect(),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod errno;
+pub mod lifecycle;
 pub mod net;
 pub mod persist;
 pub mod replicas;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::schema::{
     AccessKeyInfo, BucketInfo, BucketPermission, ChunkInfo, ClusterMeta, Extent, Inode, NodeKind,
-    ObjectLockConfig, PartInfo, Protection, Retention, UploadInfo, Versioning,
+    ObjectLockConfig, PartInfo, Protection, Retention, UploadInfo, VersionId, Versioning,
 };
 
 /// Attribute changes of SetAttr; `None` leaves a field as it is.
@@ -65,6 +65,59 @@ pub struct ProtectionChange {
     /// `Some(None)` removes the retention.
     pub retention: Option<Option<Retention>>,
     pub legal_hold: Option<bool>,
+}
+
+/// One change the lifecycle runner asks for (`crate::lifecycle`). Each is
+/// conditional on what the runner saw in its snapshot, so that applying it
+/// twice, late, or after a leader change does nothing wrong: when the
+/// condition no longer holds the command changes nothing and answers
+/// [`LifecycleOutcome::Skipped`]. Protection (retention, legal hold) is
+/// checked again at the command's `now_ns`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifecycleAction {
+    /// Expires the current version of `key` (a delete marker in a
+    /// versioned bucket, a deletion in an unversioned one), only while it
+    /// is still that version: same id, inode, mtime and etag (an
+    /// unversioned bucket's objects all have the id `null`).
+    ExpireCurrent {
+        key: Vec<u8>,
+        version: VersionId,
+        ino: u64,
+        mtime_ns: i64,
+        etag: String,
+    },
+    /// Removes the noncurrent version (or delete marker) `version` of
+    /// `key`, only while it is noncurrent and at least `keep_newer`
+    /// noncurrent versions newer than it remain (NewerNoncurrentVersions).
+    RemoveNoncurrent {
+        key: Vec<u8>,
+        version: VersionId,
+        keep_newer: u32,
+    },
+    /// Removes the delete marker `version` of `key` only while it is the
+    /// key's only version (ExpiredObjectDeleteMarker).
+    RemoveSoleMarker { key: Vec<u8>, version: VersionId },
+    /// Aborts an incomplete multipart upload, only while the upload of that
+    /// id exists in the command's bucket and began at `created_ns`.
+    AbortUpload { upload_id: String, created_ns: i64 },
+}
+
+/// What a [`Command::Lifecycle`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifecycleOutcome {
+    /// Its condition no longer held (already done, changed, or protected).
+    Skipped,
+    /// A current version was deleted (unversioned bucket, or the null
+    /// version of a suspended one).
+    CurrentDeleted,
+    /// A current version became noncurrent behind a new delete marker.
+    MarkerAdded,
+    /// A noncurrent version was removed.
+    NoncurrentRemoved,
+    /// A delete marker was removed.
+    MarkerRemoved,
+    /// An incomplete multipart upload was aborted.
+    UploadAborted,
 }
 
 /// A replica of a chunk as a CS reports it or is told to delete it.
@@ -391,6 +444,14 @@ pub enum Command {
         remove_headers: Vec<String>,
         protection: Option<Protection>,
     },
+
+    // ---- S3 lifecycle (`apply::lifecycle`), chosen by the leader's runner
+    /// One conditional lifecycle change in `bucket`; see [`LifecycleAction`].
+    Lifecycle {
+        bucket: String,
+        action: LifecycleAction,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -437,6 +498,7 @@ impl Command {
             Command::DeleteObject { .. } => "delete_object",
             Command::SetProtection { .. } => "set_protection",
             Command::CompleteUploadWith { .. } => "complete_upload",
+            Command::Lifecycle { .. } => "lifecycle",
         }
     }
 }
@@ -478,4 +540,6 @@ pub enum CommandReply {
         version_id: String,
         delete_marker: bool,
     },
+    /// What a lifecycle command did.
+    Lifecycle(LifecycleOutcome),
 }

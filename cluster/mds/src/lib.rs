@@ -14,6 +14,8 @@
 //! * [`health`]: chunk states and liveness, pure;
 //! * [`heal`]: the background work (re-replication, trimming, drains,
 //!   balancing, collection of unreferenced chunks) behind one entry point;
+//! * [`lifecycle`]: the S3 lifecycle runner, also the leader's only, and
+//!   [`lifecycle_plan`], its pure planner;
 //! * `service`, `s3_service`: the gRPC edge (protobuf stops there);
 //! * `init`, `server`: creating a cluster, running an MDS.
 
@@ -27,6 +29,8 @@ pub mod events;
 pub mod heal;
 pub mod health;
 mod init;
+pub mod lifecycle;
+pub mod lifecycle_plan;
 mod persist;
 pub mod placement;
 mod query;

@@ -61,6 +61,10 @@ pub struct MdsOptions {
     pub snapshot_every: u64,
     /// Raft log entries kept before the last snapshot.
     pub log_kept: u64,
+    /// The length of a lifecycle day: 24 hours, shortened by tests only.
+    pub lifecycle_day: Duration,
+    /// Lifecycle changes per second at most.
+    pub lifecycle_rate: u32,
 }
 
 impl Default for MdsOptions {
@@ -94,6 +98,8 @@ impl Default for MdsOptions {
             heal_interval: Duration::from_secs(1),
             snapshot_every: raft::SNAPSHOT_EVERY,
             log_kept: raft::LOG_KEPT,
+            lifecycle_day: Duration::from_secs(86_400),
+            lifecycle_rate: crate::lifecycle::ACTIONS_PER_SECOND,
         }
     }
 }
@@ -127,6 +133,8 @@ pub(crate) struct State {
     pub clients: crate::clients::ClientTable,
     /// How new chunks are being placed (normal, short, refused).
     pub allocations: crate::allocations::Allocations,
+    /// What the lifecycle runner did.
+    pub lifecycle: crate::lifecycle::LifecycleStatus,
     _lock: File,
 }
 
@@ -294,6 +302,7 @@ impl Mds {
                 events: crate::events::EventLog::default(),
                 clients: crate::clients::ClientTable::default(),
                 allocations: crate::allocations::Allocations::default(),
+                lifecycle: crate::lifecycle::LifecycleStatus::default(),
                 _lock: lock,
             }),
             metrics: None,
@@ -438,6 +447,7 @@ impl Mds {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let watcher = tokio::spawn(crate::events::watch(self.state.clone(), stopped.clone()));
         let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped.clone()));
+        let lifecycle = tokio::spawn(crate::lifecycle::run(self.state.clone(), stopped.clone()));
         let leadership = tokio::spawn(watch_leadership(self.state.clone(), stopped));
         // Without NODELAY a reply's trailers wait behind its unacked data
         // (Nagle): a successful read took milliseconds instead of a round trip.
@@ -456,6 +466,9 @@ impl Mds {
         let _ = watcher.await;
         if background.await.is_err() {
             tracing::error!("the MDS background work panicked");
+        }
+        if lifecycle.await.is_err() {
+            tracing::error!("the MDS lifecycle runner panicked");
         }
         if leadership.await.is_err() {
             tracing::error!("the MDS leadership watcher panicked");

@@ -160,6 +160,14 @@ fn sample(part: &PartMetrics, stat: &pb::ClusterStat) {
     part.set_event_total("copied_bytes", stat.copied_bytes);
     part.set_event_total("chunks_placed_short", stat.chunks_placed_short);
     part.set_event_total("allocations_refused", stat.allocations_refused);
+    part.set_event_total("lifecycle_current_deleted", stat.lifecycle_current_deleted);
+    part.set_event_total("lifecycle_markers_added", stat.lifecycle_markers_added);
+    part.set_event_total(
+        "lifecycle_noncurrent_removed",
+        stat.lifecycle_noncurrent_removed,
+    );
+    part.set_event_total("lifecycle_markers_removed", stat.lifecycle_markers_removed);
+    part.set_event_total("lifecycle_uploads_aborted", stat.lifecycle_uploads_aborted);
     if let Some(m) = stat.mds.iter().find(|m| m.uptime_secs > 0) {
         part.set_event_total("durable_commits", m.durable_commits);
     }

@@ -13,6 +13,7 @@ mod chunks;
 mod cluster;
 mod heal;
 mod keys;
+mod lifecycle;
 mod namespace;
 mod s3;
 mod versions;
@@ -357,6 +358,11 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             *now_ns,
         ),
         Command::AbortUpload { upload_id } => s3::abort_upload(&mut t, upload_id),
+        Command::Lifecycle {
+            bucket,
+            action,
+            now_ns,
+        } => lifecycle::apply(&mut t, bucket, action, *now_ns),
     }
 }
 

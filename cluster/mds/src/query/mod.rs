@@ -6,6 +6,7 @@ use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
 };
 
+mod lifecycle;
 mod versions;
 
 pub use versions::VersionView;

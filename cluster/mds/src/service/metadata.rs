@@ -515,6 +515,7 @@ impl Metadata for MdsService {
             *states.entry(st.name()).or_default() += 1;
         }
         let allocations = self.state.allocations.figures(Instant::now());
+        let lifecycle = self.state.lifecycle.totals();
         Ok(Response::new(pb::ClusterStat {
             cluster_name: self.state.meta.name.clone(),
             cluster_id: self.state.meta.cluster_id.clone(),
@@ -548,6 +549,12 @@ impl Metadata for MdsService {
             writing_degraded: allocations.writing_degraded,
             chunks_placed_short: allocations.chunks_placed_short,
             allocations_refused: allocations.allocations_refused,
+            lifecycle_current_deleted: lifecycle.current_deleted,
+            lifecycle_markers_added: lifecycle.markers_added,
+            lifecycle_noncurrent_removed: lifecycle.noncurrent_removed,
+            lifecycle_markers_removed: lifecycle.markers_removed,
+            lifecycle_uploads_aborted: lifecycle.uploads_aborted,
+            lifecycle: self.state.lifecycle.to_proto(),
         }))
     }
 

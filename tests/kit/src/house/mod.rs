@@ -20,12 +20,12 @@ pub const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
     // query.rs uses apply::check_name; apply's tests read through query.
     ("cluster/mds/src/lib.rs", "crate", "apply,query"),
     // The server's state, its services and the background work (events,
-    // heal, allocations, status page, raft) reach one another through
-    // `server::State`.
+    // heal, lifecycle, allocations, status page, raft) reach one another
+    // through `server::State`.
     (
         "cluster/mds/src/lib.rs",
         "crate",
-        "allocations,events,heal,init,raft,server,service,status_page",
+        "allocations,events,heal,init,lifecycle,raft,server,service,status_page",
     ),
     // apply's keys, namespace and s3 call one another, and versions sits
     // in the same knot (a PUT keeps versions, a kept version is put back).

@@ -13,6 +13,7 @@ use crate::schema::{self, ClusterMeta, Extent, Inode, NodeKind, EMPTY_ETAG};
 
 mod chunks;
 mod keys;
+mod lifecycle;
 mod namespace;
 mod s3meta;
 
