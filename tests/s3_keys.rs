@@ -142,7 +142,8 @@ async fn hostile_keys_round_trip() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     outside.sort();
-    assert_eq!(outside, vec!["data", "up.log", "up.out"]);
+    // `up.listen`: where the harness reads the addresses `cairn up` bound.
+    assert_eq!(outside, vec!["data", "up.listen", "up.log", "up.out"]);
     let data_top: Vec<String> = std::fs::read_dir(c.data_dir())
         .expect("read the data dir")
         .filter_map(|e| e.ok())

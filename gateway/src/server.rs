@@ -80,15 +80,16 @@ pub async fn serve_with_keys<K: KeyStore>(
         metrics: config.metrics.clone(),
         door: Arc::default(),
     });
-    let reporter =
-        gateway
-            .client
-            .report_door("gateway", &config.listen.to_string(), gateway.door.clone());
+    // The address it really serves (`--listen` may ask for port 0).
+    let listen = listener.local_addr().unwrap_or(config.listen);
+    let reporter = gateway
+        .client
+        .report_door("gateway", &listen.to_string(), gateway.door.clone());
     let app = axum::Router::new()
         .fallback(handle::<K>)
         .with_state(gateway)
         .layer(axum::middleware::from_fn(close_after_unanswered_expect));
-    tracing::info!(listen = %config.listen, region = %config.region, domain = ?config.domain, "S3 gateway serving");
+    tracing::info!(%listen, region = %config.region, domain = ?config.domain, "S3 gateway serving");
     // Answers are written as a head and a body: without TCP_NODELAY, Nagle
     // holds the body back until the client's delayed ACK, 40 ms later.
     let listener = listener.tap_io(|tcp| {
