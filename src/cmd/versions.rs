@@ -107,38 +107,9 @@ fn parse_until(text: &str) -> anyhow::Result<i64> {
             .with_context(|| format!("`{text}` is not a number of days such as 30d"))?;
         return Ok(cairn_common::time::now_ns() + days * 86_400 * 1_000_000_000);
     }
-    let time = httpdate_or_rfc3339(text)
-        .with_context(|| format!("`{text}` is not a date such as 2030-01-01T00:00:00Z"))?;
-    Ok(time)
-}
-
-fn httpdate_or_rfc3339(text: &str) -> Option<i64> {
-    // YYYY-MM-DDTHH:MM:SSZ, the form S3 uses.
-    let b = text.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    // Days from the epoch to the civil date (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400) + h * 3600 + mi * 60 + s) * 1_000_000_000)
+    // The S3 form, read as the gateway reads retain-until dates.
+    cairn_gateway::xml::lock::parse_retain_until(text)
+        .with_context(|| format!("`{text}` is not a date such as 2030-01-01T00:00:00Z"))
 }
 
 pub async fn lock(cluster: Option<&str>, args: LockArgs) -> anyhow::Result<()> {
@@ -211,13 +182,13 @@ mod tests {
 
     #[test]
     fn dates_parse_as_s3_writes_them() {
-        assert_eq!(httpdate_or_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_until("1970-01-01T00:00:00Z").unwrap(), 0);
         assert_eq!(
-            httpdate_or_rfc3339("2030-01-01T00:00:00Z"),
-            Some(1_893_456_000 * 1_000_000_000)
+            parse_until("2030-01-01T00:00:00Z").unwrap(),
+            1_893_456_000 * 1_000_000_000
         );
-        assert_eq!(httpdate_or_rfc3339("2030-13-01T00:00:00Z"), None);
-        assert_eq!(httpdate_or_rfc3339("tomorrow"), None);
+        assert!(parse_until("2030-13-01T00:00:00Z").is_err());
+        assert!(parse_until("tomorrow").is_err());
         assert!(parse_until("2d").is_ok());
         assert!(parse_until("xd").is_err());
     }

@@ -231,8 +231,8 @@ pub fn meta_of(node: &Node) -> ObjectMeta {
 
 /// `x-amz-version-id` of an object answer (none outside versioning).
 pub fn insert_version_id(headers: &mut HeaderMap, version_id: &str) {
-    if !version_id.is_empty() {
-        insert(headers, "x-amz-version-id", version_id);
+    if let Some(value) = super::protection::version_header(version_id) {
+        headers.insert(super::protection::VERSION_ID_HEADER, value);
     }
 }
 
