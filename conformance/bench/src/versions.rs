@@ -17,6 +17,8 @@ const CONCURRENCY: usize = 16;
 const MIB: usize = 1 << 20;
 /// How long one phase may run at most.
 const LIMIT: Duration = Duration::from_secs(300);
+/// Rounds of PUT+GET per bucket, alternated between the two buckets.
+const ROUNDS: usize = 3;
 /// Versions per key in the listing bucket: each key is written this often.
 const VERSIONS_PER_KEY: usize = 4;
 /// Entries per listing page (S3's default and maximum).
@@ -53,6 +55,18 @@ async fn put_get(c: &aws_sdk_s3::Client, bucket: &str, count: usize) -> anyhow::
     })
     .await?;
     Ok((put_rate, (n * MIB) as f64 / (1 << 20) as f64 / s))
+}
+
+/// The median of each figure of (PUT, GET) pairs.
+fn medians(runs: &[(f64, f64)]) -> (f64, f64) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    (
+        median(runs.iter().map(|r| r.0).collect()),
+        median(runs.iter().map(|r| r.1).collect()),
+    )
 }
 
 /// Entries per second of a whole listing, in pages of [`PAGE`].
@@ -119,8 +133,22 @@ pub async fn run(
     }
     enable_versioning(&c, "versioned").await?;
     enable_versioning(&c, "listing").await?;
-    let plain = put_get(&c, "plain", objects).await?;
-    let versioned = put_get(&c, "versioned", objects).await?;
+    // Alternate the two buckets over ROUNDS rounds (ABBA order) and keep
+    // each one's median, so a burst of other work on the machine lands on
+    // both sides rather than on one.
+    let (mut plain_runs, mut versioned_runs) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let first_plain = round % 2 == 0;
+        for plain_now in [first_plain, !first_plain] {
+            if plain_now {
+                plain_runs.push(put_get(&c, "plain", objects).await?);
+            } else {
+                versioned_runs.push(put_get(&c, "versioned", objects).await?);
+            }
+        }
+    }
+    let plain = medians(&plain_runs);
+    let versioned = medians(&versioned_runs);
 
     // The listing bucket: `listed` versions, VERSIONS_PER_KEY per key.
     let small = payload(3, 16);
@@ -138,7 +166,7 @@ pub async fn run(
     cluster.stop().await;
 
     println!(
-        "cairn-bench versions: {objects} PUTs and GETs of 1 MiB at concurrency {CONCURRENCY} (each key written twice), then {written} versions of {n_keys} keys listed in pages of {PAGE}"
+        "cairn-bench versions: {objects} PUTs and GETs of 1 MiB at concurrency {CONCURRENCY} (each key written twice; median of {ROUNDS} alternated rounds per bucket), then {written} versions of {n_keys} keys listed in pages of {PAGE}"
     );
     println!("| figure | unversioned | versioned | ratio |");
     println!("|---|---:|---:|---:|");
