@@ -278,6 +278,45 @@ async fn lifecycle_configuration_round_trips_and_the_runner_applies_it() {
         text.contains("logs [Enabled]") && text.contains(generated),
         "{text}"
     );
+    // x-amz-expiration: on PUT, GET and HEAD of what the rule selects.
+    let put = s3
+        .put_object()
+        .bucket(&plain)
+        .key("logs/today")
+        .body(ByteStream::from_static(b"log line"))
+        .send()
+        .await
+        .expect("put under the rule");
+    let expiration = put.expiration().unwrap_or_default().to_string();
+    assert!(
+        expiration.starts_with("expiry-date=\"") && expiration.ends_with("rule-id=\"logs\""),
+        "{expiration}"
+    );
+    let head = s3
+        .head_object()
+        .bucket(&plain)
+        .key("logs/today")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.expiration(), Some(expiration.as_str()));
+    let got = s3
+        .get_object()
+        .bucket(&plain)
+        .key("logs/today")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.expiration(), Some(expiration.as_str()));
+    let outside = s3
+        .put_object()
+        .bucket(&plain)
+        .key("kept/today")
+        .body(ByteStream::from_static(b"kept"))
+        .send()
+        .await
+        .expect("put outside the rule");
+    assert_eq!(outside.expiration(), None);
     s3.delete_bucket_lifecycle()
         .bucket(&plain)
         .send()
@@ -398,19 +437,22 @@ async fn lifecycle_configuration_round_trips_and_the_runner_applies_it() {
                     .is_some_and(|vs| vs.len() == 2 && vs[0].1 && vs[0].2 && !vs[1].1)
             });
             let old_pruned = v.get("old/k").is_some_and(|vs| vs.len() == 1);
-            expired.then_some(v).filter(|_| old_pruned)
+            let held_hidden = v.get("lock/x").is_some_and(|vs| vs.len() == 2);
+            expired.then_some(v).filter(|_| old_pruned && held_hidden)
         }
     })
     .await;
-    // The held object is still current, alone.
-    assert_eq!(seen["lock/x"].len(), 1, "{seen:?}");
-    assert!(!seen["lock/x"][0].1);
+    // The held object is hidden behind a marker, as S3's expiration does
+    // to a locked version, and kept: readable by its id.
+    let held = &seen["lock/x"];
+    assert!(held[0].1 && held[0].2 && !held[1].1, "{seen:?}");
     s3.head_object()
         .bucket(&bucket)
         .key("lock/x")
+        .version_id(&held[1].0)
         .send()
         .await
-        .expect("the held object stays");
+        .expect("the held version stays");
     until(Duration::from_secs(30), "the upload to be aborted", || {
         let s3 = s3.clone();
         let bucket = bucket.clone();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # rclone (Debian) against the gateway: copy, check (hashes and bytes), sync
 # both ways, lsjson, cat (whole and ranges), server-side copy, multipart
-# for large files (16 MiB chunks), purge.
+# for large files (16 MiB chunks), old versions with --s3-versions in a
+# versioned bucket, purge.
 . "$CONFORMANCE_DIR/lib/common.sh"
 require_cmd rclone
 run "rclone version" rclone version
@@ -66,6 +67,33 @@ echo "remote change" >"$W/remote.txt"
 run "rclone copyto (remote change)" "${RC[@]}" copyto "$W/remote.txt" "cairn:$B/tree/docs/remote.txt"
 run "rclone sync down (picks up the remote change)" "${RC[@]}" sync "cairn:$B/tree" "$W/tree.down"
 assert_same_file "$W/remote.txt" "$W/tree.down/docs/remote.txt" "a remote change synced down"
+
+step "versions: --s3-versions lists and reads old versions"
+VB=$(bucket_name versions)
+run "rclone mkdir (versioned bucket)" "${RC[@]}" mkdir "cairn:$VB"
+run "rclone backend versioning Enabled" "${RC[@]}" backend versioning "cairn:$VB" Enabled
+capture "rclone backend versioning" "${RC[@]}" backend versioning "cairn:$VB"
+assert_contains "$OUT" "Enabled" "the bucket's versioning as rclone reads it"
+printf 'first' >"$W/v.txt"
+run "rclone copyto (first version)" "${RC[@]}" copyto "$W/v.txt" "cairn:$VB/v.txt"
+printf 'second, longer' >"$W/v.txt"
+run "rclone copyto (second version)" "${RC[@]}" copyto "$W/v.txt" "cairn:$VB/v.txt"
+capture "rclone lsf --s3-versions" "${RC[@]}" lsf --s3-versions "cairn:$VB"
+assert_eq "$(wc -l <<<"$OUT" | tr -d ' ')" "2" "two versions listed: $OUT"
+old=$(grep -v '^v.txt$' <<<"$OUT")
+case "$old" in v-v*.txt) ;; *) fail "the old version is not listed as v-vTIME.txt: $OUT" ;; esac
+capture "rclone cat (current)" "${RC[@]}" cat "cairn:$VB/v.txt"
+assert_eq "$OUT" "second, longer" "the current version"
+capture "rclone cat --s3-versions (old)" "${RC[@]}" cat --s3-versions "cairn:$VB/$old"
+assert_eq "$OUT" "first" "the old version read back by its versioned name"
+run "rclone deletefile (a delete marker)" "${RC[@]}" deletefile "cairn:$VB/v.txt"
+capture "rclone lsf (after the delete)" "${RC[@]}" lsf "cairn:$VB"
+assert_eq "$OUT" "" "the deleted key is gone from a plain listing"
+capture "rclone lsf --s3-versions (after the delete)" "${RC[@]}" lsf --s3-versions "cairn:$VB"
+assert_eq "$(wc -l <<<"$OUT" | tr -d ' ')" "2" "both versions kept behind the delete marker: $OUT"
+run "rclone backend cleanup-hidden" "${RC[@]}" backend cleanup-hidden "cairn:$VB"
+capture "rclone lsf --s3-versions (after cleanup-hidden)" "${RC[@]}" lsf --s3-versions "cairn:$VB"
+assert_eq "$OUT" "" "cleanup-hidden removed the old versions"
 
 step "delete, purge"
 run "rclone deletefile" "${RC[@]}" deletefile "cairn:$B/copies/blob-2"

@@ -40,6 +40,17 @@ pub fn file_type(kind: NodeKind) -> FileType {
     }
 }
 
+/// Permission bits as shown: a version under retention or legal hold
+/// shows no write bit (its writes fail with EPERM).
+fn shown_mode(node: &Node) -> u32 {
+    let mode = node.mode & 0o7777;
+    if node.protection.locked_at(nanos(SystemTime::now())) {
+        mode & !0o222
+    } else {
+        mode
+    }
+}
+
 /// The kernel's view of `node`.
 pub fn file_attr(node: &Node) -> FileAttr {
     let size = match node.kind {
@@ -60,7 +71,7 @@ pub fn file_attr(node: &Node) -> FileAttr {
         ctime: system_time(node.ctime_ns),
         crtime: system_time(node.ctime_ns),
         kind: file_type(node.kind),
-        perm: (node.mode & 0o7777) as u16,
+        perm: shown_mode(node) as u16,
         nlink,
         uid: node.uid,
         gid: node.gid,

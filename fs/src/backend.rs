@@ -10,7 +10,8 @@ use std::future::Future;
 
 use bytes::Bytes;
 use cairn_client::{
-    ChunkLocation, Client, Extent, FileWriter, NamedInode, Node, NodeKind, SetAttr, WrittenData,
+    ChunkLocation, Client, Commit, Extent, FileWriter, NamedInode, Node, NodeKind, ObjectVersion,
+    SetAttr, WrittenData,
 };
 use cairn_common::FsError;
 use futures::StreamExt;
@@ -129,18 +130,37 @@ pub trait Backend: Send + Sync + 'static {
     /// A writer of the file `node` (its inode, replicas and tier).
     fn writer(&self, node: &Node) -> Self::Writer;
     /// Applies a write: the new extents replace what covered their bytes,
-    /// the size becomes `size`, the ETag `etag` (empty: stale).
+    /// the size, ETag (empty: stale) and mtime become the commit's; in a
+    /// versioned bucket a new version is made unless the commit continues
+    /// the current one (see [`Commit`]).
     fn commit_write(
         &self,
         ino: u64,
         written: &WrittenData,
-        size: u64,
-        etag: &str,
-        mtime_ns: i64,
+        commit: &Commit<'_>,
     ) -> impl Future<Output = Result<Node, FsError>> + Send;
     /// Makes every metadata change answered so far durable (the mount's
     /// changes ask only for the OS; fsync asks for this).
     fn sync_metadata(&self) -> impl Future<Output = Result<(), FsError>> + Send;
+
+    /// One page of the versions of keys starting with `prefix`, after the
+    /// markers as S3's ListObjectVersions takes them (keys ascending, each
+    /// key's newest first), and whether more follow (the `.versions` tree).
+    fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        key_marker: &[u8],
+        version_id_marker: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<(Vec<ObjectVersion>, bool), FsError>> + Send;
+    /// Version `version_id` of `key`.
+    fn get_version(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version_id: &str,
+    ) -> impl Future<Output = Result<ObjectVersion, FsError>> + Send;
 }
 
 impl DataWriter for FileWriter {
@@ -277,14 +297,32 @@ impl Backend for Client {
         &self,
         ino: u64,
         written: &WrittenData,
-        size: u64,
-        etag: &str,
-        mtime_ns: i64,
+        commit: &Commit<'_>,
     ) -> Result<Node, FsError> {
-        Client::commit_write(self, ino, written, size, etag, mtime_ns, false).await
+        Client::commit_write(self, ino, written, commit).await
     }
 
     async fn sync_metadata(&self) -> Result<(), FsError> {
         Client::sync_metadata(self).await
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        key_marker: &[u8],
+        version_id_marker: &str,
+        limit: u32,
+    ) -> Result<(Vec<ObjectVersion>, bool), FsError> {
+        Client::list_versions(self, bucket, prefix, key_marker, version_id_marker, limit).await
+    }
+
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version_id: &str,
+    ) -> Result<ObjectVersion, FsError> {
+        Client::get_version(self, bucket, key, Some(version_id)).await
     }
 }

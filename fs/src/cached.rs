@@ -9,7 +9,9 @@
 use std::{collections::HashMap, sync::Arc};
 
 use bytes::Bytes;
-use cairn_client::{ChunkLocation, Extent, NamedInode, Node, NodeKind, SetAttr, WrittenData};
+use cairn_client::{
+    ChunkLocation, Commit, Extent, NamedInode, Node, NodeKind, ObjectVersion, SetAttr, WrittenData,
+};
 use cairn_common::FsError;
 use futures::future::try_join_all;
 
@@ -184,14 +186,9 @@ impl<B: Backend> Backend for Cached<B> {
         &self,
         ino: u64,
         written: &WrittenData,
-        size: u64,
-        etag: &str,
-        mtime_ns: i64,
+        commit: &Commit<'_>,
     ) -> Result<Node, FsError> {
-        let node = self
-            .inner
-            .commit_write(ino, written, size, etag, mtime_ns)
-            .await;
+        let node = self.inner.commit_write(ino, written, commit).await;
         // Whatever the outcome, the chunks may hold new bytes now.
         for (chunk_id, _) in &written.chunk_lengths {
             self.cache.invalidate_chunk(*chunk_id).await;
@@ -201,6 +198,28 @@ impl<B: Backend> Backend for Cached<B> {
 
     async fn sync_metadata(&self) -> Result<(), FsError> {
         self.inner.sync_metadata().await
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        key_marker: &[u8],
+        version_id_marker: &str,
+        limit: u32,
+    ) -> Result<(Vec<ObjectVersion>, bool), FsError> {
+        self.inner
+            .list_versions(bucket, prefix, key_marker, version_id_marker, limit)
+            .await
+    }
+
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version_id: &str,
+    ) -> Result<ObjectVersion, FsError> {
+        self.inner.get_version(bucket, key, version_id).await
     }
 
     async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {

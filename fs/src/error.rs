@@ -26,6 +26,9 @@ pub enum Error {
     #[error("operation not permitted: {0}")]
     NotPermitted(String),
     /// A file handle that this mount did not hand out.
+    /// A change inside the read-only `.versions` tree.
+    #[error("read-only: {0}")]
+    ReadOnly(String),
     #[error("bad file handle {0}")]
     BadHandle(u64),
     /// An extended attribute value or name over the limit.
@@ -49,6 +52,7 @@ impl Error {
             Error::Range(_) => libc::ERANGE,
             Error::NotSupported(_) => libc::EOPNOTSUPP,
             Error::NotPermitted(_) => libc::EPERM,
+            Error::ReadOnly(_) => libc::EROFS,
             Error::BadHandle(_) => libc::EBADF,
             Error::TooBig(_) => libc::E2BIG,
             Error::FileTooBig(_) => libc::EFBIG,

@@ -118,7 +118,11 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         }
         let _ = config.set_max_background(64);
         let _ = config.set_congestion_threshold(48);
-        let wanted = InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO;
+        // Truncating opens come as open(O_TRUNC), not setattr then open:
+        // the door makes the truncate and the writes after it one version.
+        let wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_ATOMIC_O_TRUNC;
         if config.add_capabilities(wanted).is_err() {
             tracing::info!("the kernel does not offer readdirplus; plain readdir it is");
         }

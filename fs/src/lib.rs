@@ -28,6 +28,7 @@ pub mod prefetch;
 pub mod readcache;
 pub mod timed;
 pub mod unlinks;
+pub mod version_tree;
 
 pub use error::Error;
 pub use fs::{Fs, FsOptions, FsStats};

@@ -16,7 +16,7 @@ use std::{
 use bytes::Bytes;
 use cairn_client::{
     layout::{plan_write, ChunkTarget},
-    Extent, NamedInode, Node, NodeKind, SetAttr, WrittenData,
+    Commit, Extent, NamedInode, Node, NodeKind, ObjectVersion, SetAttr, WrittenData,
 };
 use cairn_common::{FsError, ROOT_INO};
 
@@ -715,10 +715,9 @@ impl Backend for Mock {
         &self,
         ino: u64,
         written: &WrittenData,
-        size: u64,
-        etag: &str,
-        mtime_ns: i64,
+        commit: &Commit<'_>,
     ) -> Result<Node, FsError> {
+        let (size, etag, mtime_ns) = (commit.size, commit.etag, commit.mtime_ns);
         self.gate().await?;
         let mut st = self.st();
         st.commits += 1;
@@ -760,6 +759,32 @@ impl Backend for Mock {
         self.gate().await?;
         self.st().metadata_syncs += 1;
         Ok(())
+    }
+
+    /// The model keeps no versions (an unversioned store).
+    async fn list_versions(
+        &self,
+        _bucket: &str,
+        _prefix: &[u8],
+        _key_marker: &[u8],
+        _version_id_marker: &str,
+        _limit: u32,
+    ) -> Result<(Vec<ObjectVersion>, bool), FsError> {
+        self.gate().await?;
+        Ok((Vec::new(), false))
+    }
+
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version_id: &str,
+    ) -> Result<ObjectVersion, FsError> {
+        self.gate().await?;
+        Err(FsError::NotFound(format!(
+            "{bucket}/{} version {version_id}",
+            String::from_utf8_lossy(key)
+        )))
     }
 }
 

@@ -28,7 +28,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_client::{Node, SetAttr};
+use cairn_client::{Commit, Node, SetAttr};
 use tokio::sync::Notify;
 
 use crate::{
@@ -97,6 +97,11 @@ struct FileState {
     /// The hidden name (parent, name) an unlinked open file lives under.
     unlinked: Option<(u64, Vec<u8>)>,
     version: u64,
+    /// Versioned buckets: the version this window of writes made (by the
+    /// create or truncate that opened it, or its first commit), which the
+    /// next commits change in place; empty: the next commit makes a new
+    /// version. A close or fsync ends the window.
+    window: String,
 }
 
 /// The state of one open inode.
@@ -112,6 +117,7 @@ pub struct OpenFile<B: Backend> {
 /// A cut of the buffer, on its way to the cluster.
 struct Cut {
     segments: Vec<(u64, Bytes)>,
+    window: String,
     gen: u64,
     node: Arc<Node>,
     size: u64,
@@ -120,6 +126,16 @@ struct Cut {
 }
 
 impl<B: Backend> OpenFile<B> {
+    /// Starts a window of writes in `version_id`, a version the opener
+    /// just made (an empty file created or truncated): the next commits
+    /// fill it instead of keeping it as a version of its own.
+    pub fn open_window(&self, version_id: &str) {
+        let mut st = self.lock();
+        if st.dirty.is_empty() && st.window.is_empty() {
+            version_id.clone_into(&mut st.window);
+        }
+    }
+
     pub fn new(node: Node, limits: Limits) -> OpenFile<B> {
         OpenFile {
             ino: node.ino,
@@ -134,6 +150,7 @@ impl<B: Backend> OpenFile<B> {
                 error: None,
                 unlinked: None,
                 version: 0,
+                window: String::new(),
             }),
             writer: tokio::sync::Mutex::new(None),
             progress: Notify::new(),
@@ -307,6 +324,7 @@ impl<B: Backend> OpenFile<B> {
                 st.unsent = 0;
                 Some(Cut {
                     segments: st.dirty.segments(),
+                    window: st.window.clone(),
                     gen: st.gen,
                     node: st.node.clone(),
                     size: st.size,
@@ -338,10 +356,17 @@ impl<B: Backend> OpenFile<B> {
                 timed(self.limits.timeout, "fsync", w.sync()).await?;
             }
             let etag = cut.etag.get().await.unwrap_or_default();
+            let commit = Commit {
+                size: cut.size,
+                etag: &etag,
+                mtime_ns: cut.mtime_ns,
+                replace_layout: false,
+                continues_version: &cut.window,
+            };
             timed(
                 self.limits.timeout,
                 "commit",
-                backend.commit_write(self.ino, &written, cut.size, &etag, cut.mtime_ns),
+                backend.commit_write(self.ino, &written, &commit),
             )
             .await
         }
@@ -357,6 +382,7 @@ impl<B: Backend> OpenFile<B> {
         };
         tracing::debug!(ino = self.ino, bytes, size = cut.size, "batch committed");
         let mut st = self.lock();
+        st.window.clone_from(&node.version_id);
         st.dirty.remove_upto(cut.gen);
         if st.dirty.is_empty() {
             st.size = node.size;
@@ -386,7 +412,12 @@ impl<B: Backend> OpenFile<B> {
         let result = self.batch(backend, &mut writer, sync).await;
         // An earlier background failure left its bytes buffered and this
         // batch sent them again: only this batch's outcome tells.
-        self.lock().error = None;
+        let mut st = self.lock();
+        st.error = None;
+        if result.is_ok() {
+            // What was written is a version now; the next write starts one.
+            st.window.clear();
+        }
         result
     }
 
@@ -418,6 +449,7 @@ impl<B: Backend> OpenFile<B> {
             st.mtime_ns = node.mtime_ns;
         }
         st.node = Arc::new(node.clone());
+        st.window.clone_from(&node.version_id);
         st.version += 1;
         drop(st);
         let mut out = node;

@@ -114,6 +114,7 @@ endpoints! {
         PutObjectRetention => Write,
         GetObjectLegalHold => Read,
         PutObjectLegalHold => Write,
+        GetObjectAttributes => Read,
     }
     not_implemented {
         Options => Read,
@@ -155,7 +156,6 @@ endpoints! {
         BucketIntelligentTieringConfiguration => Owner,
         GetObjectAcl => Read,
         PutObjectAcl => Write,
-        GetObjectAttributes => Read,
         GetObjectTorrent => Read,
         RestoreObject => Write,
         SelectObjectContent => Read,

@@ -406,6 +406,7 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
         AbortMultipartUpload { upload_id } => ops::multipart::abort(req, &upload_id).await,
         ListParts { upload_id } => ops::multipart::list_parts(req, &upload_id).await,
         ListObjectVersions => ops::versioning::list_object_versions(req).await,
+        GetObjectAttributes => ops::attributes::get_object_attributes(req).await,
         PutBucketVersioning => ops::versioning::put_bucket_versioning(req).await,
         GetBucketTagging => ops::tagging::get_bucket_tagging(req).await,
         PutBucketTagging => ops::tagging::put_bucket_tagging(req).await,

@@ -16,7 +16,10 @@
 //! * `sync` returns Ok only when every chunk written since the last
 //!   successful sync is on stable storage on each of its live replicas;
 //! * a chunk that another file or upload part names (`shared`) is never
-//!   written: a copy made by CopyObject keeps its bytes;
+//!   written: a copy made by CopyObject keeps its bytes. In a versioned
+//!   bucket the MDS answers every committed chunk of the file `shared` to
+//!   its writer (`locate_for_write`): a commit may keep the content before
+//!   as a version, whose bytes must not change under it;
 //! * a slot chunk, once allocated, keeps serving its slot for the life of
 //!   the writer (so repeated writes to a slot never allocate twice), unless
 //!   a copy comes to share it.
@@ -43,6 +46,21 @@ struct Run {
     chunk_offset: u64,
     len: u64,
     data: Vec<Bytes>,
+}
+
+/// What a write commit sets besides the extents (`Client::commit_write`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commit<'a> {
+    pub size: u64,
+    /// Empty: the ETag is stale.
+    pub etag: &'a str,
+    pub mtime_ns: i64,
+    /// `true`: the extents are the whole new layout.
+    pub replace_layout: bool,
+    /// In a versioned bucket, the version this writer's window made (empty:
+    /// none): still current, the write changes it; else a new version is
+    /// made and the content before is kept.
+    pub continues_version: &'a str,
 }
 
 /// Writes at any offset into one file's chunks.
@@ -147,7 +165,7 @@ impl FileWriter {
         candidates.dedup();
         let mut located: HashMap<u64, ChunkLocation> = HashMap::new();
         if !candidates.is_empty() {
-            for loc in self.client.locate(&candidates).await? {
+            for loc in self.client.locate_for_write(self.ino, &candidates).await? {
                 located.insert(loc.chunk_id, loc);
             }
         }

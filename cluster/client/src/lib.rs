@@ -39,7 +39,7 @@ use tracing::warn;
 
 pub use admin::{AttrsChanged, RemoveCs};
 pub use cairn_common::FsError as Error;
-pub use file::FileWriter;
+pub use file::{Commit, FileWriter};
 pub use node::{
     Bucket, ChunkLocation, CsAddr, Extent, LockMode, NamedInode, Node, NodeKind, ObjectProtection,
     Retention,
@@ -148,6 +148,8 @@ pub(crate) struct Inner {
     pub(crate) host: String,
     locations: Mutex<HashMap<u64, (Instant, ChunkLocation)>>,
     pub(crate) pool: chunk_pool::ChunkPool,
+    /// Bucket settings read lately (`Client::bucket_setting_recent`).
+    pub(crate) settings: versions::RecentSettings,
 }
 
 /// A handle on the cluster; cheap to clone, safe to share between tasks.
@@ -203,6 +205,7 @@ impl Client {
                 host: options.host.unwrap_or_else(hostname),
                 locations: Mutex::new(HashMap::new()),
                 pool: chunk_pool::ChunkPool::default(),
+                settings: versions::RecentSettings::default(),
             }),
         })
     }
@@ -730,7 +733,17 @@ impl Client {
 
     /// Current locations of chunks (bypassing the cache).
     pub async fn locate(&self, chunk_ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
-        self.inner.locate_many(chunk_ids).await
+        self.inner.locate_many(chunk_ids, 0).await
+    }
+
+    /// [`Client::locate`] for a writer of file `ino`: chunks a kept
+    /// version may hold are answered `shared` (see `file`).
+    pub async fn locate_for_write(
+        &self,
+        ino: u64,
+        chunk_ids: &[u64],
+    ) -> Result<Vec<ChunkLocation>, FsError> {
+        self.inner.locate_many(chunk_ids, ino).await
     }
 
     /// Answers once every metadata change this client was answered is on
@@ -752,10 +765,7 @@ impl Client {
         &self,
         ino: u64,
         written: &WrittenData,
-        size: u64,
-        etag: &str,
-        mtime_ns: i64,
-        replace_layout: bool,
+        commit: &Commit<'_>,
     ) -> Result<Node, FsError> {
         let req = pb::CommitWriteRequest {
             ino,
@@ -765,11 +775,12 @@ impl Client {
                 .copied()
                 .map(pb::Extent::from)
                 .collect(),
-            size,
-            etag: etag.into(),
-            mtime_ns,
+            size: commit.size,
+            etag: commit.etag.into(),
+            mtime_ns: commit.mtime_ns,
             chunk_lengths: written.chunk_lengths_pb(),
-            replace_layout,
+            replace_layout: commit.replace_layout,
+            continues_version: commit.continues_version.into(),
         };
         self.inner
             .mds
@@ -862,12 +873,17 @@ impl Inner {
         placed(loc.into())
     }
 
-    async fn locate_many(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+    async fn locate_many(
+        &self,
+        ids: &[u64],
+        writer_ino: u64,
+    ) -> Result<Vec<ChunkLocation>, FsError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let req = pb::LocateChunksRequest {
             chunk_ids: ids.to_vec(),
+            writer_ino,
         };
         let reply = self
             .mds
@@ -904,7 +920,7 @@ impl Inner {
             Err(_) => ids.to_vec(),
         };
         for batch in missing.chunks(1000) {
-            self.locate_many(batch).await?;
+            self.locate_many(batch, 0).await?;
         }
         Ok(())
     }
@@ -917,7 +933,7 @@ impl Inner {
                 }
             }
         }
-        self.locate_many(&[id])
+        self.locate_many(&[id], 0)
             .await?
             .into_iter()
             .find(|l| l.chunk_id == id)

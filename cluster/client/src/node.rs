@@ -289,6 +289,15 @@ pub struct ObjectProtection {
     pub legal_hold: bool,
 }
 
+impl ObjectProtection {
+    /// Whether the version cannot be changed or removed at `now_ns` (by
+    /// anyone: a GOVERNANCE bypass is an S3 request header, which the
+    /// mount never sends).
+    pub fn locked_at(&self, now_ns: i64) -> bool {
+        self.legal_hold || self.retention.is_some_and(|r| r.until_ns > now_ns)
+    }
+}
+
 impl From<pb::Protection> for ObjectProtection {
     fn from(p: pb::Protection) -> Self {
         ObjectProtection {

@@ -342,8 +342,11 @@ mod tests {
         .unwrap()
         .with_attempt(attempt);
         let locate = |mut m: MetadataRpc| async move {
-            m.locate_chunks(pb::LocateChunksRequest { chunk_ids: vec![1] })
-                .await
+            m.locate_chunks(pb::LocateChunksRequest {
+                chunk_ids: vec![1],
+                writer_ino: 0,
+            })
+            .await
         };
         let started = Instant::now();
         let reply = conn.call(true, locate).await.unwrap();

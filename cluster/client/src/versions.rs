@@ -3,7 +3,9 @@
 //! pages, deleting a version, and the tags, retention and legal hold of one.
 //! The rules live in the MDS (`apply::versions`); this is their interface.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cairn_common::FsError;
 use cairn_proto as pb;
@@ -73,6 +75,51 @@ pub struct ProtectionChange {
 
 fn version_arg(version_id: Option<&str>) -> String {
     version_id.unwrap_or_default().to_string()
+}
+
+/// How long a bucket setting read through
+/// [`Client::bucket_setting_recent`] is used without asking again.
+pub const SETTING_TTL: Duration = Duration::from_secs(2);
+/// Settings kept at most; past that, expired ones go (all, if none has).
+const MAX_RECENT_SETTINGS: usize = 10_000;
+
+/// A setting as read: when, and its value (`None`: never set).
+type ReadSetting = (Instant, Option<Vec<u8>>);
+
+/// Bucket settings read lately, by (bucket, name).
+#[derive(Default)]
+pub(crate) struct RecentSettings {
+    read: Mutex<HashMap<(String, String), ReadSetting>>,
+}
+
+impl RecentSettings {
+    fn get(&self, bucket: &str, name: &str) -> Option<Option<Vec<u8>>> {
+        let read = self.read.lock().ok()?;
+        let (at, value) = read.get(&(bucket.to_string(), name.to_string()))?;
+        (at.elapsed() < SETTING_TTL).then(|| value.clone())
+    }
+
+    fn put(&self, bucket: &str, name: &str, value: Option<Vec<u8>>) {
+        let Ok(mut read) = self.read.lock() else {
+            return;
+        };
+        if read.len() >= MAX_RECENT_SETTINGS {
+            read.retain(|_, (at, _)| at.elapsed() < SETTING_TTL);
+            if read.len() >= MAX_RECENT_SETTINGS {
+                read.clear();
+            }
+        }
+        read.insert(
+            (bucket.to_string(), name.to_string()),
+            (Instant::now(), value),
+        );
+    }
+
+    fn forget(&self, bucket: &str, name: &str) {
+        if let Ok(mut read) = self.read.lock() {
+            read.remove(&(bucket.to_string(), name.to_string()));
+        }
+    }
 }
 
 impl Client {
@@ -163,6 +210,24 @@ impl Client {
         Ok(s.present.then_some(s.value))
     }
 
+    /// [`Client::bucket_setting`], read at most [`SETTING_TTL`] ago: for
+    /// what a door adds to every response (the lifecycle's
+    /// `x-amz-expiration`), so that it costs no MDS call per request. A
+    /// change made through this client is seen at once; one made
+    /// elsewhere within the TTL.
+    pub async fn bucket_setting_recent(
+        &self,
+        bucket: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, FsError> {
+        if let Some(value) = self.inner.settings.get(bucket, name) {
+            return Ok(value);
+        }
+        let value = self.bucket_setting(bucket, name).await?;
+        self.inner.settings.put(bucket, name, value.clone());
+        Ok(value)
+    }
+
     /// Sets (or with `None` removes) a bucket setting the door owns.
     pub async fn set_bucket_setting(
         &self,
@@ -176,14 +241,18 @@ impl Client {
             present: value.is_some(),
             value: value.unwrap_or_default(),
         };
-        self.inner
+        self.inner.settings.forget(bucket, name);
+        let set = self
+            .inner
             .mds
             .call_s3(true, |mut m| {
                 let r = req.clone();
                 async move { m.set_bucket_setting(r).await }
             })
             .await
-            .map(|_| ())
+            .map(|_| ());
+        self.inner.settings.forget(bucket, name);
+        set
     }
 
     /// Version `version_id` of a key, or its current version (which may be

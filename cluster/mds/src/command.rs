@@ -452,6 +452,24 @@ pub enum Command {
         action: LifecycleAction,
         now_ns: i64,
     },
+
+    /// CommitWrite that may continue the file's current version in a
+    /// versioned bucket: when `continues` names the current version (the
+    /// writer made it, in the same open-to-close window), the write goes
+    /// into it; otherwise the content before is kept as a noncurrent
+    /// version and the write makes a new one (`apply::versions`).
+    CommitWriteIn {
+        ino: u64,
+        extents: Vec<Extent>,
+        size: u64,
+        etag: String,
+        mtime_ns: i64,
+        chunk_lengths: Vec<(u64, u64)>,
+        replace_layout: bool,
+        /// Wire version id; empty: none.
+        continues: String,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -499,6 +517,7 @@ impl Command {
             Command::SetProtection { .. } => "set_protection",
             Command::CompleteUploadWith { .. } => "complete_upload",
             Command::Lifecycle { .. } => "lifecycle",
+            Command::CommitWriteIn { .. } => "commit_write",
         }
     }
 }

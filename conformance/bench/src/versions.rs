@@ -140,10 +140,16 @@ pub async fn run(
     for round in 0..ROUNDS {
         let first_plain = round % 2 == 0;
         for plain_now in [first_plain, !first_plain] {
+            let bucket = if plain_now { "plain" } else { "versioned" };
+            let run = put_get(&c, bucket, objects).await?;
+            eprintln!(
+                "round {round} {bucket}: PUT {:.1} MiB/s, GET {:.1} MiB/s",
+                run.0, run.1
+            );
             if plain_now {
-                plain_runs.push(put_get(&c, "plain", objects).await?);
+                plain_runs.push(run);
             } else {
-                versioned_runs.push(put_get(&c, "versioned", objects).await?);
+                versioned_runs.push(run);
             }
         }
     }

@@ -17,6 +17,7 @@ impl<B: Backend> Fs<B> {
         gid: u32,
         flags: i32,
     ) -> Result<(Node, u64)> {
+        self.refuse_virtual(parent)?;
         let exclusive = flags & libc::O_EXCL != 0;
         let mut node = self
             .make(parent, name, NodeKind::File, mode, uid, gid, b"", exclusive)
@@ -30,6 +31,7 @@ impl<B: Backend> Fs<B> {
                 return Err(FsError::Exists(String::from_utf8_lossy(name).into()).into())
             }
         }
+        refuse_locked_write(&node, flags)?;
         if flags & libc::O_TRUNC != 0 && node.size > 0 {
             let attr = SetAttr {
                 size: Some(0),
@@ -41,6 +43,9 @@ impl<B: Backend> Fs<B> {
             self.entries.put_node(&node);
         }
         let fh = self.open_node(node.clone(), flags);
+        if node.size == 0 {
+            self.handle(fh)?.file.open_window(&node.version_id);
+        }
         Ok((self.local(node), fh))
     }
 
@@ -66,8 +71,14 @@ impl<B: Backend> Fs<B> {
     }
 
     /// open: the node is fetched afresh (close-to-open consistency).
+    /// `O_TRUNC` comes here (the mount asks the kernel for atomic
+    /// truncating opens), so that in a versioned bucket the truncate and
+    /// the writes after it make one version.
     pub async fn open(&self, ino: u64, flags: i32) -> Result<u64> {
-        let node = self.ask("open", self.backend.getattr(ino)).await?;
+        if let Some(opened) = self.open_virtual(ino, flags).await {
+            return opened;
+        }
+        let mut node = self.ask("open", self.backend.getattr(ino)).await?;
         match node.kind {
             NodeKind::File => {}
             NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}")).into()),
@@ -75,7 +86,19 @@ impl<B: Backend> Fs<B> {
                 return Err(FsError::Invalid(format!("inode {ino} is a symlink")).into())
             }
         }
-        Ok(self.open_node(node, flags))
+        refuse_locked_write(&node, flags)?;
+        if flags & libc::O_TRUNC != 0 && writes(flags) && node.size > 0 {
+            let attr = SetAttr {
+                size: Some(0),
+                ..SetAttr::default()
+            };
+            node = self.setattr(ino, attr).await?;
+        }
+        let fh = self.open_node(node.clone(), flags);
+        if node.size == 0 && writes(flags) {
+            self.handle(fh)?.file.open_window(&node.version_id);
+        }
+        Ok(fh)
     }
 
     /// read: committed bytes (with read-ahead) under the file's own
@@ -177,12 +200,18 @@ impl<B: Backend> Fs<B> {
     // --------------------------------------------------------- directories
 
     pub async fn opendir(&self, ino: u64) -> Result<u64> {
-        let dir = self.ask("opendir", self.backend.getattr(ino)).await?;
-        if dir.kind != NodeKind::Dir {
-            return Err(FsError::NotDir(format!("inode {ino}")).into());
-        }
+        let listing = match self.listing_virtual(ino).await {
+            Some(listing) => listing?,
+            None => {
+                let dir = self.ask("opendir", self.backend.getattr(ino)).await?;
+                if dir.kind != NodeKind::Dir {
+                    return Err(FsError::NotDir(format!("inode {ino}")).into());
+                }
+                Listing::new(dir)
+            }
+        };
         let fh = self.fh();
-        locked(&self.dirs).insert(fh, Arc::new(AsyncMutex::new(Listing::new(dir))));
+        locked(&self.dirs).insert(fh, Arc::new(AsyncMutex::new(listing)));
         Ok(fh)
     }
 
@@ -202,6 +231,11 @@ impl<B: Backend> Fs<B> {
             let (page, more) = self
                 .ask("readdir", self.backend.readdir(ino, &cursor, PAGE))
                 .await?;
+            if is_top(ino) {
+                for (name, node) in &page {
+                    self.record_bucket(node.ino, name);
+                }
+            }
             l.add_page(page, more);
         }
         let mut entries = l.entries_from(offset, max);
@@ -219,4 +253,26 @@ impl<B: Backend> Fs<B> {
             .map(|_| ())
             .ok_or(Error::BadHandle(fh))
     }
+}
+
+/// Whether `flags` open for writing.
+fn writes(flags: i32) -> bool {
+    flags & libc::O_ACCMODE != libc::O_RDONLY
+}
+
+/// A version under retention or legal hold cannot be written: its open
+/// for writing fails at once (EPERM), not at the first commit.
+fn refuse_locked_write(node: &Node, flags: i32) -> Result<()> {
+    if writes(flags)
+        && node
+            .protection
+            .locked_at(crate::attr::nanos(std::time::SystemTime::now()))
+    {
+        return Err(FsError::NotPermitted(format!(
+            "inode {}: the object is under retention or legal hold",
+            node.ino
+        ))
+        .into());
+    }
+    Ok(())
 }

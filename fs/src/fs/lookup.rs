@@ -16,6 +16,9 @@ impl<B: Backend> Fs<B> {
         if name.len() > NAME_MAX {
             return Err(FsError::NameTooLong(String::from_utf8_lossy(name).into_owned()).into());
         }
+        if let Some(found) = self.lookup_virtual(parent, name).await {
+            return found;
+        }
         // The top level (buckets) is small and made through S3 mostly.
         if self.entries.enabled() && !is_top(parent) {
             match self.cached_entry(parent, name) {
@@ -33,6 +36,9 @@ impl<B: Backend> Fs<B> {
         let node = self
             .ask("lookup", self.backend.lookup(parent, name))
             .await?;
+        if is_top(parent) {
+            self.record_bucket(node.ino, name);
+        }
         self.entries.fill_node(&node, generation, started);
         Ok((self.local(node), TTL))
     }
@@ -55,7 +61,11 @@ impl<B: Backend> Fs<B> {
     /// FUSE adapter answers these on its own thread: no hop to the
     /// runtime.)
     pub fn lookup_cached(&self, parent: u64, name: &[u8]) -> Option<Result<(Node, Duration)>> {
-        if name.len() > NAME_MAX || is_top(parent) {
+        if name.len() > NAME_MAX
+            || is_top(parent)
+            || is_virtual(parent)
+            || name == crate::version_tree::VERSIONS_DIR
+        {
             return None;
         }
         match self.cached_entry(parent, name) {
@@ -66,7 +76,7 @@ impl<B: Backend> Fs<B> {
 
     /// getattr answered by the entry cache alone, as [`Fs::lookup_cached`].
     pub fn getattr_cached(&self, ino: u64) -> Option<(Node, Duration)> {
-        if self.open_file(ino).is_some() {
+        if self.open_file(ino).is_some() || is_virtual(ino) {
             return None;
         }
         self.entries.getattr(ino)
@@ -110,6 +120,9 @@ impl<B: Backend> Fs<B> {
         if let Some(kept) = self.getattr_cached(ino) {
             return Ok(kept);
         }
+        if let Some(node) = self.getattr_virtual(ino).await {
+            return node.map(|n| (n, TTL));
+        }
         let generation = self.entries.generation();
         let started = tokio::time::Instant::now();
         let node = self.ask("getattr", self.backend.getattr(ino)).await?;
@@ -120,6 +133,7 @@ impl<B: Backend> Fs<B> {
     /// chmod, chown, truncate, utimens. An open file commits its buffered
     /// writes first.
     pub async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node> {
+        self.refuse_virtual(ino)?;
         if let Some(size) = attr.size {
             if size > crate::open_file::MAX_FILE_SIZE {
                 return Err(Error::FileTooBig(format!("size {size}")));

@@ -15,6 +15,7 @@
 mod files;
 mod lookup;
 mod namespace;
+mod versions;
 mod xattr;
 
 use std::{
@@ -43,6 +44,7 @@ use crate::{
     prefetch::Prefetcher,
     timed::timed,
     unlinks::{Pushed, UnlinkQueue},
+    version_tree::{is_virtual, VirtualInodes},
 };
 
 /// Largest value of an extended attribute (XATTR_SIZE_MAX).
@@ -154,6 +156,10 @@ pub struct Fs<B: Backend> {
     entries: Arc<EntryCache>,
     /// Unlinks answered and not yet made by the MDS.
     unlinks: Arc<UnlinkQueue>,
+    /// Bucket names of the top-level directories seen (for `.versions`).
+    buckets: Mutex<HashMap<u64, String>>,
+    /// Inodes of the `.versions` trees.
+    virtuals: Mutex<VirtualInodes>,
 }
 
 /// Samples `fs`'s counters at every scrape while it lives.
@@ -255,6 +261,8 @@ impl<B: Backend> Fs<B> {
             max_write: AtomicU64::new(0),
             entries: Arc::new(EntryCache::new(opts.entry_ttl.min(TTL))),
             unlinks: Arc::new(UnlinkQueue::default()),
+            buckets: Mutex::new(HashMap::new()),
+            virtuals: Mutex::new(VirtualInodes::default()),
             opts,
         }
     }

@@ -16,6 +16,7 @@ impl<B: Backend> Fs<B> {
         gid: u32,
     ) -> Result<Node> {
         check_new_name(name)?;
+        self.refuse_virtual(parent)?;
         if is_top(parent) {
             let bucket = bucket_name(name)?;
             self.ask(
@@ -85,6 +86,7 @@ impl<B: Backend> Fs<B> {
         uid: u32,
         gid: u32,
     ) -> Result<Node> {
+        self.refuse_virtual(parent)?;
         if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
             return Err(Error::NotPermitted(
                 "device files, FIFOs and sockets cannot be stored".into(),
@@ -102,6 +104,7 @@ impl<B: Backend> Fs<B> {
         uid: u32,
         gid: u32,
     ) -> Result<Node> {
+        self.refuse_virtual(parent)?;
         if target.is_empty() || target.len() > 4095 {
             return Err(FsError::Invalid("symlink target must be 1 to 4095 bytes".into()).into());
         }
@@ -125,6 +128,7 @@ impl<B: Backend> Fs<B> {
     /// unlink; a file open here lives on under a hidden name until its
     /// last close.
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<()> {
+        self.refuse_virtual(parent)?;
         if self.queue_unlink(parent, name) {
             return Ok(());
         }
@@ -181,7 +185,12 @@ impl<B: Backend> Fs<B> {
         let Some(Hit::Found(node, _)) = self.entries.lookup(parent, name) else {
             return Pushed::Refused;
         };
-        if node.kind == NodeKind::Dir || self.open_file(node.ino).is_some() {
+        // A locked version answers EPERM: only the MDS can say so.
+        let now = crate::attr::nanos(std::time::SystemTime::now());
+        if node.kind == NodeKind::Dir
+            || self.open_file(node.ino).is_some()
+            || node.protection.locked_at(now)
+        {
             return Pushed::Refused;
         }
         let pushed = self.unlinks.push(NamedInode {
@@ -234,6 +243,7 @@ impl<B: Backend> Fs<B> {
 
     /// rmdir; at the top level, deletes the (empty) bucket.
     pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<()> {
+        self.refuse_virtual(parent)?;
         self.settle_unlinked_in(parent, name).await;
         if is_top(parent) {
             let bucket = bucket_name(name).map_err(|_| {
@@ -297,6 +307,8 @@ impl<B: Backend> Fs<B> {
         no_replace: bool,
     ) -> Result<()> {
         check_new_name(new_name)?;
+        self.refuse_virtual(parent)?;
+        self.refuse_virtual(new_parent)?;
         if is_top(parent) || is_top(new_parent) {
             return Err(FsError::CrossDevice(
                 "buckets cannot be renamed and files cannot move to the top level".into(),
@@ -348,6 +360,8 @@ impl<B: Backend> Fs<B> {
 
     pub async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node> {
         check_new_name(new_name)?;
+        self.refuse_virtual(ino)?;
+        self.refuse_virtual(new_parent)?;
         if is_top(new_parent) {
             return Err(top_level_refused("link"));
         }

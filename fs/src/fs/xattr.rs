@@ -34,6 +34,7 @@ impl<B: Backend> Fs<B> {
     }
 
     pub async fn setxattr(&self, ino: u64, name: &str, value: &[u8], flags: i32) -> Result<()> {
+        self.refuse_virtual(ino)?;
         if !name.starts_with(XATTR_USER) {
             return Err(Error::NotSupported(format!(
                 "extended attribute `{name}`: only user.* attributes are kept"
@@ -68,6 +69,7 @@ impl<B: Backend> Fs<B> {
     }
 
     pub async fn removexattr(&self, ino: u64, name: &str) -> Result<()> {
+        self.refuse_virtual(ino)?;
         if !name.starts_with(XATTR_USER) {
             return Err(Error::NoAttr(name.to_string()));
         }

@@ -46,9 +46,9 @@ fn part_range(node: &Node, part: u32) -> S3Result<ByteRange> {
 pub async fn get_object(req: Request, part_number: Option<u32>) -> S3Result<Response<Body>> {
     let key = req.object_key()?.to_string();
     let version_id = super::protection::version_id_param(&req)?;
-    let node = super::protection::lookup_version(&req, &req.bucket, &key, version_id)
-        .await?
-        .node;
+    let found = super::protection::lookup_version(&req, &req.bucket, &key, version_id).await?;
+    let latest = found.latest;
+    let node = found.node;
     let etag = etag_of(&node);
     let conditions = Conditions::from_headers(&req.headers, ConditionSource::Object);
     if let Err(e) = conditions.check(&etag, last_modified(&node), ConditionSource::Object) {
@@ -97,6 +97,9 @@ pub async fn get_object(req: Request, part_number: Option<u32>) -> S3Result<Resp
         _ => (StatusCode::OK, 0, node.size),
     };
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+    if latest {
+        super::lifecycle::insert_expiration(&mut headers, &req, &key, &node).await;
+    }
 
     let body = if req.method == Method::HEAD || len == 0 {
         Body::empty()

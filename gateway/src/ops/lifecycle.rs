@@ -17,8 +17,8 @@
 //!   removes it (204 even when there was none, as S3);
 //! * GET with none stored answers 404 `NoSuchLifecycleConfiguration`.
 //!
-//! `x-amz-expiration` on object responses is set by the object handlers
-//! with [`expiration_header`].
+//! `x-amz-expiration` on object responses (PUT, GET, HEAD of the current
+//! version) is set by the object handlers with [`insert_expiration`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -107,6 +107,44 @@ pub async fn delete_bucket_lifecycle(req: Request) -> S3Result<Response<Body>> {
         .await
         .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// Adds `x-amz-expiration` to the response about `node`, the current
+/// version of `key`, when a lifecycle rule of its bucket will expire it.
+/// The rules come from the client's short cache of bucket settings, so a
+/// request costs no extra MDS call; a configuration that cannot be read
+/// leaves the header out (it only informs).
+pub async fn insert_expiration(
+    headers: &mut http::HeaderMap,
+    req: &Request,
+    key: &str,
+    node: &cairn_client::Node,
+) {
+    let stored = match req
+        .client
+        .bucket_setting_recent(&req.bucket, model::SETTING)
+        .await
+    {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!(bucket = %req.bucket, error = %e, "lifecycle rules not read for x-amz-expiration");
+            return;
+        }
+    };
+    let Ok(config) = model::decode(&stored) else {
+        return;
+    };
+    let value = expiration_header(
+        &config.rules,
+        key.as_bytes(),
+        node.size,
+        &node.protection.tags,
+        node.mtime_ns,
+    );
+    if let Some(v) = value.and_then(|v| http::HeaderValue::from_str(&v).ok()) {
+        headers.insert("x-amz-expiration", v);
+    }
 }
 
 /// The `x-amz-expiration` value of the current version of `key` (`size`

@@ -165,5 +165,6 @@ pub async fn put_object(req: Request) -> S3Result<Response<Body>> {
         }
     }
     super::meta::insert_version_id(response.headers_mut(), &node.version_id);
+    super::lifecycle::insert_expiration(response.headers_mut(), &req, &key, &node).await;
     Ok(response)
 }

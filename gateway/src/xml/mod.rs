@@ -4,6 +4,7 @@
 //! `lifecycle`), each a plain type with `parse` and `to_xml`, read through
 //! a small element tree (`tree`) so that every fault gets S3's own code.
 
+pub mod attributes;
 pub mod lifecycle;
 pub mod lock;
 pub mod request;

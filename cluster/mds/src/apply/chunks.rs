@@ -377,6 +377,7 @@ pub(super) fn commit_write(t: &mut Tables, w: Write, now_ns: i64) -> Result<Comm
     set_layout(t, &mut node, layout)?;
     node.size = w.size;
     node.etag = w.etag.to_string();
+    schema::forget_content_checksums(&mut node);
     node.mtime_ns = if w.mtime_ns != 0 { w.mtime_ns } else { now_ns };
     node.ctime_ns = now_ns;
     t.put_inode(&node)?;

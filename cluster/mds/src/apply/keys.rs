@@ -87,7 +87,7 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
 
     // Versioning first: the version the key holds now is kept (or the null
     // one dropped) before its inode takes the new content.
-    let settings = versions::bucket_protection(t, p.bucket)?;
+    let settings = super::settings::bucket_protection(t, p.bucket)?;
     let protection = versions::new_protection(&settings, p.protection, now_ns)?;
     let version = versions::make_room(t, p.bucket, p.key, existing, settings.versioning, now_ns)?;
     let mut node = place(t, &bucket, p.key, p.object, marker, existing, now_ns)?;
@@ -143,8 +143,7 @@ pub(super) fn check_key(key: &[u8]) -> Result<(), FsError> {
 }
 
 pub(super) fn bucket_info(t: &Tables, bucket: &str) -> Result<BucketInfo, FsError> {
-    schema::get_record::<&str, _, BucketInfo>(&t.buckets, bucket)?
-        .ok_or_else(|| FsError::NotFound(format!("bucket {bucket}")))
+    t.bucket_info(bucket)
 }
 
 /// S3 conditional write: `If-None-Match: *` wants no current object;
@@ -369,6 +368,8 @@ fn put_object(
     if let Some((parent, name)) = placed {
         t.dentries.insert((parent, name), ino).io()?;
         t.touch_dir(parent, 0, now_ns)?;
+        node.parent = parent;
+        node.name = name.to_vec();
     }
     t.keys.insert((bucket.name.as_str(), key), ino).io()?;
     t.put_inode(&node)?;
@@ -529,13 +530,7 @@ pub(super) fn remove_current(
         t.touch_dir(parent, -1, now_ns)?;
     } else {
         t.dentries.remove((parent, *name)).io()?;
-        node.nlink = node.nlink.saturating_sub(1);
-        node.ctime_ns = now_ns;
-        if node.nlink == 0 {
-            t.free_inode(node)?;
-        } else {
-            t.put_inode(&node)?;
-        }
+        super::namespace::drop_link(t, &mut node, (parent, name), now_ns)?;
         t.touch_dir(parent, 0, now_ns)?;
     }
     remove_empty_implicit(t, info, parent, now_ns)

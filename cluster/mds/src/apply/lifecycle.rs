@@ -70,7 +70,13 @@ pub(super) fn apply(
                 && node.version == *version
                 && node.mtime_ns == *mtime_ns
                 && node.etag == *etag;
-            if !same || node.protection.forbids_delete(now_ns, false).is_some() {
+            // A locked version is only ever hidden behind a marker, never
+            // removed (object lock keeps versioning enabled; checked again
+            // here all the same).
+            let locked = node.protection.forbids_delete(now_ns, false).is_some();
+            let hides = super::settings::bucket_protection(t, bucket)?.versioning
+                == schema::Versioning::Enabled;
+            if !same || (locked && !hides) {
                 return skipped();
             }
             match versions::delete_object(t, bucket, key, None, false, now_ns)? {

@@ -16,6 +16,7 @@ mod keys;
 mod lifecycle;
 mod namespace;
 mod s3;
+mod settings;
 mod versions;
 
 #[cfg(test)]
@@ -28,7 +29,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::command::{Command, CommandReply};
 use crate::error::OrIo;
-use crate::schema::{self, Counters, Inode, Stored};
+use crate::schema::{self, BucketInfo, Counters, Inode, Stored};
 
 pub(crate) use chunks::range_cs;
 
@@ -203,21 +204,21 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
         } => {
             let reply = namespace::create_bucket(&mut t, name, owner, *now_ns)?;
             if *object_lock {
-                versions::init_locked_bucket(&mut t, name)?;
+                settings::init_locked_bucket(&mut t, name)?;
             }
             Ok(reply)
         }
         Command::SetBucketVersioning { bucket, versioning } => {
-            versions::set_versioning(&mut t, bucket, *versioning)
+            settings::set_versioning(&mut t, bucket, *versioning)
         }
         Command::SetObjectLock { bucket, config } => {
-            versions::set_object_lock(&mut t, bucket, config)
+            settings::set_object_lock(&mut t, bucket, config)
         }
         Command::SetBucketSetting {
             bucket,
             name,
             value,
-        } => versions::set_setting(&mut t, bucket, name, value.as_deref()),
+        } => settings::set_setting(&mut t, bucket, name, value.as_deref()),
         Command::AllocateChunk { owner, chain } => chunks::allocate(&mut t, *owner, chain),
         Command::AllocateChunks {
             owner,
@@ -233,7 +234,7 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             chunk_lengths,
             replace_layout,
             now_ns,
-        } => chunks::commit_write(
+        } => commit_write(
             &mut t,
             chunks::Write {
                 ino: *ino,
@@ -244,6 +245,31 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
                 chunk_lengths,
                 replace_layout: *replace_layout,
             },
+            "",
+            *now_ns,
+        ),
+        Command::CommitWriteIn {
+            ino,
+            extents,
+            size,
+            etag,
+            mtime_ns,
+            chunk_lengths,
+            replace_layout,
+            continues,
+            now_ns,
+        } => commit_write(
+            &mut t,
+            chunks::Write {
+                ino: *ino,
+                extents,
+                size: *size,
+                etag,
+                mtime_ns: *mtime_ns,
+                chunk_lengths,
+                replace_layout: *replace_layout,
+            },
+            continues,
             *now_ns,
         ),
         Command::DropReplica {
@@ -522,6 +548,25 @@ impl<'t> Tables<'t> {
         Ok((self.bucket_name(dir.bucket)?, key))
     }
 
+    /// The bucket and key of a file or symlink, from the dentry it records
+    /// (checked against `keys`); `None` when no single name is known (a
+    /// file with hard links lost the one it recorded, or was made before
+    /// files recorded theirs).
+    pub fn file_key(&self, node: &Inode) -> Result<Option<(String, Vec<u8>)>, FsError> {
+        if node.parent == 0 || node.key_only {
+            return Ok(None);
+        }
+        let dir = self.inode(node.parent)?;
+        let (bucket, key) = self.entry_key(&dir, &node.name, false)?;
+        Ok((self.key(&bucket, &key)? == Some(node.ino)).then_some((bucket, key)))
+    }
+
+    /// The record of `bucket`; ENOENT when there is none.
+    pub fn bucket_info(&self, bucket: &str) -> Result<BucketInfo, FsError> {
+        schema::get_record::<&str, _, BucketInfo>(&self.buckets, bucket)?
+            .ok_or_else(|| FsError::NotFound(format!("bucket {bucket}")))
+    }
+
     pub fn key(&self, bucket: &str, key: &[u8]) -> Result<Option<u64>, FsError> {
         Ok(self.keys.get((bucket, key)).io()?.map(|g| g.value()))
     }
@@ -611,6 +656,18 @@ impl<'t> Tables<'t> {
                 .ok_or_else(|| FsError::Io("metadata store has no cluster record".into()))?;
         Ok(meta.chunk_size)
     }
+}
+
+/// A write commit: versions first (they read the file as it was), then
+/// the layout.
+fn commit_write(
+    t: &mut Tables,
+    write: chunks::Write,
+    continues: &str,
+    now_ns: i64,
+) -> Result<CommandReply, FsError> {
+    versions::before_rewrite(t, write.ino, continues, now_ns)?;
+    chunks::commit_write(t, write, now_ns)
 }
 
 /// A name a directory entry may have: 1..=255 bytes, no `/` or NUL, not `.`

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use cairn_common::{FsError, ROOT_INO};
 use redb::ReadableTable;
 
-use super::{check_name, chunks, is_ancestor, Tables};
+use super::{check_name, chunks, is_ancestor, versions, Tables};
 use crate::command::{AttrChange, CommandReply};
 use crate::error::OrIo;
 use crate::schema::{self, BucketInfo, Inode, NodeKind, Stored, EMPTY_ETAG};
@@ -101,13 +101,11 @@ pub(super) fn create(t: &mut Tables, n: NewNode, now_ns: i64) -> Result<CommandR
     node.uid = n.uid;
     node.gid = n.gid;
     node.mode = n.mode & 0o7777;
+    node.parent = n.parent;
+    node.name = n.name.to_vec();
     match n.kind {
         NodeKind::File => node.etag = EMPTY_ETAG.to_string(),
-        NodeKind::Dir => {
-            node.nlink = 2;
-            node.parent = n.parent;
-            node.name = n.name.to_vec();
-        }
+        NodeKind::Dir => node.nlink = 2,
         NodeKind::Symlink => {
             if n.symlink_target.is_empty() {
                 return Err(FsError::Invalid("a symlink needs a target".into()));
@@ -156,9 +154,11 @@ pub(super) fn set_attr(
             NodeKind::Symlink => return Err(FsError::Invalid(format!("inode {ino} is a symlink"))),
         }
         if size != node.size {
+            versions::on_rewrite(t, &mut node, now_ns)?;
             let layout = chunks::truncate_extents(&node.layout, size);
             chunks::set_layout(t, &mut node, layout)?;
             node.size = size;
+            schema::forget_content_checksums(&mut node);
             node.etag = if size == 0 {
                 EMPTY_ETAG.to_string()
             } else {
@@ -245,22 +245,40 @@ pub(super) fn unlink(
     if node.kind == NodeKind::Dir {
         return Err(FsError::IsDir(display(name)));
     }
+    versions::refuse_locked_change(&node, now_ns, &display(name))?;
     t.dentries.remove((parent, name)).io()?;
     let (bucket, key) = t.entry_key(&dir, name, false)?;
     t.release_key(&bucket, &key, ino, now_ns)?;
-    drop_link(t, &mut node, now_ns)?;
+    drop_link(t, &mut node, (parent, name), now_ns)?;
     t.touch_dir(parent, 0, now_ns)?;
     Ok(CommandReply::Done)
 }
 
-/// One dentry of a file is gone: count it, free the inode at zero.
-fn drop_link(t: &mut Tables, node: &mut Inode, now_ns: i64) -> Result<(), FsError> {
+/// One dentry (`parent`, `name`) of a file is gone: count it, free the
+/// inode at zero.
+pub(super) fn drop_link(
+    t: &mut Tables,
+    node: &mut Inode,
+    (parent, name): (u64, &[u8]),
+    now_ns: i64,
+) -> Result<(), FsError> {
     node.nlink = node.nlink.saturating_sub(1);
     node.ctime_ns = now_ns;
+    forget_dentry(node, parent, name);
     if node.nlink == 0 {
         t.free_inode(node.clone())
     } else {
         t.put_inode(node)
+    }
+}
+
+/// A file's recorded dentry is gone while it keeps others: which one
+/// names it is no longer known (only hard links, never in a versioned
+/// bucket, leave a file so).
+pub(super) fn forget_dentry(node: &mut Inode, parent: u64, name: &[u8]) {
+    if node.kind != NodeKind::Dir && node.parent == parent && node.name == name {
+        node.parent = 0;
+        node.name.clear();
     }
 }
 
@@ -319,6 +337,7 @@ pub(super) fn rename(
         .dentry(parent, name)?
         .ok_or_else(|| FsError::NotFound(display(name)))?;
     let mut node = t.inode(ino)?;
+    versions::refuse_locked_change(&node, now_ns, &display(name))?;
     if parent == ROOT_INO && new_parent == ROOT_INO {
         return Err(FsError::PermissionDenied(
             "buckets cannot be renamed".into(),
@@ -350,6 +369,7 @@ pub(super) fn rename(
             return Ok(CommandReply::Done);
         }
         let mut target = t.inode(existing)?;
+        versions::refuse_locked_change(&target, now_ns, &display(new_name))?;
         let target_is_dir = target.kind == NodeKind::Dir;
         match (is_dir, target_is_dir) {
             (true, false) => return Err(FsError::NotDir(display(new_name))),
@@ -370,7 +390,7 @@ pub(super) fn rename(
         } else {
             let (bucket, key) = t.entry_key(&dst_dir, new_name, false)?;
             t.release_key(&bucket, &key, existing, now_ns)?;
-            drop_link(t, &mut target, now_ns)?;
+            drop_link(t, &mut target, (new_parent, new_name), now_ns)?;
         }
     }
 
@@ -396,6 +416,10 @@ pub(super) fn rename(
     } else {
         t.release_key(&bucket, &old_key, ino, now_ns)?;
         t.claim_key(&bucket, &new_key, &mut node, now_ns)?;
+        if node.nlink <= 1 || (node.parent == parent && node.name == name) {
+            node.parent = new_parent;
+            node.name = new_name.to_vec();
+        }
     }
     node.ctime_ns = now_ns;
     t.put_inode(&node)?;
@@ -573,7 +597,7 @@ pub(super) fn delete_bucket(
             "bucket {name} still holds objects"
         )));
     }
-    if super::versions::bucket_has_versions(t, name)? {
+    if super::settings::bucket_has_versions(t, name)? {
         return Err(FsError::NotEmpty(format!(
             "bucket {name} still holds versions or delete markers"
         )));
@@ -602,7 +626,7 @@ pub(super) fn delete_bucket(
     t.buckets.remove(name).io()?;
     super::s3::abort_bucket_uploads(t, name)?;
     super::s3::forget_bucket_permissions(t, name)?;
-    super::versions::forget_settings(t, name)?;
+    super::settings::forget_settings(t, name)?;
     t.dentries.remove((ROOT_INO, name.as_bytes())).io()?;
     let node = t.inode(info.ino)?;
     t.free_inode(node)?;

@@ -26,147 +26,14 @@ use redb::ReadableTable;
 
 use super::keys::{self, bucket_info, check_key};
 use super::namespace::display;
-use super::{chunks, Tables};
+use super::{chunks, settings, Tables};
 use crate::command::{CommandReply, ObjectSpec, ProtectionChange};
 use crate::error::OrIo;
-use crate::schema::versions::{is_reserved_setting, VersionCounter, VersionRef, META_VERSION_SEQ};
+use crate::schema::versions::{VersionCounter, VersionRef, META_VERSION_SEQ};
 use crate::schema::{
-    self, BucketInfo, BucketProtection, Inode, LockMode, NodeKind, ObjectLockConfig, ObjectVersion,
-    Protection, Stored, VersionId, Versioning,
+    self, BucketInfo, BucketProtection, Inode, LockMode, NodeKind, ObjectVersion, Protection,
+    Stored, VersionId, Versioning,
 };
-
-// ------------------------------------------------------ bucket settings ---
-
-/// The versioning and object lock settings of `bucket` (defaults when it
-/// never had any).
-pub(super) fn bucket_protection(t: &Tables, bucket: &str) -> Result<BucketProtection, FsError> {
-    Ok(schema::get_record::<(&str, &str), _, BucketProtection>(
-        &t.bucket_settings,
-        (bucket, BucketProtection::SETTING),
-    )?
-    .unwrap_or_default())
-}
-
-fn put_bucket_protection(
-    t: &mut Tables,
-    bucket: &str,
-    settings: &BucketProtection,
-) -> Result<(), FsError> {
-    let bytes = settings.encode()?;
-    t.bucket_settings
-        .insert((bucket, BucketProtection::SETTING), bytes.as_slice())
-        .io()?;
-    Ok(())
-}
-
-pub(super) fn set_versioning(
-    t: &mut Tables,
-    bucket: &str,
-    versioning: Versioning,
-) -> Result<CommandReply, FsError> {
-    bucket_info(t, bucket)?;
-    let mut settings = bucket_protection(t, bucket)?;
-    match versioning {
-        Versioning::Unversioned => {
-            return Err(FsError::Invalid(
-                "versioning can be enabled or suspended, never turned back off".into(),
-            ))
-        }
-        Versioning::Suspended if settings.object_lock.is_some() => {
-            return Err(FsError::Conflict(format!(
-                "bucket {bucket} has object lock: its versioning cannot be suspended"
-            )))
-        }
-        _ => {}
-    }
-    settings.versioning = versioning;
-    put_bucket_protection(t, bucket, &settings)?;
-    Ok(CommandReply::Done)
-}
-
-pub(super) fn set_object_lock(
-    t: &mut Tables,
-    bucket: &str,
-    config: &ObjectLockConfig,
-) -> Result<CommandReply, FsError> {
-    bucket_info(t, bucket)?;
-    let mut settings = bucket_protection(t, bucket)?;
-    if settings.versioning != Versioning::Enabled {
-        return Err(FsError::Conflict(format!(
-            "versioning must be enabled on bucket {bucket} before object lock"
-        )));
-    }
-    settings.object_lock = Some(*config);
-    put_bucket_protection(t, bucket, &settings)?;
-    Ok(CommandReply::Done)
-}
-
-/// A new bucket made with object lock: versioning enabled, no default
-/// retention yet.
-pub(super) fn init_locked_bucket(t: &mut Tables, bucket: &str) -> Result<(), FsError> {
-    put_bucket_protection(
-        t,
-        bucket,
-        &BucketProtection {
-            versioning: Versioning::Enabled,
-            object_lock: Some(ObjectLockConfig::default()),
-        },
-    )
-}
-
-/// Sets (or with `None` removes) a setting the doors own (tagging,
-/// lifecycle, ...), stored as they wrote it.
-pub(super) fn set_setting(
-    t: &mut Tables,
-    bucket: &str,
-    name: &str,
-    value: Option<&[u8]>,
-) -> Result<CommandReply, FsError> {
-    bucket_info(t, bucket)?;
-    if is_reserved_setting(name) || name.is_empty() {
-        return Err(FsError::Invalid(format!(
-            "bucket setting `{name}` cannot be set this way"
-        )));
-    }
-    match value {
-        Some(v) => {
-            t.bucket_settings.insert((bucket, name), v).io()?;
-        }
-        None => {
-            t.bucket_settings.remove((bucket, name)).io()?;
-        }
-    }
-    Ok(CommandReply::Done)
-}
-
-/// Removes every setting of a bucket being deleted.
-pub(super) fn forget_settings(t: &mut Tables, bucket: &str) -> Result<(), FsError> {
-    let names: Vec<String> = {
-        let mut names = Vec::new();
-        for entry in t.bucket_settings.range((bucket, "")..).io()? {
-            let (k, _) = entry.io()?;
-            let (b, name) = k.value();
-            if b != bucket {
-                break;
-            }
-            names.push(name.to_string());
-        }
-        names
-    };
-    for name in names {
-        t.bucket_settings.remove((bucket, name.as_str())).io()?;
-    }
-    Ok(())
-}
-
-/// Whether any version or delete marker of the bucket is kept.
-pub(super) fn bucket_has_versions(t: &Tables, bucket: &str) -> Result<bool, FsError> {
-    let start: (&str, &[u8], u64) = (bucket, &[], 0);
-    match t.versions.range(start..).io()?.next() {
-        Some(entry) => Ok(entry.io()?.0.value().0 == bucket),
-        None => Ok(false),
-    }
-}
 
 // ---------------------------------------------------------- version rows ---
 
@@ -385,6 +252,80 @@ pub(super) fn make_room(
     }
 }
 
+// ------------------------------------------------- changes through paths ---
+
+/// A change through the filesystem that would alter or remove `node`'s
+/// content (write, truncate, unlink, rename from or over it) is refused
+/// with EPERM while the version is under retention or legal hold: the
+/// mount has no way to make such a change without touching the version.
+pub(super) fn refuse_locked_change(node: &Inode, now_ns: i64, what: &str) -> Result<(), FsError> {
+    match node.protection.forbids_delete(now_ns, false) {
+        Some(why) if node.kind != NodeKind::Dir => Err(FsError::NotPermitted(format!(
+            "{what} cannot be changed: {why}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The content of file `node` is about to change in place (a write commit
+/// or a truncate through the mount). In a versioned bucket the content
+/// before is kept as a noncurrent version, as an overwriting PUT keeps it,
+/// and `node` becomes a new version; the caller changes and stores `node`
+/// afterwards. Refused while the version is locked.
+pub(super) fn on_rewrite(t: &mut Tables, node: &mut Inode, now_ns: i64) -> Result<(), FsError> {
+    refuse_locked_change(node, now_ns, &format!("inode {}", node.ino))?;
+    if node.bucket == 0 {
+        return Ok(());
+    }
+    let bucket = t.bucket_name(node.bucket)?;
+    let settings = settings::bucket_protection(t, &bucket)?;
+    if settings.versioning == Versioning::Unversioned {
+        return Ok(());
+    }
+    let Some((bucket, key)) = t.file_key(node)? else {
+        tracing::warn!(
+            ino = node.ino,
+            bucket,
+            "file of a versioned bucket without a known key: changed without a version"
+        );
+        return Ok(());
+    };
+    node.version = make_room(
+        t,
+        &bucket,
+        &key,
+        Some(node.ino),
+        settings.versioning,
+        now_ns,
+    )?;
+    node.protection = new_protection(&settings, None, now_ns)?;
+    Ok(())
+}
+
+/// Before a write commit changes file `ino`: [`on_rewrite`], stored back;
+/// unless `continues` names its current version (the writer's own, made
+/// in the same window), which the write then changes in place.
+pub(super) fn before_rewrite(
+    t: &mut Tables,
+    ino: u64,
+    continues: &str,
+    now_ns: i64,
+) -> Result<(), FsError> {
+    let mut node = t.inode(ino)?;
+    if node.kind != NodeKind::File {
+        return Ok(());
+    }
+    if !continues.is_empty() && node.version.to_wire() == continues {
+        return refuse_locked_change(&node, now_ns, &format!("inode {ino}"));
+    }
+    let version = node.version;
+    on_rewrite(t, &mut node, now_ns)?;
+    if node.version != version {
+        t.put_inode(&node)?;
+    }
+    Ok(())
+}
+
 // --------------------------------------------------------------- DELETE ---
 
 /// DeleteObject: without `version_id`, as the bucket's versioning says;
@@ -400,7 +341,7 @@ pub(super) fn delete_object(
 ) -> Result<CommandReply, FsError> {
     check_key(key)?;
     let info = bucket_info(t, bucket)?;
-    let settings = bucket_protection(t, bucket)?;
+    let settings = settings::bucket_protection(t, bucket)?;
     let current = t.key(bucket, key)?;
     let Some(version_id) = version_id else {
         return delete_current(t, &info, key, current, settings.versioning, now_ns);
@@ -504,7 +445,7 @@ pub(super) fn on_claim(
     displaced: Option<u64>,
     now_ns: i64,
 ) -> Result<(), FsError> {
-    let settings = bucket_protection(t, bucket)?;
+    let settings = settings::bucket_protection(t, bucket)?;
     if settings.versioning != Versioning::Unversioned {
         if node.kind != NodeKind::Dir && node.nlink > 1 {
             // One inode is one version: it cannot be the current version
@@ -526,7 +467,7 @@ pub(super) fn hard_links_refused(bucket: &str) -> FsError {
 
 /// Whether `bucket` keeps versions (versioning enabled or suspended).
 pub(super) fn is_versioned(t: &Tables, bucket: &str) -> Result<bool, FsError> {
-    Ok(bucket_protection(t, bucket)?.versioning != Versioning::Unversioned)
+    Ok(settings::bucket_protection(t, bucket)?.versioning != Versioning::Unversioned)
 }
 
 /// The filesystem took `key` from inode `ino` (unlink, rmdir, rename): in
@@ -539,7 +480,7 @@ pub(super) fn on_release(
     ino: u64,
     now_ns: i64,
 ) -> Result<(), FsError> {
-    let settings = bucket_protection(t, bucket)?;
+    let settings = settings::bucket_protection(t, bucket)?;
     if settings.versioning == Versioning::Unversioned {
         return Ok(());
     }
@@ -605,7 +546,7 @@ pub(super) fn set_protection(
 ) -> Result<CommandReply, FsError> {
     check_key(key)?;
     bucket_info(t, bucket)?;
-    let settings = bucket_protection(t, bucket)?;
+    let settings = settings::bucket_protection(t, bucket)?;
     if (change.retention.is_some() || change.legal_hold.is_some()) && settings.object_lock.is_none()
     {
         return Err(FsError::Invalid(format!(

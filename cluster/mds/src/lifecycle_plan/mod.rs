@@ -86,9 +86,11 @@ pub fn plan_key(rules: &[Rule], k: &KeyVersions, clock: Clock) -> Vec<LifecycleA
     let mut out = Vec::new();
     let now = clock.now_ns;
     let locked = |p: &Protection| p.forbids_delete(now, false).is_some();
-    // Expiration of the current object.
+    // Expiration of the current object. A locked one too: retention and
+    // legal hold exist only with object lock, so versioning is enabled and
+    // the expiration only puts a delete marker in front, as S3's does.
     if let Some(c) = &k.current {
-        if !locked(&c.protection) && expiration_due(rules, &k.key, c, clock) {
+        if expiration_due(rules, &k.key, c, clock) {
             out.push(LifecycleAction::ExpireCurrent {
                 key: k.key.clone(),
                 version: c.version,

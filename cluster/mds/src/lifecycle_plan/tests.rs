@@ -171,7 +171,7 @@ fn filters_select_by_prefix_tags_and_size() {
 }
 
 #[test]
-fn locked_versions_are_never_selected() {
+fn locked_versions_are_never_removed_only_hidden() {
     let rules = [expire_after(1), noncurrent_after(1, None)];
     let now = 1_000;
     for protection in [
@@ -184,8 +184,12 @@ fn locked_versions_are_never_selected() {
             Some(current(9, 0, protection.clone())),
             vec![row(5, 0, false, protection.clone())],
         );
-        assert!(
-            plan_key(&rules, &k, clock(now)).is_empty(),
+        // The current one gets a marker in front (ExpireCurrent in a
+        // versioned bucket); the noncurrent one is not touched.
+        let due = plan_key(&rules, &k, clock(now));
+        assert_eq!(
+            (expired_versions(&due), removed_versions(&due)),
+            (vec![9], vec![]),
             "{protection:?}"
         );
     }

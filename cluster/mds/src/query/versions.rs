@@ -80,6 +80,20 @@ fn current_view(key: &[u8], node: Inode) -> VersionView {
 }
 
 impl Reader {
+    /// Whether a write into file `ino` may keep its current content as a
+    /// version (its bucket's versioning says so): then no committed chunk
+    /// of it may be written in place.
+    pub fn rewrite_keeps_version(&self, ino: u64) -> Result<bool, FsError> {
+        let node = self.inode(ino)?;
+        if node.bucket == 0 {
+            return Ok(false);
+        }
+        let bucket = self.inode(node.bucket)?;
+        let name = String::from_utf8_lossy(&bucket.name);
+        let settings = self.bucket_protection(&name)?;
+        Ok(settings.versioning != schema::Versioning::Unversioned)
+    }
+
     /// The versioning and object lock settings of a bucket.
     pub fn bucket_protection(&self, bucket: &str) -> Result<BucketProtection, FsError> {
         self.bucket(bucket)?;

@@ -69,6 +69,17 @@ pub const META_COUNTERS: &str = "counters";
 /// retries within seconds; thousands of later puts push an id out.
 pub const MAX_REMEMBERED_REQUESTS: u64 = 8192;
 
+/// Stored headers that describe an object's bytes as S3 received them (its
+/// checksums): a change of the content through the mount drops them, or
+/// S3 would serve a checksum of bytes the object no longer holds.
+pub const CONTENT_CHECKSUM_PREFIX: &str = "x-amz-checksum-";
+
+/// Drops the stored headers that described the content before a change.
+pub fn forget_content_checksums(node: &mut Inode) {
+    node.headers
+        .retain(|name, _| !name.starts_with(CONTENT_CHECKSUM_PREFIX));
+}
+
 /// ETag of empty content (MD5 of nothing), given to new and emptied files.
 pub const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
 

@@ -332,8 +332,12 @@ impl Metadata for MdsService {
         &self,
         request: Request<pb::LocateChunksRequest>,
     ) -> Reply<pb::LocateChunksReply> {
-        let ids = request.into_inner().chunk_ids;
+        let request = request.into_inner();
+        let ids = request.chunk_ids;
         let reader = self.state.read().await?;
+        // Copy on write for a writer whose next commit may keep a version.
+        let keeps_versions =
+            request.writer_ino != 0 && reader.rewrite_keeps_version(request.writer_ino)?;
         let servers: BTreeMap<u32, ChunkServerInfo> = reader
             .chunk_servers()?
             .into_iter()
@@ -345,7 +349,9 @@ impl Metadata for MdsService {
         for id in ids {
             let chunk = reader.chunk(id)?;
             let min_replicas = self.min_replicas_of(&reader, &chunk);
-            chunks.push(self.location(id, &chunk, min_replicas, &servers, &live, now));
+            let mut location = self.location(id, &chunk, min_replicas, &servers, &live, now);
+            location.shared |= keeps_versions && chunk.refs > 0;
+            chunks.push(location);
         }
         Ok(Response::new(pb::LocateChunksReply { chunks }))
     }
@@ -365,7 +371,7 @@ impl Metadata for MdsService {
                 .chain(r.chunk_lengths.iter().map(|c| c.chunk_id)),
             Instant::now(),
         );
-        self.node(Command::CommitWrite {
+        self.node(Command::CommitWriteIn {
             ino: r.ino,
             extents: r
                 .extents
@@ -381,6 +387,7 @@ impl Metadata for MdsService {
                 .map(|c| (c.chunk_id, c.length))
                 .collect(),
             replace_layout: r.replace_layout,
+            continues: r.continues_version,
             now_ns: now_ns(),
         })
         .await

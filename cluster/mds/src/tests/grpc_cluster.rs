@@ -173,6 +173,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
                 length: 4096,
             }],
             replace_layout: false,
+            continues_version: String::new(),
         })
         .await
         .unwrap()
@@ -181,6 +182,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
     let located = md
         .locate_chunks(pb::LocateChunksRequest {
             chunk_ids: vec![loc.chunk_id],
+            writer_ino: 0,
         })
         .await
         .unwrap()
@@ -278,6 +280,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
     let located = md
         .locate_chunks(pb::LocateChunksRequest {
             chunk_ids: vec![loc.chunk_id],
+            writer_ino: 0,
         })
         .await
         .unwrap()
@@ -287,6 +290,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
     let err = md
         .locate_chunks(pb::LocateChunksRequest {
             chunk_ids: vec![31337],
+            writer_ino: 0,
         })
         .await
         .unwrap_err();
@@ -357,6 +361,7 @@ async fn offline_chunk_servers_get_no_chunks_and_are_listed_last() {
     let located = md
         .locate_chunks(pb::LocateChunksRequest {
             chunk_ids: vec![loc.chunk_id],
+            writer_ino: 0,
         })
         .await
         .unwrap()
