@@ -36,16 +36,11 @@ pub struct Space {
 impl Space {
     pub fn of(servers: &[CsStat], replicas: u32) -> Space {
         let replicas = replicas.max(1);
-        let (mut raw_total, mut raw_free) = (0u64, 0u64);
-        for cs in servers.iter().filter(|c| c.state == "active") {
-            raw_total = raw_total.saturating_add(cs.capacity);
-            let free = if cs.capacity > 0 {
-                cs.free.min(cs.capacity.saturating_sub(cs.used))
-            } else {
-                cs.free
-            };
-            raw_free = raw_free.saturating_add(free);
-        }
+        let (raw_total, raw_free) = cairn_common::summary::raw_space(
+            servers
+                .iter()
+                .map(|c| (c.state.as_str(), c.capacity, c.used, c.free)),
+        );
         let allocatable = raw_free / u64::from(replicas);
         Space {
             replicas,
