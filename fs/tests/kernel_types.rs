@@ -160,8 +160,9 @@ async fn every_file_type_and_statfs_through_the_kernel() {
     assert_eq!(stat.space.total, 4 << 30);
     let r = root.clone();
     let st = blocking(move || {
-        // SAFETY: zeroed statvfs is a valid out-parameter; the path is valid.
+        // SAFETY: zeroed statvfs is a valid out-parameter.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid C path and out-pointer.
         let rc = unsafe { libc::statvfs(c_path(&r).as_ptr(), &mut st) };
         assert_eq!(rc, 0, "statvfs: {}", std::io::Error::last_os_error());
         st

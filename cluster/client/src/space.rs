@@ -9,8 +9,6 @@
 
 use serde::Serialize;
 
-use crate::CsStat;
-
 /// Bytes a block of the inode estimate costs on each replica (the
 /// smallest file that holds data).
 const BYTES_PER_INODE: u64 = 4096;
@@ -34,13 +32,13 @@ pub struct Space {
 }
 
 impl Space {
-    pub fn of(servers: &[CsStat], replicas: u32) -> Space {
+    /// `servers`: (state, capacity, used, free) of each chunk server.
+    pub fn of<'a>(
+        servers: impl IntoIterator<Item = (&'a str, u64, u64, u64)>,
+        replicas: u32,
+    ) -> Space {
         let replicas = replicas.max(1);
-        let (raw_total, raw_free) = cairn_common::summary::raw_space(
-            servers
-                .iter()
-                .map(|c| (c.state.as_str(), c.capacity, c.used, c.free)),
-        );
+        let (raw_total, raw_free) = cairn_common::summary::raw_space(servers);
         let allocatable = raw_free / u64::from(replicas);
         Space {
             replicas,
@@ -57,51 +55,24 @@ impl Space {
 mod tests {
     use super::*;
 
-    fn cs(state: &str, capacity: u64, used: u64, free: u64) -> CsStat {
-        CsStat {
-            id: 1,
-            addr: String::new(),
-            host: String::new(),
-            tier: 0,
-            state: state.into(),
-            capacity,
-            used,
-            free,
-            replicas: 0,
-            cost: 0.0,
-            journal: false,
-            heartbeat_age_ms: 0,
-            read_bytes: 0,
-            write_bytes: 0,
-            read_ops: 0,
-            write_ops: 0,
-            fill: 0.0,
-            copies_in: 0,
-            copies_out: 0,
-            latency_ms: 0.0,
-            latency_max_ms: 0.0,
-            queue_depth: 0,
-        }
-    }
-
     #[test]
     fn only_servers_that_take_chunks_count_divided_by_the_replicas() {
         let servers = [
-            cs("active", 1000, 100, 900),
+            ("active", 1000, 100, 900),
             // The disk has more room than the configured capacity allows.
-            cs("active", 1000, 600, 800),
-            cs("active", 1000, 0, 500),
-            cs("offline", 1000, 0, 1000),
-            cs("lost", 1000, 0, 1000),
-            cs("draining", 1000, 0, 1000),
+            ("active", 1000, 600, 800),
+            ("active", 1000, 0, 500),
+            ("offline", 1000, 0, 1000),
+            ("lost", 1000, 0, 1000),
+            ("draining", 1000, 0, 1000),
         ];
-        let s = Space::of(&servers, 3);
+        let s = Space::of(servers, 3);
         assert_eq!((s.raw_total, s.raw_free), (3000, 900 + 400 + 500));
         assert_eq!((s.total, s.allocatable), (1000, 600));
         assert_eq!(s.replicas, 3);
         // An MDS that does not say: no division by zero.
-        assert_eq!(Space::of(&servers, 0).allocatable, 1800);
-        let big = Space::of(&[cs("active", 0, 0, 3 << 30)], 3);
+        assert_eq!(Space::of(servers, 0).allocatable, 1800);
+        let big = Space::of([("active", 0, 0, 3 << 30)], 3);
         assert_eq!(big.free_inodes, (1 << 30) / 4096);
     }
 }

@@ -59,10 +59,7 @@ impl Client {
         };
         self.inner
             .mds
-            .call(true, |mut m| {
-                let r = req.clone();
-                async move { m.punch_hole(r).await }
-            })
+            .call(true, |mut m| async move { m.punch_hole(req).await })
             .await
             .map(Node::from)
     }

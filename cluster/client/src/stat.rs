@@ -335,7 +335,12 @@ impl From<pb::ClusterStat> for ClusterStat {
                 uploads_aborted: s.lifecycle_uploads_aborted,
             },
             lifecycle_buckets: s.lifecycle.into_iter().map(LifecycleBucket::from).collect(),
-            space: crate::Space::of(&chunk_servers, s.default_replicas),
+            space: crate::Space::of(
+                chunk_servers
+                    .iter()
+                    .map(|c| (c.state.as_str(), c.capacity, c.used, c.free)),
+                s.default_replicas,
+            ),
             chunk_servers,
         }
     }
