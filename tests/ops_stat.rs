@@ -95,6 +95,12 @@ fn stat_json_has_the_documented_fields_and_no_others() {
     assert!(me["commit_secs"].as_f64().is_some_and(|s| s > 0.0), "{me}");
     assert_eq!(json["chunks"].as_u64(), Some(1));
     assert_eq!(json["chunk_servers"].as_array().map(Vec::len), Some(3));
+    // Three replicas over three active servers: a third of their free space.
+    let space = &json["space"];
+    assert_eq!(space["replicas"].as_u64(), Some(3));
+    let raw_free = space["raw_free"].as_u64().unwrap_or(0);
+    assert!(raw_free > 0, "{space:#}");
+    assert_eq!(space["allocatable"].as_u64(), Some(raw_free / 3));
     assert!(json["events"].as_array().is_some_and(|e| e
         .iter()
         .any(|e| e["message"].as_str().is_some_and(|m| m.contains("online")))));

@@ -37,6 +37,10 @@ pub fn file_type(kind: NodeKind) -> FileType {
         NodeKind::File => FileType::RegularFile,
         NodeKind::Dir => FileType::Directory,
         NodeKind::Symlink => FileType::Symlink,
+        NodeKind::Fifo => FileType::NamedPipe,
+        NodeKind::Socket => FileType::Socket,
+        NodeKind::CharDev => FileType::CharDevice,
+        NodeKind::BlockDev => FileType::BlockDevice,
     }
 }
 
@@ -57,6 +61,15 @@ pub fn file_attr(node: &Node) -> FileAttr {
         NodeKind::File => node.size,
         NodeKind::Dir => node.size.max(4096),
         NodeKind::Symlink => node.symlink_target.len() as u64,
+        _ => 0,
+    };
+    // Blocks of a file: the bytes its layout maps (holes cost nothing),
+    // never fewer than its size holds while writes are still buffered.
+    let blocks = match node.kind {
+        NodeKind::File if crate::extents::mapped(&node.extents) < size => {
+            crate::extents::mapped(&node.extents).div_ceil(512)
+        }
+        _ => size.div_ceil(512),
     };
     let nlink = match node.kind {
         NodeKind::Dir => node.nlink.max(2),
@@ -65,7 +78,7 @@ pub fn file_attr(node: &Node) -> FileAttr {
     FileAttr {
         ino: INodeNo(node.ino),
         size,
-        blocks: size.div_ceil(512),
+        blocks,
         atime: system_time(node.atime_ns),
         mtime: system_time(node.mtime_ns),
         ctime: system_time(node.ctime_ns),
@@ -75,7 +88,8 @@ pub fn file_attr(node: &Node) -> FileAttr {
         nlink,
         uid: node.uid,
         gid: node.gid,
-        rdev: 0,
+        // The kernel's dev_t fits 32 bits in FUSE's attributes.
+        rdev: u32::try_from(node.rdev).unwrap_or(0),
         blksize: BLOCK_SIZE,
         flags: 0,
     }
@@ -109,6 +123,7 @@ mod tests {
             xattrs: Default::default(),
             version_id: String::new(),
             protection: Default::default(),
+            rdev: 0,
         }
     }
 
@@ -117,7 +132,15 @@ mod tests {
         let f = file_attr(&node(NodeKind::File));
         assert_eq!(f.kind, FileType::RegularFile);
         assert_eq!(f.size, 1000);
-        assert_eq!(f.blocks, 2);
+        assert_eq!(f.blocks, 0, "no extent: all of it is a hole");
+        let mut mapped = node(NodeKind::File);
+        mapped.extents = vec![cairn_client::Extent {
+            file_offset: 0,
+            chunk_id: 1,
+            chunk_offset: 0,
+            length: 1000,
+        }];
+        assert_eq!(file_attr(&mapped).blocks, 2);
         assert_eq!(f.perm, 0o4755);
         assert_eq!((f.uid, f.gid, f.ino), (1000, 100, INodeNo(42)));
         assert_eq!(nanos(f.atime), 1_500_000_000_123_456_789);
@@ -127,5 +150,11 @@ mod tests {
         assert_eq!(d.nlink, 2);
         let l = file_attr(&node(NodeKind::Symlink));
         assert_eq!(l.size, 6);
+        let mut dev = node(NodeKind::CharDev);
+        dev.rdev = 0x0501;
+        let c = file_attr(&dev);
+        assert_eq!((c.kind, c.rdev, c.size), (FileType::CharDevice, 0x0501, 0));
+        assert_eq!(file_attr(&node(NodeKind::Fifo)).kind, FileType::NamedPipe);
+        assert_eq!(file_attr(&node(NodeKind::Socket)).kind, FileType::Socket);
     }
 }

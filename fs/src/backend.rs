@@ -31,14 +31,19 @@ pub struct NewNode<'a> {
     pub target: &'a [u8],
     /// Fail with EEXIST if the name exists (else return what is there).
     pub exclusive: bool,
+    /// Device number of a device node (`kind` CharDev or BlockDev).
+    pub rdev: u64,
 }
 
-/// The cluster's space as `statfs` reports it, in bytes and inodes.
+/// The cluster's space as `statfs` reports it, in bytes and inodes:
+/// what can still be written, after replication (`cairn_client::Space`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Capacity {
     pub total: u64,
     pub free: u64,
     pub inodes: u64,
+    /// New inodes that still fit.
+    pub free_inodes: u64,
 }
 
 /// Writes of one open file into its chunks (see [`FileWriter`]).
@@ -161,6 +166,14 @@ pub trait Backend: Send + Sync + 'static {
         key: &[u8],
         version_id: &str,
     ) -> impl Future<Output = Result<ObjectVersion, FsError>> + Send;
+    /// Drops bytes `[offset, offset + len)` of file `ino` from its layout
+    /// (they read as zeros; the size stays).
+    fn punch_hole(
+        &self,
+        ino: u64,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Node, FsError>> + Send;
 }
 
 impl DataWriter for FileWriter {
@@ -198,6 +211,12 @@ impl Backend for Client {
     }
 
     async fn create(&self, n: NewNode<'_>) -> Result<Node, FsError> {
+        if n.kind.is_special() {
+            return Client::create_special(
+                self, n.parent, n.name, n.kind, n.mode, n.uid, n.gid, n.rdev,
+            )
+            .await;
+        }
         Client::create(
             self,
             n.parent,
@@ -265,15 +284,12 @@ impl Backend for Client {
 
     async fn capacity(&self) -> Result<Capacity, FsError> {
         let stat = Client::stat(self).await?;
-        let mut cap = Capacity {
+        Ok(Capacity {
+            total: stat.space.total,
+            free: stat.space.allocatable,
             inodes: stat.inodes,
-            ..Capacity::default()
-        };
-        for cs in stat.chunk_servers.iter().filter(|c| c.state != "offline") {
-            cap.total += cs.capacity;
-            cap.free += cs.free.min(cs.capacity.saturating_sub(cs.used));
-        }
-        Ok(cap)
+            free_inodes: stat.space.free_inodes,
+        })
     }
 
     async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, FsError> {
@@ -324,5 +340,9 @@ impl Backend for Client {
         version_id: &str,
     ) -> Result<ObjectVersion, FsError> {
         Client::get_version(self, bucket, key, Some(version_id)).await
+    }
+
+    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, FsError> {
+        Client::punch_hole(self, ino, offset, len).await
     }
 }

@@ -98,6 +98,7 @@ fn chunk_view(chunk_id: u64, offset: u64, len: u64) -> Node {
         xattrs: Default::default(),
         version_id: String::new(),
         protection: Default::default(),
+        rdev: 0,
     }
 }
 
@@ -220,6 +221,11 @@ impl<B: Backend> Backend for Cached<B> {
         version_id: &str,
     ) -> Result<ObjectVersion, FsError> {
         self.inner.get_version(bucket, key, version_id).await
+    }
+
+    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, FsError> {
+        // Chunks keep their bytes: cached blocks stay true.
+        self.inner.punch_hole(ino, offset, len).await
     }
 
     async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {

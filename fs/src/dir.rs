@@ -127,6 +127,7 @@ mod tests {
             xattrs: Default::default(),
             version_id: String::new(),
             protection: Default::default(),
+            rdev: 0,
         }
     }
 

@@ -17,8 +17,8 @@ pub enum Error {
     /// The caller's buffer cannot hold the answer.
     #[error("buffer too small: {0}")]
     Range(String),
-    /// An operation this filesystem does not do (special files, xattrs
-    /// outside `user.`).
+    /// An operation this filesystem does not do (xattrs outside `user.`,
+    /// fallocate modes other than those of `fs::fallocate`).
     #[error("not supported: {0}")]
     NotSupported(String),
     /// An operation the namespace forbids (files at the top level, where
@@ -37,6 +37,9 @@ pub enum Error {
     /// A write beyond the largest file size.
     #[error("file too large: {0}")]
     FileTooBig(String),
+    /// lseek SEEK_DATA/SEEK_HOLE at or past the end, or no data after it.
+    #[error("no such offset: {0}")]
+    NoSuchOffset(String),
     /// The cluster did not answer in time: the kernel gets EIO rather than
     /// a hung mount.
     #[error("timed out after {secs}s: {what}")]
@@ -57,6 +60,7 @@ impl Error {
             Error::TooBig(_) => libc::E2BIG,
             Error::FileTooBig(_) => libc::EFBIG,
             Error::TimedOut { .. } => libc::EIO,
+            Error::NoSuchOffset(_) => libc::ENXIO,
         }
     }
 }

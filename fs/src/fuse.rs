@@ -13,8 +13,8 @@ use cairn_client::SetAttr;
 use fuser::{
     AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use tokio::runtime::Handle;
 
@@ -63,7 +63,12 @@ impl<B: Backend> FuseAdapter<B> {
 
 fn log_error(what: &str, e: &Error) {
     match e.errno() {
-        libc::ENOENT | libc::EEXIST | libc::ENODATA | libc::ENOTEMPTY | libc::ERANGE => {
+        libc::ENOENT
+        | libc::EEXIST
+        | libc::ENODATA
+        | libc::ENOTEMPTY
+        | libc::ERANGE
+        | libc::ENXIO => {
             tracing::debug!(op = what, error = %e)
         }
         libc::EIO => tracing::warn!(op = what, error = %e),
@@ -222,13 +227,16 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         name: &OsStr,
         mode: u32,
         _umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
         let (name, uid, gid) = (bytes(name), req.uid(), req.gid());
         self.spawn(
             "mknod",
-            |fs| async move { fs.mknod(parent.0, &name, mode, uid, gid).await },
+            |fs| async move {
+                fs.mknod(parent.0, &name, mode, u64::from(rdev), uid, gid)
+                    .await
+            },
             |r| entry(reply, r),
         );
     }
@@ -630,6 +638,42 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
                     FileHandle(fh),
                     FopenFlags::empty(),
                 ),
+                Err(e) => reply.error(errno(&e)),
+            },
+        );
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        self.spawn(
+            "fallocate",
+            |fs| async move { fs.fallocate(fh.0, offset, length, mode).await },
+            |r| empty(reply, r),
+        );
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        self.spawn(
+            "lseek",
+            |fs| async move { fs.lseek(fh.0, offset, whence).await },
+            |r| match r {
+                Ok(at) => reply.offset(at),
                 Err(e) => reply.error(errno(&e)),
             },
         );

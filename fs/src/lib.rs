@@ -17,6 +17,7 @@ pub mod dirty;
 pub mod entry_cache;
 pub mod error;
 pub mod etag;
+pub mod extents;
 pub mod fs;
 pub mod fuse;
 pub mod metrics;

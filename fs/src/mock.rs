@@ -94,6 +94,7 @@ fn blank(ino: u64, kind: NodeKind, mode: u32) -> Node {
         xattrs: Default::default(),
         version_id: String::new(),
         protection: Default::default(),
+        rdev: 0,
     }
 }
 
@@ -101,47 +102,7 @@ fn name_of(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
-/// `old` with the bytes of `new` replaced by it (CommitWrite).
-pub fn replace_range(old: &[Extent], new: Extent) -> Vec<Extent> {
-    let (a, b) = (new.file_offset, new.file_end());
-    let mut out = Vec::with_capacity(old.len() + 2);
-    for e in old {
-        if e.file_end() <= a || e.file_offset >= b {
-            out.push(*e);
-            continue;
-        }
-        if e.file_offset < a {
-            out.push(Extent {
-                length: a - e.file_offset,
-                ..*e
-            });
-        }
-        if e.file_end() > b {
-            let cut = b - e.file_offset;
-            out.push(Extent {
-                file_offset: b,
-                chunk_offset: e.chunk_offset + cut,
-                length: e.length - cut,
-                ..*e
-            });
-        }
-    }
-    out.push(new);
-    out.sort_by_key(|e| e.file_offset);
-    out
-}
-
-/// `extents` without anything at or past `size` (a truncate).
-pub fn cut_at(extents: &[Extent], size: u64) -> Vec<Extent> {
-    extents
-        .iter()
-        .filter(|e| e.file_offset < size)
-        .map(|e| Extent {
-            length: e.length.min(size - e.file_offset),
-            ..*e
-        })
-        .collect()
-}
+pub use crate::extents::{cut_at, replace_range};
 
 impl State {
     fn referenced(&self) -> std::collections::HashSet<u64> {
@@ -504,6 +465,7 @@ impl Backend for Mock {
         if new.kind == NodeKind::Symlink {
             node.size = new.target.len() as u64;
         }
+        node.rdev = new.rdev;
         Ok(st.add(new.parent, new.name, node))
     }
 
@@ -678,6 +640,7 @@ impl Backend for Mock {
             total: 3 << 30,
             free: 2 << 30,
             inodes: self.st().nodes.len() as u64,
+            free_inodes: 1 << 20,
         })
     }
 
@@ -786,29 +749,25 @@ impl Backend for Mock {
             String::from_utf8_lossy(key)
         )))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ext(file_offset: u64, chunk_id: u64, chunk_offset: u64, length: u64) -> Extent {
-        Extent {
-            file_offset,
-            chunk_id,
-            chunk_offset,
-            length,
+    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, FsError> {
+        self.gate().await?;
+        let mut st = self.st();
+        let before = st.referenced();
+        st.changes += 1;
+        let ctime = st.changes;
+        let n = st
+            .nodes
+            .get_mut(&ino)
+            .ok_or_else(|| FsError::NotFound(format!("inode {ino}")))?;
+        if n.kind != NodeKind::File || len == 0 {
+            return Err(FsError::Invalid(format!("no hole in inode {ino}")));
         }
-    }
-
-    #[test]
-    fn replacing_a_range_splits_what_it_covers() {
-        let old = [ext(0, 1, 0, 100)];
-        let out = replace_range(&old, ext(10, 2, 0, 20));
-        assert_eq!(
-            out,
-            vec![ext(0, 1, 0, 10), ext(10, 2, 0, 20), ext(30, 1, 30, 70)]
-        );
-        assert_eq!(cut_at(&out, 15), vec![ext(0, 1, 0, 10), ext(10, 2, 0, 5)]);
+        n.extents = crate::extents::punch(&n.extents, offset, offset.saturating_add(len));
+        n.etag.clear();
+        n.ctime_ns = ctime;
+        let out = n.clone();
+        st.free_unreferenced(before);
+        Ok(out)
     }
 }

@@ -456,4 +456,37 @@ impl<B: Backend> OpenFile<B> {
         self.apply(&mut out);
         Ok(out)
     }
+
+    /// Punches a hole: buffered writes are committed first, so the hole
+    /// is cut into the layout they made; chunks the hole freed are
+    /// forgotten by the writer. The file's content is no longer a known
+    /// sequence: the ETag goes stale.
+    pub async fn punch(&self, backend: &B, offset: u64, len: u64) -> Result<Node> {
+        let mut writer = self.writer.lock().await;
+        self.batch(backend, &mut writer, false).await?;
+        let node = timed(
+            self.limits.timeout,
+            "punch hole",
+            backend.punch_hole(self.ino, offset, len),
+        )
+        .await?;
+        if let Some(w) = writer.as_mut() {
+            w.retain_chunks(&node.extents);
+        }
+        let mut st = self.lock();
+        st.md5 = SeqMd5::Unknown;
+        st.size = node.size.max(st.dirty.end());
+        st.node = Arc::new(node.clone());
+        st.version += 1;
+        Ok(node)
+    }
+
+    /// The committed layout with everything buffered sent first: what
+    /// lseek's SEEK_DATA and SEEK_HOLE read.
+    pub async fn settled(&self, backend: &B) -> Result<(Arc<Node>, u64)> {
+        let mut writer = self.writer.lock().await;
+        self.batch(backend, &mut writer, false).await?;
+        let st = self.lock();
+        Ok((st.node.clone(), st.size))
+    }
 }

@@ -41,6 +41,14 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
         stat.chunks,
         format_size(stat.logical_bytes)
     );
+    let space = &stat.space;
+    println!(
+        "space: {} allocatable of {} ({} free on the disks of the chunk servers taking new chunks, over {} replicas)",
+        format_size(space.allocatable),
+        format_size(space.total),
+        format_size(space.raw_free),
+        space.replicas
+    );
     for (replicas, count) in &stat.chunks_by_replicas {
         println!("  chunks with {replicas} live replicas: {count}");
     }

@@ -304,11 +304,6 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
     let mut lines = Vec::new();
     if let Some(stat) = &snap.stat {
         let st = stat.status();
-        let (mut cap, mut free) = (0, 0);
-        for cs in &stat.chunk_servers {
-            cap += cs.capacity;
-            free += cs.free;
-        }
         let io = sum_rates(snap.rates.values());
         let doors = sum_rates(snap.doors.values());
         lines.push(Line::from(vec![
@@ -320,9 +315,9 @@ fn draw_header(f: &mut Frame, area: Rect, snap: &Snapshot) {
                     .add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!(
-                "   space: {} allocatable, {} free   {} buckets, {} inodes, {} of data",
-                format_size(cap),
-                format_size(free),
+                "   space: {} allocatable, {} free on disks   {} buckets, {} inodes, {} of data",
+                format_size(stat.space.allocatable),
+                format_size(stat.space.raw_free),
                 stat.buckets,
                 stat.inodes,
                 format_size(stat.logical_bytes)

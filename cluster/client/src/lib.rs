@@ -17,6 +17,8 @@ mod reader;
 mod report;
 mod rpc;
 mod s3meta;
+mod space;
+mod special;
 mod stat;
 mod suspects;
 #[cfg(test)]
@@ -48,6 +50,7 @@ pub use report::{DoorCounters, DoorOp, DoorTotals, REPORT_EVERY};
 pub use s3meta::{
     generate_key_id, generate_secret, AccessKey, BucketPermission, Completion, Part, Upload,
 };
+pub use space::Space;
 pub use stat::{
     BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, LifecycleBucket, LifecycleTotals,
     MdsStat,
@@ -293,6 +296,7 @@ impl Client {
             gid,
             symlink_target: target.to_vec(),
             exclusive,
+            rdev: 0,
         };
         self.inner
             .mds
@@ -590,6 +594,7 @@ impl Client {
             xattrs: Default::default(),
             version_id: String::new(),
             protection: Default::default(),
+            rdev: 0,
         };
         self.put_key_with(bucket, key, &node, conditions, meta.protection.as_ref())
             .await

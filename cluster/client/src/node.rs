@@ -10,6 +10,21 @@ pub enum NodeKind {
     File,
     Dir,
     Symlink,
+    /// Special files: inodes of the namespace only, never S3 objects.
+    Fifo,
+    Socket,
+    CharDev,
+    BlockDev,
+}
+
+impl NodeKind {
+    /// A FIFO, socket or device node: no content, no key.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            NodeKind::Fifo | NodeKind::Socket | NodeKind::CharDev | NodeKind::BlockDev
+        )
+    }
 }
 
 /// One piece of a file: file bytes `[file_offset, file_offset + length)` are
@@ -60,6 +75,8 @@ pub struct Node {
     pub version_id: String,
     /// Tags, retention and legal hold of that version.
     pub protection: ObjectProtection,
+    /// Device number of a character or block device node; 0 otherwise.
+    pub rdev: u64,
 }
 
 /// Name `name` of directory `parent`, as long as it names inode `ino`: what
@@ -108,6 +125,10 @@ impl From<pb::NodeKind> for NodeKind {
         match k {
             pb::NodeKind::Dir => NodeKind::Dir,
             pb::NodeKind::Symlink => NodeKind::Symlink,
+            pb::NodeKind::Fifo => NodeKind::Fifo,
+            pb::NodeKind::Socket => NodeKind::Socket,
+            pb::NodeKind::CharDev => NodeKind::CharDev,
+            pb::NodeKind::BlockDev => NodeKind::BlockDev,
             pb::NodeKind::File | pb::NodeKind::Unspecified => NodeKind::File,
         }
     }
@@ -119,6 +140,10 @@ impl From<NodeKind> for pb::NodeKind {
             NodeKind::File => pb::NodeKind::File,
             NodeKind::Dir => pb::NodeKind::Dir,
             NodeKind::Symlink => pb::NodeKind::Symlink,
+            NodeKind::Fifo => pb::NodeKind::Fifo,
+            NodeKind::Socket => pb::NodeKind::Socket,
+            NodeKind::CharDev => pb::NodeKind::CharDev,
+            NodeKind::BlockDev => pb::NodeKind::BlockDev,
         }
     }
 }
@@ -171,6 +196,7 @@ impl From<pb::Node> for Node {
             xattrs: n.xattrs.into_iter().collect(),
             version_id: n.version_id,
             protection: n.protection.map(ObjectProtection::from).unwrap_or_default(),
+            rdev: n.rdev,
         }
     }
 }
@@ -200,6 +226,7 @@ impl From<&Node> for pb::Node {
             xattrs: n.xattrs.clone().into_iter().collect(),
             version_id: n.version_id.clone(),
             protection: Some(pb::Protection::from(&n.protection)),
+            rdev: n.rdev,
         }
     }
 }

@@ -303,6 +303,7 @@ mod tests {
             xattrs: Default::default(),
             version_id: String::new(),
             protection: Default::default(),
+            rdev: 0,
         }
     }
 
@@ -412,6 +413,7 @@ mod failover_tests {
             xattrs: Default::default(),
             version_id: String::new(),
             protection: Default::default(),
+            rdev: 0,
         };
         // One segment, so that it starts on CS 1 (index 0).
         let started = Instant::now();

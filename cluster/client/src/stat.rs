@@ -88,6 +88,8 @@ pub struct ClusterStat {
     pub lifecycle: LifecycleTotals,
     /// Each bucket with a lifecycle configuration: the runner's last pass.
     pub lifecycle_buckets: Vec<LifecycleBucket>,
+    /// What can still be written (see [`crate::Space`]).
+    pub space: crate::Space,
 }
 
 /// Changes made by S3 lifecycle.
@@ -287,10 +289,10 @@ impl From<pb::CsStat> for CsStat {
 
 impl From<pb::ClusterStat> for ClusterStat {
     fn from(s: pb::ClusterStat) -> Self {
+        let chunk_servers: Vec<CsStat> = s.chunk_servers.into_iter().map(CsStat::from).collect();
         ClusterStat {
             cluster_name: s.cluster_name,
             cluster_id: s.cluster_id,
-            chunk_servers: s.chunk_servers.into_iter().map(CsStat::from).collect(),
             chunks_by_replicas: s.chunks_by_replicas.into_iter().collect(),
             chunks: s.chunks,
             inodes: s.inodes,
@@ -333,6 +335,13 @@ impl From<pb::ClusterStat> for ClusterStat {
                 uploads_aborted: s.lifecycle_uploads_aborted,
             },
             lifecycle_buckets: s.lifecycle.into_iter().map(LifecycleBucket::from).collect(),
+            space: crate::Space::of(
+                chunk_servers
+                    .iter()
+                    .map(|c| (c.state.as_str(), c.capacity, c.used, c.free)),
+                s.default_replicas,
+            ),
+            chunk_servers,
         }
     }
 }

@@ -27,6 +27,29 @@ pub fn chunk_states<'a>(states: impl IntoIterator<Item = (&'a String, &'a u64)>)
         .join(", ")
 }
 
+/// Raw free space that counts towards what can still be written, and the
+/// raw capacity it comes from: only chunk servers in state `active` (not
+/// offline, lost or draining) take new chunks; a server's free space is
+/// capped by its capacity less what it holds. `cairn_client::Space`
+/// divides both by the replica count: the allocatable space of `df`,
+/// `cairn stat`, `cairn top` and the status page.
+pub fn raw_space<'a>(servers: impl IntoIterator<Item = (&'a str, u64, u64, u64)>) -> (u64, u64) {
+    let (mut total, mut free) = (0u64, 0u64);
+    for (state, capacity, used, disk_free) in servers {
+        if state != "active" {
+            continue;
+        }
+        total = total.saturating_add(capacity);
+        let room = if capacity > 0 {
+            disk_free.min(capacity.saturating_sub(used))
+        } else {
+            disk_free
+        };
+        free = free.saturating_add(room);
+    }
+    (total, free)
+}
+
 /// An uptime as `h:mm:ss`, or `NdMh` past a day.
 pub fn uptime(secs: u64) -> String {
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);

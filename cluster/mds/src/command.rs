@@ -470,6 +470,29 @@ pub enum Command {
         continues: String,
         now_ns: i64,
     },
+
+    // ---- special files and holes (issue 19; `apply::special`, `apply::holes`)
+    /// mknod/mkfifo/bind: a FIFO, socket or device node (`rdev` for a
+    /// device). Always exclusive.
+    CreateSpecial {
+        parent: u64,
+        name: Vec<u8>,
+        kind: NodeKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        rdev: u64,
+        now_ns: i64,
+    },
+    /// Cuts bytes `[offset, offset + length)` of file `ino` out of its
+    /// layout (a hole); chunks no longer named are released. The size
+    /// stays.
+    PunchHole {
+        ino: u64,
+        offset: u64,
+        length: u64,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -518,6 +541,8 @@ impl Command {
             Command::CompleteUploadWith { .. } => "complete_upload",
             Command::Lifecycle { .. } => "lifecycle",
             Command::CommitWriteIn { .. } => "commit_write",
+            Command::CreateSpecial { .. } => "create",
+            Command::PunchHole { .. } => "punch_hole",
         }
     }
 }

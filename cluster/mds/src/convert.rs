@@ -19,6 +19,10 @@ pub fn node_kind_to_pb(kind: NodeKind) -> pb::NodeKind {
         NodeKind::File => pb::NodeKind::File,
         NodeKind::Dir => pb::NodeKind::Dir,
         NodeKind::Symlink => pb::NodeKind::Symlink,
+        NodeKind::Fifo => pb::NodeKind::Fifo,
+        NodeKind::Socket => pb::NodeKind::Socket,
+        NodeKind::CharDev => pb::NodeKind::CharDev,
+        NodeKind::BlockDev => pb::NodeKind::BlockDev,
     }
 }
 
@@ -29,6 +33,10 @@ pub fn node_kind_from_pb(kind: i32) -> Result<Option<NodeKind>, FsError> {
         Ok(pb::NodeKind::File) => Ok(Some(NodeKind::File)),
         Ok(pb::NodeKind::Dir) => Ok(Some(NodeKind::Dir)),
         Ok(pb::NodeKind::Symlink) => Ok(Some(NodeKind::Symlink)),
+        Ok(pb::NodeKind::Fifo) => Ok(Some(NodeKind::Fifo)),
+        Ok(pb::NodeKind::Socket) => Ok(Some(NodeKind::Socket)),
+        Ok(pb::NodeKind::CharDev) => Ok(Some(NodeKind::CharDev)),
+        Ok(pb::NodeKind::BlockDev) => Ok(Some(NodeKind::BlockDev)),
         Err(_) => Err(FsError::Invalid(format!("unknown node kind {kind}"))),
     }
 }
@@ -79,6 +87,7 @@ pub fn node_to_pb(n: &Inode) -> pb::Node {
             n.version.to_wire()
         },
         protection: Some(protection_to_pb(&n.protection)),
+        rdev: n.rdev,
     }
 }
 

@@ -233,11 +233,14 @@ fn render(stat: &pb::ClusterStat) -> String {
         |s| stat.chunk_states.get(s).copied().unwrap_or(0),
         stat.healthy,
     );
-    let (mut capacity, mut free) = (0u64, 0u64);
-    for cs in &stat.chunk_servers {
-        capacity += cs.capacity;
-        free += cs.free;
-    }
+    // What can still be written, as `df` and `cairn stat` say it.
+    let (_, raw_free) = summary::raw_space(
+        stat.chunk_servers
+            .iter()
+            .map(|c| (c.state.as_str(), c.capacity, c.used, c.free)),
+    );
+    let replicas = u64::from(stat.default_replicas.max(1));
+    let (allocatable, free) = (raw_free / replicas, raw_free);
     let (mut rb, mut wb, mut ro, mut wo) = (0u64, 0u64, 0u64, 0u64);
     for d in &stat.clients {
         rb += d.read_bytes;
@@ -257,10 +260,10 @@ fn render(stat: &pb::ClusterStat) -> String {
     let states = escape(&summary::chunk_states(&stat.chunk_states));
     let _ = write!(
         h,
-        "<p id=summary>space: {} allocatable, {} free &middot; {} chunks ({}) &middot; \
+        "<p id=summary>space: {} allocatable, {} free on disks &middot; {} chunks ({}) &middot; \
          {} buckets, {} inodes, {} of data<br>replication: {} copies, {} moves, {}/s \
          &middot; client I/O of the doors shown: read {} in {} ops, written {} in {} ops</p>",
-        format_size(capacity),
+        format_size(allocatable),
         format_size(free),
         stat.chunks,
         if states.is_empty() { "none" } else { &states },

@@ -27,9 +27,7 @@ impl<B: Backend> Fs<B> {
             NodeKind::Dir => {
                 return Err(FsError::IsDir(String::from_utf8_lossy(name).into()).into())
             }
-            NodeKind::Symlink => {
-                return Err(FsError::Exists(String::from_utf8_lossy(name).into()).into())
-            }
+            _ => return Err(FsError::Exists(String::from_utf8_lossy(name).into()).into()),
         }
         refuse_locked_write(&node, flags)?;
         if flags & libc::O_TRUNC != 0 && node.size > 0 {
@@ -85,6 +83,8 @@ impl<B: Backend> Fs<B> {
             NodeKind::Symlink => {
                 return Err(FsError::Invalid(format!("inode {ino} is a symlink")).into())
             }
+            // The kernel opens FIFOs, sockets and devices itself.
+            _ => return Err(FsError::Invalid(format!("inode {ino} has no content")).into()),
         }
         refuse_locked_write(&node, flags)?;
         if flags & libc::O_TRUNC != 0 && writes(flags) && node.size > 0 {

@@ -12,11 +12,18 @@
 //! files, links or renames there); an unlinked file that is still open
 //! here lives on under a hidden name until its last close.
 
+mod fallocate;
 mod files;
 mod lookup;
 mod namespace;
+mod special;
 mod versions;
 mod xattr;
+
+pub use fallocate::{
+    FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE,
+};
+pub use special::kind_of_mode;
 
 use std::{
     collections::HashMap,
@@ -435,13 +442,14 @@ impl<B: Backend> Fs<B> {
     pub async fn statfs(&self) -> Result<StatFs> {
         let cap = self.ask("statfs", self.backend.capacity()).await?;
         const BSIZE: u64 = 4096;
-        let files = cap.inodes.saturating_add(u64::from(u32::MAX));
+        // What can still be written, after replication (`Capacity`).
+        let files = cap.inodes.saturating_add(cap.free_inodes);
         Ok(StatFs {
             blocks: cap.total / BSIZE,
             bfree: cap.free / BSIZE,
             bavail: cap.free / BSIZE,
             files,
-            ffree: files - cap.inodes,
+            ffree: cap.free_inodes,
             bsize: BSIZE as u32,
             namelen: NAME_MAX as u32,
             frsize: BSIZE as u32,

@@ -53,10 +53,6 @@ impl<B: Backend> Fs<B> {
         target: &[u8],
         exclusive: bool,
     ) -> Result<Node> {
-        check_new_name(name)?;
-        if is_top(parent) {
-            return Err(top_level_refused("create"));
-        }
         let new = NewNode {
             parent,
             name,
@@ -66,7 +62,18 @@ impl<B: Backend> Fs<B> {
             gid,
             target,
             exclusive,
+            rdev: 0,
         };
+        self.make_node(new).await
+    }
+
+    /// Makes `new` (not at the top level) and notes it in the entry cache.
+    pub(super) async fn make_node(&self, new: NewNode<'_>) -> Result<Node> {
+        let (parent, name) = (new.parent, new.name);
+        check_new_name(name)?;
+        if is_top(parent) {
+            return Err(top_level_refused("create"));
+        }
         // A refusal (EEXIST) says the cache's page may be wrong about the
         // name: one made through S3 since the page was fetched.
         let node = self
@@ -75,25 +82,6 @@ impl<B: Backend> Fs<B> {
             .inspect_err(|_| self.entries.forget_name(parent, name))?;
         self.entries.added(parent, name, &node);
         Ok(node)
-    }
-
-    /// mknod: regular files only.
-    pub async fn mknod(
-        &self,
-        parent: u64,
-        name: &[u8],
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    ) -> Result<Node> {
-        self.refuse_virtual(parent)?;
-        if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
-            return Err(Error::NotPermitted(
-                "device files, FIFOs and sockets cannot be stored".into(),
-            ));
-        }
-        self.make(parent, name, NodeKind::File, mode, uid, gid, b"", true)
-            .await
     }
 
     pub async fn symlink(

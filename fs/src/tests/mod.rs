@@ -4,9 +4,11 @@
 mod cache;
 mod data;
 mod entries;
+mod holes;
 mod model;
 mod namespace;
 mod semantics;
+mod special;
 mod unlinks;
 
 use std::time::Duration;
@@ -55,6 +57,7 @@ pub(crate) async fn made_elsewhere(mock: &Mock, parent: u64, name: &[u8]) -> Nod
         gid: 0,
         target: b"",
         exclusive: true,
+        rdev: 0,
     })
     .await
     .unwrap()

@@ -1,6 +1,7 @@
 //! The model-based random-operation test (in the spirit of fsx) over the
 //! filesystem logic: seeded random writes, truncates, reads, renames,
-//! flushes, fsyncs and reopen on a few files, every read compared with the
+//! punched holes and zeroed ranges (fallocate), SEEK_DATA, flushes,
+//! fsyncs and reopen on a few files, every read compared with the
 //! same operations applied to byte vectors, and the committed content
 //! compared after each close. Replay a failure with `CAIRN_TEST_SEED=<seed>`.
 
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::{bucket, small_fs, truncate_to};
+use crate::fs::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SEEK_DATA};
 
 const FILES: usize = 3;
 const MAX_SIZE: u64 = 3000;
@@ -54,6 +56,30 @@ async fn random_operations_match_a_byte_model() {
                 }
                 m[off as usize..end].copy_from_slice(&data);
             }
+            40..=64 if rng.random_range(0..5) == 0 => {
+                // fallocate: a punched hole, or a zeroed range that may
+                // extend the file.
+                let off = rng.random_range(0..MAX_SIZE);
+                let len = rng.random_range(1..600);
+                let zero = rng.random_bool(0.4);
+                let keep = !zero || rng.random_bool(0.5);
+                let mode = match (zero, keep) {
+                    (false, _) => FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    (true, true) => FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+                    (true, false) => FALLOC_FL_ZERO_RANGE,
+                };
+                fs.fallocate(fh, off, len, mode)
+                    .await
+                    .unwrap_or_else(|e| panic!("fallocate {mode:#x}: {e} ({ctx})"));
+                let end = (off + len) as usize;
+                if !keep && m.len() < end {
+                    m.resize(end, 0);
+                }
+                let to = end.min(m.len());
+                if (off as usize) < to {
+                    m[off as usize..to].fill(0);
+                }
+            }
             40..=64 => {
                 let off = rng.random_range(0..MAX_SIZE + 100);
                 let len = rng.random_range(1..800u32);
@@ -83,6 +109,26 @@ async fn random_operations_match_a_byte_model() {
                     .await
                     .unwrap_or_else(|e| panic!("getattr: {e} ({ctx})"));
                 assert_eq!(attr.size, m.len() as u64, "getattr size ({ctx})");
+                // SEEK_DATA skips only zeros, and finds none at the end.
+                let at = rng.random_range(0..MAX_SIZE);
+                match fs.lseek(fh, at as i64, SEEK_DATA).await {
+                    Ok(d) => {
+                        let d = d as usize;
+                        assert!(d >= at as usize && d < m.len(), "data at {d} ({ctx})");
+                        assert!(
+                            m[at as usize..d].iter().all(|b| *b == 0),
+                            "SEEK_DATA from {at} skipped data before {d} ({ctx})"
+                        );
+                    }
+                    Err(e) => {
+                        assert_eq!(e.errno(), libc::ENXIO, "lseek: {e} ({ctx})");
+                        let from = (at as usize).min(m.len());
+                        assert!(
+                            m[from..].iter().all(|b| *b == 0),
+                            "ENXIO with data after {at} ({ctx})"
+                        );
+                    }
+                }
             }
             85..=92 => {
                 // close: the committed content is the model's.

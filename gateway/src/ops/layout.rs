@@ -63,6 +63,7 @@ pub fn shared_node(
         xattrs: Default::default(),
         version_id: String::new(),
         protection: Default::default(),
+        rdev: 0,
     }
 }
 

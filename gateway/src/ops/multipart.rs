@@ -864,6 +864,7 @@ mod tests {
             xattrs: Default::default(),
             version_id: String::new(),
             protection: Default::default(),
+            rdev: 0,
         };
         assert_eq!(copied_part_etag(&node, 0, 10), E1);
         let a = copied_part_etag(&node, 0, 5);

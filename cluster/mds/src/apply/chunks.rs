@@ -365,6 +365,7 @@ pub(super) fn commit_write(t: &mut Tables, w: Write, now_ns: i64) -> Result<Comm
         NodeKind::File => {}
         NodeKind::Dir => return Err(FsError::IsDir(format!("inode {}", w.ino))),
         NodeKind::Symlink => return Err(FsError::Invalid(format!("inode {} is a symlink", w.ino))),
+        _ => return Err(FsError::Invalid(format!("inode {} has no content", w.ino))),
     }
     check_extents(w.extents, t.chunk_size()?)?;
     let merged = if w.replace_layout {

@@ -68,6 +68,11 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
             p.key.ends_with(b"/") && p.object.size == 0 && p.object.extents.is_empty()
         }
         Some(NodeKind::Symlink) => false,
+        Some(kind) => {
+            return Err(FsError::Invalid(format!(
+                "a {kind:?} is not an object: make it through the mount"
+            )))
+        }
     };
     if !marker {
         chunks::check_extents(&p.object.extents, t.chunk_size()?)?;
@@ -295,6 +300,7 @@ fn default_mode(kind: NodeKind) -> u32 {
         NodeKind::File => 0o644,
         NodeKind::Dir => 0o755,
         NodeKind::Symlink => 0o777,
+        _ => 0o644,
     }
 }
 

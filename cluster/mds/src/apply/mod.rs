@@ -12,11 +12,13 @@
 mod chunks;
 mod cluster;
 mod heal;
+mod holes;
 mod keys;
 mod lifecycle;
 mod namespace;
 mod s3;
 mod settings;
+mod special;
 mod versions;
 
 #[cfg(test)]
@@ -389,6 +391,41 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             action,
             now_ns,
         } => lifecycle::apply(&mut t, bucket, action, *now_ns),
+        Command::CreateSpecial {
+            parent,
+            name,
+            kind,
+            mode,
+            uid,
+            gid,
+            rdev,
+            now_ns,
+        } => special::create(
+            &mut t,
+            namespace::NewNode {
+                parent: *parent,
+                name,
+                kind: *kind,
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+                symlink_target: &[],
+                exclusive: true,
+            },
+            *rdev,
+            *now_ns,
+        ),
+        Command::PunchHole {
+            ino,
+            offset,
+            length,
+            now_ns,
+        } => {
+            // A hole changes the content: in a versioned bucket the content
+            // before is kept as a version; a locked file refuses it.
+            versions::before_rewrite(&mut t, *ino, "", *now_ns)?;
+            holes::punch(&mut t, *ino, *offset, *length, *now_ns)
+        }
     }
 }
 
@@ -582,6 +619,10 @@ impl<'t> Tables<'t> {
         node: &mut Inode,
         now_ns: i64,
     ) -> Result<(), FsError> {
+        if node.kind.is_special() {
+            // FIFOs, sockets and devices are not objects: no key.
+            return Ok(());
+        }
         let ino = node.ino;
         let displaced = self.key(bucket, key)?.filter(|old| *old != ino);
         // Versions first: the displaced object may be kept as one.
@@ -617,6 +658,10 @@ impl<'t> Tables<'t> {
         ino: u64,
         now_ns: i64,
     ) -> Result<(), FsError> {
+        if self.inode(ino)?.kind.is_special() {
+            // Never claimed one (see `claim_key`).
+            return Ok(());
+        }
         let removed = self.keys.remove((bucket, key)).io()?.map(|g| g.value());
         match removed {
             Some(found) if found == ino => versions::on_release(self, bucket, key, ino, now_ns),

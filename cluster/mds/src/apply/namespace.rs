@@ -113,6 +113,8 @@ pub(super) fn create(t: &mut Tables, n: NewNode, now_ns: i64) -> Result<CommandR
             node.symlink_target = n.symlink_target.to_vec();
             node.size = n.symlink_target.len() as u64;
         }
+        // No content; the caller (`special`) sets the device number.
+        NodeKind::Fifo | NodeKind::Socket | NodeKind::CharDev | NodeKind::BlockDev => {}
     }
     t.dentries.insert((n.parent, n.name), ino).io()?;
     let (bucket, key) = t.entry_key(&dir, n.name, n.kind == NodeKind::Dir)?;
@@ -152,6 +154,7 @@ pub(super) fn set_attr(
             NodeKind::File => {}
             NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}"))),
             NodeKind::Symlink => return Err(FsError::Invalid(format!("inode {ino} is a symlink"))),
+            _ => return Err(FsError::Invalid(format!("inode {ino} has no content"))),
         }
         if size != node.size {
             versions::on_rewrite(t, &mut node, now_ns)?;

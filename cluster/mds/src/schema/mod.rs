@@ -90,6 +90,22 @@ pub enum NodeKind {
     File,
     Dir,
     Symlink,
+    // Special files (issue 19): inodes of the namespace with no content
+    // and no key (never S3 objects). Appended: postcard numbers variants.
+    Fifo,
+    Socket,
+    CharDev,
+    BlockDev,
+}
+
+impl NodeKind {
+    /// A FIFO, socket or device node: no content, no key.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            NodeKind::Fifo | NodeKind::Socket | NodeKind::CharDev | NodeKind::BlockDev
+        )
+    }
 }
 
 /// Bytes `[file_offset, file_offset + length)` of a file are bytes

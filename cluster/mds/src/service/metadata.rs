@@ -39,6 +39,20 @@ impl Metadata for MdsService {
         let r = request.into_inner();
         let kind = node_kind_from_pb(r.kind)?
             .ok_or_else(|| FsError::Invalid("Create needs a kind (file, dir or symlink)".into()))?;
+        if kind.is_special() {
+            return self
+                .node(Command::CreateSpecial {
+                    parent: r.parent,
+                    name: r.name,
+                    kind,
+                    mode: r.mode,
+                    uid: r.uid,
+                    gid: r.gid,
+                    rdev: r.rdev,
+                    now_ns: now_ns(),
+                })
+                .await;
+        }
         self.node(Command::CreateNode {
             parent: r.parent,
             name: r.name,
@@ -445,6 +459,7 @@ impl Metadata for MdsService {
         let servers = reader.chunk_servers()?;
         let chunks = reader.chunks()?;
         let (inodes, logical_bytes) = reader.inode_totals()?;
+        let default_replicas = reader.inode(cairn_common::ROOT_INO)?.replicas;
         let buckets = reader.buckets()?.len() as u64;
         let mut replica_counts: BTreeMap<u32, u64> = BTreeMap::new();
         for s in servers.iter().filter(|s| s.state != CsState::Removed) {
@@ -562,6 +577,11 @@ impl Metadata for MdsService {
             lifecycle_markers_removed: lifecycle.markers_removed,
             lifecycle_uploads_aborted: lifecycle.uploads_aborted,
             lifecycle: self.state.lifecycle.to_proto(),
+            default_replicas: if default_replicas == 0 {
+                self.state.meta.default_replicas
+            } else {
+                default_replicas
+            },
         }))
     }
 
@@ -645,5 +665,16 @@ impl Metadata for MdsService {
             replicas,
             chunks_lost: 0,
         }))
+    }
+
+    async fn punch_hole(&self, request: Request<pb::PunchHoleRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        self.node(Command::PunchHole {
+            ino: r.ino,
+            offset: r.offset,
+            length: r.length,
+            now_ns: now_ns(),
+        })
+        .await
     }
 }

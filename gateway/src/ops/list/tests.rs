@@ -32,6 +32,7 @@ fn node() -> Node {
         xattrs: BTreeMap::new(),
         version_id: String::new(),
         protection: Default::default(),
+        rdev: 0,
     }
 }
 

@@ -12,10 +12,12 @@ use crate::query::Reader;
 use crate::schema::{self, ClusterMeta, Extent, Inode, NodeKind, EMPTY_ETAG};
 
 mod chunks;
+mod holes;
 mod keys;
 mod lifecycle;
 mod namespace;
 mod s3meta;
+mod special;
 
 const CHUNK: u64 = 1 << 20;
 

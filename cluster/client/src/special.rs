@@ -1,0 +1,66 @@
+//! Calls of issue 19's mount features: special files (mknod, mkfifo,
+//! bind) and holes (fallocate's PUNCH_HOLE and ZERO_RANGE).
+
+use cairn_common::FsError;
+use cairn_proto as pb;
+
+use crate::{name_error, Client, Node, NodeKind};
+
+impl Client {
+    /// Makes a FIFO, socket or device node (`rdev`: the device number of
+    /// a device, else 0). Exclusive: EEXIST if the name exists.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_special(
+        &self,
+        parent: u64,
+        name: &[u8],
+        kind: NodeKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        rdev: u64,
+    ) -> Result<Node, FsError> {
+        name_error("name")(name)?;
+        if !kind.is_special() {
+            return Err(FsError::Invalid(format!(
+                "{kind:?} is not a FIFO, socket or device node"
+            )));
+        }
+        let req = pb::CreateRequest {
+            parent,
+            name: name.to_vec(),
+            kind: pb::NodeKind::from(kind) as i32,
+            mode,
+            uid,
+            gid,
+            symlink_target: Vec::new(),
+            exclusive: true,
+            rdev,
+        };
+        self.inner
+            .mds
+            .call(false, |mut m| {
+                let r = req.clone();
+                async move { m.create(r).await }
+            })
+            .await
+            .map(Node::from)
+    }
+
+    /// Drops bytes `[offset, offset + length)` of file `ino` from its
+    /// layout: they read as zeros; chunks no extent names any more go
+    /// back to the cluster. The size stays. Idempotent: a retry punches
+    /// the same hole.
+    pub async fn punch_hole(&self, ino: u64, offset: u64, length: u64) -> Result<Node, FsError> {
+        let req = pb::PunchHoleRequest {
+            ino,
+            offset,
+            length,
+        };
+        self.inner
+            .mds
+            .call(true, |mut m| async move { m.punch_hole(req).await })
+            .await
+            .map(Node::from)
+    }
+}
