@@ -9,6 +9,7 @@ pub mod errno;
 pub mod lifecycle;
 pub mod net;
 pub mod persist;
+pub mod pki;
 pub mod replicas;
 pub mod summary;
 pub mod time;
