@@ -287,3 +287,94 @@ async fn rotating_the_certificate_under_eight_writers_fails_no_request() {
         .expect("list");
     assert_eq!(listed.contents().len(), total);
 }
+
+/// `cairn gateway` of the cluster with `args`, its listen file in `dir`.
+fn gateway_command(cluster: &S3Cluster, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(cairn_testkit::cairn_bin());
+    cmd.arg("gateway")
+        .args(args)
+        .env("CAIRN_CONFIG_DIR", cluster.etc())
+        .env("CAIRN_CLUSTER", LOCAL_CLUSTER)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cairn_gateway_serves_https_and_a_plain_listener_and_refuses_a_wrong_key() {
+    let cluster = S3Cluster::start_tls();
+    let dir = cluster.etc().join("local");
+    let (cert, key, ca_key) = (dir.join("s3.pem"), dir.join("s3.key"), dir.join("ca.key"));
+
+    // A key that is not the certificate's: refused before serving, naming
+    // both files.
+    let out = gateway_command(&cluster, &["--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&ca_key)
+        .output()
+        .expect("run cairn gateway");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not serve the certificate"), "{err}");
+    assert!(err.contains("ca.key") && err.contains("s3.pem"), "{err}");
+
+    // The right pair, with a plain listener beside it.
+    let listen = cluster.root.path().join("gateway.listen");
+    let mut cmd = gateway_command(
+        &cluster,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+        ],
+    );
+    cmd.arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cairn_testkit::listen_into(&mut cmd, &listen);
+    let mut child = cmd.spawn().expect("spawn cairn gateway");
+    let https = cairn_testkit::bound(&listen, "s3", &mut child, Duration::from_secs(20));
+    let plain = cairn_testkit::bound(&listen, "s3-plain", &mut child, Duration::from_secs(20));
+    let ca = cluster.ca_pem.clone().expect("the CA");
+    let secure = sdk_client_tls(
+        &format!("https://{https}"),
+        &cluster.access_key,
+        &cluster.secret_key,
+        &ca,
+    );
+    let insecure = sdk_client(
+        &format!("http://{plain}"),
+        &cluster.access_key,
+        &cluster.secret_key,
+    );
+    let bucket = bucket_name("gw-tls");
+    secure
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create over https");
+    let listed = insecure
+        .list_buckets()
+        .send()
+        .await
+        .expect("list over http");
+    assert!(listed
+        .buckets()
+        .iter()
+        .any(|b| b.name() == Some(bucket.as_str())));
+    // The TLS port speaks no plain HTTP.
+    let plain_on_tls = sdk_client(
+        &format!("http://{https}"),
+        &cluster.access_key,
+        &cluster.secret_key,
+    );
+    assert!(plain_on_tls.list_buckets().send().await.is_err());
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -223,3 +223,72 @@ impl ResolvesServerCert for CertReloader {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_common::pki::{write_pair, Authority};
+
+    fn issue(dir: &Path, ca: &Authority) -> (TlsFiles, Vec<u8>) {
+        let files = TlsFiles {
+            cert: dir.join("s3.pem"),
+            key: dir.join("s3.key"),
+        };
+        let issued = ca.issue_server("s3", &["127.0.0.1"]).unwrap();
+        write_pair(&files.cert, &issued.cert_pem, &files.key, &issued.key_pem).unwrap();
+        let leaf = CertificateDer::pem_slice_iter(issued.cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .to_vec();
+        (files, leaf)
+    }
+
+    fn served(reloader: &CertReloader) -> Vec<u8> {
+        let current = reloader.current.read().unwrap().clone();
+        current.cert[0].to_vec()
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_certificate_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::generate("c").unwrap();
+        let (files, first) = issue(dir.path(), &ca);
+        let reloader = CertReloader::new(files.clone()).unwrap();
+        assert_eq!(served(&reloader), first);
+        // The chain carries the CA after the leaf.
+        assert_eq!(reloader.current.read().unwrap().cert.len(), 2);
+
+        // A key of another certificate: refused, the old one stays.
+        let other = ca.issue_server("other", &["127.0.0.1"]).unwrap();
+        std::fs::write(&files.key, &other.key_pem).unwrap();
+        let err = reloader.reload().unwrap_err();
+        assert!(matches!(err, TlsError::Mismatch { .. }), "{err}");
+        assert_eq!(served(&reloader), first);
+
+        // A half-written certificate: refused, the old one stays.
+        std::fs::write(&files.cert, "-----BEGIN CERT").unwrap();
+        assert!(matches!(
+            reloader.reload(),
+            Err(TlsError::NoCertificate { .. })
+        ));
+        assert_eq!(served(&reloader), first);
+
+        // A whole new pair: swapped in.
+        let (_, second) = issue(dir.path(), &ca);
+        reloader.reload().unwrap();
+        assert_eq!(served(&reloader), second);
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn a_server_does_not_start_with_a_certificate_it_cannot_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join("missing.pem"),
+            key: dir.path().join("missing.key"),
+        };
+        let err = CertReloader::new(files).unwrap_err().to_string();
+        assert!(err.contains("missing.pem"), "{err}");
+    }
+}

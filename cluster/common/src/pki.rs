@@ -168,6 +168,14 @@ impl Authority {
     }
 }
 
+/// When the first certificate of `cert_pem` expires, in Unix seconds;
+/// None when it is not a PEM certificate.
+pub fn not_after(cert_pem: &str) -> Option<i64> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 fn ca_params(cluster_id: &str) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -248,6 +256,10 @@ mod tests {
         assert_eq!(leaf.cert_pem.matches("BEGIN CERTIFICATE").count(), 2);
         assert!(leaf.cert_pem.ends_with(ca.cert_pem()));
         assert!(leaf.key_pem.contains("PRIVATE KEY"));
+        let now = crate::time::now_secs() as i64;
+        let expires = not_after(&leaf.cert_pem).unwrap();
+        assert!((expires - now - LEAF_DAYS * 86_400).abs() < 60, "{expires}");
+        assert_eq!(not_after("not a certificate"), None);
     }
 
     #[test]
