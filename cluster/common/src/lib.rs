@@ -8,6 +8,7 @@ pub mod config;
 pub mod errno;
 pub mod lifecycle;
 pub mod net;
+pub mod node_cert;
 pub mod persist;
 pub mod pki;
 pub mod replicas;

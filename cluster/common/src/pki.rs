@@ -133,7 +133,7 @@ impl Authority {
         &self.cert_pem
     }
 
-    fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, PkiError> {
+    pub(crate) fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, PkiError> {
         Ok(Issuer::from_ca_cert_pem(&self.cert_pem, &self.key)?)
     }
 
