@@ -3,7 +3,8 @@
 # `fail MESSAGE`: the runner shows the last `FAIL:` line as the reason.
 #
 # The runner gives every scenario:
-#   CAIRN_S3_ENDPOINT   http://127.0.0.1:PORT of the gateway (path style)
+#   CAIRN_S3_ENDPOINT   http://127.0.0.1:PORT of the gateway (path style;
+#                       https:// under CONFORMANCE_TLS, CA in CAIRN_S3_CA_BUNDLE)
 #   CAIRN_S3_HOSTPORT   127.0.0.1:PORT
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION
 #   CAIRN_BIN, CAIRN_CONFIG_DIR, CAIRN_CLUSTER   the binary and its cluster
@@ -294,7 +295,10 @@ s3_make_bucket() {
 }
 
 # write_rclone_conf FILE: an rclone config with the remote `cairn:`.
+# Over HTTPS rclone trusts the CA through SSL_CERT_FILE: its S3 SDK refuses
+# AWS_CA_BUNDLE with rclone's own HTTP transport, so that one goes.
 write_rclone_conf() {
+    unset AWS_CA_BUNDLE
     cat >"$1" <<EOC
 [cairn]
 type = s3

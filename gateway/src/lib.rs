@@ -4,8 +4,9 @@
 //! `signature` (who is asking: SigV4, SigV2, presigned URLs, POST policies,
 //! aws-chunked bodies), `body` (upload checks), `checksum`, `range`,
 //! `conditional`, `limits`, `xml` (request and response bodies), `error`
-//! (S3 error answers), `ops` (the operations over the cluster client) and
-//! `server` (axum, dispatch, authorization).
+//! (S3 error answers), `ops` (the operations over the cluster client),
+//! `server` (axum, dispatch, authorization), and `tls` with `tls_listener`
+//! (HTTPS: the reloadable certificate and the handshaking listener).
 //!
 //! Entry point for the `cairn` binary: [`serve`], which reads access keys
 //! from the cluster ([`ClusterKeyStore`]); [`serve_with_keys`] takes another
@@ -23,21 +24,24 @@ pub mod range;
 pub mod router;
 pub mod server;
 pub mod signature;
+pub mod tls;
+pub mod tls_listener;
 pub mod xml;
 
 pub use keys::ClusterKeyStore;
-pub use server::{serve_with_keys, GatewayConfig, GatewayError};
+pub use server::{serve_with_keys, GatewayConfig, GatewayError, Listeners};
 pub use signature::{AccessKey, BucketPermission, KeyStore, KeyStoreError, MapKeyStore};
+pub use tls::{CertReloader, TlsFiles};
 
 use std::future::Future;
 
-/// Serves S3 for `client` on `listener` until `shutdown` completes. Access
+/// Serves S3 for `client` on `listeners` until `shutdown` completes. Access
 /// keys and their grants are read from the MDS (`cairn key create`,
 /// `cairn bucket allow`), with a short cache.
 pub async fn serve(
     client: cairn_client::Client,
     config: GatewayConfig,
-    listener: tokio::net::TcpListener,
+    listener: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let keys = ClusterKeyStore::new(client.clone());

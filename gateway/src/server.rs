@@ -10,7 +10,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::serve::ListenerExt;
 use cairn_client::{Client, DoorCounters, DoorOp};
+use futures::FutureExt;
 use http::{HeaderValue, Method, Request, Response};
+use tokio::net::TcpListener;
 
 use crate::body::body_stream;
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -20,6 +22,7 @@ use crate::router::{route, Access, Endpoint, Route};
 use crate::signature::{
     self, policy, post_form, Auth, AuthContext, KeyStore, PayloadCheck, SignedParts,
 };
+use crate::tls_listener::TlsListener;
 
 /// How the gateway is configured.
 #[derive(Debug, Clone)]
@@ -32,6 +35,9 @@ pub struct GatewayConfig {
     pub domain: Option<String>,
     /// Where requests are counted by S3 operation (part `gateway`).
     pub metrics: Option<cairn_metrics::PartMetrics>,
+    /// Serve HTTPS with this certificate on the main listener (and plain
+    /// HTTP only on [`Listeners::plain`]).
+    pub tls: Option<Arc<crate::tls::CertReloader>>,
 }
 
 impl GatewayConfig {
@@ -41,6 +47,7 @@ impl GatewayConfig {
             region: "us-east-1".to_string(),
             domain: None,
             metrics: None,
+            tls: None,
         }
     }
 }
@@ -50,6 +57,8 @@ impl GatewayConfig {
 pub enum GatewayError {
     #[error("the HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 struct Gateway<K> {
@@ -61,15 +70,33 @@ struct Gateway<K> {
     door: Arc<DoorCounters>,
 }
 
-/// Serves S3 on `listener` until `shutdown` completes, then drains the
+/// Where the gateway listens: the main listener (HTTPS when the config has
+/// a certificate) and, with TLS, an optional plain HTTP one for local use.
+#[derive(Debug)]
+pub struct Listeners {
+    pub main: TcpListener,
+    pub plain: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(main: TcpListener) -> Listeners {
+        Listeners { main, plain: None }
+    }
+}
+
+/// Serves S3 on `listeners` until `shutdown` completes, then drains the
 /// requests in flight.
 pub async fn serve_with_keys<K: KeyStore>(
     client: Client,
     config: GatewayConfig,
     keys: K,
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
+    let Listeners {
+        main: listener,
+        plain,
+    } = listeners.into();
     let gateway = Arc::new(Gateway {
         client,
         keys,
@@ -89,19 +116,51 @@ pub async fn serve_with_keys<K: KeyStore>(
         .fallback(handle::<K>)
         .with_state(gateway)
         .layer(axum::middleware::from_fn(close_after_unanswered_expect));
-    tracing::info!(%listen, region = %config.region, domain = ?config.domain, "S3 gateway serving");
-    // Answers are written as a head and a body: without TCP_NODELAY, Nagle
-    // holds the body back until the client's delayed ACK, 40 ms later.
-    let listener = listener.tap_io(|tcp| {
+    tracing::info!(%listen, tls = config.tls.is_some(), region = %config.region, domain = ?config.domain, "S3 gateway serving");
+    let shutdown = shutdown.shared();
+    let main = async {
+        match &config.tls {
+            Some(cert) => {
+                let tls = TlsListener::new(listener, cert.server_config()?)?;
+                axum::serve(tls, app.clone())
+                    .with_graceful_shutdown(shutdown.clone())
+                    .await
+            }
+            None => {
+                axum::serve(nodelay(listener), app.clone())
+                    .with_graceful_shutdown(shutdown.clone())
+                    .await
+            }
+        }
+        .map_err(GatewayError::from)
+    };
+    let plain = async {
+        match plain {
+            Some(listener) => axum::serve(nodelay(listener), app.clone())
+                .with_graceful_shutdown(shutdown.clone())
+                .await
+                .map_err(GatewayError::from),
+            None => Ok(()),
+        }
+    };
+    let watcher = config.tls.clone().map(|cert| tokio::spawn(cert.watch()));
+    let served = tokio::try_join!(main, plain);
+    reporter.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    served.map(|_| ())
+}
+
+/// A plain listener whose connections have TCP_NODELAY: answers are written
+/// as a head and a body, and without it Nagle holds the body back until the
+/// client's delayed ACK, 40 ms later.
+fn nodelay(listener: TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    reporter.abort();
-    Ok(served?)
+    })
 }
 
 fn new_request_id() -> String {

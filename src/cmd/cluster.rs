@@ -201,6 +201,8 @@ pub async fn make_mds(cluster: Option<&str>, args: MakeMdsArgs) -> anyhow::Resul
     let config = cairn_mds::init_cluster(&args.dir, &name, &args.addr, &password, args.chunk_size)
         .with_context(|| format!("cannot create an MDS in {}", args.dir.display()))?;
     let path = config.save_to(&config_dir())?;
+    // The cluster's own CA, beside the config; its key stays on this host.
+    super::certs::ensure_ca(&config_dir().join(&name), &config.cluster_id)?;
     println!(
         "created cluster `{name}` (id {}); its config is at {}\nstart the MDS with: cairn mds -r {}",
         config.cluster_id,

@@ -1,6 +1,7 @@
 //! The commands of the `cairn` binary.
 
 pub mod announce;
+pub mod certs;
 pub mod cluster;
 pub mod gateway;
 pub mod heal;

@@ -61,6 +61,14 @@ pub struct UpArgs {
     /// Set on first start: more join a running cluster, never fewer.
     #[arg(long, default_value_t = 1)]
     mds_count: u32,
+    /// Serve S3 over HTTPS with a certificate for 127.0.0.1/localhost signed
+    /// by the cluster's CA (made under DIR/etc on first use); clients trust
+    /// the CA file printed at start (`aws --ca-bundle FILE`).
+    #[arg(long)]
+    tls: bool,
+    /// With --tls, also serve plain HTTP here (local clients only).
+    #[arg(long, value_name = "ADDR", requires = "tls")]
+    plain_listen: Option<SocketAddr>,
     /// Seconds a released chunk stays readable before it is freed.
     #[arg(long, default_value_t = 60)]
     release_grace: u64,
@@ -105,6 +113,7 @@ fn ensure_cluster(
     )
     .with_context(|| format!("cannot create the MDS in {}", mds_dir.display()))?;
     cfg.save_to(etc)?;
+    super::certs::ensure_ca(&etc.join(LOCAL_CLUSTER), &cfg.cluster_id)?;
     let pw_path = data.join("cluster-password");
     write_private(&pw_path, &format!("{password}\n"))?;
     Ok(cfg)
@@ -289,20 +298,34 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         args.secret_key.as_deref(),
     )
     .await?;
+    let mut ca_file = None;
+    let mut tls = super::gateway::TlsArgs::default();
+    if args.tls {
+        let (ca, files) =
+            super::certs::ensure_local_s3_cert(&etc.join(LOCAL_CLUSTER), &cfg.cluster_id)?;
+        ca_file = Some(ca);
+        tls = super::gateway::TlsArgs {
+            tls_cert: Some(files.cert),
+            tls_key: Some(files.key),
+            plain_listen: args.plain_listen,
+        };
+    }
     let gateway = super::gateway::GatewayArgs {
         listen: args.listen,
         region: args.region.clone(),
         domain: args.domain.clone(),
         metrics_listen: None,
+        tls: tls.clone(),
     };
     let mut gateway_config = gateway.config();
     gateway_config.metrics = metrics.as_ref().map(|m| m.part("gateway"));
-    let listener = super::gateway::bind(args.listen).await?;
-    let s3_addr = listener.local_addr()?;
-    super::announce::announce("s3", s3_addr);
+    gateway_config.tls = tls.reloader()?;
+    let listeners = super::gateway::bind_all(args.listen, &tls, args.tls).await?;
+    let s3_addr = listeners.main.local_addr()?;
+    let plain_addr = listeners.plain.as_ref().and_then(|l| l.local_addr().ok());
     let token = stop.clone();
     tasks.spawn(async move {
-        cairn_gateway::serve(client, gateway_config, listener, token.cancelled_owned()).await?;
+        cairn_gateway::serve(client, gateway_config, listeners, token.cancelled_owned()).await?;
         Ok(())
     });
 
@@ -334,7 +357,19 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         let bound = super::observe::serve_metrics(addr, m, status.router()).await?;
         println!("  metrics: http://{bound}/metrics  status page: http://{bound}/");
     }
-    println!("  S3:  http://{s3_addr} (region {})", args.region);
+    match &ca_file {
+        Some(ca) => {
+            println!("  S3:  https://{s3_addr} (region {})", args.region);
+            println!(
+                "  S3 CA certificate: {}   (aws --ca-bundle {0})",
+                ca.display()
+            );
+            if let Some(plain) = plain_addr {
+                println!("  S3 (plain, local use): http://{plain}");
+            }
+        }
+        None => println!("  S3:  http://{s3_addr} (region {})", args.region),
+    }
     match key {
         Some((id, secret)) => {
             println!("  S3 access key: {id}");

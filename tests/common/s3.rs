@@ -30,6 +30,8 @@ pub struct S3Cluster {
     pub addr: std::net::SocketAddr,
     pub access_key: String,
     pub secret_key: String,
+    /// The cluster CA's PEM when the gateway serves HTTPS (`--tls`).
+    pub ca_pem: Option<Vec<u8>>,
     child: Mutex<Option<Child>>,
 }
 
@@ -58,6 +60,17 @@ impl S3Cluster {
 
     /// Starts `cairn up` with a known first key, and waits until S3 answers.
     pub fn start() -> S3Cluster {
+        Self::start_with(&[])
+    }
+
+    /// As [`S3Cluster::start`] with `cairn up --tls`: HTTPS with a
+    /// certificate of the cluster CA, which the SDK clients trust.
+    pub fn start_tls() -> S3Cluster {
+        Self::start_with(&["--tls"])
+    }
+
+    /// As [`S3Cluster::start`] with `extra` arguments to `cairn up`.
+    pub fn start_with(extra: &[&str]) -> S3Cluster {
         let root = tempfile::tempdir().expect("temp dir");
         let data = root.path().join("data");
         let access_key = format!("CKTEST{}", random_alnum(14, true));
@@ -67,6 +80,7 @@ impl S3Cluster {
         let listen = root.path().join("up.listen");
         let mut cmd = Command::new(cairn_bin());
         cmd.args(["up", "--data", path_str(&data), "--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("CAIRN_ACCESS_KEY", &access_key)
             .env("CAIRN_SECRET_KEY", &secret_key)
             .env("RUST_LOG", "warn")
@@ -76,12 +90,17 @@ impl S3Cluster {
         cairn_testkit::listen_into(&mut cmd, &listen);
         let mut child = cmd.spawn().expect("spawn cairn up");
         let addr = cairn_testkit::bound(&listen, "s3", &mut child, Duration::from_secs(60));
+        // The CA is written before the gateway listens.
+        let ca_pem = extra.contains(&"--tls").then(|| {
+            std::fs::read(data.join("etc/local/ca.pem")).expect("the cluster CA of --tls")
+        });
         let cluster = S3Cluster {
             root,
             data,
             addr,
             access_key,
             secret_key,
+            ca_pem,
             child: Mutex::new(Some(child)),
         };
         cluster.wait_ready(Duration::from_secs(60));
@@ -146,7 +165,21 @@ impl S3Cluster {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The `cairn up` process's id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(Child::id))
+            .expect("cairn up is running")
     }
 
     pub fn etc(&self) -> PathBuf {
@@ -160,7 +193,10 @@ impl S3Cluster {
 
     /// An SDK client with any key (see [`sdk_client`]).
     pub fn client_with(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-        sdk_client(&self.endpoint(), access_key, secret_key)
+        match &self.ca_pem {
+            Some(ca) => sdk_client_tls(&self.endpoint(), access_key, secret_key, ca),
+            None => sdk_client(&self.endpoint(), access_key, secret_key),
+        }
     }
 
     /// `cairn ARGS` against this cluster.
@@ -213,7 +249,41 @@ impl Drop for S3Cluster {
 /// An SDK client of the gateway at `endpoint`: path style, plain HTTP,
 /// the gateway's region, few retries (a refused request must fail fast).
 pub fn sdk_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-    let http = aws_smithy_http_client::Builder::new().build_http();
+    sdk_client_over(
+        aws_smithy_http_client::Builder::new().build_http(),
+        endpoint,
+        access_key,
+        secret_key,
+    )
+}
+
+/// As [`sdk_client`] over HTTPS, trusting only the CA in `ca_pem`.
+pub fn sdk_client_tls(
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+    ca_pem: &[u8],
+) -> aws_sdk_s3::Client {
+    use aws_smithy_http_client::tls;
+    let context = tls::TlsContext::builder()
+        .with_trust_store(tls::TrustStore::empty().with_pem_certificate(ca_pem.to_vec()))
+        .build()
+        .expect("a TLS context with the CA");
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .tls_context(context)
+        .build_https();
+    sdk_client_over(http, endpoint, access_key, secret_key)
+}
+
+fn sdk_client_over(
+    http: aws_sdk_s3::config::SharedHttpClient,
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
         .endpoint_url(endpoint)
