@@ -23,20 +23,7 @@ use aws_sdk_s3::types::{
     ObjectLockRetentionMode, VersioningConfiguration,
 };
 use common::{path_str, s3::sdk_client};
-use ops_support::{eventually, Up};
-
-/// Lazily unmounts a FUSE mount point on drop: `cairn up` is killed with
-/// SIGKILL and cannot unmount it itself.
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("fusermount3")
-            .arg("-uz")
-            .arg(&self.0)
-            .status();
-    }
-}
+use ops_support::{eventually, Unmount, Up};
 
 struct Doors {
     up: Up,

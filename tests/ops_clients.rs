@@ -12,7 +12,7 @@ use common::{
     path_str,
     s3::{body_bytes, sdk_client},
 };
-use ops_support::{eventually, http_get, Up};
+use ops_support::{eventually, http_get, Unmount, Up};
 
 const OBJECT: usize = 300 * 1024;
 const FILE: usize = 1 << 20;
@@ -39,19 +39,6 @@ fn stat_json(etc: &std::path::Path) -> Option<serde_json::Value> {
 
 fn figure(door: &serde_json::Value, name: &str) -> u64 {
     door[name].as_u64().unwrap_or(0)
-}
-
-/// Lazily unmounts a FUSE mount point on drop: `cairn up` is killed with
-/// SIGKILL and cannot unmount it itself.
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("fusermount3")
-            .arg("-uz")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -303,6 +303,16 @@ impl Drop for Up {
 
 pub use cairn_testkit::eventually;
 
+/// Lazily unmounts a FUSE mount point on drop: `cairn up` is killed with
+/// SIGKILL and cannot unmount it itself.
+pub struct Unmount(pub std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount3").arg("-uz").arg(&self.0).status();
+    }
+}
+
 #[cfg(test)]
 mod parser_tests {
     use super::*;
