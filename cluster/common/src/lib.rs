@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod errno;
+pub mod host;
 pub mod lifecycle;
 pub mod net;
 pub mod node_cert;

@@ -72,23 +72,7 @@ pub struct MakeCsOptions {
     pub capacity: Option<u64>,
 }
 
-/// This machine's hostname.
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most
-    // that many bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
-    if name.is_empty() {
-        "localhost".into()
-    } else {
-        name
-    }
-}
+pub use cairn_common::host::hostname;
 
 /// Format of `cs.toml` this build writes; older ones are migrated on load.
 pub const IDENTITY_FORMAT: u32 = 1;

@@ -237,17 +237,13 @@ impl Journal {
             .map_err(|e| CsError::io("open journal", path, e))?;
         // One journal, one chunk server: a second user would interleave
         // records and checkpoints.
-        // SAFETY: flock only reads the descriptor, which `file` keeps open.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let err = io::Error::last_os_error();
-            return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                journal_err(
-                    path,
-                    "in use by another running chunk server: each chunk server needs its own journal",
-                )
-            } else {
-                CsError::io("lock journal", path, err)
-            });
+        match cairn_common::host::try_lock_exclusive(&file) {
+            Ok(true) => {}
+            Ok(false) => return Err(journal_err(
+                path,
+                "in use by another running chunk server: each chunk server needs its own journal",
+            )),
+            Err(err) => return Err(CsError::io("lock journal", path, err)),
         }
         let mut sb = vec![0u8; SUPERBLOCK_SIZE as usize];
         file.read_exact_at(&mut sb, 0)

@@ -4,25 +4,20 @@
 //! pane and the status page through the stat reply.
 //!
 //! Events are observations, not state: they live in memory only, and the
-//! newest [`CAPACITY`] are kept. A watcher ([`watch`]) turns changes of
+//! newest [`CAPACITY`] are kept. A watcher (`event_watch`) turns changes of
 //! liveness and of the copy queue into events once a second; handlers push
 //! the events they see directly ([`EventLog::push`]).
 
 use std::{
-    collections::{BTreeMap, VecDeque},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    collections::VecDeque,
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use cairn_proto as pb;
 
-use crate::{heal, health::Liveness, schema::CsState, server::State};
-
 /// Events kept: a screenful of `cairn top` several times over.
 pub const CAPACITY: usize = 256;
-
-/// How often the watcher compares the cluster with what it saw last.
-const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -101,98 +96,6 @@ impl EventLog {
                 message: e.message,
             })
             .collect()
-    }
-}
-
-/// What the watcher saw last.
-#[derive(Default)]
-struct Seen {
-    liveness: BTreeMap<u32, Liveness>,
-    copying: bool,
-}
-
-/// Compares the cluster with what was seen last and records the changes.
-fn look(state: &State, seen: &mut Seen) {
-    let servers = match state.reader().and_then(|r| r.chunk_servers()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!(error = %e, "event watcher cannot read the chunk servers");
-            return;
-        }
-    };
-    let now = Instant::now();
-    let views = heal::views(state, &servers, now);
-    let events = &state.events;
-    for s in servers.iter().filter(|s| s.state != CsState::Removed) {
-        let Some(view) = views.get(&s.id) else {
-            continue;
-        };
-        let part = format!("cs{}", s.id);
-        let before = seen.liveness.insert(s.id, view.liveness);
-        match (before, view.liveness) {
-            (None, Liveness::Online) => events.push(
-                part,
-                Severity::Info,
-                format!("CS {} online ({})", s.id, s.host),
-            ),
-            (Some(Liveness::Online), Liveness::Offline) | (None, Liveness::Offline) => events.push(
-                part,
-                Severity::Warn,
-                format!("CS {} offline: no heartbeat ({})", s.id, s.host),
-            ),
-            (Some(b), Liveness::Lost) if b != Liveness::Lost => events.push(
-                part,
-                Severity::Error,
-                format!(
-                    "CS {} lost: silent past the grace period; its replicas are restored elsewhere",
-                    s.id
-                ),
-            ),
-            (Some(b), Liveness::Online) if b != Liveness::Online => {
-                events.push(part, Severity::Info, format!("CS {} back online", s.id))
-            }
-            _ => {}
-        }
-    }
-    let flight = state.heal.figures(now);
-    let copying = flight.copies > 0;
-    if copying && !seen.copying {
-        events.push(
-            "mds",
-            Severity::Warn,
-            format!("re-replication started: {} copies in flight", flight.copies),
-        );
-    } else if !copying && seen.copying {
-        events.push("mds", Severity::Info, "re-replication finished");
-    }
-    seen.copying = copying;
-}
-
-/// Watches the cluster until `stopped` turns true.
-pub(crate) async fn watch(state: Arc<State>, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let mut seen = Seen::default();
-    let mut every = tokio::time::interval(WATCH_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stopped.changed() => return,
-        }
-        if *stopped.borrow() {
-            return;
-        }
-        let s = state.clone();
-        let mut moved = std::mem::take(&mut seen);
-        // redb reads block: keep them off the async workers.
-        match tokio::task::spawn_blocking(move || {
-            look(&s, &mut moved);
-            moved
-        })
-        .await
-        {
-            Ok(back) => seen = back,
-            Err(e) => tracing::error!(error = %e, "the event watcher panicked"),
-        }
     }
 }
 

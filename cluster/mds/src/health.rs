@@ -20,8 +20,10 @@
 //! Chunk states, named as PCS operators know them: see [`ChunkState`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use crate::placement::{self, Candidate};
+use crate::registry::Live;
 use crate::schema::ChunkInfo;
 
 /// Whether a chunk server answers heartbeats.
@@ -231,6 +233,27 @@ pub fn state(
         return ChunkState::Overcommitted;
     }
     ChunkState::Healthy
+}
+
+/// The liveness of a CS last seen as `live` (None: not since `started`).
+pub fn liveness(
+    live: Option<&Live>,
+    now: Instant,
+    started: Instant,
+    offline_after: Duration,
+    lost_after: Duration,
+) -> Liveness {
+    let silent = match live {
+        Some(l) => now.saturating_duration_since(l.last_seen),
+        None => now.saturating_duration_since(started),
+    };
+    if live.is_some() && silent <= offline_after {
+        Liveness::Online
+    } else if silent <= lost_after.max(offline_after) {
+        Liveness::Offline
+    } else {
+        Liveness::Lost
+    }
 }
 
 #[cfg(test)]

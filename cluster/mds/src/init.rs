@@ -34,21 +34,15 @@ pub const DEFAULT_REPLICAS: u32 = 3;
 /// file is open.
 pub(crate) fn lock_dir(dir: &Path) -> Result<File, MdsError> {
     let path = dir.join(LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    let file = cairn_common::host::open_lock_file(&path)
         .map_err(MdsError::io(format!("cannot open {}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(MdsError::Locked {
+    match cairn_common::host::try_lock_exclusive(&file) {
+        Ok(true) => Ok(file),
+        Ok(false) => Err(MdsError::Locked {
             dir: dir.to_path_buf(),
             lock: path,
         }),
-        Err(fs::TryLockError::Error(e)) => {
-            Err(MdsError::io(format!("cannot lock {}", path.display()))(e))
-        }
+        Err(e) => Err(MdsError::io(format!("cannot lock {}", path.display()))(e)),
     }
 }
 

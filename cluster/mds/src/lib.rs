@@ -25,14 +25,19 @@ pub mod clients;
 pub mod command;
 mod convert;
 pub mod error;
+mod event_watch;
 pub mod events;
 pub mod heal;
 pub mod health;
+mod in_flight;
 mod init;
 pub mod lifecycle;
 pub mod lifecycle_plan;
+mod lifecycle_status;
+mod options;
 mod persist;
 pub mod placement;
+mod process;
 mod query;
 pub mod raft;
 pub mod registry;
@@ -40,11 +45,14 @@ mod s3_service;
 pub mod schema;
 mod server;
 mod service;
+mod stat;
+mod state;
 mod status_page;
 
 pub use error::MdsError;
 pub use init::{create_member, init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};
-pub use server::{Mds, MdsOptions};
+pub use options::MdsOptions;
+pub use server::Mds;
 pub use status_page::StatusSource;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! without every handler passing it along. Calls made outside a gRPC
 //! handler (background work, tests) get [`Persist::Disk`].
 //!
-//! [`State::submit`]: crate::server::State::submit
+//! [`State::submit`]: crate::state::State::submit
 
 use std::{
     future::Future,

@@ -3,12 +3,12 @@
 use std::{
     fs::File,
     future::Future,
-    path::{Path, PathBuf},
+    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use cairn_common::{auth::ServerAuth, ClusterConfig, FsError};
+use cairn_common::{auth::ServerAuth, ClusterConfig};
 use cairn_proto::{
     cluster_admin_server::ClusterAdminServer, join_server::JoinServer,
     mds_raft_server::MdsRaftServer, metadata_server::MetadataServer, s3_meta_server::S3MetaServer,
@@ -20,224 +20,21 @@ use tonic::{
 };
 
 use crate::apply::create_tables;
-use crate::command::{Command, CommandReply};
 use crate::error::MdsError;
-use crate::heal::{shared::HealShared, BackgroundWork};
+use crate::heal::BackgroundWork;
+use crate::in_flight::HealShared;
 use crate::init::{lock_dir, DB_FILE};
+use crate::options::MdsOptions;
 use crate::query::Reader;
-use crate::raft::{self, membership::Members, LogStore, Raft, RaftService};
+use crate::raft::{self, membership::Members, Raft, RaftService};
 use crate::registry::Registry;
 use crate::schema::ClusterMeta;
 use crate::service::{JoinService, MdsService};
+use crate::state::State;
 
 /// Largest gRPC message in either direction. Listings of 10 000 entries
 /// with their layouts exceed tonic's 4 MiB default.
 const MAX_MESSAGE: usize = 64 << 20;
-
-#[derive(Clone, Debug)]
-pub struct MdsOptions {
-    /// A chunk server silent for longer than this is offline.
-    pub offline_after: Duration,
-    /// A chunk server silent for longer than this (the grace period) has
-    /// its replicas counted lost: they are restored elsewhere.
-    pub lost_after: Duration,
-    /// Replica copies at once towards, and from, one chunk server.
-    pub max_copies_per_cs: usize,
-    /// Fill difference (0..1) between the fullest and the emptiest chunk
-    /// server of a tier that starts the balancer.
-    pub balance_threshold: f64,
-    /// Bytes per second the balancing (and tier) moves into, and out of,
-    /// one chunk server copy at together.
-    pub balance_rate: u64,
-    /// How long a chunk released by its last holder stays readable before
-    /// it is freed.
-    pub release_grace: Duration,
-    /// How long an allocated chunk may stay out of every layout before it
-    /// is collected.
-    pub uncommitted_timeout: Duration,
-    /// Time between two passes of the background work.
-    pub heal_interval: Duration,
-    /// Raft log entries between two snapshots of the state.
-    pub snapshot_every: u64,
-    /// Raft log entries kept before the last snapshot.
-    pub log_kept: u64,
-    /// The length of a lifecycle day: 24 hours, shortened by tests only.
-    pub lifecycle_day: Duration,
-    /// Lifecycle changes per second at most.
-    pub lifecycle_rate: u32,
-}
-
-impl Default for MdsOptions {
-    fn default() -> Self {
-        MdsOptions {
-            // Ten missed one-second heartbeats: long enough to ride out a GC
-            // pause or a busy disk, short enough that writers stop choosing a
-            // dead CS quickly.
-            offline_after: Duration::from_secs(10),
-            // A minute: a CS restart (upgrade, reboot of its process) comes
-            // back well within it and costs no copy; a dead disk starts
-            // being re-replicated a minute after its last heartbeat.
-            lost_after: Duration::from_secs(60),
-            // Four 64 MiB copies in and out keep a disk streaming (each
-            // copy is sequential) without starving its clients' queue.
-            max_copies_per_cs: 4,
-            // PCS's figure: closer is not worth the moves.
-            balance_threshold: 0.05,
-            // 20 MiB/s of moves into and out of each CS: about a tenth of
-            // a disk's sequential bandwidth, so clients keep most of it; a
-            // 1 TiB imbalance levels in about 15 hours.
-            balance_rate: 20 << 20,
-            // Long enough for a reader holding an old layout to finish
-            // reading a few 64 MiB chunks on a slow link.
-            release_grace: Duration::from_secs(60),
-            // A write allocates and commits within seconds; an hour covers
-            // the slowest multipart part on the slowest link.
-            uncommitted_timeout: Duration::from_secs(3600),
-            // Heartbeats come every second: deciding more often gains
-            // nothing.
-            heal_interval: Duration::from_secs(1),
-            snapshot_every: raft::SNAPSHOT_EVERY,
-            log_kept: raft::LOG_KEPT,
-            lifecycle_day: Duration::from_secs(86_400),
-            lifecycle_rate: crate::lifecycle::ACTIONS_PER_SECOND,
-        }
-    }
-}
-
-/// What the handlers share. Field order is drop order: the raft node goes
-/// before the database handle, the directory lock last.
-pub(crate) struct State {
-    pub batcher: raft::Batcher,
-    pub raft: Raft,
-    pub members: Members,
-    pub log: LogStore,
-    pub db: Arc<Database>,
-    pub registry: Registry,
-    /// Copies in flight, touched chunks, healing figures.
-    pub heal: HealShared,
-    pub options: MdsOptions,
-    /// When this MDS opened or last became the leader (chunk servers only
-    /// report to the leader): a CS not heard from since is offline, then
-    /// lost.
-    pub started: std::sync::Mutex<Instant>,
-    /// When this MDS process opened its state (its uptime).
-    pub opened: Instant,
-    pub meta: ClusterMeta,
-    pub dir: PathBuf,
-    /// Serialises AuthNode attempts, so that password guesses cannot run in
-    /// parallel to beat the delay on failure.
-    pub join_gate: tokio::sync::Mutex<()>,
-    /// What `cairn top` and the status page list as events.
-    pub events: crate::events::EventLog,
-    /// The doors that report to this MDS while it leads.
-    pub clients: crate::clients::ClientTable,
-    /// How new chunks are being placed (normal, short, refused).
-    pub allocations: crate::allocations::Allocations,
-    /// What the lifecycle runner did.
-    pub lifecycle: crate::lifecycle::LifecycleStatus,
-    _lock: File,
-}
-
-impl State {
-    /// A reader of the applied state as it is here (no leader check): for
-    /// the background work and tests.
-    pub fn reader(&self) -> Result<Reader, FsError> {
-        Reader::new(&self.db)
-    }
-
-    /// A linearizable reader: this MDS confirms it still leads (read
-    /// index) and has applied everything committed before the call.
-    pub async fn read(&self) -> Result<Reader, FsError> {
-        match tokio::time::timeout(raft::READ_TIMEOUT, self.raft.ensure_linearizable()).await {
-            Ok(Ok(_)) => Reader::new(&self.db),
-            Ok(Err(e)) => Err(FsError::Unavailable(format!("metadata read: {e}"))),
-            Err(_) => Err(FsError::Unavailable(format!(
-                "this MDS could not confirm it leads within {} s: is a majority of the MDS up?",
-                raft::READ_TIMEOUT.as_secs()
-            ))),
-        }
-    }
-
-    /// The addresses of every MDS of the group (the recorded ones before
-    /// the group is known).
-    pub fn mds_addrs(&self) -> Vec<String> {
-        let addrs: Vec<String> = self.members.addrs().into_values().collect();
-        if addrs.is_empty() {
-            self.meta.mds_addrs.clone()
-        } else {
-            addrs
-        }
-    }
-
-    pub fn started(&self) -> Instant {
-        self.started
-            .lock()
-            .map(|t| *t)
-            .unwrap_or_else(|p| *p.into_inner())
-    }
-
-    pub fn is_leader(&self) -> bool {
-        self.members.check_leader().is_ok()
-    }
-
-    /// Appends a command to the raft log and answers once it is committed
-    /// (persisted as the call being handled asked) and applied here.
-    pub async fn submit(&self, command: Command) -> Result<CommandReply, FsError> {
-        let deadline = tokio::time::Instant::now() + raft::WRITE_TIMEOUT;
-        self.wait_for_leader(deadline).await?;
-        self.batcher.submit(command, crate::persist::asked()).await
-    }
-
-    /// Answers once every change answered before it is on stable storage
-    /// on a majority of the MDS: an entry of no command, fsynced.
-    pub async fn barrier(&self) -> Result<(), FsError> {
-        let deadline = tokio::time::Instant::now() + raft::WRITE_TIMEOUT;
-        self.wait_for_leader(deadline).await?;
-        let entry = raft::Request {
-            commands: Vec::new(),
-            persist: cairn_common::Persist::Disk,
-        };
-        match tokio::time::timeout(raft::WRITE_TIMEOUT, self.raft.client_write(entry)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(FsError::Unavailable(format!("metadata barrier: {e}"))),
-            Err(_) => Err(FsError::Unavailable(format!(
-                "metadata barrier not committed within {} s: is a majority of the MDS up?",
-                raft::WRITE_TIMEOUT.as_secs()
-            ))),
-        }
-    }
-
-    /// Waits (until `deadline`) while no leader is known; refuses at once
-    /// if another MDS leads.
-    async fn wait_for_leader(&self, deadline: tokio::time::Instant) -> Result<(), FsError> {
-        let mut metrics = self.raft.metrics();
-        loop {
-            let leader = metrics.borrow().current_leader;
-            match leader {
-                Some(id) if id == self.members.node_id => return Ok(()),
-                Some(_) => {
-                    return Err(FsError::Unavailable(
-                        self.members
-                            .check_leader()
-                            .err()
-                            .map(|s| s.message().to_string())
-                            .unwrap_or_else(|| "leadership changed".into()),
-                    ))
-                }
-                None => {}
-            }
-            match tokio::time::timeout_at(deadline, metrics.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(FsError::Unavailable("the raft node stopped".into())),
-                Err(_) => {
-                    return Err(FsError::Unavailable(
-                        "no MDS leader elected: is a majority of the MDS up?".into(),
-                    ))
-                }
-            }
-        }
-    }
-}
 
 /// The state database is still open in this process (a closing MDS).
 struct Closing;
@@ -276,7 +73,15 @@ impl Mds {
             }
         };
         let first_addr = meta.mds_addrs.first().cloned().unwrap_or_default();
-        let (raft, log) = raft::start(dir, db.clone(), meta.auth(), &first_addr, &options).await?;
+        let (raft, log) = raft::start(
+            dir,
+            db.clone(),
+            meta.auth(),
+            &first_addr,
+            options.snapshot_every,
+            options.log_kept,
+        )
+        .await?;
         let members = Members {
             raft: raft.clone(),
             node_id: log.node_id(),
@@ -302,7 +107,7 @@ impl Mds {
                 events: crate::events::EventLog::default(),
                 clients: crate::clients::ClientTable::default(),
                 allocations: crate::allocations::Allocations::default(),
-                lifecycle: crate::lifecycle::LifecycleStatus::default(),
+                lifecycle: crate::lifecycle_status::LifecycleStatus::default(),
                 _lock: lock,
             }),
             metrics: None,
@@ -393,7 +198,10 @@ impl Mds {
 
     /// Applies a command through raft, as the handlers do.
     #[cfg(test)]
-    pub(crate) async fn execute(&self, command: Command) -> Result<CommandReply, FsError> {
+    pub(crate) async fn execute(
+        &self,
+        command: crate::command::Command,
+    ) -> Result<crate::command::CommandReply, cairn_common::FsError> {
         self.state.submit(command).await
     }
 
@@ -445,7 +253,10 @@ impl Mds {
         tracing::info!(addr = ?addr, cluster = %self.state.meta.name, "MDS serving");
         // The background work runs for as long as the server does.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let watcher = tokio::spawn(crate::events::watch(self.state.clone(), stopped.clone()));
+        let watcher = tokio::spawn(crate::event_watch::watch(
+            self.state.clone(),
+            stopped.clone(),
+        ));
         let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped.clone()));
         let lifecycle = tokio::spawn(crate::lifecycle::run(self.state.clone(), stopped.clone()));
         let leadership = tokio::spawn(watch_leadership(self.state.clone(), stopped));

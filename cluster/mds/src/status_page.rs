@@ -6,72 +6,14 @@
 use std::{fmt::Write as _, sync::Arc};
 
 use axum::{extract::State as AxState, http::header, response::IntoResponse, routing::get};
-use cairn_common::{summary, units::format_size};
+use cairn_common::{summary, units::format_size, FsError};
 use cairn_metrics::{Metrics, PartMetrics};
 use cairn_proto as pb;
-use cairn_proto::metadata_server::Metadata;
 
-use crate::{server::State, service::MdsService, Mds};
+use crate::{state::State, Mds};
 
 /// Seconds between two refreshes of the status page.
 const REFRESH_SECS: u32 = 2;
-
-/// USER_HZ: the unit of the CPU times in /proc/PID/stat, 100 on every
-/// Linux ABI.
-const USER_HZ: f64 = 100.0;
-
-/// Resident memory of this process, from /proc (0 where there is none).
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// User + system CPU seconds of this process, from /proc.
-fn cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) + ticks(12)) as f64 / USER_HZ
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// Every MDS of the group as this one sees it, with this process's own
-/// figures on its entry.
-pub(crate) fn mds_stats(state: &State) -> Vec<pb::MdsStat> {
-    let mut all = state.members.stat();
-    if let Some(me) = all.iter_mut().find(|m| m.id == state.members.node_id) {
-        me.uptime_secs = state.opened.elapsed().as_secs().max(1);
-        me.durable_commits = state.log.durable_commits();
-        me.commit_secs = state.log.commit_secs();
-        me.rss_bytes = rss_bytes();
-        me.cpu_secs = cpu_secs();
-        me.host = hostname();
-    }
-    all
-}
 
 /// Where the status page and the metrics sampler read the cluster's
 /// figures: the MDSs of this process (`cairn up --mds-count 3` runs a whole
@@ -90,18 +32,14 @@ impl StatusSource {
 
     /// The stat reply of the first MDS here that leads, else the first
     /// one's error.
-    async fn stat(&self) -> Result<pb::ClusterStat, tonic::Status> {
+    async fn stat(&self) -> Result<pb::ClusterStat, FsError> {
         let leader = self
             .states
             .iter()
             .find(|s| s.is_leader())
             .or_else(|| self.states.first())
-            .ok_or_else(|| tonic::Status::unavailable("no MDS in this process"))?;
-        let service = MdsService::new(leader.clone());
-        Ok(service
-            .stat(tonic::Request::new(pb::Empty {}))
-            .await?
-            .into_inner())
+            .ok_or_else(|| FsError::Unavailable("no MDS in this process".into()))?;
+        crate::stat::cluster_stat(leader).await
     }
 
     /// Samples the cluster's figures (chunks by state, chunk servers by
@@ -192,7 +130,7 @@ async fn page(AxState(source): AxState<StatusSource>) -> impl IntoResponse {
         Ok(stat) => render(&stat),
         Err(e) => format!(
             "<!doctype html><title>cairn</title><p>cannot read the cluster's state: {}</p>",
-            escape(e.message())
+            escape(&e.to_string())
         ),
     };
     (

@@ -23,9 +23,8 @@
 
 use std::{
     collections::HashMap,
-    fs::{self, File, OpenOptions},
+    fs::{self, File},
     io::{Read, Seek, Write},
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
@@ -200,17 +199,11 @@ fn parse_replica_name(name: &str) -> Option<(u64, u64)> {
 /// Takes the directory's lock, or says who holds it.
 fn lock_dir(dir: &Path) -> Result<File, CsError> {
     let path = dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| CsError::io("open", &path, e))?;
-    // SAFETY: flock only reads the descriptor, which `file` keeps open.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+    let mut file =
+        cairn_common::host::open_lock_file(&path).map_err(|e| CsError::io("open", &path, e))?;
+    match cairn_common::host::try_lock_exclusive(&file) {
+        Ok(true) => {}
+        Ok(false) => {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
             let pid = pid.trim();
@@ -223,7 +216,7 @@ fn lock_dir(dir: &Path) -> Result<File, CsError> {
                 },
             });
         }
-        return Err(CsError::io("lock", &path, err));
+        Err(err) => return Err(CsError::io("lock", &path, err)),
     }
     let pid = std::process::id().to_string();
     file.set_len(0)

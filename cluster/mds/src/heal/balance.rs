@@ -19,7 +19,7 @@
 //!   other replica of the chunk uses: failure domains stay distinct. The
 //!   largest chunk that does not overshoot (the source stays at least as
 //!   full as the target) goes first.
-//! * Moves are rate-limited: at most [`super::plan::MOVES_PER_CS`] run
+//! * Moves are rate-limited: at most [`MOVES_PER_CS`] run
 //!   towards and from each CS, each at that share of the balance rate, so
 //!   clients keep most of the bandwidth.
 
@@ -28,8 +28,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::health::{census, wanted, CsView, Liveness};
 use crate::schema::ChunkInfo;
 
-use super::plan::{move_rate, MOVES_PER_CS, REPLICA_OVERHEAD};
-use super::shared::{CopyKind, CopyOrder};
+use crate::in_flight::{CopyKind, CopyOrder};
+
+/// Bytes a replica costs its chunk server beyond its data: the replica
+/// file's header (cairn-cs `replica::HEADER_SIZE`).
+pub const REPLICA_OVERHEAD: u64 = 8192;
+/// Most balancing or tier moves at once towards, and from, one chunk
+/// server. Each is ordered (and reported) through heartbeats, a second or
+/// two of latency: four in flight keep a steady stream, and each copies at
+/// a quarter of the balance rate (see [`move_rate`]), so the moves of one
+/// chunk server together stay within the rate.
+pub const MOVES_PER_CS: usize = 4;
+
+/// The rate of one move: the per-CS balance rate shared by the moves that
+/// may run at once.
+pub fn move_rate(balance_rate: u64) -> u64 {
+    (balance_rate / MOVES_PER_CS as u64).max(1)
+}
 
 /// Most moves decided in one pass per tier: a pass is a second; the rate
 /// limit, not this, bounds the bandwidth.
@@ -267,116 +282,4 @@ fn pick_chunk(
         }
     }
     best.map(|(_, i)| i)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::plan::tests::{chunk, view, World};
-    use super::*;
-
-    const GIB: u64 = 1 << 30;
-    const MIB: u64 = 1 << 20;
-
-    /// Three full chunk servers on hosts a..c and an empty one on d.
-    fn world(chunks: usize) -> World {
-        let mut views = vec![view(1, "a"), view(2, "b"), view(3, "c"), view(4, "d")];
-        for v in &mut views {
-            v.capacity = GIB;
-        }
-        let list: Vec<(u64, ChunkInfo)> = (0..chunks as u64)
-            .map(|i| {
-                let mut c = chunk(&[1, 2, 3], 3);
-                c.length = 4 * MIB;
-                (i + 1, c)
-            })
-            .collect();
-        World::new(&views, &list)
-    }
-
-    #[test]
-    fn an_empty_cs_receives_moves_from_the_fullest() {
-        let w = world(64); // 256 MiB on each of cs 1..3: 25%, cs 4 at 0%
-        let p = w.plan();
-        assert!(p.balancing.contains(&0));
-        let bound = MOVES_PER_CS.min(w.config.max_copies_per_cs);
-        assert_eq!(p.copies.len(), bound, "a bounded number of moves at once");
-        let chunks: BTreeSet<u64> = p.copies.iter().map(|m| m.chunk_id).collect();
-        assert_eq!(chunks.len(), bound, "a chunk moves once at a time");
-        assert!(p.copies.iter().all(|m| m.target == 4));
-        let m = &p.copies[0];
-        assert_eq!((m.target, m.kind), (4, CopyKind::Balance));
-        assert_eq!(m.replaces, Some(m.sources[0]));
-        assert!(m.rate > 0);
-    }
-
-    #[test]
-    fn balancing_stops_below_half_the_threshold_and_starts_above_it() {
-        let mut w = world(64);
-        // Simulate the moves landing until the balancer stops.
-        let mut rounds = 0;
-        loop {
-            let p = w.plan();
-            w.balancing = p.balancing.clone();
-            if p.copies.is_empty() {
-                break;
-            }
-            for m in p.copies {
-                let c = &mut w
-                    .chunks
-                    .iter_mut()
-                    .find(|(id, _)| *id == m.chunk_id)
-                    .unwrap()
-                    .1;
-                c.replicas.retain(|r| Some(*r) != m.replaces);
-                c.replicas.push(m.target);
-                // Distinct hosts, always.
-                let hosts: BTreeSet<&str> = c
-                    .replicas
-                    .iter()
-                    .map(|r| w.views[r].host.as_str())
-                    .collect();
-                assert_eq!(hosts.len(), c.replicas.len());
-            }
-            rounds += 1;
-            assert!(rounds < 200, "the balancer converges");
-        }
-        let refs: Vec<&CopyOrder> = Vec::new();
-        let used = map_fill(&w.chunks, &w.views, &refs);
-        let fills: Vec<f64> = used.values().map(|u| *u as f64 / GIB as f64).collect();
-        let spread = fills.iter().copied().fold(f64::MIN, f64::max)
-            - fills.iter().copied().fold(f64::MAX, f64::min);
-        assert!(spread <= 0.025 + 1e-9, "spread {spread}");
-        assert!(w.balancing.is_empty());
-        // A small imbalance (under the threshold) does not restart it.
-        let c = &mut w.chunks[0].1;
-        c.replicas = vec![1, 2, 3];
-        assert!(w.plan().copies.is_empty());
-    }
-
-    #[test]
-    fn moves_respect_hosts_and_tiers() {
-        // cs 4 is empty but on host a, which every chunk already uses.
-        let mut w = world(16);
-        w.views.get_mut(&4).unwrap().host = "a".into();
-        let p = w.plan();
-        assert!(
-            p.copies
-                .iter()
-                .all(|m| m.target != 4 || m.replaces == Some(1)),
-            "{:?}",
-            p.copies
-        );
-        // Another tier is never balanced against this one.
-        let mut w = world(16);
-        w.views.get_mut(&4).unwrap().tier = 1;
-        assert!(w.plan().copies.is_empty());
-    }
-
-    #[test]
-    fn no_balancing_while_chunks_need_repair() {
-        let mut w = world(16);
-        w.chunks.push((100, chunk(&[1, 2], 3)));
-        let p = w.plan();
-        assert!(p.copies.iter().all(|m| m.kind != CopyKind::Balance));
-    }
 }

@@ -8,7 +8,7 @@
 //! * changes the state only through commands (TrimReplica, RemoveCs,
 //!   FreeChunks), so that with metadata HA only the raft leader runs this
 //!   and every MDS applies the same commands;
-//! * hands copy orders to chunk servers through [`shared::HealShared`],
+//! * hands copy orders to chunk servers through [`crate::in_flight::HealShared`],
 //!   which heartbeat replies read; a copy joins its chunk only through
 //!   AddReplica, when its target reports it (ReportCopy).
 //!
@@ -18,13 +18,9 @@
 
 pub mod balance;
 pub mod plan;
-pub mod shared;
-
-#[cfg(test)]
-mod tests;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -32,10 +28,7 @@ use std::{
 use cairn_common::FsError;
 
 use crate::command::{Command, CommandReply};
-use crate::health::{CsView, Liveness};
-use crate::registry::Live;
-use crate::schema::{ChunkServerInfo, CsState};
-use crate::server::State;
+use crate::state::State;
 
 use plan::{HealConfig, Input};
 
@@ -46,67 +39,6 @@ use plan::{HealConfig, Input};
 pub const WRITE_QUIET: Duration = Duration::from_secs(5);
 /// Most chunks one FreeChunks command frees: bounds the transaction.
 const FREE_BATCH: usize = 1000;
-
-/// The liveness of a CS last seen as `live` (None: not since `started`).
-pub fn liveness(
-    live: Option<&Live>,
-    now: Instant,
-    started: Instant,
-    offline_after: Duration,
-    lost_after: Duration,
-) -> Liveness {
-    let silent = match live {
-        Some(l) => now.saturating_duration_since(l.last_seen),
-        None => now.saturating_duration_since(started),
-    };
-    if live.is_some() && silent <= offline_after {
-        Liveness::Online
-    } else if silent <= lost_after.max(offline_after) {
-        Liveness::Offline
-    } else {
-        Liveness::Lost
-    }
-}
-
-/// Every registered (not removed) CS as the healer sees it at `now`.
-pub(crate) fn views(
-    state: &State,
-    servers: &[ChunkServerInfo],
-    now: Instant,
-) -> BTreeMap<u32, CsView> {
-    let live = state.registry.snapshot();
-    servers
-        .iter()
-        .filter(|s| s.state != CsState::Removed)
-        .map(|s| {
-            let l = live.get(&s.id);
-            let figures = l.map(|l| l.figures.clone()).unwrap_or_default();
-            let view = CsView {
-                id: s.id,
-                host: s.host.clone(),
-                tier: s.tier,
-                liveness: liveness(
-                    l,
-                    now,
-                    state.started(),
-                    state.options.offline_after,
-                    state.options.lost_after,
-                ),
-                draining: s.state == CsState::Draining,
-                capacity: if s.capacity != 0 {
-                    s.capacity
-                } else {
-                    figures.capacity
-                },
-                used: figures.used,
-                free: figures.free,
-                latency_ms: figures.latency_ms,
-                reachable: !s.addr.is_empty() || !figures.addr.is_empty(),
-            };
-            (s.id, view)
-        })
-        .collect()
-}
 
 /// What one tick did, for logs and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -177,7 +109,7 @@ impl BackgroundWork {
                 reader.pending_deletes()?,
             )
         };
-        let views = views(&state, &servers, now);
+        let views = state.views(&servers, now);
         let mut quiet = shared.recently_touched(now, WRITE_QUIET);
         quiet.extend(shared.backing_off(now));
         let in_flight = shared.in_flight();

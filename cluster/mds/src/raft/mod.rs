@@ -100,12 +100,13 @@ pub(crate) async fn start(
     db: Arc<redb::Database>,
     auth: cairn_common::ClusterAuth,
     first_addr: &str,
-    options: &crate::MdsOptions,
+    snapshot_every: u64,
+    log_kept: u64,
 ) -> Result<(Raft, LogStore), MdsError> {
     let log = LogStore::open(dir, first_addr)?;
     let node_id = log.node_id();
     let sm = StateMachine::open(db)?;
-    let config = config(options.snapshot_every, options.log_kept)?;
+    let config = config(snapshot_every, log_kept)?;
     let raft = Raft::new(node_id, config, Network::new(auth), log.clone(), sm)
         .await
         .map_err(|e| MdsError::Invalid(format!("raft did not start: {e}")))?;

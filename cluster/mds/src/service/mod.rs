@@ -18,13 +18,13 @@ use crate::convert::{
     attr_change_from_pb, bucket_to_pb, node_kind_from_pb, node_to_pb, object_from_pb,
 };
 use crate::heal;
-use crate::health::{self, ChunkState, Liveness};
+use crate::health;
 use crate::init::verify_password;
 use crate::placement::{self, Candidate};
 use crate::query::Reader;
 use crate::registry::{Figures, Live};
 use crate::schema::{ChunkInfo, ChunkServerInfo, CsState, Inode};
-use crate::server::State;
+use crate::state::State;
 
 mod admin;
 mod join;
@@ -37,10 +37,6 @@ pub(crate) use join::JoinService;
 const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
 
 pub(crate) type Reply<T> = Result<Response<T>, Status>;
-
-/// Blocked chunks listed by Stat, at most: the counts say how many there
-/// are; a sample of reasons is what an operator needs.
-const MAX_BLOCKED_SHOWN: usize = 20;
 
 /// Most unlinks in one `UnlinkMany` call.
 pub const MAX_UNLINK_BATCH: usize = 1024;

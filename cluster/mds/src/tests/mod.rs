@@ -19,6 +19,7 @@ mod durability;
 mod grpc_cluster;
 mod grpc_metadata;
 mod grpc_s3;
+mod heal;
 
 const PASSWORD: &str = "correct horse";
 

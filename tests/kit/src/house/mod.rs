@@ -19,14 +19,6 @@ pub const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
     ("cluster/mds/src/lib.rs", "crate", "command,schema"),
     // query.rs uses apply::check_name; apply's tests read through query.
     ("cluster/mds/src/lib.rs", "crate", "apply,query"),
-    // The server's state, its services and the background work (events,
-    // heal, lifecycle, allocations, status page, raft) reach one another
-    // through `server::State`.
-    (
-        "cluster/mds/src/lib.rs",
-        "crate",
-        "allocations,events,heal,init,lifecycle,raft,server,service,status_page",
-    ),
     // apply's keys, namespace and s3 call one another, and versions sits
     // in the same knot (a PUT keeps versions, a kept version is put back).
     (
@@ -34,8 +26,6 @@ pub const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
         "crate::apply",
         "keys,namespace,s3,versions",
     ),
-    // The healer's planner and the balancer share helpers both ways.
-    ("cluster/mds/src/lib.rs", "crate::heal", "balance,plan"),
     // The streaming signature and V4 share their HMAC and signer.
     ("gateway/src/lib.rs", "crate::signature", "streaming,v4"),
 ];
