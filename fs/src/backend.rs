@@ -283,12 +283,12 @@ impl Backend for Client {
     }
 
     async fn capacity(&self) -> Result<Capacity, FsError> {
-        let stat = Client::stat(self).await?;
+        let (space, inodes) = Client::space(self).await?;
         Ok(Capacity {
-            total: stat.space.total,
-            free: stat.space.allocatable,
-            inodes: stat.inodes,
-            free_inodes: stat.space.free_inodes,
+            total: space.total,
+            free: space.allocatable,
+            inodes,
+            free_inodes: space.free_inodes,
         })
     }
 

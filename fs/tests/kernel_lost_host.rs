@@ -199,7 +199,9 @@ async fn wait_ready(client: &Client, procs: &Procs) -> usize {
             let active = stat
                 .chunk_servers
                 .iter()
-                .filter(|c| c.state == "active" && !c.addr.is_empty())
+                .filter(|c| {
+                    c.status == cairn_common::summary::CsStatus::Active && !c.addr.is_empty()
+                })
                 .count();
             let leader = stat
                 .mds
@@ -240,7 +242,7 @@ async fn short_of_three(client: &Client, bucket: &str, key: &str) -> Option<Stri
         Ok(s) => s
             .chunk_servers
             .iter()
-            .filter(|c| c.state == "active")
+            .filter(|c| c.status == cairn_common::summary::CsStatus::Active)
             .map(|c| c.id)
             .collect(),
         Err(e) => return Some(format!("stat: {e}")),

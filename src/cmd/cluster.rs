@@ -85,11 +85,11 @@ pub struct MdsArgs {
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
     /// Raft log entries between two snapshots of the metadata state.
-    #[arg(long, default_value_t = cairn_mds::raft::SNAPSHOT_EVERY)]
+    #[arg(long, default_value_t = cairn_mds::SNAPSHOT_EVERY)]
     snapshot_every: u64,
     /// Raft log entries kept before the last snapshot (a follower further
     /// behind catches up from a snapshot).
-    #[arg(long, default_value_t = cairn_mds::raft::LOG_KEPT)]
+    #[arg(long, default_value_t = cairn_mds::LOG_KEPT)]
     log_kept: u64,
     #[command(flatten)]
     lifecycle: LifecycleArgs,
@@ -104,7 +104,7 @@ pub struct LifecycleArgs {
     #[arg(long, default_value_t = 86_400)]
     lifecycle_day_secs: u64,
     /// Lifecycle changes (expirations, removals, aborts) per second at most.
-    #[arg(long, default_value_t = cairn_mds::lifecycle::ACTIONS_PER_SECOND)]
+    #[arg(long, default_value_t = cairn_mds::LIFECYCLE_ACTIONS_PER_SECOND)]
     lifecycle_rate: u32,
 }
 

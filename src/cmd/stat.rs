@@ -131,7 +131,7 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
         println!(
             "{:>4} {:<10} {:<22} {:<12} {:>4} {:>9} {:>9} {:>9} {:>9} {:>4.0}% {:>5.2} {:>6}",
             cs.id,
-            cs.state,
+            cairn_common::summary::cs_status_name(cs.status),
             cs.addr,
             cs.host,
             cs.tier,

@@ -12,7 +12,10 @@ use std::{
 };
 
 use cairn_client::{ClientStat, ClusterStat, CsStat};
-use cairn_common::{summary, units::format_size};
+use cairn_common::{
+    summary::{self, cs_status_name},
+    units::format_size,
+};
 use clap::Args;
 use ratatui::{
     crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers},
@@ -470,7 +473,10 @@ fn draw_cs(f: &mut Frame, area: Rect, stat: &ClusterStat, snap: &Snapshot, ui: &
         let rt = r(c);
         let mut cells = vec![
             Span::raw(c.id.to_string()),
-            Span::styled(c.state.clone(), Style::new().fg(status_color(&c.state))),
+            Span::styled(
+                cs_status_name(c.status),
+                Style::new().fg(status_color(cs_status_name(c.status))),
+            ),
             Span::raw(c.host.clone()),
             Span::raw(c.tier.to_string()),
             Span::raw(format_size(c.capacity)),

@@ -38,9 +38,6 @@ use crate::{
     Client,
 };
 
-/// Largest run of bytes handed to the chain in one piece.
-const PIECE_BYTES: u64 = 4 << 20;
-
 /// One contiguous run of bytes bound for one chunk.
 struct Run {
     chunk_offset: u64,
@@ -109,7 +106,9 @@ impl Client {
 fn push_run(runs: &mut Vec<Run>, chunk_offset: u64, data: Bytes) {
     let len = data.len() as u64;
     if let Some(last) = runs.last_mut() {
-        if last.chunk_offset + last.len == chunk_offset && last.len + len <= PIECE_BYTES {
+        if last.chunk_offset + last.len == chunk_offset
+            && last.len + len <= crate::chain::PIECE_BYTES as u64
+        {
             last.len += len;
             last.data.push(data);
             return;

@@ -23,6 +23,7 @@ use cairn_common::{
     auth::ClientAuth,
     errno::LEADER_HEADER,
     net,
+    net::{CS_MAX_MESSAGE, MDS_MAX_MESSAGE},
     persist::{PERSIST_HEADER, PERSIST_OS},
     ClusterAuth, FsError, Persist,
 };
@@ -63,9 +64,6 @@ impl Interceptor for MdsHeaders {
         Ok(req)
     }
 }
-
-/// Largest message a client accepts: listings with layouts can be large.
-const MAX_MESSAGE: usize = 64 << 20;
 
 /// Longest wait for one MDS call attempt. Metadata calls answer in
 /// milliseconds (a commit waits for one group fsync); four seconds is far
@@ -149,8 +147,8 @@ impl MdsConn {
         self.call_on(idempotent, |ch| {
             call(
                 MetadataClient::new(ch)
-                    .max_decoding_message_size(MAX_MESSAGE)
-                    .max_encoding_message_size(MAX_MESSAGE),
+                    .max_decoding_message_size(MDS_MAX_MESSAGE)
+                    .max_encoding_message_size(MDS_MAX_MESSAGE),
             )
         })
         .await
@@ -165,8 +163,8 @@ impl MdsConn {
         self.call_on(idempotent, |ch| {
             call(
                 S3MetaClient::new(ch)
-                    .max_decoding_message_size(MAX_MESSAGE)
-                    .max_encoding_message_size(MAX_MESSAGE),
+                    .max_decoding_message_size(MDS_MAX_MESSAGE)
+                    .max_encoding_message_size(MDS_MAX_MESSAGE),
             )
         })
         .await
@@ -307,8 +305,8 @@ impl CsPool {
         }
         let rpc =
             ChunkServiceClient::with_interceptor(channel(addr)?, ClientAuth(self.auth.clone()))
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE);
+                .max_decoding_message_size(CS_MAX_MESSAGE)
+                .max_encoding_message_size(CS_MAX_MESSAGE);
         map.insert(addr.to_string(), rpc.clone());
         Ok(rpc)
     }

@@ -7,7 +7,11 @@
 //! A server's free space is what its disk has left, but never more than
 //! its capacity (a `--capacity` below the disk) minus what it holds.
 
+use cairn_common::{summary::CsStatus, FsError};
+use cairn_proto as pb;
 use serde::Serialize;
+
+use crate::Client;
 
 /// Bytes a block of the inode estimate costs on each replica (the
 /// smallest file that holds data).
@@ -33,8 +37,8 @@ pub struct Space {
 
 impl Space {
     /// `servers`: (state, capacity, used, free) of each chunk server.
-    pub fn of<'a>(
-        servers: impl IntoIterator<Item = (&'a str, u64, u64, u64)>,
+    pub fn of(
+        servers: impl IntoIterator<Item = (CsStatus, u64, u64, u64)>,
         replicas: u32,
     ) -> Space {
         let replicas = replicas.max(1);
@@ -51,6 +55,27 @@ impl Space {
     }
 }
 
+impl Client {
+    /// What can still be written, and the namespace's inode count: the
+    /// MDS answers from the chunk servers' figures without scanning the
+    /// chunk map (statfs calls this; `cairn stat` calls [`Client::stat`]).
+    pub async fn space(&self) -> Result<(Space, u64), FsError> {
+        let reply: pb::ClusterSpace = self
+            .inner
+            .mds
+            .call(true, |mut m| async move { m.space(pb::Empty {}).await })
+            .await?;
+        let space = Space::of(
+            reply
+                .chunk_servers
+                .iter()
+                .map(|c| (c.status(), c.capacity, c.used, c.free)),
+            reply.default_replicas,
+        );
+        Ok((space, reply.inodes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,13 +83,13 @@ mod tests {
     #[test]
     fn only_servers_that_take_chunks_count_divided_by_the_replicas() {
         let servers = [
-            ("active", 1000, 100, 900),
+            (CsStatus::Active, 1000, 100, 900),
             // The disk has more room than the configured capacity allows.
-            ("active", 1000, 600, 800),
-            ("active", 1000, 0, 500),
-            ("offline", 1000, 0, 1000),
-            ("lost", 1000, 0, 1000),
-            ("draining", 1000, 0, 1000),
+            (CsStatus::Active, 1000, 600, 800),
+            (CsStatus::Active, 1000, 0, 500),
+            (CsStatus::Offline, 1000, 0, 1000),
+            (CsStatus::Lost, 1000, 0, 1000),
+            (CsStatus::Draining, 1000, 0, 1000),
         ];
         let s = Space::of(servers, 3);
         assert_eq!((s.raw_total, s.raw_free), (3000, 900 + 400 + 500));
@@ -72,7 +97,7 @@ mod tests {
         assert_eq!(s.replicas, 3);
         // An MDS that does not say: no division by zero.
         assert_eq!(Space::of(servers, 0).allocatable, 1800);
-        let big = Space::of([("active", 0, 0, 3 << 30)], 3);
+        let big = Space::of([(CsStatus::Active, 0, 0, 3 << 30)], 3);
         assert_eq!(big.free_inodes, (1 << 30) / 4096);
     }
 }

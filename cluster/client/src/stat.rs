@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use cairn_common::summary::CsStatus;
 use cairn_proto as pb;
 use serde::Serialize;
 
@@ -13,7 +14,10 @@ pub struct CsStat {
     pub addr: String,
     pub host: String,
     pub tier: u32,
-    pub state: String,
+    /// Printed (and serialised) as one word: `active`, `offline`, `lost`
+    /// or `draining`.
+    #[serde(rename = "state", serialize_with = "status_word")]
+    pub status: CsStatus,
     pub capacity: u64,
     pub used: u64,
     pub free: u64,
@@ -258,14 +262,19 @@ impl From<pb::ClientStat> for ClientStat {
     }
 }
 
+fn status_word<S: serde::Serializer>(status: &CsStatus, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_str(cairn_common::summary::cs_status_name(*status))
+}
+
 impl From<pb::CsStat> for CsStat {
     fn from(c: pb::CsStat) -> Self {
+        let status = c.status();
         CsStat {
             id: c.cs_id,
             addr: c.addr,
             host: c.host,
             tier: c.tier,
-            state: c.state,
+            status,
             capacity: c.capacity,
             used: c.used,
             free: c.free,
@@ -338,7 +347,7 @@ impl From<pb::ClusterStat> for ClusterStat {
             space: crate::Space::of(
                 chunk_servers
                     .iter()
-                    .map(|c| (c.state.as_str(), c.capacity, c.used, c.free)),
+                    .map(|c| (c.status, c.capacity, c.used, c.free)),
                 s.default_replicas,
             ),
             chunk_servers,

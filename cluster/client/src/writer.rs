@@ -17,9 +17,6 @@ use tokio::task::JoinHandle;
 
 use crate::{chain::ChunkWrite, node::ChunkLocation, node::Extent, Inner};
 
-/// Bytes gathered before a piece is sent down the chain.
-const PIECE_BYTES: usize = 4 << 20;
-
 /// What a finished stream wrote.
 #[derive(Debug, Clone)]
 pub struct WrittenData {
@@ -89,7 +86,7 @@ impl StreamWriter {
             self.buf_len += take.len();
             self.buf.push(take);
             let chunk_full = self.size.is_multiple_of(self.chunk_size);
-            if self.buf_len >= PIECE_BYTES || chunk_full {
+            if self.buf_len >= crate::chain::PIECE_BYTES || chunk_full {
                 self.send_buffer(chunk_full).await?;
             }
             if chunk_full {

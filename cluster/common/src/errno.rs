@@ -12,117 +12,93 @@ pub const ERRNO_HEADER: &str = "cairn-errno";
 /// while none is elected). The call was not executed: retry at the leader.
 pub const LEADER_HEADER: &str = "cairn-mds-leader";
 
-#[derive(Debug, Clone, Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum FsError {
-    #[error("no such file, directory, key or bucket: {0}")]
-    NotFound(String),
-    #[error("already exists: {0}")]
-    Exists(String),
-    #[error("not a directory: {0}")]
-    NotDir(String),
-    #[error("is a directory: {0}")]
-    IsDir(String),
-    #[error("directory not empty: {0}")]
-    NotEmpty(String),
-    #[error("invalid argument: {0}")]
-    Invalid(String),
-    #[error("name too long: {0}")]
-    NameTooLong(String),
-    #[error("cannot move across buckets: {0}")]
-    CrossDevice(String),
-    #[error("no space left: {0}")]
-    NoSpace(String),
-    #[error("permission denied: {0}")]
-    PermissionDenied(String),
-    #[error("precondition failed: {0}")]
-    PreconditionFailed(String),
-    #[error("too many links: {0}")]
-    TooManyLinks(String),
-    #[error("I/O error: {0}")]
-    Io(String),
-    #[error("cluster unavailable: {0}")]
-    Unavailable(String),
+/// Declares [`FsError`] and everything derived from its kinds, from one
+/// table: each kind's errno (for FUSE), its tag (the `cairn-errno` header
+/// that carries it over gRPC), the gRPC code a server answers with, and
+/// its message. A kind added here is complete everywhere; the S3 code of
+/// each kind is chosen in one place too (`cairn-gateway`'s `fs_error`).
+macro_rules! cluster_errors {
+    ($(
+        $(#[$doc:meta])*
+        $kind:ident => ($errno:ident, $tag:literal, $code:ident, $what:literal),
+    )*) => {
+        #[derive(Debug, Clone, Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub enum FsError {
+            $(
+                $(#[$doc])*
+                #[error("{what}: {0}", what = $what)]
+                $kind(String),
+            )*
+        }
+
+        impl FsError {
+            /// The POSIX errno a filesystem caller expects.
+            pub fn errno(&self) -> i32 {
+                match self {
+                    $(FsError::$kind(_) => libc::$errno,)*
+                }
+            }
+
+            /// The errno's name, as the `cairn-errno` header carries it.
+            pub fn tag(&self) -> &'static str {
+                match self {
+                    $(FsError::$kind(_) => $tag,)*
+                }
+            }
+
+            /// The message, without the errno's name.
+            pub fn detail(&self) -> &str {
+                match self {
+                    $(FsError::$kind(s) => s,)*
+                }
+            }
+
+            /// The gRPC code a server answers this error with.
+            fn code(&self) -> Code {
+                match self {
+                    $(FsError::$kind(_) => Code::$code,)*
+                }
+            }
+
+            /// The error of errno tag `tag` (as [`FsError::tag`] names it)
+            /// with message `msg`; None for a tag that names none.
+            pub fn from_tag(tag: &str, msg: &str) -> Option<FsError> {
+                match tag {
+                    $($tag => Some(FsError::$kind(msg.to_string())),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+cluster_errors! {
+    NotFound => (ENOENT, "ENOENT", NotFound, "no such file, directory, key or bucket"),
+    Exists => (EEXIST, "EEXIST", AlreadyExists, "already exists"),
+    NotDir => (ENOTDIR, "ENOTDIR", InvalidArgument, "not a directory"),
+    IsDir => (EISDIR, "EISDIR", InvalidArgument, "is a directory"),
+    NotEmpty => (ENOTEMPTY, "ENOTEMPTY", InvalidArgument, "directory not empty"),
+    Invalid => (EINVAL, "EINVAL", InvalidArgument, "invalid argument"),
+    NameTooLong => (ENAMETOOLONG, "ENAMETOOLONG", InvalidArgument, "name too long"),
+    CrossDevice => (EXDEV, "EXDEV", InvalidArgument, "cannot move across buckets"),
+    NoSpace => (ENOSPC, "ENOSPC", ResourceExhausted, "no space left"),
+    PermissionDenied => (EACCES, "EACCES", PermissionDenied, "permission denied"),
+    /// A condition of the request (an ETag, an existing name) does not hold.
+    PreconditionFailed => (EAGAIN, "PRECONDITION", FailedPrecondition, "precondition failed"),
+    TooManyLinks => (EMLINK, "EMLINK", InvalidArgument, "too many links"),
+    Io => (EIO, "EIO", Internal, "I/O error"),
+    /// Not enough of the cluster reachable (no MDS leader, too few hosts):
+    /// worth a retry.
+    Unavailable => (EIO, "UNAVAILABLE", Unavailable, "cluster unavailable"),
     /// Refused whoever asks: a version under retention or legal hold.
-    #[error("operation not permitted: {0}")]
-    NotPermitted(String),
-    #[error("operation not supported: {0}")]
-    NotSupported(String),
+    NotPermitted => (EPERM, "EPERM", PermissionDenied, "operation not permitted"),
+    NotSupported => (EOPNOTSUPP, "EOPNOTSUPP", Unimplemented, "operation not supported"),
     /// The target's state forbids the change (a bucket with object lock
     /// cannot suspend versioning).
-    #[error("busy: {0}")]
-    Conflict(String),
+    Conflict => (EBUSY, "EBUSY", FailedPrecondition, "busy"),
 }
 
 impl FsError {
-    /// The POSIX errno a filesystem caller expects.
-    pub fn errno(&self) -> i32 {
-        match self {
-            FsError::NotFound(_) => libc::ENOENT,
-            FsError::Exists(_) => libc::EEXIST,
-            FsError::NotDir(_) => libc::ENOTDIR,
-            FsError::IsDir(_) => libc::EISDIR,
-            FsError::NotEmpty(_) => libc::ENOTEMPTY,
-            FsError::Invalid(_) => libc::EINVAL,
-            FsError::NameTooLong(_) => libc::ENAMETOOLONG,
-            FsError::CrossDevice(_) => libc::EXDEV,
-            FsError::NoSpace(_) => libc::ENOSPC,
-            FsError::PermissionDenied(_) => libc::EACCES,
-            FsError::PreconditionFailed(_) => libc::EAGAIN,
-            FsError::TooManyLinks(_) => libc::EMLINK,
-            FsError::Io(_) => libc::EIO,
-            FsError::Unavailable(_) => libc::EIO,
-            FsError::NotPermitted(_) => libc::EPERM,
-            FsError::NotSupported(_) => libc::EOPNOTSUPP,
-            FsError::Conflict(_) => libc::EBUSY,
-        }
-    }
-
-    /// The errno's name, as the `cairn-errno` header carries it.
-    pub fn tag(&self) -> &'static str {
-        match self {
-            FsError::NotFound(_) => "ENOENT",
-            FsError::Exists(_) => "EEXIST",
-            FsError::NotDir(_) => "ENOTDIR",
-            FsError::IsDir(_) => "EISDIR",
-            FsError::NotEmpty(_) => "ENOTEMPTY",
-            FsError::Invalid(_) => "EINVAL",
-            FsError::NameTooLong(_) => "ENAMETOOLONG",
-            FsError::CrossDevice(_) => "EXDEV",
-            FsError::NoSpace(_) => "ENOSPC",
-            FsError::PermissionDenied(_) => "EACCES",
-            FsError::PreconditionFailed(_) => "PRECONDITION",
-            FsError::TooManyLinks(_) => "EMLINK",
-            FsError::Io(_) => "EIO",
-            FsError::Unavailable(_) => "UNAVAILABLE",
-            FsError::NotPermitted(_) => "EPERM",
-            FsError::NotSupported(_) => "EOPNOTSUPP",
-            FsError::Conflict(_) => "EBUSY",
-        }
-    }
-
-    /// The message, without the errno's name.
-    pub fn detail(&self) -> &str {
-        match self {
-            FsError::NotFound(s)
-            | FsError::Exists(s)
-            | FsError::NotDir(s)
-            | FsError::IsDir(s)
-            | FsError::NotEmpty(s)
-            | FsError::Invalid(s)
-            | FsError::NameTooLong(s)
-            | FsError::CrossDevice(s)
-            | FsError::NoSpace(s)
-            | FsError::PermissionDenied(s)
-            | FsError::PreconditionFailed(s)
-            | FsError::TooManyLinks(s)
-            | FsError::Io(s)
-            | FsError::Unavailable(s)
-            | FsError::NotPermitted(s)
-            | FsError::NotSupported(s)
-            | FsError::Conflict(s) => s,
-        }
-    }
-
     /// Rebuilds the error a server sent; a status without the errno header
     /// (a transport failure, a refused credential) becomes `Unavailable` or
     /// `Io` with the status message.
@@ -149,32 +125,6 @@ impl FsError {
             _ => FsError::Io(msg),
         }
     }
-
-    /// The error of errno tag `tag` (as [`FsError::tag`] names it) with
-    /// message `msg`; None for a tag that names none.
-    pub fn from_tag(tag: &str, msg: &str) -> Option<FsError> {
-        let msg = msg.to_string();
-        Some(match tag {
-            "ENOENT" => FsError::NotFound(msg),
-            "EEXIST" => FsError::Exists(msg),
-            "ENOTDIR" => FsError::NotDir(msg),
-            "EISDIR" => FsError::IsDir(msg),
-            "ENOTEMPTY" => FsError::NotEmpty(msg),
-            "EINVAL" => FsError::Invalid(msg),
-            "ENAMETOOLONG" => FsError::NameTooLong(msg),
-            "EXDEV" => FsError::CrossDevice(msg),
-            "ENOSPC" => FsError::NoSpace(msg),
-            "EACCES" => FsError::PermissionDenied(msg),
-            "PRECONDITION" => FsError::PreconditionFailed(msg),
-            "EMLINK" => FsError::TooManyLinks(msg),
-            "EIO" => FsError::Io(msg),
-            "UNAVAILABLE" => FsError::Unavailable(msg),
-            "EPERM" => FsError::NotPermitted(msg),
-            "EOPNOTSUPP" => FsError::NotSupported(msg),
-            "EBUSY" => FsError::Conflict(msg),
-            _ => return None,
-        })
-    }
 }
 
 /// A status that says the peer was not reached or did not answer (no
@@ -189,18 +139,7 @@ pub fn is_transport_failure(status: &Status) -> bool {
 
 impl From<FsError> for Status {
     fn from(err: FsError) -> Status {
-        let code = match &err {
-            FsError::NotFound(_) => Code::NotFound,
-            FsError::Exists(_) => Code::AlreadyExists,
-            FsError::NoSpace(_) => Code::ResourceExhausted,
-            FsError::PermissionDenied(_) | FsError::NotPermitted(_) => Code::PermissionDenied,
-            FsError::NotSupported(_) => Code::Unimplemented,
-            FsError::Conflict(_) => Code::FailedPrecondition,
-            FsError::PreconditionFailed(_) => Code::FailedPrecondition,
-            FsError::Io(_) => Code::Internal,
-            FsError::Unavailable(_) => Code::Unavailable,
-            _ => Code::InvalidArgument,
-        };
+        let code = err.code();
         let mut status = Status::new(code, err.detail().to_string());
         status
             .metadata_mut()

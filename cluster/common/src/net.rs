@@ -34,6 +34,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use thiserror::Error;
 use tonic::transport::{Channel, Endpoint};
 
+/// Largest gRPC message to or from an MDS, in either direction: listings
+/// of 10 000 entries with their layouts, and raft snapshots' pieces,
+/// exceed tonic's 4 MiB default.
+pub const MDS_MAX_MESSAGE: usize = 64 << 20;
+
+/// Largest gRPC message to or from a chunk server: data pieces are at most
+/// 4 MiB (`cairn-client`'s piece size) with their framing.
+pub const CS_MAX_MESSAGE: usize = 16 << 20;
+
 /// How long a connection attempt may take. SYNs are retransmitted after
 /// 1 s and 3 s: three seconds is two tries, plenty on a LAN, and short
 /// enough that a caller with other peers to try moves on quickly.

@@ -27,16 +27,38 @@ pub fn chunk_states<'a>(states: impl IntoIterator<Item = (&'a String, &'a u64)>)
         .join(", ")
 }
 
+pub use cairn_proto::CsStatus;
+
+/// A chunk server's state in one word, as every surface prints it.
+pub fn cs_status_name(status: CsStatus) -> &'static str {
+    match status {
+        CsStatus::Active => "active",
+        CsStatus::Offline => "offline",
+        CsStatus::Lost => "lost",
+        CsStatus::Draining => "draining",
+        CsStatus::Unspecified => "unknown",
+    }
+}
+
+/// Every state a chunk server can be reported in, in the order surfaces
+/// list them.
+pub const CS_STATUSES: [CsStatus; 4] = [
+    CsStatus::Active,
+    CsStatus::Offline,
+    CsStatus::Lost,
+    CsStatus::Draining,
+];
+
 /// Raw free space that counts towards what can still be written, and the
 /// raw capacity it comes from: only chunk servers in state `active` (not
 /// offline, lost or draining) take new chunks; a server's free space is
 /// capped by its capacity less what it holds. `cairn_client::Space`
 /// divides both by the replica count: the allocatable space of `df`,
 /// `cairn stat`, `cairn top` and the status page.
-pub fn raw_space<'a>(servers: impl IntoIterator<Item = (&'a str, u64, u64, u64)>) -> (u64, u64) {
+pub fn raw_space(servers: impl IntoIterator<Item = (CsStatus, u64, u64, u64)>) -> (u64, u64) {
     let (mut total, mut free) = (0u64, 0u64);
     for (state, capacity, used, disk_free) in servers {
-        if state != "active" {
+        if state != CsStatus::Active {
             continue;
         }
         total = total.saturating_add(capacity);

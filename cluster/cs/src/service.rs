@@ -60,9 +60,7 @@ use crate::{
     store::Store,
 };
 
-/// Largest gRPC message accepted or sent (data pieces are ~1 MiB; clients
-/// may send up to a few MiB).
-pub const MAX_MESSAGE: usize = 16 << 20;
+pub use cairn_common::net::CS_MAX_MESSAGE as MAX_MESSAGE;
 /// Size of the pieces a read is streamed in.
 pub const READ_PIECE: u64 = 1 << 20;
 /// Data written locally in one blocking call, at most.

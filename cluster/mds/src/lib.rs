@@ -2,45 +2,57 @@
 //! index, kept in step in one transaction), the chunk map, the chunk server
 //! registry and replica placement, all in one redb file.
 //!
-//! Layout of the crate:
-//! * [`schema`]: tables and versioned records;
-//! * [`command`]: every change as a plain value;
+//! Layout of the crate (no module uses one that uses it back: the house
+//! test checks it):
+//! * `schema`: tables and versioned records;
+//! * `command`: every change as a plain value;
 //! * `apply`: the one deterministic function that applies a command;
+//! * `query`: reads on snapshots;
 //! * `raft`: the replicated log (openraft) in front of `apply`, with group
 //!   commit (one fsync per batch of appends), snapshots and membership;
-//! * `query`: reads on snapshots;
-//! * [`placement`]: the pure replica placement function;
-//! * [`registry`]: live chunk server figures from heartbeats;
-//! * [`health`]: chunk states and liveness, pure;
-//! * [`heal`]: the background work (re-replication, trimming, drains,
+//! * `placement`: the pure replica placement function;
+//! * `registry`: live chunk server figures from heartbeats;
+//! * `health`: chunk states and liveness, pure;
+//! * `state`: what handlers and background work share (the database, the
+//!   raft node, the registry, the in-memory observations: `in_flight`,
+//!   `events`, `clients`, `allocations`, `lifecycle_status`), with
+//!   `submit` and its typed form (`reply`); it depends on no handler;
+//! * `heal`: the background work (re-replication, trimming, drains,
 //!   balancing, collection of unreferenced chunks) behind one entry point;
-//! * [`lifecycle`]: the S3 lifecycle runner, also the leader's only, and
-//!   [`lifecycle_plan`], its pure planner;
+//! * `lifecycle`: the S3 lifecycle runner, also the leader's only, and
+//!   `lifecycle_plan`, its pure planner; `event_watch`: events from
+//!   changes of liveness;
+//! * `stat`: the cluster's figures, one function for the gRPC `Stat`, the
+//!   status page and the metrics, and the cheap `Space` for statfs;
+//!   `process`: this process's own figures;
 //! * `service`, `s3_service`: the gRPC edge (protobuf stops there);
-//! * `init`, `server`: creating a cluster, running an MDS.
+//!   `status_page`: the HTML page and the metrics sampler;
+//! * `options`, `init`, `server`: how an MDS runs, creating a cluster,
+//!   running an MDS.
 
 mod allocations;
 mod apply;
-pub mod clients;
+mod clients;
 pub mod command;
 mod convert;
 pub mod error;
 mod event_watch;
-pub mod events;
-pub mod heal;
-pub mod health;
+mod events;
+mod heal;
+mod health;
 mod in_flight;
 mod init;
-pub mod lifecycle;
+mod lifecycle;
 pub mod lifecycle_plan;
 mod lifecycle_status;
 mod options;
 mod persist;
-pub mod placement;
+mod placement;
 mod process;
 mod query;
-pub mod raft;
-pub mod registry;
+mod raft;
+mod registry;
+mod reply;
 mod s3_service;
 pub mod schema;
 mod server;
@@ -51,7 +63,9 @@ mod status_page;
 
 pub use error::MdsError;
 pub use init::{create_member, init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};
+pub use lifecycle::ACTIONS_PER_SECOND as LIFECYCLE_ACTIONS_PER_SECOND;
 pub use options::MdsOptions;
+pub use raft::{LOG_KEPT, SNAPSHOT_EVERY};
 pub use server::Mds;
 pub use status_page::StatusSource;
 

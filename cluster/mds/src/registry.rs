@@ -38,6 +38,16 @@ pub struct Live {
     pub last_seen: Instant,
 }
 
+/// Where a chunk server's data path listens: the address its heartbeats
+/// give (it may have moved since it registered), else the registered one;
+/// empty when it never said.
+pub fn data_addr(registered: &str, live: Option<&Live>) -> String {
+    live.map(|l| l.figures.addr.as_str())
+        .filter(|a| !a.is_empty())
+        .unwrap_or(registered)
+        .to_string()
+}
+
 pub struct Registry {
     offline_after: Duration,
     live: Mutex<HashMap<u32, Live>>,
@@ -77,10 +87,6 @@ impl Registry {
     /// Whether a CS last seen as `live` is online at `now`.
     pub fn is_online(&self, live: Option<&Live>, now: Instant) -> bool {
         live.is_some_and(|l| now.saturating_duration_since(l.last_seen) <= self.offline_after)
-    }
-
-    pub fn offline_after(&self) -> Duration {
-        self.offline_after
     }
 }
 

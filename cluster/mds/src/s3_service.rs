@@ -7,14 +7,16 @@ use cairn_proto::s3_meta_server::S3Meta;
 use rand::Rng;
 use tonic::{Request, Response};
 
-use crate::command::{Command, CommandReply, ProtectionChange};
+use crate::command::{Command, ProtectionChange};
 use crate::convert::{
     access_key_to_pb, bucket_protection_to_pb, default_retention_from_pb, object_from_pb,
     part_from_pb, retention_from_pb, upload_to_pb, version_to_pb,
 };
+use crate::reply::ObjectDeleted;
 use crate::schema::BucketPermission;
+use crate::schema::{AccessKeyInfo, UploadInfo};
 use crate::schema::{ObjectLockConfig, Versioning};
-use crate::service::{unexpected, MdsService, Reply};
+use crate::service::{MdsService, Reply};
 
 /// Alphabets of generated keys: the shapes S3 clients expect (a 20-character
 /// id, a 40-character secret).
@@ -30,10 +32,8 @@ fn random_string(alphabet: &[u8], len: usize) -> String {
 
 impl MdsService {
     async fn access_key(&self, command: Command) -> Reply<pb::AccessKey> {
-        match self.state.submit(command).await? {
-            CommandReply::AccessKey(k) => Ok(Response::new(access_key_to_pb(&k))),
-            other => Err(unexpected(&other)),
-        }
+        let key: AccessKeyInfo = self.state.submit_for(command).await?;
+        Ok(Response::new(access_key_to_pb(&key)))
     }
 }
 
@@ -113,9 +113,9 @@ impl S3Meta for MdsService {
     async fn create_upload(&self, request: Request<pb::CreateUploadRequest>) -> Reply<pb::Upload> {
         let r = request.into_inner();
         let object = object_from_pb(&r.node.unwrap_or_default())?;
-        match self
+        let upload: UploadInfo = self
             .state
-            .submit(Command::CreateUpload {
+            .submit_for(Command::CreateUpload {
                 bucket: r.bucket,
                 key: r.key,
                 object,
@@ -126,11 +126,8 @@ impl S3Meta for MdsService {
                     now_ns()
                 },
             })
-            .await?
-        {
-            CommandReply::Upload(u) => Ok(Response::new(upload_to_pb(&u, true))),
-            other => Err(unexpected(&other)),
-        }
+            .await?;
+        Ok(Response::new(upload_to_pb(&upload, true)))
     }
 
     async fn put_part(&self, request: Request<pb::PutPartRequest>) -> Reply<pb::Empty> {
@@ -312,26 +309,20 @@ impl S3Meta for MdsService {
         request: Request<pb::DeleteObjectRequest>,
     ) -> Reply<pb::DeleteObjectReply> {
         let r = request.into_inner();
-        match self
+        let deleted: ObjectDeleted = self
             .state
-            .submit(Command::DeleteObject {
+            .submit_for(Command::DeleteObject {
                 bucket: r.bucket,
                 key: r.key,
                 version_id: (!r.version_id.is_empty()).then_some(r.version_id),
                 bypass_governance: r.bypass_governance,
                 now_ns: now_ns(),
             })
-            .await?
-        {
-            CommandReply::Deleted {
-                version_id,
-                delete_marker,
-            } => Ok(Response::new(pb::DeleteObjectReply {
-                version_id,
-                delete_marker,
-            })),
-            other => Err(unexpected(&other)),
-        }
+            .await?;
+        Ok(Response::new(pb::DeleteObjectReply {
+            version_id: deleted.version_id,
+            delete_marker: deleted.delete_marker,
+        }))
     }
 
     async fn set_protection(&self, request: Request<pb::SetProtectionRequest>) -> Reply<pb::Empty> {

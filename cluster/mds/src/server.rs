@@ -32,10 +32,6 @@ use crate::schema::ClusterMeta;
 use crate::service::{JoinService, MdsService};
 use crate::state::State;
 
-/// Largest gRPC message in either direction. Listings of 10 000 entries
-/// with their layouts exceed tonic's 4 MiB default.
-const MAX_MESSAGE: usize = 64 << 20;
-
 /// The state database is still open in this process (a closing MDS).
 struct Closing;
 
@@ -229,21 +225,21 @@ impl Mds {
         let auth = ServerAuth(self.state.meta.auth());
         let service = MdsService::new(self.state.clone());
         let metadata = MetadataServer::new(service.clone())
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
+            .max_decoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
+            .max_encoding_message_size(cairn_common::net::MDS_MAX_MESSAGE);
         let s3_meta = S3MetaServer::new(service.clone())
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
+            .max_decoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
+            .max_encoding_message_size(cairn_common::net::MDS_MAX_MESSAGE);
         let admin = ClusterAdminServer::new(service)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
+            .max_decoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
+            .max_encoding_message_size(cairn_common::net::MDS_MAX_MESSAGE);
         let join = JoinServer::new(JoinService::new(self.state.clone()));
         let raft_service = MdsRaftServer::new(RaftService {
             raft: self.state.raft.clone(),
             members: self.state.members.clone(),
         })
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+        .max_decoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
+        .max_encoding_message_size(cairn_common::net::MDS_MAX_MESSAGE);
         // Clients and chunk servers talk to the leader only; a follower
         // refuses them with the leader's address.
         let gate = LeaderGate {

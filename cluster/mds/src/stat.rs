@@ -12,6 +12,7 @@ use cairn_proto as pb;
 use crate::health::{self, ChunkState, Liveness};
 use crate::placement;
 use crate::process::{cpu_secs, rss_bytes};
+use crate::query::Reader;
 use crate::schema::CsState;
 use crate::state::State;
 
@@ -19,12 +20,60 @@ use crate::state::State;
 /// are; a sample of reasons is what an operator needs.
 const MAX_BLOCKED_SHOWN: usize = 20;
 
+/// A chunk server's state as Stat reports it: a draining one is draining
+/// whether or not it is heard from.
+fn status(recorded: CsState, liveness: Liveness) -> pb::CsStatus {
+    match (recorded, liveness) {
+        (CsState::Draining, _) => pb::CsStatus::Draining,
+        (_, Liveness::Online) => pb::CsStatus::Active,
+        (_, Liveness::Offline) => pb::CsStatus::Offline,
+        (_, Liveness::Lost) => pb::CsStatus::Lost,
+    }
+}
+
+/// The root's replica count (the cluster's default for new buckets).
+fn default_replicas(state: &State, reader: &Reader) -> Result<u32, FsError> {
+    Ok(match reader.inode(cairn_common::ROOT_INO)?.replicas {
+        0 => state.meta.default_replicas,
+        n => n,
+    })
+}
+
+/// What can still be written: every chunk server's space and state, the
+/// default replica count and the inode count. Scans no chunk and no inode:
+/// statfs and scrapes can call it as often as they like.
+pub(crate) async fn space(state: &State) -> Result<pb::ClusterSpace, FsError> {
+    let reader = state.read().await?;
+    let servers = reader.chunk_servers()?;
+    let default_replicas = default_replicas(state, &reader)?;
+    let inodes = reader.inode_count()?;
+    drop(reader);
+    let views = state.views(&servers, Instant::now());
+    let chunk_servers = servers
+        .iter()
+        .filter_map(|s| {
+            let view = views.get(&s.id)?;
+            Some(pb::CsSpace {
+                status: status(s.state, view.liveness).into(),
+                capacity: view.capacity,
+                used: view.used,
+                free: view.free,
+            })
+        })
+        .collect();
+    Ok(pb::ClusterSpace {
+        chunk_servers,
+        default_replicas,
+        inodes,
+    })
+}
+
 pub(crate) async fn cluster_stat(state: &State) -> Result<pb::ClusterStat, FsError> {
     let reader = state.read().await?;
     let servers = reader.chunk_servers()?;
     let chunks = reader.chunks()?;
     let (inodes, logical_bytes) = reader.inode_totals()?;
-    let default_replicas = reader.inode(cairn_common::ROOT_INO)?.replicas;
+    let default_replicas = default_replicas(state, &reader)?;
     let buckets = reader.buckets()?.len() as u64;
     let mut replica_counts: BTreeMap<u32, u64> = BTreeMap::new();
     for s in servers.iter().filter(|s| s.state != CsState::Removed) {
@@ -43,22 +92,12 @@ pub(crate) async fn cluster_stat(state: &State) -> Result<pb::ClusterStat, FsErr
         let l = live.get(&s.id);
         let figures = l.map(|l| l.figures.clone()).unwrap_or_default();
         let c = view.candidate();
-        let state = match (s.state, view.liveness) {
-            (CsState::Draining, _) => "draining",
-            (_, Liveness::Online) => "active",
-            (_, Liveness::Offline) => "offline",
-            (_, Liveness::Lost) => "lost",
-        };
         cs_stats.push(pb::CsStat {
             cs_id: s.id,
-            addr: if figures.addr.is_empty() {
-                s.addr.clone()
-            } else {
-                figures.addr.clone()
-            },
+            addr: crate::registry::data_addr(&s.addr, l),
             host: s.host.clone(),
             tier: s.tier,
-            state: state.to_string(),
+            status: status(s.state, view.liveness).into(),
             capacity: c.capacity,
             used: figures.used,
             free: figures.free,
@@ -142,11 +181,7 @@ pub(crate) async fn cluster_stat(state: &State) -> Result<pb::ClusterStat, FsErr
         lifecycle_markers_removed: lifecycle.markers_removed,
         lifecycle_uploads_aborted: lifecycle.uploads_aborted,
         lifecycle: state.lifecycle.to_proto(),
-        default_replicas: if default_replicas == 0 {
-            state.meta.default_replicas
-        } else {
-            default_replicas
-        },
+        default_replicas,
     })
 }
 

@@ -17,6 +17,7 @@ use crate::options::MdsOptions;
 use crate::query::Reader;
 use crate::raft::{self, membership::Members, LogStore, Raft};
 use crate::registry::Registry;
+use crate::reply::ReplyOf;
 use crate::schema::{ChunkServerInfo, ClusterMeta, CsState};
 
 /// What the handlers share. Field order is drop order: the raft node goes
@@ -84,7 +85,7 @@ impl State {
                     used: figures.used,
                     free: figures.free,
                     latency_ms: figures.latency_ms,
-                    reachable: !s.addr.is_empty() || !figures.addr.is_empty(),
+                    reachable: !crate::registry::data_addr(&s.addr, l).is_empty(),
                 };
                 (s.id, view)
             })
@@ -138,6 +139,16 @@ impl State {
         let deadline = tokio::time::Instant::now() + raft::WRITE_TIMEOUT;
         self.wait_for_leader(deadline).await?;
         self.batcher.submit(command, crate::persist::asked()).await
+    }
+
+    /// [`State::submit`], for a command whose reply has a known shape.
+    pub async fn submit_for<T: ReplyOf>(&self, command: Command) -> Result<T, FsError> {
+        T::take(self.submit(command).await?).map_err(|other| {
+            FsError::Io(format!(
+                "the state machine answered {other} where {} was due",
+                std::any::type_name::<T>()
+            ))
+        })
     }
 
     /// Answers once every change answered before it is on stable storage

@@ -73,14 +73,15 @@ fn sample(part: &PartMetrics, stat: &pb::ClusterStat) {
     for (state, n) in &stat.chunk_states {
         part.set_chunks(state, *n);
     }
-    let mut by_state: std::collections::BTreeMap<&str, u64> =
-        ["active", "offline", "lost", "draining"]
-            .into_iter()
-            .map(|s| (s, 0))
-            .collect();
+    let mut by_state: std::collections::BTreeMap<&str, u64> = summary::CS_STATUSES
+        .into_iter()
+        .map(|s| (summary::cs_status_name(s), 0))
+        .collect();
     let (mut capacity, mut used, mut free, mut replicas) = (0, 0, 0, 0);
     for cs in &stat.chunk_servers {
-        *by_state.entry(cs.state.as_str()).or_default() += 1;
+        *by_state
+            .entry(summary::cs_status_name(cs.status()))
+            .or_default() += 1;
         capacity += cs.capacity;
         used += cs.used;
         free += cs.free;
@@ -175,7 +176,7 @@ fn render(stat: &pb::ClusterStat) -> String {
     let (_, raw_free) = summary::raw_space(
         stat.chunk_servers
             .iter()
-            .map(|c| (c.state.as_str(), c.capacity, c.used, c.free)),
+            .map(|c| (c.status(), c.capacity, c.used, c.free)),
     );
     let replicas = u64::from(stat.default_replicas.max(1));
     let (allocatable, free) = (raw_free / replicas, raw_free);
@@ -290,7 +291,7 @@ fn render(stat: &pb::ClusterStat) -> String {
             cs.copies_out,
             if cs.journal { "JC" } else { "C" },
             id = cs.cs_id,
-            st = escape(&cs.state),
+            st = summary::cs_status_name(cs.status()),
         );
     }
     h.push_str(
@@ -347,7 +348,7 @@ mod tests {
             chunk_servers: vec![pb::CsStat {
                 cs_id: 7,
                 host: "h&1".into(),
-                state: "offline".into(),
+                status: pb::CsStatus::Offline.into(),
                 ..Default::default()
             }],
             clients: vec![pb::ClientStat {

@@ -123,7 +123,7 @@ impl Embedded {
         let active = stat
             .chunk_servers
             .iter()
-            .filter(|c| c.state == "active")
+            .filter(|c| c.status == cairn_common::summary::CsStatus::Active)
             .count();
         let mounted = match &self.mount {
             Some(m) => crate::sys::is_mountpoint(m),

@@ -97,7 +97,9 @@ impl Cluster {
                 let active = stat
                     .chunk_servers
                     .iter()
-                    .filter(|c| c.state == "active" && !c.addr.is_empty())
+                    .filter(|c| {
+                        c.status == cairn_common::summary::CsStatus::Active && !c.addr.is_empty()
+                    })
                     .count();
                 if active == 3 {
                     break;

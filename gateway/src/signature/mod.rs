@@ -16,6 +16,7 @@ pub mod canonical;
 pub mod payload;
 pub mod policy;
 pub mod post_form;
+pub mod signing;
 pub mod streaming;
 pub mod time;
 pub mod v2;

@@ -19,7 +19,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::v4::{hmac_sha256, signing_key, Credential, SERVICE};
+use super::signing::{hmac_sha256, signing_key};
+use super::v4::{Credential, SERVICE};
 use super::{lookup_key, mac_eq, time, v2, AccessKey, AuthContext, KeyStore};
 use crate::error::{ErrorCode, S3Error, S3Result};
 

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 
 use super::canonical::EMPTY_SHA256_HEX;
 use super::mac_eq;
-use super::v4::hmac_sha256;
+use super::signing::hmac_sha256;
 use crate::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
 use crate::error::{ErrorCode, S3Error};
 

@@ -7,11 +7,9 @@
 //! date). The tests sign requests with `aws-sigv4` and check that this
 //! module accepts them, so the two stay in agreement.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use super::canonical::{self, canonical_headers, sha256_hex, HeaderProblem};
 use super::payload::{ContentSha256, UNSIGNED_PAYLOAD};
+use super::signing::{hmac_sha256, scope, signing_key};
 use super::streaming::ChunkSigner;
 use super::time::{self, MAX_PRESIGNED_EXPIRES_SECS};
 use super::{lookup_key, mac_eq, Auth, AuthContext, KeyStore, PayloadCheck, SignedParts};
@@ -22,31 +20,6 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const SERVICE: &str = "s3";
 /// Most headers a request may sign.
 const MAX_SIGNED_HEADERS: usize = 128;
-
-type HmacSha256 = Hmac<Sha256>;
-
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC takes keys of any length: `new_from_slice` cannot fail.
-    let mut mac = match HmacSha256::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-/// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
-pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac_sha256(&k_date, region.as_bytes());
-    let k_service = hmac_sha256(&k_region, service.as_bytes());
-    hmac_sha256(&k_service, b"aws4_request")
-}
-
-/// `date/region/service/aws4_request`.
-pub fn scope(date: &str, region: &str, service: &str) -> String {
-    format!("{date}/{region}/{service}/aws4_request")
-}
 
 /// The string to sign of a request.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {

@@ -51,6 +51,11 @@ use crate::{
     Inner,
 };
 
+/// Most bytes of one piece: one `ChunkService.Write` call. A stream is cut
+/// into pieces of this size, and in-place writes gather adjacent runs up
+/// to it; well under the chunk servers' message limit.
+pub(crate) const PIECE_BYTES: usize = 4 << 20;
+
 /// Largest data message on the wire.
 const MESSAGE_BYTES: usize = 1 << 20;
 

@@ -237,6 +237,12 @@ impl Reader {
     }
 
     /// (inode count, bytes in files) — a full scan, for Stat.
+    /// Inodes in the namespace, without reading them (redb keeps a
+    /// table's length).
+    pub fn inode_count(&self) -> Result<u64, FsError> {
+        redb::ReadableTableMetadata::len(&self.table(schema::INODES)?).io()
+    }
+
     pub fn inode_totals(&self) -> Result<(u64, u64), FsError> {
         let table = self.table(schema::INODES)?;
         let mut count = 0u64;

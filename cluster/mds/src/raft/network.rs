@@ -28,10 +28,6 @@ use tonic::{
 
 use super::{NodeId, Raft, TypeConfig};
 
-/// Largest raft message: snapshots travel in chunks of openraft's default
-/// size (3 MiB), append batches are bounded by its payload limit.
-const MAX_MESSAGE: usize = 64 << 20;
-
 type Client = MdsRaftClient<InterceptedService<Channel, ClientAuth>>;
 
 fn any(e: impl std::fmt::Display) -> AnyError {
@@ -61,8 +57,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                     .tcp_nodelay(true)
                     .connect_lazy();
                 MdsRaftClient::with_interceptor(channel, ClientAuth(self.auth.clone()))
-                    .max_decoding_message_size(MAX_MESSAGE)
-                    .max_encoding_message_size(MAX_MESSAGE)
+                    .max_decoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
+                    .max_encoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
             })
             .map_err(|e| format!("bad MDS address `{}`: {e}", node.addr));
         Peer { target, client }

@@ -10,26 +10,21 @@ impl ClusterAdmin for MdsService {
         request: Request<pb::RegisterCsRequest>,
     ) -> Reply<pb::RegisterCsReply> {
         let r = request.into_inner();
-        match self
+        let CsRegistered(cs_id) = self
             .state
-            .submit(Command::RegisterCs {
+            .submit_for(Command::RegisterCs {
                 host: r.host.clone(),
                 tier: r.tier,
                 capacity: r.capacity,
                 journal: r.journal,
                 now_ns: now_ns(),
             })
-            .await?
-        {
-            CommandReply::CsRegistered { cs_id } => {
-                tracing::info!(cs_id, host = %r.host, tier = r.tier, "chunk server registered");
-                Ok(Response::new(pb::RegisterCsReply {
-                    cs_id,
-                    cluster_id: self.state.meta.cluster_id.clone(),
-                }))
-            }
-            other => Err(unexpected(&other)),
-        }
+            .await?;
+        tracing::info!(cs_id, host = %r.host, tier = r.tier, "chunk server registered");
+        Ok(Response::new(pb::RegisterCsReply {
+            cs_id,
+            cluster_id: self.state.meta.cluster_id.clone(),
+        }))
     }
 
     async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Reply<pb::HeartbeatReply> {
@@ -102,14 +97,10 @@ impl ClusterAdmin for MdsService {
         };
         let (deletes, set_versions) = match command {
             None => (Vec::new(), Vec::new()),
-            Some(c) => match self.state.submit(c).await? {
-                CommandReply::Deletes(d) => (d, Vec::new()),
-                CommandReply::Reconciled {
-                    deletes,
-                    set_versions,
-                } => (deletes, set_versions),
-                other => return Err(unexpected(&other)),
-            },
+            Some(c) => {
+                let r: Reconciled = self.state.submit_for(c).await?;
+                (r.deletes, r.set_versions)
+            }
         };
         if !deletes.is_empty() {
             tracing::debug!(

@@ -241,9 +241,9 @@ impl Metadata for MdsService {
 
     async fn create_bucket(&self, request: Request<pb::BucketRequest>) -> Reply<pb::Bucket> {
         let r = request.into_inner();
-        match self
+        let bucket: BucketInfo = self
             .state
-            .submit(if r.object_lock {
+            .submit_for(if r.object_lock {
                 Command::CreateBucketWith {
                     name: r.name,
                     owner: r.owner,
@@ -257,11 +257,8 @@ impl Metadata for MdsService {
                     now_ns: now_ns(),
                 }
             })
-            .await?
-        {
-            CommandReply::Bucket(b) => Ok(Response::new(bucket_to_pb(&b))),
-            other => Err(unexpected(&other)),
-        }
+            .await?;
+        Ok(Response::new(bucket_to_pb(&bucket)))
     }
 
     async fn delete_bucket(&self, request: Request<pb::BucketRequest>) -> Reply<pb::Empty> {
@@ -296,20 +293,17 @@ impl Metadata for MdsService {
         let r = request.into_inner();
         let (chain, minimum, servers) =
             self.place_chunk(r.ino, &r.client_host, &r.avoid, 1).await?;
-        match self
+        let NewChunk(chunk_id, chunk) = self
             .state
-            .submit(Command::AllocateChunk {
+            .submit_for(Command::AllocateChunk {
                 owner: r.ino,
                 chain,
             })
-            .await?
-        {
-            CommandReply::Chunk { chunk_id, chunk } => Ok(Response::new(pb::ChunkLocation {
-                min_replicas: minimum,
-                ..self.chain(chunk_id, &chunk, &servers)
-            })),
-            other => Err(unexpected(&other)),
-        }
+            .await?;
+        Ok(Response::new(pb::ChunkLocation {
+            min_replicas: minimum,
+            ..self.chain(chunk_id, &chunk, &servers)
+        }))
     }
 
     async fn allocate_chunks(
@@ -320,26 +314,23 @@ impl Metadata for MdsService {
         let (chain, minimum, servers) = self
             .place_chunk(r.ino, &r.client_host, &r.avoid, u64::from(r.count.max(1)))
             .await?;
-        match self
+        let made: Vec<(u64, ChunkInfo)> = self
             .state
-            .submit(Command::AllocateChunks {
+            .submit_for(Command::AllocateChunks {
                 owner: r.ino,
                 chain,
                 count: r.count,
             })
-            .await?
-        {
-            CommandReply::Chunks(made) => Ok(Response::new(pb::AllocateChunksReply {
-                chunks: made
-                    .iter()
-                    .map(|(chunk_id, chunk)| pb::ChunkLocation {
-                        min_replicas: minimum,
-                        ..self.chain(*chunk_id, chunk, &servers)
-                    })
-                    .collect(),
-            })),
-            other => Err(unexpected(&other)),
-        }
+            .await?;
+        Ok(Response::new(pb::AllocateChunksReply {
+            chunks: made
+                .iter()
+                .map(|(chunk_id, chunk)| pb::ChunkLocation {
+                    min_replicas: minimum,
+                    ..self.chain(*chunk_id, chunk, &servers)
+                })
+                .collect(),
+        }))
     }
 
     async fn locate_chunks(
@@ -414,25 +405,20 @@ impl Metadata for MdsService {
         let r = request.into_inner();
         tracing::info!(chunk = r.chunk_id, version = r.version, cs = r.cs_id, reason = %r.reason, "replica dropped by a writer");
         self.state.heal.touch([r.chunk_id], Instant::now());
-        match self
+        let NewChunk(chunk_id, chunk) = self
             .state
-            .submit(Command::DropReplica {
+            .submit_for(Command::DropReplica {
                 chunk_id: r.chunk_id,
                 version: r.version,
                 cs_id: r.cs_id,
             })
-            .await?
-        {
-            CommandReply::Chunk { chunk_id, chunk } => {
-                let servers = self.servers_by_id()?;
-                let min_replicas = self.min_replicas_of(&self.state.reader()?, &chunk);
-                Ok(Response::new(pb::ChunkLocation {
-                    min_replicas,
-                    ..self.chain(chunk_id, &chunk, &servers)
-                }))
-            }
-            other => Err(unexpected(&other)),
-        }
+            .await?;
+        let servers = self.servers_by_id()?;
+        let min_replicas = self.min_replicas_of(&self.state.reader()?, &chunk);
+        Ok(Response::new(pb::ChunkLocation {
+            min_replicas,
+            ..self.chain(chunk_id, &chunk, &servers)
+        }))
     }
 
     async fn report_bad_replica(
@@ -456,6 +442,10 @@ impl Metadata for MdsService {
 
     async fn stat(&self, _request: Request<pb::Empty>) -> Reply<pb::ClusterStat> {
         Ok(Response::new(crate::stat::cluster_stat(&self.state).await?))
+    }
+
+    async fn space(&self, _request: Request<pb::Empty>) -> Reply<pb::ClusterSpace> {
+        Ok(Response::new(crate::stat::space(&self.state).await?))
     }
 
     async fn report_client(&self, request: Request<pb::ClientStat>) -> Reply<pb::Empty> {
@@ -490,17 +480,13 @@ impl Metadata for MdsService {
             }));
         }
         if r.force {
-            let lost = match self
+            let CsRemoved(lost) = self
                 .state
-                .submit(Command::RemoveCs {
+                .submit_for(Command::RemoveCs {
                     cs_id: r.cs_id,
                     force: true,
                 })
-                .await?
-            {
-                CommandReply::CsRemoved { chunks_lost } => chunks_lost,
-                other => return Err(unexpected(&other)),
-            };
+                .await?;
             self.state.heal.cancel_cs(r.cs_id);
             tracing::warn!(
                 cs_id = r.cs_id,

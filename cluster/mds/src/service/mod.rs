@@ -13,7 +13,7 @@ use cairn_proto::{
 use tonic::{Request, Response, Status};
 
 use crate::allocations;
-use crate::command::{Command, CommandReply, ReplicaRef};
+use crate::command::{Command, ReplicaRef};
 use crate::convert::{
     attr_change_from_pb, bucket_to_pb, node_kind_from_pb, node_to_pb, object_from_pb,
 };
@@ -22,8 +22,9 @@ use crate::health;
 use crate::init::verify_password;
 use crate::placement::{self, Candidate};
 use crate::query::Reader;
-use crate::registry::{Figures, Live};
-use crate::schema::{ChunkInfo, ChunkServerInfo, CsState, Inode};
+use crate::registry::{data_addr, Figures, Live};
+use crate::reply::{CsRegistered, CsRemoved, NewChunk, Reconciled};
+use crate::schema::{BucketInfo, ChunkInfo, ChunkServerInfo, CsState, Inode};
 use crate::state::State;
 
 mod admin;
@@ -70,10 +71,8 @@ impl MdsService {
     }
 
     pub(crate) async fn node(&self, command: Command) -> Reply<pb::Node> {
-        match self.state.submit(command).await? {
-            CommandReply::Node(n) => Ok(Response::new(node_to_pb(&n))),
-            other => Err(unexpected(&other)),
-        }
+        let node: Inode = self.state.submit_for(command).await?;
+        Ok(Response::new(node_to_pb(&node)))
     }
 
     pub(crate) async fn done(&self, command: Command) -> Reply<pb::Empty> {
@@ -117,9 +116,7 @@ impl MdsService {
                 let online = self.state.registry.is_online(l, now);
                 let (addr, host, cost) = match servers.get(id) {
                     Some(s) => (
-                        l.map(|l| l.figures.addr.clone())
-                            .filter(|a| !a.is_empty())
-                            .unwrap_or_else(|| s.addr.clone()),
+                        data_addr(&s.addr, l),
                         s.host.clone(),
                         placement::cost(&candidate(s, l, online)),
                     ),
@@ -242,12 +239,7 @@ impl MdsService {
                     let s = servers.get(id);
                     pb::CsAddr {
                         cs_id: *id,
-                        addr: live
-                            .get(id)
-                            .map(|l| l.figures.addr.clone())
-                            .filter(|a| !a.is_empty())
-                            .or_else(|| s.map(|s| s.addr.clone()))
-                            .unwrap_or_default(),
+                        addr: data_addr(s.map_or("", |s| s.addr.as_str()), live.get(id)),
                         host: s.map(|s| s.host.clone()).unwrap_or_default(),
                     }
                 })
@@ -262,10 +254,7 @@ impl MdsService {
         let live = self.state.registry.get(s.id);
         pb::CsAddr {
             cs_id: s.id,
-            addr: live
-                .map(|l| l.figures.addr)
-                .filter(|a| !a.is_empty())
-                .unwrap_or_else(|| s.addr.clone()),
+            addr: data_addr(&s.addr, live.as_ref()),
             host: s.host.clone(),
         }
     }
@@ -296,7 +285,7 @@ fn candidate(s: &ChunkServerInfo, live: Option<&Live>, online: bool) -> Candidat
         free: figures.free,
         // Placement hands out addresses: a CS that never said where it
         // listens cannot be in a chain.
-        online: online && (!s.addr.is_empty() || !figures.addr.is_empty()),
+        online: online && !data_addr(&s.addr, live).is_empty(),
         draining: s.state != CsState::Active,
         latency_ms: figures.latency_ms,
     }
@@ -310,10 +299,6 @@ fn finite_ms(ms: f64) -> f64 {
     } else {
         0.0
     }
-}
-
-pub(crate) fn unexpected(reply: &CommandReply) -> Status {
-    Status::internal(format!("unexpected command reply {reply:?}"))
 }
 
 fn entries(page: crate::query::Page) -> Vec<(Vec<u8>, pb::Node)> {

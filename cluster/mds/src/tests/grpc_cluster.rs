@@ -248,7 +248,10 @@ async fn grpc_chunk_servers_placement_and_stat() {
     let stat = md.stat(pb::Empty {}).await.unwrap().into_inner();
     assert_eq!(stat.cluster_name, "test");
     assert_eq!(stat.chunk_servers.len(), 3);
-    assert!(stat.chunk_servers.iter().all(|c| c.state == "active"));
+    assert!(stat
+        .chunk_servers
+        .iter()
+        .all(|c| c.status() == pb::CsStatus::Active));
     assert!(stat
         .chunk_servers
         .iter()
@@ -381,10 +384,9 @@ async fn offline_chunk_servers_get_no_chunks_and_are_listed_last() {
             .iter()
             .find(|c| c.cs_id == id)
             .unwrap()
-            .state
-            .clone()
+            .status()
     };
-    assert_eq!(state(first), "offline");
+    assert_eq!(state(first), pb::CsStatus::Offline);
     assert_eq!(stat.chunks_by_replicas.get(&2), Some(&1));
     for _ in 0..3 {
         let loc = md

@@ -10,7 +10,7 @@ use aws_smithy_runtime_api::http::Headers;
 use futures::StreamExt;
 
 use super::*;
-use crate::signature::v4::{scope, signing_key};
+use crate::signature::signing::{scope, signing_key};
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
