@@ -536,16 +536,20 @@ async fn minority_cannot_commit_and_a_stopped_mds_catches_up() {
     for i in 0..10u64 {
         let key = format!("after/{i:03}");
         attempted.insert(key.clone());
-        loop {
-            match put(&client, &key, 100 + i).await {
-                Ok(()) => break,
-                Err(e) if Instant::now() < deadline => {
+        let left = deadline.saturating_duration_since(Instant::now());
+        cairn_testkit::until(
+            left,
+            Duration::from_millis(200),
+            "a write after the majority returns",
+            || async {
+                put(&client, &key, 100 + i).await.map_err(|e| {
                     eprintln!("write after the majority returned, retried: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("write after the majority returns: {e}"),
-            }
-        }
+                    e.to_string()
+                })
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         acked.insert(key, 100 + i);
     }
     verify(&client, &acked, &attempted).await;

@@ -46,18 +46,15 @@ impl Tmux {
 
     /// Waits until the screen satisfies `check`, showing it on failure.
     fn wait_screen(&self, limit: Duration, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            let s = self.screen();
-            if check(&s) {
-                return s;
+        cairn_testkit::within(limit, what, || {
+            let screen = self.screen();
+            if check(&screen) {
+                Ok(screen)
+            } else {
+                Err(format!("the screen:\n{screen}"))
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out after {limit:?} waiting for {what}; the screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

@@ -120,7 +120,10 @@ async fn s3_to_client_library() {
         cluster.head_object(&b, b"dir/sub/file.bin").await,
         Err(cairn_client::Error::NotFound(_))
     ));
-    assert!(cluster.lookup(sub.ino, b"file.bin").await.is_err());
+    assert!(matches!(
+        cluster.lookup(sub.ino, b"file.bin").await,
+        Err(cairn_client::Error::NotFound(_))
+    ));
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::{
     collections::BTreeMap,
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -139,23 +139,20 @@ impl Drop for Up {
     }
 }
 
-/// Polls `check` every 200 ms until it gives a value, for at most `limit`.
+/// The kit's poller (`cairn_testkit::until`) every 200 ms, for at most
+/// `limit`, over a check that gives `None` while not yet.
 async fn until<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let every = Duration::from_millis(200);
+    cairn_testkit::until(limit, every, what, || {
+        let pending = check();
+        async move { pending.await.ok_or_else(String::new) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn rule(id: &str, prefix: &str) -> aws_sdk_s3::types::builders::LifecycleRuleBuilder {

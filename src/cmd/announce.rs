@@ -1,7 +1,8 @@
 //! Where a daemon tells which addresses it listens on, for the programs
 //! that started it: when `CAIRN_LISTEN_FILE` names a file, every listener
 //! bound appends one line `ROLE ADDR` to it (`mds`, `cs`, `s3`,
-//! `metrics`), once it is bound and before it serves. So a caller can ask
+//! `s3-plain`, `metrics`; `cairn up` writes one for each of its parts),
+//! once it is bound and before it serves. So a caller can ask
 //! for port 0 and read the port the system chose, with no guessing and no
 //! race. Without the variable nothing is written.
 //!

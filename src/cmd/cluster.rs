@@ -8,8 +8,9 @@ use std::{
 };
 
 use anyhow::{bail, Context};
+use cairn_client::{Client, ClientOptions};
 use cairn_common::{units::parse_size, ClusterConfig, MAX_CHUNK_SIZE};
-use cairn_proto::{join_client::JoinClient, AddMdsRequest, AuthNodeRequest, RemoveMdsRequest};
+use cairn_proto::{join_client::JoinClient, AuthNodeRequest};
 use clap::Args;
 use tokio::net::TcpListener;
 
@@ -238,14 +239,23 @@ async fn join_mds(name: &str, args: &MakeMdsArgs) -> anyhow::Result<()> {
 pub(crate) async fn add_mds(
     config: &ClusterConfig,
     addr: &str,
-) -> anyhow::Result<cairn_proto::AddMdsReply> {
-    let addr = addr.to_string();
-    leader_call(config, move |mut c| {
-        let addr = addr.clone();
-        async move { c.add_mds(AddMdsRequest { addr }).await }
-    })
-    .await
-    .context("cannot add the MDS to the cluster")
+) -> anyhow::Result<cairn_client::AddedMds> {
+    membership_client(config)?
+        .add_mds(addr)
+        .await
+        .context("cannot add the MDS to the cluster")
+}
+
+/// A client for membership changes: the client library finds the leader
+/// and follows redirects; the timeout leaves an election and a snapshot
+/// time to finish.
+fn membership_client(config: &ClusterConfig) -> anyhow::Result<Client> {
+    let options = ClientOptions {
+        mds_timeout: Duration::from_secs(20),
+        ..ClientOptions::default()
+    };
+    Client::connect(config, options)
+        .with_context(|| format!("cannot reach cluster `{}`", config.name))
 }
 
 #[derive(Args)]
@@ -259,11 +269,10 @@ pub async fn rm_mds(cluster: Option<&str>, args: RmMdsArgs) -> anyhow::Result<()
     let name = cluster_name(cluster)?;
     let mut config = ClusterConfig::load_from(&config_dir(), &name)?;
     let id = args.id;
-    leader_call(&config, move |mut c| async move {
-        c.remove_mds(RemoveMdsRequest { node_id: id }).await
-    })
-    .await
-    .with_context(|| format!("cannot remove MDS {id}"))?;
+    membership_client(&config)?
+        .remove_mds(id)
+        .await
+        .with_context(|| format!("cannot remove MDS {id}"))?;
     // The removed MDS's address leaves this host's config.
     if let Ok(client) = super::client_for(Some(&name)).await {
         if let Ok(stat) = client.stat().await {
@@ -276,57 +285,6 @@ pub async fn rm_mds(cluster: Option<&str>, args: RmMdsArgs) -> anyhow::Result<()
     }
     println!("MDS {id} removed from cluster `{name}`");
     Ok(())
-}
-
-type RaftClient = cairn_proto::mds_raft_client::MdsRaftClient<
-    tonic::service::interceptor::InterceptedService<
-        tonic::transport::Channel,
-        cairn_common::auth::ClientAuth,
-    >,
->;
-
-/// Calls the MDS group's leader: tries the configured addresses, follows
-/// a follower's redirect, for up to 20 seconds.
-async fn leader_call<T, F, Fut>(config: &ClusterConfig, call: F) -> anyhow::Result<T>
-where
-    F: Fn(RaftClient) -> Fut,
-    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut addrs: std::collections::VecDeque<String> = config.mds_addrs.iter().cloned().collect();
-    let mut last = String::from("the cluster config names no MDS");
-    while std::time::Instant::now() < deadline {
-        let Some(addr) = addrs.pop_front() else { break };
-        addrs.push_back(addr.clone());
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .with_context(|| format!("`{addr}` is not an address"))?
-            .connect_timeout(Duration::from_secs(2))
-            .connect_lazy();
-        let client = cairn_proto::mds_raft_client::MdsRaftClient::with_interceptor(
-            channel,
-            cairn_common::auth::ClientAuth(config.auth()),
-        );
-        match call(client).await {
-            Ok(reply) => return Ok(reply.into_inner()),
-            Err(status) => {
-                last = format!("{addr}: {}", status.message());
-                let leader = status
-                    .metadata()
-                    .get(cairn_common::errno::LEADER_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                match leader {
-                    Some(l) if !l.is_empty() => addrs.push_front(l),
-                    Some(_) => tokio::time::sleep(Duration::from_millis(300)).await,
-                    None if status.code() == tonic::Code::Unavailable => {
-                        tokio::time::sleep(Duration::from_millis(100)).await
-                    }
-                    None => bail!("{last}"),
-                }
-            }
-        }
-    }
-    bail!("no MDS leader answered: {last}")
 }
 
 pub async fn auth_node(cluster: Option<&str>, args: AuthNodeArgs) -> anyhow::Result<()> {

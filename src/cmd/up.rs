@@ -235,6 +235,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         let listener = TcpListener::bind(mds_addr)
             .await
             .with_context(|| format!("cannot listen on {mds_addr} for the MDS: is another `cairn up` running on this directory?"))?;
+        super::announce::announce("mds", listener.local_addr()?);
         let token = stop.clone();
         tasks.spawn(async move {
             mds.serve(listener, token.cancelled_owned()).await?;
@@ -280,6 +281,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             server.attach_metrics(m);
         }
         let listener = TcpListener::bind("127.0.0.1:0").await?;
+        super::announce::announce("cs", listener.local_addr()?);
         let advertise = listener.local_addr()?.to_string();
         let token = stop.clone();
         tasks.spawn(async move {
@@ -323,6 +325,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let listeners = super::gateway::bind_all(args.listen, &tls, args.tls).await?;
     let s3_addr = listeners.main.local_addr()?;
     let plain_addr = listeners.plain.as_ref().and_then(|l| l.local_addr().ok());
+    super::announce::announce("s3", s3_addr);
+    if let Some(plain) = plain_addr {
+        super::announce::announce("s3-plain", plain);
+    }
     let token = stop.clone();
     tasks.spawn(async move {
         cairn_gateway::serve(client, gateway_config, listeners, token.cancelled_owned()).await?;

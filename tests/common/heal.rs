@@ -197,18 +197,15 @@ impl HealCluster {
         every: Duration,
         mut check: impl FnMut(&serde_json::Value) -> Result<T, String>,
     ) -> T {
-        let started = Instant::now();
-        let mut last = "no stat answered".to_string();
-        loop {
-            if let Some(stat) = self.try_stat() {
-                match check(&stat) {
-                    Ok(v) => return v,
-                    Err(why) => last = why,
-                }
-            }
-            assert!(started.elapsed() < limit, "after {limit:?}: {last}");
-            tokio::time::sleep(every).await;
-        }
+        cairn_testkit::until(limit, every, "the stat samples", || {
+            let verdict = match self.try_stat() {
+                Some(stat) => check(&stat),
+                None => Err("no stat answered".to_string()),
+            };
+            async move { verdict }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::{Arc, Mutex, Weak},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use aws_sdk_s3::config::{Credentials, Region};
@@ -118,12 +118,11 @@ impl S3Cluster {
     }
 
     fn wait_ready_blocking(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        loop {
+        let ready = cairn_testkit::within(limit, "S3 to answer", || {
             if let Some(status) = self
                 .child
                 .lock()
@@ -137,22 +136,18 @@ impl S3Cluster {
                 );
             }
             let client = self.client();
-            let ok = rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(5), client.list_buckets().send())
+            rt.block_on(async {
+                match tokio::time::timeout(Duration::from_secs(5), client.list_buckets().send())
                     .await
-                    .map(|r| r.is_ok())
-                    .unwrap_or(false)
-            });
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "S3 did not answer within {limit:?}:\n{}\n{}",
-                self.stdout(),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
+                {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("{e:?}")),
+                    Err(_) => Err("no answer within 5 s".to_string()),
+                }
+            })
+        });
+        if let Err(e) = ready {
+            panic!("{e}:\n{}\n{}", self.stdout(), self.log());
         }
     }
 

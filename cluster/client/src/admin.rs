@@ -15,7 +15,7 @@ use cairn_common::FsError;
 use cairn_proto as pb;
 use futures::{stream, StreamExt, TryStreamExt};
 
-use crate::{Client, ClusterStat, Node, NodeKind, SetAttr};
+use crate::{retry::Retry, Client, ClusterStat, Node, NodeKind, SetAttr};
 
 /// What `rm-cs` answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +51,8 @@ impl Client {
         let r = self
             .inner
             .mds
-            .call(true, |mut m| {
-                let r = req;
-                async move { m.remove_cs(r).await }
+            .metadata(Retry::Idempotent, req, |mut m, r| async move {
+                m.remove_cs(r).await
             })
             .await?;
         Ok(RemoveCs {

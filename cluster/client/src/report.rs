@@ -17,7 +17,7 @@ use std::{
 use cairn_proto as pb;
 use tokio::task::JoinHandle;
 
-use crate::Client;
+use crate::{retry::Retry, Client};
 
 /// How often a door reports.
 pub const REPORT_EVERY: Duration = Duration::from_secs(2);
@@ -152,9 +152,8 @@ impl Client {
                 let sent = client
                     .inner
                     .mds
-                    .call(true, |mut m| {
-                        let report = report.clone();
-                        async move { m.report_client(report).await }
+                    .metadata(Retry::Idempotent, report, |mut m, r| async move {
+                        m.report_client(r).await
                     })
                     .await;
                 if let Err(e) = sent {

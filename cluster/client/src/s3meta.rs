@@ -7,6 +7,7 @@ use cairn_proto as pb;
 
 use crate::{
     node::{Extent, Node},
+    retry::Retry,
     Client, PutConditions, WrittenData,
 };
 
@@ -141,9 +142,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.create_access_key(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.create_access_key(r).await
             })
             .await
             .map(AccessKey::from)
@@ -155,9 +155,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.get_access_key(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.get_access_key(r).await
             })
             .await
             .map(AccessKey::from)
@@ -166,8 +165,8 @@ impl Client {
     pub async fn list_access_keys(&self) -> Result<Vec<AccessKey>, FsError> {
         self.inner
             .mds
-            .call_s3(true, |mut m| async move {
-                m.list_access_keys(pb::Empty {}).await
+            .s3(Retry::Idempotent, pb::Empty {}, |mut m, r| async move {
+                m.list_access_keys(r).await
             })
             .await
             .map(|r| r.keys.into_iter().map(AccessKey::from).collect())
@@ -179,9 +178,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(false, |mut m| {
-                let r = req.clone();
-                async move { m.delete_access_key(r).await }
+            .s3(Retry::Once, req, |mut m, r| async move {
+                m.delete_access_key(r).await
             })
             .await
             .map(|_| ())
@@ -201,9 +199,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.set_bucket_permission(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.set_bucket_permission(r).await
             })
             .await
             .map(AccessKey::from)
@@ -225,9 +222,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.create_upload(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.create_upload(r).await
             })
             .await
             .map(Upload::from)
@@ -261,9 +257,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.put_part(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.put_part(r).await
             })
             .await
             .map(|_| ())
@@ -275,9 +270,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.get_upload(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.get_upload(r).await
             })
             .await
             .map(Upload::from)
@@ -302,9 +296,8 @@ impl Client {
         let reply = self
             .inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.list_uploads(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.list_uploads(r).await
             })
             .await?;
         Ok((
@@ -355,9 +348,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.complete_upload(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.complete_upload(r).await
             })
             .await
             .map(Node::from)
@@ -369,9 +361,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(false, |mut m| {
-                let r = req.clone();
-                async move { m.abort_upload(r).await }
+            .s3(Retry::Once, req, |mut m, r| async move {
+                m.abort_upload(r).await
             })
             .await
             .map(|_| ())

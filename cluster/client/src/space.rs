@@ -11,7 +11,7 @@ use cairn_common::{summary::CsStatus, FsError};
 use cairn_proto as pb;
 use serde::Serialize;
 
-use crate::Client;
+use crate::{retry::Retry, Client};
 
 /// Bytes a block of the inode estimate costs on each replica (the
 /// smallest file that holds data).
@@ -63,7 +63,9 @@ impl Client {
         let reply: pb::ClusterSpace = self
             .inner
             .mds
-            .call(true, |mut m| async move { m.space(pb::Empty {}).await })
+            .metadata(Retry::Idempotent, pb::Empty {}, |mut m, r| async move {
+                m.space(r).await
+            })
             .await?;
         let space = Space::of(
             reply

@@ -4,7 +4,7 @@
 use cairn_common::FsError;
 use cairn_proto as pb;
 
-use crate::{name_error, Client, Node, NodeKind};
+use crate::{namespace::name_error, retry::Retry, Client, Node, NodeKind};
 
 impl Client {
     /// Makes a FIFO, socket or device node (`rdev`: the device number of
@@ -39,10 +39,11 @@ impl Client {
         };
         self.inner
             .mds
-            .call(false, |mut m| {
-                let r = req.clone();
-                async move { m.create(r).await }
-            })
+            .metadata(
+                Retry::Once,
+                req,
+                |mut m, r| async move { m.create(r).await },
+            )
             .await
             .map(Node::from)
     }
@@ -59,7 +60,9 @@ impl Client {
         };
         self.inner
             .mds
-            .call(true, |mut m| async move { m.punch_hole(req).await })
+            .metadata(Retry::Idempotent, req, |mut m, r| async move {
+                m.punch_hole(r).await
+            })
             .await
             .map(Node::from)
     }

@@ -6,7 +6,9 @@ use cairn_common::summary::CsStatus;
 use cairn_proto as pb;
 use serde::Serialize;
 
-use crate::DoorTotals;
+use cairn_common::FsError;
+
+use crate::{retry::Retry, Client, DoorTotals};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CsStat {
@@ -352,5 +354,18 @@ impl From<pb::ClusterStat> for ClusterStat {
             ),
             chunk_servers,
         }
+    }
+}
+
+impl Client {
+    /// The cluster's figures, as the MDS leader sees them now.
+    pub async fn stat(&self) -> Result<ClusterStat, FsError> {
+        self.inner
+            .mds
+            .metadata(Retry::Idempotent, pb::Empty {}, |mut m, r| async move {
+                m.stat(r).await
+            })
+            .await
+            .map(ClusterStat::from)
     }
 }

@@ -274,6 +274,9 @@ pub(crate) struct MdsState {
     pub(crate) drops: Vec<(u64, u32)>,
     /// Every call hangs.
     pub(crate) hang: bool,
+    /// Every call is refused with this status, unrun (a follower naming
+    /// its leader, an MDS that lost its majority).
+    pub(crate) refuse: Option<Status>,
     /// Calls received.
     pub(crate) calls: usize,
 }
@@ -355,13 +358,16 @@ impl Service<http::Request<tonic::body::Body>> for MdsSvc {
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let svc = self.clone();
         Box::pin(async move {
-            let hang = {
+            let (hang, refuse) = {
                 let mut state = svc.0.lock().unwrap();
                 state.calls += 1;
-                state.hang
+                (state.hang, state.refuse.clone())
             };
             if hang {
                 futures::future::pending::<()>().await;
+            }
+            if let Some(status) = refuse {
+                return Ok(status.into_http());
             }
             Ok(match req.uri().path() {
                 "/cairn.v1.Metadata/DropReplica" => {

@@ -12,6 +12,7 @@ use cairn_proto as pb;
 
 use crate::{
     node::{LockMode, Node, Retention},
+    retry::Retry,
     Client,
 };
 
@@ -131,9 +132,8 @@ impl Client {
         let p = self
             .inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.get_bucket_protection(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.get_bucket_protection(r).await
             })
             .await?;
         Ok(BucketProtection {
@@ -156,9 +156,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.set_bucket_versioning(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.set_bucket_versioning(r).await
             })
             .await
             .map(|_| ())
@@ -181,9 +180,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.set_object_lock(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.set_object_lock(r).await
             })
             .await
             .map(|_| ())
@@ -202,9 +200,8 @@ impl Client {
         let s = self
             .inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.get_bucket_setting(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.get_bucket_setting(r).await
             })
             .await?;
         Ok(s.present.then_some(s.value))
@@ -245,9 +242,8 @@ impl Client {
         let set = self
             .inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.set_bucket_setting(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.set_bucket_setting(r).await
             })
             .await
             .map(|_| ());
@@ -271,9 +267,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.get_version(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.get_version(r).await
             })
             .await
             .map(ObjectVersion::from)
@@ -300,9 +295,8 @@ impl Client {
         let reply = self
             .inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.list_versions(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.list_versions(r).await
             })
             .await?;
         Ok((
@@ -335,10 +329,17 @@ impl Client {
         let reply = self
             .inner
             .mds
-            .call_s3(version_id.is_some(), |mut m| {
-                let r = req.clone();
-                async move { m.delete_object(r).await }
-            })
+            .s3(
+                // With a version id the same version goes; without, a
+                // replay would add a second delete marker.
+                if version_id.is_some() {
+                    Retry::Idempotent
+                } else {
+                    Retry::Once
+                },
+                req,
+                |mut m, r| async move { m.delete_object(r).await },
+            )
             .await?;
         Ok(Deleted {
             version_id: reply.version_id,
@@ -376,9 +377,8 @@ impl Client {
         };
         self.inner
             .mds
-            .call_s3(true, |mut m| {
-                let r = req.clone();
-                async move { m.set_protection(r).await }
+            .s3(Retry::Idempotent, req, |mut m, r| async move {
+                m.set_protection(r).await
             })
             .await
             .map(|_| ())

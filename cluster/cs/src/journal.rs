@@ -551,8 +551,16 @@ mod tests {
     fn refuses_small_or_used_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal");
-        assert!(Journal::create(&path, 1 << 20).is_err());
+        let small = Journal::create(&path, 1 << 20);
+        assert!(
+            matches!(&small, Err(CsError::Journal { message, .. }) if message.contains("at least")),
+            "{small:?}"
+        );
         std::fs::write(&path, b"something").unwrap();
-        assert!(Journal::check_new(&path, MIN_SIZE).is_err());
+        let used = Journal::check_new(&path, MIN_SIZE);
+        assert!(
+            matches!(&used, Err(CsError::Journal { message, .. }) if message.contains("not empty")),
+            "{used:?}"
+        );
     }
 }

@@ -4,10 +4,10 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use cairn_client::{Client, ClientOptions};
 use cairn_common::ClusterConfig;
 
@@ -32,12 +32,6 @@ pub fn cairn_bin(given: Option<PathBuf>) -> PathBuf {
     })
 }
 
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 impl Embedded {
     /// Starts `cairn up --data DIR/cairn` and waits until three chunk
     /// servers are active (and the mount is there, with `mount`).
@@ -58,14 +52,15 @@ impl Embedded {
     ) -> anyhow::Result<Embedded> {
         let bin = cairn_bin(cairn);
         let data = dir.join("cairn");
-        let port = free_port()?;
         let access_key = "CKBENCH0000000000000".to_string();
         let secret_key = format!("{:040x}", rand_u128());
         let log = std::fs::File::create(dir.join("cairn-up.log"))?;
         let mut cmd = Command::new(&bin);
         cmd.args(["up", "--data"])
             .arg(&data)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+            // The system picks the port; `cairn up` says which in its
+            // listen file.
+            .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env("CAIRN_ACCESS_KEY", &access_key)
             .env("CAIRN_SECRET_KEY", &secret_key)
@@ -77,64 +72,62 @@ impl Embedded {
             std::fs::create_dir_all(m)?;
             cmd.arg("--mount").arg(m);
         }
-        let child = cmd.spawn().with_context(|| {
+        let listen_file = dir.join("cairn-up.listen");
+        cairn_testkit::listen_into(&mut cmd, &listen_file);
+        let mut child = cmd.spawn().with_context(|| {
             format!(
                 "cannot start {}: build it with `cargo build --release -p cairn`",
                 bin.display()
             )
         })?;
+        let s3_addr =
+            cairn_testkit::announced(&listen_file, "s3", &mut child, Duration::from_secs(60))
+                .await
+                .with_context(|| format!("see {}", dir.join("cairn-up.log").display()))?;
         let mut cluster = Embedded {
             child,
             etc: data.join("etc"),
             s3: Target {
                 name: "Cairn".into(),
-                endpoint: format!("http://127.0.0.1:{port}"),
+                endpoint: format!("http://{s3_addr}"),
                 region: "us-east-1".into(),
                 access_key,
                 secret_key,
             },
             mount,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = cluster.child.try_wait() {
-                bail!(
-                    "`cairn up` exited with {status}: see {}",
-                    dir.join("cairn-up.log").display()
-                );
-            }
-            if cluster.ready().await {
-                return Ok(cluster);
-            }
-            if Instant::now() > deadline {
-                bail!("`cairn up` did not come up within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn ready(&self) -> bool {
-        let Ok(client) = self.client() else {
-            return false;
-        };
-        let Ok(stat) = client.stat().await else {
-            return false;
-        };
-        let active = stat
-            .chunk_servers
-            .iter()
-            .filter(|c| c.status == cairn_common::summary::CsStatus::Active)
-            .count();
-        let mounted = match &self.mount {
-            Some(m) => crate::sys::is_mountpoint(m),
-            None => true,
-        };
-        active >= 3 && mounted && std::net::TcpStream::connect(self.s3.addr()).is_ok()
+        let log = dir.join("cairn-up.log");
+        let (etc, mount, s3) = (
+            cluster.etc.clone(),
+            cluster.mount.clone(),
+            cluster.s3.addr(),
+        );
+        let child = &mut cluster.child;
+        cairn_testkit::until(
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            "`cairn up` to have three active chunk servers",
+            || {
+                let exited = child.try_wait().ok().flatten();
+                let (etc, mount, s3) = (etc.clone(), mount.clone(), s3.clone());
+                async move {
+                    match exited {
+                        Some(status) => Ok(Err(status)),
+                        None => ready(&etc, mount.as_deref(), &s3).await.map(Ok),
+                    }
+                }
+            },
+        )
+        .await
+        .with_context(|| format!("see {}", log.display()))?
+        .map_err(|status| {
+            anyhow::anyhow!("`cairn up` exited with {status}: see {}", log.display())
+        })?;
+        Ok(cluster)
     }
 
     pub fn client(&self) -> anyhow::Result<Client> {
-        let cfg = ClusterConfig::load_from(&self.etc, "local")?;
-        Ok(Client::connect(&cfg, ClientOptions::default())?)
+        client_at(&self.etc)
     }
 
     pub async fn stop(mut self) {
@@ -155,6 +148,29 @@ impl Drop for Embedded {
         if let Some(m) = &self.mount {
             crate::sys::unmount(m);
         }
+    }
+}
+
+fn client_at(etc: &Path) -> anyhow::Result<Client> {
+    let cfg = ClusterConfig::load_from(etc, "local")?;
+    Ok(Client::connect(&cfg, ClientOptions::default())?)
+}
+
+/// Whether the cluster of config `etc` serves: three active chunk servers,
+/// the mount (if any) and the S3 port; `Err` says what is missing yet.
+async fn ready(etc: &Path, mount: Option<&Path>, s3: &str) -> Result<(), String> {
+    let client = client_at(etc).map_err(|e| e.to_string())?;
+    let stat = client.stat().await.map_err(|e| e.to_string())?;
+    let active = stat
+        .chunk_servers
+        .iter()
+        .filter(|c| c.status == cairn_common::summary::CsStatus::Active)
+        .count();
+    let mounted = mount.is_none_or(crate::sys::is_mountpoint);
+    if active >= 3 && mounted && std::net::TcpStream::connect(s3).is_ok() {
+        Ok(())
+    } else {
+        Err(format!("{active} active chunk servers, mounted: {mounted}"))
     }
 }
 

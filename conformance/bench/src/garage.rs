@@ -9,7 +9,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{bail, Context};
@@ -89,8 +89,10 @@ impl Garage {
             let node = dir.join(format!("node{i}"));
             std::fs::create_dir_all(node.join("meta"))?;
             std::fs::create_dir_all(node.join("data"))?;
-            let rpc = crate::cluster::free_port()?;
-            let s3 = crate::cluster::free_port()?;
+            // Garage's config names its ports ahead: the kit's one
+            // documented way to reserve them.
+            let rpc = cairn_testkit::reserve_port();
+            let s3 = cairn_testkit::reserve_port();
             if i == 0 {
                 s3_port = s3;
             }
@@ -161,21 +163,22 @@ root_domain = ".s3.garage.localhost"
 
     /// `garage -c CONFIG_OF_NODE_0 ARGS`, retried while the node starts.
     async fn cli(&self, node: usize, args: &[&str], limit: Duration) -> anyhow::Result<String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let res = sys::run(
-                Command::new(&self.bin)
-                    .arg("-c")
-                    .arg(&self.configs[node])
-                    .args(args)
-                    .env("RUST_LOG", "warn"),
-            );
-            match res {
-                Ok(out) => return Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-                Err(e) if Instant::now() > deadline => return Err(e),
-                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-            }
-        }
+        let what = format!("`garage {}` to succeed", args.join(" "));
+        Ok(
+            cairn_testkit::until(limit, Duration::from_millis(500), &what, || {
+                let res = sys::run(
+                    Command::new(&self.bin)
+                        .arg("-c")
+                        .arg(&self.configs[node])
+                        .args(args)
+                        .env("RUST_LOG", "warn"),
+                )
+                .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+                .map_err(|e| format!("{e:#}"));
+                async move { res }
+            })
+            .await?,
+        )
     }
 
     async fn configure(&mut self) -> anyhow::Result<()> {
@@ -222,17 +225,22 @@ root_domain = ".s3.garage.localhost"
 
         // Ready when the bucket answers through S3 with that key.
         let client = self.s3.client();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = client.list_objects_v2().bucket(BUCKET).send().await;
-            match r {
-                Ok(_) => return Ok(()),
-                Err(e) if Instant::now() > deadline => {
-                    bail!("Garage's S3 API did not answer within 60 s: {e:?}")
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-            }
-        }
+        cairn_testkit::until(
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+            "Garage's S3 API to list the bucket",
+            || async {
+                client
+                    .list_objects_v2()
+                    .bucket(BUCKET)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{e:?}"))
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     pub async fn stop(mut self) {

@@ -189,7 +189,8 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
         cs: Vec::new(),
     };
     let mds_dir = dir.join("mds").to_string_lossy().into_owned();
-    let mds_addr = format!("127.0.0.1:{}", crate::cluster::free_port()?);
+    // An MDS's address goes into the cluster config before it starts.
+    let mds_addr = format!("127.0.0.1:{}", cairn_testkit::reserve_port());
     let password = format!("{:032x}", crate::cluster::rand_u128());
     sys::run(c.command().args([
         "make-mds",
@@ -213,13 +214,16 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
         ],
         "mds.log",
     )?);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&mds_addr).is_err() {
-        if Instant::now() > deadline {
-            bail!("the MDS does not listen on {mds_addr} after 20 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cairn_testkit::until(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        &format!("the MDS to listen on {mds_addr}"),
+        || {
+            let up = std::net::TcpStream::connect(&mds_addr).map_err(|e| e.to_string());
+            async move { up.map(drop) }
+        },
+    )
+    .await?;
     for h in ["h1", "h2", "h3", "h4"] {
         c.add_cs(h, sizes.capacity)?;
     }

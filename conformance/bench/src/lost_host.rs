@@ -148,24 +148,49 @@ impl Cluster {
     }
 
     fn spawn(&self, args: &[&str], log: &str) -> anyhow::Result<Child> {
+        self.spawn_listening(args, log, None)
+    }
+
+    /// As `spawn`, telling where it listens in `listen_file` (see
+    /// `cairn_testkit::listen`).
+    fn spawn_listening(
+        &self,
+        args: &[&str],
+        log: &str,
+        listen_file: Option<&Path>,
+    ) -> anyhow::Result<Child> {
         let log = std::fs::File::create(self.root.join(log))?;
-        self.command()
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
+        let mut cmd = self.command();
+        cmd.args(args).stdout(Stdio::null()).stderr(log);
+        if let Some(file) = listen_file {
+            cairn_testkit::listen_into(&mut cmd, file);
+        }
+        cmd.spawn()
             .with_context(|| format!("cannot start {}", self.bin.display()))
     }
 
-    fn start_mds(&mut self, i: usize) -> anyhow::Result<()> {
+    async fn start_mds(&mut self, i: usize) -> anyhow::Result<()> {
         let dir = self.hosts[i].mds_dir.to_string_lossy().into_owned();
         let offline = self.offline_after.to_string();
-        let child = self.spawn(
+        let listen_file = self.root.join(format!("mds-h{}.listen", i + 1));
+        let mut child = self.spawn_listening(
             &["mds", "-r", &dir, "--offline-after", &offline],
             &format!("mds-h{}.log", i + 1),
+            Some(&listen_file),
         )?;
+        // The MDS itself bound its reserved address (not another process).
+        let bound =
+            cairn_testkit::announced(&listen_file, "mds", &mut child, Duration::from_secs(20))
+                .await;
         self.hosts[i].mds = Some(child);
-        wait_listen(&self.hosts[i].mds_addr, Duration::from_secs(20))
+        let bound = bound?.to_string();
+        if bound != self.hosts[i].mds_addr {
+            bail!(
+                "the MDS listens on {bound}, not on {}",
+                self.hosts[i].mds_addr
+            );
+        }
+        Ok(())
     }
 
     /// `cairn stat --json`.
@@ -215,34 +240,19 @@ impl Drop for Cluster {
     }
 }
 
-/// Waits until something listens on `addr`.
-fn wait_listen(addr: &str, limit: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    while std::net::TcpStream::connect(addr).is_err() {
-        if Instant::now() > deadline {
-            bail!("nothing listens on {addr} after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
-}
-
-/// Polls `check` every 200 ms until it gives a value or `limit` passes.
+/// The kit's poller (`cairn_testkit::until`) over a synchronous check,
+/// every 200 ms until it gives a value or `limit` passes.
 async fn poll<T>(
     limit: Duration,
     what: &str,
     mut check: impl FnMut() -> Option<T>,
 ) -> anyhow::Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check() {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let every = Duration::from_millis(200);
+    Ok(cairn_testkit::until(limit, every, what, || {
+        let v = check().ok_or_else(String::new);
+        async move { v }
+    })
+    .await?)
 }
 
 /// Three hosts and a gateway, every MDS a caught-up voter, every chunk
@@ -259,7 +269,8 @@ async fn start(bin: &Path, dir: &Path, offline_after: u64) -> anyhow::Result<(Cl
     let password = format!("{:032x}", crate::cluster::rand_u128());
     for i in 0..3 {
         let mds_dir = dir.join(format!("mds-h{}", i + 1));
-        let mds_addr = format!("127.0.0.1:{}", crate::cluster::free_port()?);
+        // An MDS's address goes into the cluster config before it starts.
+        let mds_addr = format!("127.0.0.1:{}", cairn_testkit::reserve_port());
         let d = mds_dir.to_string_lossy().into_owned();
         let mut args = vec!["make-mds", "-r", &d, "-a", &mds_addr];
         if i == 0 {
@@ -272,7 +283,7 @@ async fn start(bin: &Path, dir: &Path, offline_after: u64) -> anyhow::Result<(Cl
             mds: None,
             cs: None,
         });
-        c.start_mds(i)?;
+        c.start_mds(i).await?;
     }
     poll(Duration::from_secs(60), "three MDS voters", || {
         let stat = c.stat().ok()?;
@@ -310,9 +321,16 @@ async fn start(bin: &Path, dir: &Path, offline_after: u64) -> anyhow::Result<(Cl
     .await?;
     let out = sys::run(c.command().args(["key", "create", "bench", "--json"]))?;
     let key: Value = serde_json::from_slice(&out.stdout).context("key create --json")?;
-    let addr = format!("127.0.0.1:{}", crate::cluster::free_port()?);
-    c.gateway = Some(c.spawn(&["gateway", "--listen", &addr], "gateway.log")?);
-    wait_listen(&addr, Duration::from_secs(20))?;
+    let listen_file = c.root.join("gateway.listen");
+    let mut gateway = c.spawn_listening(
+        &["gateway", "--listen", "127.0.0.1:0"],
+        "gateway.log",
+        Some(&listen_file),
+    )?;
+    let addr =
+        cairn_testkit::announced(&listen_file, "s3", &mut gateway, Duration::from_secs(20)).await;
+    c.gateway = Some(gateway);
+    let addr = addr?;
     let target = Target {
         name: "Cairn".into(),
         endpoint: format!("http://{addr}"),

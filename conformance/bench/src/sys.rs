@@ -3,7 +3,7 @@
 use std::{
     path::Path,
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{bail, Context};
@@ -52,12 +52,24 @@ pub async fn terminate(child: &mut Child, limit: Duration) {
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
     }
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let exited = cairn_testkit::until(
+        limit,
+        Duration::from_millis(100),
+        "the child to exit",
+        || {
+            let done = matches!(child.try_wait(), Ok(Some(_)));
+            async move {
+                if done {
+                    Ok(())
+                } else {
+                    Err(String::new())
+                }
+            }
+        },
+    )
+    .await;
+    if exited.is_ok() {
+        return;
     }
     let _ = child.kill();
     let _ = child.wait();

@@ -1,4 +1,5 @@
-//! Cairn's test kit, used only as a dev-dependency (`publish = false`).
+//! Cairn's test kit, used only by tests and the benchmark harness
+//! (`publish = false`; nothing that ships links it).
 //!
 //! - [`bin`]: the `cairn` binary the tests run.
 //! - [`listen`]: daemons on ports the system chooses, read back from the
@@ -16,6 +17,6 @@ pub mod seed;
 pub mod wait;
 
 pub use bin::cairn_bin;
-pub use listen::{bound, listen_into, read_bound, reserve_port};
+pub use listen::{announced, bound, listen_into, read_bound, reserve_port, ListenError};
 pub use seed::{given_seed, Seed};
-pub use wait::{eventually, eventually_async};
+pub use wait::{eventually, eventually_async, until, within, TimedOut};

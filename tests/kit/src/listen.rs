@@ -58,6 +58,49 @@ pub fn bound(file: &Path, role: &str, child: &mut Child, limit: Duration) -> Soc
     )
 }
 
+/// Why [`announced`] has no address.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("process {pid} exited with {status} before it listened as `{role}`")]
+    Exited {
+        pid: u32,
+        status: std::process::ExitStatus,
+        role: String,
+    },
+    #[error(transparent)]
+    TimedOut(#[from] crate::wait::TimedOut),
+}
+
+/// As [`bound`] for async callers that report rather than panic (the
+/// benchmark harness): the address `child` announced as `role` in
+/// `file`, within `limit`.
+pub async fn announced(
+    file: &Path,
+    role: &str,
+    child: &mut Child,
+    limit: Duration,
+) -> Result<SocketAddr, ListenError> {
+    let pid = child.id();
+    let what = format!("process {pid} to listen as `{role}`");
+    let found = crate::wait::until(limit, Duration::from_millis(50), &what, || {
+        let status = child.try_wait().ok().flatten();
+        let addr = read_bound(file, role);
+        async move {
+            match (addr, status) {
+                (Some(a), _) => Ok(Ok(a)),
+                (None, Some(exit)) => Ok(Err(exit)),
+                (None, None) => Err(String::new()),
+            }
+        }
+    })
+    .await?;
+    found.map_err(|status| ListenError::Exited {
+        pid,
+        status,
+        role: role.to_string(),
+    })
+}
+
 /// A port on 127.0.0.1 free right now, for an address that must be known
 /// before its process starts (an MDS's); see the module documentation.
 pub fn reserve_port() -> u16 {

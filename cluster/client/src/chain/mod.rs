@@ -47,6 +47,7 @@ use tracing::{debug, warn};
 
 use crate::{
     node::{ChunkLocation, CsAddr},
+    retry::Retry,
     rpc::{is_transport_failure, CsPool},
     Inner,
 };
@@ -573,9 +574,8 @@ impl ChunkWrite {
                 let loc: ChunkLocation = self
                     .inner
                     .mds
-                    .call(true, |mut rpc| {
-                        let req = req.clone();
-                        async move { rpc.drop_replica(req).await }
+                    .metadata(Retry::Idempotent, req, |mut m, r| async move {
+                        m.drop_replica(r).await
                     })
                     .await?
                     .into();

@@ -352,15 +352,39 @@ async fn offline_chunk_servers_get_no_chunks_and_are_listed_last() {
         .unwrap()
         .into_inner();
     let first = loc.replicas[0].cs_id;
-    // Everyone but `first` keeps beating; `first` falls silent.
-    for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        for id in ids.iter().filter(|&&id| id != first) {
-            cs.heartbeat(heartbeat(*id, 9100 + *id as u16))
-                .await
-                .unwrap();
-        }
-    }
+    // Everyone but `first` keeps beating; `first` sends none from now on
+    // (its silence is this test's choice, not a race with the clock), until
+    // the MDS says it is offline.
+    let others: Vec<u32> = ids.iter().copied().filter(|&id| id != first).collect();
+    cairn_testkit::until(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        "the silent chunk server to be offline",
+        || {
+            let (mut cs, mut md, others) = (cs.clone(), md.clone(), others.clone());
+            async move {
+                for id in others {
+                    cs.heartbeat(heartbeat(id, 9100 + id as u16))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                let stat = md.stat(pb::Empty {}).await.map_err(|e| e.to_string())?;
+                let state = stat
+                    .into_inner()
+                    .chunk_servers
+                    .into_iter()
+                    .find(|c| c.cs_id == first)
+                    .map(|c| c.status());
+                if state == Some(pb::CsStatus::Offline) {
+                    Ok(())
+                } else {
+                    Err(format!("state {state:?}"))
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
     let located = md
         .locate_chunks(pb::LocateChunksRequest {
             chunk_ids: vec![loc.chunk_id],

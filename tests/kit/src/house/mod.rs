@@ -28,9 +28,15 @@ pub const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The workspace root (two levels above this crate).
+/// The workspace root (two levels above this crate). Read from the
+/// environment `cargo test` runs the check in when it is set, so that a
+/// binary built in another checkout sharing the target directory checks
+/// the tree it is run from, not the one it was built from.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .ancestors()
         .nth(2)
         .map(Path::to_path_buf)

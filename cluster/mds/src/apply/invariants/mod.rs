@@ -2,7 +2,7 @@
 //! invariants checked after every command: the key index and the tree agree,
 //! link counts are right, chunk reference counts equal the references, and
 //! nothing is orphaned. A failure prints its seed; replay one with
-//! `CAIRN_MDS_SEED=<seed> cargo test -p cairn-mds random_commands`.
+//! `CAIRN_TEST_SEED=<seed> cargo test -p cairn-mds random_commands`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -681,10 +681,7 @@ fn run_seed(seed: u64, steps: usize) -> usize {
 
 #[test]
 fn random_commands_keep_the_invariants() {
-    if let Some(seed) = std::env::var("CAIRN_MDS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
+    if let Some(seed) = cairn_testkit::given_seed() {
         eprintln!("replaying seed {seed}");
         run_seed(seed, 2000);
         return;
