@@ -324,7 +324,7 @@ async fn dispatch<K: KeyStore>(
         )
         .await
         .map_err(fail)?;
-        authorize(gateway, &access_key, &bucket_name, Access::Write)
+        let target = authorize(gateway, &access_key, &bucket_name, Access::Write)
             .await
             .map_err(fail)?;
         let req = ops::Request {
@@ -338,6 +338,7 @@ async fn dispatch<K: KeyStore>(
             payload: PayloadCheck::Unsigned,
             body: std::sync::Mutex::new(None),
             region: gateway.context.region.clone(),
+            target,
         };
         return ops::post::post_object(req, form, policy)
             .await
@@ -355,11 +356,13 @@ async fn dispatch<K: KeyStore>(
             format!("{name} is not implemented yet."),
         )));
     }
-    if bucket.is_some() && endpoint != Endpoint::CreateBucket {
+    let target = if bucket.is_some() && endpoint != Endpoint::CreateBucket {
         authorize(gateway, &access_key, &bucket_name, endpoint.access())
             .await
-            .map_err(fail)?;
-    }
+            .map_err(fail)?
+    } else {
+        None
+    };
     if matches!(
         endpoint,
         Endpoint::CopyObject | Endpoint::UploadPartCopy { .. }
@@ -389,6 +392,7 @@ async fn dispatch<K: KeyStore>(
         payload,
         body: std::sync::Mutex::new(Some(body)),
         region: gateway.context.region.clone(),
+        target,
     };
     run(endpoint, req).await.map(|r| (r, name)).map_err(fail)
 }
@@ -396,24 +400,27 @@ async fn dispatch<K: KeyStore>(
 /// Checks that `key` may do `access` on `bucket`: the owner may do all, an
 /// unowned bucket (made outside S3) is open to every key, others need a
 /// grant. A refusal is checked once more against the key as the store has
-/// it now, so that a grant made a moment ago is honoured.
+/// it now, so that a grant made a moment ago is honoured. Returns the
+/// bucket as read (None when any key may: nothing was read).
 async fn authorize<K: KeyStore>(
     gateway: &Gateway<K>,
     key: &signature::AccessKey,
     bucket: &str,
     access: Access,
-) -> S3Result<()> {
+) -> S3Result<Option<cairn_client::Bucket>> {
     if access == Access::AnyKey {
-        return Ok(());
+        return Ok(None);
     }
     let found = gateway.client.get_bucket(bucket).await.map_err(|e| {
         ops::fs_error::to_s3(e, ops::fs_error::Missing::Bucket, &format!("/{bucket}"))
     })?;
     if found.owner.is_empty() || found.owner == key.id || allows(key, bucket, access) {
-        return Ok(());
+        return Ok(Some(found));
     }
     match gateway.keys.fresh(&key.id).await {
-        Ok(Some(fresh)) if fresh.same_credentials(key) && allows(&fresh, bucket, access) => Ok(()),
+        Ok(Some(fresh)) if fresh.same_credentials(key) && allows(&fresh, bucket, access) => {
+            Ok(Some(found))
+        }
         Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
         Err(e) => {
             tracing::warn!(error = %e, "key store lookup failed");

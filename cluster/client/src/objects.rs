@@ -203,6 +203,8 @@ impl Client {
     }
 
     /// Streams `body` into the cluster as `bucket/key`.
+    /// Stores `body` as `bucket/key` and commits it (see
+    /// [`Client::write_object`] and [`Client::commit_object`]).
     pub async fn put_object<S, E>(
         &self,
         bucket: &str,
@@ -215,26 +217,50 @@ impl Client {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let b = self.get_bucket(bucket).await?;
-        if conditions.if_none_match.as_deref() == Some("*") {
-            // Fail early, before moving the data; the MDS checks again when
-            // the layout is swapped.
-            if self.head_object(bucket, key).await.is_ok() {
-                return Err(FsError::PreconditionFailed(format!(
-                    "{bucket}/{} exists",
-                    String::from_utf8_lossy(key)
-                )));
-            }
-        }
-        let mut writer = self.writer(b.ino);
-        let mut body = std::pin::pin!(body);
-        while let Some(piece) = body.next().await {
-            let piece = piece.map_err(|e| FsError::Io(format!("reading the upload: {e}")))?;
-            writer.write(piece).await?;
-        }
-        let written = writer.finish().await?;
+        let target = self.get_bucket(bucket).await?;
+        let body =
+            body.map(|piece| piece.map_err(|e| FsError::Io(format!("reading the upload: {e}"))));
+        let written = self
+            .write_object(&target, key, body, &conditions, |e| e)
+            .await?;
         self.commit_object(bucket, key, &written, meta, conditions)
             .await
+    }
+
+    /// Writes `body` into new chunks for `bucket/key`, nothing visible
+    /// until a commit: the one path every PUT of a whole object takes.
+    /// `bucket` is the bucket as the caller read it (the gateway passes the
+    /// one it authorized, so a PUT reads it once). A body error is returned
+    /// as it came; a cluster error goes through `on_error`, which lets the
+    /// caller answer in its own terms (an S3 error naming the resource).
+    pub async fn write_object<S, E>(
+        &self,
+        bucket: &Bucket,
+        key: &[u8],
+        body: S,
+        conditions: &PutConditions,
+        on_error: impl Fn(FsError) -> E,
+    ) -> Result<WrittenData, E>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+    {
+        if conditions.if_none_match.as_deref() == Some("*")
+            && self.head_object(&bucket.name, key).await.is_ok()
+        {
+            // Fail early, before moving the data; the MDS checks again when
+            // the layout is swapped.
+            return Err(on_error(FsError::PreconditionFailed(format!(
+                "{}/{} exists",
+                bucket.name,
+                String::from_utf8_lossy(key)
+            ))));
+        }
+        let mut writer = self.writer(bucket.ino);
+        let mut body = std::pin::pin!(body);
+        while let Some(piece) = body.next().await {
+            writer.write(piece?).await.map_err(&on_error)?;
+        }
+        writer.finish().await.map_err(on_error)
     }
 
     pub async fn delete_object(&self, bucket: &str, key: &[u8]) -> Result<(), FsError> {

@@ -51,6 +51,9 @@ pub struct Request {
     pub body: std::sync::Mutex<Option<BodyStream>>,
     /// The configured region.
     pub region: String,
+    /// The request's bucket as authorization read it (None where no read
+    /// was needed): handlers use it rather than reading it again.
+    pub target: Option<cairn_client::Bucket>,
 }
 
 impl Request {

@@ -36,12 +36,13 @@ pub fn put_conditions(req: &Request) -> S3Result<PutConditions> {
 }
 
 /// Writes `stream` into new chunks for `bucket/key` (nothing visible
-/// yet); a body error is answered as the precise S3 error in `errors`.
+/// yet) through the client's one PUT path; a body error is answered as the
+/// precise S3 error in `errors`.
 pub async fn write_stream<S>(
     req: &Request,
     bucket: &str,
     key: &str,
-    mut stream: S,
+    stream: S,
     errors: &ErrorSlot,
     conditions: &PutConditions,
 ) -> S3Result<WrittenData>
@@ -49,33 +50,22 @@ where
     S: futures::Stream<Item = Result<bytes::Bytes, S3Error>> + Unpin,
 {
     let resource = format!("/{bucket}/{key}");
-    let target = req
-        .client
-        .get_bucket(bucket)
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
-    if conditions.if_none_match.as_deref() == Some("*")
-        && req.client.head_object(bucket, key.as_bytes()).await.is_ok()
-    {
-        // Fail before moving the data; the MDS checks again at commit.
-        return Err(S3Error::new(ErrorCode::PreconditionFailed).resource(resource));
-    }
-    let mut writer = req.client.writer(target.ino);
-    while let Some(piece) = stream.next().await {
-        let piece = match piece {
-            Ok(piece) => piece,
-            Err(e) => return Err(e.resource(resource)),
-        };
-        writer.write(piece).await.map_err(|e| {
+    let target = match req.target.as_ref().filter(|t| t.name == bucket) {
+        Some(target) => target.clone(),
+        None => req
+            .client
+            .get_bucket(bucket)
+            .await
+            .map_err(|e| to_s3(e, Missing::Bucket, &resource))?,
+    };
+    let body = stream.map(|piece| piece.map_err(|e| e.resource(resource.clone())));
+    req.client
+        .write_object(&target, key.as_bytes(), body, conditions, |e| {
             errors
                 .take()
                 .unwrap_or_else(|| to_s3(e, Missing::Bucket, &resource))
-        })?;
-    }
-    writer
-        .finish()
+        })
         .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &resource))
 }
 
 /// An upload body received into new chunks (not visible yet), with its
