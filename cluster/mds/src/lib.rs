@@ -3,12 +3,10 @@
 //! registry and replica placement, all in one redb file.
 //!
 //! Layout of the crate:
-//! * [`schema`]: tables and versioned records;
-//! * [`command`]: every change as a plain value;
-//! * `apply`: the one deterministic function that applies a command;
+//! * [`schema`], [`command`], `apply`, `query`, [`lifecycle_plan`]: the
+//!   metadata core, from the cairn-meta crate (re-exported here);
 //! * `raft`: the replicated log (openraft) in front of `apply`, with group
 //!   commit (one fsync per batch of appends), snapshots and membership;
-//! * `query`: reads on snapshots;
 //! * [`placement`]: the pure replica placement function;
 //! * [`registry`]: live chunk server figures from heartbeats;
 //! * [`health`]: chunk states and liveness, pure;
@@ -20,9 +18,7 @@
 //! * `init`, `server`: creating a cluster, running an MDS.
 
 mod allocations;
-mod apply;
 pub mod clients;
-pub mod command;
 mod convert;
 pub mod error;
 pub mod events;
@@ -30,17 +26,18 @@ pub mod heal;
 pub mod health;
 mod init;
 pub mod lifecycle;
-pub mod lifecycle_plan;
 mod persist;
 pub mod placement;
-mod query;
 pub mod raft;
 pub mod registry;
 mod s3_service;
-pub mod schema;
 mod server;
 mod service;
 mod status_page;
+
+// The metadata core lives in cairn-meta; its old paths here keep working.
+use cairn_meta::{apply, query};
+pub use cairn_meta::{command, lifecycle_plan, schema};
 
 pub use error::MdsError;
 pub use init::{create_member, init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};
