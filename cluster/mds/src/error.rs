@@ -68,17 +68,3 @@ impl MdsError {
         }
     }
 }
-
-/// Turns storage-layer failures into the namespace error the client sees.
-///
-/// A redb failure inside a command is an I/O error of the metadata store:
-/// the client gets EIO with the cause, and the transaction is aborted.
-pub(crate) trait OrIo<T> {
-    fn io(self) -> Result<T, FsError>;
-}
-
-impl<T, E: Into<redb::Error>> OrIo<T> for Result<T, E> {
-    fn io(self) -> Result<T, FsError> {
-        self.map_err(|e| FsError::Io(format!("metadata store: {}", e.into())))
-    }
-}

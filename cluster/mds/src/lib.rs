@@ -4,10 +4,8 @@
 //!
 //! Layout of the crate (no module uses one that uses it back: the house
 //! test checks it):
-//! * `schema`: tables and versioned records;
-//! * `command`: every change as a plain value;
-//! * `apply`: the one deterministic function that applies a command;
-//! * `query`: reads on snapshots;
+//! * `schema`, `command`, `apply`, `query`, `lifecycle_plan`: the
+//!   metadata core, from the cairn-meta crate (re-exported here);
 //! * `raft`: the replicated log (openraft) in front of `apply`, with group
 //!   commit (one fsync per batch of appends), snapshots and membership;
 //! * `placement`: the pure replica placement function;
@@ -31,9 +29,7 @@
 //!   running an MDS.
 
 mod allocations;
-mod apply;
 mod clients;
-pub mod command;
 mod convert;
 pub mod error;
 mod event_watch;
@@ -43,23 +39,24 @@ mod health;
 mod in_flight;
 mod init;
 mod lifecycle;
-pub mod lifecycle_plan;
 mod lifecycle_status;
 mod options;
 mod persist;
 mod placement;
 mod process;
-mod query;
 mod raft;
 mod registry;
 mod reply;
 mod s3_service;
-pub mod schema;
 mod server;
 mod service;
 mod stat;
 mod state;
 mod status_page;
+
+// The metadata core lives in cairn-meta; its old paths here keep working.
+use cairn_meta::{apply, query};
+pub use cairn_meta::{command, lifecycle_plan, schema};
 
 pub use error::MdsError;
 pub use init::{create_member, init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};

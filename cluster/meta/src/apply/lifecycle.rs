@@ -16,7 +16,7 @@
 use cairn_common::FsError;
 use redb::ReadableTable;
 
-use super::{s3, versions, Tables};
+use super::{uploads, versions, Tables};
 use crate::command::{CommandReply, LifecycleAction, LifecycleOutcome};
 use crate::error::OrIo;
 use crate::schema::{self, ObjectVersion, Stored, UploadInfo, VersionId};
@@ -137,7 +137,7 @@ pub(super) fn apply(
             let upload = schema::get_record::<&str, _, UploadInfo>(&t.uploads, upload_id.as_str())?;
             match upload {
                 Some(u) if u.bucket == bucket && u.created_ns == *created_ns => {
-                    s3::abort_upload(t, upload_id)?;
+                    uploads::abort_upload(t, upload_id)?;
                     done(LifecycleOutcome::UploadAborted)
                 }
                 _ => skipped(),

@@ -11,8 +11,8 @@ mod versions;
 
 pub use versions::VersionView;
 
-use crate::apply::check_name;
 use crate::error::OrIo;
+use crate::names::check_name;
 use crate::schema::{
     self, AccessKeyInfo, BucketInfo, ChunkInfo, ChunkServerInfo, ClusterMeta, Inode, NodeKind,
     UploadInfo,
@@ -212,7 +212,7 @@ impl Reader {
 
     /// Number of replicas the chunk map places on a CS.
     pub fn replica_count(&self, cs_id: u32) -> Result<u64, FsError> {
-        Ok(crate::apply::range_cs(&self.table(schema::REPLICA_INDEX)?, cs_id)?.len() as u64)
+        Ok(schema::range_cs(&self.table(schema::REPLICA_INDEX)?, cs_id)?.len() as u64)
     }
 
     /// Whether deletions are queued for a CS.

@@ -2,7 +2,7 @@
 //! invariants checked after every command: the key index and the tree agree,
 //! link counts are right, chunk reference counts equal the references, and
 //! nothing is orphaned. A failure prints its seed; replay one with
-//! `CAIRN_TEST_SEED=<seed> cargo test -p cairn-mds random_commands`.
+//! `CAIRN_TEST_SEED=<seed> cargo test -p cairn-meta random_commands`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

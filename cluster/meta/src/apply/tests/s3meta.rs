@@ -186,7 +186,7 @@ fn multipart_parts_become_the_object_without_copy() {
 }
 
 #[test]
-fn aborted_uploads_and_deleted_buckets_free_parts() {
+fn aborted_uploads_free_parts_and_uploads_keep_their_bucket() {
     let mut f = Fixture::new();
     let b = f.bucket("b");
     let cs = f.register_cs("h1");
@@ -205,14 +205,25 @@ fn aborted_uploads_and_deleted_buckets_free_parts() {
         }),
         libc::ENOENT
     ));
+    // An upload in progress keeps its bucket (BucketNotEmpty, ENOTEMPTY);
+    // aborted, its parts are freed and the bucket may go.
     f.create_upload("b", b"y", "u2").unwrap();
     f.put_part("u2", part(1, c2, 10)).unwrap();
-    let now = f.tick();
-    f.run(Command::DeleteBucket {
-        name: "b".into(),
-        now_ns: now,
+    let delete = |f: &mut Fixture| {
+        let now = f.tick();
+        f.run(Command::DeleteBucket {
+            name: "b".into(),
+            now_ns: now,
+        })
+    };
+    assert!(is_errno(&delete(&mut f), libc::ENOTEMPTY));
+    f.collect();
+    assert!(f.chunk_exists(c2));
+    f.run(Command::AbortUpload {
+        upload_id: "u2".into(),
     })
     .unwrap();
+    delete(&mut f).unwrap();
     f.collect();
     assert!(!f.chunk_exists(c2));
     assert!(is_errno(&f.reader().upload("u2").map(|_| ()), libc::ENOENT));

@@ -1,5 +1,6 @@
-//! The S3 view: PutKey and DeleteKey over the flat `keys` index, kept in step
-//! with the tree.
+//! Objects: the S3 view over the flat `keys` index, kept in step with the
+//! tree; placing a key's current object and removing it (PutKey itself is
+//! `put`, versions are `versions`).
 //!
 //! A key whose segments are all valid names (`a/b/c`) is also a path: PutKey
 //! makes the missing parent directories (marked implicit) and a dentry. A
@@ -13,98 +14,16 @@
 //! directory explicit (it stays when emptied) instead of storing an object.
 
 use cairn_common::FsError;
-use redb::ReadableTableMetadata;
 
-use super::namespace::{display, new_inode};
-use super::{chunks, is_posix_name, versions, Tables};
-use crate::command::{CommandReply, ObjectSpec};
+use super::nodes::{drop_link, new_inode};
+use super::{chunks, Tables};
+use crate::command::ObjectSpec;
 use crate::error::OrIo;
-use crate::schema::{
-    self, BucketInfo, Inode, NodeKind, Protection, RememberedRequest, Stored,
-    MAX_REMEMBERED_REQUESTS,
-};
+use crate::names::{display, is_posix_name};
+use crate::schema::{BucketInfo, Inode, NodeKind};
 
 /// Longest key S3 allows.
 pub const MAX_KEY_LEN: usize = 1024;
-
-/// Arguments of PutKey.
-pub(super) struct PutKey<'a> {
-    pub bucket: &'a str,
-    pub key: &'a [u8],
-    pub object: &'a ObjectSpec,
-    pub if_match: Option<&'a str>,
-    pub if_none_match: Option<&'a str>,
-    pub request_id: u64,
-    /// Tags, retention and legal hold the new version asks for (`None`:
-    /// none; the bucket's default retention still applies).
-    pub protection: Option<&'a Protection>,
-}
-
-pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandReply, FsError> {
-    if p.request_id != 0 {
-        if let Some(seen) =
-            schema::get_record::<u64, _, RememberedRequest>(&t.requests, p.request_id)?
-        {
-            return Ok(seen.reply);
-        }
-    }
-    check_key(p.key)?;
-    let bucket = bucket_info(t, p.bucket)?;
-    let existing = t.key(p.bucket, p.key)?;
-    check_conditions(t, existing, p.if_match, p.if_none_match, p.key)?;
-
-    let marker = match p.object.kind {
-        Some(NodeKind::Dir) => {
-            if !p.key.ends_with(b"/") || p.object.size != 0 || !p.object.extents.is_empty() {
-                return Err(FsError::Invalid(
-                    "a directory marker has a key ending in `/` and no content".into(),
-                ));
-            }
-            true
-        }
-        // S3 clients send a marker as an empty object (kind File on the
-        // wire): the key's shape decides.
-        None | Some(NodeKind::File) => {
-            p.key.ends_with(b"/") && p.object.size == 0 && p.object.extents.is_empty()
-        }
-        Some(NodeKind::Symlink) => false,
-        Some(kind) => {
-            return Err(FsError::Invalid(format!(
-                "a {kind:?} is not an object: make it through the mount"
-            )))
-        }
-    };
-    if !marker {
-        chunks::check_extents(&p.object.extents, t.chunk_size()?)?;
-        // Every byte an extent names was written: the chunks' lengths reach
-        // at least that far (copies need lengths).
-        chunks::raise_lengths_to_extents(t, &p.object.extents)?;
-        if let Some(last) = p.object.extents.last() {
-            if last.end() > p.object.size {
-                return Err(FsError::Invalid(format!(
-                    "extents reach byte {} of an object of {} bytes",
-                    last.end(),
-                    p.object.size
-                )));
-            }
-        }
-    }
-
-    // Versioning first: the version the key holds now is kept (or the null
-    // one dropped) before its inode takes the new content.
-    let settings = super::settings::bucket_protection(t, p.bucket)?;
-    let protection = versions::new_protection(&settings, p.protection, now_ns)?;
-    let version = versions::make_room(t, p.bucket, p.key, existing, settings.versioning, now_ns)?;
-    let mut node = place(t, &bucket, p.key, p.object, marker, existing, now_ns)?;
-    node.version = version;
-    node.protection = protection;
-    t.put_inode(&node)?;
-    let reply = CommandReply::Node(node);
-    if p.request_id != 0 {
-        remember(t, p.request_id, &reply)?;
-    }
-    Ok(reply)
-}
 
 /// Puts `spec` at `key` as its current object: in the inode that holds the
 /// key now (`existing`), or a new one. A key-only holder is always
@@ -149,58 +68,6 @@ pub(super) fn check_key(key: &[u8]) -> Result<(), FsError> {
 
 pub(super) fn bucket_info(t: &Tables, bucket: &str) -> Result<BucketInfo, FsError> {
     t.bucket_info(bucket)
-}
-
-/// S3 conditional write: `If-None-Match: *` wants no current object;
-/// `If-Match` wants the current ETag (`*`: any current object). A missing
-/// object under If-Match is NotFound (S3 answers 404 there).
-fn check_conditions(
-    t: &Tables,
-    existing: Option<u64>,
-    if_match: Option<&str>,
-    if_none_match: Option<&str>,
-    key: &[u8],
-) -> Result<(), FsError> {
-    if let Some(cond) = if_none_match {
-        if existing.is_some() && cond.trim() == "*" {
-            return Err(FsError::PreconditionFailed(format!(
-                "{} exists",
-                display(key)
-            )));
-        }
-        if let (Some(ino), cond) = (existing, cond.trim()) {
-            if cond != "*" && etag_matches(&t.inode(ino)?.etag, cond) {
-                return Err(FsError::PreconditionFailed(format!(
-                    "{} has ETag {cond}",
-                    display(key)
-                )));
-            }
-        }
-    }
-    if let Some(cond) = if_match {
-        let Some(ino) = existing else {
-            return Err(FsError::NotFound(display(key)));
-        };
-        let cond = cond.trim();
-        let etag = t.inode(ino)?.etag;
-        if cond != "*" && !etag_matches(&etag, cond) {
-            return Err(FsError::PreconditionFailed(format!(
-                "{}: ETag is {etag:?}, not {cond}",
-                display(key)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Whether a condition (a list of possibly quoted ETags) names `etag`. A
-/// stale (empty) ETag matches nothing.
-fn etag_matches(etag: &str, cond: &str) -> bool {
-    !etag.is_empty()
-        && cond
-            .split(',')
-            .map(|c| c.trim().trim_start_matches("W/").trim_matches('"'))
-            .any(|c| c == etag)
 }
 
 /// The segments of a key that is a POSIX path, else `None`. A marker's
@@ -461,38 +328,6 @@ fn new_dir_node(
     Ok(node)
 }
 
-/// Remembers a PutKey reply under its request id, forgetting the oldest
-/// beyond [`MAX_REMEMBERED_REQUESTS`].
-pub(super) fn remember(
-    t: &mut Tables,
-    request_id: u64,
-    reply: &CommandReply,
-) -> Result<(), FsError> {
-    let mut counters = t.counters()?;
-    let seq = counters.next_request_seq;
-    counters.next_request_seq += 1;
-    t.put_counters(&counters)?;
-    let record = RememberedRequest {
-        seq,
-        reply: reply.clone(),
-    };
-    let bytes = record.encode()?;
-    t.requests.insert(request_id, bytes.as_slice()).io()?;
-    t.request_order.insert(seq, request_id).io()?;
-    while t.request_order.len().io()? > MAX_REMEMBERED_REQUESTS {
-        let Some((_, id)) = t
-            .request_order
-            .pop_first()
-            .io()?
-            .map(|(k, v)| (k.value(), v.value()))
-        else {
-            break;
-        };
-        t.requests.remove(id).io()?;
-    }
-    Ok(())
-}
-
 /// Removes the current object of `key`, which inode `ino` holds, from the
 /// keys and the tree (its content goes, unless the caller kept it as a
 /// version first).
@@ -536,7 +371,7 @@ pub(super) fn remove_current(
         t.touch_dir(parent, -1, now_ns)?;
     } else {
         t.dentries.remove((parent, *name)).io()?;
-        super::namespace::drop_link(t, &mut node, (parent, name), now_ns)?;
+        drop_link(t, &mut node, (parent, name), now_ns)?;
         t.touch_dir(parent, 0, now_ns)?;
     }
     remove_empty_implicit(t, info, parent, now_ns)

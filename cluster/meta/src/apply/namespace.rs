@@ -1,4 +1,5 @@
-//! The POSIX namespace and buckets.
+//! The POSIX namespace (buckets, the directories under the root, are
+//! `buckets`').
 //!
 //! Every change here that adds, removes or moves a path inside a bucket
 //! updates `keys` in the same transaction: a file or symlink at
@@ -6,15 +7,15 @@
 //! `a/` marker) has key `a/b/`, an implicit directory has none. Hard links
 //! have one key per dentry. The root holds only buckets (directories).
 
-use std::collections::BTreeMap;
-
 use cairn_common::{FsError, ROOT_INO};
-use redb::ReadableTable;
 
-use super::{check_name, chunks, is_ancestor, versions, Tables};
+use super::buckets::{self, make_bucket};
+use super::nodes::{drop_link, new_inode};
+use super::{chunks, is_ancestor, versions, Tables};
 use crate::command::{AttrChange, CommandReply};
 use crate::error::OrIo;
-use crate::schema::{self, BucketInfo, Inode, NodeKind, Stored, EMPTY_ETAG};
+use crate::names::{check_name, display};
+use crate::schema::{self, NodeKind, EMPTY_ETAG};
 
 /// Most hard links a file may have.
 const MAX_LINKS: u32 = 65_000;
@@ -27,41 +28,6 @@ const MAX_TIER: u32 = 3;
 const MAX_XATTR_VALUE: usize = 64 << 10;
 /// Longest xattr name (Linux's XATTR_NAME_MAX).
 const MAX_XATTR_NAME: usize = 255;
-
-/// A fresh inode with the attributes every kind shares; the caller fills in
-/// the kind-specific fields.
-pub(super) fn new_inode(ino: u64, kind: NodeKind, parent: &Inode, now_ns: i64) -> Inode {
-    Inode {
-        ino,
-        kind,
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        atime_ns: now_ns,
-        mtime_ns: now_ns,
-        ctime_ns: now_ns,
-        nlink: 1,
-        etag: String::new(),
-        content_type: String::new(),
-        user_meta: BTreeMap::new(),
-        headers: BTreeMap::new(),
-        xattrs: BTreeMap::new(),
-        replicas: parent.replicas,
-        min_replicas: parent.min_replicas,
-        tier: parent.tier,
-        layout: Vec::new(),
-        symlink_target: Vec::new(),
-        bucket: parent.bucket,
-        parent: 0,
-        name: Vec::new(),
-        implicit: false,
-        key_only: false,
-        version: crate::schema::VersionId::UNVERSIONED,
-        protection: Default::default(),
-        rdev: 0,
-    }
-}
 
 /// Arguments of Create.
 pub(super) struct NewNode<'a> {
@@ -257,34 +223,6 @@ pub(super) fn unlink(
     Ok(CommandReply::Done)
 }
 
-/// One dentry (`parent`, `name`) of a file is gone: count it, free the
-/// inode at zero.
-pub(super) fn drop_link(
-    t: &mut Tables,
-    node: &mut Inode,
-    (parent, name): (u64, &[u8]),
-    now_ns: i64,
-) -> Result<(), FsError> {
-    node.nlink = node.nlink.saturating_sub(1);
-    node.ctime_ns = now_ns;
-    forget_dentry(node, parent, name);
-    if node.nlink == 0 {
-        t.free_inode(node.clone())
-    } else {
-        t.put_inode(node)
-    }
-}
-
-/// A file's recorded dentry is gone while it keeps others: which one
-/// names it is no longer known (only hard links, never in a versioned
-/// bucket, leave a file so).
-pub(super) fn forget_dentry(node: &mut Inode, parent: u64, name: &[u8]) {
-    if node.kind != NodeKind::Dir && node.parent == parent && node.name == name {
-        node.parent = 0;
-        node.name.clear();
-    }
-}
-
 pub(super) fn rmdir(
     t: &mut Tables,
     parent: u64,
@@ -304,16 +242,11 @@ pub(super) fn rmdir(
         return Err(FsError::NotEmpty(display(name)));
     }
     if parent == ROOT_INO {
-        let bucket = String::from_utf8_lossy(name).into_owned();
-        if bucket_has_keys(t, &bucket)? {
-            return Err(FsError::NotEmpty(format!(
-                "bucket {bucket} still holds objects"
-            )));
-        }
-        t.buckets.remove(bucket.as_str()).io()?;
-        super::s3::abort_bucket_uploads(t, &bucket)?;
-        super::s3::forget_bucket_permissions(t, &bucket)?;
-    } else if !node.implicit {
+        // A bucket: the one bucket deletion, with S3's rules on top.
+        buckets::rmdir_bucket(t, &display(name), node, now_ns)?;
+        return Ok(CommandReply::Done);
+    }
+    if !node.implicit {
         let (bucket, key) = t.entry_key(&dir, name, true)?;
         t.release_key(&bucket, &key, ino, now_ns)?;
     }
@@ -519,124 +452,4 @@ pub(super) fn link(
     t.put_inode(&node)?;
     t.touch_dir(new_parent, 0, now_ns)?;
     Ok(CommandReply::Node(node))
-}
-
-// ---------------------------------------------------------------- buckets ---
-
-/// A bucket name: a valid directory name in UTF-8. (The S3 naming rules —
-/// lowercase, 3 to 63 characters — are the gateway's to enforce.)
-fn check_bucket_name(name: &str) -> Result<(), FsError> {
-    check_name(name.as_bytes())
-}
-
-/// Makes bucket `name`: the directory under the root and its `buckets` row.
-fn make_bucket(
-    t: &mut Tables,
-    name: &str,
-    owner: &str,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    now_ns: i64,
-) -> Result<(Inode, BucketInfo), FsError> {
-    check_bucket_name(name)?;
-    if t.buckets.get(name).io()?.is_some() || t.dentry(ROOT_INO, name.as_bytes())?.is_some() {
-        return Err(FsError::Exists(format!("bucket {name}")));
-    }
-    let root = t.dir(ROOT_INO)?;
-    let ino = t.next_ino()?;
-    let mut node = new_inode(ino, NodeKind::Dir, &root, now_ns);
-    node.mode = if mode == 0 { 0o755 } else { mode & 0o7777 };
-    node.uid = uid;
-    node.gid = gid;
-    node.nlink = 2;
-    node.bucket = ino;
-    node.parent = ROOT_INO;
-    node.name = name.as_bytes().to_vec();
-    let info = BucketInfo {
-        name: name.to_string(),
-        ino,
-        created_ns: now_ns,
-        owner: owner.to_string(),
-    };
-    let bytes = info.encode()?;
-    t.buckets.insert(name, bytes.as_slice()).io()?;
-    t.dentries.insert((ROOT_INO, name.as_bytes()), ino).io()?;
-    t.put_inode(&node)?;
-    t.touch_dir(ROOT_INO, 1, now_ns)?;
-    Ok((node, info))
-}
-
-pub(super) fn create_bucket(
-    t: &mut Tables,
-    name: &str,
-    owner: &str,
-    now_ns: i64,
-) -> Result<CommandReply, FsError> {
-    let (_, info) = make_bucket(t, name, owner, 0o755, 0, 0, now_ns)?;
-    Ok(CommandReply::Bucket(info))
-}
-
-fn bucket_has_keys(t: &Tables, bucket: &str) -> Result<bool, FsError> {
-    let start: (&str, &[u8]) = (bucket, &[]);
-    let mut range = t.keys.range(start..).io()?;
-    match range.next() {
-        Some(entry) => Ok(entry.io()?.0.value().0 == bucket),
-        None => Ok(false),
-    }
-}
-
-/// Deletes an empty bucket: one without keys. Directories left without keys
-/// (implicit ones emptied through the filesystem) go with it.
-pub(super) fn delete_bucket(
-    t: &mut Tables,
-    name: &str,
-    now_ns: i64,
-) -> Result<CommandReply, FsError> {
-    let info = schema::get_record::<&str, _, BucketInfo>(&t.buckets, name)?
-        .ok_or_else(|| FsError::NotFound(format!("bucket {name}")))?;
-    if bucket_has_keys(t, name)? {
-        return Err(FsError::NotEmpty(format!(
-            "bucket {name} still holds objects"
-        )));
-    }
-    if super::settings::bucket_has_versions(t, name)? {
-        return Err(FsError::NotEmpty(format!(
-            "bucket {name} still holds versions or delete markers"
-        )));
-    }
-    // Whatever is left in the tree has no key, so it can only be implicit
-    // directories; remove them depth-first.
-    let mut stack = vec![info.ino];
-    let mut dirs = Vec::new();
-    while let Some(d) = stack.pop() {
-        for (child_name, child) in t.children(d)? {
-            let node = t.inode(child)?;
-            if node.kind != NodeKind::Dir {
-                return Err(FsError::NotEmpty(format!(
-                    "bucket {name} still holds {}",
-                    display(&child_name)
-                )));
-            }
-            stack.push(child);
-            dirs.push((d, child_name, node));
-        }
-    }
-    for (parent, child_name, node) in dirs.into_iter().rev() {
-        t.dentries.remove((parent, child_name.as_slice())).io()?;
-        t.free_inode(node)?;
-    }
-    t.buckets.remove(name).io()?;
-    super::s3::abort_bucket_uploads(t, name)?;
-    super::s3::forget_bucket_permissions(t, name)?;
-    super::settings::forget_settings(t, name)?;
-    t.dentries.remove((ROOT_INO, name.as_bytes())).io()?;
-    let node = t.inode(info.ino)?;
-    t.free_inode(node)?;
-    t.touch_dir(ROOT_INO, -1, now_ns)?;
-    Ok(CommandReply::Done)
-}
-
-pub(super) fn display(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).into_owned()
 }

@@ -19,7 +19,7 @@
 //! | `replica_deletes` | (cs id, chunk id) | version | replicas a CS should delete (chunk freed, replica dropped or stale); handed out in heartbeat replies; whoever gives a CS a chunk again (healing) must first remove its row here |
 //! | `chunk_servers` | cs id | [`ChunkServerInfo`] | ids are never reused: a removed CS stays as a `Removed` row; no chunk lists a removed CS |
 //! | `meta` | name | [`ClusterMeta`] / [`Counters`] | written once at creation / counters only grow |
-//! | `requests`, `request_order` | request id / sequence | remembered reply / request id | at most [`MAX_REMEMBERED_REQUESTS`] rows |
+//! | `requests`, `request_order` | request id / sequence | remembered reply (`apply::requests`) / request id | at most [`MAX_REMEMBERED_REQUESTS`] rows |
 //! | `access_keys` | access key id | [`AccessKeyInfo`] | at most one permission row per bucket |
 //! | `uploads` | upload id | [`UploadInfo`] | each part holds one reference on each chunk its extents name |
 //! | `upload_index` | (bucket, key, upload id) | () | mirrors `uploads`, for listing by key |
@@ -32,7 +32,6 @@ use cairn_common::FsError;
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::command::{CommandReply, ObjectSpec};
 use crate::error::OrIo;
 
 pub use versions::{
@@ -306,14 +305,6 @@ pub struct Counters {
     pub next_request_seq: u64,
 }
 
-/// A PutKey result kept so that a retry with the same request id gets the
-/// same answer instead of applying twice.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RememberedRequest {
-    pub seq: u64,
-    pub reply: CommandReply,
-}
-
 /// What an access key may do in one bucket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketPermission {
@@ -356,6 +347,30 @@ pub struct PartInfo {
     pub checksums: BTreeMap<String, String>,
 }
 
+/// The content and metadata of an object placed by PutKey.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectSpec {
+    /// `None` or `File`: a file, or a directory marker when the key ends
+    /// with `/` and the object is empty. `Dir`: a marker (the key must end
+    /// with `/`, no content).
+    pub kind: Option<NodeKind>,
+    /// 0: the default (0644 files, 0755 directories, 0777 symlinks).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// 0: the command's time.
+    pub mtime_ns: i64,
+    pub etag: String,
+    pub content_type: String,
+    pub user_meta: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
+    /// 0: inherit from the parent directory.
+    pub replicas: u32,
+    pub extents: Vec<Extent>,
+    pub symlink_target: Vec<u8>,
+}
+
 /// A multipart upload in progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadInfo {
@@ -378,11 +393,11 @@ pub trait Stored: Sized + Clone {
     fn decode(bytes: &[u8]) -> Result<Self, FsError>;
 }
 
-fn encode_err(what: &str, e: postcard::Error) -> FsError {
+pub(crate) fn encode_err(what: &str, e: postcard::Error) -> FsError {
     FsError::Io(format!("cannot encode {what}: {e}"))
 }
 
-fn decode_err(what: &str, e: postcard::Error) -> FsError {
+pub(crate) fn decode_err(what: &str, e: postcard::Error) -> FsError {
     FsError::Io(format!("damaged {what} record in the metadata store: {e}"))
 }
 
@@ -462,11 +477,6 @@ impl Stored for ChunkInfo {
 stored!(ChunkServerInfo, ChunkServerRecord, "chunk server");
 stored!(ClusterMeta, ClusterMetaRecord, "cluster");
 stored!(Counters, CountersRecord, "counters");
-stored!(
-    RememberedRequest,
-    RememberedRequestRecord,
-    "remembered request"
-);
 stored!(AccessKeyInfo, AccessKeyRecord, "access key");
 stored!(UploadInfo, UploadRecord, "upload");
 
@@ -564,6 +574,24 @@ pub fn join_key(rel: &[u8], name: &[u8]) -> Vec<u8> {
     }
     key.extend_from_slice(name);
     key
+}
+
+/// The rows of a `(cs id, chunk id)`-keyed table for one CS.
+pub fn range_cs<V, T>(table: &T, cs_id: u32) -> Result<Vec<(u64, V)>, FsError>
+where
+    V: for<'a> redb::Value<SelfType<'a> = V> + 'static,
+    T: ReadableTable<(u32, u64), V>,
+{
+    let mut out = Vec::new();
+    for entry in table.range((cs_id, 0u64)..).io()? {
+        let (k, v) = entry.io()?;
+        let (cs, chunk_id) = k.value();
+        if cs != cs_id {
+            break;
+        }
+        out.push((chunk_id, v.value()));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! What only the S3 door needs: access keys with per-bucket permissions,
-//! and multipart uploads.
+//! S3's multipart uploads: created, filled part by part, completed into
+//! an object (through PutKey) or aborted.
 //!
 //! Chunk references: each part holds one reference on each chunk its extents
 //! name, from PutPart until the upload ends. CompleteUpload first places the
@@ -12,113 +12,14 @@ use std::collections::BTreeMap;
 use cairn_common::FsError;
 use redb::ReadableTable;
 
-use super::keys::{self, bucket_info, check_key, remember};
-use super::{chunks, Tables};
+use super::objects::{bucket_info, check_key};
+use super::{chunks, put, requests, Tables};
 use crate::command::{CommandReply, ObjectSpec};
 use crate::error::OrIo;
-use crate::schema::{
-    self, AccessKeyInfo, BucketPermission, Extent, PartInfo, Protection, RememberedRequest, Stored,
-    UploadInfo,
-};
+use crate::schema::{self, Extent, PartInfo, Protection, Stored, UploadInfo};
 
 /// S3's limit on part numbers.
 pub const MAX_PART_NUMBER: u32 = 10_000;
-
-// ------------------------------------------------------------ access keys ---
-
-fn get_key(t: &Tables, key_id: &str) -> Result<AccessKeyInfo, FsError> {
-    schema::get_record::<&str, _, AccessKeyInfo>(&t.access_keys, key_id)?
-        .ok_or_else(|| FsError::NotFound(format!("access key {key_id}")))
-}
-
-fn put_key_record(t: &mut Tables, key: &AccessKeyInfo) -> Result<(), FsError> {
-    let bytes = key.encode()?;
-    t.access_keys
-        .insert(key.key_id.as_str(), bytes.as_slice())
-        .io()?;
-    Ok(())
-}
-
-pub(super) fn create_access_key(
-    t: &mut Tables,
-    key_id: &str,
-    secret: &str,
-    name: &str,
-    now_ns: i64,
-) -> Result<CommandReply, FsError> {
-    // Lenient, so that keys of other S3 stores can be imported: what must
-    // hold is that both travel in headers and URLs unchanged.
-    let id_ok = !key_id.is_empty()
-        && key_id.len() <= 128
-        && key_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !id_ok {
-        return Err(FsError::Invalid(format!(
-            "access key id `{key_id}`: 1 to 128 letters, digits, `.`, `_` or `-`"
-        )));
-    }
-    if secret.is_empty() || secret.len() > 256 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(FsError::Invalid(
-            "an access key secret has 1 to 256 printable ASCII characters, no spaces".into(),
-        ));
-    }
-    if t.access_keys.get(key_id).io()?.is_some() {
-        return Err(FsError::Exists(format!("access key {key_id}")));
-    }
-    let key = AccessKeyInfo {
-        key_id: key_id.to_string(),
-        secret: secret.to_string(),
-        name: name.to_string(),
-        created_ns: now_ns,
-        permissions: Vec::new(),
-    };
-    put_key_record(t, &key)?;
-    Ok(CommandReply::AccessKey(key))
-}
-
-pub(super) fn delete_access_key(t: &mut Tables, key_id: &str) -> Result<CommandReply, FsError> {
-    if t.access_keys.remove(key_id).io()?.is_none() {
-        return Err(FsError::NotFound(format!("access key {key_id}")));
-    }
-    Ok(CommandReply::Done)
-}
-
-pub(super) fn set_bucket_permission(
-    t: &mut Tables,
-    key_id: &str,
-    permission: &BucketPermission,
-) -> Result<CommandReply, FsError> {
-    let mut key = get_key(t, key_id)?;
-    bucket_info(t, &permission.bucket)?;
-    key.permissions.retain(|p| p.bucket != permission.bucket);
-    if permission.read || permission.write || permission.owner {
-        key.permissions.push(permission.clone());
-        key.permissions.sort_by(|a, b| a.bucket.cmp(&b.bucket));
-    }
-    put_key_record(t, &key)?;
-    Ok(CommandReply::AccessKey(key))
-}
-
-/// Drops every key's permission on a bucket that is going away, so that a
-/// new bucket of the same name does not inherit them.
-pub(super) fn forget_bucket_permissions(t: &mut Tables, bucket: &str) -> Result<(), FsError> {
-    let mut changed = Vec::new();
-    for entry in t.access_keys.iter().io()? {
-        let (_, v) = entry.io()?;
-        let mut key = AccessKeyInfo::decode(v.value())?;
-        if key.permissions.iter().any(|p| p.bucket == bucket) {
-            key.permissions.retain(|p| p.bucket != bucket);
-            changed.push(key);
-        }
-    }
-    for key in changed {
-        put_key_record(t, &key)?;
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------- uploads ---
 
 fn get_upload(t: &Tables, upload_id: &str) -> Result<UploadInfo, FsError> {
     schema::get_record::<&str, _, UploadInfo>(&t.uploads, upload_id)?
@@ -235,12 +136,8 @@ pub(super) fn complete_upload(
     c: Complete,
     now_ns: i64,
 ) -> Result<CommandReply, FsError> {
-    if c.request_id != 0 {
-        if let Some(seen) =
-            schema::get_record::<u64, _, RememberedRequest>(&t.requests, c.request_id)?
-        {
-            return Ok(seen.reply);
-        }
+    if let Some(reply) = requests::recall(t, c.request_id)? {
+        return Ok(reply);
     }
     let upload = get_upload(t, c.upload_id)?;
     if c.part_numbers.is_empty() {
@@ -287,9 +184,9 @@ pub(super) fn complete_upload(
             .headers
             .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let reply = keys::put_key(
+    let reply = put::put_key(
         t,
-        keys::PutKey {
+        put::PutKey {
             bucket: &upload.bucket,
             key: &upload.key,
             object: &object,
@@ -302,7 +199,7 @@ pub(super) fn complete_upload(
     )?;
     end_upload(t, &upload)?;
     if c.request_id != 0 {
-        remember(t, c.request_id, &reply)?;
+        requests::remember(t, c.request_id, &reply)?;
     }
     Ok(reply)
 }
@@ -313,21 +210,11 @@ pub(super) fn abort_upload(t: &mut Tables, upload_id: &str) -> Result<CommandRep
     Ok(CommandReply::Done)
 }
 
-/// Aborts every upload of a bucket that is going away.
-pub(super) fn abort_bucket_uploads(t: &mut Tables, bucket: &str) -> Result<(), FsError> {
+/// Whether a multipart upload of `bucket` is in progress.
+pub(super) fn bucket_has_uploads(t: &Tables, bucket: &str) -> Result<bool, FsError> {
     let start: (&str, &[u8], &str) = (bucket, &[], "");
-    let mut ids = Vec::new();
-    for entry in t.upload_index.range(start..).io()? {
-        let (k, _) = entry.io()?;
-        let (b, _, id) = k.value();
-        if b != bucket {
-            break;
-        }
-        ids.push(id.to_string());
+    match t.upload_index.range(start..).io()?.next() {
+        Some(entry) => Ok(entry.io()?.0.value().0 == bucket),
+        None => Ok(false),
     }
-    for id in ids {
-        let upload = get_upload(t, &id)?;
-        end_upload(t, &upload)?;
-    }
-    Ok(())
 }

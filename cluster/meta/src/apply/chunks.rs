@@ -18,11 +18,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_common::FsError;
-use redb::ReadableTable;
 
 use super::Tables;
 use crate::command::{CommandReply, ReplicaRef};
 use crate::error::OrIo;
+use crate::schema::range_cs;
 use crate::schema::{self, ChunkInfo, ChunkServerInfo, CsState, Extent, Inode, NodeKind, Stored};
 
 // ------------------------------------------------------------ chunk rows ---
@@ -545,22 +545,4 @@ pub(super) fn take_deletes(t: &mut Tables, cs_id: u32) -> Result<CommandReply, F
         });
     }
     Ok(CommandReply::Deletes(out))
-}
-
-/// The rows of a `(cs id, chunk id)`-keyed table for one CS.
-pub(crate) fn range_cs<V, T>(table: &T, cs_id: u32) -> Result<Vec<(u64, V)>, FsError>
-where
-    V: for<'a> redb::Value<SelfType<'a> = V> + 'static,
-    T: ReadableTable<(u32, u64), V>,
-{
-    let mut out = Vec::new();
-    for entry in table.range((cs_id, 0u64)..).io()? {
-        let (k, v) = entry.io()?;
-        let (cs, chunk_id) = k.value();
-        if cs != cs_id {
-            break;
-        }
-        out.push((chunk_id, v.value()));
-    }
-    Ok(out)
 }

@@ -24,11 +24,11 @@
 use cairn_common::FsError;
 use redb::ReadableTable;
 
-use super::keys::{self, bucket_info, check_key};
-use super::namespace::display;
+use super::objects::{self, bucket_info, check_key};
 use super::{chunks, settings, Tables};
 use crate::command::{CommandReply, ObjectSpec, ProtectionChange};
 use crate::error::OrIo;
+use crate::names::display;
 use crate::schema::versions::{VersionCounter, VersionRef, META_VERSION_SEQ};
 use crate::schema::{
     self, BucketInfo, BucketProtection, Inode, LockMode, NodeKind, ObjectVersion, Protection,
@@ -351,7 +351,7 @@ pub(super) fn delete_object(
         let node = t.inode(ino)?;
         if wanted.names(node.version) {
             refuse_if_protected(&node.protection, now_ns, bypass, bucket, key, node.version)?;
-            keys::remove_current(t, &info, key, ino, now_ns)?;
+            objects::remove_current(t, &info, key, ino, now_ns)?;
             promote_newest(t, &info, key, now_ns)?;
             return Ok(deleted(node.version, false));
         }
@@ -395,13 +395,13 @@ fn delete_current(
     let bucket = info.name.as_str();
     if versioning == Versioning::Unversioned {
         let ino = current.ok_or_else(|| FsError::NotFound(format!("{bucket}/{}", display(key))))?;
-        keys::remove_current(t, info, key, ino, now_ns)?;
+        objects::remove_current(t, info, key, ino, now_ns)?;
         return Ok(deleted(VersionId::UNVERSIONED, false));
     }
     let node = current.map(|ino| t.inode(ino)).transpose()?;
     let marker = retire(t, bucket, key, node.as_ref(), versioning, now_ns)?;
     if let Some(ino) = current {
-        keys::remove_current(t, info, key, ino, now_ns)?;
+        objects::remove_current(t, info, key, ino, now_ns)?;
     }
     Ok(deleted(marker, true))
 }
@@ -523,7 +523,7 @@ fn promote_newest(
     };
     let marker = row.kind == NodeKind::Dir;
     let existing = t.key(bucket, key)?;
-    let mut node = keys::place(t, info, key, &spec, marker, existing, now_ns)?;
+    let mut node = objects::place(t, info, key, &spec, marker, existing, now_ns)?;
     node.version = row.id;
     node.protection = row.protection.clone();
     node.min_replicas = row.min_replicas;

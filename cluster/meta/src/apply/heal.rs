@@ -13,10 +13,11 @@ use std::collections::BTreeSet;
 
 use cairn_common::FsError;
 
-use super::chunks::{free_chunk, get_chunk, put_chunk, range_cs};
+use super::chunks::{free_chunk, get_chunk, put_chunk};
 use super::Tables;
 use crate::command::CommandReply;
 use crate::error::OrIo;
+use crate::schema::range_cs;
 use crate::schema::{self, ChunkServerInfo, CsState, Stored};
 
 fn chunk_server(t: &Tables, cs_id: u32) -> Result<ChunkServerInfo, FsError> {

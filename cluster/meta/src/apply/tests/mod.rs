@@ -11,6 +11,7 @@ use crate::command::{AttrChange, Command, CommandReply, ObjectSpec, ReplicaRef};
 use crate::query::Reader;
 use crate::schema::{self, ClusterMeta, Extent, Inode, NodeKind, EMPTY_ETAG};
 
+mod buckets;
 mod chunks;
 mod holes;
 mod keys;

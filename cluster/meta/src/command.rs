@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+// Stored in an upload's record, so it lives with the records.
+pub use crate::schema::ObjectSpec;
 use crate::schema::{
     AccessKeyInfo, BucketInfo, BucketPermission, ChunkInfo, ClusterMeta, Extent, Inode, NodeKind,
     ObjectLockConfig, PartInfo, Protection, Retention, UploadInfo, VersionId, Versioning,
@@ -31,30 +33,6 @@ pub struct AttrChange {
     pub tier: Option<u32>,
     pub set_xattrs: BTreeMap<String, Vec<u8>>,
     pub remove_xattrs: Vec<String>,
-}
-
-/// The content and metadata of an object placed by PutKey.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectSpec {
-    /// `None` or `File`: a file, or a directory marker when the key ends
-    /// with `/` and the object is empty. `Dir`: a marker (the key must end
-    /// with `/`, no content).
-    pub kind: Option<NodeKind>,
-    /// 0: the default (0644 files, 0755 directories, 0777 symlinks).
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub size: u64,
-    /// 0: the command's time.
-    pub mtime_ns: i64,
-    pub etag: String,
-    pub content_type: String,
-    pub user_meta: BTreeMap<String, String>,
-    pub headers: BTreeMap<String, String>,
-    /// 0: inherit from the parent directory.
-    pub replicas: u32,
-    pub extents: Vec<Extent>,
-    pub symlink_target: Vec<u8>,
 }
 
 /// Changes to the protection of one version; `None` leaves a part as it is.

@@ -9,16 +9,21 @@
 //! * on `Err` the caller aborts the transaction, so a failed command leaves
 //!   no partial change. Code here may therefore fail half-way freely.
 
+mod access;
+mod buckets;
 mod chunks;
 mod cluster;
 mod heal;
 mod holes;
-mod keys;
 mod lifecycle;
 mod namespace;
-mod s3;
+mod nodes;
+mod objects;
+mod put;
+mod requests;
 mod settings;
 mod special;
+mod uploads;
 mod versions;
 
 #[cfg(test)]
@@ -32,8 +37,6 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use crate::command::{Command, CommandReply};
 use crate::error::OrIo;
 use crate::schema::{self, BucketInfo, Counters, Inode, Stored};
-
-pub(crate) use chunks::range_cs;
 
 /// Applies one command inside `txn`. See the module invariants.
 pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, FsError> {
@@ -117,8 +120,8 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             name,
             owner,
             now_ns,
-        } => namespace::create_bucket(&mut t, name, owner, *now_ns),
-        Command::DeleteBucket { name, now_ns } => namespace::delete_bucket(&mut t, name, *now_ns),
+        } => buckets::create_bucket(&mut t, name, owner, *now_ns),
+        Command::DeleteBucket { name, now_ns } => buckets::delete_bucket(&mut t, name, *now_ns),
         Command::PutKey {
             bucket,
             key,
@@ -127,9 +130,9 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             if_none_match,
             request_id,
             now_ns,
-        } => keys::put_key(
+        } => put::put_key(
             &mut t,
-            keys::PutKey {
+            put::PutKey {
                 bucket,
                 key,
                 object,
@@ -149,9 +152,9 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             if_none_match,
             request_id,
             now_ns,
-        } => keys::put_key(
+        } => put::put_key(
             &mut t,
-            keys::PutKey {
+            put::PutKey {
                 bucket,
                 key,
                 object,
@@ -204,7 +207,7 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             object_lock,
             now_ns,
         } => {
-            let reply = namespace::create_bucket(&mut t, name, owner, *now_ns)?;
+            let reply = buckets::create_bucket(&mut t, name, owner, *now_ns)?;
             if *object_lock {
                 settings::init_locked_bucket(&mut t, name)?;
             }
@@ -315,10 +318,10 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             secret,
             name,
             now_ns,
-        } => s3::create_access_key(&mut t, key_id, secret, name, *now_ns),
-        Command::DeleteAccessKey { key_id } => s3::delete_access_key(&mut t, key_id),
+        } => access::create_access_key(&mut t, key_id, secret, name, *now_ns),
+        Command::DeleteAccessKey { key_id } => access::delete_access_key(&mut t, key_id),
         Command::SetBucketPermission { key_id, permission } => {
-            s3::set_bucket_permission(&mut t, key_id, permission)
+            access::set_bucket_permission(&mut t, key_id, permission)
         }
         Command::CreateUpload {
             bucket,
@@ -326,12 +329,12 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             object,
             upload_id,
             created_ns,
-        } => s3::create_upload(&mut t, bucket, key, object, upload_id, *created_ns),
+        } => uploads::create_upload(&mut t, bucket, key, object, upload_id, *created_ns),
         Command::PutPart {
             upload_id,
             part,
             chunk_lengths,
-        } => s3::put_part(&mut t, upload_id, part, chunk_lengths),
+        } => uploads::put_part(&mut t, upload_id, part, chunk_lengths),
         Command::CompleteUpload {
             upload_id,
             part_numbers,
@@ -341,9 +344,9 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             mtime_ns,
             request_id,
             now_ns,
-        } => s3::complete_upload(
+        } => uploads::complete_upload(
             &mut t,
-            s3::Complete {
+            uploads::Complete {
                 upload_id,
                 part_numbers,
                 etag,
@@ -369,9 +372,9 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             set_headers,
             remove_headers,
             protection,
-        } => s3::complete_upload(
+        } => uploads::complete_upload(
             &mut t,
-            s3::Complete {
+            uploads::Complete {
                 upload_id,
                 part_numbers,
                 etag,
@@ -385,7 +388,7 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             },
             *now_ns,
         ),
-        Command::AbortUpload { upload_id } => s3::abort_upload(&mut t, upload_id),
+        Command::AbortUpload { upload_id } => uploads::abort_upload(&mut t, upload_id),
         Command::Lifecycle {
             bucket,
             action,
@@ -713,34 +716,6 @@ fn commit_write(
 ) -> Result<CommandReply, FsError> {
     versions::before_rewrite(t, write.ino, continues, now_ns)?;
     chunks::commit_write(t, write, now_ns)
-}
-
-/// A name a directory entry may have: 1..=255 bytes, no `/` or NUL, not `.`
-/// or `..`.
-pub(crate) fn check_name(name: &[u8]) -> Result<(), FsError> {
-    if name.len() > 255 {
-        return Err(FsError::NameTooLong(format!(
-            "{}... ({} bytes; 255 at most)",
-            String::from_utf8_lossy(&name[..32]),
-            name.len()
-        )));
-    }
-    if !is_posix_name(name) {
-        return Err(FsError::Invalid(format!(
-            "`{}` is not a valid name",
-            String::from_utf8_lossy(name)
-        )));
-    }
-    Ok(())
-}
-
-pub(crate) fn is_posix_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name != b"."
-        && name != b".."
-        && !name.contains(&b'/')
-        && !name.contains(&0)
 }
 
 /// Whether `ancestor` is `dir` or one of its ancestors.
