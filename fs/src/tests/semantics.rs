@@ -26,6 +26,7 @@ fn every_test_semantics_md_cites_exists() {
     // Durability is tested where it is made: end to end, and in the MDS.
     sources(&root.join("../tests"), &mut code);
     sources(&root.join("../cluster/mds/src"), &mut code);
+    sources(&root.join("../cluster/meta/src"), &mut code);
     let mut cited = 0;
     for (i, part) in doc.split('`').enumerate() {
         // Odd parts are inside backticks; test names are snake_case paths.
