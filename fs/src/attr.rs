@@ -66,8 +66,8 @@ pub fn file_attr(node: &Node) -> FileAttr {
     // Blocks of a file: the bytes its layout maps (holes cost nothing),
     // never fewer than its size holds while writes are still buffered.
     let blocks = match node.kind {
-        NodeKind::File if crate::extents::mapped(&node.extents) < size => {
-            crate::extents::mapped(&node.extents).div_ceil(512)
+        NodeKind::File if cairn_common::extent::mapped(&node.extents) < size => {
+            cairn_common::extent::mapped(&node.extents).div_ceil(512)
         }
         _ => size.div_ceil(512),
     };

@@ -1,7 +1,7 @@
 //! What the filesystem needs from the cluster, as a trait: the real
 //! [`cairn_client::Client`] implements it, and the tests drive the same
-//! filesystem logic over an in-memory model (`crate::mock`), without a
-//! kernel mount and without a cluster.
+//! filesystem logic over the MDS's metadata core in memory
+//! (`crate::test_backend`), without a kernel mount and without a cluster.
 //!
 //! Contract of every method: errors carry their errno ([`FsError`]); a
 //! method does what the same-named MDS call does (see `proto/cairn.proto`).

@@ -122,7 +122,7 @@ impl<B: Backend> Backend for Cached<B> {
         let mut pieces = Vec::new();
         for e in &node.extents {
             let a = e.file_offset.max(offset);
-            let b = e.file_end().min(end);
+            let b = e.end().min(end);
             if a >= b {
                 continue;
             }

@@ -3,8 +3,8 @@
 //! The filesystem logic ([`fs::Fs`]: open files, write buffers, read-ahead,
 //! directory listings, the namespace rules of the projection) is plain
 //! async Rust over a [`backend::Backend`], which the real
-//! [`cairn_client::Client`] implements and an in-memory model implements
-//! for the tests. `fuse.rs` is a thin adapter that hands every kernel
+//! [`cairn_client::Client`] implements, and the tests run it over the
+//! MDS's real metadata core in memory (`test_backend`). `fuse.rs` is a thin adapter that hands every kernel
 //! request to the async runtime and answers from there; `mount.rs` mounts,
 //! waits for the shutdown signal and unmounts. What POSIX behaviour is
 //! promised is written down in `SEMANTICS.md`.
@@ -17,16 +17,16 @@ pub mod dirty;
 pub mod entry_cache;
 pub mod error;
 pub mod etag;
-pub mod extents;
 pub mod fs;
 pub mod fuse;
 pub mod metrics;
-pub mod mock;
 pub mod mount;
 pub mod names;
 pub mod open_file;
 pub mod prefetch;
 pub mod readcache;
+#[cfg(feature = "test-backend")]
+pub mod test_backend;
 pub mod timed;
 pub mod unlinks;
 pub mod version_tree;

@@ -207,7 +207,7 @@ async fn report_cache(cache: Arc<ReadCache>) {
     }
 }
 
-/// [`mount`] over any [`Backend`] (the tests mount the in-memory model).
+/// [`mount`] over any [`Backend`] (the tests mount the test backend).
 pub async fn mount_backend<B: Backend>(
     backend: B,
     mountpoint: &Path,

@@ -1,10 +1,10 @@
-//! The FUSE adapter through the real kernel, over the in-memory model of
-//! the cluster: every request goes kernel -> fuser -> runtime -> Fs ->
-//! model and back.
+//! The FUSE adapter through the real kernel, over the test backend (the
+//! MDS's metadata core in memory): every request goes kernel -> fuser ->
+//! runtime -> Fs -> metadata core and back.
 
 mod common;
 
-use cairn_fs::mock::Mock;
+use cairn_fs::test_backend::TestCluster;
 use common::{blocking, can_mount, fsx, scenarios, Mounted};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -14,7 +14,7 @@ async fn posix_scenarios_and_fsx_over_the_model() {
         return;
     }
     // 1 MiB chunks, as the smallest real cluster has.
-    let m = Mounted::start(Mock::new(1 << 20)).await;
+    let m = Mounted::start(TestCluster::with_chunks(1 << 20)).await;
     let root = m.path();
     blocking(move || {
         scenarios::sequential(&root);

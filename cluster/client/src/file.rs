@@ -32,7 +32,7 @@ use cairn_common::FsError;
 use crate::{
     chain::ChunkWrite,
     chunk_pool::PoolKey,
-    layout::{merge_extents, plan_write, ChunkTarget},
+    layout::{plan_write, ChunkTarget},
     node::{ChunkLocation, Extent},
     writer::WrittenData,
     Client,
@@ -283,7 +283,7 @@ impl FileWriter {
             return Err(e);
         }
 
-        let extents = merge_extents(
+        let extents = cairn_common::extent::merge(
             new_extents
                 .into_iter()
                 .filter_map(|(target, mut e)| match target {

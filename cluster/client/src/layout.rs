@@ -39,7 +39,7 @@ pub struct Placement {
 /// Index of the first extent that ends after `offset` (extents are sorted
 /// and do not overlap).
 fn first_extent_ending_after(extents: &[Extent], offset: u64) -> usize {
-    extents.partition_point(|e| e.file_end() <= offset)
+    extents.partition_point(|e| e.end() <= offset)
 }
 
 /// Plans a write of `len` bytes at `offset` against `extents` (sorted by
@@ -69,7 +69,7 @@ pub fn plan_write(
         match extents.get(idx) {
             Some(e) if e.file_offset <= pos => {
                 // Inside an extent: overwrite in place, up to its end.
-                let stop = e.file_end().min(end);
+                let stop = e.end().min(end);
                 out.push(Placement {
                     file_offset: pos,
                     len: stop - pos,
@@ -96,26 +96,6 @@ pub fn plan_write(
                 }
             }
         }
-    }
-    out
-}
-
-/// Merges extents that continue each other (same chunk, contiguous in the
-/// file and in the chunk) so that a commit carries as few as possible.
-pub fn merge_extents(mut extents: Vec<Extent>) -> Vec<Extent> {
-    extents.sort_by_key(|e| e.file_offset);
-    let mut out: Vec<Extent> = Vec::with_capacity(extents.len());
-    for e in extents {
-        if let Some(last) = out.last_mut() {
-            if last.chunk_id == e.chunk_id
-                && last.file_end() == e.file_offset
-                && last.chunk_offset + last.length == e.chunk_offset
-            {
-                last.length += e.length;
-                continue;
-            }
-        }
-        out.push(e);
     }
     out
 }
@@ -253,7 +233,7 @@ mod tests {
                         assert!(p.chunk_offset + p.len <= cs, "seed {seed}");
                         assert!(
                             layout.iter().all(|e| shared(e.chunk_id)
-                                || e.file_end() <= p.file_offset
+                                || e.end() <= p.file_offset
                                 || e.file_offset >= p.file_offset + p.len),
                             "a slot placement overlaps an extent (seed {seed})"
                         );
@@ -262,7 +242,7 @@ mod tests {
                         assert!(!shared(id), "a shared chunk written in place (seed {seed})");
                         let e = layout.iter().find(|e| e.chunk_id == id).unwrap();
                         assert!(e.file_offset <= p.file_offset);
-                        assert!(p.file_offset + p.len <= e.file_end());
+                        assert!(p.file_offset + p.len <= e.end());
                         assert_eq!(
                             p.chunk_offset,
                             e.chunk_offset + p.file_offset - e.file_offset
@@ -271,20 +251,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn merges_continuing_extents_only() {
-        let merged = merge_extents(vec![
-            ext(10, 1, 10, 5),
-            ext(0, 1, 0, 10),
-            ext(15, 2, 15, 5),
-            ext(20, 2, 20, 5),
-            ext(30, 2, 30, 5),
-        ]);
-        assert_eq!(
-            merged,
-            vec![ext(0, 1, 0, 15), ext(15, 2, 15, 10), ext(30, 2, 30, 5)]
-        );
     }
 }

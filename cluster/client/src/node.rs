@@ -27,21 +27,7 @@ impl NodeKind {
     }
 }
 
-/// One piece of a file: file bytes `[file_offset, file_offset + length)` are
-/// chunk bytes `[chunk_offset, chunk_offset + length)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Extent {
-    pub file_offset: u64,
-    pub chunk_id: u64,
-    pub chunk_offset: u64,
-    pub length: u64,
-}
-
-impl Extent {
-    pub fn file_end(&self) -> u64 {
-        self.file_offset + self.length
-    }
-}
+pub use cairn_common::extent::Extent;
 
 /// An inode with its attributes and layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,28 +130,6 @@ impl From<NodeKind> for pb::NodeKind {
             NodeKind::Socket => pb::NodeKind::Socket,
             NodeKind::CharDev => pb::NodeKind::CharDev,
             NodeKind::BlockDev => pb::NodeKind::BlockDev,
-        }
-    }
-}
-
-impl From<pb::Extent> for Extent {
-    fn from(e: pb::Extent) -> Self {
-        Extent {
-            file_offset: e.file_offset,
-            chunk_id: e.chunk_id,
-            chunk_offset: e.chunk_offset,
-            length: e.length,
-        }
-    }
-}
-
-impl From<Extent> for pb::Extent {
-    fn from(e: Extent) -> Self {
-        pb::Extent {
-            file_offset: e.file_offset,
-            chunk_id: e.chunk_id,
-            chunk_offset: e.chunk_offset,
-            length: e.length,
         }
     }
 }

@@ -74,13 +74,13 @@ fn segments(node: &Node, mut pos: u64, end: u64) -> Vec<Segment> {
     for ext in node
         .extents
         .iter()
-        .filter(|e| e.file_end() > from && e.file_offset < end)
+        .filter(|e| e.end() > from && e.file_offset < end)
     {
         if ext.file_offset > pos {
             out.push(Segment::Hole(ext.file_offset - pos));
             pos = ext.file_offset;
         }
-        let stop = ext.file_end().min(end);
+        let stop = ext.end().min(end);
         while pos < stop {
             let len = (stop - pos).min(SEGMENT_BYTES);
             out.push(Segment::Data {

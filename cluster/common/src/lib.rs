@@ -1,11 +1,13 @@
 //! What every Cairn process shares: the cluster's config on disk, the
-//! credential that authenticates cluster RPC, the channels it travels on
+//! credential that authenticates cluster RPC, a file's layout and its
+//! algebra ([`extent`]), the channels it travels on
 //! and the deadlines of chained calls, namespace errors that carry an errno
 //! across the wire, and small helpers for sizes and time.
 
 pub mod auth;
 pub mod config;
 pub mod errno;
+pub mod extent;
 pub mod host;
 pub mod lifecycle;
 pub mod net;

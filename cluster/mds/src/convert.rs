@@ -1,5 +1,7 @@
 //! Conversions between the wire types (`cairn_proto`) and the MDS's domain
 //! types. Protobuf stops here: nothing past the service layer sees it.
+//! Public for the mount's test backend, which answers with the MDS's own
+//! conversions of the real state.
 
 use std::collections::BTreeMap;
 
@@ -41,24 +43,6 @@ pub fn node_kind_from_pb(kind: i32) -> Result<Option<NodeKind>, FsError> {
     }
 }
 
-pub fn extent_to_pb(e: &Extent) -> pb::Extent {
-    pb::Extent {
-        file_offset: e.file_offset,
-        chunk_id: e.chunk_id,
-        chunk_offset: e.chunk_offset,
-        length: e.length,
-    }
-}
-
-pub fn extent_from_pb(e: &pb::Extent) -> Extent {
-    Extent {
-        file_offset: e.file_offset,
-        chunk_id: e.chunk_id,
-        chunk_offset: e.chunk_offset,
-        length: e.length,
-    }
-}
-
 pub fn node_to_pb(n: &Inode) -> pb::Node {
     pb::Node {
         ino: n.ino,
@@ -77,7 +61,7 @@ pub fn node_to_pb(n: &Inode) -> pb::Node {
         replicas: n.replicas,
         min_replicas: cairn_common::replicas::minimum(n.replicas, n.min_replicas),
         tier: n.tier,
-        extents: n.layout.iter().map(extent_to_pb).collect(),
+        extents: n.layout.iter().copied().map(pb::Extent::from).collect(),
         symlink_target: n.symlink_target.clone(),
         xattrs: n.xattrs.clone().into_iter().collect(),
         headers: n.headers.clone().into_iter().collect(),
@@ -108,7 +92,7 @@ pub fn object_from_pb(n: &pb::Node) -> Result<ObjectSpec, FsError> {
         user_meta: n.user_meta.clone().into_iter().collect(),
         headers: n.headers.clone().into_iter().collect(),
         replicas: n.replicas,
-        extents: n.extents.iter().map(extent_from_pb).collect(),
+        extents: n.extents.iter().copied().map(Extent::from).collect(),
         symlink_target: n.symlink_target.clone(),
     })
 }
@@ -155,7 +139,7 @@ pub fn object_to_pb(o: &ObjectSpec) -> pb::Node {
         user_meta: o.user_meta.clone().into_iter().collect(),
         headers: o.headers.clone().into_iter().collect(),
         replicas: o.replicas,
-        extents: o.extents.iter().map(extent_to_pb).collect(),
+        extents: o.extents.iter().copied().map(pb::Extent::from).collect(),
         symlink_target: o.symlink_target.clone(),
         ..Default::default()
     }
@@ -185,7 +169,7 @@ pub fn part_from_pb(p: &pb::Part) -> PartInfo {
         part_number: p.part_number,
         etag: p.etag.clone(),
         size: p.size,
-        extents: p.extents.iter().map(extent_from_pb).collect(),
+        extents: p.extents.iter().copied().map(Extent::from).collect(),
         modified_ns: p.modified_ns,
         checksums: p.checksums.clone().into_iter().collect(),
     }
@@ -196,7 +180,7 @@ pub fn part_to_pb(p: &PartInfo) -> pb::Part {
         part_number: p.part_number,
         etag: p.etag.clone(),
         size: p.size,
-        extents: p.extents.iter().map(extent_to_pb).collect(),
+        extents: p.extents.iter().copied().map(pb::Extent::from).collect(),
         modified_ns: p.modified_ns,
         checksums: p.checksums.clone().into_iter().collect(),
     }

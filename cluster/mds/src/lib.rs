@@ -30,7 +30,7 @@
 
 mod allocations;
 mod clients;
-mod convert;
+pub mod convert;
 pub mod error;
 mod event_watch;
 mod events;

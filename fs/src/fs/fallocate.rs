@@ -19,7 +19,7 @@
 //! holes.
 
 use super::*;
-use crate::extents::{mapped, punch, seek_data, seek_hole};
+use cairn_common::extent::{mapped, punch, seek_data, seek_hole};
 
 pub const FALLOC_FL_KEEP_SIZE: i32 = 0x01;
 pub const FALLOC_FL_PUNCH_HOLE: i32 = 0x02;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::{cached::Cached, mock::Mock, readcache::ReadCache, Fs, FsOptions};
+use crate::{cached::Cached, readcache::ReadCache, test_backend::TestCluster, Fs, FsOptions};
 
-async fn read_all(fs: &Fs<Cached<Mock>>, ino: u64) -> Vec<u8> {
+async fn read_all(fs: &Fs<Cached<TestCluster>>, ino: u64) -> Vec<u8> {
     let h = fs.open(ino, libc::O_RDONLY).await.unwrap();
     let mut out = Vec::new();
     loop {
@@ -22,21 +22,21 @@ async fn read_all(fs: &Fs<Cached<Mock>>, ino: u64) -> Vec<u8> {
     out
 }
 
-/// A mount over a mock cluster reading through a 64 MiB cache in `dir`.
-fn cached_mount(dir: &std::path::Path) -> (Arc<ReadCache>, Mock, Fs<Cached<Mock>>) {
+/// A mount over a cluster cluster reading through a 64 MiB cache in `dir`.
+fn cached_mount(dir: &std::path::Path) -> (Arc<ReadCache>, TestCluster, Fs<Cached<TestCluster>>) {
     let cache = Arc::new(ReadCache::open(dir, 64 << 20).unwrap());
-    let mock = Mock::new(4 << 20);
+    let cluster = TestCluster::with_chunks(4 << 20);
     let fs = Fs::new(
-        Cached::new(mock.clone(), cache.clone()),
+        Cached::new(cluster.clone(), cache.clone()),
         FsOptions::default(),
     );
-    (cache, mock, fs)
+    (cache, cluster, fs)
 }
 
 #[tokio::test]
 async fn second_reads_hit_and_own_writes_invalidate() {
     let dir = tempfile::tempdir().unwrap();
-    let (cache, _mock, fs) = cached_mount(dir.path());
+    let (cache, _cluster, fs) = cached_mount(dir.path());
     let b = fs
         .mkdir(cairn_common::ROOT_INO, b"cached", 0o755, 0, 0)
         .await
@@ -82,8 +82,8 @@ async fn second_reads_hit_and_own_writes_invalidate() {
 #[tokio::test]
 async fn another_mounts_in_place_write_is_never_served_stale() {
     let dir = tempfile::tempdir().unwrap();
-    let (cache, mock, cached) = cached_mount(dir.path());
-    let other = Fs::new(mock.clone(), FsOptions::default());
+    let (cache, cluster, cached) = cached_mount(dir.path());
+    let other = Fs::new(cluster.clone(), FsOptions::default());
     let b = other
         .mkdir(cairn_common::ROOT_INO, b"shared", 0o755, 0, 0)
         .await

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use super::{bucket, small_fs, truncate_to};
-use crate::{mock::Mock, open_file::Limits, Fs, FsOptions};
+use crate::{open_file::Limits, test_backend::TestCluster, Fs, FsOptions};
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -16,7 +16,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 #[tokio::test]
 async fn sequential_write_reads_back_and_gets_its_md5() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "seq").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     let data = pattern(5000, 1);
@@ -32,11 +32,11 @@ async fn sequential_write_reads_back_and_gets_its_md5() {
     assert_eq!(fs.getattr(f.ino).await.unwrap().size, 5000);
     fs.flush(h).await.unwrap();
     fs.release(h).await.unwrap();
-    assert_eq!(mock.content(f.ino), data);
-    let node = mock.node(f.ino).unwrap();
+    assert_eq!(cluster.content(f.ino), data);
+    let node = cluster.node(f.ino).unwrap();
     assert_eq!(node.etag, hex::encode(Md5::digest(&data)));
     // Background batches ran (256-byte batches): several commits.
-    assert!(mock.commits() > 2, "commits: {}", mock.commits());
+    assert!(cluster.commits() > 2, "commits: {}", cluster.commits());
     // Slot chunks of 64 bytes, written in order: extents are chunk-aligned.
     assert!(node
         .extents
@@ -46,12 +46,12 @@ async fn sequential_write_reads_back_and_gets_its_md5() {
 
 #[tokio::test]
 async fn random_writes_are_in_place_sparse_and_stale_etag() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "rand").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     fs.write(h, 0, Bytes::from(pattern(200, 2))).await.unwrap();
     fs.flush(h).await.unwrap();
-    let chunks_before: Vec<u64> = mock
+    let chunks_before: Vec<u64> = cluster
         .node(f.ino)
         .unwrap()
         .extents
@@ -71,8 +71,8 @@ async fn random_writes_are_in_place_sparse_and_stale_etag() {
     want[60..68].copy_from_slice(b"XXXXXXXX");
     want.resize(1000, 0);
     want.extend_from_slice(b"tail");
-    assert_eq!(mock.content(f.ino), want);
-    let node = mock.node(f.ino).unwrap();
+    assert_eq!(cluster.content(f.ino), want);
+    let node = cluster.node(f.ino).unwrap();
     assert_eq!(node.etag, "", "random writes leave the ETag stale");
     // The overwrite went in place: the first 200 bytes are still in the
     // chunks that held them.
@@ -83,12 +83,12 @@ async fn random_writes_are_in_place_sparse_and_stale_etag() {
     assert!(node
         .extents
         .iter()
-        .all(|e| e.file_end() <= 200 || e.file_offset >= 1000));
+        .all(|e| e.end() <= 200 || e.file_offset >= 1000));
 }
 
 #[tokio::test]
 async fn truncate_down_and_up_with_buffered_writes() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "trunc").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     fs.write(h, 0, Bytes::from(pattern(150, 3))).await.unwrap();
@@ -104,7 +104,7 @@ async fn truncate_down_and_up_with_buffered_writes() {
     want.push(b'z');
     assert_eq!(fs.read(h, 0, 200).await.unwrap(), want);
     fs.release(h).await.unwrap();
-    assert_eq!(mock.content(f.ino), want);
+    assert_eq!(cluster.content(f.ino), want);
     // O_TRUNC through create of an existing file.
     let (n, h) = fs
         .create(b.ino, b"f", 0o644, 0, 0, libc::O_TRUNC)
@@ -113,16 +113,16 @@ async fn truncate_down_and_up_with_buffered_writes() {
     assert_eq!(n.size, 0);
     fs.write(h, 0, Bytes::from_static(b"new")).await.unwrap();
     fs.release(h).await.unwrap();
-    assert_eq!(mock.content(f.ino), b"new");
+    assert_eq!(cluster.content(f.ino), b"new");
     assert_eq!(
-        mock.node(f.ino).unwrap().etag,
+        cluster.node(f.ino).unwrap().etag,
         hex::encode(Md5::digest(b"new"))
     );
 }
 
 #[tokio::test]
 async fn o_append_writes_at_the_end_for_every_handle() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "append").await;
     let (f, h1) = fs.create(b.ino, b"log", 0o644, 0, 0, 0).await.unwrap();
     let h2 = fs
@@ -141,12 +141,12 @@ async fn o_append_writes_at_the_end_for_every_handle() {
         .unwrap();
     fs.release(h1).await.unwrap();
     fs.release(h2).await.unwrap();
-    assert_eq!(mock.content(f.ino), b"first.second.third.");
+    assert_eq!(cluster.content(f.ino), b"first.second.third.");
 }
 
 #[tokio::test]
 async fn unlinked_open_file_stays_readable_until_closed() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "unl").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     fs.write(h, 0, Bytes::from(pattern(300, 4))).await.unwrap();
@@ -166,13 +166,13 @@ async fn unlinked_open_file_stays_readable_until_closed() {
     fs.write(h, 300, Bytes::from_static(b"more")).await.unwrap();
     fs.flush(h).await.unwrap();
     fs.release(h).await.unwrap();
-    assert!(mock.node(f.ino).is_none(), "last close frees the inode");
+    assert!(cluster.node(f.ino).is_none(), "last close frees the inode");
     fs.rmdir(cairn_common::ROOT_INO, b"unl").await.unwrap();
 }
 
 #[tokio::test]
 async fn rename_over_an_open_file_keeps_its_content_for_its_readers() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "over").await;
     let (old, h_old) = fs.create(b.ino, b"target", 0o644, 0, 0, 0).await.unwrap();
     fs.write(h_old, 0, Bytes::from_static(b"old content"))
@@ -190,32 +190,32 @@ async fn rename_over_an_open_file_keeps_its_content_for_its_readers() {
     assert_eq!(fs.lookup(b.ino, b"target").await.unwrap().ino, new.ino);
     assert_eq!(fs.read(h_old, 0, 100).await.unwrap(), b"old content");
     fs.release(h_old).await.unwrap();
-    assert!(mock.node(old.ino).is_none());
+    assert!(cluster.node(old.ino).is_none());
     let dh = fs.opendir(b.ino).await.unwrap();
     assert_eq!(fs.readdir(dh, 0, 100).await.unwrap().len(), 3);
 }
 
 #[tokio::test]
 async fn a_failed_batch_is_reported_and_its_bytes_sent_again() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "fail").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     fs.write(h, 0, Bytes::from(pattern(100, 5))).await.unwrap();
-    mock.faults.fail_writes.store(1, Ordering::SeqCst);
+    cluster.faults.fail_writes.store(1, Ordering::SeqCst);
     assert_eq!(fs.flush(h).await.unwrap_err().errno(), libc::EIO);
     // Still readable from the buffer, and the next flush sends it.
     assert_eq!(fs.read(h, 0, 100).await.unwrap(), pattern(100, 5));
     fs.flush(h).await.unwrap();
     fs.release(h).await.unwrap();
-    assert_eq!(mock.content(f.ino), pattern(100, 5));
+    assert_eq!(cluster.content(f.ino), pattern(100, 5));
 }
 
 #[tokio::test]
 async fn a_failed_background_batch_is_reported_to_the_next_write() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "bgfail").await;
     let (_, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
-    mock.faults.fail_writes.store(1000, Ordering::SeqCst);
+    cluster.faults.fail_writes.store(1000, Ordering::SeqCst);
     // 1024 unsent bytes make the writer wait for batches that fail: the
     // failure comes back to a write.
     let mut failed = None;
@@ -226,44 +226,44 @@ async fn a_failed_background_batch_is_reported_to_the_next_write() {
         }
     }
     assert_eq!(failed.expect("a write must fail").errno(), libc::EIO);
-    mock.faults.fail_writes.store(0, Ordering::SeqCst);
+    cluster.faults.fail_writes.store(0, Ordering::SeqCst);
     fs.flush(h).await.unwrap();
 }
 
 #[tokio::test]
 async fn fsync_forces_every_chunk_to_stable_storage() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "sync").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     fs.write(h, 0, Bytes::from(pattern(100, 7))).await.unwrap();
-    let barriers = mock.metadata_syncs();
+    let barriers = cluster.metadata_syncs();
     fs.fsync(h).await.unwrap();
-    assert_eq!(mock.faults.sync_writes.load(Ordering::SeqCst), 1);
-    assert!(mock.faults.syncs.load(Ordering::SeqCst) >= 1);
-    assert_eq!(mock.content(f.ino), pattern(100, 7));
+    assert_eq!(cluster.faults.sync_writes.load(Ordering::SeqCst), 1);
+    assert!(cluster.faults.syncs.load(Ordering::SeqCst) >= 1);
+    assert_eq!(cluster.content(f.ino), pattern(100, 7));
     // The commit is made durable too, with the mount's earlier changes.
-    assert_eq!(mock.metadata_syncs(), barriers + 1);
+    assert_eq!(cluster.metadata_syncs(), barriers + 1);
     // fsync with nothing buffered still forces what earlier batches sent.
-    let before = mock.faults.syncs.load(Ordering::SeqCst);
+    let before = cluster.faults.syncs.load(Ordering::SeqCst);
     fs.fsync(h).await.unwrap();
-    assert!(mock.faults.syncs.load(Ordering::SeqCst) > before);
+    assert!(cluster.faults.syncs.load(Ordering::SeqCst) > before);
     fs.release(h).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_dead_mds_gives_eio() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "dead").await;
-    mock.faults.down.store(true, Ordering::SeqCst);
+    cluster.faults.down.store(true, Ordering::SeqCst);
     assert_eq!(fs.lookup(b.ino, b"x").await.unwrap_err().errno(), libc::EIO);
     assert_eq!(fs.statfs().await.unwrap_err().errno(), libc::EIO);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_hung_mds_gives_eio_after_the_timeout() {
-    let mock = Mock::new(64);
+    let cluster = TestCluster::with_chunks(64);
     let fs = Fs::new(
-        mock.clone(),
+        cluster.clone(),
         FsOptions {
             owner: String::new(),
             limits: Limits {
@@ -276,7 +276,7 @@ async fn a_hung_mds_gives_eio_after_the_timeout() {
     let b = bucket(&fs, "hung").await;
     let (_, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     fs.write(h, 0, Bytes::from_static(b"abc")).await.unwrap();
-    mock.faults.hang.store(true, Ordering::SeqCst);
+    cluster.faults.hang.store(true, Ordering::SeqCst);
     let start = tokio::time::Instant::now();
     assert_eq!(fs.getattr(b.ino).await.unwrap_err().errno(), libc::EIO);
     assert_eq!(fs.flush(h).await.unwrap_err().errno(), libc::EIO);
@@ -285,13 +285,13 @@ async fn a_hung_mds_gives_eio_after_the_timeout() {
 
 #[tokio::test]
 async fn sequential_reads_are_served_from_read_ahead() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "readahead").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     let data = pattern(3 << 20, 8);
     fs.write(h, 0, Bytes::from(data.clone())).await.unwrap();
     fs.release(h).await.unwrap();
-    assert_eq!(mock.content(f.ino).len(), data.len());
+    assert_eq!(cluster.content(f.ino).len(), data.len());
     let h = fs.open(f.ino, libc::O_RDONLY).await.unwrap();
     let mut got = Vec::new();
     let mut off = 0u64;
@@ -320,7 +320,8 @@ async fn sequential_reads_are_served_from_read_ahead() {
 
 #[tokio::test]
 async fn unlink_waits_for_the_release_of_closed_handles() {
-    let (fs, mock) = small_fs();
+    use crate::backend::Backend;
+    let (fs, cluster) = small_fs();
     let fs = std::sync::Arc::new(fs);
     let b = bucket(&fs, "closing").await;
     let (f, h) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
@@ -335,9 +336,12 @@ async fn unlink_waits_for_the_release_of_closed_handles() {
         })
     };
     fs.unlink(b.ino, b"f").await.unwrap();
+    // The unlink waited for the release and removed the file itself: had
+    // it not waited, the file would still be there under a hidden name
+    // until the release that comes after.
+    assert!(cluster.node(f.ino).is_none(), "removed by the unlink");
+    let (left, _) = cluster.readdir(b.ino, b"", 0).await.unwrap();
+    assert!(left.is_empty(), "no hidden name: {left:?}");
     late.await.unwrap();
-    // A plain unlink: no hidden name was made, the inode is gone, and the
-    // directory can go at once.
-    assert!(mock.node(f.ino).is_none());
     fs.rmdir(cairn_common::ROOT_INO, b"closing").await.unwrap();
 }

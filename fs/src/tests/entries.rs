@@ -9,15 +9,15 @@ use bytes::Bytes;
 use cairn_client::Node;
 
 use super::{bucket, made_elsewhere, small_fs_with};
-use crate::{attr::TTL, entry_cache::PREFETCH, mock::Mock, Fs};
+use crate::{attr::TTL, entry_cache::PREFETCH, test_backend::TestCluster, Fs};
 
-fn cached_fs() -> (Fs<Mock>, Mock) {
+fn cached_fs() -> (Fs<TestCluster>, TestCluster) {
     small_fs_with(TTL)
 }
 
-/// (lookups, getattrs, readdirs) the mount sent to the cluster model.
-fn calls(mock: &Mock) -> (u64, u64, u64) {
-    let f = &mock.faults;
+/// (lookups, getattrs, readdirs) the mount sent to the test cluster.
+fn calls(cluster: &TestCluster) -> (u64, u64, u64) {
+    let f = &cluster.faults;
     (
         f.lookups.load(Ordering::SeqCst),
         f.getattrs.load(Ordering::SeqCst),
@@ -25,7 +25,7 @@ fn calls(mock: &Mock) -> (u64, u64, u64) {
     )
 }
 
-async fn write_file(fs: &Fs<Mock>, dir: u64, name: &str, body: &[u8]) -> Node {
+async fn write_file(fs: &Fs<TestCluster>, dir: u64, name: &str, body: &[u8]) -> Node {
     let (node, fh) = fs
         .create(dir, name.as_bytes(), 0o644, 0, 0, libc::O_WRONLY)
         .await
@@ -40,14 +40,14 @@ async fn write_file(fs: &Fs<Mock>, dir: u64, name: &str, body: &[u8]) -> Node {
 
 #[tokio::test(start_paused = true)]
 async fn stat_storm_costs_a_page_per_prefetch() {
-    let (fs, mock) = cached_fs();
+    let (fs, cluster) = cached_fs();
     let b = bucket(&fs, "storm").await;
     let n = 3 * PREFETCH as usize + 10;
     for i in 0..n {
         write_file(&fs, b.ino, &format!("f{i:06}"), b"0123456789").await;
     }
     tokio::time::advance(TTL).await;
-    let before = calls(&mock);
+    let before = calls(&cluster);
     for i in 0..n {
         let (node, ttl) = fs
             .lookup_entry(b.ino, format!("f{i:06}").as_bytes())
@@ -56,7 +56,7 @@ async fn stat_storm_costs_a_page_per_prefetch() {
         assert_eq!(node.size, 10, "f{i:06}");
         assert!(ttl <= TTL);
     }
-    let after = calls(&mock);
+    let after = calls(&cluster);
     assert_eq!(after.0, before.0, "no lookup call: pages answered them all");
     let pages = after.2 - before.2;
     assert!(
@@ -67,12 +67,16 @@ async fn stat_storm_costs_a_page_per_prefetch() {
     // of an unpacking tar, or of open(O_CREAT), before each new name).
     let e = fs.lookup(b.ino, b"f000001x").await.unwrap_err();
     assert_eq!(e.errno(), libc::ENOENT);
-    assert_eq!(calls(&mock).0, after.0, "no lookup call for an absent name");
+    assert_eq!(
+        calls(&cluster).0,
+        after.0,
+        "no lookup call for an absent name"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn own_changes_show_at_once() {
-    let (fs, _mock) = cached_fs();
+    let (fs, _cluster) = cached_fs();
     let b = bucket(&fs, "own").await;
     let dir = fs.mkdir(b.ino, b"d", 0o755, 0, 0).await.unwrap();
     // A miss fills a page saying the directory is empty.
@@ -123,23 +127,23 @@ async fn own_changes_show_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn changes_elsewhere_show_within_the_timeout() {
-    let (fs, mock) = cached_fs();
+    let (fs, cluster) = cached_fs();
     let b = bucket(&fs, "away").await;
     let f = write_file(&fs, b.ino, "obj", b"old").await;
     tokio::time::advance(TTL).await;
     // A page is fetched and kept.
     assert_eq!(fs.lookup(b.ino, b"obj").await.unwrap().size, 3);
     // Then, behind the mount's back (S3): the object replaced, a new key.
-    mock.put(f.ino, b"replaced");
-    made_elsewhere(&mock, b.ino, b"zz-new").await;
+    cluster.put(f.ino, b"replaced");
+    made_elsewhere(&cluster, b.ino, b"zz-new").await;
     // The page proves the new name absent, without a call, until it runs
     // out (as a negative entry of the kernel would).
-    let lookups = calls(&mock).0;
+    let lookups = calls(&cluster).0;
     assert_eq!(
         fs.lookup(b.ino, b"zz-new").await.unwrap_err().errno(),
         libc::ENOENT
     );
-    assert_eq!(calls(&mock).0, lookups, "absence answered by the page");
+    assert_eq!(calls(&cluster).0, lookups, "absence answered by the page");
     // Within the timeout, the page answers for the replaced object (that
     // is the caching), and the kernel is only given what remains of it.
     tokio::time::advance(Duration::from_millis(400)).await;
@@ -155,14 +159,14 @@ async fn changes_elsewhere_show_within_the_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn a_name_made_elsewhere_shows_once_a_create_meets_it() {
-    let (fs, mock) = cached_fs();
+    let (fs, cluster) = cached_fs();
     let b = bucket(&fs, "clash").await;
     // A page proves "d" absent, then it is made behind the mount's back.
     assert_eq!(
         fs.lookup(b.ino, b"d").await.unwrap_err().errno(),
         libc::ENOENT
     );
-    made_elsewhere(&mock, b.ino, b"d").await;
+    made_elsewhere(&cluster, b.ino, b"d").await;
     // mkdir meets it: EEXIST, and the page no longer hides it (`mkdir -p`
     // stats the name next), well within the timeout.
     assert_eq!(
@@ -177,12 +181,12 @@ async fn a_name_made_elsewhere_shows_once_a_create_meets_it() {
 
 #[tokio::test(start_paused = true)]
 async fn directory_attributes_follow_changes_made_here() {
-    let (fs, mock) = cached_fs();
+    let (fs, cluster) = cached_fs();
     let b = bucket(&fs, "dirs").await;
     let dir = fs.mkdir(b.ino, b"d", 0o755, 0, 0).await.unwrap();
     tokio::time::advance(TTL).await;
     let before = fs.getattr(dir.ino).await.unwrap();
-    let calls_before = calls(&mock);
+    let calls_before = calls(&cluster);
     // The kernel asks for the directory's attributes after each create,
     // mkdir and unlink in it: answered here, with the change in them.
     write_file(&fs, dir.ino, "f", b"x").await;
@@ -193,12 +197,12 @@ async fn directory_attributes_follow_changes_made_here() {
     fs.unlink(dir.ino, b"f").await.unwrap();
     let after_unlink = fs.getattr(dir.ino).await.unwrap();
     assert!(after_unlink.ctime_ns >= after_create.ctime_ns);
-    assert_eq!(calls(&mock).1, calls_before.1, "no getattr call");
+    assert_eq!(calls(&cluster).1, calls_before.1, "no getattr call");
     // rmdir: the link count goes back down (asked of the MDS).
     fs.rmdir(dir.ino, b"sub").await.unwrap();
     assert_eq!(fs.getattr(dir.ino).await.unwrap().nlink, before.nlink);
     // Past the timeout, the MDS's own answer again.
     tokio::time::advance(TTL).await;
     let fresh = fs.getattr(dir.ino).await.unwrap();
-    assert_eq!(fresh, mock.node(dir.ino).unwrap());
+    assert_eq!(fresh, cluster.node(dir.ino).unwrap());
 }

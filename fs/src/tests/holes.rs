@@ -1,4 +1,4 @@
-//! fallocate's modes and lseek's SEEK_DATA/SEEK_HOLE over the model
+//! fallocate's modes and lseek's SEEK_DATA/SEEK_HOLE over the test
 //! cluster (64-byte chunks): holes cut from the layout, whole chunks
 //! released, the size kept or extended as each mode says.
 
@@ -13,13 +13,13 @@ const PUNCH: i32 = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 
 #[tokio::test]
 async fn punch_zero_and_extend() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "bkt").await;
     let (n, fh) = fs.create(b.ino, b"img", 0o644, 0, 0, 0).await.unwrap();
     // Four 64-byte chunks of 0xAA, written and committed.
     fs.write(fh, 0, Bytes::from(vec![0xAA; 256])).await.unwrap();
     fs.flush(fh).await.unwrap();
-    let chunks: Vec<u64> = mock
+    let chunks: Vec<u64> = cluster
         .node(n.ino)
         .unwrap()
         .extents
@@ -30,9 +30,12 @@ async fn punch_zero_and_extend() {
 
     // A hole over chunk 1 whole and half of chunk 2: chunk 1 goes.
     fs.fallocate(fh, 64, 96, PUNCH).await.unwrap();
-    let after = mock.node(n.ino).unwrap();
+    let after = cluster.node(n.ino).unwrap();
     assert_eq!(after.size, 256, "KEEP_SIZE");
     assert!(!after.extents.iter().any(|e| e.chunk_id == chunks[1]));
+    // The MDS released it; the half-covered one stays.
+    assert!(!cluster.chunk_referenced(chunks[1]), "chunk 1 released");
+    assert!(cluster.chunk_referenced(chunks[2]), "chunk 2 kept");
     assert!(after.etag.is_empty(), "the ETag is stale");
     let got = fs.read(fh, 0, 256).await.unwrap();
     let mut want = vec![0xAA; 256];
@@ -74,7 +77,7 @@ async fn punch_zero_and_extend() {
         fs.lseek(fh, 300, SEEK_DATA).await.unwrap_err().errno(),
         libc::ENXIO
     );
-    // More than the cluster can take (2 GiB allocatable in the model).
+    // More than the cluster can take (2 GiB allocatable in the test cluster).
     let big = fs.fallocate(fh, 0, 3 << 30, 0).await.unwrap_err();
     assert_eq!(big.errno(), libc::ENOSPC);
     assert_eq!(fs.getattr(n.ino).await.unwrap().size, 1000);
@@ -90,7 +93,7 @@ async fn punch_zero_and_extend() {
     );
     fs.release(fh).await.unwrap();
     assert_eq!(
-        mock.content(n.ino),
+        cluster.content(n.ino),
         want.iter()
             .copied()
             .chain(std::iter::repeat_n(0, 700))
@@ -100,7 +103,7 @@ async fn punch_zero_and_extend() {
 
 #[tokio::test]
 async fn a_hole_punched_under_buffered_writes_cuts_them_too() {
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "bkt").await;
     let (n, fh) = fs.create(b.ino, b"f", 0o644, 0, 0, 0).await.unwrap();
     // Buffered, not yet sent: the punch commits them first.
@@ -110,5 +113,5 @@ async fn a_hole_punched_under_buffered_writes_cuts_them_too() {
     want[10..30].fill(0);
     assert_eq!(fs.read(fh, 0, 100).await.unwrap(), want);
     fs.release(fh).await.unwrap();
-    assert_eq!(mock.content(n.ino), want);
+    assert_eq!(cluster.content(n.ino), want);
 }

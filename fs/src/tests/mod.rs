@@ -1,5 +1,5 @@
-//! Tests of the filesystem logic over the in-memory cluster model: no
-//! kernel mount, no cluster.
+//! Tests of the filesystem logic over the MDS's real metadata core in
+//! memory (`crate::test_backend`): no kernel mount, no processes.
 
 mod cache;
 mod data;
@@ -16,20 +16,20 @@ use std::time::Duration;
 use cairn_client::{Node, SetAttr};
 use cairn_common::ROOT_INO;
 
-use crate::{mock::Mock, open_file::Limits, Fs, FsOptions};
+use crate::{open_file::Limits, test_backend::TestCluster, Fs, FsOptions};
 
-/// A filesystem over a model cluster with 64-byte chunks and small
+/// A filesystem over a test cluster with 64-byte chunks and small
 /// batches, so that a few hundred bytes cross chunk boundaries and start
 /// background batches.
-pub(crate) fn small_fs() -> (Fs<Mock>, Mock) {
+pub(crate) fn small_fs() -> (Fs<TestCluster>, TestCluster) {
     small_fs_with(Duration::ZERO)
 }
 
 /// [`small_fs`] with the entry cache on for `entry_ttl`.
-pub(crate) fn small_fs_with(entry_ttl: Duration) -> (Fs<Mock>, Mock) {
-    let mock = Mock::new(64);
+pub(crate) fn small_fs_with(entry_ttl: Duration) -> (Fs<TestCluster>, TestCluster) {
+    let cluster = TestCluster::with_chunks(64);
     let fs = Fs::new(
-        mock.clone(),
+        cluster.clone(),
         FsOptions {
             owner: "AKTEST".into(),
             limits: Limits {
@@ -41,30 +41,31 @@ pub(crate) fn small_fs_with(entry_ttl: Duration) -> (Fs<Mock>, Mock) {
             ..FsOptions::default()
         },
     );
-    (fs, mock)
+    (fs, cluster)
 }
 
 /// A file `name` made in `parent` behind the mount's back, as an S3 PUT
 /// of a new key makes it.
-pub(crate) async fn made_elsewhere(mock: &Mock, parent: u64, name: &[u8]) -> Node {
+pub(crate) async fn made_elsewhere(cluster: &TestCluster, parent: u64, name: &[u8]) -> Node {
     use crate::backend::{Backend, NewNode};
-    mock.create(NewNode {
-        parent,
-        name,
-        kind: cairn_client::NodeKind::File,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        target: b"",
-        exclusive: true,
-        rdev: 0,
-    })
-    .await
-    .unwrap()
+    cluster
+        .create(NewNode {
+            parent,
+            name,
+            kind: cairn_client::NodeKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            target: b"",
+            exclusive: true,
+            rdev: 0,
+        })
+        .await
+        .unwrap()
 }
 
 /// Makes bucket `b` and returns its node.
-pub(crate) async fn bucket(fs: &Fs<Mock>, name: &str) -> Node {
+pub(crate) async fn bucket(fs: &Fs<TestCluster>, name: &str) -> Node {
     fs.mkdir(ROOT_INO, name.as_bytes(), 0o755, 0, 0)
         .await
         .unwrap()

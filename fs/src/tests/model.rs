@@ -21,7 +21,7 @@ async fn random_operations_match_a_byte_model() {
     let guard = cairn_testkit::Seed::take("fsx model");
     let seed = guard.value();
     let mut rng = StdRng::seed_from_u64(seed);
-    let (fs, mock) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "fsx").await;
     let name = |i: usize| format!("file{i}").into_bytes();
     // name index -> (ino, fh) of the open file under that name.
@@ -140,7 +140,7 @@ async fn random_operations_match_a_byte_model() {
                     .unwrap_or_else(|e| panic!("release: {e} ({ctx})"));
                 open.remove(&i);
                 assert_eq!(
-                    &mock.content(ino),
+                    &cluster.content(ino),
                     m,
                     "committed content after close ({ctx})"
                 );
@@ -173,6 +173,10 @@ async fn random_operations_match_a_byte_model() {
     }
     for (i, (ino, fh)) in open.drain() {
         fs.release(fh).await.unwrap();
-        assert_eq!(mock.content(ino), model[&i], "final content, seed {seed}");
+        assert_eq!(
+            cluster.content(ino),
+            model[&i],
+            "final content, seed {seed}"
+        );
     }
 }

@@ -16,7 +16,7 @@ const TYPES: [(u32, NodeKind, u64); 4] = [
 
 #[tokio::test]
 async fn mknod_of_every_type_then_rename_link_and_unlink() {
-    let (fs, _mock) = small_fs();
+    let (fs, _cluster) = small_fs();
     let b = bucket(&fs, "bkt").await;
     for (i, (fmt, kind, rdev)) in TYPES.into_iter().enumerate() {
         let name = format!("n{i}");

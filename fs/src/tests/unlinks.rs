@@ -7,15 +7,15 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::{bucket, made_elsewhere, small_fs_with};
-use crate::{attr::TTL, backend::Backend, mock::Mock, Fs};
+use crate::{attr::TTL, backend::Backend, test_backend::TestCluster, Fs};
 
-fn cached_fs() -> (Fs<Mock>, Mock) {
+fn cached_fs() -> (Fs<TestCluster>, TestCluster) {
     small_fs_with(TTL)
 }
 
 /// (one-by-one unlink calls, batch calls) the mount sent.
-fn unlink_calls(mock: &Mock) -> (u64, u64) {
-    let f = &mock.faults;
+fn unlink_calls(cluster: &TestCluster) -> (u64, u64) {
+    let f = &cluster.faults;
     (
         f.unlinks.load(Ordering::SeqCst),
         f.unlink_batches.load(Ordering::SeqCst),
@@ -25,7 +25,7 @@ fn unlink_calls(mock: &Mock) -> (u64, u64) {
 /// Files `f0..fN` of 4 bytes in a new directory `d` of a new bucket,
 /// looked up (as the kernel does before each unlink) so that a page holds
 /// them. Returns the inodes of the bucket and of `d`.
-async fn files(fs: &Fs<Mock>, n: usize) -> (u64, u64) {
+async fn files(fs: &Fs<TestCluster>, n: usize) -> (u64, u64) {
     let b = bucket(fs, "unlinks").await;
     let dir = fs.mkdir(b.ino, b"d", 0o755, 0, 0).await.unwrap();
     for i in 0..n {
@@ -55,7 +55,7 @@ async fn files(fs: &Fs<Mock>, n: usize) -> (u64, u64) {
 
 #[tokio::test(start_paused = true)]
 async fn unlinks_known_here_are_answered_at_once_and_sent_in_batches() {
-    let (fs, mock) = cached_fs();
+    let (fs, cluster) = cached_fs();
     let n = 300;
     let (b, dir) = files(&fs, n).await;
     for i in 0..n {
@@ -80,7 +80,7 @@ async fn unlinks_known_here_are_answered_at_once_and_sent_in_batches() {
     assert!(names.is_empty(), "left after unlinks: {names:?}");
     fs.releasedir(fh).unwrap();
     fs.rmdir(b, b"d").await.unwrap();
-    let (one_by_one, batches) = unlink_calls(&mock);
+    let (one_by_one, batches) = unlink_calls(&cluster);
     assert_eq!(one_by_one, 0, "every unlink was queued");
     assert!(
         (1..=n as u64 / 2).contains(&batches),
@@ -92,62 +92,62 @@ async fn unlinks_known_here_are_answered_at_once_and_sent_in_batches() {
 
 #[tokio::test(start_paused = true)]
 async fn a_queued_unlink_never_removes_a_file_made_since() {
-    let (fs, mock) = cached_fs();
+    let (fs, cluster) = cached_fs();
     let (_, dir) = files(&fs, 1).await;
-    let old = mock.lookup(dir, b"f0").await.unwrap();
+    let old = cluster.lookup(dir, b"f0").await.unwrap();
     fs.unlink(dir, b"f0").await.unwrap();
     // Before the queue is sent, S3 deletes the object and PUTs a new one
     // under the same key.
-    mock.unlink(dir, b"f0").await.unwrap();
-    let new = made_elsewhere(&mock, dir, b"f0").await;
+    cluster.unlink(dir, b"f0").await.unwrap();
+    let new = made_elsewhere(&cluster, dir, b"f0").await;
     assert_ne!(new.ino, old.ino);
     fs.sync_metadata().await.unwrap();
-    let (_, batches) = unlink_calls(&mock);
+    let (_, batches) = unlink_calls(&cluster);
     assert_eq!(batches, 1, "the queued unlink was sent");
     // The unlink meant the old file: the new one stays, and that is no
     // failure.
-    assert_eq!(mock.lookup(dir, b"f0").await.unwrap().ino, new.ino);
+    assert_eq!(cluster.lookup(dir, b"f0").await.unwrap().ino, new.ino);
     assert_eq!(fs.stats().refused_unlinks, 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_queued_unlink_the_mds_cannot_make_shows_the_file_again() {
-    let (fs, mock) = cached_fs();
+    let (fs, cluster) = cached_fs();
     let (_, dir) = files(&fs, 2).await;
     fs.unlink(dir, b"f0").await.unwrap();
-    mock.faults.down.store(true, Ordering::SeqCst);
+    cluster.faults.down.store(true, Ordering::SeqCst);
     // The next call to the MDS sends the queue first; the MDS is gone.
     assert_eq!(fs.sync_metadata().await.unwrap_err().errno(), libc::EIO);
     assert_eq!(fs.stats().refused_unlinks, 1);
-    mock.faults.down.store(false, Ordering::SeqCst);
+    cluster.faults.down.store(false, Ordering::SeqCst);
     // The file stays, and the mount shows it again.
     assert!(fs.lookup(dir, b"f0").await.is_ok());
     // For a while, unlinks wait for the MDS again: they answer its error.
     fs.lookup(dir, b"f1").await.unwrap();
-    mock.faults.down.store(true, Ordering::SeqCst);
+    cluster.faults.down.store(true, Ordering::SeqCst);
     assert_eq!(fs.unlink(dir, b"f1").await.unwrap_err().errno(), libc::EIO);
-    mock.faults.down.store(false, Ordering::SeqCst);
+    cluster.faults.down.store(false, Ordering::SeqCst);
     fs.unlink(dir, b"f1").await.unwrap();
     assert_eq!(
-        unlink_calls(&mock).0,
+        unlink_calls(&cluster).0,
         1,
         "the unlink that succeeded was not queued"
     );
     assert_eq!(
-        mock.lookup(dir, b"f1").await.unwrap_err().errno(),
+        cluster.lookup(dir, b"f1").await.unwrap_err().errno(),
         libc::ENOENT
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_open_file_is_not_queued() {
-    let (fs, mock) = cached_fs();
+    let (fs, cluster) = cached_fs();
     let (_, dir) = files(&fs, 1).await;
     let node = fs.lookup(dir, b"f0").await.unwrap();
     let fh = fs.open(node.ino, libc::O_RDONLY).await.unwrap();
     fs.unlink(dir, b"f0").await.unwrap();
     assert_eq!(
-        unlink_calls(&mock),
+        unlink_calls(&cluster),
         (0, 0),
         "moved to a hidden name instead"
     );

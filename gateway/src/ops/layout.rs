@@ -17,10 +17,10 @@ pub fn slice_extents(extents: &[Extent], start: u64, end: u64) -> Vec<Extent> {
     }
     extents
         .iter()
-        .filter(|e| e.file_offset < end && e.file_end() > start)
+        .filter(|e| e.file_offset < end && e.end() > start)
         .map(|e| {
             let from = e.file_offset.max(start);
-            let to = e.file_end().min(end);
+            let to = e.end().min(end);
             Extent {
                 file_offset: from - start,
                 chunk_id: e.chunk_id,
@@ -117,7 +117,7 @@ mod tests {
             // Where byte `b` of a layout lives, if anywhere.
             let locate = |l: &[Extent], b: u64| {
                 l.iter()
-                    .find(|e| e.file_offset <= b && b < e.file_end())
+                    .find(|e| e.file_offset <= b && b < e.end())
                     .map(|e| (e.chunk_id, e.chunk_offset + b - e.file_offset))
             };
             for b in start..end {
@@ -128,11 +128,9 @@ mod tests {
                 );
             }
             for w in slice.windows(2) {
-                assert!(w[0].file_end() <= w[1].file_offset, "seed {seed}");
+                assert!(w[0].end() <= w[1].file_offset, "seed {seed}");
             }
-            assert!(slice
-                .iter()
-                .all(|e| e.length > 0 && e.file_end() <= end - start));
+            assert!(slice.iter().all(|e| e.length > 0 && e.end() <= end - start));
         }
     }
 }

@@ -381,7 +381,8 @@ impl Metadata for MdsService {
             extents: r
                 .extents
                 .iter()
-                .map(crate::convert::extent_from_pb)
+                .copied()
+                .map(crate::schema::Extent::from)
                 .collect(),
             size: r.size,
             etag: r.etag,

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_common::FsError;
+use cairn_common::{extent, FsError};
 
 use super::Tables;
 use crate::command::{CommandReply, ReplicaRef};
@@ -225,58 +225,6 @@ pub(super) fn check_extents(extents: &[Extent], chunk_size: u64) -> Result<(), F
     Ok(())
 }
 
-/// The layout after writing `new` over `old`: whatever `old` had in the byte
-/// ranges of `new` is cut out (extents split as needed). Both inputs sorted
-/// and disjoint; so is the result.
-pub(crate) fn overlay_extents(old: &[Extent], new: &[Extent]) -> Vec<Extent> {
-    let mut pieces: Vec<Extent> = old.to_vec();
-    for n in new {
-        pieces = pieces
-            .into_iter()
-            .flat_map(|p| cut(p, n.file_offset, n.end()))
-            .collect();
-    }
-    pieces.extend_from_slice(new);
-    pieces.sort_by_key(|e| e.file_offset);
-    pieces
-}
-
-/// What is left of `p` outside `[start, end)`: zero, one or two pieces.
-fn cut(p: Extent, start: u64, end: u64) -> Vec<Extent> {
-    if p.end() <= start || p.file_offset >= end {
-        return vec![p];
-    }
-    let mut out = Vec::with_capacity(2);
-    if p.file_offset < start {
-        out.push(Extent {
-            length: start - p.file_offset,
-            ..p
-        });
-    }
-    if p.end() > end {
-        let skip = end - p.file_offset;
-        out.push(Extent {
-            file_offset: end,
-            chunk_id: p.chunk_id,
-            chunk_offset: p.chunk_offset + skip,
-            length: p.end() - end,
-        });
-    }
-    out
-}
-
-/// The layout of a file truncated to `size` bytes.
-pub(crate) fn truncate_extents(layout: &[Extent], size: u64) -> Vec<Extent> {
-    layout
-        .iter()
-        .filter(|e| e.file_offset < size)
-        .map(|e| Extent {
-            length: e.length.min(size - e.file_offset),
-            ..*e
-        })
-        .collect()
-}
-
 // ------------------------------------------------------------- commands ---
 
 pub(super) fn allocate(t: &mut Tables, owner: u64, chain: &[u32]) -> Result<CommandReply, FsError> {
@@ -371,9 +319,9 @@ pub(super) fn commit_write(t: &mut Tables, w: Write, now_ns: i64) -> Result<Comm
     let merged = if w.replace_layout {
         w.extents.to_vec()
     } else {
-        overlay_extents(&node.layout, w.extents)
+        extent::overlay(&node.layout, w.extents)
     };
-    let layout = truncate_extents(&merged, w.size);
+    let layout = extent::truncate(&merged, w.size);
     raise_lengths(t, w.chunk_lengths)?;
     set_layout(t, &mut node, layout)?;
     node.size = w.size;

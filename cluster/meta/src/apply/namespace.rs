@@ -124,7 +124,7 @@ pub(super) fn set_attr(
         }
         if size != node.size {
             versions::on_rewrite(t, &mut node, now_ns)?;
-            let layout = chunks::truncate_extents(&node.layout, size);
+            let layout = cairn_common::extent::truncate(&node.layout, size);
             chunks::set_layout(t, &mut node, layout)?;
             node.size = size;
             schema::forget_content_checksums(&mut node);

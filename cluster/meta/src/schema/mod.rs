@@ -107,21 +107,9 @@ impl NodeKind {
     }
 }
 
-/// Bytes `[file_offset, file_offset + length)` of a file are bytes
-/// `[chunk_offset, chunk_offset + length)` of chunk `chunk_id`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Extent {
-    pub file_offset: u64,
-    pub chunk_id: u64,
-    pub chunk_offset: u64,
-    pub length: u64,
-}
-
-impl Extent {
-    pub fn end(&self) -> u64 {
-        self.file_offset.saturating_add(self.length)
-    }
-}
+/// A file's layout is a list of these (stored with postcard: the field
+/// order of the shared type is part of the schema).
+pub use cairn_common::extent::Extent;
 
 /// A file, directory or symlink.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

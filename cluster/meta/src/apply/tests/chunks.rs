@@ -181,32 +181,6 @@ fn commit_write_overlays_extents_and_tracks_lengths() {
 }
 
 #[test]
-fn layout_algebra() {
-    use crate::apply::chunks::{overlay_extents, truncate_extents};
-    let old = vec![ext(0, 1, 0, 100), ext(100, 2, 0, 100)];
-    // Spanning the boundary.
-    assert_eq!(
-        overlay_extents(&old, &[ext(50, 3, 0, 100)]),
-        vec![ext(0, 1, 0, 50), ext(50, 3, 0, 100), ext(150, 2, 50, 50)]
-    );
-    // Past the end (append) and covering all.
-    assert_eq!(
-        overlay_extents(&old, &[ext(300, 3, 0, 10)]),
-        vec![ext(0, 1, 0, 100), ext(100, 2, 0, 100), ext(300, 3, 0, 10)]
-    );
-    assert_eq!(
-        overlay_extents(&old, &[ext(0, 3, 0, 200)]),
-        vec![ext(0, 3, 0, 200)]
-    );
-    assert_eq!(
-        truncate_extents(&old, 150),
-        vec![ext(0, 1, 0, 100), ext(100, 2, 0, 50)]
-    );
-    assert_eq!(truncate_extents(&old, 100), vec![ext(0, 1, 0, 100)]);
-    assert!(truncate_extents(&old, 0).is_empty());
-}
-
-#[test]
 fn allocate_chunk_checks_owner_and_chain() {
     let mut f = Fixture::new();
     let b = f.bucket("b");
