@@ -22,7 +22,7 @@ use crate::{
     attr::{file_attr, file_type, nanos, TTL},
     backend::Backend,
     error::{Error, Result},
-    fs::{sized, Fs, Sized},
+    fs::{xattr_reply, Fs, XattrReply},
     unlinks::Pushed,
 };
 
@@ -105,10 +105,10 @@ fn empty(reply: ReplyEmpty, r: Result<()>) {
     }
 }
 
-fn xattr(reply: ReplyXattr, r: Result<Sized>) {
+fn xattr(reply: ReplyXattr, r: Result<XattrReply>) {
     match r {
-        Ok(Sized::Size(n)) => reply.size(n),
-        Ok(Sized::Data(d)) => reply.data(&d),
+        Ok(XattrReply::Size(n)) => reply.size(n),
+        Ok(XattrReply::Data(d)) => reply.data(&d),
         Err(e) => reply.error(errno(&e)),
     }
 }
@@ -589,7 +589,7 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         }
         self.spawn(
             "getxattr",
-            |fs| async move { sized(fs.getxattr(ino.0, &name).await?, size) },
+            |fs| async move { xattr_reply(fs.getxattr(ino.0, &name).await?, size) },
             |r| xattr(reply, r),
         );
     }
@@ -597,7 +597,7 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         self.spawn(
             "listxattr",
-            |fs| async move { sized(fs.listxattr(ino.0).await?, size) },
+            |fs| async move { xattr_reply(fs.listxattr(ino.0).await?, size) },
             |r| xattr(reply, r),
         );
     }

@@ -13,7 +13,7 @@
 //! * `health`: chunk states and liveness, pure;
 //! * `state`: what handlers and background work share (the database, the
 //!   raft node, the registry, the in-memory observations: `in_flight`,
-//!   `events`, `clients`, `allocations`, `lifecycle_status`), with
+//!   `events`, `doors`, `allocations`, `lifecycle_status`), with
 //!   `submit` and its typed form (`reply`); it depends on no handler;
 //! * `heal`: the background work (re-replication, trimming, drains,
 //!   balancing, collection of unreferenced chunks) behind one entry point;
@@ -29,8 +29,8 @@
 //!   running an MDS.
 
 mod allocations;
-mod clients;
 pub mod convert;
+mod doors;
 pub mod error;
 mod event_watch;
 mod events;

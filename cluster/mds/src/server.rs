@@ -101,7 +101,7 @@ impl Mds {
                 dir: dir.to_path_buf(),
                 join_gate: tokio::sync::Mutex::new(()),
                 events: crate::events::EventLog::default(),
-                clients: crate::clients::ClientTable::default(),
+                doors: crate::doors::DoorTable::default(),
                 allocations: crate::allocations::Allocations::default(),
                 lifecycle: crate::lifecycle_status::LifecycleStatus::default(),
                 _lock: lock,

@@ -171,7 +171,7 @@ pub(crate) async fn cluster_stat(state: &State) -> Result<pb::ClusterStat, FsErr
         healthy: healthy && flight.chunks.is_empty(),
         events: state.events.to_proto(),
         mds: mds_stats(state),
-        clients: state.clients.snapshot(now),
+        clients: state.doors.snapshot(now),
         writing_degraded: allocations.writing_degraded,
         chunks_placed_short: allocations.chunks_placed_short,
         allocations_refused: allocations.allocations_refused,

@@ -46,7 +46,7 @@ pub(crate) struct State {
     /// What `cairn top` and the status page list as events.
     pub events: crate::events::EventLog,
     /// The doors that report to this MDS while it leads.
-    pub clients: crate::clients::ClientTable,
+    pub doors: crate::doors::DoorTable,
     /// How new chunks are being placed (normal, short, refused).
     pub allocations: crate::allocations::Allocations,
     /// What the lifecycle runner did.

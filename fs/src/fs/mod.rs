@@ -112,22 +112,22 @@ pub struct StatFs {
 
 /// What the caller of getxattr/listxattr gets for a buffer of `size`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sized {
+pub enum XattrReply {
     /// size 0: how large the value is.
     Size(u32),
     Data(Vec<u8>),
 }
 
 /// The answer to a getxattr/listxattr with a buffer of `size` bytes.
-pub fn sized(value: Vec<u8>, size: u32) -> Result<Sized> {
+pub fn xattr_reply(value: Vec<u8>, size: u32) -> Result<XattrReply> {
     let len =
         u32::try_from(value.len()).map_err(|_| Error::TooBig(format!("{} bytes", value.len())))?;
     if size == 0 {
-        Ok(Sized::Size(len))
+        Ok(XattrReply::Size(len))
     } else if len > size {
         Err(Error::Range(format!("{len} bytes do not fit in {size}")))
     } else {
-        Ok(Sized::Data(value))
+        Ok(XattrReply::Data(value))
     }
 }
 

@@ -4,7 +4,7 @@ use cairn_client::{NodeKind, SetAttr};
 use cairn_common::ROOT_INO;
 
 use super::{bucket, small_fs};
-use crate::fs::{sized, Sized, XATTR_CREATE, XATTR_REPLACE};
+use crate::fs::{xattr_reply, XattrReply, XATTR_CREATE, XATTR_REPLACE};
 
 #[tokio::test]
 async fn top_level_is_buckets_only() {
@@ -214,11 +214,17 @@ async fn user_xattrs() {
     fs.removexattr(ino, "user.color").await.unwrap();
     let e = fs.removexattr(ino, "user.color").await.unwrap_err();
     assert_eq!(e.errno(), libc::ENODATA);
-    assert_eq!(sized(b"abc".to_vec(), 0).unwrap(), Sized::Size(3));
-    assert_eq!(sized(b"abc".to_vec(), 2).unwrap_err().errno(), libc::ERANGE);
     assert_eq!(
-        sized(b"abc".to_vec(), 3).unwrap(),
-        Sized::Data(b"abc".to_vec())
+        xattr_reply(b"abc".to_vec(), 0).unwrap(),
+        XattrReply::Size(3)
+    );
+    assert_eq!(
+        xattr_reply(b"abc".to_vec(), 2).unwrap_err().errno(),
+        libc::ERANGE
+    );
+    assert_eq!(
+        xattr_reply(b"abc".to_vec(), 3).unwrap(),
+        XattrReply::Data(b"abc".to_vec())
     );
 }
 

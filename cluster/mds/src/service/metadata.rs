@@ -457,10 +457,10 @@ impl Metadata for MdsService {
                 "a door report needs an id of 1 to 256 bytes and a name of at most 4096",
             ));
         }
-        if !self.state.clients.report(stat, Instant::now()) {
+        if !self.state.doors.report(stat, Instant::now()) {
             return Err(Status::resource_exhausted(format!(
                 "this MDS already follows {} doors",
-                crate::clients::MAX_DOORS
+                crate::doors::MAX_DOORS
             )));
         }
         Ok(Response::new(pb::Empty {}))

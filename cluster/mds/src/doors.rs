@@ -1,5 +1,7 @@
 //! The front doors (S3 gateways, FUSE mounts) that report to this MDS, for
-//! the client table of the stat reply.
+//! the client table of the stat reply. A door is what the wire and `cairn
+//! stat` call a client (`ReportClient`, `ClientStat`): one process using
+//! the client library; "door" is this crate's word for it.
 //!
 //! Reports are observations, not state: they live in memory on the leader
 //! only (doors report where their client library finds the leader), each
@@ -23,11 +25,11 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(30);
 pub const MAX_DOORS: usize = 4096;
 
 #[derive(Debug, Default)]
-pub struct ClientTable {
+pub struct DoorTable {
     doors: Mutex<HashMap<String, (Instant, pb::ClientStat)>>,
 }
 
-impl ClientTable {
+impl DoorTable {
     /// Takes a door's report; false when the table is full of other doors.
     pub fn report(&self, stat: pb::ClientStat, now: Instant) -> bool {
         let mut doors = self.lock();
@@ -81,7 +83,7 @@ mod tests {
 
     #[test]
     fn the_latest_report_wins_and_silent_doors_drop_out() {
-        let table = ClientTable::default();
+        let table = DoorTable::default();
         let t0 = Instant::now();
         assert!(table.report(door("m1", "mount", 1), t0));
         assert!(table.report(door("g1", "gateway", 1), t0));
@@ -101,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_full_table_refuses_new_doors_but_takes_known_ones() {
-        let table = ClientTable::default();
+        let table = DoorTable::default();
         let now = Instant::now();
         for i in 0..MAX_DOORS {
             assert!(table.report(door(&format!("d{i}"), "mount", 0), now));
