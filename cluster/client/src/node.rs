@@ -5,29 +5,8 @@ use std::collections::BTreeMap;
 
 use cairn_proto as pb;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeKind {
-    File,
-    Dir,
-    Symlink,
-    /// Special files: inodes of the namespace only, never S3 objects.
-    Fifo,
-    Socket,
-    CharDev,
-    BlockDev,
-}
-
-impl NodeKind {
-    /// A FIFO, socket or device node: no content, no key.
-    pub fn is_special(self) -> bool {
-        matches!(
-            self,
-            NodeKind::Fifo | NodeKind::Socket | NodeKind::CharDev | NodeKind::BlockDev
-        )
-    }
-}
-
 pub use cairn_common::extent::Extent;
+pub use cairn_common::node_kind::NodeKind;
 
 /// An inode with its attributes and layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,37 +85,13 @@ pub struct ChunkLocation {
     pub min_replicas: u32,
 }
 
-impl From<pb::NodeKind> for NodeKind {
-    fn from(k: pb::NodeKind) -> Self {
-        match k {
-            pb::NodeKind::Dir => NodeKind::Dir,
-            pb::NodeKind::Symlink => NodeKind::Symlink,
-            pb::NodeKind::Fifo => NodeKind::Fifo,
-            pb::NodeKind::Socket => NodeKind::Socket,
-            pb::NodeKind::CharDev => NodeKind::CharDev,
-            pb::NodeKind::BlockDev => NodeKind::BlockDev,
-            pb::NodeKind::File | pb::NodeKind::Unspecified => NodeKind::File,
-        }
-    }
-}
-
-impl From<NodeKind> for pb::NodeKind {
-    fn from(k: NodeKind) -> Self {
-        match k {
-            NodeKind::File => pb::NodeKind::File,
-            NodeKind::Dir => pb::NodeKind::Dir,
-            NodeKind::Symlink => pb::NodeKind::Symlink,
-            NodeKind::Fifo => pb::NodeKind::Fifo,
-            NodeKind::Socket => pb::NodeKind::Socket,
-            NodeKind::CharDev => pb::NodeKind::CharDev,
-            NodeKind::BlockDev => pb::NodeKind::BlockDev,
-        }
-    }
-}
-
 impl From<pb::Node> for Node {
     fn from(n: pb::Node) -> Self {
-        let kind = n.kind().into();
+        // A reply of an older MDS may leave the kind out: a file.
+        let kind = NodeKind::from_wire(n.kind)
+            .ok()
+            .flatten()
+            .unwrap_or(NodeKind::File);
         Node {
             ino: n.ino,
             kind,

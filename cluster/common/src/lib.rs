@@ -12,6 +12,7 @@ pub mod host;
 pub mod lifecycle;
 pub mod net;
 pub mod node_cert;
+pub mod node_kind;
 pub mod persist;
 pub mod pki;
 pub mod replicas;

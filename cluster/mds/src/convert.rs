@@ -16,37 +16,10 @@ use crate::schema::{
     NodeKind, PartInfo, Protection, Retention, UploadInfo, VersionId, Versioning,
 };
 
-pub fn node_kind_to_pb(kind: NodeKind) -> pb::NodeKind {
-    match kind {
-        NodeKind::File => pb::NodeKind::File,
-        NodeKind::Dir => pb::NodeKind::Dir,
-        NodeKind::Symlink => pb::NodeKind::Symlink,
-        NodeKind::Fifo => pb::NodeKind::Fifo,
-        NodeKind::Socket => pb::NodeKind::Socket,
-        NodeKind::CharDev => pb::NodeKind::CharDev,
-        NodeKind::BlockDev => pb::NodeKind::BlockDev,
-    }
-}
-
-/// The kind named on the wire; `None` for UNSPECIFIED.
-pub fn node_kind_from_pb(kind: i32) -> Result<Option<NodeKind>, FsError> {
-    match pb::NodeKind::try_from(kind) {
-        Ok(pb::NodeKind::Unspecified) => Ok(None),
-        Ok(pb::NodeKind::File) => Ok(Some(NodeKind::File)),
-        Ok(pb::NodeKind::Dir) => Ok(Some(NodeKind::Dir)),
-        Ok(pb::NodeKind::Symlink) => Ok(Some(NodeKind::Symlink)),
-        Ok(pb::NodeKind::Fifo) => Ok(Some(NodeKind::Fifo)),
-        Ok(pb::NodeKind::Socket) => Ok(Some(NodeKind::Socket)),
-        Ok(pb::NodeKind::CharDev) => Ok(Some(NodeKind::CharDev)),
-        Ok(pb::NodeKind::BlockDev) => Ok(Some(NodeKind::BlockDev)),
-        Err(_) => Err(FsError::Invalid(format!("unknown node kind {kind}"))),
-    }
-}
-
 pub fn node_to_pb(n: &Inode) -> pb::Node {
     pb::Node {
         ino: n.ino,
-        kind: node_kind_to_pb(n.kind) as i32,
+        kind: pb::NodeKind::from(n.kind) as i32,
         mode: n.mode,
         uid: n.uid,
         gid: n.gid,
@@ -81,7 +54,7 @@ pub fn node_to_pb(n: &Inode) -> pb::Node {
 /// xattrs are the MDS's to set.)
 pub fn object_from_pb(n: &pb::Node) -> Result<ObjectSpec, FsError> {
     Ok(ObjectSpec {
-        kind: node_kind_from_pb(n.kind)?,
+        kind: NodeKind::from_wire(n.kind)?,
         mode: n.mode,
         uid: n.uid,
         gid: n.gid,
@@ -128,7 +101,7 @@ pub fn bucket_to_pb(b: &BucketInfo) -> pb::Bucket {
 /// The attributes an upload will give its object, as a Node (no ino yet).
 pub fn object_to_pb(o: &ObjectSpec) -> pb::Node {
     pb::Node {
-        kind: o.kind.map_or(pb::NodeKind::Unspecified, node_kind_to_pb) as i32,
+        kind: o.kind.map_or(pb::NodeKind::Unspecified, pb::NodeKind::from) as i32,
         mode: o.mode,
         uid: o.uid,
         gid: o.gid,

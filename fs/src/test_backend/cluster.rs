@@ -77,11 +77,6 @@ fn node_of(inode: &Inode) -> Node {
     Node::from(convert::node_to_pb(inode))
 }
 
-fn kind_of(kind: NodeKind) -> Result<cairn_meta::schema::NodeKind, FsError> {
-    convert::node_kind_from_pb(cairn_proto::NodeKind::from(kind) as i32)?
-        .ok_or_else(|| FsError::Invalid("a node needs a kind".into()))
-}
-
 impl MemCluster {
     /// A new cluster with chunks of `chunk_size` bytes (tests use tiny
     /// ones, so that a few bytes cross chunk boundaries), an empty root
@@ -462,7 +457,7 @@ impl Backend for MemCluster {
     }
 
     async fn create(&self, new: NewNode<'_>) -> Result<Node, FsError> {
-        let kind = kind_of(new.kind)?;
+        let kind = new.kind;
         let now_ns = self.now();
         self.run_node(if new.kind.is_special() {
             Command::CreateSpecial {
@@ -561,7 +556,7 @@ impl Backend for MemCluster {
 
     async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
         let inode = self.reader()?.inode(ino)?;
-        if inode.kind != cairn_meta::schema::NodeKind::Symlink {
+        if inode.kind != NodeKind::Symlink {
             return Err(FsError::Invalid(format!("inode {ino} is not a symlink")));
         }
         Ok(inode.symlink_target)

@@ -37,7 +37,7 @@ impl Metadata for MdsService {
 
     async fn create(&self, request: Request<pb::CreateRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        let kind = node_kind_from_pb(r.kind)?
+        let kind = crate::schema::NodeKind::from_wire(r.kind)?
             .ok_or_else(|| FsError::Invalid("Create needs a kind (file, dir or symlink)".into()))?;
         if kind.is_special() {
             return self

@@ -14,9 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::allocations;
 use crate::command::{Command, ReplicaRef};
-use crate::convert::{
-    attr_change_from_pb, bucket_to_pb, node_kind_from_pb, node_to_pb, object_from_pb,
-};
+use crate::convert::{attr_change_from_pb, bucket_to_pb, node_to_pb, object_from_pb};
 use crate::heal;
 use crate::health;
 use crate::init::verify_password;

@@ -84,28 +84,7 @@ pub const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
 // ------------------------------------------------------------ domain types ---
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NodeKind {
-    File,
-    Dir,
-    Symlink,
-    // Special files (issue 19): inodes of the namespace with no content
-    // and no key (never S3 objects). Appended: postcard numbers variants.
-    Fifo,
-    Socket,
-    CharDev,
-    BlockDev,
-}
-
-impl NodeKind {
-    /// A FIFO, socket or device node: no content, no key.
-    pub fn is_special(self) -> bool {
-        matches!(
-            self,
-            NodeKind::Fifo | NodeKind::Socket | NodeKind::CharDev | NodeKind::BlockDev
-        )
-    }
-}
+pub use cairn_common::node_kind::NodeKind;
 
 /// A file's layout is a list of these (stored with postcard: the field
 /// order of the shared type is part of the schema).
