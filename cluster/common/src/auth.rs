@@ -152,10 +152,16 @@ mod tests {
         let b = ClusterAuth::new("c1", b"secret-b".to_vec());
         let other_cluster = ClusterAuth::new("c2", b"secret-a".to_vec());
         assert!(a.verify(&a.token()).is_ok());
-        assert!(a.verify(&b.token()).is_err());
-        assert!(a.verify(&other_cluster.token()).is_err());
-        assert!(a.verify("garbage").is_err());
-        assert!(a.verify("1.00").is_err());
+        let wrong = Err(Refused::WrongSecret("c1".into()));
+        assert_eq!(a.verify(&b.token()), wrong);
+        assert_eq!(a.verify(&other_cluster.token()), wrong);
+        assert_eq!(a.verify("garbage"), Err(Refused::Malformed("c1".into())));
+        assert_eq!(a.verify("1.zz"), Err(Refused::ClockSkew("c1".into())));
+        let now = crate::time::now_secs();
+        assert_eq!(
+            a.verify(&format!("{now}.zz")),
+            Err(Refused::Malformed("c1".into()))
+        );
         assert!(!format!("{a:?}").contains("secret-a"));
     }
 }
