@@ -122,7 +122,10 @@ async fn a_full_cluster_refuses_writes_and_keeps_what_it_has() {
         "a clear no-space error: {err:?}"
     );
     assert!(
-        client.head_object("b", b"big").await.is_err(),
+        matches!(
+            client.head_object("b", b"big").await,
+            Err(cairn_common::FsError::NotFound(_))
+        ),
         "no partial object"
     );
     let node = client

@@ -106,25 +106,24 @@ async fn files_asking_for_tier_0_land_only_on_tier_0() {
 
     // Changing a file's tier moves its chunks.
     set_attr(&cluster, &["fast/obj0", "--tier", "2"]);
-    let took = {
-        let started = std::time::Instant::now();
-        loop {
+    let started = std::time::Instant::now();
+    cairn_testkit::until(
+        BOUND,
+        Duration::from_millis(250),
+        "obj0 on tier 2",
+        || async {
             let stat = cluster.stat_json();
             let moved: Vec<Placed> = placements(&client, "fast")
                 .await
                 .into_iter()
                 .filter(|p| p.key == b"obj0")
                 .collect();
-            if check_placements(&moved, &stat, 3, Some(&[2])).is_ok() {
-                break started.elapsed();
-            }
-            assert!(
-                started.elapsed() < BOUND,
-                "obj0 not on tier 2 after {BOUND:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    };
+            check_placements(&moved, &stat, 3, Some(&[2]))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed();
     eprintln!("a file moved to tier 2 in {took:?}");
     let stat = cluster.stat_json();
     let rest: Vec<Placed> = placements(&client, "fast")

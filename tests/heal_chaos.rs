@@ -24,11 +24,7 @@
 
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use bytes::Bytes;
 use cairn_client::{Client, ObjectMeta, PutConditions};
@@ -101,27 +97,24 @@ async fn current(client: &Client, key: &str) -> Option<Vec<u8>> {
 /// Waits until every running chunk server is active and the cluster says
 /// healthy.
 async fn settle(cluster: &HealCluster, seed: u64, why: &str) {
-    let started = Instant::now();
     let running = (0..cluster.cs.len())
         .filter(|i| cluster.running(*i))
         .count();
-    let mut last = serde_json::Value::Null;
-    loop {
-        if let Some(stat) = cluster.try_stat() {
-            let active = servers(&stat).values().filter(|s| s.0 == "active").count();
-            if active >= running && stat["healthy"] == true {
-                return;
-            }
-            last = stat;
+    let what = format!("seed {seed}: healthy after {why}");
+    cairn_testkit::until(SETTLE, Duration::from_millis(250), &what, || async {
+        let stat = cluster.try_stat().ok_or("no stat answered")?;
+        let active = servers(&stat).values().filter(|s| s.0 == "active").count();
+        if active >= running && stat["healthy"] == true {
+            Ok(())
+        } else {
+            Err(format!(
+                "states {} blocked {}",
+                stat["chunk_states"], stat["blocked"]
+            ))
         }
-        assert!(
-            started.elapsed() < SETTLE,
-            "seed {seed}: not healthy {SETTLE:?} after {why}: states {} blocked {}",
-            last["chunk_states"],
-            last["blocked"]
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn run_seed(seed: u64) {

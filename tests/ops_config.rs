@@ -4,12 +4,13 @@
 mod common;
 
 use std::{
+    net::{IpAddr, SocketAddr},
     path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use common::{cairn_bin, eventually, path_str, reserve_port};
+use common::{cairn_bin, path_str};
 
 fn cairn(args: &[&str]) -> std::process::Output {
     Command::new(cairn_bin())
@@ -20,27 +21,28 @@ fn cairn(args: &[&str]) -> std::process::Output {
         .expect("run the cairn binary")
 }
 
-/// `cairn up --config FILE ARGS`, until its S3 port answers.
-fn up(config: &Path, args: &[&str], port: u16) -> Child {
-    let mut child = Command::new(cairn_bin())
-        .args(["up", "--config", path_str(config)])
+/// `cairn up --config FILE ARGS`, until it says (in `listen_file`) where
+/// its S3 listens; returns it and that address.
+fn up(config: &Path, listen_file: &Path, args: &[&str]) -> (Child, SocketAddr) {
+    let mut cmd = Command::new(cairn_bin());
+    cmd.args(["up", "--config", path_str(config)])
         .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn cairn up");
-    let answered = std::panic::catch_unwind(|| {
-        eventually(Duration::from_secs(60), "S3 on the configured port", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        })
-    });
-    if answered.is_err() {
-        let _ = child.kill();
-        panic!("cairn up did not listen on port {port}");
+        .stderr(Stdio::null());
+    cairn_testkit::listen_into(&mut cmd, listen_file);
+    let mut child = cmd.spawn().expect("spawn cairn up");
+    let s3 = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cairn_testkit::bound(listen_file, "s3", &mut child, Duration::from_secs(60))
+    }));
+    match s3 {
+        Ok(addr) => (child, addr),
+        Err(panic) => {
+            stop(child);
+            std::panic::resume_unwind(panic)
+        }
     }
-    child
 }
 
 fn stop(mut child: Child) {
@@ -52,31 +54,36 @@ fn stop(mut child: Child) {
 fn up_takes_its_flags_from_the_file_and_the_command_line_wins() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let (from_file, from_cli) = (reserve_port(), reserve_port());
+    // Two loopback addresses on ports the system picks: which one S3
+    // listens on tells which setting won.
+    let (from_file, from_cli): (IpAddr, IpAddr) = ([127, 0, 0, 2].into(), [127, 0, 0, 1].into());
     let config = dir.path().join("up.toml");
     std::fs::write(
         &config,
         format!(
-            "# a local cluster\ndata = \"{}\"\nlisten = \"127.0.0.1:{from_file}\"\nregion = \"eu-1\"\n",
+            "# a local cluster\ndata = \"{}\"\nlisten = \"{from_file}:0\"\nregion = \"eu-1\"\n",
             path_str(&data)
         ),
     )
     .expect("write the config");
+    let listen_file = dir.path().join("up.listen");
 
-    let child = up(&config, &[], from_file);
+    let (child, s3) = up(&config, &listen_file, &[]);
+    assert_eq!(s3.ip(), from_file, "S3 listens where the file says");
     assert!(
         data.join("etc").is_dir(),
         "the cluster lives where the file says"
     );
     stop(child);
 
-    let child = up(
+    let (child, s3) = up(
         &config,
-        &["--listen", &format!("127.0.0.1:{from_cli}")],
-        from_cli,
+        &listen_file,
+        &["--listen", &format!("{from_cli}:0")],
     );
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", from_file)).is_err(),
+    assert_eq!(
+        s3.ip(),
+        from_cli,
         "the command line's --listen replaced the file's"
     );
     stop(child);

@@ -24,7 +24,8 @@ use common::s3::{bucket_name, error_code, sdk_client, LOCAL_CLUSTER};
 use common::{assert_success, cairn_bin, path_str};
 
 /// A `cairn up` that can be killed with SIGKILL and started again on the
-/// same data and port.
+/// same data; S3 listens on a port the system picks, read back from the
+/// listen file at each start.
 struct Up {
     _root: tempfile::TempDir,
     data: PathBuf,
@@ -43,7 +44,7 @@ impl Up {
             data: root.path().join("data"),
             log: root.path().join("up.log"),
             _root: root,
-            port: common::reserve_port(),
+            port: 0,
             access_key: "CKLIFECYCLETEST00001".into(),
             secret_key: "lifecycle-test-secret-0123456789abcdefghij".into(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -59,23 +60,26 @@ impl Up {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let listen = format!("127.0.0.1:{}", self.port);
-        let child = Command::new(cairn_bin())
-            .args(["up", "--data", path_str(&self.data), "--listen", &listen])
-            .args(&self.extra)
-            .env("CAIRN_ACCESS_KEY", &self.access_key)
-            .env("CAIRN_SECRET_KEY", &self.secret_key)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn cairn up");
-        self.child = Some(child);
-        let addr = listen.clone();
-        common::eventually(Duration::from_secs(60), "cairn up to listen", || {
-            std::net::TcpStream::connect(&addr).ok()
-        });
+        let listen_file = self.log.with_extension("listen");
+        let mut cmd = Command::new(cairn_bin());
+        cmd.args([
+            "up",
+            "--data",
+            path_str(&self.data),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(&self.extra)
+        .env("CAIRN_ACCESS_KEY", &self.access_key)
+        .env("CAIRN_SECRET_KEY", &self.secret_key)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+        cairn_testkit::listen_into(&mut cmd, &listen_file);
+        let child = self.child.insert(cmd.spawn().expect("spawn cairn up"));
+        let s3 = cairn_testkit::bound(&listen_file, "s3", child, Duration::from_secs(60));
+        self.port = s3.port();
     }
 
     /// `kill -9`, then the same command again.

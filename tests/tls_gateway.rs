@@ -249,20 +249,26 @@ async fn rotating_the_certificate_under_eight_writers_fails_no_request() {
             assert!(hup.success());
         }
         // A new handshake gets the new certificate, soon.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (served, _) = handshake(cluster.addr, &ca, &[b"h2"])
-                .await
-                .expect("handshake");
-            if served == leaf {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: the new certificate is not served"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("round {round}: the new certificate to be served");
+        let addr = cluster.addr;
+        cairn_testkit::until(
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+            &what,
+            || {
+                let (ca, leaf) = (&ca, &leaf);
+                async move {
+                    let (served, _) = handshake(addr, ca, &[b"h2"]).await.expect("handshake");
+                    if served == *leaf {
+                        Ok(())
+                    } else {
+                        Err("the old certificate".to_string())
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         leaves.push(leaf);
     }
     let mut failures = Vec::new();

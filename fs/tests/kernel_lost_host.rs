@@ -188,9 +188,12 @@ impl Drop for Procs {
 /// Polls the cluster until three MDS are caught-up voters and three chunk
 /// servers active; returns the index of the host whose MDS leads.
 async fn wait_ready(client: &Client, procs: &Procs) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(stat) = client.stat().await {
+    cairn_testkit::until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        "three caught-up MDS voters, one leading, and three active chunk servers",
+        || async {
+            let stat = client.stat().await.map_err(|e| e.to_string())?;
             let voters = stat
                 .mds
                 .iter()
@@ -208,16 +211,16 @@ async fn wait_ready(client: &Client, procs: &Procs) -> usize {
                 .iter()
                 .find(|m| m.role == "leader")
                 .and_then(|m| procs.mds.iter().position(|(a, _)| *a == m.addr));
-            if let (3, 3, Some(leader)) = (voters, active, leader) {
-                return leader;
+            match (voters, active, leader) {
+                (3, 3, Some(leader)) => Ok(leader),
+                _ => Err(format!(
+                    "{voters} voters, {active} active, leader {leader:?}"
+                )),
             }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cluster was not ready within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Why the chunks of `bucket/key` are not at 3 replicas on 3 hosts, if
@@ -357,18 +360,18 @@ async fn fsync_while_a_host_is_cut(cut_leader: bool) {
 
     drop(cut);
     let returned = Instant::now();
-    let deadline = returned + HEAL_BOUND;
-    loop {
+    let what = format!(
+        "every chunk at 3 replicas on 3 hosts after {} returned",
+        HOSTS[host]
+    );
+    cairn_testkit::until(HEAL_BOUND, Duration::from_millis(500), &what, || async {
         match short_of_three(&admin, "lost", "during").await {
-            None => break,
-            Some(why) => assert!(
-                Instant::now() < deadline,
-                "{HEAL_BOUND:?} after {} returned: {why}",
-                HOSTS[host]
-            ),
+            None => Ok(()),
+            Some(why) => Err(why),
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "FIGURES read back through mount B {read_at:?} after the cut; every chunk at 3 replicas on 3 hosts {:?} after the return",
         returned.elapsed()

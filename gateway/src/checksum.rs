@@ -431,7 +431,11 @@ mod tests {
         );
         let mut short = HeaderMap::new();
         short.insert("x-amz-checksum-sha1", HeaderValue::from_static("AAAAAA=="));
-        assert!(Expected::from_headers(&short).is_err());
+        crate::error::assert_refused(
+            Expected::from_headers(&short),
+            ErrorCode::InvalidRequest,
+            "Value for x-amz-checksum-sha1 header is invalid.",
+        );
         let mut announced = HeaderMap::new();
         announced.insert(
             "x-amz-sdk-checksum-algorithm",

@@ -407,6 +407,25 @@ pub fn push_escaped(out: &mut String, text: &str) {
     }
 }
 
+/// Asserts that `result` is the error `code` with a message naming
+/// `cause`: a test of a refusal names why, so that a refusal for another
+/// reason fails it.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_refused<T: std::fmt::Debug>(
+    result: S3Result<T>,
+    code: ErrorCode,
+    cause: &str,
+) {
+    match result {
+        Ok(v) => panic!("expected {code:?} ({cause}), got {v:?}"),
+        Err(e) => assert!(
+            e.code == code && e.message.contains(cause),
+            "expected {code:?} naming `{cause}`, got {e:?}"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

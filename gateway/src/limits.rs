@@ -177,7 +177,11 @@ mod tests {
             check_key(&"k".repeat(1025)).unwrap_err().code,
             ErrorCode::KeyTooLongError
         );
-        assert!(check_key("").is_err());
+        crate::error::assert_refused(
+            check_key(""),
+            ErrorCode::InvalidArgument,
+            "must not be empty",
+        );
         assert!(check_key("../../etc/passwd").is_ok());
     }
 
@@ -190,9 +194,17 @@ mod tests {
             ErrorCode::MetadataTooLarge
         );
         assert!(check_put_size(MAX_PUT_SIZE).is_ok());
-        assert!(check_put_size(MAX_PUT_SIZE + 1).is_err());
-        assert!(check_part_number(0).is_err());
+        assert_eq!(
+            check_put_size(MAX_PUT_SIZE + 1).unwrap_err().code,
+            ErrorCode::EntityTooLarge
+        );
         assert!(check_part_number(10_000).is_ok());
-        assert!(check_part_number(10_001).is_err());
+        for bad in [0, 10_001] {
+            crate::error::assert_refused(
+                check_part_number(bad),
+                ErrorCode::InvalidArgument,
+                "between 1 and 10000",
+            );
+        }
     }
 }

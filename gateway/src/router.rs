@@ -604,9 +604,18 @@ mod tests {
             r(Method::GET, "/b/k?tagging").unwrap().endpoint.name(),
             "GetObjectTagging"
         );
-        assert!(r(Method::GET, "/b/k?partNumber=0").is_err());
-        assert!(r(Method::GET, "/b/k?partNumber=x").is_err());
-        assert!(r(Method::PUT, "/b/k?uploadId=u").is_err());
+        for bad in ["/b/k?partNumber=0", "/b/k?partNumber=x"] {
+            crate::error::assert_refused(
+                r(Method::GET, bad),
+                ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000",
+            );
+        }
+        crate::error::assert_refused(
+            r(Method::PUT, "/b/k?uploadId=u"),
+            ErrorCode::InvalidArgument,
+            "partNumber is required",
+        );
     }
 
     #[test]

@@ -76,13 +76,14 @@ pub struct UpArgs {
     lifecycle: super::cluster::LifecycleArgs,
 }
 
-/// A free port on `addr`'s interface when `addr` has port 0.
-fn concrete_addr(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
-    if addr.port() != 0 {
-        return Ok(addr);
-    }
-    let probe = std::net::TcpListener::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
-    Ok(probe.local_addr()?)
+/// The listener of a new MDS, bound before its address is recorded (in
+/// the cluster config and the raft group) and kept until the MDS serves
+/// on it: with port 0 the system picks the port, and no other process can
+/// take it between the choice and the serving.
+async fn bind_new_mds(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for a new MDS"))
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -90,19 +91,22 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// Creates the cluster on first start, or loads its config.
-fn ensure_cluster(
+/// Creates the cluster on first start, with the first MDS's listener
+/// bound on `mds_listen`, or loads its config (the MDS binds the address
+/// it recorded then).
+async fn ensure_cluster(
     data: &Path,
     etc: &Path,
     mds_listen: SocketAddr,
-) -> anyhow::Result<ClusterConfig> {
+) -> anyhow::Result<(ClusterConfig, Option<TcpListener>)> {
     let mds_dir = data.join("mds");
     match ClusterConfig::load_from(etc, LOCAL_CLUSTER) {
-        Ok(cfg) => return Ok(cfg),
+        Ok(cfg) => return Ok((cfg, None)),
         Err(cairn_common::config::ConfigError::Missing { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let addr = concrete_addr(mds_listen)?;
+    let listener = bind_new_mds(mds_listen).await?;
+    let addr = listener.local_addr()?;
     let password = random_hex(16);
     let cfg = cairn_mds::init_cluster(
         &mds_dir,
@@ -116,7 +120,7 @@ fn ensure_cluster(
     super::certs::ensure_ca(&etc.join(LOCAL_CLUSTER), &cfg.cluster_id)?;
     let pw_path = data.join("cluster-password");
     write_private(&pw_path, &format!("{password}\n"))?;
-    Ok(cfg)
+    Ok((cfg, Some(listener)))
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -195,7 +199,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let data = data.canonicalize()?;
     let etc = data.join("etc");
-    let mut cfg = ensure_cluster(&data, &etc, args.mds_listen)?;
+    let (mut cfg, mut first_listener) = ensure_cluster(&data, &etc, args.mds_listen).await?;
     let stop = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
@@ -210,10 +214,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         } else {
             data.join(format!("mds{i}"))
         };
+        // A new MDS's listener, bound before its address is recorded.
+        let mut new_listener = if i == 1 { first_listener.take() } else { None };
         if i > 1 && !dir.join(cairn_mds::DB_FILE).exists() {
             // A new member of the group: the leader (one of those already
             // serving) records it and gives it its id.
-            let addr = concrete_addr("127.0.0.1:0".parse()?)?.to_string();
+            let listener = bind_new_mds("127.0.0.1:0".parse()?).await?;
+            let addr = listener.local_addr()?.to_string();
+            new_listener = Some(listener);
             let reply = super::cluster::add_mds(&cfg, &addr).await?;
             cairn_mds::create_member(&dir, &reply.cluster_meta, reply.node_id, &addr)
                 .with_context(|| format!("cannot create the MDS in {}", dir.display()))?;
@@ -232,9 +240,18 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             .addr()
             .parse()
             .with_context(|| format!("the MDS in {} has no address", dir.display()))?;
-        let listener = TcpListener::bind(mds_addr)
-            .await
-            .with_context(|| format!("cannot listen on {mds_addr} for the MDS: is another `cairn up` running on this directory?"))?;
+        let listener = match new_listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(mds_addr)
+                .await
+                .with_context(|| format!("cannot listen on {mds_addr} for the MDS: is another `cairn up` running on this directory?"))?,
+        };
+        anyhow::ensure!(
+            listener.local_addr()? == mds_addr,
+            "the MDS in {} records {mds_addr} but listens on {}",
+            dir.display(),
+            listener.local_addr()?
+        );
         super::announce::announce("mds", listener.local_addr()?);
         let token = stop.clone();
         tasks.spawn(async move {

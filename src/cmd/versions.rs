@@ -187,9 +187,16 @@ mod tests {
             parse_until("2030-01-01T00:00:00Z").unwrap(),
             1_893_456_000 * 1_000_000_000
         );
-        assert!(parse_until("2030-13-01T00:00:00Z").is_err());
-        assert!(parse_until("tomorrow").is_err());
+        let refusal = |text: &str| parse_until(text).unwrap_err().to_string();
+        assert_eq!(
+            refusal("2030-13-01T00:00:00Z"),
+            "`2030-13-01T00:00:00Z` is not a date such as 2030-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            refusal("tomorrow"),
+            "`tomorrow` is not a date such as 2030-01-01T00:00:00Z"
+        );
         assert!(parse_until("2d").is_ok());
-        assert!(parse_until("xd").is_err());
+        assert_eq!(refusal("xd"), "`xd` is not a number of days such as 30d");
     }
 }

@@ -351,24 +351,22 @@ pub async fn wait_placements(
     limit: Duration,
 ) -> Duration {
     let started = Instant::now();
-    let mut last = String::new();
-    loop {
-        if let Some(stat) = cluster.try_stat() {
+    cairn_testkit::until(
+        limit,
+        Duration::from_millis(250),
+        "placements right",
+        || async {
+            let stat = cluster.try_stat().ok_or("no stat answered")?;
             let mut placed = Vec::new();
             for b in buckets {
                 placed.extend(placements(client, b).await);
             }
-            match check_placements(&placed, &stat, want, tiers) {
-                Ok(()) => return started.elapsed(),
-                Err(why) => last = why,
-            }
-        }
-        assert!(
-            started.elapsed() < limit,
-            "placements not right after {limit:?}: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            check_placements(&placed, &stat, want, tiers)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    started.elapsed()
 }
 
 /// Overwrites `len` bytes at data offset `at` of a replica file.

@@ -332,24 +332,23 @@ impl HostCluster {
         limit: Duration,
     ) -> Duration {
         let started = Instant::now();
-        let mut last = String::from("no stat answered");
-        loop {
-            if let Some(stat) = tokio::task::block_in_place(|| self.try_stat()) {
+        cairn_testkit::until(
+            limit,
+            Duration::from_millis(500),
+            "placements right",
+            || async {
+                let stat =
+                    tokio::task::block_in_place(|| self.try_stat()).ok_or("no stat answered")?;
                 let mut placed = Vec::new();
                 for b in buckets {
                     placed.extend(heal::placements(client, b).await);
                 }
-                match heal::check_placements(&placed, &stat, want, None) {
-                    Ok(()) => return started.elapsed(),
-                    Err(why) => last = why,
-                }
-            }
-            assert!(
-                started.elapsed() < limit,
-                "placements not right after {limit:?}: {last}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+                heal::check_placements(&placed, &stat, want, None)
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        started.elapsed()
     }
 
     /// The chunk servers (by id) of every replica of the chunks of

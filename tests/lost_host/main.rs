@@ -344,33 +344,29 @@ struct DegradedStat {
 /// Polls `cairn stat --json` until it counts degraded chunks, new chunks
 /// placed short of their normal count, and says why (`writing_degraded`).
 async fn wait_degraded(ha: &HostCluster, limit: Duration) -> DegradedStat {
-    let deadline = Instant::now() + limit;
-    let mut last = serde_json::Value::Null;
-    loop {
-        if let Some(stat) = tokio::task::block_in_place(|| ha.try_stat()) {
-            let seen = DegradedStat {
-                degraded: state_count(&stat, "degraded"),
-                placed_short: stat["chunks_placed_short"].as_u64().unwrap_or(0),
-                writing_degraded: stat["writing_degraded"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            };
-            if seen.degraded > 0 && seen.placed_short > 0 && !seen.writing_degraded.is_empty() {
-                return seen;
-            }
-            last = serde_json::json!({
-                "chunk_states": stat["chunk_states"],
-                "chunks_placed_short": stat["chunks_placed_short"],
-                "writing_degraded": stat["writing_degraded"],
-            });
+    let what = "`cairn stat --json` to count degraded chunks, chunks placed short and why";
+    cairn_testkit::until(limit, Duration::from_millis(250), what, || async {
+        let stat = tokio::task::block_in_place(|| ha.try_stat()).ok_or("no stat answered")?;
+        let seen = DegradedStat {
+            degraded: state_count(&stat, "degraded"),
+            placed_short: stat["chunks_placed_short"].as_u64().unwrap_or(0),
+            writing_degraded: stat["writing_degraded"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        if seen.degraded > 0 && seen.placed_short > 0 && !seen.writing_degraded.is_empty() {
+            return Ok(seen);
         }
-        assert!(
-            Instant::now() < deadline,
-            "`cairn stat --json` did not count degraded chunks, chunks placed short and why within {limit:?} of the cut; last: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        Err(serde_json::json!({
+            "chunk_states": stat["chunk_states"],
+            "chunks_placed_short": stat["chunks_placed_short"],
+            "writing_degraded": stat["writing_degraded"],
+        })
+        .to_string())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// After the host returned and every chunk is back at 3 replicas: new
@@ -411,20 +407,23 @@ async fn check_writing_normal(ha: &HostCluster, s3: &aws_sdk_s3::Client) -> (Dur
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let placed_normally = started.elapsed();
-    let mut status = String::new();
-    loop {
-        if let Some(stat) = tokio::task::block_in_place(|| ha.try_stat()) {
+    let what =
+        format!("`writing_degraded` to empty after a new chunk was placed on 3 hosts {last:?}");
+    cairn_testkit::until(
+        Duration::from_secs(10),
+        Duration::from_millis(250),
+        &what,
+        || async {
+            let stat = tokio::task::block_in_place(|| ha.try_stat()).ok_or("no stat answered")?;
             match stat["writing_degraded"].as_str() {
-                Some("") => return (placed_normally, started.elapsed()),
-                other => status = format!("{other:?}"),
+                Some("") => Ok(()),
+                other => Err(format!("still {other:?}")),
             }
-        }
-        assert!(
-            started.elapsed() < placed_normally + Duration::from_secs(10),
-            "`writing_degraded` still {status} 10 s after a new chunk was placed on 3 hosts {last:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    (placed_normally, started.elapsed())
 }
 
 /// Every chunk of an object whose PUT was sent after the cut and

@@ -323,18 +323,16 @@ mod parser_tests {
         let s = parse_metrics(good).expect("parses");
         assert_eq!(s[0].labels["p"], "q\"r");
         assert_eq!(s[0].value, 3.0);
-        assert!(
-            parse_metrics("# TYPE a counter\na_total 3\n").is_err(),
-            "no EOF"
+        let refusal = |text: &str| parse_metrics(text).err().unwrap_or_default();
+        assert_eq!(
+            refusal("# TYPE a counter\na_total 3\n"),
+            "no # EOF at the end"
         );
-        assert!(parse_metrics("b 3\n# EOF\n").is_err(), "undeclared");
-        assert!(
-            parse_metrics("# TYPE a gauge\na{p=q} 3\n# EOF\n").is_err(),
-            "unquoted"
+        assert_eq!(refusal("b 3\n# EOF\n"), "sample b of no declared family");
+        assert_eq!(
+            refusal("# TYPE a gauge\na{p=q} 3\n# EOF\n"),
+            "label without =\": p=q"
         );
-        assert!(
-            parse_metrics("# TYPE a gauge\na x\n# EOF\n").is_err(),
-            "not a number"
-        );
+        assert_eq!(refusal("# TYPE a gauge\na x\n# EOF\n"), "bad value \"x\"");
     }
 }

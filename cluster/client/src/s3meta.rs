@@ -140,9 +140,12 @@ impl Client {
             key_id,
             secret,
         };
+        // Once: no request id makes a replay recognisable, and a replay
+        // of a create that was applied answers "exists" (EEXIST) for the
+        // key it made.
         self.inner
             .mds
-            .s3(Retry::Idempotent, req, |mut m, r| async move {
+            .s3(Retry::Once, req, |mut m, r| async move {
                 m.create_access_key(r).await
             })
             .await
@@ -220,9 +223,14 @@ impl Client {
             upload_id: generate_upload_id(),
             created_ns: cairn_common::time::now_ns(),
         };
+        // Once: a replay of a create that was applied finds its own upload
+        // id taken and answers "exists" for the upload it made; no request
+        // id lets the MDS recognise it. Unanswered, the caller gets
+        // Unavailable and may start another; an upload left unused stays
+        // until aborted (by a lifecycle rule or a client that lists it).
         self.inner
             .mds
-            .s3(Retry::Idempotent, req, |mut m, r| async move {
+            .s3(Retry::Once, req, |mut m, r| async move {
                 m.create_upload(r).await
             })
             .await

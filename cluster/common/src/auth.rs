@@ -7,9 +7,12 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tonic::{metadata::MetadataValue, service::Interceptor, Request, Status};
+use thiserror::Error;
 
 use crate::time::now_secs;
+
+#[cfg(feature = "rpc")]
+pub use self::rpc::{ClientAuth, ServerAuth};
 
 /// Metadata key of the credential.
 pub const AUTH_HEADER: &str = "cairn-auth";
@@ -18,6 +21,23 @@ pub const AUTH_HEADER: &str = "cairn-auth";
 pub const MAX_SKEW_SECS: u64 = 300;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// Why a token was refused, with the cluster id the server expected. A
+/// server answers it as UNAUTHENTICATED with this message.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refused {
+    #[error("cluster credential refused (malformed): is this process configured for cluster {0}?")]
+    Malformed(String),
+    #[error(
+        "cluster credential refused (clock skew): is this process configured for cluster {0}?"
+    )]
+    ClockSkew(String),
+    #[error(
+        "cluster credential refused (wrong cluster secret): is this process configured for \
+         cluster {0}?"
+    )]
+    WrongSecret(String),
+}
 
 /// The credential of one cluster: its id and secret.
 #[derive(Clone)]
@@ -64,55 +84,61 @@ impl ClusterAuth {
     }
 
     /// Checks a token against the secret and the clock.
-    pub fn verify(&self, token: &str) -> Result<(), Status> {
-        let refuse = |why: &str| {
-            Status::unauthenticated(format!(
-                "cluster credential refused ({why}): is this process configured for cluster {}?",
-                self.cluster_id
-            ))
-        };
-        let (ts, tag) = token.split_once('.').ok_or_else(|| refuse("malformed"))?;
-        let ts: u64 = ts.parse().map_err(|_| refuse("malformed"))?;
+    pub fn verify(&self, token: &str) -> Result<(), Refused> {
+        let malformed = || Refused::Malformed(self.cluster_id.clone());
+        let (ts, tag) = token.split_once('.').ok_or_else(malformed)?;
+        let ts: u64 = ts.parse().map_err(|_| malformed())?;
         if now_secs().abs_diff(ts) > MAX_SKEW_SECS {
-            return Err(refuse("clock skew"));
+            return Err(Refused::ClockSkew(self.cluster_id.clone()));
         }
-        let tag = hex::decode(tag).map_err(|_| refuse("malformed"))?;
+        let tag = hex::decode(tag).map_err(|_| malformed())?;
         self.mac(ts)
             .verify_slice(&tag)
-            .map_err(|_| refuse("wrong cluster secret"))
+            .map_err(|_| Refused::WrongSecret(self.cluster_id.clone()))
     }
 }
 
-/// Adds the credential to every outgoing call.
-#[derive(Clone, Debug)]
-pub struct ClientAuth(pub ClusterAuth);
+/// The credential on tonic calls; only RPC processes build it (the
+/// metadata core uses [`ClusterAuth`] without tonic).
+#[cfg(feature = "rpc")]
+mod rpc {
+    use tonic::{metadata::MetadataValue, service::Interceptor, Request, Status};
 
-impl Interceptor for ClientAuth {
-    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        let value = MetadataValue::try_from(self.0.token())
-            .map_err(|_| Status::internal("credential is not a header value"))?;
-        req.metadata_mut().insert(AUTH_HEADER, value);
-        Ok(req)
+    use super::{ClusterAuth, AUTH_HEADER};
+
+    /// Adds the credential to every outgoing call.
+    #[derive(Clone, Debug)]
+    pub struct ClientAuth(pub ClusterAuth);
+
+    impl Interceptor for ClientAuth {
+        fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+            let value = MetadataValue::try_from(self.0.token())
+                .map_err(|_| Status::internal("credential is not a header value"))?;
+            req.metadata_mut().insert(AUTH_HEADER, value);
+            Ok(req)
+        }
     }
-}
 
-/// Refuses every incoming call without a valid credential.
-#[derive(Clone, Debug)]
-pub struct ServerAuth(pub ClusterAuth);
+    /// Refuses every incoming call without a valid credential.
+    #[derive(Clone, Debug)]
+    pub struct ServerAuth(pub ClusterAuth);
 
-impl Interceptor for ServerAuth {
-    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
-        let token = req
-            .metadata()
-            .get(AUTH_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                Status::unauthenticated(
-                    "no cluster credential: cluster RPC needs the cluster secret",
-                )
-            })?;
-        self.0.verify(token)?;
-        Ok(req)
+    impl Interceptor for ServerAuth {
+        fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+            let token = req
+                .metadata()
+                .get(AUTH_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    Status::unauthenticated(
+                        "no cluster credential: cluster RPC needs the cluster secret",
+                    )
+                })?;
+            self.0
+                .verify(token)
+                .map_err(|e| Status::unauthenticated(e.to_string()))?;
+            Ok(req)
+        }
     }
 }
 
@@ -126,10 +152,16 @@ mod tests {
         let b = ClusterAuth::new("c1", b"secret-b".to_vec());
         let other_cluster = ClusterAuth::new("c2", b"secret-a".to_vec());
         assert!(a.verify(&a.token()).is_ok());
-        assert!(a.verify(&b.token()).is_err());
-        assert!(a.verify(&other_cluster.token()).is_err());
-        assert!(a.verify("garbage").is_err());
-        assert!(a.verify("1.00").is_err());
+        let wrong = Err(Refused::WrongSecret("c1".into()));
+        assert_eq!(a.verify(&b.token()), wrong);
+        assert_eq!(a.verify(&other_cluster.token()), wrong);
+        assert_eq!(a.verify("garbage"), Err(Refused::Malformed("c1".into())));
+        assert_eq!(a.verify("1.zz"), Err(Refused::ClockSkew("c1".into())));
+        let now = crate::time::now_secs();
+        assert_eq!(
+            a.verify(&format!("{now}.zz")),
+            Err(Refused::Malformed("c1".into()))
+        );
         assert!(!format!("{a:?}").contains("secret-a"));
     }
 }

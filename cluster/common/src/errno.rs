@@ -3,7 +3,9 @@
 //! S3 error code for the gateway). Never a generic EIO at the boundary.
 
 use thiserror::Error;
-use tonic::{metadata::MetadataValue, Code, Status};
+
+#[cfg(feature = "rpc")]
+pub use self::rpc::is_transport_failure;
 
 /// Metadata key that carries the errno of a namespace error over gRPC.
 pub const ERRNO_HEADER: &str = "cairn-errno";
@@ -54,9 +56,10 @@ macro_rules! cluster_errors {
             }
 
             /// The gRPC code a server answers this error with.
-            fn code(&self) -> Code {
+            #[cfg(feature = "rpc")]
+            fn code(&self) -> tonic::Code {
                 match self {
-                    $(FsError::$kind(_) => Code::$code,)*
+                    $(FsError::$kind(_) => tonic::Code::$code,)*
                 }
             }
 
@@ -98,53 +101,62 @@ cluster_errors! {
     Conflict => (EBUSY, "EBUSY", FailedPrecondition, "busy"),
 }
 
-impl FsError {
-    /// Rebuilds the error a server sent; a status without the errno header
-    /// (a transport failure, a refused credential) becomes `Unavailable` or
-    /// `Io` with the status message.
-    pub fn from_status(status: &Status) -> FsError {
-        let msg = status.message().to_string();
-        let tag = status
-            .metadata()
-            .get(ERRNO_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if let Some(err) = FsError::from_tag(tag, &msg) {
-            return err;
-        }
-        match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
-                FsError::Unavailable(msg)
+/// An error's trip over gRPC: only RPC processes build it (the metadata
+/// core makes and matches `FsError`s without tonic).
+#[cfg(feature = "rpc")]
+mod rpc {
+    use tonic::{metadata::MetadataValue, Code, Status};
+
+    use super::{FsError, ERRNO_HEADER};
+
+    impl FsError {
+        /// Rebuilds the error a server sent; a status without the errno header
+        /// (a transport failure, a refused credential) becomes `Unavailable` or
+        /// `Io` with the status message.
+        pub fn from_status(status: &Status) -> FsError {
+            let msg = status.message().to_string();
+            let tag = status
+                .metadata()
+                .get(ERRNO_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if let Some(err) = FsError::from_tag(tag, &msg) {
+                return err;
             }
-            Code::Unauthenticated | Code::PermissionDenied => FsError::PermissionDenied(msg),
-            Code::NotFound => FsError::NotFound(msg),
-            Code::AlreadyExists => FsError::Exists(msg),
-            Code::InvalidArgument => FsError::Invalid(msg),
-            Code::ResourceExhausted => FsError::NoSpace(msg),
-            Code::FailedPrecondition => FsError::PreconditionFailed(msg),
-            _ => FsError::Io(msg),
+            match status.code() {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                    FsError::Unavailable(msg)
+                }
+                Code::Unauthenticated | Code::PermissionDenied => FsError::PermissionDenied(msg),
+                Code::NotFound => FsError::NotFound(msg),
+                Code::AlreadyExists => FsError::Exists(msg),
+                Code::InvalidArgument => FsError::Invalid(msg),
+                Code::ResourceExhausted => FsError::NoSpace(msg),
+                Code::FailedPrecondition => FsError::PreconditionFailed(msg),
+                _ => FsError::Io(msg),
+            }
         }
     }
-}
 
-/// A status that says the peer was not reached or did not answer (no
-/// handler made it: no errno header, and a code only the transport uses).
-pub fn is_transport_failure(status: &Status) -> bool {
-    status.metadata().get(ERRNO_HEADER).is_none()
-        && matches!(
-            status.code(),
-            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
-        )
-}
+    /// A status that says the peer was not reached or did not answer (no
+    /// handler made it: no errno header, and a code only the transport uses).
+    pub fn is_transport_failure(status: &Status) -> bool {
+        status.metadata().get(ERRNO_HEADER).is_none()
+            && matches!(
+                status.code(),
+                Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+            )
+    }
 
-impl From<FsError> for Status {
-    fn from(err: FsError) -> Status {
-        let code = err.code();
-        let mut status = Status::new(code, err.detail().to_string());
-        status
-            .metadata_mut()
-            .insert(ERRNO_HEADER, MetadataValue::from_static(err.tag()));
-        status
+    impl From<FsError> for Status {
+        fn from(err: FsError) -> Status {
+            let code = err.code();
+            let mut status = Status::new(code, err.detail().to_string());
+            status
+                .metadata_mut()
+                .insert(ERRNO_HEADER, MetadataValue::from_static(err.tag()));
+            status
+        }
     }
 }
 
@@ -152,8 +164,10 @@ impl From<FsError> for Status {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "rpc")]
     #[test]
     fn round_trips_over_status() {
+        use tonic::Status;
         for err in [
             FsError::NotFound("a".into()),
             FsError::NotEmpty("b".into()),
@@ -166,7 +180,6 @@ mod tests {
             let status: Status = err.clone().into();
             assert_eq!(FsError::from_status(&status), err);
         }
-        assert_eq!(FsError::NotEmpty(String::new()).errno(), libc::ENOTEMPTY);
     }
 
     #[test]
@@ -176,10 +189,13 @@ mod tests {
         let gone = FsError::Unavailable("no answer in time".into());
         assert_eq!(FsError::from_tag(gone.tag(), gone.detail()), Some(gone));
         assert_eq!(FsError::from_tag("", "from an older peer"), None);
+        assert_eq!(FsError::NotEmpty(String::new()).errno(), libc::ENOTEMPTY);
     }
 
+    #[cfg(feature = "rpc")]
     #[test]
     fn only_transport_codes_without_an_errno_are_transport_failures() {
+        use tonic::Status;
         assert!(is_transport_failure(&Status::unavailable(
             "connect refused"
         )));

@@ -133,6 +133,7 @@ pub fn mapped(layout: &[Extent]) -> u64 {
     layout.iter().map(|e| e.length).sum()
 }
 
+#[cfg(feature = "rpc")]
 impl From<cairn_proto::Extent> for Extent {
     fn from(e: cairn_proto::Extent) -> Self {
         Extent {
@@ -144,6 +145,7 @@ impl From<cairn_proto::Extent> for Extent {
     }
 }
 
+#[cfg(feature = "rpc")]
 impl From<Extent> for cairn_proto::Extent {
     fn from(e: Extent) -> Self {
         cairn_proto::Extent {
@@ -268,6 +270,7 @@ mod tests {
         assert_eq!(mapped(&l), 30);
     }
 
+    #[cfg(feature = "rpc")]
     #[test]
     fn the_wire_form_keeps_every_field() {
         let e = ext(1, 2, 3, 4);

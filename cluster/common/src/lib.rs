@@ -3,6 +3,12 @@
 //! algebra ([`extent`]), the channels it travels on
 //! and the deadlines of chained calls, namespace errors that carry an errno
 //! across the wire, and small helpers for sizes and time.
+//!
+//! Features (both on by default): `rpc`, what needs tonic (the channels of
+//! `net`, the credential's interceptors, errors to and from a gRPC
+//! status, the wire's chunk server states in `summary`); `pki`, the
+//! cluster's certificate authority and node certificates. The metadata
+//! core (`cairn-meta`) builds with neither, so no RPC stack is in its tree.
 
 pub mod auth;
 pub mod config;
@@ -10,10 +16,13 @@ pub mod errno;
 pub mod extent;
 pub mod host;
 pub mod lifecycle;
+#[cfg(feature = "rpc")]
 pub mod net;
+#[cfg(feature = "pki")]
 pub mod node_cert;
 pub mod node_kind;
 pub mod persist;
+#[cfg(feature = "pki")]
 pub mod pki;
 pub mod replicas;
 pub mod summary;

@@ -234,6 +234,7 @@ mod tests {
             "http://127.0.0.1:9/"
         );
         assert!(endpoint("http://127.0.0.1:9").is_ok());
-        assert!(endpoint("not an address").is_err());
+        let bad = endpoint("not an address").unwrap_err();
+        assert_eq!(bad.addr, "not an address");
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "rpc")]
 use crate::FsError;
 
 /// The kind of an inode. Stored with postcard, which numbers variants in
@@ -31,6 +32,7 @@ impl NodeKind {
 
     /// The kind a wire value names; `None` for UNSPECIFIED, an error for a
     /// value this version does not know.
+    #[cfg(feature = "rpc")]
     pub fn from_wire(kind: i32) -> Result<Option<NodeKind>, FsError> {
         use cairn_proto::NodeKind as Wire;
         match Wire::try_from(kind) {
@@ -47,6 +49,7 @@ impl NodeKind {
     }
 }
 
+#[cfg(feature = "rpc")]
 impl From<NodeKind> for cairn_proto::NodeKind {
     fn from(kind: NodeKind) -> Self {
         use cairn_proto::NodeKind as Wire;
@@ -66,6 +69,7 @@ impl From<NodeKind> for cairn_proto::NodeKind {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "rpc")]
     #[test]
     fn every_kind_crosses_the_wire_and_back() {
         for kind in [

@@ -27,9 +27,11 @@ pub fn chunk_states<'a>(states: impl IntoIterator<Item = (&'a String, &'a u64)>)
         .join(", ")
 }
 
+#[cfg(feature = "rpc")]
 pub use cairn_proto::CsStatus;
 
 /// A chunk server's state in one word, as every surface prints it.
+#[cfg(feature = "rpc")]
 pub fn cs_status_name(status: CsStatus) -> &'static str {
     match status {
         CsStatus::Active => "active",
@@ -42,6 +44,7 @@ pub fn cs_status_name(status: CsStatus) -> &'static str {
 
 /// Every state a chunk server can be reported in, in the order surfaces
 /// list them.
+#[cfg(feature = "rpc")]
 pub const CS_STATUSES: [CsStatus; 4] = [
     CsStatus::Active,
     CsStatus::Offline,
@@ -55,6 +58,7 @@ pub const CS_STATUSES: [CsStatus; 4] = [
 /// capped by its capacity less what it holds. `cairn_client::Space`
 /// divides both by the replica count: the allocatable space of `df`,
 /// `cairn stat`, `cairn top` and the status page.
+#[cfg(feature = "rpc")]
 pub fn raw_space(servers: impl IntoIterator<Item = (CsStatus, u64, u64, u64)>) -> (u64, u64) {
     let (mut total, mut free) = (0u64, 0u64);
     for (state, capacity, used, disk_free) in servers {

@@ -65,9 +65,9 @@ mod tests {
         assert_eq!(parse_size("512m"), Ok(512 << 20));
         assert_eq!(parse_size("1.5K"), Ok(1536));
         assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("5X").is_err());
-        assert!(parse_size("-1").is_err());
+        for bad in ["ten", "5X", "-1"] {
+            assert_eq!(parse_size(bad), Err(BadSize(bad.to_string())));
+        }
     }
 
     #[test]

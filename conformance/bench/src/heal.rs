@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use cairn_client::{Client, ClientOptions, ObjectMeta, PutConditions};
 use cairn_common::ClusterConfig;
 use serde_json::Value;
@@ -149,23 +149,21 @@ fn u64_of(v: &Value, field: &str) -> u64 {
 }
 
 async fn wait_active(c: &Cluster, n: usize, limit: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(stat) = c.stat() {
-            if servers(&stat)
-                .iter()
-                .filter(|c| c["state"] == "active")
-                .count()
-                >= n
-            {
-                return Ok(());
-            }
+    let what = format!("{n} chunk servers active");
+    cairn_testkit::until(limit, Duration::from_millis(200), &what, || async {
+        let stat = c.stat().map_err(|e| e.to_string())?;
+        let active = servers(&stat)
+            .iter()
+            .filter(|c| c["state"] == "active")
+            .count();
+        if active >= n {
+            Ok(())
+        } else {
+            Err(format!("{active} active"))
         }
-        if Instant::now() > deadline {
-            bail!("{n} chunk servers not active within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await?;
+    Ok(())
 }
 
 fn spread(stat: &Value) -> (f64, Vec<f64>) {
@@ -283,8 +281,8 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
     }
     let killed = Instant::now();
     let mut first_copy: Option<Instant> = None;
-    let deadline = killed + sizes.limit;
-    let restored = loop {
+    // Ok(Ok(when)): restored; Ok(Err(states)): not yet; Err: no stat.
+    let mut restored_at = || -> anyhow::Result<Result<Instant, String>> {
         let stat = c.stat()?;
         if first_copy.is_none()
             && (u64_of(&stat, "copied_bytes") > copied_before
@@ -297,17 +295,26 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
             .find(|s| u64_of(s, "id") == victim_id);
         let dead_empty = dead.is_none_or(|d| d["state"] == "lost" && u64_of(&d, "replicas") == 0);
         if stat["healthy"] == true && dead_empty && first_copy.is_some() {
-            break Instant::now();
+            return Ok(Ok(Instant::now()));
         }
-        if Instant::now() > deadline {
-            bail!(
-                "not restored {:?} after the kill: {}",
-                sizes.limit,
-                stat["chunk_states"]
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(Err(stat["chunk_states"].to_string()))
     };
+    let restored = cairn_testkit::until(
+        sizes.limit,
+        Duration::from_millis(100),
+        "the killed chunk server's data restored",
+        || {
+            let step = restored_at();
+            async move {
+                match step {
+                    Ok(Err(not_yet)) => Err(not_yet),
+                    Ok(Ok(at)) => Ok(Ok(at)),
+                    Err(e) => Ok(Err(e)),
+                }
+            }
+        },
+    )
+    .await??;
     let restore_s = (restored - killed).as_secs_f64();
     let copy_s = first_copy.map_or(restore_s, |f| (restored - f).as_secs_f64());
     eprintln!(
@@ -322,23 +329,32 @@ pub async fn run(cairn: &Path, dir: &Path, sizes: &Sizes) -> anyhow::Result<Figu
     )?;
     c.add_cs("h5", sizes.capacity)?;
     let added = Instant::now();
-    let deadline = added + sizes.limit;
-    let (level_s, leveled_bytes, fills) = loop {
-        let stat = c.stat()?;
-        let (s, fills) = spread(&stat);
-        let new = servers(&stat).into_iter().find(|c| c["host"] == "h5");
-        let new_used = new.as_ref().map_or(0, |n| u64_of(n, "used"));
-        if fills.len() == 4 && s < 5.0 && new_used > 0 {
-            break (added.elapsed().as_secs_f64(), new_used, fills);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "fill not level {:?} after adding an empty chunk server: {fills:?}",
-                sizes.limit
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (level_s, leveled_bytes, fills) = cairn_testkit::until(
+        sizes.limit,
+        Duration::from_millis(200),
+        "the fill level after adding an empty chunk server",
+        || {
+            // Ok(Ok(..)): level; Err(fills): not yet; Ok(Err): no stat.
+            let step = c.stat().map(|stat| {
+                let (s, fills) = spread(&stat);
+                let new = servers(&stat).into_iter().find(|c| c["host"] == "h5");
+                let new_used = new.as_ref().map_or(0, |n| u64_of(n, "used"));
+                if fills.len() == 4 && s < 5.0 && new_used > 0 {
+                    Ok((added.elapsed().as_secs_f64(), new_used, fills))
+                } else {
+                    Err(format!("fills {fills:?}"))
+                }
+            });
+            async move {
+                match step {
+                    Ok(Err(not_yet)) => Err(not_yet),
+                    Ok(Ok(level)) => Ok(Ok(level)),
+                    Err(e) => Ok(Err(e)),
+                }
+            }
+        },
+    )
+    .await??;
     eprintln!(
         "  heal: an empty chunk server leveled in {level_s:.1} s ({} MiB moved in; fills {fills:.1?})",
         leveled_bytes >> 20

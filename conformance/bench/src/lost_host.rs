@@ -444,15 +444,18 @@ async fn cut_phase(
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.cut(host);
     let cut_at = Instant::now();
-    let first = loop {
-        if let Some(f) = run.first_ack_after(cut_at) {
-            break Some(f);
-        }
-        if cut_at.elapsed() > STALL_CAP {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // No acknowledgement within the cap is a result (a stall), not a failure.
+    let first = cairn_testkit::until(
+        STALL_CAP,
+        Duration::from_millis(20),
+        "the first acknowledgement after the cut",
+        || {
+            let f = run.first_ack_after(cut_at);
+            async move { f.ok_or_else(String::new) }
+        },
+    )
+    .await
+    .ok();
     let measure_from = first.unwrap_or(cut_at);
     if let Some(rest) = (measure_from + sizes.phase).checked_duration_since(Instant::now()) {
         tokio::time::sleep(rest).await;

@@ -11,10 +11,10 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::sys;
 
@@ -209,35 +209,45 @@ impl MooseFs {
             )?;
         }
         // Ready when the three chunk servers hold connections to the master.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            for (i, d) in self.daemons.iter_mut().enumerate() {
-                if let Ok(Some(status)) = d.try_wait() {
-                    bail!(
+        // A daemon that exits or a failed `ss` ends the wait at once (the
+        // inner error); "not yet" is the count so far.
+        let (daemons, netns) = (&mut self.daemons, &self.netns);
+        cairn_testkit::until(
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+            "the MooseFS chunk servers to join the master",
+            || {
+                let exited = daemons
+                    .iter_mut()
+                    .enumerate()
+                    .find_map(|(i, d)| d.try_wait().ok().flatten().map(|s| (i, s)));
+                let joined = match exited {
+                    Some((i, status)) => Err(anyhow::anyhow!(
                         "MooseFS daemon {i} exited with {status}: see the mfs*.log files in {}",
                         dir.display()
-                    );
+                    )),
+                    None => sys::run(Command::new(bin("ip")).args([
+                        "netns",
+                        "exec",
+                        netns,
+                        "ss",
+                        "-Htn",
+                        "state",
+                        "established",
+                        "( sport = :9420 )",
+                    ]))
+                    .map(|out| String::from_utf8_lossy(&out.stdout).lines().count()),
+                };
+                async move {
+                    match joined {
+                        Ok(n) if n < CHUNK_SERVERS => Err(format!("{n} of {CHUNK_SERVERS} joined")),
+                        Ok(_) => Ok(Ok(())),
+                        Err(e) => Ok(Err(e)),
+                    }
                 }
-            }
-            let out = sys::run(Command::new(bin("ip")).args([
-                "netns",
-                "exec",
-                &self.netns,
-                "ss",
-                "-Htn",
-                "state",
-                "established",
-                "( sport = :9420 )",
-            ]))?;
-            let n = String::from_utf8_lossy(&out.stdout).lines().count();
-            if n >= CHUNK_SERVERS {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("{n} of {CHUNK_SERVERS} MooseFS chunk servers joined the master within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+            },
+        )
+        .await?
     }
 
     async fn mount_it(&mut self, ns_ip: &str) -> anyhow::Result<()> {
@@ -261,19 +271,25 @@ impl MooseFs {
         let probe = self.mount.join(".probe");
         std::fs::write(&probe, crate::s3load::payload(1, 1 << 20))?;
         std::fs::File::open(&probe)?.sync_all()?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = sys::run(Command::new(bin("mfsfileinfo")).arg(&probe))?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            let copies = text.matches("VALID").count();
-            if copies >= 3 {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("the MooseFS probe file has {copies} valid copies after 60 s:\n{text}");
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+        cairn_testkit::until(
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+            "the MooseFS probe file to have 3 valid copies",
+            || {
+                let info = sys::run(Command::new(bin("mfsfileinfo")).arg(&probe));
+                async move {
+                    let Ok(out) = info else {
+                        return Ok(info.map(drop));
+                    };
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    match text.matches("VALID").count() {
+                        n if n < 3 => Err(format!("{n} valid copies:\n{text}")),
+                        _ => Ok(Ok(())),
+                    }
+                }
+            },
+        )
+        .await??;
         std::fs::remove_file(&probe)?;
         Ok(())
     }

@@ -91,9 +91,12 @@ impl Cluster {
         };
         // Wait until the three chunk servers have heartbeated.
         let client = cluster.client();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(stat) = client.stat().await {
+        cairn_testkit::until(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            "the three chunk servers to become active",
+            || async {
+                let stat = client.stat().await.map_err(|e| e.to_string())?;
                 let active = stat
                     .chunk_servers
                     .iter()
@@ -101,16 +104,14 @@ impl Cluster {
                         c.status == cairn_common::summary::CsStatus::Active && !c.addr.is_empty()
                     })
                     .count();
-                if active == 3 {
-                    break;
+                match active {
+                    3 => Ok(()),
+                    n => Err(format!("{n} active")),
                 }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "chunk servers did not become active"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         cluster
     }
 

@@ -199,9 +199,13 @@ mod tests {
             parse_copy_source("b/k?versionId=null").unwrap(),
             ("b".into(), "k".into(), Some("null".into()))
         );
-        assert!(parse_copy_source("b").is_err());
-        assert!(parse_copy_source("/b/").is_err());
-        assert!(parse_copy_source("b/%ff").is_err());
+        for bad in ["b", "/b/", "b/%ff"] {
+            crate::error::assert_refused(
+                parse_copy_source(bad),
+                ErrorCode::InvalidArgument,
+                "must mention the source bucket and key",
+            );
+        }
         assert_eq!(
             parse_copy_source("b/k?versionId=").unwrap_err().code,
             ErrorCode::InvalidArgument

@@ -92,8 +92,13 @@ mod tests {
         let h = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let parsed = ContentSha256::parse(h).unwrap();
         assert_eq!(parsed.canonical(), h);
-        assert!(ContentSha256::parse("STREAMING-UNSIGNED-PAYLOAD").is_err());
-        assert!(ContentSha256::parse("abc").is_err());
+        for bad in ["STREAMING-UNSIGNED-PAYLOAD", "abc"] {
+            crate::error::assert_refused(
+                ContentSha256::parse(bad),
+                ErrorCode::InvalidArgument,
+                "x-amz-content-sha256 must be",
+            );
+        }
         for mode in [
             STREAMING_SIGNED,
             STREAMING_SIGNED_TRAILER,

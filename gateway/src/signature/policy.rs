@@ -402,17 +402,17 @@ mod tests {
         assert_eq!(err.code, ErrorCode::AccessDenied);
         let mut bad_key = form.clone();
         bad_key.insert("key".into(), "user/user2/x".into());
-        assert!(
-            verify_post_form(&bad_key, "sigv4examplebucket", &keys(), &context(), now)
-                .await
-                .is_err()
+        crate::error::assert_refused(
+            verify_post_form(&bad_key, "sigv4examplebucket", &keys(), &context(), now).await,
+            ErrorCode::AccessDenied,
+            "Policy Condition failed: [\"starts-with\", \"$key\"",
         );
         let mut extra = form.clone();
         extra.insert("x-amz-meta-sneaky".into(), "1".into());
-        assert!(
-            verify_post_form(&extra, "sigv4examplebucket", &keys(), &context(), now)
-                .await
-                .is_err()
+        crate::error::assert_refused(
+            verify_post_form(&extra, "sigv4examplebucket", &keys(), &context(), now).await,
+            ErrorCode::AccessDenied,
+            "Extra input fields: x-amz-meta-sneaky",
         );
         let mut ignored = form.clone();
         ignored.insert("x-ignore-me".into(), "1".into());
@@ -422,10 +422,10 @@ mod tests {
                 .is_ok()
         );
         let late = time::parse_iso8601("2013-08-08T00:00:00Z").unwrap();
-        assert!(
-            verify_post_form(&form, "sigv4examplebucket", &keys(), &context(), late)
-                .await
-                .is_err()
+        crate::error::assert_refused(
+            verify_post_form(&form, "sigv4examplebucket", &keys(), &context(), late).await,
+            ErrorCode::AccessDenied,
+            "Policy expired.",
         );
         let forged = fields(&policy_b64, &"0".repeat(64));
         assert_eq!(
@@ -458,17 +458,17 @@ mod tests {
 
     #[test]
     fn malformed_policies() {
-        for bad in [
-            &b"{}"[..],
-            br#"{"expiration":"2030-01-01T00:00:00Z"}"#,
-            br#"{"expiration":"soon","conditions":[]}"#,
-            br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["content-length-range",5,1]]}"#,
-            br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["eq","key","v"]]}"#,
-            br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["nope"]]}"#,
-            br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[3]}"#,
-            b"\xff",
+        for (bad, cause) in [
+            (&b"{}"[..], "Policy missing expiration"),
+            (br#"{"expiration":"2030-01-01T00:00:00Z"}"#, "Policy missing conditions."),
+            (br#"{"expiration":"soon","conditions":[]}"#, "Policy missing expiration"),
+            (br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["content-length-range",5,1]]}"#, "content-length-range needs two integers."),
+            (br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["eq","key","v"]]}"#, "Field name must start with $."),
+            (br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["nope"]]}"#, "Unknown or malformed condition: nope"),
+            (br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[3]}"#, "Condition must be an object or an array."),
+            (b"\xff", "Invalid JSON."),
         ] {
-            assert!(PostPolicy::parse(bad).is_err());
+            crate::error::assert_refused(PostPolicy::parse(bad), ErrorCode::InvalidPolicyDocument, cause);
             fuzz_policy(bad);
         }
     }

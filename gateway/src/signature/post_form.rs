@@ -367,6 +367,7 @@ pub fn fuzz_post_form(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::assert_refused;
 
     fn form_body() -> Vec<u8> {
         let mut body = Vec::new();
@@ -424,15 +425,27 @@ mod tests {
         // No file.
         let no_file =
             b"--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--XyZ--\r\n";
-        assert!(parse(no_file, 7).await.is_err());
+        assert_refused(
+            parse(no_file, 7).await,
+            ErrorCode::InvalidArgument,
+            "exactly one file upload",
+        );
         // Endless headers.
         let mut endless = b"--XyZ\r\n".to_vec();
         endless.extend(std::iter::repeat_n(b'a', MAX_PART_HEADERS * 3));
-        assert!(parse(&endless, 1000).await.is_err());
+        assert_refused(
+            parse(&endless, 1000).await,
+            ErrorCode::MalformedPOSTRequest,
+            "part headers too long",
+        );
         // An endless field.
         let mut long = b"--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n".to_vec();
         long.extend(std::iter::repeat_n(b'a', MAX_FIELD_VALUE * 2));
-        assert!(parse(&long, 1000).await.is_err());
+        assert_refused(
+            parse(&long, 1000).await,
+            ErrorCode::MalformedPOSTRequest,
+            "a field is too long",
+        );
         // Truncated file.
         let truncated = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc";
         let (mut form, _) = match parse(truncated, 2).await {
@@ -478,9 +491,15 @@ mod tests {
             boundary("Multipart/Form-Data;boundary=\"a b\"").unwrap(),
             "a b"
         );
-        assert!(boundary("text/plain; boundary=abc").is_err());
-        assert!(boundary("multipart/form-data").is_err());
-        assert!(boundary(&format!("multipart/form-data; boundary={}", "x".repeat(71))).is_err());
+        let malformed = ErrorCode::MalformedPOSTRequest;
+        assert_refused(
+            boundary("text/plain; boundary=abc"),
+            malformed,
+            "not multipart/form-data",
+        );
+        assert_refused(boundary("multipart/form-data"), malformed, "no boundary");
+        let long = format!("multipart/form-data; boundary={}", "x".repeat(71));
+        assert_refused(boundary(&long), malformed, "no boundary");
     }
 
     #[test]

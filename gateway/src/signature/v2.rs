@@ -417,7 +417,11 @@ mod tests {
             "AWS a:!!",
             "AWS a:AAAA",
         ] {
-            assert!(AuthorizationV2::parse(bad).is_err(), "{bad}");
+            crate::error::assert_refused(
+                AuthorizationV2::parse(bad),
+                ErrorCode::InvalidArgument,
+                "Expected AwsAccessKeyId:signature",
+            );
         }
         for input in [
             &b"AWS ::::"[..],

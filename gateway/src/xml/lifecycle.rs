@@ -619,7 +619,14 @@ mod tests {
         // other predicate: both accepted.
         assert!(parse(config(&rule(size, EXPIRE)).as_bytes()).is_ok());
         let and = "<Filter><And><Prefix></Prefix><ObjectSizeLessThan>9</ObjectSizeLessThan></And></Filter>";
-        assert!(parse(config(&rule(and, abort)).as_bytes()).is_err());
+        let e = err(&config(&rule(and, abort)));
+        assert_eq!(
+            (e.code, &*e.message),
+            (
+                ErrorCode::InvalidRequest,
+                "AbortIncompleteMultipartUpload cannot be specified with Object Size."
+            )
+        );
         assert!(parse(config(&rule(and, EXPIRE)).as_bytes()).is_ok());
     }
 

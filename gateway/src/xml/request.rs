@@ -138,8 +138,18 @@ mod tests {
         assert_eq!(parsed.parts[1].part_number, 2);
         assert_eq!(parsed.parts[0].etag, "\"a54357aff0632cce46d942af68356b38\"");
         assert_eq!(parsed.parts[1].checksum_crc32c.as_deref(), Some("4waSgw=="));
-        assert!(CompleteMultipartUpload::parse(b"<CompleteMultipartUpload/>").is_err());
-        assert!(CompleteMultipartUpload::parse(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>").is_err());
+        crate::error::assert_refused(
+            CompleteMultipartUpload::parse(b"<CompleteMultipartUpload/>"),
+            ErrorCode::MalformedXML,
+            "no Part.",
+        );
+        // Not a number: the XML does not fit the schema (MalformedXML), which
+        // a number out of range would not be (InvalidArgument).
+        let not_a_number = CompleteMultipartUpload::parse(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>");
+        assert_eq!(
+            not_a_number.unwrap_err(),
+            S3Error::new(ErrorCode::MalformedXML)
+        );
     }
 
     #[test]
@@ -152,12 +162,18 @@ mod tests {
         assert_eq!(parsed.objects[1].version_id.as_deref(), Some("null"));
         let verbose = Delete::parse(b"<Delete><Object><Key>k</Key></Object></Delete>").unwrap();
         assert!(!verbose.is_quiet());
-        assert!(Delete::parse(b"<Delete></Delete>").is_err());
+        assert_eq!(
+            Delete::parse(b"<Delete></Delete>").unwrap_err(),
+            S3Error::new(ErrorCode::MalformedXML)
+        );
         let many = format!(
             "<Delete>{}</Delete>",
             "<Object><Key>k</Key></Object>".repeat(1001)
         );
-        assert!(Delete::parse(many.as_bytes()).is_err());
+        assert_eq!(
+            Delete::parse(many.as_bytes()).unwrap_err(),
+            S3Error::new(ErrorCode::MalformedXML)
+        );
     }
 
     #[test]
@@ -173,7 +189,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parsed.location_constraint.as_deref(), Some("eu-west-1"));
-        assert!(CreateBucketConfiguration::parse(b"<nope").is_err());
+        assert_eq!(
+            CreateBucketConfiguration::parse(b"<nope").unwrap_err().code,
+            ErrorCode::MalformedXML
+        );
     }
 
     #[test]

@@ -325,14 +325,19 @@ mod tests {
         assert_eq!(doc.children[0].integer().unwrap(), 42);
         assert!(doc.required("T").unwrap().boolean().unwrap());
         assert!(!doc.required("F").unwrap().boolean().unwrap());
-        assert!(doc.required("X").unwrap().integer().is_err());
-        assert!(doc.required("Missing").is_err());
+        // Every refusal here is the one MalformedXML (no other code can come).
+        let malformed = Some(ErrorCode::MalformedXML);
+        assert_eq!(
+            doc.required("X").unwrap().integer().err().map(|e| e.code),
+            malformed
+        );
+        assert_eq!(doc.required("Missing").err().map(|e| e.code), malformed);
         assert!(doc.child("Missing").unwrap().is_none());
         assert!(doc.only(&["N", "T", "F", "X"]).is_ok());
-        assert!(doc.only(&["N", "T", "F"]).is_err());
-        assert!(doc.leaf().is_err());
+        assert_eq!(doc.only(&["N", "T", "F"]).err().map(|e| e.code), malformed);
+        assert_eq!(doc.leaf().err().map(|e| e.code), malformed);
         let big = parse_any(b"<N>99999999999999999999</N>").unwrap();
-        assert!(big.integer().is_err());
+        assert_eq!(big.integer().err().map(|e| e.code), malformed);
     }
 
     #[test]

@@ -4,12 +4,16 @@
 //! and reads the port back here, instead of picking a free port and hoping
 //! nobody takes it first.
 //!
-//! The one place a port is still reserved ahead ([`reserve_port`]) is an
-//! address that must be recorded before its process starts: an MDS's
-//! (`make-mds -a` writes it into the cluster config and the raft group).
-//! The launcher then checks, through the listen file, that the MDS itself
-//! bound it (not some other process), and a collision fails with the MDS's
-//! own "cannot listen" error instead of a hang.
+//! A port is still reserved ahead ([`reserve_port`]) only for an address
+//! that must be known before its process starts: an MDS's (`make-mds -a`
+//! writes it into the cluster config and the raft group before `cairn
+//! mds` runs; `cairn up`, which runs its MDS itself, binds first and
+//! records the bound address instead), a peer of the benchmarks that
+//! cannot announce its listeners (Garage), and an address a test wants
+//! nothing to answer on. The launcher then checks, through the listen
+//! file, that the MDS itself bound it (not some other process), and a
+//! collision fails with the MDS's own "cannot listen" error instead of a
+//! hang.
 
 use std::{
     net::SocketAddr,
@@ -102,7 +106,9 @@ pub async fn announced(
 }
 
 /// A port on 127.0.0.1 free right now, for an address that must be known
-/// before its process starts (an MDS's); see the module documentation.
+/// before its process starts (an MDS's made by `make-mds`, a benchmark
+/// peer's); see the module documentation. Anything that can bind port 0
+/// and announce what it bound does that instead.
 pub fn reserve_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -390,7 +390,10 @@ fn journal_replay_restores_unsynced_replica_content() {
         b"journaled data"
     );
     assert!(
-        store.read(2, 1, 0, 100).is_err(),
+        matches!(
+            store.read(2, 1, 0, 100),
+            Err(ReplicaError::NotFound { chunk_id: 2, .. })
+        ),
         "a deleted replica stays deleted"
     );
     assert_eq!(store.read(3, 2, 0, 100).unwrap().as_ref(), b"renamed");

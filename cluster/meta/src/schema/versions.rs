@@ -277,7 +277,10 @@ mod tests {
             "00000000000000000000",
             "NULL",
         ] {
-            assert!(VersionRef::parse(bad).is_err(), "{bad:?} parsed");
+            assert_eq!(
+                VersionRef::parse(bad),
+                Err(FsError::Invalid(format!("invalid version id `{bad}`"))),
+            );
         }
         assert!(VersionRef::Null.names(VersionId::UNVERSIONED));
         assert!(!VersionRef::Seq(7).names(VersionId { seq: 7, null: true }));

@@ -10,6 +10,7 @@ use aws_smithy_runtime_api::http::Headers;
 use futures::StreamExt;
 
 use super::*;
+use crate::error::assert_refused;
 use crate::signature::signing::{scope, signing_key};
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -107,7 +108,11 @@ async fn refuses_tampered_data_and_signatures() {
         ErrorCode::IncompleteBody
     );
     // Unsigned chunks where signatures are required.
-    assert!(decode(b"3\r\nabc\r\n0\r\n\r\n", 4, signed()).await.is_err());
+    assert_refused(
+        decode(b"3\r\nabc\r\n0\r\n\r\n", 4, signed()).await,
+        ErrorCode::InvalidArgument,
+        "missing or bad chunk-signature",
+    );
 }
 
 fn unsigned_trailer(algorithm: ChecksumAlgorithm) -> ChunkedOptions {
@@ -212,22 +217,36 @@ async fn hostile_input_is_an_error_with_bounded_memory() {
     let opts = || unsigned_trailer(ChecksumAlgorithm::Crc32);
     // A header line that never ends.
     let endless = vec![b'1'; MAX_LINE * 4];
-    assert!(decode(&endless, 100, opts()).await.is_err());
+    let malformed = ErrorCode::InvalidArgument;
+    assert_refused(
+        decode(&endless, 100, opts()).await,
+        malformed,
+        "line too long",
+    );
     // A size that overflows.
-    assert!(decode(b"fffffffffffffffffff\r\n", 4, opts()).await.is_err());
-    assert!(decode(b"ffffffffffffffff\r\n", 4, opts()).await.is_err());
-    // A size that lies: shorter data then a header.
-    assert!(decode(b"10\r\nabc\r\n0\r\n\r\n", 4, opts()).await.is_err());
+    let huge = decode(b"fffffffffffffffffff\r\n", 4, opts()).await;
+    assert_refused(huge, malformed, "bad chunk size");
+    let huge = decode(b"ffffffffffffffff\r\n", 4, opts()).await;
+    assert_refused(huge, malformed, "chunk too large");
+    // A size that lies: shorter data then a header, read as data.
+    let lies = decode(b"10\r\nabc\r\n0\r\n\r\n", 4, opts()).await;
+    assert_eq!(lies.unwrap_err().code, ErrorCode::IncompleteBody);
     // Data longer than its size.
-    assert!(decode(b"2\r\nabc\r\n0\r\n\r\n", 4, opts()).await.is_err());
+    let longer = decode(b"2\r\nabc\r\n0\r\n\r\n", 4, opts()).await;
+    assert_refused(longer, malformed, "chunk data longer than its size");
     // Too many trailers.
     let mut many = b"0\r\n".to_vec();
     for _ in 0..100 {
         many.extend_from_slice(b"x-a:b\r\n");
     }
-    assert!(decode(&many, 64, opts()).await.is_err());
+    assert_refused(
+        decode(&many, 64, opts()).await,
+        malformed,
+        "too many trailer lines",
+    );
     // Not text.
-    assert!(decode(b"\xff\xfe\r\n", 4, opts()).await.is_err());
+    let binary = decode(b"\xff\xfe\r\n", 4, opts()).await;
+    assert_refused(binary, malformed, "chunk header is not text");
     // Empty body.
     assert_eq!(
         decode(b"", 4, opts()).await.unwrap_err().code,

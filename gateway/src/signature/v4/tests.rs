@@ -328,14 +328,18 @@ fn header_parser() {
     let ok = AuthorizationV4::parse("AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41").unwrap();
     assert_eq!(ok.credential.access_key_id, "AK");
     assert_eq!(ok.signed_headers, ["host", "x-amz-date"]);
-    for bad in [
-        "AWS4-HMAC-SHA256",
-        "AWS4-HMAC-SHA256 Credential=AK/2013/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
-        "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request, SignedHeaders=Host, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
-        "AWS4-HMAC-SHA256 Credential=/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
-        "AWS4-HMAC-SHA256 Foo",
+    for (bad, cause) in [
+        ("AWS4-HMAC-SHA256", "not of the form name=value"),
+        ("AWS4-HMAC-SHA256 Credential=AK/2013/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00", "the Credential is missing or malformed"),
+        ("AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request, SignedHeaders=Host, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41", "SignedHeaders is missing or malformed"),
+        ("AWS4-HMAC-SHA256 Credential=/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41", "the Credential is missing or malformed"),
+        ("AWS4-HMAC-SHA256 Foo", "not of the form name=value"),
     ] {
-        assert!(AuthorizationV4::parse(bad).is_err(), "{bad}");
+        crate::error::assert_refused(
+            AuthorizationV4::parse(bad),
+            ErrorCode::AuthorizationHeaderMalformed,
+            cause,
+        );
     }
 }
 

@@ -1,13 +1,15 @@
 //! The habits of the house that the compiler does not check, checked over
 //! the workspace's source text: no `*.rs` file over [`lines::MAX_LINES`]
-//! lines ([`lines`]), and no cycle between the modules of a crate
-//! ([`modules`]). Known exceptions are listed here with the issue that
+//! lines ([`lines`]), no cycle between the modules of a crate
+//! ([`modules`]), and no forbidden stack in a crate's dependencies
+//! ([`deps`]). Known exceptions are listed here with the issue that
 //! removes them; an exception that no longer applies fails the check too,
 //! so the lists only shrink. `tests/house.rs` of this crate runs it, and
 //! `conformance/test-all` runs that test before anything else.
 
 use std::path::{Path, PathBuf};
 
+pub mod deps;
 pub mod lines;
 pub mod modules;
 
