@@ -118,13 +118,13 @@ async fn a_full_cluster_refuses_writes_and_keeps_what_it_has() {
         .await
         .expect_err("150 MiB cannot fit in 100 MiB");
     assert!(
-        matches!(err, cairn_common::FsError::NoSpace(_)),
+        matches!(err, cairn_common::ClusterError::NoSpace(_)),
         "a clear no-space error: {err:?}"
     );
     assert!(
         matches!(
             client.head_object("b", b"big").await,
-            Err(cairn_common::FsError::NotFound(_))
+            Err(cairn_common::ClusterError::NotFound(_))
         ),
         "no partial object"
     );

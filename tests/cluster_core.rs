@@ -217,7 +217,7 @@ async fn killing_a_chunk_server_mid_write_loses_nothing() {
             assert!(
                 matches!(
                     client.head_object("b", b"during").await,
-                    Err(cairn_common::FsError::NotFound(_))
+                    Err(cairn_common::ClusterError::NotFound(_))
                 ),
                 "no partial object after {text}"
             );
@@ -485,7 +485,7 @@ async fn a_wrong_cluster_secret_is_refused_and_stores_nothing() {
         .await
         .expect_err("refused");
     assert!(
-        matches!(err, cairn_common::FsError::PermissionDenied(_)),
+        matches!(err, cairn_common::ClusterError::PermissionDenied(_)),
         "{err:?}"
     );
     // A chunk server with the wrong secret cannot register.

@@ -28,7 +28,7 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use bytes::Bytes;
 use cairn_client::{Client, ObjectMeta, PutConditions};
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use common::heal::*;
 use common::Seed;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -63,7 +63,7 @@ fn random_size(rng: &mut StdRng) -> usize {
     }
 }
 
-async fn put(client: &Client, key: &str, data: &[u8]) -> Result<(), FsError> {
+async fn put(client: &Client, key: &str, data: &[u8]) -> Result<(), ClusterError> {
     let body = futures::stream::iter(
         data.chunks(256 << 10)
             .map(|c| Ok::<Bytes, std::io::Error>(Bytes::copy_from_slice(c)))
@@ -84,7 +84,7 @@ async fn put(client: &Client, key: &str, data: &[u8]) -> Result<(), FsError> {
 /// What the key holds now: Some(bytes) or None when absent.
 async fn current(client: &Client, key: &str) -> Option<Vec<u8>> {
     match client.head_object("chaos", key.as_bytes()).await {
-        Err(FsError::NotFound(_)) => None,
+        Err(ClusterError::NotFound(_)) => None,
         Err(e) => panic!("head {key}: {e}"),
         Ok(_) => Some(
             read_all(client, "chaos", key.as_bytes())
@@ -259,7 +259,7 @@ async fn run_seed(seed: u64) {
                             "seed {seed} step {step}: deleted {key}, which the model lacks"
                         );
                     }
-                    Err(FsError::NotFound(_)) => assert!(
+                    Err(ClusterError::NotFound(_)) => assert!(
                         !model.contains_key(&key),
                         "seed {seed} step {step}: {key} not found but in the model"
                     ),

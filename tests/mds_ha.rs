@@ -252,7 +252,7 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn put(client: &Client, key: &str, seed: u64) -> Result<(), cairn_common::FsError> {
+async fn put(client: &Client, key: &str, seed: u64) -> Result<(), cairn_common::ClusterError> {
     let data = Bytes::from(body(seed));
     let stream = futures::stream::iter([Ok::<_, std::io::Error>(data)]);
     client
@@ -267,7 +267,7 @@ async fn put(client: &Client, key: &str, seed: u64) -> Result<(), cairn_common::
         .map(|_| ())
 }
 
-async fn read_all(client: &Client, key: &str) -> Result<Vec<u8>, cairn_common::FsError> {
+async fn read_all(client: &Client, key: &str) -> Result<Vec<u8>, cairn_common::ClusterError> {
     let node = client.head_object(BUCKET, key.as_bytes()).await?;
     let mut out = Vec::new();
     let mut s = std::pin::pin!(client.read(&node, 0, node.size));

@@ -3,7 +3,7 @@
 //! filesystem logic over the MDS's metadata core in memory
 //! (`crate::test_backend`), without a kernel mount and without a cluster.
 //!
-//! Contract of every method: errors carry their errno ([`FsError`]); a
+//! Contract of every method: errors carry their errno ([`ClusterError`]); a
 //! method does what the same-named MDS call does (see `proto/cairn.proto`).
 
 use std::future::Future;
@@ -13,7 +13,7 @@ use cairn_client::{
     ChunkLocation, Client, Commit, Extent, FileWriter, NamedInode, Node, NodeKind, ObjectVersion,
     SetAttr, WrittenData,
 };
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use futures::StreamExt;
 
 /// One page of a directory: entries after a name, and whether more follow.
@@ -55,11 +55,11 @@ pub trait DataWriter: Send + 'static {
         layout: &[Extent],
         segments: Vec<(u64, Bytes)>,
         sync: bool,
-    ) -> impl Future<Output = Result<WrittenData, FsError>> + Send;
+    ) -> impl Future<Output = Result<WrittenData, ClusterError>> + Send;
 
     /// Forces everything written so far to stable storage on every live
     /// replica.
-    fn sync(&mut self) -> impl Future<Output = Result<(), FsError>> + Send;
+    fn sync(&mut self) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
     /// Forgets chunks that `layout` no longer holds (freed by the MDS when
     /// a truncate cut their last extent).
@@ -73,22 +73,30 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         parent: u64,
         name: &[u8],
-    ) -> impl Future<Output = Result<Node, FsError>> + Send;
-    fn getattr(&self, ino: u64) -> impl Future<Output = Result<Node, FsError>> + Send;
+    ) -> impl Future<Output = Result<Node, ClusterError>> + Send;
+    fn getattr(&self, ino: u64) -> impl Future<Output = Result<Node, ClusterError>> + Send;
     fn setattr(
         &self,
         ino: u64,
         attr: SetAttr,
-    ) -> impl Future<Output = Result<Node, FsError>> + Send;
-    fn create(&self, new: NewNode<'_>) -> impl Future<Output = Result<Node, FsError>> + Send;
-    fn unlink(&self, parent: u64, name: &[u8]) -> impl Future<Output = Result<(), FsError>> + Send;
+    ) -> impl Future<Output = Result<Node, ClusterError>> + Send;
+    fn create(&self, new: NewNode<'_>) -> impl Future<Output = Result<Node, ClusterError>> + Send;
+    fn unlink(
+        &self,
+        parent: u64,
+        name: &[u8],
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
     /// Conditional unlinks (each only while its name names its inode),
     /// made together; one outcome each, in order.
     fn unlink_many(
         &self,
         unlinks: &[NamedInode],
-    ) -> impl Future<Output = Result<Vec<Result<(), FsError>>, FsError>> + Send;
-    fn rmdir(&self, parent: u64, name: &[u8]) -> impl Future<Output = Result<(), FsError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Result<(), ClusterError>>, ClusterError>> + Send;
+    fn rmdir(
+        &self,
+        parent: u64,
+        name: &[u8],
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
     fn rename(
         &self,
         parent: u64,
@@ -96,28 +104,28 @@ pub trait Backend: Send + Sync + 'static {
         new_parent: u64,
         new_name: &[u8],
         no_replace: bool,
-    ) -> impl Future<Output = Result<(), FsError>> + Send;
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
     fn link(
         &self,
         ino: u64,
         new_parent: u64,
         new_name: &[u8],
-    ) -> impl Future<Output = Result<Node, FsError>> + Send;
-    fn readlink(&self, ino: u64) -> impl Future<Output = Result<Vec<u8>, FsError>> + Send;
+    ) -> impl Future<Output = Result<Node, ClusterError>> + Send;
+    fn readlink(&self, ino: u64) -> impl Future<Output = Result<Vec<u8>, ClusterError>> + Send;
     /// One page of entries after `after`; `true` when more follow.
     fn readdir(
         &self,
         ino: u64,
         after: &[u8],
         limit: u32,
-    ) -> impl Future<Output = Result<DirPage, FsError>> + Send;
+    ) -> impl Future<Output = Result<DirPage, ClusterError>> + Send;
     fn create_bucket(
         &self,
         name: &str,
         owner: &str,
-    ) -> impl Future<Output = Result<(), FsError>> + Send;
-    fn delete_bucket(&self, name: &str) -> impl Future<Output = Result<(), FsError>> + Send;
-    fn capacity(&self) -> impl Future<Output = Result<Capacity, FsError>> + Send;
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+    fn delete_bucket(&self, name: &str) -> impl Future<Output = Result<(), ClusterError>> + Send;
+    fn capacity(&self) -> impl Future<Output = Result<Capacity, ClusterError>> + Send;
 
     /// Bytes `[offset, offset + len)` of `node` (clamped to its size),
     /// verified, as the pieces they arrived in.
@@ -126,12 +134,12 @@ pub trait Backend: Send + Sync + 'static {
         node: &Node,
         offset: u64,
         len: u64,
-    ) -> impl Future<Output = Result<Vec<Bytes>, FsError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Bytes>, ClusterError>> + Send;
     /// Version, length and replicas of chunks (cached by the client).
     fn locations(
         &self,
         ids: &[u64],
-    ) -> impl Future<Output = Result<Vec<ChunkLocation>, FsError>> + Send;
+    ) -> impl Future<Output = Result<Vec<ChunkLocation>, ClusterError>> + Send;
     /// A writer of the file `node` (its inode, replicas and tier).
     fn writer(&self, node: &Node) -> Self::Writer;
     /// Applies a write: the new extents replace what covered their bytes,
@@ -143,10 +151,10 @@ pub trait Backend: Send + Sync + 'static {
         ino: u64,
         written: &WrittenData,
         commit: &Commit<'_>,
-    ) -> impl Future<Output = Result<Node, FsError>> + Send;
+    ) -> impl Future<Output = Result<Node, ClusterError>> + Send;
     /// Makes every metadata change answered so far durable (the mount's
     /// changes ask only for the OS; fsync asks for this).
-    fn sync_metadata(&self) -> impl Future<Output = Result<(), FsError>> + Send;
+    fn sync_metadata(&self) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
     /// One page of the versions of keys starting with `prefix`, after the
     /// markers as S3's ListObjectVersions takes them (keys ascending, each
@@ -158,14 +166,14 @@ pub trait Backend: Send + Sync + 'static {
         key_marker: &[u8],
         version_id_marker: &str,
         limit: u32,
-    ) -> impl Future<Output = Result<(Vec<ObjectVersion>, bool), FsError>> + Send;
+    ) -> impl Future<Output = Result<(Vec<ObjectVersion>, bool), ClusterError>> + Send;
     /// Version `version_id` of `key`.
     fn get_version(
         &self,
         bucket: &str,
         key: &[u8],
         version_id: &str,
-    ) -> impl Future<Output = Result<ObjectVersion, FsError>> + Send;
+    ) -> impl Future<Output = Result<ObjectVersion, ClusterError>> + Send;
     /// Drops bytes `[offset, offset + len)` of file `ino` from its layout
     /// (they read as zeros; the size stays).
     fn punch_hole(
@@ -173,7 +181,7 @@ pub trait Backend: Send + Sync + 'static {
         ino: u64,
         offset: u64,
         len: u64,
-    ) -> impl Future<Output = Result<Node, FsError>> + Send;
+    ) -> impl Future<Output = Result<Node, ClusterError>> + Send;
 }
 
 impl DataWriter for FileWriter {
@@ -182,11 +190,11 @@ impl DataWriter for FileWriter {
         layout: &[Extent],
         segments: Vec<(u64, Bytes)>,
         sync: bool,
-    ) -> Result<WrittenData, FsError> {
+    ) -> Result<WrittenData, ClusterError> {
         FileWriter::write(self, layout, segments, sync).await
     }
 
-    async fn sync(&mut self) -> Result<(), FsError> {
+    async fn sync(&mut self) -> Result<(), ClusterError> {
         FileWriter::sync(self).await
     }
 
@@ -198,19 +206,19 @@ impl DataWriter for FileWriter {
 impl Backend for Client {
     type Writer = FileWriter;
 
-    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
+    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, ClusterError> {
         Client::lookup(self, parent, name).await
     }
 
-    async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
+    async fn getattr(&self, ino: u64) -> Result<Node, ClusterError> {
         Client::getattr(self, ino).await
     }
 
-    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
+    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, ClusterError> {
         Client::setattr(self, ino, attr).await
     }
 
-    async fn create(&self, n: NewNode<'_>) -> Result<Node, FsError> {
+    async fn create(&self, n: NewNode<'_>) -> Result<Node, ClusterError> {
         if n.kind.is_special() {
             return Client::create_special(
                 self, n.parent, n.name, n.kind, n.mode, n.uid, n.gid, n.rdev,
@@ -231,18 +239,18 @@ impl Backend for Client {
         .await
     }
 
-    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         Client::unlink(self, parent, name).await
     }
 
     async fn unlink_many(
         &self,
         unlinks: &[NamedInode],
-    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+    ) -> Result<Vec<Result<(), ClusterError>>, ClusterError> {
         Client::unlink_many(self, unlinks).await
     }
 
-    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         Client::rmdir(self, parent, name).await
     }
 
@@ -253,15 +261,15 @@ impl Backend for Client {
         new_parent: u64,
         new_name: &[u8],
         no_replace: bool,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         Client::rename(self, parent, name, new_parent, new_name, no_replace).await
     }
 
-    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, FsError> {
+    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, ClusterError> {
         Client::link(self, ino, new_parent, new_name).await
     }
 
-    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, ClusterError> {
         Client::readlink(self, ino).await
     }
 
@@ -270,19 +278,19 @@ impl Backend for Client {
         ino: u64,
         after: &[u8],
         limit: u32,
-    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), FsError> {
+    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), ClusterError> {
         Client::readdir(self, ino, after, limit).await
     }
 
-    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), FsError> {
+    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), ClusterError> {
         Client::create_bucket(self, name, owner).await.map(|_| ())
     }
 
-    async fn delete_bucket(&self, name: &str) -> Result<(), FsError> {
+    async fn delete_bucket(&self, name: &str) -> Result<(), ClusterError> {
         Client::delete_bucket(self, name).await
     }
 
-    async fn capacity(&self) -> Result<Capacity, FsError> {
+    async fn capacity(&self) -> Result<Capacity, ClusterError> {
         let (space, inodes) = Client::space(self).await?;
         Ok(Capacity {
             total: space.total,
@@ -292,7 +300,7 @@ impl Backend for Client {
         })
     }
 
-    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, FsError> {
+    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, ClusterError> {
         let mut stream = std::pin::pin!(Client::read(self, node, offset, len));
         let mut out = Vec::new();
         while let Some(piece) = stream.next().await {
@@ -301,7 +309,7 @@ impl Backend for Client {
         Ok(out)
     }
 
-    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, ClusterError> {
         self.cached_locations(ids).await
     }
 
@@ -314,11 +322,11 @@ impl Backend for Client {
         ino: u64,
         written: &WrittenData,
         commit: &Commit<'_>,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         Client::commit_write(self, ino, written, commit).await
     }
 
-    async fn sync_metadata(&self) -> Result<(), FsError> {
+    async fn sync_metadata(&self) -> Result<(), ClusterError> {
         Client::sync_metadata(self).await
     }
 
@@ -329,7 +337,7 @@ impl Backend for Client {
         key_marker: &[u8],
         version_id_marker: &str,
         limit: u32,
-    ) -> Result<(Vec<ObjectVersion>, bool), FsError> {
+    ) -> Result<(Vec<ObjectVersion>, bool), ClusterError> {
         Client::list_versions(self, bucket, prefix, key_marker, version_id_marker, limit).await
     }
 
@@ -338,11 +346,11 @@ impl Backend for Client {
         bucket: &str,
         key: &[u8],
         version_id: &str,
-    ) -> Result<ObjectVersion, FsError> {
+    ) -> Result<ObjectVersion, ClusterError> {
         Client::get_version(self, bucket, key, Some(version_id)).await
     }
 
-    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, FsError> {
+    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, ClusterError> {
         Client::punch_hole(self, ino, offset, len).await
     }
 }

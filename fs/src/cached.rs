@@ -12,7 +12,7 @@ use bytes::Bytes;
 use cairn_client::{
     ChunkLocation, Commit, Extent, NamedInode, Node, NodeKind, ObjectVersion, SetAttr, WrittenData,
 };
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use futures::future::try_join_all;
 
 use crate::{
@@ -36,7 +36,12 @@ impl<B: Backend> Cached<B> {
 
     /// Chunk bytes `[offset, offset + len)` from the cluster (zeros past
     /// what the chunk holds).
-    async fn chunk_bytes(&self, chunk_id: u64, offset: u64, len: u64) -> Result<Bytes, FsError> {
+    async fn chunk_bytes(
+        &self,
+        chunk_id: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ClusterError> {
         let node = chunk_view(chunk_id, offset, len);
         let pieces = self.inner.read(&node, 0, len).await?;
         let mut out = Vec::with_capacity(len as usize);
@@ -49,7 +54,12 @@ impl<B: Backend> Cached<B> {
 
     /// One block of a chunk read through a file changed at `stamp`, from
     /// the cache or the cluster.
-    async fn block(&self, loc: &ChunkLocation, stamp: i64, block: u64) -> Result<Bytes, FsError> {
+    async fn block(
+        &self,
+        loc: &ChunkLocation,
+        stamp: i64,
+        block: u64,
+    ) -> Result<Bytes, ClusterError> {
         let key = BlockKey {
             chunk_id: loc.chunk_id,
             version: loc.version,
@@ -114,7 +124,7 @@ struct Piece {
 impl<B: Backend> Backend for Cached<B> {
     type Writer = B::Writer;
 
-    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, FsError> {
+    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, ClusterError> {
         let end = node.size.min(offset.saturating_add(len));
         if offset >= end {
             return Ok(Vec::new());
@@ -157,7 +167,10 @@ impl<B: Backend> Backend for Cached<B> {
             let loc = locs.get(&p.chunk_id);
             async move {
                 let Some(loc) = loc else {
-                    return Err(FsError::Io(format!("no location for chunk {}", p.chunk_id)));
+                    return Err(ClusterError::Io(format!(
+                        "no location for chunk {}",
+                        p.chunk_id
+                    )));
                 };
                 let block = p.from / CACHE_BLOCK;
                 let block_end = (block + 1) * CACHE_BLOCK;
@@ -168,7 +181,10 @@ impl<B: Backend> Backend for Cached<B> {
                     data.get(at..at + n)
                         .map(Bytes::copy_from_slice)
                         .ok_or_else(|| {
-                            FsError::Io(format!("cached block of chunk {} is short", p.chunk_id))
+                            ClusterError::Io(format!(
+                                "cached block of chunk {} is short",
+                                p.chunk_id
+                            ))
                         })
                 } else {
                     self.chunk_bytes(p.chunk_id, p.from, p.to - p.from).await
@@ -188,7 +204,7 @@ impl<B: Backend> Backend for Cached<B> {
         ino: u64,
         written: &WrittenData,
         commit: &Commit<'_>,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         let node = self.inner.commit_write(ino, written, commit).await;
         // Whatever the outcome, the chunks may hold new bytes now.
         for (chunk_id, _) in &written.chunk_lengths {
@@ -197,7 +213,7 @@ impl<B: Backend> Backend for Cached<B> {
         node
     }
 
-    async fn sync_metadata(&self) -> Result<(), FsError> {
+    async fn sync_metadata(&self) -> Result<(), ClusterError> {
         self.inner.sync_metadata().await
     }
 
@@ -208,7 +224,7 @@ impl<B: Backend> Backend for Cached<B> {
         key_marker: &[u8],
         version_id_marker: &str,
         limit: u32,
-    ) -> Result<(Vec<ObjectVersion>, bool), FsError> {
+    ) -> Result<(Vec<ObjectVersion>, bool), ClusterError> {
         self.inner
             .list_versions(bucket, prefix, key_marker, version_id_marker, limit)
             .await
@@ -219,38 +235,38 @@ impl<B: Backend> Backend for Cached<B> {
         bucket: &str,
         key: &[u8],
         version_id: &str,
-    ) -> Result<ObjectVersion, FsError> {
+    ) -> Result<ObjectVersion, ClusterError> {
         self.inner.get_version(bucket, key, version_id).await
     }
 
-    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, FsError> {
+    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, ClusterError> {
         // Chunks keep their bytes: cached blocks stay true.
         self.inner.punch_hole(ino, offset, len).await
     }
 
-    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
+    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, ClusterError> {
         self.inner.lookup(parent, name).await
     }
-    async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
+    async fn getattr(&self, ino: u64) -> Result<Node, ClusterError> {
         self.inner.getattr(ino).await
     }
-    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
+    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, ClusterError> {
         self.inner.setattr(ino, attr).await
     }
-    async fn create(&self, new: NewNode<'_>) -> Result<Node, FsError> {
+    async fn create(&self, new: NewNode<'_>) -> Result<Node, ClusterError> {
         self.inner.create(new).await
     }
-    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         self.inner.unlink(parent, name).await
     }
 
     async fn unlink_many(
         &self,
         unlinks: &[NamedInode],
-    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+    ) -> Result<Vec<Result<(), ClusterError>>, ClusterError> {
         self.inner.unlink_many(unlinks).await
     }
-    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         self.inner.rmdir(parent, name).await
     }
     async fn rename(
@@ -260,30 +276,30 @@ impl<B: Backend> Backend for Cached<B> {
         new_parent: u64,
         new_name: &[u8],
         no_replace: bool,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         self.inner
             .rename(parent, name, new_parent, new_name, no_replace)
             .await
     }
-    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, FsError> {
+    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, ClusterError> {
         self.inner.link(ino, new_parent, new_name).await
     }
-    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, ClusterError> {
         self.inner.readlink(ino).await
     }
-    async fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<DirPage, FsError> {
+    async fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<DirPage, ClusterError> {
         self.inner.readdir(ino, after, limit).await
     }
-    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), FsError> {
+    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), ClusterError> {
         self.inner.create_bucket(name, owner).await
     }
-    async fn delete_bucket(&self, name: &str) -> Result<(), FsError> {
+    async fn delete_bucket(&self, name: &str) -> Result<(), ClusterError> {
         self.inner.delete_bucket(name).await
     }
-    async fn capacity(&self) -> Result<Capacity, FsError> {
+    async fn capacity(&self) -> Result<Capacity, ClusterError> {
         self.inner.capacity().await
     }
-    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, ClusterError> {
         self.inner.locations(ids).await
     }
     fn writer(&self, node: &Node) -> B::Writer {

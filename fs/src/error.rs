@@ -1,16 +1,16 @@
 //! The filesystem's errors. Each one knows its errno from the moment it is
-//! made: the cluster's own errors ([`FsError`]) keep theirs, and the few
+//! made: the cluster's own errors ([`ClusterError`]) keep theirs, and the few
 //! that only a filesystem has (no such attribute, buffer too small, ...)
 //! are named here. The FUSE adapter only ever calls [`Error::errno`].
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use thiserror::Error;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum Error {
     /// An error of the cluster or of the namespace, with its errno.
     #[error(transparent)]
-    Cluster(#[from] FsError),
+    Cluster(#[from] ClusterError),
     /// getxattr/removexattr of an attribute that is not set.
     #[error("no such extended attribute: {0}")]
     NoAttr(String),
@@ -74,11 +74,11 @@ mod tests {
     #[test]
     fn errnos_are_kept() {
         assert_eq!(
-            Error::from(FsError::NotEmpty("d".into())).errno(),
+            Error::from(ClusterError::NotEmpty("d".into())).errno(),
             libc::ENOTEMPTY
         );
         assert_eq!(
-            Error::from(FsError::CrossDevice("b".into())).errno(),
+            Error::from(ClusterError::CrossDevice("b".into())).errno(),
             libc::EXDEV
         );
         assert_eq!(Error::NoAttr("user.x".into()).errno(), libc::ENODATA);

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use crate::error::{Error, Result};
 
@@ -33,11 +33,11 @@ pub fn posix_visible(name: &[u8]) -> bool {
 /// Checks a name given for a new entry.
 pub fn check_new_name(name: &[u8]) -> Result<()> {
     if name.len() > NAME_MAX {
-        return Err(FsError::NameTooLong(String::from_utf8_lossy(name).into_owned()).into());
+        return Err(ClusterError::NameTooLong(String::from_utf8_lossy(name).into_owned()).into());
     }
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
     {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "`{}` is not a valid file name",
             String::from_utf8_lossy(name)
         ))
@@ -51,7 +51,7 @@ pub fn check_new_name(name: &[u8]) -> Result<()> {
 /// with a letter or digit).
 pub fn bucket_name(name: &[u8]) -> Result<&str> {
     let bad = || {
-        Error::from(FsError::Invalid(format!(
+        Error::from(ClusterError::Invalid(format!(
             "`{}` is not a valid bucket name: use 3 to 63 lower-case letters, digits, `-` and `.`",
             String::from_utf8_lossy(name)
         )))

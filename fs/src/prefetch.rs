@@ -174,7 +174,7 @@ impl Prefetcher {
                     let data = match a.task.await {
                         Ok(r) => r?,
                         Err(e) => {
-                            return Err(Error::from(cairn_common::FsError::Io(format!(
+                            return Err(Error::from(cairn_common::ClusterError::Io(format!(
                                 "read-ahead task failed: {e}"
                             ))))
                         }
@@ -228,7 +228,7 @@ impl Prefetcher {
 }
 
 fn short_read(pos: u64) -> Error {
-    Error::from(cairn_common::FsError::Io(format!(
+    Error::from(cairn_common::ClusterError::Io(format!(
         "the cluster returned no bytes at offset {pos} inside the file"
     )))
 }

@@ -3,7 +3,7 @@
 
 use std::{future::Future, time::Duration};
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use crate::error::{Error, Result};
 
@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub async fn timed<T>(
     timeout: Duration,
     what: &str,
-    fut: impl Future<Output = Result<T, FsError>>,
+    fut: impl Future<Output = Result<T, ClusterError>>,
 ) -> Result<T> {
     let flight = crate::metrics::part().map(|p| p.start(what));
     let outcome = tokio::time::timeout(timeout, fut).await;
@@ -36,13 +36,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_that_never_answers_becomes_eio() {
-        let never = std::future::pending::<Result<(), FsError>>();
+        let never = std::future::pending::<Result<(), ClusterError>>();
         let err = timed(Duration::from_secs(5), "lookup", never)
             .await
             .unwrap_err();
         assert_eq!(err.errno(), libc::EIO);
         assert!(matches!(err, Error::TimedOut { .. }));
-        let ok = timed(Duration::from_secs(5), "x", async { Ok::<_, FsError>(7) }).await;
+        let ok = timed(Duration::from_secs(5), "x", async {
+            Ok::<_, ClusterError>(7)
+        })
+        .await;
         assert_eq!(ok, Ok(7));
     }
 }

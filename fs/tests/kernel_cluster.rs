@@ -150,13 +150,13 @@ async fn posix_scenarios_and_fsx_over_a_real_cluster() {
         let key = format!("many/f{i:03}");
         let e = client.head_object("crossdoor", key.as_bytes()).await;
         assert!(
-            matches!(e, Err(cairn_common::FsError::NotFound(_))),
+            matches!(e, Err(cairn_common::ClusterError::NotFound(_))),
             "{key} is still an object after its unlink: {e:?}"
         );
     }
     assert!(matches!(
         client.head_object("crossdoor", b"many/").await,
-        Err(cairn_common::FsError::NotFound(_))
+        Err(cairn_common::ClusterError::NotFound(_))
     ));
 
     let r = root.clone();

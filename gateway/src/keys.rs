@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cairn_client::Client;
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use crate::signature::{AccessKey, BucketPermission, KeyStore, KeyStoreError};
 
@@ -86,7 +86,7 @@ impl ClusterKeyStore {
         }
         let key = match self.client.get_access_key(id).await {
             Ok(k) => Some(from_cluster(k)),
-            Err(FsError::NotFound(_)) => None,
+            Err(ClusterError::NotFound(_)) => None,
             Err(e) => return Err(KeyStoreError(e.to_string())),
         };
         self.remember(id, key.clone());

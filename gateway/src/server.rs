@@ -412,7 +412,11 @@ async fn authorize<K: KeyStore>(
         return Ok(None);
     }
     let found = gateway.client.get_bucket(bucket).await.map_err(|e| {
-        ops::fs_error::to_s3(e, ops::fs_error::Missing::Bucket, &format!("/{bucket}"))
+        ops::cluster_error::to_s3(
+            e,
+            ops::cluster_error::Missing::Bucket,
+            &format!("/{bucket}"),
+        )
     })?;
     if found.owner.is_empty() || found.owner == key.id || allows(key, bucket, access) {
         return Ok(Some(found));

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 use futures::{stream, StreamExt, TryStreamExt};
 
@@ -46,7 +46,7 @@ impl Client {
     /// Starts draining chunk server `cs_id` (or, with `force`, removes it at
     /// once). A drain returns at once; poll [`Client::stat`] or call again
     /// to follow it.
-    pub async fn remove_cs(&self, cs_id: u32, force: bool) -> Result<RemoveCs, FsError> {
+    pub async fn remove_cs(&self, cs_id: u32, force: bool) -> Result<RemoveCs, ClusterError> {
         let req = pb::RemoveCsRequest { cs_id, force };
         let r = self
             .inner
@@ -63,7 +63,7 @@ impl Client {
     }
 
     /// The inode at `BUCKET[/KEY]`.
-    pub async fn resolve_path(&self, path: &str) -> Result<Node, FsError> {
+    pub async fn resolve_path(&self, path: &str) -> Result<Node, ClusterError> {
         let path = path.trim_start_matches('/');
         if path.is_empty() {
             // The root: its attributes are the cluster's defaults.
@@ -71,7 +71,7 @@ impl Client {
         }
         let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
         if bucket.is_empty() {
-            return Err(FsError::Invalid(format!("`{path}` names no bucket")));
+            return Err(ClusterError::Invalid(format!("`{path}` names no bucket")));
         }
         let b = self.get_bucket(bucket).await?;
         if key.is_empty() {
@@ -80,7 +80,7 @@ impl Client {
         // An object or an explicit directory has a key...
         match self.head_object(bucket, key.as_bytes()).await {
             Ok(n) => return Ok(n),
-            Err(FsError::NotFound(_)) => {}
+            Err(ClusterError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
         let trimmed = key.trim_end_matches('/');
@@ -90,7 +90,7 @@ impl Client {
                 .await
             {
                 Ok(n) => return Ok(n),
-                Err(FsError::NotFound(_)) => {}
+                Err(ClusterError::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -102,7 +102,7 @@ impl Client {
             ino = n.ino;
             node = Some(n);
         }
-        node.ok_or_else(|| FsError::NotFound(path.to_string()))
+        node.ok_or_else(|| ClusterError::NotFound(path.to_string()))
     }
 
     /// Sets the wanted replica counts (`normal[:minimum]`) and/or tier of
@@ -117,7 +117,7 @@ impl Client {
         replicas: Option<cairn_common::replicas::ReplicaSpec>,
         tier: Option<u32>,
         recursive: bool,
-    ) -> Result<AttrsChanged, FsError> {
+    ) -> Result<AttrsChanged, ClusterError> {
         let root = self.resolve_path(path).await?;
         let attr = SetAttr {
             replicas: replicas.map(|r| r.normal),
@@ -190,14 +190,14 @@ impl Client {
         Ok(changed)
     }
 
-    async fn set_all(&self, nodes: &[Node], attr: &SetAttr) -> Result<u64, FsError> {
+    async fn set_all(&self, nodes: &[Node], attr: &SetAttr) -> Result<u64, ClusterError> {
         stream::iter(nodes.iter().map(|n| {
             let attr = attr.clone();
             async move {
                 match self.setattr(n.ino, attr).await {
                     Ok(_) => Ok(1),
                     // Deleted meanwhile: nothing to change.
-                    Err(FsError::NotFound(_)) => Ok(0),
+                    Err(ClusterError::NotFound(_)) => Ok(0),
                     Err(e) => Err(e),
                 }
             }
@@ -216,7 +216,7 @@ impl Client {
         timeout: Duration,
         every: Duration,
         mut progress: impl FnMut(&ClusterStat),
-    ) -> Result<(ClusterStat, bool), FsError> {
+    ) -> Result<(ClusterStat, bool), ClusterError> {
         let deadline = Instant::now() + timeout;
         loop {
             let stat = self.stat().await?;

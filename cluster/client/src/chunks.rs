@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 use tracing::warn;
 
@@ -12,7 +12,7 @@ use crate::{chunk_pool, reader, retry::Retry, ChunkLocation, Client, CsAddr, Inn
 
 impl Client {
     /// Current locations of chunks (bypassing the cache).
-    pub async fn locate(&self, chunk_ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+    pub async fn locate(&self, chunk_ids: &[u64]) -> Result<Vec<ChunkLocation>, ClusterError> {
         self.inner.locate_many(chunk_ids, 0).await
     }
 
@@ -22,16 +22,16 @@ impl Client {
         &self,
         ino: u64,
         chunk_ids: &[u64],
-    ) -> Result<Vec<ChunkLocation>, FsError> {
+    ) -> Result<Vec<ChunkLocation>, ClusterError> {
         self.inner.locate_many(chunk_ids, ino).await
     }
 }
 
 /// A chunk the MDS allocated, refused when it came without a replica (no
 /// chunk server had room).
-fn placed(loc: ChunkLocation) -> Result<ChunkLocation, FsError> {
+fn placed(loc: ChunkLocation) -> Result<ChunkLocation, ClusterError> {
     if loc.replicas.is_empty() {
-        return Err(FsError::NoSpace(format!(
+        return Err(ClusterError::NoSpace(format!(
             "the MDS allocated chunk {} with no replica",
             loc.chunk_id
         )));
@@ -47,7 +47,7 @@ impl Inner {
         &self,
         attr_ino: u64,
         key: chunk_pool::PoolKey,
-    ) -> Result<ChunkLocation, FsError> {
+    ) -> Result<ChunkLocation, ClusterError> {
         if let Some(loc) = self.pool.take(key, Instant::now()) {
             return Ok(loc);
         }
@@ -71,7 +71,7 @@ impl Inner {
             .map(|c| placed(c.into()))
             .collect::<Result<Vec<_>, _>>()?;
         if chunks.is_empty() {
-            return Err(FsError::Io("the MDS allocated no chunk".into()));
+            return Err(ClusterError::Io("the MDS allocated no chunk".into()));
         }
         let first = chunks.remove(0);
         self.pool.put(key, at, chunks);
@@ -80,7 +80,10 @@ impl Inner {
 
     /// A new chunk placed for `attr_ino` (its replicas and tier), with one
     /// MDS call of its own.
-    pub(crate) async fn allocate_chunk(&self, attr_ino: u64) -> Result<ChunkLocation, FsError> {
+    pub(crate) async fn allocate_chunk(
+        &self,
+        attr_ino: u64,
+    ) -> Result<ChunkLocation, ClusterError> {
         let req = pb::AllocateChunkRequest {
             ino: attr_ino,
             client_host: self.host.clone(),
@@ -101,7 +104,7 @@ impl Inner {
         &self,
         ids: &[u64],
         writer_ino: u64,
-    ) -> Result<Vec<ChunkLocation>, FsError> {
+    ) -> Result<Vec<ChunkLocation>, ClusterError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -129,7 +132,7 @@ impl Inner {
     }
 
     /// Fills the location cache for chunks not cached yet, in one call.
-    pub(crate) async fn prefetch_locations(&self, ids: &[u64]) -> Result<(), FsError> {
+    pub(crate) async fn prefetch_locations(&self, ids: &[u64]) -> Result<(), ClusterError> {
         let missing: Vec<u64> = match self.locations.lock() {
             Ok(cache) => ids
                 .iter()
@@ -148,7 +151,7 @@ impl Inner {
         Ok(())
     }
 
-    pub(crate) async fn locate(&self, id: u64) -> Result<ChunkLocation, FsError> {
+    pub(crate) async fn locate(&self, id: u64) -> Result<ChunkLocation, ClusterError> {
         if let Ok(cache) = self.locations.lock() {
             if let Some((t, loc)) = cache.get(&id) {
                 if t.elapsed() < LOCATION_TTL {
@@ -160,7 +163,7 @@ impl Inner {
             .await?
             .into_iter()
             .find(|l| l.chunk_id == id)
-            .ok_or_else(|| FsError::Io(format!("the MDS does not know chunk {id}")))
+            .ok_or_else(|| ClusterError::Io(format!("the MDS does not know chunk {id}")))
     }
 
     pub(crate) fn forget_location(&self, id: u64) {

@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use crate::{
     chain::ChunkWrite,
@@ -76,7 +76,7 @@ pub struct FileWriter {
 impl Client {
     /// Locations (version, length, replicas) of chunks, from the client's
     /// location cache where fresh: what a read cache keys its blocks by.
-    pub async fn cached_locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+    pub async fn cached_locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, ClusterError> {
         self.inner.prefetch_locations(ids).await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -142,7 +142,7 @@ impl FileWriter {
         layout: &[Extent],
         segments: Vec<(u64, Bytes)>,
         sync: bool,
-    ) -> Result<WrittenData, FsError> {
+    ) -> Result<WrittenData, ClusterError> {
         let chunk_size = self.client.chunk_size();
         let mut sorted = segments;
         sorted.sort_by_key(|(off, _)| *off);
@@ -212,9 +212,9 @@ impl FileWriter {
                 let loc = located
                     .get(id)
                     .cloned()
-                    .ok_or_else(|| FsError::Io(format!("the MDS does not know chunk {id}")))?;
+                    .ok_or_else(|| ClusterError::Io(format!("the MDS does not know chunk {id}")))?;
                 if loc.replicas.is_empty() {
-                    return Err(FsError::Io(format!("chunk {id} has no live replica")));
+                    return Err(ClusterError::Io(format!("chunk {id} has no live replica")));
                 }
                 locations.insert(*target, (loc, false));
             }
@@ -243,7 +243,7 @@ impl FileWriter {
         let mut jobs = Vec::with_capacity(per_chunk.len());
         for (target, runs) in per_chunk {
             let Some((loc, create)) = locations.remove(&target) else {
-                return Err(FsError::Io(format!("no location for {target:?}")));
+                return Err(ClusterError::Io(format!("no location for {target:?}")));
             };
             let high = runs
                 .iter()
@@ -258,7 +258,7 @@ impl FileWriter {
                     write.write_at(run.chunk_offset, run.data, false).await?;
                 }
                 let loc = write.finish(sync).await?;
-                Ok::<_, FsError>((target, loc))
+                Ok::<_, ClusterError>((target, loc))
             });
         }
         let mut first_error = None;
@@ -316,7 +316,7 @@ impl FileWriter {
 
     /// Forces every chunk written since the last sync to stable storage on
     /// each of its live replicas.
-    pub async fn sync(&mut self) -> Result<(), FsError> {
+    pub async fn sync(&mut self) -> Result<(), ClusterError> {
         let pending: Vec<ChunkLocation> = self.unsynced.values().cloned().collect();
         let jobs = pending.into_iter().map(|loc| {
             let inner = self.client.inner.clone();

@@ -46,10 +46,10 @@ use std::{
 };
 
 pub use cairn_common::Persist;
-use cairn_common::{ClusterConfig, FsError};
+use cairn_common::{ClusterConfig, ClusterError};
 
 pub use admin::{AttrsChanged, RemoveCs};
-pub use cairn_common::FsError as Error;
+pub use cairn_common::ClusterError as Error;
 pub use file::{Commit, FileWriter};
 pub use members::AddedMds;
 pub use namespace::SetAttr;
@@ -139,8 +139,8 @@ pub use cairn_common::host::hostname;
 impl Client {
     /// Makes a client for the cluster in `config`. Connections are made on
     /// first use; an MDS that does not answer shows up as
-    /// [`FsError::Unavailable`] with what to check.
-    pub fn connect(config: &ClusterConfig, options: ClientOptions) -> Result<Client, FsError> {
+    /// [`ClusterError::Unavailable`] with what to check.
+    pub fn connect(config: &ClusterConfig, options: ClientOptions) -> Result<Client, ClusterError> {
         let auth = config.auth();
         let mds = MdsConn::new(
             &config.mds_addrs,

@@ -2,7 +2,7 @@
 //! learner) and remove one, on whichever MDS leads, through the same
 //! wrapper as every metadata call (the CLI has no redirect of its own).
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 
 use crate::{retry::Retry, Client};
@@ -22,7 +22,7 @@ impl Client {
     /// Adds an MDS at `addr` to the group as a learner; the leader makes
     /// it a voter once it has caught up. Not replayed after a lost answer:
     /// a second add of the address is refused as existing.
-    pub async fn add_mds(&self, addr: &str) -> Result<AddedMds, FsError> {
+    pub async fn add_mds(&self, addr: &str) -> Result<AddedMds, ClusterError> {
         let req = pb::AddMdsRequest { addr: addr.into() };
         let reply = self
             .inner
@@ -42,7 +42,7 @@ impl Client {
 
     /// Removes MDS `node_id` from the group. Not replayed after a lost
     /// answer: a second removal is refused as not found.
-    pub async fn remove_mds(&self, node_id: u64) -> Result<(), FsError> {
+    pub async fn remove_mds(&self, node_id: u64) -> Result<(), ClusterError> {
         let req = pb::RemoveMdsRequest { node_id };
         self.inner
             .mds

@@ -1,7 +1,7 @@
 //! Namespace calls: names, attributes, directories, links, and the
 //! commit of a file's writes (the FUSE door's side of the tree).
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 
 use crate::{retry::Retry, Client, Commit, NamedInode, Node, NodeKind, WrittenData};
@@ -24,10 +24,10 @@ pub struct SetAttr {
     pub remove_xattrs: Vec<String>,
 }
 
-pub(crate) fn name_error(what: &str) -> impl Fn(&[u8]) -> Result<(), FsError> + '_ {
+pub(crate) fn name_error(what: &str) -> impl Fn(&[u8]) -> Result<(), ClusterError> + '_ {
     move |name: &[u8]| {
         if name.is_empty() {
-            Err(FsError::Invalid(format!("empty {what}")))
+            Err(ClusterError::Invalid(format!("empty {what}")))
         } else {
             Ok(())
         }
@@ -35,7 +35,7 @@ pub(crate) fn name_error(what: &str) -> impl Fn(&[u8]) -> Result<(), FsError> + 
 }
 
 impl Client {
-    pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
+    pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, ClusterError> {
         let req = pb::LookupRequest {
             parent,
             name: name.to_vec(),
@@ -49,7 +49,7 @@ impl Client {
             .map(Node::from)
     }
 
-    pub async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
+    pub async fn getattr(&self, ino: u64) -> Result<Node, ClusterError> {
         self.inner
             .mds
             .metadata(
@@ -61,7 +61,7 @@ impl Client {
             .map(Node::from)
     }
 
-    pub async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
+    pub async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, ClusterError> {
         let req = pb::SetAttrRequest {
             ino,
             mode: attr.mode,
@@ -99,7 +99,7 @@ impl Client {
         gid: u32,
         target: &[u8],
         exclusive: bool,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         name_error("name")(name)?;
         let req = pb::CreateRequest {
             parent,
@@ -123,7 +123,7 @@ impl Client {
             .map(Node::from)
     }
 
-    pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         let req = pb::UnlinkRequest {
             parent,
             name: name.to_vec(),
@@ -147,7 +147,7 @@ impl Client {
     pub async fn unlink_many(
         &self,
         unlinks: &[NamedInode],
-    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+    ) -> Result<Vec<Result<(), ClusterError>>, ClusterError> {
         let req = pb::UnlinkManyRequest {
             unlinks: unlinks
                 .iter()
@@ -166,7 +166,7 @@ impl Client {
             })
             .await?;
         if reply.outcomes.len() != unlinks.len() {
-            return Err(FsError::Io(format!(
+            return Err(ClusterError::Io(format!(
                 "the MDS answered {} outcomes for {} unlinks",
                 reply.outcomes.len(),
                 unlinks.len()
@@ -177,13 +177,13 @@ impl Client {
             .into_iter()
             .map(|o| match o.errno.as_str() {
                 "" => Ok(()),
-                tag => Err(FsError::from_tag(tag, &o.message)
-                    .unwrap_or_else(|| FsError::Io(format!("{tag}: {}", o.message)))),
+                tag => Err(ClusterError::from_tag(tag, &o.message)
+                    .unwrap_or_else(|| ClusterError::Io(format!("{tag}: {}", o.message)))),
             })
             .collect())
     }
 
-    pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         let req = pb::NameRequest {
             parent,
             name: name.to_vec(),
@@ -202,7 +202,7 @@ impl Client {
         new_parent: u64,
         new_name: &[u8],
         no_replace: bool,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         let req = pb::RenameRequest {
             parent,
             name: name.to_vec(),
@@ -221,7 +221,12 @@ impl Client {
             .map(|_| ())
     }
 
-    pub async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, FsError> {
+    pub async fn link(
+        &self,
+        ino: u64,
+        new_parent: u64,
+        new_name: &[u8],
+    ) -> Result<Node, ClusterError> {
         let req = pb::LinkRequest {
             ino,
             new_parent,
@@ -234,7 +239,7 @@ impl Client {
             .map(Node::from)
     }
 
-    pub async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+    pub async fn readlink(&self, ino: u64) -> Result<Vec<u8>, ClusterError> {
         self.inner
             .mds
             .metadata(
@@ -253,7 +258,7 @@ impl Client {
         ino: u64,
         after: &[u8],
         limit: u32,
-    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), FsError> {
+    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), ClusterError> {
         let req = pb::ReaddirRequest {
             ino,
             after: after.to_vec(),
@@ -278,7 +283,7 @@ impl Client {
     /// Answers once every metadata change this client was answered is on
     /// stable storage on a majority of the MDS: what fsync adds for a
     /// client whose changes ask for [`Persist::Os`].
-    pub async fn sync_metadata(&self) -> Result<(), FsError> {
+    pub async fn sync_metadata(&self) -> Result<(), ClusterError> {
         self.inner
             .mds
             .metadata(Retry::Idempotent, pb::Empty {}, |mut m, r| async move {
@@ -294,7 +299,7 @@ impl Client {
         ino: u64,
         written: &WrittenData,
         commit: &Commit<'_>,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         let req = pb::CommitWriteRequest {
             ino,
             extents: written

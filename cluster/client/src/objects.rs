@@ -2,7 +2,7 @@
 //! head, list, put by streaming, commit, delete, and reading a range.
 
 use bytes::Bytes;
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 use futures::{Stream, StreamExt};
 
@@ -34,7 +34,7 @@ pub struct PutConditions {
 }
 
 impl Client {
-    pub async fn create_bucket(&self, name: &str, owner: &str) -> Result<Bucket, FsError> {
+    pub async fn create_bucket(&self, name: &str, owner: &str) -> Result<Bucket, ClusterError> {
         self.create_bucket_with(name, owner, false).await
     }
 
@@ -45,7 +45,7 @@ impl Client {
         name: &str,
         owner: &str,
         object_lock: bool,
-    ) -> Result<Bucket, FsError> {
+    ) -> Result<Bucket, ClusterError> {
         let req = pb::BucketRequest {
             name: name.into(),
             owner: owner.into(),
@@ -60,7 +60,7 @@ impl Client {
             .map(Bucket::from)
     }
 
-    pub async fn delete_bucket(&self, name: &str) -> Result<(), FsError> {
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), ClusterError> {
         let req = pb::BucketRequest {
             name: name.into(),
             owner: String::new(),
@@ -75,7 +75,7 @@ impl Client {
             .map(|_| ())
     }
 
-    pub async fn get_bucket(&self, name: &str) -> Result<Bucket, FsError> {
+    pub async fn get_bucket(&self, name: &str) -> Result<Bucket, ClusterError> {
         let req = pb::BucketRequest {
             name: name.into(),
             owner: String::new(),
@@ -90,7 +90,7 @@ impl Client {
             .map(Bucket::from)
     }
 
-    pub async fn list_buckets(&self) -> Result<Vec<Bucket>, FsError> {
+    pub async fn list_buckets(&self) -> Result<Vec<Bucket>, ClusterError> {
         self.inner
             .mds
             .metadata(Retry::Idempotent, pb::Empty {}, |mut m, r| async move {
@@ -100,7 +100,7 @@ impl Client {
             .map(|r| r.buckets.into_iter().map(Bucket::from).collect())
     }
 
-    pub async fn head_object(&self, bucket: &str, key: &[u8]) -> Result<Node, FsError> {
+    pub async fn head_object(&self, bucket: &str, key: &[u8]) -> Result<Node, ClusterError> {
         let req = pb::KeyRequest {
             bucket: bucket.into(),
             key: key.to_vec(),
@@ -130,7 +130,7 @@ impl Client {
         written: &WrittenData,
         meta: ObjectMeta,
         conditions: PutConditions,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         let now = cairn_common::time::now_ns();
         let node = Node {
             ino: 0,
@@ -169,7 +169,7 @@ impl Client {
         key: &[u8],
         node: &Node,
         conditions: PutConditions,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         self.put_key_with(bucket, key, node, conditions, None).await
     }
 
@@ -182,7 +182,7 @@ impl Client {
         node: &Node,
         conditions: PutConditions,
         protection: Option<&ObjectProtection>,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         let req = pb::PutKeyRequest {
             protection: protection.map(pb::Protection::from),
             bucket: bucket.into(),
@@ -212,14 +212,14 @@ impl Client {
         body: S,
         meta: ObjectMeta,
         conditions: PutConditions,
-    ) -> Result<Node, FsError>
+    ) -> Result<Node, ClusterError>
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
         let target = self.get_bucket(bucket).await?;
-        let body =
-            body.map(|piece| piece.map_err(|e| FsError::Io(format!("reading the upload: {e}"))));
+        let body = body
+            .map(|piece| piece.map_err(|e| ClusterError::Io(format!("reading the upload: {e}"))));
         let written = self
             .write_object(&target, key, body, &conditions, |e| e)
             .await?;
@@ -239,7 +239,7 @@ impl Client {
         key: &[u8],
         body: S,
         conditions: &PutConditions,
-        on_error: impl Fn(FsError) -> E,
+        on_error: impl Fn(ClusterError) -> E,
     ) -> Result<WrittenData, E>
     where
         S: Stream<Item = Result<Bytes, E>>,
@@ -249,7 +249,7 @@ impl Client {
         {
             // Fail early, before moving the data; the MDS checks again when
             // the layout is swapped.
-            return Err(on_error(FsError::PreconditionFailed(format!(
+            return Err(on_error(ClusterError::PreconditionFailed(format!(
                 "{}/{} exists",
                 bucket.name,
                 String::from_utf8_lossy(key)
@@ -263,7 +263,7 @@ impl Client {
         writer.finish().await.map_err(on_error)
     }
 
-    pub async fn delete_object(&self, bucket: &str, key: &[u8]) -> Result<(), FsError> {
+    pub async fn delete_object(&self, bucket: &str, key: &[u8]) -> Result<(), ClusterError> {
         let req = pb::KeyRequest {
             bucket: bucket.into(),
             key: key.to_vec(),
@@ -287,7 +287,7 @@ impl Client {
         prefix: &[u8],
         start_after: &[u8],
         limit: u32,
-    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), FsError> {
+    ) -> Result<(Vec<(Vec<u8>, Node)>, bool), ClusterError> {
         let req = pb::ListKeysRequest {
             bucket: bucket.into(),
             prefix: prefix.to_vec(),
@@ -316,7 +316,7 @@ impl Client {
         node: &Node,
         offset: u64,
         len: u64,
-    ) -> impl Stream<Item = Result<Bytes, FsError>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Bytes, ClusterError>> + Send + 'static {
         reader::read_range(self.inner.clone(), node.clone(), offset, len)
     }
 }

@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 use futures::{Stream, StreamExt};
 use tonic::Code;
@@ -105,7 +105,7 @@ pub(crate) fn read_range(
     node: Node,
     offset: u64,
     len: u64,
-) -> impl Stream<Item = Result<Bytes, FsError>> + Send + 'static {
+) -> impl Stream<Item = Result<Bytes, ClusterError>> + Send + 'static {
     let end = node.size.min(offset.saturating_add(len));
     let start = offset.min(end);
     let segs = segments(&node, start, end);
@@ -145,7 +145,7 @@ pub(crate) fn read_range(
             }
         })
         .flatten()
-        .flat_map(|r: Result<Vec<Bytes>, FsError>| match r {
+        .flat_map(|r: Result<Vec<Bytes>, ClusterError>| match r {
             Ok(pieces) => futures::stream::iter(pieces.into_iter().map(Ok)).left_stream(),
             Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
         })
@@ -159,7 +159,7 @@ async fn fetch(
     chunk_offset: u64,
     len: u64,
     index: usize,
-) -> Result<Vec<Bytes>, FsError> {
+) -> Result<Vec<Bytes>, ClusterError> {
     let chunk_to = chunk_offset + len;
     let mut at = chunk_offset;
     let mut out = Vec::new();
@@ -171,7 +171,7 @@ async fn fetch(
     while at < chunk_to {
         let Some(cs) = order.get(next).cloned() else {
             if refreshed {
-                return Err(FsError::Io(format!(
+                return Err(ClusterError::Io(format!(
                     "no replica of chunk {chunk_id} could be read: {}",
                     errors.join("; ")
                 )));

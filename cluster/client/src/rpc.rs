@@ -12,7 +12,7 @@ use cairn_common::{
     auth::ClientAuth,
     net,
     persist::{PERSIST_HEADER, PERSIST_OS},
-    ClusterAuth, FsError, Persist,
+    ClusterAuth, ClusterError, Persist,
 };
 use cairn_proto::chunk_service_client::ChunkServiceClient;
 use tonic::{
@@ -54,8 +54,8 @@ impl Interceptor for MdsHeaders {
 }
 
 /// A lazily connecting channel to a Cairn node (see `cairn_common::net`).
-pub(crate) fn channel(addr: &str) -> Result<Channel, FsError> {
-    net::channel(addr).map_err(|e| FsError::Invalid(e.to_string()))
+pub(crate) fn channel(addr: &str) -> Result<Channel, ClusterError> {
+    net::channel(addr).map_err(|e| ClusterError::Invalid(e.to_string()))
 }
 
 pub(crate) use cairn_common::errno::is_transport_failure;
@@ -74,11 +74,11 @@ impl CsPool {
         })
     }
 
-    pub(crate) fn get(&self, addr: &str) -> Result<ChunkRpc, FsError> {
+    pub(crate) fn get(&self, addr: &str) -> Result<ChunkRpc, ClusterError> {
         let mut map = self
             .channels
             .lock()
-            .map_err(|_| FsError::Io("chunk server pool lock poisoned".into()))?;
+            .map_err(|_| ClusterError::Io("chunk server pool lock poisoned".into()))?;
         if let Some(rpc) = map.get(addr) {
             return Ok(rpc.clone());
         }

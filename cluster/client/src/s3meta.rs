@@ -2,7 +2,7 @@
 //! permissions, and multipart uploads whose parts become the object's layout
 //! without a copy.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 
 use crate::{
@@ -132,7 +132,7 @@ impl Client {
         name: &str,
         key_id: Option<&str>,
         secret: Option<&str>,
-    ) -> Result<AccessKey, FsError> {
+    ) -> Result<AccessKey, ClusterError> {
         let key_id = key_id.map(str::to_string).unwrap_or_else(generate_key_id);
         let secret = secret.map(str::to_string).unwrap_or_else(generate_secret);
         let req = pb::CreateAccessKeyRequest {
@@ -152,7 +152,7 @@ impl Client {
             .map(AccessKey::from)
     }
 
-    pub async fn get_access_key(&self, key_id: &str) -> Result<AccessKey, FsError> {
+    pub async fn get_access_key(&self, key_id: &str) -> Result<AccessKey, ClusterError> {
         let req = pb::AccessKeyRequest {
             key_id: key_id.into(),
         };
@@ -165,7 +165,7 @@ impl Client {
             .map(AccessKey::from)
     }
 
-    pub async fn list_access_keys(&self) -> Result<Vec<AccessKey>, FsError> {
+    pub async fn list_access_keys(&self) -> Result<Vec<AccessKey>, ClusterError> {
         self.inner
             .mds
             .s3(Retry::Idempotent, pb::Empty {}, |mut m, r| async move {
@@ -175,7 +175,7 @@ impl Client {
             .map(|r| r.keys.into_iter().map(AccessKey::from).collect())
     }
 
-    pub async fn delete_access_key(&self, key_id: &str) -> Result<(), FsError> {
+    pub async fn delete_access_key(&self, key_id: &str) -> Result<(), ClusterError> {
         let req = pb::AccessKeyRequest {
             key_id: key_id.into(),
         };
@@ -192,7 +192,7 @@ impl Client {
         &self,
         key_id: &str,
         permission: &BucketPermission,
-    ) -> Result<AccessKey, FsError> {
+    ) -> Result<AccessKey, ClusterError> {
         let req = pb::BucketPermissionRequest {
             key_id: key_id.into(),
             bucket: permission.bucket.clone(),
@@ -215,7 +215,7 @@ impl Client {
         bucket: &str,
         key: &[u8],
         node: &Node,
-    ) -> Result<Upload, FsError> {
+    ) -> Result<Upload, ClusterError> {
         let req = pb::CreateUploadRequest {
             bucket: bucket.into(),
             key: key.to_vec(),
@@ -245,7 +245,7 @@ impl Client {
         part_number: u32,
         written: &WrittenData,
         checksums: std::collections::BTreeMap<String, String>,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         let req = pb::PutPartRequest {
             upload_id: upload_id.into(),
             part: Some(pb::Part {
@@ -272,7 +272,7 @@ impl Client {
             .map(|_| ())
     }
 
-    pub async fn get_upload(&self, upload_id: &str) -> Result<Upload, FsError> {
+    pub async fn get_upload(&self, upload_id: &str) -> Result<Upload, ClusterError> {
         let req = pb::UploadRequest {
             upload_id: upload_id.into(),
         };
@@ -293,7 +293,7 @@ impl Client {
         key_marker: &[u8],
         upload_id_marker: &str,
         limit: u32,
-    ) -> Result<(Vec<Upload>, bool), FsError> {
+    ) -> Result<(Vec<Upload>, bool), ClusterError> {
         let req = pb::ListUploadsRequest {
             bucket: bucket.into(),
             prefix: prefix.to_vec(),
@@ -321,7 +321,7 @@ impl Client {
         part_numbers: &[u32],
         etag: &str,
         conditions: PutConditions,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         self.complete_upload_with(
             upload_id,
             part_numbers,
@@ -341,7 +341,7 @@ impl Client {
         etag: &str,
         conditions: PutConditions,
         completion: Completion,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         let req = pb::CompleteUploadRequest {
             upload_id: upload_id.into(),
             part_numbers: part_numbers.to_vec(),
@@ -363,7 +363,7 @@ impl Client {
             .map(Node::from)
     }
 
-    pub async fn abort_upload(&self, upload_id: &str) -> Result<(), FsError> {
+    pub async fn abort_upload(&self, upload_id: &str) -> Result<(), ClusterError> {
         let req = pb::UploadRequest {
             upload_id: upload_id.into(),
         };

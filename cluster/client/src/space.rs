@@ -7,7 +7,7 @@
 //! A server's free space is what its disk has left, but never more than
 //! its capacity (a `--capacity` below the disk) minus what it holds.
 
-use cairn_common::{summary::CsStatus, FsError};
+use cairn_common::{summary::CsStatus, ClusterError};
 use cairn_proto as pb;
 use serde::Serialize;
 
@@ -59,7 +59,7 @@ impl Client {
     /// What can still be written, and the namespace's inode count: the
     /// MDS answers from the chunk servers' figures without scanning the
     /// chunk map (statfs calls this; `cairn stat` calls [`Client::stat`]).
-    pub async fn space(&self) -> Result<(Space, u64), FsError> {
+    pub async fn space(&self) -> Result<(Space, u64), ClusterError> {
         let reply: pb::ClusterSpace = self
             .inner
             .mds

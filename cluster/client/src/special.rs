@@ -1,7 +1,7 @@
 //! Calls of issue 19's mount features: special files (mknod, mkfifo,
 //! bind) and holes (fallocate's PUNCH_HOLE and ZERO_RANGE).
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 
 use crate::{namespace::name_error, retry::Retry, Client, Node, NodeKind};
@@ -19,10 +19,10 @@ impl Client {
         uid: u32,
         gid: u32,
         rdev: u64,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         name_error("name")(name)?;
         if !kind.is_special() {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "{kind:?} is not a FIFO, socket or device node"
             )));
         }
@@ -52,7 +52,12 @@ impl Client {
     /// layout: they read as zeros; chunks no extent names any more go
     /// back to the cluster. The size stays. Idempotent: a retry punches
     /// the same hole.
-    pub async fn punch_hole(&self, ino: u64, offset: u64, length: u64) -> Result<Node, FsError> {
+    pub async fn punch_hole(
+        &self,
+        ino: u64,
+        offset: u64,
+        length: u64,
+    ) -> Result<Node, ClusterError> {
         let req = pb::PunchHoleRequest {
             ino,
             offset,

@@ -6,7 +6,7 @@ use cairn_common::summary::CsStatus;
 use cairn_proto as pb;
 use serde::Serialize;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use crate::{retry::Retry, Client, DoorTotals};
 
@@ -359,7 +359,7 @@ impl From<pb::ClusterStat> for ClusterStat {
 
 impl Client {
     /// The cluster's figures, as the MDS leader sees them now.
-    pub async fn stat(&self) -> Result<ClusterStat, FsError> {
+    pub async fn stat(&self) -> Result<ClusterStat, ClusterError> {
         self.inner
             .mds
             .metadata(Retry::Idempotent, pb::Empty {}, |mut m, r| async move {

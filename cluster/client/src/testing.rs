@@ -14,7 +14,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_common::{ClusterConfig, FsError};
+use cairn_common::{ClusterConfig, ClusterError};
 use cairn_proto as pb;
 use futures::{Stream, StreamExt};
 use tokio::{net::TcpListener, sync::oneshot};
@@ -38,7 +38,7 @@ pub(crate) enum Act {
     Hang,
     /// Writes, and reports these hops of the chain failed with these
     /// errors, as a chain head whose next hop failed does.
-    Report(Vec<(u32, FsError)>),
+    Report(Vec<(u32, ClusterError)>),
 }
 
 #[derive(Debug)]
@@ -452,8 +452,8 @@ pub(crate) fn place(
 
 /// Collects a stream of byte pieces.
 pub(crate) async fn collect(
-    stream: impl Stream<Item = Result<Bytes, cairn_common::FsError>>,
-) -> Result<Vec<u8>, cairn_common::FsError> {
+    stream: impl Stream<Item = Result<Bytes, cairn_common::ClusterError>>,
+) -> Result<Vec<u8>, cairn_common::ClusterError> {
     let mut stream = std::pin::pin!(stream);
     let mut out = Vec::new();
     while let Some(piece) = stream.next().await {

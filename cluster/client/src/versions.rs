@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 
 use crate::{
@@ -124,7 +124,7 @@ impl RecentSettings {
 }
 
 impl Client {
-    pub async fn bucket_protection(&self, bucket: &str) -> Result<BucketProtection, FsError> {
+    pub async fn bucket_protection(&self, bucket: &str) -> Result<BucketProtection, ClusterError> {
         let req = pb::BucketRequest {
             name: bucket.into(),
             ..Default::default()
@@ -149,7 +149,7 @@ impl Client {
     }
 
     /// Enables (`true`) or suspends versioning.
-    pub async fn set_versioning(&self, bucket: &str, enabled: bool) -> Result<(), FsError> {
+    pub async fn set_versioning(&self, bucket: &str, enabled: bool) -> Result<(), ClusterError> {
         let req = pb::SetVersioningRequest {
             bucket: bucket.into(),
             enabled,
@@ -169,7 +169,7 @@ impl Client {
         &self,
         bucket: &str,
         default_retention: Option<(LockMode, u32, u32)>,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         let (mode, days, years) =
             default_retention.map_or(("", 0, 0), |(m, d, y)| (m.as_str(), d, y));
         let req = pb::SetObjectLockRequest {
@@ -192,7 +192,7 @@ impl Client {
         &self,
         bucket: &str,
         name: &str,
-    ) -> Result<Option<Vec<u8>>, FsError> {
+    ) -> Result<Option<Vec<u8>>, ClusterError> {
         let req = pb::BucketSettingRequest {
             bucket: bucket.into(),
             name: name.into(),
@@ -216,7 +216,7 @@ impl Client {
         &self,
         bucket: &str,
         name: &str,
-    ) -> Result<Option<Vec<u8>>, FsError> {
+    ) -> Result<Option<Vec<u8>>, ClusterError> {
         if let Some(value) = self.inner.settings.get(bucket, name) {
             return Ok(value);
         }
@@ -231,7 +231,7 @@ impl Client {
         bucket: &str,
         name: &str,
         value: Option<Vec<u8>>,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         let req = pb::BucketSetting {
             bucket: bucket.into(),
             name: name.into(),
@@ -259,7 +259,7 @@ impl Client {
         bucket: &str,
         key: &[u8],
         version_id: Option<&str>,
-    ) -> Result<ObjectVersion, FsError> {
+    ) -> Result<ObjectVersion, ClusterError> {
         let req = pb::VersionRequest {
             bucket: bucket.into(),
             key: key.to_vec(),
@@ -284,7 +284,7 @@ impl Client {
         key_marker: &[u8],
         version_id_marker: &str,
         limit: u32,
-    ) -> Result<(Vec<ObjectVersion>, bool), FsError> {
+    ) -> Result<(Vec<ObjectVersion>, bool), ClusterError> {
         let req = pb::ListVersionsRequest {
             bucket: bucket.into(),
             prefix: prefix.to_vec(),
@@ -317,7 +317,7 @@ impl Client {
         key: &[u8],
         version_id: Option<&str>,
         bypass_governance: bool,
-    ) -> Result<Deleted, FsError> {
+    ) -> Result<Deleted, ClusterError> {
         let req = pb::DeleteObjectRequest {
             bucket: bucket.into(),
             key: key.to_vec(),
@@ -356,7 +356,7 @@ impl Client {
         version_id: Option<&str>,
         change: &ProtectionChange,
         bypass_governance: bool,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         let retention = change.retention.flatten();
         let req = pb::SetProtectionRequest {
             bucket: bucket.into(),

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 use md5::{Digest, Md5};
 use tokio::task::JoinHandle;
@@ -30,7 +30,7 @@ pub struct WrittenData {
 
 /// A full chunk being synced in the background: where it starts in the
 /// file, its length, and the task that finishes it.
-type FinishingChunk = (u64, u64, JoinHandle<Result<ChunkLocation, FsError>>);
+type FinishingChunk = (u64, u64, JoinHandle<Result<ChunkLocation, ClusterError>>);
 
 struct OpenChunk {
     write: ChunkWrite,
@@ -76,7 +76,7 @@ impl StreamWriter {
     }
 
     /// Appends `data` to the stream.
-    pub async fn write(&mut self, mut data: Bytes) -> Result<(), FsError> {
+    pub async fn write(&mut self, mut data: Bytes) -> Result<(), ClusterError> {
         self.md5.update(&data);
         while !data.is_empty() {
             let chunk_fill = self.size % self.chunk_size;
@@ -97,7 +97,7 @@ impl StreamWriter {
     }
 
     /// Sends what is gathered; `last`: it ends the current chunk.
-    async fn send_buffer(&mut self, last: bool) -> Result<(), FsError> {
+    async fn send_buffer(&mut self, last: bool) -> Result<(), ClusterError> {
         if self.buf_len == 0 {
             return Ok(());
         }
@@ -123,7 +123,7 @@ impl StreamWriter {
     }
 
     /// Finishes the current chunk in the background.
-    fn close_chunk(&mut self) -> Result<(), FsError> {
+    fn close_chunk(&mut self) -> Result<(), ClusterError> {
         if let Some(open) = self.current.take() {
             let handle = tokio::spawn(open.write.finish(true));
             self.finishing.push((open.file_offset, open.sent, handle));
@@ -133,7 +133,7 @@ impl StreamWriter {
 
     /// Sends what is left, waits until every chunk is on stable storage on
     /// every live replica, and returns the layout written.
-    pub async fn finish(mut self) -> Result<WrittenData, FsError> {
+    pub async fn finish(mut self) -> Result<WrittenData, ClusterError> {
         self.send_buffer(true).await?;
         self.close_chunk()?;
         let mut extents = Vec::with_capacity(self.finishing.len());
@@ -142,7 +142,7 @@ impl StreamWriter {
         for (file_offset, length, handle) in self.finishing.drain(..) {
             let result = match handle.await {
                 Ok(r) => r,
-                Err(e) => Err(FsError::Io(format!("chunk write task failed: {e}"))),
+                Err(e) => Err(ClusterError::Io(format!("chunk write task failed: {e}"))),
             };
             match result {
                 Ok(loc) => {

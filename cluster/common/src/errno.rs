@@ -1,4 +1,5 @@
-//! Namespace errors that keep their errno from the moment they are made,
+//! [`ClusterError`]: the error of every call into the cluster (namespace,
+//! objects, chunks), which keeps its errno from the moment it is made,
 //! across the wire, to the door that answers the user (an errno for FUSE, an
 //! S3 error code for the gateway). Never a generic EIO at the boundary.
 
@@ -14,18 +15,18 @@ pub const ERRNO_HEADER: &str = "cairn-errno";
 /// while none is elected). The call was not executed: retry at the leader.
 pub const LEADER_HEADER: &str = "cairn-mds-leader";
 
-/// Declares [`FsError`] and everything derived from its kinds, from one
+/// Declares [`ClusterError`] and everything derived from its kinds, from one
 /// table: each kind's errno (for FUSE), its tag (the `cairn-errno` header
 /// that carries it over gRPC), the gRPC code a server answers with, and
 /// its message. A kind added here is complete everywhere; the S3 code of
-/// each kind is chosen in one place too (`cairn-gateway`'s `fs_error`).
+/// each kind is chosen in one place too (`cairn-gateway`'s `cluster_error`).
 macro_rules! cluster_errors {
     ($(
         $(#[$doc:meta])*
         $kind:ident => ($errno:ident, $tag:literal, $code:ident, $what:literal),
     )*) => {
         #[derive(Debug, Clone, Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-        pub enum FsError {
+        pub enum ClusterError {
             $(
                 $(#[$doc])*
                 #[error("{what}: {0}", what = $what)]
@@ -33,25 +34,25 @@ macro_rules! cluster_errors {
             )*
         }
 
-        impl FsError {
+        impl ClusterError {
             /// The POSIX errno a filesystem caller expects.
             pub fn errno(&self) -> i32 {
                 match self {
-                    $(FsError::$kind(_) => libc::$errno,)*
+                    $(ClusterError::$kind(_) => libc::$errno,)*
                 }
             }
 
             /// The errno's name, as the `cairn-errno` header carries it.
             pub fn tag(&self) -> &'static str {
                 match self {
-                    $(FsError::$kind(_) => $tag,)*
+                    $(ClusterError::$kind(_) => $tag,)*
                 }
             }
 
             /// The message, without the errno's name.
             pub fn detail(&self) -> &str {
                 match self {
-                    $(FsError::$kind(s) => s,)*
+                    $(ClusterError::$kind(s) => s,)*
                 }
             }
 
@@ -59,15 +60,15 @@ macro_rules! cluster_errors {
             #[cfg(feature = "rpc")]
             fn code(&self) -> tonic::Code {
                 match self {
-                    $(FsError::$kind(_) => tonic::Code::$code,)*
+                    $(ClusterError::$kind(_) => tonic::Code::$code,)*
                 }
             }
 
-            /// The error of errno tag `tag` (as [`FsError::tag`] names it)
+            /// The error of errno tag `tag` (as [`ClusterError::tag`] names it)
             /// with message `msg`; None for a tag that names none.
-            pub fn from_tag(tag: &str, msg: &str) -> Option<FsError> {
+            pub fn from_tag(tag: &str, msg: &str) -> Option<ClusterError> {
                 match tag {
-                    $($tag => Some(FsError::$kind(msg.to_string())),)*
+                    $($tag => Some(ClusterError::$kind(msg.to_string())),)*
                     _ => None,
                 }
             }
@@ -102,38 +103,40 @@ cluster_errors! {
 }
 
 /// An error's trip over gRPC: only RPC processes build it (the metadata
-/// core makes and matches `FsError`s without tonic).
+/// core makes and matches `ClusterError`s without tonic).
 #[cfg(feature = "rpc")]
 mod rpc {
     use tonic::{metadata::MetadataValue, Code, Status};
 
-    use super::{FsError, ERRNO_HEADER};
+    use super::{ClusterError, ERRNO_HEADER};
 
-    impl FsError {
+    impl ClusterError {
         /// Rebuilds the error a server sent; a status without the errno header
         /// (a transport failure, a refused credential) becomes `Unavailable` or
         /// `Io` with the status message.
-        pub fn from_status(status: &Status) -> FsError {
+        pub fn from_status(status: &Status) -> ClusterError {
             let msg = status.message().to_string();
             let tag = status
                 .metadata()
                 .get(ERRNO_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if let Some(err) = FsError::from_tag(tag, &msg) {
+            if let Some(err) = ClusterError::from_tag(tag, &msg) {
                 return err;
             }
             match status.code() {
                 Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
-                    FsError::Unavailable(msg)
+                    ClusterError::Unavailable(msg)
                 }
-                Code::Unauthenticated | Code::PermissionDenied => FsError::PermissionDenied(msg),
-                Code::NotFound => FsError::NotFound(msg),
-                Code::AlreadyExists => FsError::Exists(msg),
-                Code::InvalidArgument => FsError::Invalid(msg),
-                Code::ResourceExhausted => FsError::NoSpace(msg),
-                Code::FailedPrecondition => FsError::PreconditionFailed(msg),
-                _ => FsError::Io(msg),
+                Code::Unauthenticated | Code::PermissionDenied => {
+                    ClusterError::PermissionDenied(msg)
+                }
+                Code::NotFound => ClusterError::NotFound(msg),
+                Code::AlreadyExists => ClusterError::Exists(msg),
+                Code::InvalidArgument => ClusterError::Invalid(msg),
+                Code::ResourceExhausted => ClusterError::NoSpace(msg),
+                Code::FailedPrecondition => ClusterError::PreconditionFailed(msg),
+                _ => ClusterError::Io(msg),
             }
         }
     }
@@ -148,8 +151,8 @@ mod rpc {
             )
     }
 
-    impl From<FsError> for Status {
-        fn from(err: FsError) -> Status {
+    impl From<ClusterError> for Status {
+        fn from(err: ClusterError) -> Status {
             let code = err.code();
             let mut status = Status::new(code, err.detail().to_string());
             status
@@ -169,27 +172,36 @@ mod tests {
     fn round_trips_over_status() {
         use tonic::Status;
         for err in [
-            FsError::NotFound("a".into()),
-            FsError::NotEmpty("b".into()),
-            FsError::CrossDevice("c".into()),
-            FsError::PreconditionFailed("d".into()),
-            FsError::NotPermitted("e".into()),
-            FsError::NotSupported("f".into()),
-            FsError::Conflict("g".into()),
+            ClusterError::NotFound("a".into()),
+            ClusterError::NotEmpty("b".into()),
+            ClusterError::CrossDevice("c".into()),
+            ClusterError::PreconditionFailed("d".into()),
+            ClusterError::NotPermitted("e".into()),
+            ClusterError::NotSupported("f".into()),
+            ClusterError::Conflict("g".into()),
         ] {
             let status: Status = err.clone().into();
-            assert_eq!(FsError::from_status(&status), err);
+            assert_eq!(ClusterError::from_status(&status), err);
         }
     }
 
     #[test]
     fn tags_name_the_kind_back() {
-        let full = FsError::NoSpace("chunk server 3 is full".into());
-        assert_eq!(FsError::from_tag(full.tag(), full.detail()), Some(full));
-        let gone = FsError::Unavailable("no answer in time".into());
-        assert_eq!(FsError::from_tag(gone.tag(), gone.detail()), Some(gone));
-        assert_eq!(FsError::from_tag("", "from an older peer"), None);
-        assert_eq!(FsError::NotEmpty(String::new()).errno(), libc::ENOTEMPTY);
+        let full = ClusterError::NoSpace("chunk server 3 is full".into());
+        assert_eq!(
+            ClusterError::from_tag(full.tag(), full.detail()),
+            Some(full)
+        );
+        let gone = ClusterError::Unavailable("no answer in time".into());
+        assert_eq!(
+            ClusterError::from_tag(gone.tag(), gone.detail()),
+            Some(gone)
+        );
+        assert_eq!(ClusterError::from_tag("", "from an older peer"), None);
+        assert_eq!(
+            ClusterError::NotEmpty(String::new()).errno(),
+            libc::ENOTEMPTY
+        );
     }
 
     #[cfg(feature = "rpc")]
@@ -201,7 +213,7 @@ mod tests {
         )));
         assert!(is_transport_failure(&Status::cancelled("h2 reset")));
         assert!(!is_transport_failure(&Status::resource_exhausted("full")));
-        let answered: Status = FsError::Unavailable("no leader".into()).into();
+        let answered: Status = ClusterError::Unavailable("no leader".into()).into();
         assert!(!is_transport_failure(&answered));
     }
 }

@@ -31,7 +31,7 @@ pub mod units;
 
 pub use auth::ClusterAuth;
 pub use config::ClusterConfig;
-pub use errno::FsError;
+pub use errno::ClusterError;
 pub use persist::Persist;
 
 /// Inode number of the namespace root; buckets are its children.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "rpc")]
-use crate::FsError;
+use crate::ClusterError;
 
 /// The kind of an inode. Stored with postcard, which numbers variants in
 /// order: a new kind is appended, never inserted.
@@ -33,7 +33,7 @@ impl NodeKind {
     /// The kind a wire value names; `None` for UNSPECIFIED, an error for a
     /// value this version does not know.
     #[cfg(feature = "rpc")]
-    pub fn from_wire(kind: i32) -> Result<Option<NodeKind>, FsError> {
+    pub fn from_wire(kind: i32) -> Result<Option<NodeKind>, ClusterError> {
         use cairn_proto::NodeKind as Wire;
         match Wire::try_from(kind) {
             Ok(Wire::Unspecified) => Ok(None),
@@ -44,7 +44,7 @@ impl NodeKind {
             Ok(Wire::Socket) => Ok(Some(NodeKind::Socket)),
             Ok(Wire::CharDev) => Ok(Some(NodeKind::CharDev)),
             Ok(Wire::BlockDev) => Ok(Some(NodeKind::BlockDev)),
-            Err(_) => Err(FsError::Invalid(format!("unknown node kind {kind}"))),
+            Err(_) => Err(ClusterError::Invalid(format!("unknown node kind {kind}"))),
         }
     }
 }
@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(NodeKind::from_wire(0), Ok(None), "UNSPECIFIED");
         assert!(matches!(
             NodeKind::from_wire(99),
-            Err(FsError::Invalid(m)) if m.contains("99")
+            Err(ClusterError::Invalid(m)) if m.contains("99")
         ));
     }
 

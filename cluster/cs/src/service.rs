@@ -41,7 +41,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_common::{auth::ClientAuth, errno::is_transport_failure, net, ClusterAuth, FsError};
+use cairn_common::{auth::ClientAuth, errno::is_transport_failure, net, ClusterAuth, ClusterError};
 use cairn_proto::{
     chunk_service_client::ChunkServiceClient, chunk_service_server::ChunkService, write_request,
     CopyPiece, CsAddr, DeleteReplicaRequest, Empty, FailedHop, ReadReply, ReadRequest,
@@ -149,7 +149,7 @@ impl ChunkSvc {
         let mut client = match self.client(&next.addr) {
             Ok(c) => c,
             Err(e) => {
-                down.broken = Some(FsError::Invalid(e));
+                down.broken = Some(ClusterError::Invalid(e));
                 return down;
             }
         };
@@ -162,7 +162,7 @@ impl ChunkSvc {
             msg: Some(write_request::Msg::Header(next_header)),
         };
         if tx.try_send(first).is_err() {
-            down.broken = Some(FsError::Io("could not queue the header".into()));
+            down.broken = Some(ClusterError::Io("could not queue the header".into()));
             return down;
         }
         down.tx = Some(tx);
@@ -198,19 +198,19 @@ struct Downstream {
     tx: Option<mpsc::Sender<WriteRequest>>,
     call: Option<JoinHandle<Result<WriteReply, Status>>>,
     /// Why the stream broke before the end, if it did.
-    broken: Option<FsError>,
+    broken: Option<ClusterError>,
 }
 
 /// What a failed call to the next hop says about it: it did not answer
 /// (a transport failure: `Unavailable`), or it answered an error, whose
 /// kind its status code carries (a full disk: `NoSpace`).
-fn hop_error(status: &Status) -> FsError {
+fn hop_error(status: &Status) -> ClusterError {
     let message = error_chain(status);
     if is_transport_failure(status) {
-        return FsError::Unavailable(message);
+        return ClusterError::Unavailable(message);
     }
-    let kind = FsError::from_status(status);
-    FsError::from_tag(kind.tag(), &message).unwrap_or(FsError::Io(message))
+    let kind = ClusterError::from_status(status);
+    ClusterError::from_tag(kind.tag(), &message).unwrap_or(ClusterError::Io(message))
 }
 
 impl Downstream {
@@ -229,8 +229,8 @@ impl Downstream {
                 .unwrap_or_else(|| Instant::now() + FORWARD_STALL);
             let why = match tokio::time::timeout_at(limit, tx.send(msg)).await {
                 Ok(Ok(())) => continue,
-                Ok(Err(_)) => FsError::Io("it stopped taking data".into()),
-                Err(_) => FsError::Unavailable("it took no data in time".into()),
+                Ok(Err(_)) => ClusterError::Io("it stopped taking data".into()),
+                Err(_) => ClusterError::Unavailable("it took no data in time".into()),
             };
             self.broken = Some(why);
             self.tx = None;
@@ -269,16 +269,16 @@ impl Downstream {
                 match tokio::time::timeout_at(limit, &mut call).await {
                     Ok(Ok(Ok(reply))) => Ok(reply),
                     Ok(Ok(Err(status))) => Err(hop_error(&status)),
-                    Ok(Err(e)) => Err(FsError::Io(format!("forwarding task failed: {e}"))),
+                    Ok(Err(e)) => Err(ClusterError::Io(format!("forwarding task failed: {e}"))),
                     Err(_) => {
                         // Reset the stream: a hop that wakes up later must
                         // not take it for a complete write.
                         call.abort();
-                        Err(FsError::Unavailable("no answer in time".into()))
+                        Err(ClusterError::Unavailable("no answer in time".into()))
                     }
                 }
             }
-            (None, None) => Err(FsError::Unavailable("not contacted".into())),
+            (None, None) => Err(ClusterError::Unavailable("not contacted".into())),
         };
         match outcome {
             Ok(reply) => {
@@ -296,7 +296,8 @@ impl Downstream {
                     next.addr,
                     why.detail()
                 );
-                let error = FsError::from_tag(why.tag(), &detail).unwrap_or(FsError::Io(detail));
+                let error =
+                    ClusterError::from_tag(why.tag(), &detail).unwrap_or(ClusterError::Io(detail));
                 failed.push(FailedHop {
                     cs_id: next.cs_id,
                     errno: error.tag().to_string(),

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 
 use crate::command::{AttrChange, ObjectSpec};
@@ -52,7 +52,7 @@ pub fn node_to_pb(n: &Inode) -> pb::Node {
 /// mtime, ETag, content type, user metadata, stored headers, replicas,
 /// extents, symlink target. (ino, times other than mtime, nlink, tier and
 /// xattrs are the MDS's to set.)
-pub fn object_from_pb(n: &pb::Node) -> Result<ObjectSpec, FsError> {
+pub fn object_from_pb(n: &pb::Node) -> Result<ObjectSpec, ClusterError> {
     Ok(ObjectSpec {
         kind: NodeKind::from_wire(n.kind)?,
         mode: n.mode,
@@ -183,12 +183,12 @@ pub fn lock_mode_to_pb(mode: LockMode) -> &'static str {
 }
 
 /// `""` is no mode; anything else but the two S3 modes is EINVAL.
-pub fn lock_mode_from_pb(mode: &str) -> Result<Option<LockMode>, FsError> {
+pub fn lock_mode_from_pb(mode: &str) -> Result<Option<LockMode>, ClusterError> {
     match mode {
         "" => Ok(None),
         "GOVERNANCE" => Ok(Some(LockMode::Governance)),
         "COMPLIANCE" => Ok(Some(LockMode::Compliance)),
-        other => Err(FsError::Invalid(format!(
+        other => Err(ClusterError::Invalid(format!(
             "unknown object lock mode `{other}`"
         ))),
     }
@@ -206,11 +206,11 @@ pub fn protection_to_pb(p: &Protection) -> pb::Protection {
     }
 }
 
-pub fn retention_from_pb(mode: &str, until_ns: i64) -> Result<Option<Retention>, FsError> {
+pub fn retention_from_pb(mode: &str, until_ns: i64) -> Result<Option<Retention>, ClusterError> {
     Ok(lock_mode_from_pb(mode)?.map(|mode| Retention { mode, until_ns }))
 }
 
-pub fn protection_from_pb(p: &pb::Protection) -> Result<Protection, FsError> {
+pub fn protection_from_pb(p: &pb::Protection) -> Result<Protection, ClusterError> {
     Ok(Protection {
         tags: p.tags.clone().into_iter().collect(),
         retention: retention_from_pb(&p.lock_mode, p.retain_until_ns)?,
@@ -249,12 +249,12 @@ pub fn default_retention_from_pb(
     mode: &str,
     days: u32,
     years: u32,
-) -> Result<Option<DefaultRetention>, FsError> {
+) -> Result<Option<DefaultRetention>, ClusterError> {
     let Some(mode) = lock_mode_from_pb(mode)? else {
         return Ok(None);
     };
     if (days == 0) == (years == 0) {
-        return Err(FsError::Invalid(
+        return Err(ClusterError::Invalid(
             "a default retention has either days or years".into(),
         ));
     }

@@ -1,12 +1,12 @@
 //! Errors of the MDS process itself (opening, creating, serving).
 //!
-//! Namespace errors travel as [`FsError`] (with their errno) from `apply` to
+//! Namespace errors travel as [`ClusterError`] (with their errno) from `apply` to
 //! the client; `MdsError` is for the operator: each variant says what was
 //! being done and, where there is one, what to do about it.
 
 use std::path::PathBuf;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -41,7 +41,7 @@ pub enum MdsError {
     Invalid(String),
 
     #[error(transparent)]
-    Fs(#[from] FsError),
+    Fs(#[from] ClusterError),
 
     #[error("cannot hash the cluster password: {0}")]
     Password(String),

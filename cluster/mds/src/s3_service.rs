@@ -1,7 +1,7 @@
 //! gRPC handlers of S3Meta: access keys and multipart uploads, for the S3
 //! door. Behind the cluster credential like Metadata.
 
-use cairn_common::{time::now_ns, FsError};
+use cairn_common::{time::now_ns, ClusterError};
 use cairn_proto as pb;
 use cairn_proto::s3_meta_server::S3Meta;
 use rand::Rng;
@@ -52,7 +52,7 @@ impl S3Meta for MdsService {
             ),
             (false, false) => (r.key_id, r.secret),
             _ => {
-                return Err(FsError::Invalid(
+                return Err(ClusterError::Invalid(
                     "give both the key id and the secret to import a key, or neither".into(),
                 )
                 .into())
@@ -136,7 +136,7 @@ impl S3Meta for MdsService {
             .part
             .as_ref()
             .map(part_from_pb)
-            .ok_or_else(|| FsError::Invalid("PutPart without a part".into()))?;
+            .ok_or_else(|| ClusterError::Invalid("PutPart without a part".into()))?;
         self.done(Command::PutPart {
             upload_id: r.upload_id,
             part,

@@ -197,7 +197,7 @@ impl Mds {
     pub(crate) async fn execute(
         &self,
         command: crate::command::Command,
-    ) -> Result<crate::command::CommandReply, cairn_common::FsError> {
+    ) -> Result<crate::command::CommandReply, cairn_common::ClusterError> {
         self.state.submit(command).await
     }
 

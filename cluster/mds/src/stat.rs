@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_proto as pb;
 
 use crate::health::{self, ChunkState, Liveness};
@@ -32,7 +32,7 @@ fn status(recorded: CsState, liveness: Liveness) -> pb::CsStatus {
 }
 
 /// The root's replica count (the cluster's default for new buckets).
-fn default_replicas(state: &State, reader: &Reader) -> Result<u32, FsError> {
+fn default_replicas(state: &State, reader: &Reader) -> Result<u32, ClusterError> {
     Ok(match reader.inode(cairn_common::ROOT_INO)?.replicas {
         0 => state.meta.default_replicas,
         n => n,
@@ -42,7 +42,7 @@ fn default_replicas(state: &State, reader: &Reader) -> Result<u32, FsError> {
 /// What can still be written: every chunk server's space and state, the
 /// default replica count and the inode count. Scans no chunk and no inode:
 /// statfs and scrapes can call it as often as they like.
-pub(crate) async fn space(state: &State) -> Result<pb::ClusterSpace, FsError> {
+pub(crate) async fn space(state: &State) -> Result<pb::ClusterSpace, ClusterError> {
     let reader = state.read().await?;
     let servers = reader.chunk_servers()?;
     let default_replicas = default_replicas(state, &reader)?;
@@ -68,7 +68,7 @@ pub(crate) async fn space(state: &State) -> Result<pb::ClusterSpace, FsError> {
     })
 }
 
-pub(crate) async fn cluster_stat(state: &State) -> Result<pb::ClusterStat, FsError> {
+pub(crate) async fn cluster_stat(state: &State) -> Result<pb::ClusterStat, ClusterError> {
     let reader = state.read().await?;
     let servers = reader.chunk_servers()?;
     let chunks = reader.chunks()?;

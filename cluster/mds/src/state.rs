@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeMap, fs::File, path::PathBuf, sync::Arc, time::Instant};
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::Database;
 
 use crate::command::{Command, CommandReply};
@@ -94,17 +94,17 @@ impl State {
 
     /// A reader of the applied state as it is here (no leader check): for
     /// the background work and tests.
-    pub fn reader(&self) -> Result<Reader, FsError> {
+    pub fn reader(&self) -> Result<Reader, ClusterError> {
         Reader::new(&self.db)
     }
 
     /// A linearizable reader: this MDS confirms it still leads (read
     /// index) and has applied everything committed before the call.
-    pub async fn read(&self) -> Result<Reader, FsError> {
+    pub async fn read(&self) -> Result<Reader, ClusterError> {
         match tokio::time::timeout(raft::READ_TIMEOUT, self.raft.ensure_linearizable()).await {
             Ok(Ok(_)) => Reader::new(&self.db),
-            Ok(Err(e)) => Err(FsError::Unavailable(format!("metadata read: {e}"))),
-            Err(_) => Err(FsError::Unavailable(format!(
+            Ok(Err(e)) => Err(ClusterError::Unavailable(format!("metadata read: {e}"))),
+            Err(_) => Err(ClusterError::Unavailable(format!(
                 "this MDS could not confirm it leads within {} s: is a majority of the MDS up?",
                 raft::READ_TIMEOUT.as_secs()
             ))),
@@ -135,16 +135,16 @@ impl State {
 
     /// Appends a command to the raft log and answers once it is committed
     /// (persisted as the call being handled asked) and applied here.
-    pub async fn submit(&self, command: Command) -> Result<CommandReply, FsError> {
+    pub async fn submit(&self, command: Command) -> Result<CommandReply, ClusterError> {
         let deadline = tokio::time::Instant::now() + raft::WRITE_TIMEOUT;
         self.wait_for_leader(deadline).await?;
         self.batcher.submit(command, crate::persist::asked()).await
     }
 
     /// [`State::submit`], for a command whose reply has a known shape.
-    pub async fn submit_for<T: ReplyOf>(&self, command: Command) -> Result<T, FsError> {
+    pub async fn submit_for<T: ReplyOf>(&self, command: Command) -> Result<T, ClusterError> {
         T::take(self.submit(command).await?).map_err(|other| {
-            FsError::Io(format!(
+            ClusterError::Io(format!(
                 "the state machine answered {other} where {} was due",
                 std::any::type_name::<T>()
             ))
@@ -153,7 +153,7 @@ impl State {
 
     /// Answers once every change answered before it is on stable storage
     /// on a majority of the MDS: an entry of no command, fsynced.
-    pub async fn barrier(&self) -> Result<(), FsError> {
+    pub async fn barrier(&self) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + raft::WRITE_TIMEOUT;
         self.wait_for_leader(deadline).await?;
         let entry = raft::Request {
@@ -162,8 +162,8 @@ impl State {
         };
         match tokio::time::timeout(raft::WRITE_TIMEOUT, self.raft.client_write(entry)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(FsError::Unavailable(format!("metadata barrier: {e}"))),
-            Err(_) => Err(FsError::Unavailable(format!(
+            Ok(Err(e)) => Err(ClusterError::Unavailable(format!("metadata barrier: {e}"))),
+            Err(_) => Err(ClusterError::Unavailable(format!(
                 "metadata barrier not committed within {} s: is a majority of the MDS up?",
                 raft::WRITE_TIMEOUT.as_secs()
             ))),
@@ -172,14 +172,14 @@ impl State {
 
     /// Waits (until `deadline`) while no leader is known; refuses at once
     /// if another MDS leads.
-    async fn wait_for_leader(&self, deadline: tokio::time::Instant) -> Result<(), FsError> {
+    async fn wait_for_leader(&self, deadline: tokio::time::Instant) -> Result<(), ClusterError> {
         let mut metrics = self.raft.metrics();
         loop {
             let leader = metrics.borrow().current_leader;
             match leader {
                 Some(id) if id == self.members.node_id => return Ok(()),
                 Some(_) => {
-                    return Err(FsError::Unavailable(
+                    return Err(ClusterError::Unavailable(
                         self.members
                             .check_leader()
                             .err()
@@ -191,9 +191,11 @@ impl State {
             }
             match tokio::time::timeout_at(deadline, metrics.changed()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(FsError::Unavailable("the raft node stopped".into())),
+                Ok(Err(_)) => {
+                    return Err(ClusterError::Unavailable("the raft node stopped".into()))
+                }
                 Err(_) => {
-                    return Err(FsError::Unavailable(
+                    return Err(ClusterError::Unavailable(
                         "no MDS leader elected: is a majority of the MDS up?".into(),
                     ))
                 }

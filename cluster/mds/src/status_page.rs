@@ -6,7 +6,7 @@
 use std::{fmt::Write as _, sync::Arc};
 
 use axum::{extract::State as AxState, http::header, response::IntoResponse, routing::get};
-use cairn_common::{summary, units::format_size, FsError};
+use cairn_common::{summary, units::format_size, ClusterError};
 use cairn_metrics::{Metrics, PartMetrics};
 use cairn_proto as pb;
 
@@ -32,13 +32,13 @@ impl StatusSource {
 
     /// The stat reply of the first MDS here that leads, else the first
     /// one's error.
-    async fn stat(&self) -> Result<pb::ClusterStat, FsError> {
+    async fn stat(&self) -> Result<pb::ClusterStat, ClusterError> {
         let leader = self
             .states
             .iter()
             .find(|s| s.is_leader())
             .or_else(|| self.states.first())
-            .ok_or_else(|| FsError::Unavailable("no MDS in this process".into()))?;
+            .ok_or_else(|| ClusterError::Unavailable("no MDS in this process".into()))?;
         crate::stat::cluster_stat(leader).await
     }
 

@@ -2,20 +2,20 @@
 //! for a directory entry's name, and how a name of raw bytes is shown in
 //! an error.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 /// A name a directory entry may have: 1..=255 bytes, no `/` or NUL, not `.`
 /// or `..`.
-pub fn check_name(name: &[u8]) -> Result<(), FsError> {
+pub fn check_name(name: &[u8]) -> Result<(), ClusterError> {
     if name.len() > 255 {
-        return Err(FsError::NameTooLong(format!(
+        return Err(ClusterError::NameTooLong(format!(
             "{}... ({} bytes; 255 at most)",
             String::from_utf8_lossy(&name[..32]),
             name.len()
         )));
     }
     if !is_posix_name(name) {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "`{}` is not a valid name",
             String::from_utf8_lossy(name)
         )));

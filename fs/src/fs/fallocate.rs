@@ -32,7 +32,7 @@ impl<B: Backend> Fs<B> {
     pub async fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> Result<()> {
         let h = self.handle(fh)?;
         if len == 0 {
-            return Err(FsError::Invalid("fallocate of 0 bytes".into()).into());
+            return Err(ClusterError::Invalid("fallocate of 0 bytes".into()).into());
         }
         let end = offset
             .checked_add(len)
@@ -68,7 +68,7 @@ impl<B: Backend> Fs<B> {
         if needed > 0 {
             let cap = self.ask("statfs", self.backend.capacity()).await?;
             if cap.free < needed {
-                return Err(FsError::NoSpace(format!(
+                return Err(ClusterError::NoSpace(format!(
                     "fallocate of {needed} bytes: the cluster can take {} more",
                     cap.free
                 ))
@@ -101,7 +101,7 @@ impl<B: Backend> Fs<B> {
             SEEK_DATA => seek_data,
             SEEK_HOLE => seek_hole,
             libc::SEEK_SET if offset >= 0 => return Ok(offset),
-            _ => return Err(FsError::Invalid(format!("lseek whence {whence}")).into()),
+            _ => return Err(ClusterError::Invalid(format!("lseek whence {whence}")).into()),
         };
         let Ok(at) = u64::try_from(offset) else {
             return Err(Error::NoSuchOffset(format!("offset {offset}")));

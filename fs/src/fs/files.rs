@@ -25,9 +25,9 @@ impl<B: Backend> Fs<B> {
         match node.kind {
             NodeKind::File => {}
             NodeKind::Dir => {
-                return Err(FsError::IsDir(String::from_utf8_lossy(name).into()).into())
+                return Err(ClusterError::IsDir(String::from_utf8_lossy(name).into()).into())
             }
-            _ => return Err(FsError::Exists(String::from_utf8_lossy(name).into()).into()),
+            _ => return Err(ClusterError::Exists(String::from_utf8_lossy(name).into()).into()),
         }
         refuse_locked_write(&node, flags)?;
         if flags & libc::O_TRUNC != 0 && node.size > 0 {
@@ -79,12 +79,12 @@ impl<B: Backend> Fs<B> {
         let mut node = self.ask("open", self.backend.getattr(ino)).await?;
         match node.kind {
             NodeKind::File => {}
-            NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}")).into()),
+            NodeKind::Dir => return Err(ClusterError::IsDir(format!("inode {ino}")).into()),
             NodeKind::Symlink => {
-                return Err(FsError::Invalid(format!("inode {ino} is a symlink")).into())
+                return Err(ClusterError::Invalid(format!("inode {ino} is a symlink")).into())
             }
             // The kernel opens FIFOs, sockets and devices itself.
-            _ => return Err(FsError::Invalid(format!("inode {ino} has no content")).into()),
+            _ => return Err(ClusterError::Invalid(format!("inode {ino} has no content")).into()),
         }
         refuse_locked_write(&node, flags)?;
         if flags & libc::O_TRUNC != 0 && writes(flags) && node.size > 0 {
@@ -205,7 +205,7 @@ impl<B: Backend> Fs<B> {
             None => {
                 let dir = self.ask("opendir", self.backend.getattr(ino)).await?;
                 if dir.kind != NodeKind::Dir {
-                    return Err(FsError::NotDir(format!("inode {ino}")).into());
+                    return Err(ClusterError::NotDir(format!("inode {ino}")).into());
                 }
                 Listing::new(dir)
             }
@@ -268,7 +268,7 @@ fn refuse_locked_write(node: &Node, flags: i32) -> Result<()> {
             .protection
             .locked_at(crate::attr::nanos(std::time::SystemTime::now()))
     {
-        return Err(FsError::NotPermitted(format!(
+        return Err(ClusterError::NotPermitted(format!(
             "inode {}: the object is under retention or legal hold",
             node.ino
         ))

@@ -14,7 +14,9 @@ impl<B: Backend> Fs<B> {
     /// lookup, and how long the kernel may keep the answer.
     pub async fn lookup_entry(&self, parent: u64, name: &[u8]) -> Result<(Node, Duration)> {
         if name.len() > NAME_MAX {
-            return Err(FsError::NameTooLong(String::from_utf8_lossy(name).into_owned()).into());
+            return Err(
+                ClusterError::NameTooLong(String::from_utf8_lossy(name).into_owned()).into(),
+            );
         }
         if let Some(found) = self.lookup_virtual(parent, name).await {
             return found;

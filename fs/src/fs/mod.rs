@@ -36,7 +36,7 @@ use std::{
 
 use bytes::Bytes;
 use cairn_client::{DoorCounters, DoorOp, NamedInode, Node, NodeKind, SetAttr};
-use cairn_common::{FsError, ROOT_INO};
+use cairn_common::{ClusterError, ROOT_INO};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::{
@@ -210,7 +210,7 @@ async fn send_unlinks<B: Backend>(
             let error = match &outcomes {
                 Ok(each) => match each.get(i) {
                     // ENOENT: the file meant is gone already.
-                    Some(Ok(())) | Some(Err(FsError::NotFound(_))) => continue,
+                    Some(Ok(())) | Some(Err(ClusterError::NotFound(_))) => continue,
                     Some(Err(e)) => e.to_string(),
                     None => "no outcome".to_string(),
                 },
@@ -243,7 +243,7 @@ enum Cached {
 }
 
 fn not_found(name: &[u8]) -> Error {
-    FsError::NotFound(String::from_utf8_lossy(name).into_owned()).into()
+    ClusterError::NotFound(String::from_utf8_lossy(name).into_owned()).into()
 }
 
 fn is_top(parent: u64) -> bool {
@@ -302,7 +302,7 @@ impl<B: Backend> Fs<B> {
     async fn ask<T>(
         &self,
         what: &str,
-        call: impl std::future::Future<Output = std::result::Result<T, FsError>>,
+        call: impl std::future::Future<Output = std::result::Result<T, ClusterError>>,
     ) -> Result<T> {
         self.unlinks.settle().await;
         timed(self.timeout(), what, call).await

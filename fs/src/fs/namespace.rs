@@ -94,7 +94,9 @@ impl<B: Backend> Fs<B> {
     ) -> Result<Node> {
         self.refuse_virtual(parent)?;
         if target.is_empty() || target.len() > 4095 {
-            return Err(FsError::Invalid("symlink target must be 1 to 4095 bytes".into()).into());
+            return Err(
+                ClusterError::Invalid("symlink target must be 1 to 4095 bytes".into()).into(),
+            );
         }
         self.make(
             parent,
@@ -235,7 +237,7 @@ impl<B: Backend> Fs<B> {
         self.settle_unlinked_in(parent, name).await;
         if is_top(parent) {
             let bucket = bucket_name(name).map_err(|_| {
-                Error::from(FsError::NotFound(
+                Error::from(ClusterError::NotFound(
                     String::from_utf8_lossy(name).into_owned(),
                 ))
             })?;
@@ -298,7 +300,7 @@ impl<B: Backend> Fs<B> {
         self.refuse_virtual(parent)?;
         self.refuse_virtual(new_parent)?;
         if is_top(parent) || is_top(new_parent) {
-            return Err(FsError::CrossDevice(
+            return Err(ClusterError::CrossDevice(
                 "buckets cannot be renamed and files cannot move to the top level".into(),
             )
             .into());

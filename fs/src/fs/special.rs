@@ -16,7 +16,7 @@ pub fn kind_of_mode(mode: u32) -> Result<NodeKind> {
         libc::S_IFSOCK => Ok(NodeKind::Socket),
         libc::S_IFCHR => Ok(NodeKind::CharDev),
         libc::S_IFBLK => Ok(NodeKind::BlockDev),
-        other => Err(FsError::Invalid(format!(
+        other => Err(ClusterError::Invalid(format!(
             "mknod of file type {other:#o}: regular files, FIFOs, sockets and devices only"
         ))
         .into()),

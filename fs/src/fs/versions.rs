@@ -64,7 +64,7 @@ impl<B: Backend> Fs<B> {
     fn virtual_of(&self, ino: u64) -> Result<Virtual> {
         locked(&self.virtuals)
             .get(ino)
-            .ok_or_else(|| FsError::NotFound(format!("inode {ino}")).into())
+            .ok_or_else(|| ClusterError::NotFound(format!("inode {ino}")).into())
     }
 
     /// A directory of the tree: the bucket directory's owner and times,
@@ -127,7 +127,7 @@ impl<B: Backend> Fs<B> {
             path,
         } = self.virtual_of(parent)?
         else {
-            return Err(FsError::NotDir(format!("inode {parent}")).into());
+            return Err(ClusterError::NotDir(format!("inode {parent}")).into());
         };
         if !path.is_empty() && looks_like_version_id(name) {
             let id = String::from_utf8_lossy(name).into_owned();
@@ -141,7 +141,7 @@ impl<B: Backend> Fs<B> {
                     });
                     return Ok(Self::version_node(ino, v));
                 }
-                Ok(_) | Err(FsError::NotFound(_)) | Err(FsError::Invalid(_)) => {}
+                Ok(_) | Err(ClusterError::NotFound(_)) | Err(ClusterError::Invalid(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -215,7 +215,7 @@ impl<B: Backend> Fs<B> {
         }
         let node = match self.getattr_in_tree(ino).await {
             Ok(node) if node.kind == NodeKind::Dir => {
-                return Some(Err(FsError::IsDir(format!("inode {ino}")).into()))
+                return Some(Err(ClusterError::IsDir(format!("inode {ino}")).into()))
             }
             Ok(node) => node,
             Err(e) => return Some(Err(e)),
@@ -238,7 +238,7 @@ impl<B: Backend> Fs<B> {
             path,
         } = self.virtual_of(ino)?
         else {
-            return Err(FsError::NotDir(format!("inode {ino}")).into());
+            return Err(ClusterError::NotDir(format!("inode {ino}")).into());
         };
         let dir = self.virtual_dir_node(ino, bucket_ino).await?;
         let mut entries: Vec<(Vec<u8>, Node)> = Vec::new();

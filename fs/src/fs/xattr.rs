@@ -53,7 +53,7 @@ impl<B: Backend> Fs<B> {
             let node = self.getattr(ino).await?;
             let exists = node.xattrs.contains_key(name);
             if flags & XATTR_CREATE != 0 && exists {
-                return Err(FsError::Exists(name.to_string()).into());
+                return Err(ClusterError::Exists(name.to_string()).into());
             }
             if flags & XATTR_REPLACE != 0 && !exists {
                 return Err(Error::NoAttr(name.to_string()));

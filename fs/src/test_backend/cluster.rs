@@ -21,7 +21,7 @@ use cairn_client::{
     layout::{plan_write, ChunkTarget},
     ChunkLocation, Commit, Extent, NamedInode, Node, NodeKind, ObjectVersion, SetAttr, WrittenData,
 };
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use cairn_mds::convert;
 use cairn_meta::{
     apply::{apply, create_tables},
@@ -59,8 +59,8 @@ pub struct MemCluster {
     inner: Arc<Inner>,
 }
 
-fn storage(e: impl std::fmt::Display) -> FsError {
-    FsError::Io(format!("in-memory redb: {e}"))
+fn storage(e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Io(format!("in-memory redb: {e}"))
 }
 
 fn wall_clock_ns() -> i64 {
@@ -69,8 +69,8 @@ fn wall_clock_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-fn reply_mismatch(what: &str, reply: &CommandReply) -> FsError {
-    FsError::Io(format!("{what}: unexpected reply {reply:?}"))
+fn reply_mismatch(what: &str, reply: &CommandReply) -> ClusterError {
+    ClusterError::Io(format!("{what}: unexpected reply {reply:?}"))
 }
 
 fn node_of(inode: &Inode) -> Node {
@@ -85,7 +85,7 @@ impl MemCluster {
         Self::try_new(chunk_size).expect("an in-memory cluster")
     }
 
-    fn try_new(chunk_size: u64) -> Result<MemCluster, FsError> {
+    fn try_new(chunk_size: u64) -> Result<MemCluster, ClusterError> {
         let db = Database::builder()
             .create_with_backend(InMemoryBackend::new())
             .map_err(storage)?;
@@ -142,7 +142,7 @@ impl MemCluster {
 
     /// Applies one command in its own transaction, as the MDS's committer
     /// does: all of it, or nothing on error.
-    fn run(&self, command: Command) -> Result<CommandReply, FsError> {
+    fn run(&self, command: Command) -> Result<CommandReply, ClusterError> {
         let txn = self.inner.db.begin_write().map_err(storage)?;
         match apply(&txn, &command) {
             Ok(reply) => {
@@ -156,14 +156,14 @@ impl MemCluster {
         }
     }
 
-    fn run_node(&self, command: Command) -> Result<Node, FsError> {
+    fn run_node(&self, command: Command) -> Result<Node, ClusterError> {
         match self.run(command)? {
             CommandReply::Node(inode) => Ok(node_of(&inode)),
             other => Err(reply_mismatch("a node command", &other)),
         }
     }
 
-    fn reader(&self) -> Result<Reader, FsError> {
+    fn reader(&self) -> Result<Reader, ClusterError> {
         Reader::new(&self.inner.db)
     }
 
@@ -227,10 +227,10 @@ impl MemCluster {
         self.try_put(ino, data).expect("a put into the model")
     }
 
-    fn try_put(&self, ino: u64, data: &[u8]) -> Result<Node, FsError> {
+    fn try_put(&self, ino: u64, data: &[u8]) -> Result<Node, ClusterError> {
         let node = self
             .node(ino)
-            .ok_or_else(|| FsError::NotFound(format!("inode {ino}")))?;
+            .ok_or_else(|| ClusterError::NotFound(format!("inode {ino}")))?;
         let mut writer = self.writer(&node);
         let segments = vec![(0, Bytes::copy_from_slice(data))];
         let written = writer.write_now(&[], segments)?;
@@ -256,7 +256,7 @@ impl MemCluster {
             .expect("a PutKey into the model")
     }
 
-    fn try_put_key(&self, bucket: &str, key: &[u8], data: &[u8]) -> Result<Node, FsError> {
+    fn try_put_key(&self, bucket: &str, key: &[u8], data: &[u8]) -> Result<Node, ClusterError> {
         // The gateway writes the chunks before the key exists, for the
         // bucket.
         let mut writer = MemWriter {
@@ -287,7 +287,7 @@ impl MemCluster {
         ino: u64,
         written: &WrittenData,
         commit: &Commit<'_>,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         let now_ns = self.now();
         self.run_node(Command::CommitWriteIn {
             ino,
@@ -302,7 +302,7 @@ impl MemCluster {
         })
     }
 
-    fn allocate(&self, owner: u64) -> Result<u64, FsError> {
+    fn allocate(&self, owner: u64) -> Result<u64, ClusterError> {
         match self.run(Command::AllocateChunk {
             owner,
             chain: self.inner.chain.clone(),
@@ -315,7 +315,7 @@ impl MemCluster {
     /// Chunks a write into `ino` must not change in place: another layout
     /// names them too, or the next commit keeps the current version (the
     /// MDS's LocateChunks rule).
-    fn shared_chunks(&self, ino: u64, layout: &[Extent]) -> Result<Vec<u64>, FsError> {
+    fn shared_chunks(&self, ino: u64, layout: &[Extent]) -> Result<Vec<u64>, ClusterError> {
         let reader = self.reader()?;
         let keeps_version = ino != 0 && reader.rewrite_keeps_version(ino)?;
         let mut shared = Vec::new();
@@ -343,7 +343,7 @@ impl MemWriter {
         &mut self,
         layout: &[Extent],
         segments: Vec<(u64, Bytes)>,
-    ) -> Result<WrittenData, FsError> {
+    ) -> Result<WrittenData, ClusterError> {
         let chunk_size = self.cluster.inner.chunk_size;
         let shared = self.cluster.shared_chunks(self.ino, layout)?;
         let mut extents = Vec::new();
@@ -402,11 +402,11 @@ impl DataWriter for MemWriter {
         layout: &[Extent],
         segments: Vec<(u64, Bytes)>,
         _sync: bool,
-    ) -> Result<WrittenData, FsError> {
+    ) -> Result<WrittenData, ClusterError> {
         self.write_now(layout, segments)
     }
 
-    async fn sync(&mut self) -> Result<(), FsError> {
+    async fn sync(&mut self) -> Result<(), ClusterError> {
         Ok(())
     }
 
@@ -419,15 +419,15 @@ impl DataWriter for MemWriter {
 impl Backend for MemCluster {
     type Writer = MemWriter;
 
-    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
+    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, ClusterError> {
         Ok(node_of(&self.reader()?.lookup(parent, name)?))
     }
 
-    async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
+    async fn getattr(&self, ino: u64) -> Result<Node, ClusterError> {
         Ok(node_of(&self.reader()?.inode(ino)?))
     }
 
-    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
+    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, ClusterError> {
         let change = AttrChange {
             mode: attr.mode,
             uid: attr.uid,
@@ -456,7 +456,7 @@ impl Backend for MemCluster {
         })
     }
 
-    async fn create(&self, new: NewNode<'_>) -> Result<Node, FsError> {
+    async fn create(&self, new: NewNode<'_>) -> Result<Node, ClusterError> {
         let kind = new.kind;
         let now_ns = self.now();
         self.run_node(if new.kind.is_special() {
@@ -485,7 +485,7 @@ impl Backend for MemCluster {
         })
     }
 
-    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         let now_ns = self.now();
         self.run(Command::Unlink {
             parent,
@@ -498,7 +498,7 @@ impl Backend for MemCluster {
     async fn unlink_many(
         &self,
         unlinks: &[NamedInode],
-    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+    ) -> Result<Vec<Result<(), ClusterError>>, ClusterError> {
         Ok(unlinks
             .iter()
             .map(|u| {
@@ -514,7 +514,7 @@ impl Backend for MemCluster {
             .collect())
     }
 
-    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         let now_ns = self.now();
         self.run(Command::Rmdir {
             parent,
@@ -531,7 +531,7 @@ impl Backend for MemCluster {
         new_parent: u64,
         new_name: &[u8],
         no_replace: bool,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         let now_ns = self.now();
         self.run(Command::Rename {
             parent,
@@ -544,7 +544,7 @@ impl Backend for MemCluster {
         .map(drop)
     }
 
-    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, FsError> {
+    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, ClusterError> {
         let now_ns = self.now();
         self.run_node(Command::Link {
             ino,
@@ -554,15 +554,17 @@ impl Backend for MemCluster {
         })
     }
 
-    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, ClusterError> {
         let inode = self.reader()?.inode(ino)?;
         if inode.kind != NodeKind::Symlink {
-            return Err(FsError::Invalid(format!("inode {ino} is not a symlink")));
+            return Err(ClusterError::Invalid(format!(
+                "inode {ino} is not a symlink"
+            )));
         }
         Ok(inode.symlink_target)
     }
 
-    async fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<DirPage, FsError> {
+    async fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<DirPage, ClusterError> {
         let page = self.reader()?.readdir(ino, after, limit)?;
         let entries = page
             .entries
@@ -572,7 +574,7 @@ impl Backend for MemCluster {
         Ok((entries, page.more))
     }
 
-    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), FsError> {
+    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), ClusterError> {
         let now_ns = self.now();
         self.run(Command::CreateBucket {
             name: name.into(),
@@ -582,7 +584,7 @@ impl Backend for MemCluster {
         .map(drop)
     }
 
-    async fn delete_bucket(&self, name: &str) -> Result<(), FsError> {
+    async fn delete_bucket(&self, name: &str) -> Result<(), ClusterError> {
         let now_ns = self.now();
         self.run(Command::DeleteBucket {
             name: name.into(),
@@ -591,7 +593,7 @@ impl Backend for MemCluster {
         .map(drop)
     }
 
-    async fn capacity(&self) -> Result<Capacity, FsError> {
+    async fn capacity(&self) -> Result<Capacity, ClusterError> {
         Ok(Capacity {
             total: TOTAL,
             free: FREE,
@@ -600,11 +602,11 @@ impl Backend for MemCluster {
         })
     }
 
-    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, FsError> {
+    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, ClusterError> {
         Ok(vec![Bytes::from(self.bytes_of(node, offset, len))])
     }
 
-    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, ClusterError> {
         let reader = self.reader()?;
         ids.iter()
             .map(|&chunk_id| {
@@ -634,12 +636,12 @@ impl Backend for MemCluster {
         ino: u64,
         written: &WrittenData,
         commit: &Commit<'_>,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         self.commit_now(ino, written, commit)
     }
 
     /// Every change is applied before its call returns.
-    async fn sync_metadata(&self) -> Result<(), FsError> {
+    async fn sync_metadata(&self) -> Result<(), ClusterError> {
         Ok(())
     }
 
@@ -650,7 +652,7 @@ impl Backend for MemCluster {
         key_marker: &[u8],
         version_id_marker: &str,
         limit: u32,
-    ) -> Result<(Vec<ObjectVersion>, bool), FsError> {
+    ) -> Result<(Vec<ObjectVersion>, bool), ClusterError> {
         let (versions, more) =
             self.reader()?
                 .list_versions(bucket, prefix, key_marker, version_id_marker, limit)?;
@@ -668,12 +670,12 @@ impl Backend for MemCluster {
         bucket: &str,
         key: &[u8],
         version_id: &str,
-    ) -> Result<ObjectVersion, FsError> {
+    ) -> Result<ObjectVersion, ClusterError> {
         let view = self.reader()?.get_version(bucket, key, Some(version_id))?;
         Ok(ObjectVersion::from(convert::version_to_pb(&view)))
     }
 
-    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, FsError> {
+    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, ClusterError> {
         let now_ns = self.now();
         self.run_node(Command::PunchHole {
             ino,

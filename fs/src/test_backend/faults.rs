@@ -16,7 +16,7 @@ use bytes::Bytes;
 use cairn_client::{
     ChunkLocation, Commit, Extent, NamedInode, Node, ObjectVersion, SetAttr, WrittenData,
 };
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use crate::backend::{Backend, Capacity, DataWriter, DirPage, NewNode};
 
@@ -51,12 +51,12 @@ fn count(counter: &AtomicU64) {
 
 impl Faults {
     /// Waits forever while hung; fails while down.
-    async fn gate(&self) -> Result<(), FsError> {
+    async fn gate(&self) -> Result<(), ClusterError> {
         if self.hang.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
         if self.down.load(Ordering::SeqCst) {
-            return Err(FsError::Unavailable("MDS down (injected)".into()));
+            return Err(ClusterError::Unavailable("MDS down (injected)".into()));
         }
         Ok(())
     }
@@ -64,8 +64,8 @@ impl Faults {
     /// Passes the gate, then runs `call`.
     async fn through<T>(
         &self,
-        call: impl Future<Output = Result<T, FsError>>,
-    ) -> Result<T, FsError> {
+        call: impl Future<Output = Result<T, ClusterError>>,
+    ) -> Result<T, ClusterError> {
         self.gate().await?;
         call.await
     }
@@ -74,8 +74,8 @@ impl Faults {
     async fn counted<T>(
         &self,
         seen: &AtomicU64,
-        call: impl Future<Output = Result<T, FsError>>,
-    ) -> Result<T, FsError> {
+        call: impl Future<Output = Result<T, ClusterError>>,
+    ) -> Result<T, ClusterError> {
         self.gate().await?;
         count(seen);
         call.await
@@ -127,7 +127,7 @@ impl<W: DataWriter> DataWriter for FaultyWriter<W> {
         layout: &[Extent],
         segments: Vec<(u64, Bytes)>,
         sync: bool,
-    ) -> Result<WrittenData, FsError> {
+    ) -> Result<WrittenData, ClusterError> {
         let f = &self.faults;
         f.gate().await?;
         count(&f.writes);
@@ -138,12 +138,12 @@ impl<W: DataWriter> DataWriter for FaultyWriter<W> {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(FsError::Io("chunk write failed (injected)".into()));
+            return Err(ClusterError::Io("chunk write failed (injected)".into()));
         }
         self.inner.write(layout, segments, sync).await
     }
 
-    async fn sync(&mut self) -> Result<(), FsError> {
+    async fn sync(&mut self) -> Result<(), ClusterError> {
         self.faults.gate().await?;
         count(&self.faults.syncs);
         self.inner.sync().await
@@ -157,27 +157,27 @@ impl<W: DataWriter> DataWriter for FaultyWriter<W> {
 impl<B: Backend> Backend for Faulty<B> {
     type Writer = FaultyWriter<B::Writer>;
 
-    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, FsError> {
+    async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, ClusterError> {
         self.faults
             .counted(&self.faults.lookups, self.inner.lookup(parent, name))
             .await
     }
 
-    async fn getattr(&self, ino: u64) -> Result<Node, FsError> {
+    async fn getattr(&self, ino: u64) -> Result<Node, ClusterError> {
         self.faults
             .counted(&self.faults.getattrs, self.inner.getattr(ino))
             .await
     }
 
-    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, FsError> {
+    async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, ClusterError> {
         self.faults.through(self.inner.setattr(ino, attr)).await
     }
 
-    async fn create(&self, new: NewNode<'_>) -> Result<Node, FsError> {
+    async fn create(&self, new: NewNode<'_>) -> Result<Node, ClusterError> {
         self.faults.through(self.inner.create(new)).await
     }
 
-    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         self.faults
             .counted(&self.faults.unlinks, self.inner.unlink(parent, name))
             .await
@@ -186,13 +186,13 @@ impl<B: Backend> Backend for Faulty<B> {
     async fn unlink_many(
         &self,
         unlinks: &[NamedInode],
-    ) -> Result<Vec<Result<(), FsError>>, FsError> {
+    ) -> Result<Vec<Result<(), ClusterError>>, ClusterError> {
         self.faults
             .counted(&self.faults.unlink_batches, self.inner.unlink_many(unlinks))
             .await
     }
 
-    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
         self.faults.through(self.inner.rmdir(parent, name)).await
     }
 
@@ -203,49 +203,49 @@ impl<B: Backend> Backend for Faulty<B> {
         new_parent: u64,
         new_name: &[u8],
         no_replace: bool,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         let call = self
             .inner
             .rename(parent, name, new_parent, new_name, no_replace);
         self.faults.through(call).await
     }
 
-    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, FsError> {
+    async fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Node, ClusterError> {
         let call = self.inner.link(ino, new_parent, new_name);
         self.faults.through(call).await
     }
 
-    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+    async fn readlink(&self, ino: u64) -> Result<Vec<u8>, ClusterError> {
         self.faults.through(self.inner.readlink(ino)).await
     }
 
-    async fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<DirPage, FsError> {
+    async fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<DirPage, ClusterError> {
         self.faults
             .counted(&self.faults.readdirs, self.inner.readdir(ino, after, limit))
             .await
     }
 
-    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), FsError> {
+    async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), ClusterError> {
         self.faults
             .through(self.inner.create_bucket(name, owner))
             .await
     }
 
-    async fn delete_bucket(&self, name: &str) -> Result<(), FsError> {
+    async fn delete_bucket(&self, name: &str) -> Result<(), ClusterError> {
         self.faults.through(self.inner.delete_bucket(name)).await
     }
 
-    async fn capacity(&self) -> Result<Capacity, FsError> {
+    async fn capacity(&self) -> Result<Capacity, ClusterError> {
         self.faults.through(self.inner.capacity()).await
     }
 
-    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, FsError> {
+    async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, ClusterError> {
         self.faults
             .through(self.inner.read(node, offset, len))
             .await
     }
 
-    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, FsError> {
+    async fn locations(&self, ids: &[u64]) -> Result<Vec<ChunkLocation>, ClusterError> {
         self.faults.through(self.inner.locations(ids)).await
     }
 
@@ -261,13 +261,13 @@ impl<B: Backend> Backend for Faulty<B> {
         ino: u64,
         written: &WrittenData,
         commit: &Commit<'_>,
-    ) -> Result<Node, FsError> {
+    ) -> Result<Node, ClusterError> {
         self.faults.gate().await?;
         count(&self.faults.commits);
         self.inner.commit_write(ino, written, commit).await
     }
 
-    async fn sync_metadata(&self) -> Result<(), FsError> {
+    async fn sync_metadata(&self) -> Result<(), ClusterError> {
         self.faults.gate().await?;
         count(&self.faults.metadata_syncs);
         self.inner.sync_metadata().await
@@ -280,7 +280,7 @@ impl<B: Backend> Backend for Faulty<B> {
         key_marker: &[u8],
         version_id_marker: &str,
         limit: u32,
-    ) -> Result<(Vec<ObjectVersion>, bool), FsError> {
+    ) -> Result<(Vec<ObjectVersion>, bool), ClusterError> {
         let call = self
             .inner
             .list_versions(bucket, prefix, key_marker, version_id_marker, limit);
@@ -292,12 +292,12 @@ impl<B: Backend> Backend for Faulty<B> {
         bucket: &str,
         key: &[u8],
         version_id: &str,
-    ) -> Result<ObjectVersion, FsError> {
+    ) -> Result<ObjectVersion, ClusterError> {
         let call = self.inner.get_version(bucket, key, version_id);
         self.faults.through(call).await
     }
 
-    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, FsError> {
+    async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, ClusterError> {
         self.faults
             .through(self.inner.punch_hole(ino, offset, len))
             .await

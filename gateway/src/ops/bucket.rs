@@ -2,10 +2,10 @@
 //! GetBucketLocation, GetBucketVersioning.
 
 use axum::body::Body;
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use http::{HeaderValue, Response, StatusCode};
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::{empty, xml, Request};
 use crate::body::read_bounded;
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -92,7 +92,7 @@ pub async fn create_bucket(req: Request) -> S3Result<Response<Body>> {
         .await
     {
         Ok(_) => {}
-        Err(FsError::Exists(_)) => {
+        Err(ClusterError::Exists(_)) => {
             let existing = req.client.get_bucket(&req.bucket).await.ok();
             let code = match existing {
                 Some(b) if b.owner == key.id => ErrorCode::BucketAlreadyOwnedByYou,

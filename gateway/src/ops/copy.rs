@@ -11,7 +11,7 @@ use axum::body::Body;
 use http::{Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::layout::shared_node;
 use super::meta::insert_version_id;
 use super::meta::{

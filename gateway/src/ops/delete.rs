@@ -6,10 +6,10 @@
 
 use axum::body::Body;
 use cairn_client::Deleted;
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::meta::insert_version_id;
 use super::protection::{invalid_version_id, version_id_param};
 use super::{empty, xml, Request};
@@ -32,11 +32,11 @@ async fn delete_one(
         .await
     {
         Ok(d) => Ok(d),
-        Err(FsError::NotFound(m)) if !m.starts_with("bucket ") => Ok(Deleted {
+        Err(ClusterError::NotFound(m)) if !m.starts_with("bucket ") => Ok(Deleted {
             version_id: String::new(),
             delete_marker: false,
         }),
-        Err(FsError::Invalid(_)) if version_id.is_some() => {
+        Err(ClusterError::Invalid(_)) if version_id.is_some() => {
             Err(invalid_version_id(version_id.unwrap_or_default()).resource(resource))
         }
         Err(e) => Err(to_s3(e, Missing::Bucket, &resource)),

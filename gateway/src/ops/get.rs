@@ -7,7 +7,7 @@ use cairn_client::Node;
 use futures::TryStreamExt;
 use http::{HeaderValue, Method, Response, StatusCode};
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::meta::{apply_response_overrides, etag_of, last_modified, object_headers, part_sizes};
 use super::Request;
 use crate::conditional::{ConditionSource, Conditions};

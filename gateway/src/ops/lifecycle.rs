@@ -28,7 +28,7 @@ use futures::StreamExt;
 use http::{Response, StatusCode};
 use rand::Rng;
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::{empty, xml, Request};
 use crate::body::{incoming, read_bounded};
 use crate::checksum::Expected;

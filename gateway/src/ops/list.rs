@@ -17,7 +17,7 @@ use cairn_client::Node;
 use http::Response;
 
 use super::bucket::owner;
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::meta::{etag_of, last_modified_iso};
 use super::{quoted_etag, xml, Request};
 use crate::error::{ErrorCode, S3Error, S3Result};

@@ -41,10 +41,10 @@
 
 use axum::body::Body;
 use cairn_client::{LockMode, ProtectionChange, Retention as ClientRetention};
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use http::{Response, StatusCode};
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::protection::{
     change_error, object_version, pinned_id, read_xml_body, shown_version_id, with_version_header,
 };
@@ -180,7 +180,7 @@ pub async fn put_object_lock_configuration(req: Request) -> S3Result<Response<Bo
         .set_object_lock(&req.bucket, config.default_retention.map(default_to_client))
         .await
         .map_err(|e| match e {
-            FsError::Conflict(_) => lock_needs_versioning().resource(req.resource()),
+            ClusterError::Conflict(_) => lock_needs_versioning().resource(req.resource()),
             e => to_s3(e, Missing::Bucket, &req.resource()),
         })?;
     Ok(empty(StatusCode::OK))

@@ -8,9 +8,9 @@
 
 pub mod attributes;
 pub mod bucket;
+pub mod cluster_error;
 pub mod copy;
 pub mod delete;
-pub mod fs_error;
 pub mod get;
 pub mod layout;
 pub mod lifecycle;

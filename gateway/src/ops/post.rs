@@ -7,7 +7,7 @@ use axum::body::Body;
 use cairn_client::{ObjectMeta, PutConditions};
 use http::{HeaderValue, Response, StatusCode};
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::put::write_stream;
 use super::{empty, quoted_etag, xml, Request};
 use crate::body::VerifiedBody;

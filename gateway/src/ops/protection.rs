@@ -22,11 +22,11 @@
 
 use bytes::{Bytes, BytesMut};
 use cairn_client::ObjectVersion;
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use futures::StreamExt;
 use http::{HeaderName, HeaderValue, Response};
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::Request;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits::MAX_XML_BODY;
@@ -119,10 +119,12 @@ pub async fn lookup_version(
         .get_version(bucket, key.as_bytes(), version_id)
         .await
         .map_err(|e| match (e, version_id) {
-            (FsError::NotFound(m), Some(_)) if !m.starts_with("bucket ") => {
+            (ClusterError::NotFound(m), Some(_)) if !m.starts_with("bucket ") => {
                 S3Error::new(ErrorCode::NoSuchVersion).resource(resource.clone())
             }
-            (FsError::Invalid(_), Some(id)) => invalid_version_id(id).resource(resource.clone()),
+            (ClusterError::Invalid(_), Some(id)) => {
+                invalid_version_id(id).resource(resource.clone())
+            }
             (e, _) => to_s3(e, Missing::Key, &resource),
         })?;
     if version.delete_marker {
@@ -155,10 +157,12 @@ pub fn pinned_id(version: &ObjectVersion) -> &str {
 
 /// Maps the error of a change to a version named by [`pinned_id`]: it was
 /// found a moment ago, so "not found" means it went since.
-pub fn change_error(error: FsError, req: &Request, named: bool) -> S3Error {
+pub fn change_error(error: ClusterError, req: &Request, named: bool) -> S3Error {
     let resource = req.resource();
     match error {
-        FsError::NotFound(_) if named => S3Error::new(ErrorCode::NoSuchVersion).resource(resource),
+        ClusterError::NotFound(_) if named => {
+            S3Error::new(ErrorCode::NoSuchVersion).resource(resource)
+        }
         e => to_s3(e, Missing::Key, &resource),
     }
 }

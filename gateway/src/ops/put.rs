@@ -8,7 +8,7 @@ use cairn_client::{Node, ObjectMeta, PutConditions, WrittenData};
 use futures::StreamExt;
 use http::{HeaderValue, Response, StatusCode};
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::meta::{object_meta_from_headers, store_checksum};
 use super::{empty, quoted_etag, Request};
 use crate::body::{incoming, BodyStream, ErrorSlot};

@@ -23,7 +23,7 @@ use axum::body::Body;
 use cairn_client::ProtectionChange;
 use http::{Response, StatusCode};
 
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::protection::{
     change_error, object_version, pinned_id, read_xml_body, shown_version_id, with_version_header,
 };

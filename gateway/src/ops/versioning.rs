@@ -17,12 +17,12 @@
 
 use axum::body::Body;
 use cairn_client::{ObjectProtection, ObjectVersion, Retention};
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use http::{HeaderMap, Response, StatusCode};
 use quick_xml::escape::escape;
 
 use super::bucket::owner;
-use super::fs_error::{to_s3, Missing};
+use super::cluster_error::{to_s3, Missing};
 use super::list::{enc, max_keys, past_prefix, url_encoding};
 use super::meta::{etag_of, last_modified_iso};
 use super::{empty, quoted_etag, xml, Request};
@@ -92,7 +92,7 @@ pub async fn put_bucket_versioning(req: Request) -> S3Result<Response<Body>> {
         .set_versioning(&req.bucket, status == VersioningStatus::Enabled)
         .await
         .map_err(|e| match e {
-            FsError::Conflict(_) => {
+            ClusterError::Conflict(_) => {
                 crate::xml::lock::versioning_locked().resource(resource.clone())
             }
             other => to_s3(other, Missing::Bucket, &resource),

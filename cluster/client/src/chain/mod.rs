@@ -39,7 +39,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_common::{net, FsError};
+use cairn_common::{net, ClusterError};
 use cairn_proto as pb;
 use tokio::task::JoinHandle;
 use tonic::Status;
@@ -82,7 +82,7 @@ pub(crate) fn effective_min(loc: &ChunkLocation) -> usize {
 #[derive(Debug, Clone)]
 struct HopError {
     cs_id: u32,
-    error: FsError,
+    error: ClusterError,
     /// It did not answer in time or could not be connected to: a suspect.
     unreachable: bool,
 }
@@ -93,11 +93,11 @@ impl HopError {
         let unreachable = is_transport_failure(status);
         let message = format!("CS {} ({}): {}", cs.cs_id, cs.addr, status.message());
         let error = if unreachable {
-            FsError::Unavailable(message)
+            ClusterError::Unavailable(message)
         } else {
             // The chunk server's answers carry their kind in the status
             // code (a full disk is RESOURCE_EXHAUSTED): keep it.
-            let mut e = FsError::from_status(status);
+            let mut e = ClusterError::from_status(status);
             with_detail(&mut e, message);
             e
         };
@@ -111,7 +111,7 @@ impl HopError {
     fn timed_out(cs: &CsAddr, what: &str, after: Duration) -> HopError {
         HopError {
             cs_id: cs.cs_id,
-            error: FsError::Unavailable(format!(
+            error: ClusterError::Unavailable(format!(
                 "CS {} ({}): no answer to {what} in {:.1}s",
                 cs.cs_id,
                 cs.addr,
@@ -125,18 +125,19 @@ impl HopError {
     /// failure; one without (an older server) is an I/O error of unknown
     /// cause.
     fn reported(hop: pb::FailedHop) -> HopError {
-        let error = FsError::from_tag(&hop.errno, &hop.error).unwrap_or(FsError::Io(hop.error));
+        let error =
+            ClusterError::from_tag(&hop.errno, &hop.error).unwrap_or(ClusterError::Io(hop.error));
         HopError {
             cs_id: hop.cs_id,
-            unreachable: matches!(error, FsError::Unavailable(_)),
+            unreachable: matches!(error, ClusterError::Unavailable(_)),
             error,
         }
     }
 }
 
 /// Replaces the message of `e`, keeping its kind.
-fn with_detail(e: &mut FsError, message: String) {
-    *e = FsError::from_tag(e.tag(), &message).unwrap_or(FsError::Io(message));
+fn with_detail(e: &mut ClusterError, message: String) {
+    *e = ClusterError::from_tag(e.tag(), &message).unwrap_or(ClusterError::Io(message));
 }
 
 /// What one chain write returned: who has the piece, who failed.
@@ -287,7 +288,7 @@ pub(crate) struct ChunkWrite {
     /// Replicas still in the chain, in chain order.
     live: Vec<CsAddr>,
     /// Replicas dropped during this write, with why.
-    failed: Vec<(CsAddr, FsError)>,
+    failed: Vec<(CsAddr, ClusterError)>,
     in_flight: VecDeque<PieceTask>,
     /// The replicas may not exist yet (a new chunk).
     create: bool,
@@ -320,7 +321,7 @@ impl ChunkWrite {
                         cs = cs.cs_id,
                         "replica left out of the write chain: unreachable lately"
                     );
-                    let why = FsError::Unavailable(format!(
+                    let why = ClusterError::Unavailable(format!(
                         "CS {} ({}) was left out: it could not be reached lately",
                         cs.cs_id, cs.addr
                     ));
@@ -369,7 +370,7 @@ impl ChunkWrite {
         offset: u64,
         data: Vec<Bytes>,
         last: bool,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         self.check_minimum()?;
         while self.in_flight.len() >= PIECES_IN_FLIGHT {
             self.settle_oldest().await?;
@@ -407,7 +408,7 @@ impl ChunkWrite {
     }
 
     /// Fails once fewer than the minimum of replicas remain.
-    fn check_minimum(&self) -> Result<(), FsError> {
+    fn check_minimum(&self) -> Result<(), ClusterError> {
         if self.live.len() >= self.min {
             return Ok(());
         }
@@ -423,7 +424,7 @@ impl ChunkWrite {
     /// Waits for the oldest piece and repairs its outcome: replicas of its
     /// chain that do not have it get it again, directly; those that still
     /// fail are dropped.
-    async fn settle_oldest(&mut self) -> Result<(), FsError> {
+    async fn settle_oldest(&mut self) -> Result<(), ClusterError> {
         let Some(task) = self.in_flight.pop_front() else {
             return Ok(());
         };
@@ -431,7 +432,7 @@ impl ChunkWrite {
             Ok(r) => r,
             Err(e) => Err(HopError {
                 cs_id: task.chain.first().map(|c| c.cs_id).unwrap_or(0),
-                error: FsError::Io(format!("write task failed: {e}")),
+                error: ClusterError::Io(format!("write task failed: {e}")),
                 unreachable: false,
             }),
         };
@@ -485,7 +486,7 @@ impl ChunkWrite {
         for cs_id in still_missing {
             self.mark_failed(HopError {
                 cs_id,
-                error: FsError::Io("did not take the data when sent it directly".into()),
+                error: ClusterError::Io("did not take the data when sent it directly".into()),
                 unreachable: false,
             });
         }
@@ -498,7 +499,7 @@ impl ChunkWrite {
     /// Waits for every piece, forces the data to stable storage on every
     /// live replica when `sync` is set, and records dropped replicas with
     /// the MDS. Returns the chunk's location after the write.
-    pub(crate) async fn finish(mut self, sync: bool) -> Result<ChunkLocation, FsError> {
+    pub(crate) async fn finish(mut self, sync: bool) -> Result<ChunkLocation, ClusterError> {
         while !self.in_flight.is_empty() {
             self.settle_oldest().await?;
         }
@@ -546,7 +547,7 @@ impl ChunkWrite {
 
     /// Tells the MDS which replicas were dropped (each drop bumps the
     /// version) and moves the survivors to the final version.
-    async fn retire_failed(mut self) -> Result<ChunkLocation, FsError> {
+    async fn retire_failed(mut self) -> Result<ChunkLocation, ClusterError> {
         let mut mds_version = self.loc.version;
         let mut location = self.loc.clone();
         let mut reported: HashSet<u32> = HashSet::new();
@@ -645,17 +646,21 @@ fn below_minimum(
     live: usize,
     placed: usize,
     min: usize,
-    failed: &[(CsAddr, FsError)],
-) -> FsError {
+    failed: &[(CsAddr, ClusterError)],
+) -> ClusterError {
     let why: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
     let message = format!(
         "chunk {chunk_id}: {live} of its {placed} replicas hold the data written, {min} needed: {}",
         why.join("; ")
     );
-    if !failed.is_empty() && failed.iter().all(|(_, e)| matches!(e, FsError::NoSpace(_))) {
-        return FsError::NoSpace(message);
+    if !failed.is_empty()
+        && failed
+            .iter()
+            .all(|(_, e)| matches!(e, ClusterError::NoSpace(_)))
+    {
+        return ClusterError::NoSpace(message);
     }
-    FsError::Unavailable(message)
+    ClusterError::Unavailable(message)
 }
 
 #[cfg(test)]

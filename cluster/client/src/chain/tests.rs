@@ -82,7 +82,7 @@ async fn writes_on_at_the_minimum_and_fails_below_it() {
     c2.set(|s| s.write = Act::Fail(Code::Internal));
     w.write_at(1000, piece(2, 1000), false).await.unwrap();
     let err = w.settle_oldest().await.unwrap_err();
-    let FsError::Unavailable(msg) = &err else {
+    let ClusterError::Unavailable(msg) = &err else {
         panic!("{err:?}");
     };
     assert!(msg.contains("1 of its 3 replicas"), "{msg}");
@@ -90,7 +90,7 @@ async fn writes_on_at_the_minimum_and_fails_below_it() {
     // Nothing more is taken once below the minimum.
     assert!(matches!(
         w.write_at(2000, piece(3, 10), true).await,
-        Err(FsError::Unavailable(_))
+        Err(ClusterError::Unavailable(_))
     ));
 }
 
@@ -104,7 +104,10 @@ async fn without_a_minimum_every_replica_must_take_the_write() {
     c2.set(|s| s.write = Act::Fail(Code::Internal));
     let mut w = ChunkWrite::new(client.inner.clone(), loc, true);
     w.write_at(0, piece(1, 100), true).await.unwrap();
-    assert!(matches!(w.finish(true).await, Err(FsError::Unavailable(_))));
+    assert!(matches!(
+        w.finish(true).await,
+        Err(ClusterError::Unavailable(_))
+    ));
 }
 
 /// Below the minimum because every replica lost was full: NoSpace.
@@ -120,14 +123,14 @@ async fn full_replicas_alone_make_no_space() {
     let mut w = ChunkWrite::new(client.inner.clone(), loc, true);
     w.write_at(0, piece(1, 100), true).await.unwrap();
     let err = w.finish(true).await.unwrap_err();
-    assert!(matches!(err, FsError::NoSpace(_)), "{err:?}");
+    assert!(matches!(err, ClusterError::NoSpace(_)), "{err:?}");
 
     c3.set(|s| s.write = Act::Fail(Code::Internal));
     let loc = place(&mds, 11, &[&c1, &c2, &c3], 2);
     let mut w = ChunkWrite::new(client.inner.clone(), loc, true);
     w.write_at(0, piece(1, 100), true).await.unwrap();
     let err = w.finish(true).await.unwrap_err();
-    assert!(matches!(err, FsError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, ClusterError::Unavailable(_)), "{err:?}");
 }
 
 /// The chain head reports its next hop unreachable and says nothing of
@@ -139,7 +142,7 @@ async fn a_hop_behind_a_failed_one_gets_the_piece_directly() {
     let (c1, c2, c3) = (fake_cs(1).await, fake_cs(2).await, fake_cs(3).await);
     let client = client(&[&mds], Duration::from_secs(5));
     let inner = client.inner.clone();
-    let gone = FsError::Unavailable("chunk server 2: no answer in time".into());
+    let gone = ClusterError::Unavailable("chunk server 2: no answer in time".into());
     c1.set(|s| s.write = Act::Report(vec![(2, gone.clone())]));
     let loc = place(&mds, 12, &[&c1, &c2, &c3], 2);
     let mut w = ChunkWrite::new(inner.clone(), loc, true);

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::{auth::ClientAuth, errno::LEADER_HEADER, ClusterAuth, FsError, Persist};
+use cairn_common::{auth::ClientAuth, errno::LEADER_HEADER, ClusterAuth, ClusterError, Persist};
 use cairn_proto::{
     mds_raft_client::MdsRaftClient, metadata_client::MetadataClient, s3_meta_client::S3MetaClient,
 };
@@ -86,9 +86,9 @@ impl MdsConn {
         auth: &ClusterAuth,
         timeout: Duration,
         persist: Persist,
-    ) -> Result<MdsConn, FsError> {
+    ) -> Result<MdsConn, ClusterError> {
         if addrs.is_empty() {
-            return Err(FsError::Invalid(
+            return Err(ClusterError::Invalid(
                 "the cluster config names no MDS address".into(),
             ));
         }
@@ -99,7 +99,7 @@ impl MdsConn {
                 let ch = InterceptedService::new(channel(a)?, headers);
                 Ok((a.clone(), ch))
             })
-            .collect::<Result<Vec<_>, FsError>>()?;
+            .collect::<Result<Vec<_>, ClusterError>>()?;
         Ok(MdsConn {
             endpoints,
             current: AtomicUsize::new(0),
@@ -121,7 +121,7 @@ impl MdsConn {
         retry: Retry,
         req: Req,
         call: F,
-    ) -> Result<T, FsError>
+    ) -> Result<T, ClusterError>
     where
         Req: Clone,
         F: Fn(MetadataRpc, Req) -> Fut,
@@ -136,7 +136,7 @@ impl MdsConn {
         retry: Retry,
         req: Req,
         call: F,
-    ) -> Result<T, FsError>
+    ) -> Result<T, ClusterError>
     where
         Req: Clone,
         F: Fn(S3MetaRpc, Req) -> Fut,
@@ -154,7 +154,7 @@ impl MdsConn {
         retry: Retry,
         req: Req,
         call: F,
-    ) -> Result<T, FsError>
+    ) -> Result<T, ClusterError>
     where
         Req: Clone,
         F: Fn(RaftRpc, Req) -> Fut,
@@ -173,7 +173,7 @@ impl MdsConn {
         attempt: Duration,
         req: Req,
         call: F,
-    ) -> Result<T, FsError>
+    ) -> Result<T, ClusterError>
     where
         S: MdsService,
         Req: Clone,
@@ -196,12 +196,12 @@ impl MdsConn {
                     tracing::warn!(mds = %addr, wait = ?wait, "MDS call got no answer in time");
                     (
                         Failure::NoAnswer,
-                        FsError::Unavailable(format!(
+                        ClusterError::Unavailable(format!(
                             "MDS at {addr} did not answer within {:.1}s; the change may or may \
                              not have been made",
                             wait.as_secs_f64()
                         )),
-                        Some(FsError::Unavailable(format!(
+                        Some(ClusterError::Unavailable(format!(
                             "no MDS answered within {:.1}s (last tried: {addr})",
                             self.timeout.as_secs_f64()
                         ))),
@@ -209,10 +209,10 @@ impl MdsConn {
                 }
                 Ok(Err(status)) => {
                     let Some(failure) = classify(&status) else {
-                        return Err(FsError::from_status(&status));
+                        return Err(ClusterError::from_status(&status));
                     };
                     let error = match failure {
-                        Failure::NotLeader => FsError::Unavailable(format!(
+                        Failure::NotLeader => ClusterError::Unavailable(format!(
                             "no MDS leader answered in time ({})",
                             status.message()
                         )),
@@ -220,7 +220,7 @@ impl MdsConn {
                         Failure::Lost if is_transport_failure(&status) => {
                             unreachable_mds(addr, &status)
                         }
-                        Failure::Lost => FsError::from_status(&status),
+                        Failure::Lost => ClusterError::from_status(&status),
                     };
                     if failure == Failure::NotLeader {
                         if let Some(i) = self.leader_named(&status) {
@@ -273,15 +273,18 @@ fn classify(status: &Status) -> Option<Failure> {
         } else {
             Failure::Lost
         })
-    } else if matches!(FsError::from_status(status), FsError::Unavailable(_)) {
+    } else if matches!(
+        ClusterError::from_status(status),
+        ClusterError::Unavailable(_)
+    ) {
         Some(Failure::Lost)
     } else {
         None
     }
 }
 
-fn unreachable_mds(addr: &str, status: &Status) -> FsError {
-    FsError::Unavailable(format!(
+fn unreachable_mds(addr: &str, status: &Status) -> ClusterError {
+    ClusterError::Unavailable(format!(
         "MDS at {addr} does not answer: is `cairn mds` running? check `-c CLUSTER` and the MDS \
          addresses in its config ({})",
         status.message()

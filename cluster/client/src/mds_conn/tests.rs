@@ -21,7 +21,7 @@ fn locate_one() -> pb::LocateChunksRequest {
     }
 }
 
-async fn locate(conn: &MdsConn, retry: Retry) -> Result<pb::LocateChunksReply, FsError> {
+async fn locate(conn: &MdsConn, retry: Retry) -> Result<pb::LocateChunksReply, ClusterError> {
     conn.metadata(retry, locate_one(), |mut m, r| async move {
         m.locate_chunks(r).await
     })
@@ -54,7 +54,7 @@ async fn a_silent_mds_costs_one_attempt() {
     conn.current.store(0, Ordering::Relaxed);
     let started = Instant::now();
     let err = locate(&conn, Retry::Once).await.unwrap_err();
-    assert!(matches!(err, FsError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, ClusterError::Unavailable(_)), "{err:?}");
     assert!(err.to_string().contains("may or may not"), "{err}");
     assert!(started.elapsed() < attempt * 3);
     assert_eq!(calls(&good), 1);
@@ -87,14 +87,14 @@ async fn a_redirect_is_followed_whatever_the_policy() {
 async fn an_unavailable_answer_is_replayed_only_when_idempotent() {
     let (lost, good) = (fake_mds().await, fake_mds().await);
     lost.set(|s| {
-        s.refuse = Some(Status::from(FsError::Unavailable(
+        s.refuse = Some(Status::from(ClusterError::Unavailable(
             "the leader lost its majority".into(),
         )))
     });
     let conn = conn(&[&lost, &good], Duration::from_secs(2));
     let err = locate(&conn, Retry::Once).await.unwrap_err();
     assert!(
-        matches!(&err, FsError::Unavailable(m) if m.contains("majority")),
+        matches!(&err, ClusterError::Unavailable(m) if m.contains("majority")),
         "{err:?}"
     );
     assert_eq!((calls(&lost), calls(&good)), (1, 0));
@@ -109,9 +109,9 @@ async fn an_unavailable_answer_is_replayed_only_when_idempotent() {
 #[tokio::test]
 async fn an_error_answer_is_never_retried() {
     let (first, second) = (fake_mds().await, fake_mds().await);
-    first.set(|s| s.refuse = Some(Status::from(FsError::NotFound("no chunk 1".into()))));
+    first.set(|s| s.refuse = Some(Status::from(ClusterError::NotFound("no chunk 1".into()))));
     let conn = conn(&[&first, &second], Duration::from_secs(2));
     let err = locate(&conn, Retry::Idempotent).await.unwrap_err();
-    assert!(matches!(err, FsError::NotFound(_)), "{err:?}");
+    assert!(matches!(err, ClusterError::NotFound(_)), "{err:?}");
     assert_eq!((calls(&first), calls(&second)), (1, 0));
 }

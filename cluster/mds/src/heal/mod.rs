@@ -25,7 +25,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use crate::command::{Command, CommandReply};
 use crate::state::State;
@@ -94,7 +94,7 @@ impl BackgroundWork {
     }
 
     /// One pass: see the module documentation.
-    pub async fn tick(&mut self, now: Instant) -> Result<TickReport, FsError> {
+    pub async fn tick(&mut self, now: Instant) -> Result<TickReport, ClusterError> {
         let state = Arc::clone(&self.state);
         let shared = &state.heal;
         let mut report = TickReport {

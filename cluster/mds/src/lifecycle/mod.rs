@@ -42,7 +42,7 @@
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use cairn_common::{lifecycle as model, time::now_ns, FsError};
+use cairn_common::{lifecycle as model, time::now_ns, ClusterError};
 
 use crate::command::{Command, CommandReply, LifecycleAction, LifecycleOutcome};
 use crate::lifecycle_plan::{self as plan, Clock};
@@ -91,11 +91,11 @@ impl Pacer {
 enum Stop {
     /// Shutting down, or no longer the leader.
     Ended,
-    Failed(FsError),
+    Failed(ClusterError),
 }
 
-impl From<FsError> for Stop {
-    fn from(e: FsError) -> Stop {
+impl From<ClusterError> for Stop {
+    fn from(e: ClusterError) -> Stop {
         Stop::Failed(e)
     }
 }
@@ -154,7 +154,7 @@ impl Runner<'_> {
             let name = bucket.name;
             let stored = match self.state.reader()?.bucket_setting(&name, model::SETTING) {
                 Ok(s) => s,
-                Err(FsError::NotFound(_)) => continue,
+                Err(ClusterError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
             };
             let Some(bytes) = stored else {
@@ -232,10 +232,10 @@ impl Runner<'_> {
                 self.state.lifecycle.record(bucket, outcome);
                 Ok(())
             }
-            Ok(other) => Err(Stop::Failed(FsError::Io(format!(
+            Ok(other) => Err(Stop::Failed(ClusterError::Io(format!(
                 "lifecycle command answered {other:?}"
             )))),
-            Err(e @ FsError::Unavailable(_)) => Err(Stop::Failed(e)),
+            Err(e @ ClusterError::Unavailable(_)) => Err(Stop::Failed(e)),
             Err(e) => {
                 // One change refused (a race the condition did not foresee):
                 // the pass goes on; the next one sees the new state.

@@ -9,7 +9,7 @@
 //! leaves the others untouched, exactly as separate entries would. An
 //! entry asks for the strictest [`Persist`] of its commands.
 
-use cairn_common::{FsError, Persist};
+use cairn_common::{ClusterError, Persist};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Raft, Request};
@@ -19,7 +19,7 @@ use crate::command::{Command, CommandReply};
 /// the size of an entry.
 pub const MAX_BATCH: usize = 1024;
 
-type Outcome = Result<CommandReply, FsError>;
+type Outcome = Result<CommandReply, ClusterError>;
 
 struct Job {
     command: Command,
@@ -45,7 +45,7 @@ impl Batcher {
     /// reason it could not be.
     pub async fn submit(&self, command: Command, persist: Persist) -> Outcome {
         let (reply, answer) = oneshot::channel();
-        let stopped = || FsError::Unavailable("the MDS raft node has stopped".into());
+        let stopped = || ClusterError::Unavailable("the MDS raft node has stopped".into());
         self.tx
             .send(Job {
                 command,
@@ -86,13 +86,13 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
             other => {
                 let error = match other {
-                    Ok(Ok(r)) => FsError::Io(format!(
+                    Ok(Ok(r)) => ClusterError::Io(format!(
                         "raft answered {} replies for {} commands",
                         r.data.0.len(),
                         jobs.len()
                     )),
-                    Ok(Err(e)) => FsError::Unavailable(format!("metadata write: {e}")),
-                    Err(_) => FsError::Unavailable(format!(
+                    Ok(Err(e)) => ClusterError::Unavailable(format!("metadata write: {e}")),
+                    Err(_) => ClusterError::Unavailable(format!(
                         "metadata write not committed within {} s: is a majority of the MDS up?",
                         super::WRITE_TIMEOUT.as_secs()
                     )),

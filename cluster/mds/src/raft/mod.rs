@@ -19,7 +19,7 @@ mod tail;
 
 use std::{collections::BTreeMap, io::Cursor, path::Path, sync::Arc, time::Duration};
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use openraft::{BasicNode, Config, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +49,7 @@ impl std::fmt::Display for Request {
 /// What applying an entry answered, one reply per command: a refused
 /// command is applied too (as nothing), refused the same way on every MDS.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Response(pub Vec<Result<CommandReply, FsError>>);
+pub struct Response(pub Vec<Result<CommandReply, ClusterError>>);
 
 openraft::declare_raft_types!(
     /// Cairn's raft types: node ids are small integers, a node is its address.

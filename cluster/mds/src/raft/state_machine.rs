@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use openraft::{
     storage::RaftStateMachine, AnyError, Entry, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot,
     SnapshotMeta, StorageError, StorageIOError, StoredMembership,
@@ -135,7 +135,7 @@ impl StateMachine {
         &self,
         command: &Command,
         applied_entry: Option<&LogId<NodeId>>,
-    ) -> Result<Result<CommandReply, FsError>, AnyError> {
+    ) -> Result<Result<CommandReply, ClusterError>, AnyError> {
         let mut txn = self.db.begin_write().map_err(any)?;
         txn.set_durability(Durability::None).map_err(any)?;
         // A panic in apply is a bug; it refuses that command (on every MDS
@@ -144,7 +144,7 @@ impl StateMachine {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(&txn, command)))
                 .unwrap_or_else(|_| {
                     tracing::error!(command = command.name(), "apply panicked: command refused");
-                    Err(FsError::Io(format!(
+                    Err(ClusterError::Io(format!(
                         "internal error applying {}",
                         command.name()
                     )))

@@ -31,14 +31,14 @@ impl ClusterAdmin for MdsService {
         let r = request.into_inner();
         let reader = self.state.read().await?;
         let Some(info) = reader.chunk_server(r.cs_id)? else {
-            return Err(FsError::NotFound(format!(
+            return Err(ClusterError::NotFound(format!(
                 "chunk server {} is not registered with cluster {}: register it again (make-cs)",
                 r.cs_id, self.state.meta.name
             ))
             .into());
         };
         if info.state == CsState::Removed {
-            return Err(FsError::NotFound(format!(
+            return Err(ClusterError::NotFound(format!(
                 "chunk server {} was removed from cluster {}: stop it; to use its disk again, \
                  empty the directory and run make-cs",
                 r.cs_id, self.state.meta.name

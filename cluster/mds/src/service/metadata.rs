@@ -37,8 +37,9 @@ impl Metadata for MdsService {
 
     async fn create(&self, request: Request<pb::CreateRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        let kind = crate::schema::NodeKind::from_wire(r.kind)?
-            .ok_or_else(|| FsError::Invalid("Create needs a kind (file, dir or symlink)".into()))?;
+        let kind = crate::schema::NodeKind::from_wire(r.kind)?.ok_or_else(|| {
+            ClusterError::Invalid("Create needs a kind (file, dir or symlink)".into())
+        })?;
         if kind.is_special() {
             return self
                 .node(Command::CreateSpecial {
@@ -78,14 +79,14 @@ impl Metadata for MdsService {
     ) -> Reply<pb::UnlinkManyReply> {
         let r = request.into_inner();
         if r.unlinks.len() > MAX_UNLINK_BATCH {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "{} unlinks in one call; {MAX_UNLINK_BATCH} at most",
                 r.unlinks.len()
             ))
             .into());
         }
         if let Some(u) = r.unlinks.iter().find(|u| u.ino == 0) {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "unlink of `{}` in a batch names no inode",
                 String::from_utf8_lossy(&u.name)
             ))
@@ -105,7 +106,7 @@ impl Metadata for MdsService {
                 Ok(_) => pb::UnlinkOutcome::default(),
                 // Not made, not refused: the caller retries the whole batch
                 // (each unlink is conditional, so a retry is safe).
-                Err(e @ FsError::Unavailable(_)) => return Err(e.into()),
+                Err(e @ ClusterError::Unavailable(_)) => return Err(e.into()),
                 Err(e) => pb::UnlinkOutcome {
                     errno: e.tag().to_string(),
                     message: e.detail().to_string(),
@@ -153,7 +154,7 @@ impl Metadata for MdsService {
         let ino = request.into_inner().ino;
         let node: Inode = self.state.read().await?.inode(ino)?;
         if node.kind != crate::schema::NodeKind::Symlink {
-            return Err(FsError::Invalid(format!("inode {ino} is not a symlink")).into());
+            return Err(ClusterError::Invalid(format!("inode {ino} is not a symlink")).into());
         }
         Ok(Response::new(pb::ReadlinkReply {
             target: node.symlink_target,
@@ -470,7 +471,7 @@ impl Metadata for MdsService {
         let r = request.into_inner();
         let reader = self.state.read().await?;
         let info = reader.chunk_server(r.cs_id)?.ok_or_else(|| {
-            FsError::NotFound(format!("chunk server {} is not registered", r.cs_id))
+            ClusterError::NotFound(format!("chunk server {} is not registered", r.cs_id))
         })?;
         drop(reader);
         if info.state == CsState::Removed {

@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration, time::Instant};
 
-use cairn_common::{time::now_ns, FsError};
+use cairn_common::{time::now_ns, ClusterError};
 use cairn_proto as pb;
 use cairn_proto::{
     cluster_admin_server::ClusterAdmin, join_server::Join, metadata_server::Metadata,
@@ -169,7 +169,7 @@ impl MdsService {
         client_host: &str,
         avoid: &[u32],
         count: u64,
-    ) -> Result<(Vec<u32>, u32, BTreeMap<u32, ChunkServerInfo>), FsError> {
+    ) -> Result<(Vec<u32>, u32, BTreeMap<u32, ChunkServerInfo>), ClusterError> {
         let reader = self.state.read().await?;
         let owner = reader.inode(ino)?;
         let servers = reader.chunk_servers()?;
@@ -198,9 +198,9 @@ impl MdsService {
                     &self.state.events,
                 );
                 return Err(if e.is_full() {
-                    FsError::NoSpace(why)
+                    ClusterError::NoSpace(why)
                 } else {
-                    FsError::Unavailable(why)
+                    ClusterError::Unavailable(why)
                 });
             }
         };
@@ -257,7 +257,7 @@ impl MdsService {
         }
     }
 
-    fn servers_by_id(&self) -> Result<BTreeMap<u32, ChunkServerInfo>, FsError> {
+    fn servers_by_id(&self) -> Result<BTreeMap<u32, ChunkServerInfo>, ClusterError> {
         Ok(self
             .state
             .reader()?

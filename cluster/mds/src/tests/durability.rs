@@ -43,7 +43,7 @@ async fn concurrent_commands_share_durable_commits() {
     ])
     .await;
     assert!(results[0].is_ok() && results[2].is_ok());
-    assert!(matches!(results[1], Err(FsError::NotFound(_))));
+    assert!(matches!(results[1], Err(ClusterError::NotFound(_))));
 }
 
 /// Commands that ask for the OS only are answered without waiting for an

@@ -89,8 +89,8 @@ async fn grpc_chunk_servers_placement_and_stat() {
         err.message()
     );
     assert!(matches!(
-        FsError::from_status(&err),
-        FsError::Unavailable(_)
+        ClusterError::from_status(&err),
+        ClusterError::Unavailable(_)
     ));
     let stat = md.stat(pb::Empty {}).await.unwrap().into_inner();
     assert_eq!(stat.allocations_refused, 1);
@@ -103,7 +103,10 @@ async fn grpc_chunk_servers_placement_and_stat() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(FsError::from_status(&err), FsError::Invalid(_)));
+    assert!(matches!(
+        ClusterError::from_status(&err),
+        ClusterError::Invalid(_)
+    ));
 
     let third = cs
         .register_cs(pb::RegisterCsRequest {
@@ -243,7 +246,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
         vec![777_777]
     );
     let err = cs.heartbeat(heartbeat(4242, 1)).await.unwrap_err();
-    assert_eq!(FsError::from_status(&err).errno(), libc::ENOENT);
+    assert_eq!(ClusterError::from_status(&err).errno(), libc::ENOENT);
 
     let stat = md.stat(pb::Empty {}).await.unwrap().into_inner();
     assert_eq!(stat.cluster_name, "test");
@@ -297,7 +300,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
         })
         .await
         .unwrap_err();
-    assert_eq!(FsError::from_status(&err).errno(), libc::ENOENT);
+    assert_eq!(ClusterError::from_status(&err).errno(), libc::ENOENT);
     let _ = NodeKind::File;
 }
 

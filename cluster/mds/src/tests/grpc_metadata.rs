@@ -26,7 +26,10 @@ async fn grpc_metadata_and_auth() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(FsError::from_status(&again), FsError::Exists(_)));
+    assert!(matches!(
+        ClusterError::from_status(&again),
+        ClusterError::Exists(_)
+    ));
 
     let put = md
         .put_key(pb::PutKeyRequest {
@@ -120,12 +123,15 @@ async fn grpc_metadata_and_auth() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(FsError::from_status(&err), FsError::NotEmpty(_)));
+    assert!(matches!(
+        ClusterError::from_status(&err),
+        ClusterError::NotEmpty(_)
+    ));
     let err = md
         .get_attr(pb::InoRequest { ino: 999_999 })
         .await
         .unwrap_err();
-    assert_eq!(FsError::from_status(&err).errno(), libc::ENOENT);
+    assert_eq!(ClusterError::from_status(&err).errno(), libc::ENOENT);
     let root = md
         .get_attr(pb::InoRequest { ino: ROOT_INO })
         .await

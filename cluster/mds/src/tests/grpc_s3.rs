@@ -33,7 +33,7 @@ async fn grpc_s3_meta_access_keys_and_uploads() {
         })
         .await
         .unwrap_err();
-    assert_eq!(FsError::from_status(&half).errno(), libc::EINVAL);
+    assert_eq!(ClusterError::from_status(&half).errno(), libc::EINVAL);
     let key = s3
         .set_bucket_permission(pb::BucketPermissionRequest {
             key_id: key.key_id.clone(),

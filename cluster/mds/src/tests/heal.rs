@@ -246,7 +246,7 @@ async fn drain_then_removal_and_replica_count_changes() {
         })
         .await;
     assert!(
-        matches!(refused, Err(cairn_common::FsError::PreconditionFailed(ref m)) if m.contains("drained first")),
+        matches!(refused, Err(cairn_common::ClusterError::PreconditionFailed(ref m)) if m.contains("drained first")),
         "{refused:?}"
     );
     assert_eq!(work.tick(t0).await.unwrap().copies_ordered, 1);
@@ -326,6 +326,6 @@ async fn released_chunks_are_freed_after_the_grace_and_stale_copies_refused() {
     assert_eq!(r.freed, 1);
     assert!(matches!(
         rig.mds.state().reader().unwrap().chunk(chunk),
-        Err(cairn_common::FsError::NotFound(_))
+        Err(cairn_common::ClusterError::NotFound(_))
     ));
 }

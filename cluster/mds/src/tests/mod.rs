@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cairn_common::{auth::ClientAuth, ClusterAuth, ClusterConfig, FsError, ROOT_INO};
+use cairn_common::{auth::ClientAuth, ClusterAuth, ClusterConfig, ClusterError, ROOT_INO};
 use cairn_proto as pb;
 use cairn_proto::{
     cluster_admin_client::ClusterAdminClient, join_client::JoinClient,

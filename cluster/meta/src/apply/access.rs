@@ -1,6 +1,6 @@
 //! S3 access keys and their per-bucket permissions.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::ReadableTable;
 
 use super::objects::bucket_info;
@@ -9,12 +9,12 @@ use crate::command::CommandReply;
 use crate::error::OrIo;
 use crate::schema::{self, AccessKeyInfo, BucketPermission, Stored};
 
-fn get_key(t: &Tables, key_id: &str) -> Result<AccessKeyInfo, FsError> {
+fn get_key(t: &Tables, key_id: &str) -> Result<AccessKeyInfo, ClusterError> {
     schema::get_record::<&str, _, AccessKeyInfo>(&t.access_keys, key_id)?
-        .ok_or_else(|| FsError::NotFound(format!("access key {key_id}")))
+        .ok_or_else(|| ClusterError::NotFound(format!("access key {key_id}")))
 }
 
-fn put_key_record(t: &mut Tables, key: &AccessKeyInfo) -> Result<(), FsError> {
+fn put_key_record(t: &mut Tables, key: &AccessKeyInfo) -> Result<(), ClusterError> {
     let bytes = key.encode()?;
     t.access_keys
         .insert(key.key_id.as_str(), bytes.as_slice())
@@ -28,7 +28,7 @@ pub(super) fn create_access_key(
     secret: &str,
     name: &str,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     // Lenient, so that keys of other S3 stores can be imported: what must
     // hold is that both travel in headers and URLs unchanged.
     let id_ok = !key_id.is_empty()
@@ -37,17 +37,17 @@ pub(super) fn create_access_key(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !id_ok {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "access key id `{key_id}`: 1 to 128 letters, digits, `.`, `_` or `-`"
         )));
     }
     if secret.is_empty() || secret.len() > 256 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(FsError::Invalid(
+        return Err(ClusterError::Invalid(
             "an access key secret has 1 to 256 printable ASCII characters, no spaces".into(),
         ));
     }
     if t.access_keys.get(key_id).io()?.is_some() {
-        return Err(FsError::Exists(format!("access key {key_id}")));
+        return Err(ClusterError::Exists(format!("access key {key_id}")));
     }
     let key = AccessKeyInfo {
         key_id: key_id.to_string(),
@@ -60,9 +60,12 @@ pub(super) fn create_access_key(
     Ok(CommandReply::AccessKey(key))
 }
 
-pub(super) fn delete_access_key(t: &mut Tables, key_id: &str) -> Result<CommandReply, FsError> {
+pub(super) fn delete_access_key(
+    t: &mut Tables,
+    key_id: &str,
+) -> Result<CommandReply, ClusterError> {
     if t.access_keys.remove(key_id).io()?.is_none() {
-        return Err(FsError::NotFound(format!("access key {key_id}")));
+        return Err(ClusterError::NotFound(format!("access key {key_id}")));
     }
     Ok(CommandReply::Done)
 }
@@ -71,7 +74,7 @@ pub(super) fn set_bucket_permission(
     t: &mut Tables,
     key_id: &str,
     permission: &BucketPermission,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let mut key = get_key(t, key_id)?;
     bucket_info(t, &permission.bucket)?;
     key.permissions.retain(|p| p.bucket != permission.bucket);
@@ -85,7 +88,7 @@ pub(super) fn set_bucket_permission(
 
 /// Drops every key's permission on a bucket that is going away, so that a
 /// new bucket of the same name does not inherit them.
-pub(super) fn forget_bucket_permissions(t: &mut Tables, bucket: &str) -> Result<(), FsError> {
+pub(super) fn forget_bucket_permissions(t: &mut Tables, bucket: &str) -> Result<(), ClusterError> {
     let mut changed = Vec::new();
     for entry in t.access_keys.iter().io()? {
         let (_, v) = entry.io()?;

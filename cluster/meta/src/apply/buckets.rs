@@ -2,7 +2,7 @@
 //! One creation and one deletion serve both doors (S3's CreateBucket and
 //! DeleteBucket, mkdir and rmdir under the root).
 
-use cairn_common::{FsError, ROOT_INO};
+use cairn_common::{ClusterError, ROOT_INO};
 use redb::ReadableTable;
 
 use super::nodes::new_inode;
@@ -14,7 +14,7 @@ use crate::schema::{self, BucketInfo, Inode, NodeKind, Stored};
 
 /// A bucket name: a valid directory name in UTF-8. (The S3 naming rules —
 /// lowercase, 3 to 63 characters — are the gateway's to enforce.)
-fn check_bucket_name(name: &str) -> Result<(), FsError> {
+fn check_bucket_name(name: &str) -> Result<(), ClusterError> {
     check_name(name.as_bytes())
 }
 
@@ -27,10 +27,10 @@ pub(super) fn make_bucket(
     uid: u32,
     gid: u32,
     now_ns: i64,
-) -> Result<(Inode, BucketInfo), FsError> {
+) -> Result<(Inode, BucketInfo), ClusterError> {
     check_bucket_name(name)?;
     if t.buckets.get(name).io()?.is_some() || t.dentry(ROOT_INO, name.as_bytes())?.is_some() {
-        return Err(FsError::Exists(format!("bucket {name}")));
+        return Err(ClusterError::Exists(format!("bucket {name}")));
     }
     let root = t.dir(ROOT_INO)?;
     let ino = t.next_ino()?;
@@ -61,7 +61,7 @@ pub(super) fn create_bucket(
     name: &str,
     owner: &str,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let (_, info) = make_bucket(t, name, owner, 0o755, 0, 0, now_ns)?;
     Ok(CommandReply::Bucket(info))
 }
@@ -72,7 +72,7 @@ pub(super) fn create_bucket(
 /// delete markers, the versions object lock protects among them), no
 /// multipart upload in progress. Refusals are NotEmpty (ENOTEMPTY, S3's
 /// BucketNotEmpty) saying what is left.
-fn check_may_go(t: &Tables, name: &str) -> Result<(), FsError> {
+fn check_may_go(t: &Tables, name: &str) -> Result<(), ClusterError> {
     let left = if bucket_has_keys(t, name)? {
         "objects"
     } else if super::settings::bucket_has_versions(t, name)? {
@@ -82,12 +82,12 @@ fn check_may_go(t: &Tables, name: &str) -> Result<(), FsError> {
     } else {
         return Ok(());
     };
-    Err(FsError::NotEmpty(format!(
+    Err(ClusterError::NotEmpty(format!(
         "bucket {name} still holds {left}"
     )))
 }
 
-fn bucket_has_keys(t: &Tables, bucket: &str) -> Result<bool, FsError> {
+fn bucket_has_keys(t: &Tables, bucket: &str) -> Result<bool, ClusterError> {
     let start: (&str, &[u8]) = (bucket, &[]);
     let mut range = t.keys.range(start..).io()?;
     match range.next() {
@@ -103,9 +103,9 @@ pub(super) fn delete_bucket(
     t: &mut Tables,
     name: &str,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let info = schema::get_record::<&str, _, BucketInfo>(&t.buckets, name)?
-        .ok_or_else(|| FsError::NotFound(format!("bucket {name}")))?;
+        .ok_or_else(|| ClusterError::NotFound(format!("bucket {name}")))?;
     check_may_go(t, name)?;
     // Whatever is left in the tree has no key, so it can only be implicit
     // directories; remove them depth-first.
@@ -115,7 +115,7 @@ pub(super) fn delete_bucket(
         for (child_name, child) in t.children(d)? {
             let node = t.inode(child)?;
             if node.kind != NodeKind::Dir {
-                return Err(FsError::NotEmpty(format!(
+                return Err(ClusterError::NotEmpty(format!(
                     "bucket {name} still holds {}",
                     display(&child_name)
                 )));
@@ -140,7 +140,7 @@ pub(super) fn rmdir_bucket(
     name: &str,
     node: Inode,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     check_may_go(t, name)?;
     remove_bucket(t, name, node, now_ns)
 }
@@ -148,7 +148,7 @@ pub(super) fn rmdir_bucket(
 /// Removes an empty bucket: its row, its directory, and everything kept
 /// about it (permissions, settings), so that a new bucket of the same name
 /// inherits nothing.
-fn remove_bucket(t: &mut Tables, name: &str, node: Inode, now_ns: i64) -> Result<(), FsError> {
+fn remove_bucket(t: &mut Tables, name: &str, node: Inode, now_ns: i64) -> Result<(), ClusterError> {
     t.buckets.remove(name).io()?;
     super::access::forget_bucket_permissions(t, name)?;
     super::settings::forget_settings(t, name)?;

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_common::{extent, FsError};
+use cairn_common::{extent, ClusterError};
 
 use super::Tables;
 use crate::command::{CommandReply, ReplicaRef};
@@ -27,11 +27,15 @@ use crate::schema::{self, ChunkInfo, ChunkServerInfo, CsState, Extent, Inode, No
 
 // ------------------------------------------------------------ chunk rows ---
 
-pub(super) fn get_chunk(t: &Tables, chunk_id: u64) -> Result<Option<ChunkInfo>, FsError> {
+pub(super) fn get_chunk(t: &Tables, chunk_id: u64) -> Result<Option<ChunkInfo>, ClusterError> {
     schema::get_record::<u64, _, ChunkInfo>(&t.chunks, chunk_id)
 }
 
-pub(super) fn put_chunk(t: &mut Tables, chunk_id: u64, chunk: &ChunkInfo) -> Result<(), FsError> {
+pub(super) fn put_chunk(
+    t: &mut Tables,
+    chunk_id: u64,
+    chunk: &ChunkInfo,
+) -> Result<(), ClusterError> {
     let bytes = chunk.encode()?;
     t.chunks.insert(chunk_id, bytes.as_slice()).io()?;
     Ok(())
@@ -56,9 +60,9 @@ impl Want {
 /// Takes a reference for a holder; `want`: the holder's attributes (None:
 /// a holder without its own, such as an upload part, which keeps those the
 /// chunk was allocated with).
-fn add_ref(t: &mut Tables, chunk_id: u64, want: Option<Want>) -> Result<(), FsError> {
+fn add_ref(t: &mut Tables, chunk_id: u64, want: Option<Want>) -> Result<(), ClusterError> {
     let mut chunk = get_chunk(t, chunk_id)?.ok_or_else(|| {
-        FsError::Invalid(format!(
+        ClusterError::Invalid(format!(
             "chunk {chunk_id} does not exist (freed or never allocated)"
         ))
     })?;
@@ -71,13 +75,13 @@ fn add_ref(t: &mut Tables, chunk_id: u64, want: Option<Want>) -> Result<(), FsEr
         }
     }
     chunk.refs = chunk.refs.checked_add(1).ok_or_else(|| {
-        FsError::TooManyLinks(format!("chunk {chunk_id} has too many references"))
+        ClusterError::TooManyLinks(format!("chunk {chunk_id} has too many references"))
     })?;
     chunk.released = false;
     put_chunk(t, chunk_id, &chunk)
 }
 
-fn drop_ref(t: &mut Tables, chunk_id: u64) -> Result<(), FsError> {
+fn drop_ref(t: &mut Tables, chunk_id: u64) -> Result<(), ClusterError> {
     let Some(mut chunk) = get_chunk(t, chunk_id)? else {
         // A layout naming a chunk that is gone: nothing left to release.
         tracing::warn!(chunk_id, "layout referenced a chunk that no longer exists");
@@ -92,7 +96,11 @@ fn drop_ref(t: &mut Tables, chunk_id: u64) -> Result<(), FsError> {
 }
 
 /// Removes a chunk and queues the deletion of each of its replicas.
-pub(super) fn free_chunk(t: &mut Tables, chunk_id: u64, chunk: &ChunkInfo) -> Result<(), FsError> {
+pub(super) fn free_chunk(
+    t: &mut Tables,
+    chunk_id: u64,
+    chunk: &ChunkInfo,
+) -> Result<(), ClusterError> {
     t.chunks.remove(chunk_id).io()?;
     for &cs in &chunk.replicas {
         t.replica_index.remove((cs, chunk_id)).io()?;
@@ -109,7 +117,7 @@ pub(super) fn set_layout(
     t: &mut Tables,
     inode: &mut Inode,
     new: Vec<Extent>,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let old_set = chunk_set(&inode.layout);
     let new_set = chunk_set(&new);
     let want = Want::of(inode);
@@ -125,7 +133,7 @@ pub(super) fn set_layout(
 
 /// Takes one reference on each distinct chunk of `extents` (for a holder
 /// other than an inode: a multipart part). EINVAL for a missing chunk.
-pub(super) fn hold_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), FsError> {
+pub(super) fn hold_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), ClusterError> {
     for c in chunk_set(extents) {
         add_ref(t, c, None)?;
     }
@@ -133,7 +141,7 @@ pub(super) fn hold_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), FsEr
 }
 
 /// Releases what [`hold_chunks`] took.
-pub(super) fn release_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), FsError> {
+pub(super) fn release_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), ClusterError> {
     for c in chunk_set(extents) {
         drop_ref(t, c)?;
     }
@@ -141,10 +149,10 @@ pub(super) fn release_chunks(t: &mut Tables, extents: &[Extent]) -> Result<(), F
 }
 
 /// Raises chunks' lengths to the high-water marks a write reached.
-pub(super) fn raise_lengths(t: &mut Tables, lengths: &[(u64, u64)]) -> Result<(), FsError> {
+pub(super) fn raise_lengths(t: &mut Tables, lengths: &[(u64, u64)]) -> Result<(), ClusterError> {
     for &(chunk_id, length) in lengths {
         let mut chunk = get_chunk(t, chunk_id)?
-            .ok_or_else(|| FsError::Invalid(format!("chunk {chunk_id} does not exist")))?;
+            .ok_or_else(|| ClusterError::Invalid(format!("chunk {chunk_id} does not exist")))?;
         if length > chunk.length {
             chunk.length = length;
             put_chunk(t, chunk_id, &chunk)?;
@@ -156,7 +164,10 @@ pub(super) fn raise_lengths(t: &mut Tables, lengths: &[(u64, u64)]) -> Result<()
 /// Raises chunks' lengths to the ends of the extents that name them (a
 /// layout placed by PutKey or PutPart carries no lengths of its own: every
 /// byte an extent names was written).
-pub(super) fn raise_lengths_to_extents(t: &mut Tables, extents: &[Extent]) -> Result<(), FsError> {
+pub(super) fn raise_lengths_to_extents(
+    t: &mut Tables,
+    extents: &[Extent],
+) -> Result<(), ClusterError> {
     let mut ends: BTreeMap<u64, u64> = BTreeMap::new();
     for e in extents {
         let end = e.chunk_offset.saturating_add(e.length);
@@ -170,7 +181,7 @@ pub(super) fn raise_lengths_to_extents(t: &mut Tables, extents: &[Extent]) -> Re
 /// Sets the wanted replica count and tier of the chunks of `inode` after its
 /// attributes changed: exactly on the chunks it alone holds; on shared ones
 /// the count only rises (another holder may want more) and the tier follows.
-pub(super) fn apply_attrs_to_chunks(t: &mut Tables, inode: &Inode) -> Result<(), FsError> {
+pub(super) fn apply_attrs_to_chunks(t: &mut Tables, inode: &Inode) -> Result<(), ClusterError> {
     for c in chunk_set(&inode.layout) {
         let Some(mut chunk) = get_chunk(t, c)? else {
             continue;
@@ -197,26 +208,26 @@ fn chunk_set(layout: &[Extent]) -> BTreeSet<u64> {
 
 /// Checks extents sent by a client: non-empty, within a chunk, sorted by
 /// file offset and not overlapping each other.
-pub(super) fn check_extents(extents: &[Extent], chunk_size: u64) -> Result<(), FsError> {
+pub(super) fn check_extents(extents: &[Extent], chunk_size: u64) -> Result<(), ClusterError> {
     let mut prev_end = 0u64;
     for (i, e) in extents.iter().enumerate() {
         if e.length == 0 {
-            return Err(FsError::Invalid(format!("extent {i} is empty")));
+            return Err(ClusterError::Invalid(format!("extent {i} is empty")));
         }
         let chunk_end = e.chunk_offset.checked_add(e.length);
         if chunk_end.is_none_or(|end| end > chunk_size) {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "extent {i} goes past the end of chunk {} (chunk size {chunk_size})",
                 e.chunk_id
             )));
         }
         if e.file_offset.checked_add(e.length).is_none() {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "extent {i} overflows the file size"
             )));
         }
         if i > 0 && e.file_offset < prev_end {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "extent {i} overlaps or precedes the previous one: extents must be sorted and disjoint"
             )));
         }
@@ -227,16 +238,20 @@ pub(super) fn check_extents(extents: &[Extent], chunk_size: u64) -> Result<(), F
 
 // ------------------------------------------------------------- commands ---
 
-pub(super) fn allocate(t: &mut Tables, owner: u64, chain: &[u32]) -> Result<CommandReply, FsError> {
+pub(super) fn allocate(
+    t: &mut Tables,
+    owner: u64,
+    chain: &[u32],
+) -> Result<CommandReply, ClusterError> {
     let owner_node = t.inode(owner)?;
     if chain.is_empty() {
-        return Err(FsError::Invalid(
+        return Err(ClusterError::Invalid(
             "a chunk needs at least one replica".into(),
         ));
     }
     let distinct: BTreeSet<u32> = chain.iter().copied().collect();
     if distinct.len() != chain.len() {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "chain {chain:?} names a chunk server twice"
         )));
     }
@@ -244,7 +259,7 @@ pub(super) fn allocate(t: &mut Tables, owner: u64, chain: &[u32]) -> Result<Comm
         match schema::get_record::<u32, _, ChunkServerInfo>(&t.chunk_servers, cs)? {
             Some(info) if info.state != CsState::Removed => {}
             _ => {
-                return Err(FsError::Invalid(format!(
+                return Err(ClusterError::Invalid(format!(
                     "chunk server {cs} is not registered"
                 )))
             }
@@ -280,9 +295,9 @@ pub(super) fn allocate_many(
     owner: u64,
     chain: &[u32],
     count: u32,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     if count == 0 || count > MAX_ALLOCATE {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "{count} chunks asked for at once: 1 to {MAX_ALLOCATE}"
         )));
     }
@@ -290,7 +305,7 @@ pub(super) fn allocate_many(
     for _ in 0..count {
         match allocate(t, owner, chain)? {
             CommandReply::Chunk { chunk_id, chunk } => made.push((chunk_id, chunk)),
-            other => return Err(FsError::Io(format!("allocation answered {other:?}"))),
+            other => return Err(ClusterError::Io(format!("allocation answered {other:?}"))),
         }
     }
     Ok(CommandReply::Chunks(made))
@@ -307,13 +322,27 @@ pub(super) struct Write<'a> {
     pub replace_layout: bool,
 }
 
-pub(super) fn commit_write(t: &mut Tables, w: Write, now_ns: i64) -> Result<CommandReply, FsError> {
+pub(super) fn commit_write(
+    t: &mut Tables,
+    w: Write,
+    now_ns: i64,
+) -> Result<CommandReply, ClusterError> {
     let mut node = t.inode(w.ino)?;
     match node.kind {
         NodeKind::File => {}
-        NodeKind::Dir => return Err(FsError::IsDir(format!("inode {}", w.ino))),
-        NodeKind::Symlink => return Err(FsError::Invalid(format!("inode {} is a symlink", w.ino))),
-        _ => return Err(FsError::Invalid(format!("inode {} has no content", w.ino))),
+        NodeKind::Dir => return Err(ClusterError::IsDir(format!("inode {}", w.ino))),
+        NodeKind::Symlink => {
+            return Err(ClusterError::Invalid(format!(
+                "inode {} is a symlink",
+                w.ino
+            )))
+        }
+        _ => {
+            return Err(ClusterError::Invalid(format!(
+                "inode {} has no content",
+                w.ino
+            )))
+        }
     }
     check_extents(w.extents, t.chunk_size()?)?;
     let merged = if w.replace_layout {
@@ -349,9 +378,9 @@ pub(super) fn drop_replica(
     version: u64,
     cs_id: u32,
     bad: bool,
-) -> Result<CommandReply, FsError> {
-    let mut chunk =
-        get_chunk(t, chunk_id)?.ok_or_else(|| FsError::NotFound(format!("chunk {chunk_id}")))?;
+) -> Result<CommandReply, ClusterError> {
+    let mut chunk = get_chunk(t, chunk_id)?
+        .ok_or_else(|| ClusterError::NotFound(format!("chunk {chunk_id}")))?;
     if chunk.version != version || !chunk.replicas.contains(&cs_id) {
         return Ok(CommandReply::Chunk { chunk_id, chunk });
     }
@@ -360,7 +389,7 @@ pub(super) fn drop_replica(
             tracing::warn!(chunk_id, cs_id, "bad replica kept: it is the chunk's last");
             return Ok(CommandReply::Chunk { chunk_id, chunk });
         }
-        return Err(FsError::Unavailable(format!(
+        return Err(ClusterError::Unavailable(format!(
             "chunk {chunk_id}: cs {cs_id} holds its last replica, which cannot be dropped"
         )));
     }
@@ -394,9 +423,9 @@ pub(super) fn reconcile(
     t: &mut Tables,
     cs_id: u32,
     report: &[ReplicaRef],
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     if schema::get_record::<u32, _, ChunkServerInfo>(&t.chunk_servers, cs_id)?.is_none() {
-        return Err(FsError::NotFound(format!(
+        return Err(ClusterError::NotFound(format!(
             "chunk server {cs_id} is not registered"
         )));
     }
@@ -481,7 +510,7 @@ pub(super) fn reconcile(
 }
 
 /// Hands out and forgets the deletions queued for a CS.
-pub(super) fn take_deletes(t: &mut Tables, cs_id: u32) -> Result<CommandReply, FsError> {
+pub(super) fn take_deletes(t: &mut Tables, cs_id: u32) -> Result<CommandReply, ClusterError> {
     let queued = range_cs(&t.replica_deletes, cs_id)?;
     let mut out = Vec::with_capacity(queued.len());
     for (chunk_id, version) in queued {

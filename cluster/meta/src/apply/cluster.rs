@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_common::{FsError, ROOT_INO};
+use cairn_common::{ClusterError, ROOT_INO};
 use redb::ReadableTable;
 
 use super::Tables;
@@ -18,14 +18,14 @@ pub(super) fn init(
     t: &mut Tables,
     meta: &ClusterMeta,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     if t.meta.get(schema::META_CLUSTER).io()?.is_some() {
-        return Err(FsError::Exists(
+        return Err(ClusterError::Exists(
             "this metadata store already holds a cluster".into(),
         ));
     }
     if meta.default_replicas == 0 {
-        return Err(FsError::Invalid(
+        return Err(ClusterError::Invalid(
             "default replica count must be at least 1".into(),
         ));
     }
@@ -79,9 +79,9 @@ pub(super) fn register_cs(
     capacity: u64,
     journal: bool,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     if host.is_empty() {
-        return Err(FsError::Invalid(
+        return Err(ClusterError::Invalid(
             "a chunk server needs a host label (its failure domain)".into(),
         ));
     }
@@ -89,7 +89,7 @@ pub(super) fn register_cs(
     let id = counters.next_cs;
     counters.next_cs = id
         .checked_add(1)
-        .ok_or_else(|| FsError::NoSpace("chunk server ids exhausted".into()))?;
+        .ok_or_else(|| ClusterError::NoSpace("chunk server ids exhausted".into()))?;
     t.put_counters(&counters)?;
     let info = ChunkServerInfo {
         id,
@@ -106,9 +106,13 @@ pub(super) fn register_cs(
     Ok(CommandReply::CsRegistered { cs_id: id })
 }
 
-pub(super) fn set_cs_addr(t: &mut Tables, cs_id: u32, addr: &str) -> Result<CommandReply, FsError> {
+pub(super) fn set_cs_addr(
+    t: &mut Tables,
+    cs_id: u32,
+    addr: &str,
+) -> Result<CommandReply, ClusterError> {
     let mut info = schema::get_record::<u32, _, ChunkServerInfo>(&t.chunk_servers, cs_id)?
-        .ok_or_else(|| FsError::NotFound(format!("chunk server {cs_id} is not registered")))?;
+        .ok_or_else(|| ClusterError::NotFound(format!("chunk server {cs_id} is not registered")))?;
     info.addr = addr.to_string();
     let bytes = info.encode()?;
     t.chunk_servers.insert(cs_id, bytes.as_slice()).io()?;

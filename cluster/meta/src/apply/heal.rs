@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use super::chunks::{free_chunk, get_chunk, put_chunk};
 use super::Tables;
@@ -20,12 +20,12 @@ use crate::error::OrIo;
 use crate::schema::range_cs;
 use crate::schema::{self, ChunkServerInfo, CsState, Stored};
 
-fn chunk_server(t: &Tables, cs_id: u32) -> Result<ChunkServerInfo, FsError> {
+fn chunk_server(t: &Tables, cs_id: u32) -> Result<ChunkServerInfo, ClusterError> {
     schema::get_record::<u32, _, ChunkServerInfo>(&t.chunk_servers, cs_id)?
-        .ok_or_else(|| FsError::NotFound(format!("chunk server {cs_id} is not registered")))
+        .ok_or_else(|| ClusterError::NotFound(format!("chunk server {cs_id} is not registered")))
 }
 
-fn put_chunk_server(t: &mut Tables, info: &ChunkServerInfo) -> Result<(), FsError> {
+fn put_chunk_server(t: &mut Tables, info: &ChunkServerInfo) -> Result<(), ClusterError> {
     let bytes = info.encode()?;
     t.chunk_servers.insert(info.id, bytes.as_slice()).io()?;
     Ok(())
@@ -39,9 +39,9 @@ pub(super) fn add_replica(
     version: u64,
     cs_id: u32,
     replaces: Option<u32>,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let stale = |why: String| {
-        Err(FsError::PreconditionFailed(format!(
+        Err(ClusterError::PreconditionFailed(format!(
             "copy of chunk {chunk_id}: {why}"
         )))
     };
@@ -98,11 +98,11 @@ pub(super) fn set_cs_draining(
     t: &mut Tables,
     cs_id: u32,
     draining: bool,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let mut info = chunk_server(t, cs_id)?;
     let next = match (info.state, draining) {
         (CsState::Removed, _) => {
-            return Err(FsError::NotFound(format!(
+            return Err(ClusterError::NotFound(format!(
                 "chunk server {cs_id} was removed from the cluster"
             )))
         }
@@ -117,7 +117,11 @@ pub(super) fn set_cs_draining(
 }
 
 /// See [`crate::command::Command::RemoveCs`].
-pub(super) fn remove_cs(t: &mut Tables, cs_id: u32, force: bool) -> Result<CommandReply, FsError> {
+pub(super) fn remove_cs(
+    t: &mut Tables,
+    cs_id: u32,
+    force: bool,
+) -> Result<CommandReply, ClusterError> {
     let mut info = chunk_server(t, cs_id)?;
     if info.state == CsState::Removed {
         return Ok(CommandReply::CsRemoved { chunks_lost: 0 });
@@ -129,7 +133,7 @@ pub(super) fn remove_cs(t: &mut Tables, cs_id: u32, force: bool) -> Result<Comma
     if !force {
         for &chunk_id in &listed {
             if get_chunk(t, chunk_id)?.is_some_and(|c| c.refs > 0) {
-                return Err(FsError::PreconditionFailed(format!(
+                return Err(ClusterError::PreconditionFailed(format!(
                     "chunk server {cs_id} still holds chunk {chunk_id}: it is drained first"
                 )));
             }
@@ -161,7 +165,7 @@ pub(super) fn remove_cs(t: &mut Tables, cs_id: u32, force: bool) -> Result<Comma
 }
 
 /// See [`crate::command::Command::FreeChunks`].
-pub(super) fn free_chunks(t: &mut Tables, chunk_ids: &[u64]) -> Result<CommandReply, FsError> {
+pub(super) fn free_chunks(t: &mut Tables, chunk_ids: &[u64]) -> Result<CommandReply, ClusterError> {
     let mut freed = 0u64;
     let distinct: BTreeSet<u64> = chunk_ids.iter().copied().collect();
     for chunk_id in distinct {

@@ -13,7 +13,7 @@
 //! Invariants: the size does not change; the layout stays sorted and
 //! disjoint and maps, outside the range, exactly the bytes it mapped before.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use super::{chunks, Tables};
 use crate::command::CommandReply;
@@ -25,19 +25,19 @@ pub(super) fn punch(
     offset: u64,
     length: u64,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let mut node = t.inode(ino)?;
     match node.kind {
         NodeKind::File => {}
-        NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}"))),
+        NodeKind::Dir => return Err(ClusterError::IsDir(format!("inode {ino}"))),
         _ => {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "inode {ino} is not a regular file"
             )))
         }
     }
     if length == 0 {
-        return Err(FsError::Invalid("a hole of 0 bytes".into()));
+        return Err(ClusterError::Invalid("a hole of 0 bytes".into()));
     }
     let end = offset.saturating_add(length);
     let layout = cairn_common::extent::punch(&node.layout, offset, end);

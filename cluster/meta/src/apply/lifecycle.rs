@@ -13,7 +13,7 @@
 //! without a version id for an expiration, with the version's id for a
 //! removal, so that lifecycle and a client's delete do exactly the same.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::ReadableTable;
 
 use super::{uploads, versions, Tables};
@@ -22,7 +22,7 @@ use crate::error::OrIo;
 use crate::schema::{self, ObjectVersion, Stored, UploadInfo, VersionId};
 
 /// The rows of `key` in `versions`, newest first.
-fn rows(t: &Tables, bucket: &str, key: &[u8]) -> Result<Vec<ObjectVersion>, FsError> {
+fn rows(t: &Tables, bucket: &str, key: &[u8]) -> Result<Vec<ObjectVersion>, ClusterError> {
     let mut out = Vec::new();
     let start: (&str, &[u8], u64) = (bucket, key, 0);
     for entry in t.versions.range(start..).io()? {
@@ -36,11 +36,11 @@ fn rows(t: &Tables, bucket: &str, key: &[u8]) -> Result<Vec<ObjectVersion>, FsEr
     Ok(out)
 }
 
-fn done(outcome: LifecycleOutcome) -> Result<CommandReply, FsError> {
+fn done(outcome: LifecycleOutcome) -> Result<CommandReply, ClusterError> {
     Ok(CommandReply::Lifecycle(outcome))
 }
 
-fn skipped() -> Result<CommandReply, FsError> {
+fn skipped() -> Result<CommandReply, ClusterError> {
     done(LifecycleOutcome::Skipped)
 }
 
@@ -49,7 +49,7 @@ pub(super) fn apply(
     bucket: &str,
     action: &LifecycleAction,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     // A bucket deleted since the runner read it: nothing to do.
     if schema::get_record::<&str, _, schema::BucketInfo>(&t.buckets, bucket)?.is_none() {
         return skipped();
@@ -155,7 +155,7 @@ fn remove_version(
     key: &[u8],
     id: VersionId,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     versions::delete_object(t, bucket, key, Some(&id.to_wire()), false, now_ns)?;
     Ok(())
 }

@@ -31,7 +31,7 @@ mod invariants;
 #[cfg(test)]
 mod tests;
 
-use cairn_common::{FsError, ROOT_INO};
+use cairn_common::{ClusterError, ROOT_INO};
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::command::{Command, CommandReply};
@@ -39,7 +39,7 @@ use crate::error::OrIo;
 use crate::schema::{self, BucketInfo, Counters, Inode, Stored};
 
 /// Applies one command inside `txn`. See the module invariants.
-pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, FsError> {
+pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, ClusterError> {
     let mut t = Tables::open(txn)?;
     match command {
         Command::InitCluster { meta, now_ns } => cluster::init(&mut t, meta, *now_ns),
@@ -434,7 +434,7 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
 
 /// Creates every table, so that read transactions find them all. Idempotent;
 /// run at creation and at every open (a newer version may add tables).
-pub fn create_tables(txn: &WriteTransaction) -> Result<(), FsError> {
+pub fn create_tables(txn: &WriteTransaction) -> Result<(), ClusterError> {
     txn.open_table(schema::INODES).io()?;
     txn.open_table(schema::DENTRIES).io()?;
     txn.open_table(schema::KEYS).io()?;
@@ -475,7 +475,7 @@ pub(crate) struct Tables<'t> {
 }
 
 impl<'t> Tables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, FsError> {
+    fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, ClusterError> {
         Ok(Tables {
             inodes: txn.open_table(schema::INODES).io()?,
             dentries: txn.open_table(schema::DENTRIES).io()?,
@@ -498,20 +498,20 @@ impl<'t> Tables<'t> {
 
     // ---- inodes
 
-    pub fn inode(&self, ino: u64) -> Result<Inode, FsError> {
+    pub fn inode(&self, ino: u64) -> Result<Inode, ClusterError> {
         schema::get_inode(&self.inodes, ino)
     }
 
     /// The directory `ino`, or ENOENT / ENOTDIR.
-    pub fn dir(&self, ino: u64) -> Result<Inode, FsError> {
+    pub fn dir(&self, ino: u64) -> Result<Inode, ClusterError> {
         let node = self.inode(ino)?;
         if node.kind != schema::NodeKind::Dir {
-            return Err(FsError::NotDir(format!("inode {ino}")));
+            return Err(ClusterError::NotDir(format!("inode {ino}")));
         }
         Ok(node)
     }
 
-    pub fn put_inode(&mut self, inode: &Inode) -> Result<(), FsError> {
+    pub fn put_inode(&mut self, inode: &Inode) -> Result<(), ClusterError> {
         let bytes = inode.encode()?;
         self.inodes.insert(inode.ino, bytes.as_slice()).io()?;
         Ok(())
@@ -519,7 +519,7 @@ impl<'t> Tables<'t> {
 
     /// Removes an inode that no name refers to any more, releasing its
     /// chunk references.
-    pub fn free_inode(&mut self, mut inode: Inode) -> Result<(), FsError> {
+    pub fn free_inode(&mut self, mut inode: Inode) -> Result<(), ClusterError> {
         chunks::set_layout(self, &mut inode, Vec::new())?;
         self.inodes.remove(inode.ino).io()?;
         Ok(())
@@ -527,7 +527,12 @@ impl<'t> Tables<'t> {
 
     /// Updates a directory after a change of its entries: times, and its link
     /// count by `nlink_delta` (a subdirectory added or removed).
-    pub fn touch_dir(&mut self, ino: u64, nlink_delta: i32, now_ns: i64) -> Result<(), FsError> {
+    pub fn touch_dir(
+        &mut self,
+        ino: u64,
+        nlink_delta: i32,
+        now_ns: i64,
+    ) -> Result<(), ClusterError> {
         let mut dir = self.inode(ino)?;
         dir.nlink = dir.nlink.saturating_add_signed(nlink_delta);
         dir.mtime_ns = now_ns;
@@ -537,16 +542,16 @@ impl<'t> Tables<'t> {
 
     // ---- dentries
 
-    pub fn dentry(&self, parent: u64, name: &[u8]) -> Result<Option<u64>, FsError> {
+    pub fn dentry(&self, parent: u64, name: &[u8]) -> Result<Option<u64>, ClusterError> {
         schema::get_dentry(&self.dentries, parent, name)
     }
 
-    pub fn has_children(&self, dir: u64) -> Result<bool, FsError> {
+    pub fn has_children(&self, dir: u64) -> Result<bool, ClusterError> {
         schema::has_children(&self.dentries, dir)
     }
 
     /// The entries of a directory, in name order.
-    pub fn children(&self, dir: u64) -> Result<Vec<(Vec<u8>, u64)>, FsError> {
+    pub fn children(&self, dir: u64) -> Result<Vec<(Vec<u8>, u64)>, ClusterError> {
         let start: (u64, &[u8]) = (dir, &[]);
         let mut out = Vec::new();
         for entry in self.dentries.range(start..).io()? {
@@ -563,10 +568,10 @@ impl<'t> Tables<'t> {
     // ---- keys
 
     /// Name of the bucket whose directory is `bucket_ino`.
-    pub fn bucket_name(&self, bucket_ino: u64) -> Result<String, FsError> {
+    pub fn bucket_name(&self, bucket_ino: u64) -> Result<String, ClusterError> {
         let dir = self.inode(bucket_ino)?;
         String::from_utf8(dir.name).map_err(|_| {
-            FsError::Io(format!(
+            ClusterError::Io(format!(
                 "bucket directory {bucket_ino} has a non-UTF-8 name"
             ))
         })
@@ -579,7 +584,7 @@ impl<'t> Tables<'t> {
         dir: &Inode,
         name: &[u8],
         is_dir: bool,
-    ) -> Result<(String, Vec<u8>), FsError> {
+    ) -> Result<(String, Vec<u8>), ClusterError> {
         let rel = schema::dir_rel_path(&self.inodes, dir)?;
         let mut key = schema::join_key(&rel, name);
         if is_dir {
@@ -592,7 +597,7 @@ impl<'t> Tables<'t> {
     /// (checked against `keys`); `None` when no single name is known (a
     /// file with hard links lost the one it recorded, or was made before
     /// files recorded theirs).
-    pub fn file_key(&self, node: &Inode) -> Result<Option<(String, Vec<u8>)>, FsError> {
+    pub fn file_key(&self, node: &Inode) -> Result<Option<(String, Vec<u8>)>, ClusterError> {
         if node.parent == 0 || node.key_only {
             return Ok(None);
         }
@@ -602,12 +607,12 @@ impl<'t> Tables<'t> {
     }
 
     /// The record of `bucket`; ENOENT when there is none.
-    pub fn bucket_info(&self, bucket: &str) -> Result<BucketInfo, FsError> {
+    pub fn bucket_info(&self, bucket: &str) -> Result<BucketInfo, ClusterError> {
         schema::get_record::<&str, _, BucketInfo>(&self.buckets, bucket)?
-            .ok_or_else(|| FsError::NotFound(format!("bucket {bucket}")))
+            .ok_or_else(|| ClusterError::NotFound(format!("bucket {bucket}")))
     }
 
-    pub fn key(&self, bucket: &str, key: &[u8]) -> Result<Option<u64>, FsError> {
+    pub fn key(&self, bucket: &str, key: &[u8]) -> Result<Option<u64>, ClusterError> {
         Ok(self.keys.get((bucket, key)).io()?.map(|g| g.value()))
     }
 
@@ -621,7 +626,7 @@ impl<'t> Tables<'t> {
         key: &[u8],
         node: &mut Inode,
         now_ns: i64,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         if node.kind.is_special() {
             // FIFOs, sockets and devices are not objects: no key.
             return Ok(());
@@ -634,7 +639,7 @@ impl<'t> Tables<'t> {
             {
                 let node = self.inode(old)?;
                 if !node.key_only {
-                    return Err(FsError::Io(format!(
+                    return Err(ClusterError::Io(format!(
                         "key {bucket}/{} is held by inode {old}, which has a path: index out of step",
                         String::from_utf8_lossy(key)
                     )));
@@ -660,7 +665,7 @@ impl<'t> Tables<'t> {
         key: &[u8],
         ino: u64,
         now_ns: i64,
-    ) -> Result<(), FsError> {
+    ) -> Result<(), ClusterError> {
         if self.inode(ino)?.kind.is_special() {
             // Never claimed one (see `claim_key`).
             return Ok(());
@@ -668,7 +673,7 @@ impl<'t> Tables<'t> {
         let removed = self.keys.remove((bucket, key)).io()?.map(|g| g.value());
         match removed {
             Some(found) if found == ino => versions::on_release(self, bucket, key, ino, now_ns),
-            found => Err(FsError::Io(format!(
+            found => Err(ClusterError::Io(format!(
                 "key {bucket}/{} should point at inode {ino} but points at {found:?}: index out of step",
                 String::from_utf8_lossy(key)
             ))),
@@ -677,12 +682,13 @@ impl<'t> Tables<'t> {
 
     // ---- counters
 
-    pub fn counters(&self) -> Result<Counters, FsError> {
-        schema::get_record::<&str, _, Counters>(&self.meta, schema::META_COUNTERS)?
-            .ok_or_else(|| FsError::Io("metadata store has no counters: not initialised".into()))
+    pub fn counters(&self) -> Result<Counters, ClusterError> {
+        schema::get_record::<&str, _, Counters>(&self.meta, schema::META_COUNTERS)?.ok_or_else(
+            || ClusterError::Io("metadata store has no counters: not initialised".into()),
+        )
     }
 
-    pub fn put_counters(&mut self, counters: &Counters) -> Result<(), FsError> {
+    pub fn put_counters(&mut self, counters: &Counters) -> Result<(), ClusterError> {
         let bytes = counters.encode()?;
         self.meta
             .insert(schema::META_COUNTERS, bytes.as_slice())
@@ -690,7 +696,7 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    pub fn next_ino(&mut self) -> Result<u64, FsError> {
+    pub fn next_ino(&mut self) -> Result<u64, ClusterError> {
         let mut c = self.counters()?;
         let ino = c.next_ino;
         c.next_ino += 1;
@@ -698,10 +704,10 @@ impl<'t> Tables<'t> {
         Ok(ino)
     }
 
-    pub fn chunk_size(&self) -> Result<u64, FsError> {
+    pub fn chunk_size(&self) -> Result<u64, ClusterError> {
         let meta =
             schema::get_record::<&str, _, schema::ClusterMeta>(&self.meta, schema::META_CLUSTER)?
-                .ok_or_else(|| FsError::Io("metadata store has no cluster record".into()))?;
+                .ok_or_else(|| ClusterError::Io("metadata store has no cluster record".into()))?;
         Ok(meta.chunk_size)
     }
 }
@@ -713,13 +719,13 @@ fn commit_write(
     write: chunks::Write,
     continues: &str,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     versions::before_rewrite(t, write.ino, continues, now_ns)?;
     chunks::commit_write(t, write, now_ns)
 }
 
 /// Whether `ancestor` is `dir` or one of its ancestors.
-pub(crate) fn is_ancestor(t: &Tables, ancestor: u64, dir: u64) -> Result<bool, FsError> {
+pub(crate) fn is_ancestor(t: &Tables, ancestor: u64, dir: u64) -> Result<bool, ClusterError> {
     let mut cur = dir;
     for _ in 0..4096 {
         if cur == ancestor {
@@ -730,5 +736,7 @@ pub(crate) fn is_ancestor(t: &Tables, ancestor: u64, dir: u64) -> Result<bool, F
         }
         cur = t.inode(cur)?.parent;
     }
-    Err(FsError::Io(format!("directory {dir}: parent chain loops")))
+    Err(ClusterError::Io(format!(
+        "directory {dir}: parent chain loops"
+    )))
 }

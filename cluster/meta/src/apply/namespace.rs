@@ -7,7 +7,7 @@
 //! `a/` marker) has key `a/b/`, an implicit directory has none. Hard links
 //! have one key per dentry. The root holds only buckets (directories).
 
-use cairn_common::{FsError, ROOT_INO};
+use cairn_common::{ClusterError, ROOT_INO};
 
 use super::buckets::{self, make_bucket};
 use super::nodes::{drop_link, new_inode};
@@ -41,24 +41,28 @@ pub(super) struct NewNode<'a> {
     pub exclusive: bool,
 }
 
-pub(super) fn create(t: &mut Tables, n: NewNode, now_ns: i64) -> Result<CommandReply, FsError> {
+pub(super) fn create(
+    t: &mut Tables,
+    n: NewNode,
+    now_ns: i64,
+) -> Result<CommandReply, ClusterError> {
     check_name(n.name)?;
     let dir = t.dir(n.parent)?;
     if let Some(existing) = t.dentry(n.parent, n.name)? {
         let node = t.inode(existing)?;
         if n.exclusive || node.kind != n.kind {
-            return Err(FsError::Exists(display(n.name)));
+            return Err(ClusterError::Exists(display(n.name)));
         }
         return Ok(CommandReply::Node(node));
     }
     if n.parent == ROOT_INO {
         if n.kind != NodeKind::Dir {
-            return Err(FsError::PermissionDenied(
+            return Err(ClusterError::PermissionDenied(
                 "only buckets (directories) can be made at the top".into(),
             ));
         }
         let name = std::str::from_utf8(n.name)
-            .map_err(|_| FsError::Invalid("a bucket name must be UTF-8".into()))?;
+            .map_err(|_| ClusterError::Invalid("a bucket name must be UTF-8".into()))?;
         let (node, _) = make_bucket(t, name, "", n.mode, n.uid, n.gid, now_ns)?;
         return Ok(CommandReply::Node(node));
     }
@@ -74,7 +78,7 @@ pub(super) fn create(t: &mut Tables, n: NewNode, now_ns: i64) -> Result<CommandR
         NodeKind::Dir => node.nlink = 2,
         NodeKind::Symlink => {
             if n.symlink_target.is_empty() {
-                return Err(FsError::Invalid("a symlink needs a target".into()));
+                return Err(ClusterError::Invalid("a symlink needs a target".into()));
             }
             node.symlink_target = n.symlink_target.to_vec();
             node.size = n.symlink_target.len() as u64;
@@ -98,7 +102,7 @@ pub(super) fn set_attr(
     c: &AttrChange,
     min_replicas: Option<u32>,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let mut node = t.inode(ino)?;
     if let Some(mode) = c.mode {
         node.mode = mode & 0o7777;
@@ -118,9 +122,11 @@ pub(super) fn set_attr(
     if let Some(size) = c.size {
         match node.kind {
             NodeKind::File => {}
-            NodeKind::Dir => return Err(FsError::IsDir(format!("inode {ino}"))),
-            NodeKind::Symlink => return Err(FsError::Invalid(format!("inode {ino} is a symlink"))),
-            _ => return Err(FsError::Invalid(format!("inode {ino} has no content"))),
+            NodeKind::Dir => return Err(ClusterError::IsDir(format!("inode {ino}"))),
+            NodeKind::Symlink => {
+                return Err(ClusterError::Invalid(format!("inode {ino} is a symlink")))
+            }
+            _ => return Err(ClusterError::Invalid(format!("inode {ino} has no content"))),
         }
         if size != node.size {
             versions::on_rewrite(t, &mut node, now_ns)?;
@@ -141,10 +147,12 @@ pub(super) fn set_attr(
     let attrs_before = (node.replicas, node.tier);
     if let Some(replicas) = c.replicas {
         if replicas == 0 {
-            return Err(FsError::Invalid("replica count must be at least 1".into()));
+            return Err(ClusterError::Invalid(
+                "replica count must be at least 1".into(),
+            ));
         }
         if replicas > MAX_REPLICAS {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "replica count {replicas}: {MAX_REPLICAS} at most"
             )));
         }
@@ -154,7 +162,7 @@ pub(super) fn set_attr(
     }
     if let Some(min) = min_replicas {
         if min > node.replicas {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "minimum replica count {min} is above the replica count {}",
                 node.replicas
             )));
@@ -163,7 +171,9 @@ pub(super) fn set_attr(
     }
     if let Some(tier) = c.tier {
         if tier > MAX_TIER {
-            return Err(FsError::Invalid(format!("tier {tier}: 0 to {MAX_TIER}")));
+            return Err(ClusterError::Invalid(format!(
+                "tier {tier}: 0 to {MAX_TIER}"
+            )));
         }
         node.tier = tier;
     }
@@ -173,12 +183,12 @@ pub(super) fn set_attr(
     }
     for (name, value) in &c.set_xattrs {
         if name.is_empty() || name.len() > MAX_XATTR_NAME {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "xattr name `{name}`: 1 to 255 bytes"
             )));
         }
         if value.len() > MAX_XATTR_VALUE {
-            return Err(FsError::NoSpace(format!(
+            return Err(ClusterError::NoSpace(format!(
                 "xattr `{name}`: value of {} bytes, 64 KiB at most",
                 value.len()
             )));
@@ -186,7 +196,7 @@ pub(super) fn set_attr(
         node.xattrs.insert(name.clone(), value.clone());
     }
     for name in &c.remove_xattrs {
-        // Removing an absent xattr is not an error here: `FsError` has no
+        // Removing an absent xattr is not an error here: `ClusterError` has no
         // ENODATA (yet); the door checks existence with GetAttr if it must.
         node.xattrs.remove(name);
     }
@@ -203,16 +213,16 @@ pub(super) fn unlink(
     name: &[u8],
     expect: Option<u64>,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     check_name(name)?;
     let dir = t.dir(parent)?;
     let ino = t
         .dentry(parent, name)?
         .filter(|ino| expect.is_none_or(|e| e == *ino))
-        .ok_or_else(|| FsError::NotFound(display(name)))?;
+        .ok_or_else(|| ClusterError::NotFound(display(name)))?;
     let mut node = t.inode(ino)?;
     if node.kind == NodeKind::Dir {
-        return Err(FsError::IsDir(display(name)));
+        return Err(ClusterError::IsDir(display(name)));
     }
     versions::refuse_locked_change(&node, now_ns, &display(name))?;
     t.dentries.remove((parent, name)).io()?;
@@ -228,18 +238,18 @@ pub(super) fn rmdir(
     parent: u64,
     name: &[u8],
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     check_name(name)?;
     let dir = t.dir(parent)?;
     let ino = t
         .dentry(parent, name)?
-        .ok_or_else(|| FsError::NotFound(display(name)))?;
+        .ok_or_else(|| ClusterError::NotFound(display(name)))?;
     let node = t.inode(ino)?;
     if node.kind != NodeKind::Dir {
-        return Err(FsError::NotDir(display(name)));
+        return Err(ClusterError::NotDir(display(name)));
     }
     if t.has_children(ino)? {
-        return Err(FsError::NotEmpty(display(name)));
+        return Err(ClusterError::NotEmpty(display(name)));
     }
     if parent == ROOT_INO {
         // A bucket: the one bucket deletion, with S3's rules on top.
@@ -264,23 +274,23 @@ pub(super) fn rename(
     new_name: &[u8],
     no_replace: bool,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     check_name(name)?;
     check_name(new_name)?;
     let src_dir = t.dir(parent)?;
     let dst_dir = t.dir(new_parent)?;
     let ino = t
         .dentry(parent, name)?
-        .ok_or_else(|| FsError::NotFound(display(name)))?;
+        .ok_or_else(|| ClusterError::NotFound(display(name)))?;
     let mut node = t.inode(ino)?;
     versions::refuse_locked_change(&node, now_ns, &display(name))?;
     if parent == ROOT_INO && new_parent == ROOT_INO {
-        return Err(FsError::PermissionDenied(
+        return Err(ClusterError::PermissionDenied(
             "buckets cannot be renamed".into(),
         ));
     }
     if parent == ROOT_INO || new_parent == ROOT_INO || src_dir.bucket != dst_dir.bucket {
-        return Err(FsError::CrossDevice(format!(
+        return Err(ClusterError::CrossDevice(format!(
             "{} -> {}: a rename stays inside one bucket",
             display(name),
             display(new_name)
@@ -288,7 +298,7 @@ pub(super) fn rename(
     }
     let is_dir = node.kind == NodeKind::Dir;
     if is_dir && is_ancestor(t, ino, new_parent)? {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "cannot move directory {} into itself",
             display(name)
         )));
@@ -298,7 +308,7 @@ pub(super) fn rename(
     let mut src_nlink_delta = 0i32;
     if let Some(existing) = t.dentry(new_parent, new_name)? {
         if no_replace {
-            return Err(FsError::Exists(display(new_name)));
+            return Err(ClusterError::Exists(display(new_name)));
         }
         if existing == ino {
             // Two names of one file (or the same name): POSIX does nothing.
@@ -308,10 +318,10 @@ pub(super) fn rename(
         versions::refuse_locked_change(&target, now_ns, &display(new_name))?;
         let target_is_dir = target.kind == NodeKind::Dir;
         match (is_dir, target_is_dir) {
-            (true, false) => return Err(FsError::NotDir(display(new_name))),
-            (false, true) => return Err(FsError::IsDir(display(new_name))),
+            (true, false) => return Err(ClusterError::NotDir(display(new_name))),
+            (false, true) => return Err(ClusterError::IsDir(display(new_name))),
             (true, true) if t.has_children(existing)? => {
-                return Err(FsError::NotEmpty(display(new_name)))
+                return Err(ClusterError::NotEmpty(display(new_name)))
             }
             _ => {}
         }
@@ -379,7 +389,7 @@ fn rekey_subtree(
     old_rel: Vec<u8>,
     new_rel: Vec<u8>,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let mut stack = vec![(dir, old_rel, new_rel)];
     while let Some((d, old_rel, new_rel)) = stack.pop() {
         for (name, child) in t.children(d)? {
@@ -415,31 +425,31 @@ pub(super) fn link(
     new_parent: u64,
     new_name: &[u8],
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     check_name(new_name)?;
     let mut node = t.inode(ino)?;
     if node.kind == NodeKind::Dir {
-        return Err(FsError::PermissionDenied(
+        return Err(ClusterError::PermissionDenied(
             "hard links to directories are not allowed".into(),
         ));
     }
     if node.key_only {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "inode {ino} is an object without a path: it cannot be linked"
         )));
     }
     let dir = t.dir(new_parent)?;
     if new_parent == ROOT_INO || dir.bucket != node.bucket {
-        return Err(FsError::CrossDevice(format!(
+        return Err(ClusterError::CrossDevice(format!(
             "{}: a hard link stays inside its bucket",
             display(new_name)
         )));
     }
     if t.dentry(new_parent, new_name)?.is_some() {
-        return Err(FsError::Exists(display(new_name)));
+        return Err(ClusterError::Exists(display(new_name)));
     }
     if node.nlink >= MAX_LINKS {
-        return Err(FsError::TooManyLinks(format!("inode {ino}")));
+        return Err(ClusterError::TooManyLinks(format!("inode {ino}")));
     }
     let (bucket, key) = t.entry_key(&dir, new_name, false)?;
     if super::versions::is_versioned(t, &bucket)? {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use super::Tables;
 use crate::schema::{Inode, NodeKind};
@@ -50,7 +50,7 @@ pub(super) fn drop_link(
     node: &mut Inode,
     (parent, name): (u64, &[u8]),
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     node.nlink = node.nlink.saturating_sub(1);
     node.ctime_ns = now_ns;
     forget_dentry(node, parent, name);

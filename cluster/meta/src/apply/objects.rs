@@ -13,7 +13,7 @@
 //! A key ending in `/` with no content is a directory marker: it makes the
 //! directory explicit (it stays when emptied) instead of storing an object.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use super::nodes::{drop_link, new_inode};
 use super::{chunks, Tables};
@@ -36,7 +36,7 @@ pub(super) fn place(
     marker: bool,
     existing: Option<u64>,
     now_ns: i64,
-) -> Result<Inode, FsError> {
+) -> Result<Inode, ClusterError> {
     let mut existing = existing;
     if let Some(old) = existing {
         let node = t.inode(old)?;
@@ -53,12 +53,12 @@ pub(super) fn place(
     }
 }
 
-pub(super) fn check_key(key: &[u8]) -> Result<(), FsError> {
+pub(super) fn check_key(key: &[u8]) -> Result<(), ClusterError> {
     if key.is_empty() {
-        return Err(FsError::Invalid("empty key".into()));
+        return Err(ClusterError::Invalid("empty key".into()));
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(FsError::NameTooLong(format!(
+        return Err(ClusterError::NameTooLong(format!(
             "key of {} bytes ({MAX_KEY_LEN} at most)",
             key.len()
         )));
@@ -66,7 +66,7 @@ pub(super) fn check_key(key: &[u8]) -> Result<(), FsError> {
     Ok(())
 }
 
-pub(super) fn bucket_info(t: &Tables, bucket: &str) -> Result<BucketInfo, FsError> {
+pub(super) fn bucket_info(t: &Tables, bucket: &str) -> Result<BucketInfo, ClusterError> {
     t.bucket_info(bucket)
 }
 
@@ -93,7 +93,7 @@ fn walk_parents(
     bucket: &BucketInfo,
     segments: &[&[u8]],
     create: Option<(&ObjectSpec, i64)>,
-) -> Result<Option<u64>, FsError> {
+) -> Result<Option<u64>, ClusterError> {
     let mut cur = bucket.ino;
     for seg in segments {
         match t.dentry(cur, seg)? {
@@ -136,13 +136,13 @@ fn place_in_tree<'k>(
     marker: bool,
     spec: &ObjectSpec,
     now_ns: i64,
-) -> Result<Option<(u64, &'k [u8])>, FsError> {
+) -> Result<Option<(u64, &'k [u8])>, ClusterError> {
     let Some(segments) = path_segments(key, marker) else {
         return Ok(None);
     };
     let (last, parents) = segments
         .split_last()
-        .ok_or_else(|| FsError::Invalid("empty key".into()))?;
+        .ok_or_else(|| ClusterError::Invalid("empty key".into()))?;
     Ok(walk_parents(t, bucket, parents, Some((spec, now_ns)))?.map(|p| (p, *last)))
 }
 
@@ -179,11 +179,11 @@ fn put_object(
     spec: &ObjectSpec,
     existing: Option<u64>,
     now_ns: i64,
-) -> Result<Inode, FsError> {
+) -> Result<Inode, ClusterError> {
     let kind = match spec.kind {
         Some(NodeKind::Symlink) => {
             if spec.symlink_target.is_empty() {
-                return Err(FsError::Invalid("a symlink needs a target".into()));
+                return Err(ClusterError::Invalid("a symlink needs a target".into()));
             }
             NodeKind::Symlink
         }
@@ -257,11 +257,11 @@ fn put_marker(
     spec: &ObjectSpec,
     existing: Option<u64>,
     now_ns: i64,
-) -> Result<Inode, FsError> {
+) -> Result<Inode, ClusterError> {
     if let Some(old) = existing {
         let mut node = t.inode(old)?;
         if node.kind != NodeKind::Dir {
-            return Err(FsError::Io(format!(
+            return Err(ClusterError::Io(format!(
                 "key {} ends in `/` but names a file with a path: index out of step",
                 display(key)
             )));
@@ -298,7 +298,7 @@ fn new_dir_node(
     spec: &ObjectSpec,
     placed: Option<(u64, &[u8])>,
     now_ns: i64,
-) -> Result<Inode, FsError> {
+) -> Result<Inode, ClusterError> {
     let parent_node = match placed {
         Some((parent, _)) => t.inode(parent)?,
         None => t.inode(bucket.ino)?,
@@ -337,7 +337,7 @@ pub(super) fn remove_current(
     key: &[u8],
     ino: u64,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let bucket = info.name.as_str();
     let mut node = t.inode(ino)?;
     t.keys.remove((bucket, key)).io()?;
@@ -347,7 +347,7 @@ pub(super) fn remove_current(
     }
     let is_dir = node.kind == NodeKind::Dir;
     let out_of_step = || {
-        FsError::Io(format!(
+        ClusterError::Io(format!(
             "key {bucket}/{} has no matching path: index out of step",
             display(key)
         ))
@@ -384,7 +384,7 @@ fn remove_empty_implicit(
     bucket: &BucketInfo,
     dir: u64,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let mut cur = dir;
     while cur != bucket.ino {
         let node = t.inode(cur)?;

@@ -1,7 +1,7 @@
 //! S3's PutKey: conditions, versions, then the object placed in the keys
 //! and the tree (`objects`), its reply remembered under the request id.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use super::objects::{bucket_info, check_key, place};
 use super::{chunks, requests, versions, Tables};
@@ -22,7 +22,11 @@ pub(super) struct PutKey<'a> {
     pub protection: Option<&'a Protection>,
 }
 
-pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandReply, FsError> {
+pub(super) fn put_key(
+    t: &mut Tables,
+    p: PutKey,
+    now_ns: i64,
+) -> Result<CommandReply, ClusterError> {
     if let Some(reply) = requests::recall(t, p.request_id)? {
         return Ok(reply);
     }
@@ -34,7 +38,7 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
     let marker = match p.object.kind {
         Some(NodeKind::Dir) => {
             if !p.key.ends_with(b"/") || p.object.size != 0 || !p.object.extents.is_empty() {
-                return Err(FsError::Invalid(
+                return Err(ClusterError::Invalid(
                     "a directory marker has a key ending in `/` and no content".into(),
                 ));
             }
@@ -47,7 +51,7 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
         }
         Some(NodeKind::Symlink) => false,
         Some(kind) => {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "a {kind:?} is not an object: make it through the mount"
             )))
         }
@@ -59,7 +63,7 @@ pub(super) fn put_key(t: &mut Tables, p: PutKey, now_ns: i64) -> Result<CommandR
         chunks::raise_lengths_to_extents(t, &p.object.extents)?;
         if let Some(last) = p.object.extents.last() {
             if last.end() > p.object.size {
-                return Err(FsError::Invalid(format!(
+                return Err(ClusterError::Invalid(format!(
                     "extents reach byte {} of an object of {} bytes",
                     last.end(),
                     p.object.size
@@ -93,17 +97,17 @@ fn check_conditions(
     if_match: Option<&str>,
     if_none_match: Option<&str>,
     key: &[u8],
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     if let Some(cond) = if_none_match {
         if existing.is_some() && cond.trim() == "*" {
-            return Err(FsError::PreconditionFailed(format!(
+            return Err(ClusterError::PreconditionFailed(format!(
                 "{} exists",
                 display(key)
             )));
         }
         if let (Some(ino), cond) = (existing, cond.trim()) {
             if cond != "*" && etag_matches(&t.inode(ino)?.etag, cond) {
-                return Err(FsError::PreconditionFailed(format!(
+                return Err(ClusterError::PreconditionFailed(format!(
                     "{} has ETag {cond}",
                     display(key)
                 )));
@@ -112,12 +116,12 @@ fn check_conditions(
     }
     if let Some(cond) = if_match {
         let Some(ino) = existing else {
-            return Err(FsError::NotFound(display(key)));
+            return Err(ClusterError::NotFound(display(key)));
         };
         let cond = cond.trim();
         let etag = t.inode(ino)?.etag;
         if cond != "*" && !etag_matches(&etag, cond) {
-            return Err(FsError::PreconditionFailed(format!(
+            return Err(ClusterError::PreconditionFailed(format!(
                 "{}: ETag is {etag:?}, not {cond}",
                 display(key)
             )));

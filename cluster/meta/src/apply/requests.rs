@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::ReadableTableMetadata;
 use serde::{Deserialize, Serialize};
 
@@ -30,12 +30,12 @@ enum RememberedRequestRecord<'a> {
 impl Stored for RememberedRequest {
     const WHAT: &'static str = "remembered request";
 
-    fn encode(&self) -> Result<Vec<u8>, FsError> {
+    fn encode(&self) -> Result<Vec<u8>, ClusterError> {
         postcard::to_allocvec(&RememberedRequestRecord::V1(Cow::Borrowed(self)))
             .map_err(|e| schema::encode_err(Self::WHAT, e))
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, FsError> {
+    fn decode(bytes: &[u8]) -> Result<Self, ClusterError> {
         match postcard::from_bytes::<RememberedRequestRecord>(bytes) {
             Ok(RememberedRequestRecord::V1(v)) => Ok(v.into_owned()),
             Err(e) => Err(schema::decode_err(Self::WHAT, e)),
@@ -44,7 +44,7 @@ impl Stored for RememberedRequest {
 }
 
 /// The reply remembered under `request_id` (0: none asked).
-pub(super) fn recall(t: &Tables, request_id: u64) -> Result<Option<CommandReply>, FsError> {
+pub(super) fn recall(t: &Tables, request_id: u64) -> Result<Option<CommandReply>, ClusterError> {
     if request_id == 0 {
         return Ok(None);
     }
@@ -58,7 +58,7 @@ pub(super) fn remember(
     t: &mut Tables,
     request_id: u64,
     reply: &CommandReply,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let mut counters = t.counters()?;
     let seq = counters.next_request_seq;
     counters.next_request_seq += 1;

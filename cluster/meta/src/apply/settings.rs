@@ -2,7 +2,7 @@
 //! acts on (typed, under `protection`), and the settings the doors own and
 //! the MDS only stores (tagging, lifecycle, ...).
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::ReadableTable;
 
 use super::Tables;
@@ -13,7 +13,10 @@ use crate::schema::{self, BucketProtection, ObjectLockConfig, Stored, Versioning
 
 /// The versioning and object lock settings of `bucket` (defaults when it
 /// never had any).
-pub(super) fn bucket_protection(t: &Tables, bucket: &str) -> Result<BucketProtection, FsError> {
+pub(super) fn bucket_protection(
+    t: &Tables,
+    bucket: &str,
+) -> Result<BucketProtection, ClusterError> {
     Ok(schema::get_record::<(&str, &str), _, BucketProtection>(
         &t.bucket_settings,
         (bucket, BucketProtection::SETTING),
@@ -25,7 +28,7 @@ fn put_bucket_protection(
     t: &mut Tables,
     bucket: &str,
     settings: &BucketProtection,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let bytes = settings.encode()?;
     t.bucket_settings
         .insert((bucket, BucketProtection::SETTING), bytes.as_slice())
@@ -37,17 +40,17 @@ pub(super) fn set_versioning(
     t: &mut Tables,
     bucket: &str,
     versioning: Versioning,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     t.bucket_info(bucket)?;
     let mut settings = bucket_protection(t, bucket)?;
     match versioning {
         Versioning::Unversioned => {
-            return Err(FsError::Invalid(
+            return Err(ClusterError::Invalid(
                 "versioning can be enabled or suspended, never turned back off".into(),
             ))
         }
         Versioning::Suspended if settings.object_lock.is_some() => {
-            return Err(FsError::Conflict(format!(
+            return Err(ClusterError::Conflict(format!(
                 "bucket {bucket} has object lock: its versioning cannot be suspended"
             )))
         }
@@ -62,11 +65,11 @@ pub(super) fn set_object_lock(
     t: &mut Tables,
     bucket: &str,
     config: &ObjectLockConfig,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     t.bucket_info(bucket)?;
     let mut settings = bucket_protection(t, bucket)?;
     if settings.versioning != Versioning::Enabled {
-        return Err(FsError::Conflict(format!(
+        return Err(ClusterError::Conflict(format!(
             "versioning must be enabled on bucket {bucket} before object lock"
         )));
     }
@@ -77,7 +80,7 @@ pub(super) fn set_object_lock(
 
 /// A new bucket made with object lock: versioning enabled, no default
 /// retention yet.
-pub(super) fn init_locked_bucket(t: &mut Tables, bucket: &str) -> Result<(), FsError> {
+pub(super) fn init_locked_bucket(t: &mut Tables, bucket: &str) -> Result<(), ClusterError> {
     put_bucket_protection(
         t,
         bucket,
@@ -95,10 +98,10 @@ pub(super) fn set_setting(
     bucket: &str,
     name: &str,
     value: Option<&[u8]>,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     t.bucket_info(bucket)?;
     if is_reserved_setting(name) || name.is_empty() {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "bucket setting `{name}` cannot be set this way"
         )));
     }
@@ -114,7 +117,7 @@ pub(super) fn set_setting(
 }
 
 /// Removes every setting of a bucket being deleted.
-pub(super) fn forget_settings(t: &mut Tables, bucket: &str) -> Result<(), FsError> {
+pub(super) fn forget_settings(t: &mut Tables, bucket: &str) -> Result<(), ClusterError> {
     let names: Vec<String> = {
         let mut names = Vec::new();
         for entry in t.bucket_settings.range((bucket, "")..).io()? {
@@ -134,7 +137,7 @@ pub(super) fn forget_settings(t: &mut Tables, bucket: &str) -> Result<(), FsErro
 }
 
 /// Whether any version or delete marker of the bucket is kept.
-pub(super) fn bucket_has_versions(t: &Tables, bucket: &str) -> Result<bool, FsError> {
+pub(super) fn bucket_has_versions(t: &Tables, bucket: &str) -> Result<bool, ClusterError> {
     let start: (&str, &[u8], u64) = (bucket, &[], 0);
     match t.versions.range(start..).io()?.next() {
         Some(entry) => Ok(entry.io()?.0.value().0 == bucket),

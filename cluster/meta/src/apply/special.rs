@@ -10,7 +10,7 @@
 //! leaves them keyless. An object PUT at the path of one is stored key-only
 //! (its path is taken by a node of another kind).
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use super::namespace::{self, NewNode};
 use super::Tables;
@@ -22,23 +22,23 @@ pub(super) fn create(
     n: NewNode,
     rdev: u64,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     if !n.kind.is_special() {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "{:?} is not a FIFO, socket or device node",
             n.kind
         )));
     }
     let device = matches!(n.kind, NodeKind::CharDev | NodeKind::BlockDev);
     if rdev != 0 && !device {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "a {:?} has no device number",
             n.kind
         )));
     }
     let reply = namespace::create(t, n, now_ns)?;
     let CommandReply::Node(mut node) = reply else {
-        return Err(FsError::Io("create answered no node".into()));
+        return Err(ClusterError::Io("create answered no node".into()));
     };
     if node.rdev != rdev {
         node.rdev = rdev;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::ReadableTable;
 
 use super::objects::{bucket_info, check_key};
@@ -21,12 +21,12 @@ use crate::schema::{self, Extent, PartInfo, Protection, Stored, UploadInfo};
 /// S3's limit on part numbers.
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
-fn get_upload(t: &Tables, upload_id: &str) -> Result<UploadInfo, FsError> {
+fn get_upload(t: &Tables, upload_id: &str) -> Result<UploadInfo, ClusterError> {
     schema::get_record::<&str, _, UploadInfo>(&t.uploads, upload_id)?
-        .ok_or_else(|| FsError::NotFound(format!("upload {upload_id}")))
+        .ok_or_else(|| ClusterError::NotFound(format!("upload {upload_id}")))
 }
 
-fn put_upload(t: &mut Tables, upload: &UploadInfo) -> Result<(), FsError> {
+fn put_upload(t: &mut Tables, upload: &UploadInfo) -> Result<(), ClusterError> {
     let bytes = upload.encode()?;
     t.uploads
         .insert(upload.upload_id.as_str(), bytes.as_slice())
@@ -35,7 +35,7 @@ fn put_upload(t: &mut Tables, upload: &UploadInfo) -> Result<(), FsError> {
 }
 
 /// Removes an upload and releases all its parts.
-fn end_upload(t: &mut Tables, upload: &UploadInfo) -> Result<(), FsError> {
+fn end_upload(t: &mut Tables, upload: &UploadInfo) -> Result<(), ClusterError> {
     for part in upload.parts.values() {
         chunks::release_chunks(t, &part.extents)?;
     }
@@ -57,14 +57,16 @@ pub(super) fn create_upload(
     object: &ObjectSpec,
     upload_id: &str,
     created_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     check_key(key)?;
     bucket_info(t, bucket)?;
     if upload_id.is_empty() || upload_id.len() > 256 {
-        return Err(FsError::Invalid("an upload id has 1 to 256 bytes".into()));
+        return Err(ClusterError::Invalid(
+            "an upload id has 1 to 256 bytes".into(),
+        ));
     }
     if t.uploads.get(upload_id).io()?.is_some() {
-        return Err(FsError::Exists(format!("upload {upload_id}")));
+        return Err(ClusterError::Exists(format!("upload {upload_id}")));
     }
     let upload = UploadInfo {
         bucket: bucket.to_string(),
@@ -90,17 +92,17 @@ pub(super) fn put_part(
     upload_id: &str,
     part: &PartInfo,
     chunk_lengths: &[(u64, u64)],
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let mut upload = get_upload(t, upload_id)?;
     if part.part_number == 0 || part.part_number > MAX_PART_NUMBER {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "part number {}: 1 to {MAX_PART_NUMBER}",
             part.part_number
         )));
     }
     chunks::check_extents(&part.extents, t.chunk_size()?)?;
     if part.extents.last().is_some_and(|e| e.end() > part.size) {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "part {}: extents reach past its {} bytes",
             part.part_number, part.size
         )));
@@ -135,13 +137,13 @@ pub(super) fn complete_upload(
     t: &mut Tables,
     c: Complete,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     if let Some(reply) = requests::recall(t, c.request_id)? {
         return Ok(reply);
     }
     let upload = get_upload(t, c.upload_id)?;
     if c.part_numbers.is_empty() {
-        return Err(FsError::Invalid(
+        return Err(ClusterError::Invalid(
             "a multipart upload completes with at least one part".into(),
         ));
     }
@@ -150,13 +152,13 @@ pub(super) fn complete_upload(
     let mut previous = 0u32;
     for &number in c.part_numbers {
         if number <= previous {
-            return Err(FsError::Invalid(format!(
+            return Err(ClusterError::Invalid(format!(
                 "part {number} listed after part {previous}: parts must be in ascending order"
             )));
         }
         previous = number;
         let part = upload.parts.get(&number).ok_or_else(|| {
-            FsError::Invalid(format!(
+            ClusterError::Invalid(format!(
                 "part {number} was not uploaded to upload {}",
                 c.upload_id
             ))
@@ -167,7 +169,7 @@ pub(super) fn complete_upload(
         }));
         offset = offset
             .checked_add(part.size)
-            .ok_or_else(|| FsError::Invalid("object size overflows".into()))?;
+            .ok_or_else(|| ClusterError::Invalid("object size overflows".into()))?;
     }
     let mut object = ObjectSpec {
         size: offset,
@@ -204,14 +206,14 @@ pub(super) fn complete_upload(
     Ok(reply)
 }
 
-pub(super) fn abort_upload(t: &mut Tables, upload_id: &str) -> Result<CommandReply, FsError> {
+pub(super) fn abort_upload(t: &mut Tables, upload_id: &str) -> Result<CommandReply, ClusterError> {
     let upload = get_upload(t, upload_id)?;
     end_upload(t, &upload)?;
     Ok(CommandReply::Done)
 }
 
 /// Whether a multipart upload of `bucket` is in progress.
-pub(super) fn bucket_has_uploads(t: &Tables, bucket: &str) -> Result<bool, FsError> {
+pub(super) fn bucket_has_uploads(t: &Tables, bucket: &str) -> Result<bool, ClusterError> {
     let start: (&str, &[u8], &str) = (bucket, &[], "");
     match t.upload_index.range(start..).io()?.next() {
         Some(entry) => Ok(entry.io()?.0.value().0 == bucket),

@@ -21,7 +21,7 @@
 //! Invariant: the current object of a key (its inode) is newer than every
 //! row of the key in `versions` (promotion takes the newest row).
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::ReadableTable;
 
 use super::objects::{self, bucket_info, check_key};
@@ -37,7 +37,7 @@ use crate::schema::{
 
 // ---------------------------------------------------------- version rows ---
 
-fn next_version(t: &mut Tables, null: bool) -> Result<VersionId, FsError> {
+fn next_version(t: &mut Tables, null: bool) -> Result<VersionId, ClusterError> {
     let seq = schema::get_record::<&str, _, VersionCounter>(&t.meta, META_VERSION_SEQ)?
         .map_or(1, |c| c.next);
     let bytes = VersionCounter { next: seq + 1 }.encode()?;
@@ -46,7 +46,7 @@ fn next_version(t: &mut Tables, null: bool) -> Result<VersionId, FsError> {
 }
 
 /// The rows of `key`, newest first.
-fn rows(t: &Tables, bucket: &str, key: &[u8]) -> Result<Vec<ObjectVersion>, FsError> {
+fn rows(t: &Tables, bucket: &str, key: &[u8]) -> Result<Vec<ObjectVersion>, ClusterError> {
     let mut out = Vec::new();
     let start: (&str, &[u8], u64) = (bucket, key, 0);
     for entry in t.versions.range(start..).io()? {
@@ -60,7 +60,12 @@ fn rows(t: &Tables, bucket: &str, key: &[u8]) -> Result<Vec<ObjectVersion>, FsEr
     Ok(out)
 }
 
-fn put_row(t: &mut Tables, bucket: &str, key: &[u8], row: &ObjectVersion) -> Result<(), FsError> {
+fn put_row(
+    t: &mut Tables,
+    bucket: &str,
+    key: &[u8],
+    row: &ObjectVersion,
+) -> Result<(), ClusterError> {
     let bytes = row.encode()?;
     t.versions
         .insert((bucket, key, row.id.rank()), bytes.as_slice())
@@ -74,7 +79,7 @@ fn remove_row(
     bucket: &str,
     key: &[u8],
     row: &ObjectVersion,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     t.versions.remove((bucket, key, row.id.rank())).io()?;
     chunks::release_chunks(t, &row.layout)
 }
@@ -87,7 +92,7 @@ fn keep_as_noncurrent(
     key: &[u8],
     node: &Inode,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let row = ObjectVersion {
         id: node.version,
         delete_marker: false,
@@ -119,7 +124,7 @@ fn add_marker(
     key: &[u8],
     id: VersionId,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let row = ObjectVersion {
         id,
         delete_marker: true,
@@ -151,9 +156,9 @@ fn refuse_if_protected(
     bucket: &str,
     key: &[u8],
     id: VersionId,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     match protection.forbids_delete(now_ns, bypass) {
-        Some(why) => Err(FsError::PermissionDenied(format!(
+        Some(why) => Err(ClusterError::PermissionDenied(format!(
             "version {} of {bucket}/{} cannot be removed: {why}",
             id.to_wire(),
             display(key)
@@ -169,7 +174,7 @@ fn drop_null_row(
     key: &[u8],
     now_ns: i64,
     bypass: bool,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     if let Some(row) = rows(t, bucket, key)?.into_iter().find(|r| r.id.null) {
         if !row.delete_marker {
             refuse_if_protected(&row.protection, now_ns, bypass, bucket, key, row.id)?;
@@ -187,12 +192,12 @@ pub(super) fn new_protection(
     settings: &BucketProtection,
     asked: Option<&Protection>,
     now_ns: i64,
-) -> Result<Protection, FsError> {
+) -> Result<Protection, ClusterError> {
     let mut protection = asked.cloned().unwrap_or_default();
     match settings.object_lock {
         None => {
             if protection.retention.is_some() || protection.legal_hold {
-                return Err(FsError::Invalid(
+                return Err(ClusterError::Invalid(
                     "the bucket has no object lock configuration: no retention or legal hold"
                         .into(),
                 ));
@@ -219,7 +224,7 @@ pub(super) fn make_room(
     existing: Option<u64>,
     versioning: Versioning,
     now_ns: i64,
-) -> Result<VersionId, FsError> {
+) -> Result<VersionId, ClusterError> {
     match versioning {
         Versioning::Unversioned => Ok(VersionId::UNVERSIONED),
         Versioning::Enabled => {
@@ -258,9 +263,13 @@ pub(super) fn make_room(
 /// content (write, truncate, unlink, rename from or over it) is refused
 /// with EPERM while the version is under retention or legal hold: the
 /// mount has no way to make such a change without touching the version.
-pub(super) fn refuse_locked_change(node: &Inode, now_ns: i64, what: &str) -> Result<(), FsError> {
+pub(super) fn refuse_locked_change(
+    node: &Inode,
+    now_ns: i64,
+    what: &str,
+) -> Result<(), ClusterError> {
     match node.protection.forbids_delete(now_ns, false) {
-        Some(why) if node.kind != NodeKind::Dir => Err(FsError::NotPermitted(format!(
+        Some(why) if node.kind != NodeKind::Dir => Err(ClusterError::NotPermitted(format!(
             "{what} cannot be changed: {why}"
         ))),
         _ => Ok(()),
@@ -272,7 +281,11 @@ pub(super) fn refuse_locked_change(node: &Inode, now_ns: i64, what: &str) -> Res
 /// before is kept as a noncurrent version, as an overwriting PUT keeps it,
 /// and `node` becomes a new version; the caller changes and stores `node`
 /// afterwards. Refused while the version is locked.
-pub(super) fn on_rewrite(t: &mut Tables, node: &mut Inode, now_ns: i64) -> Result<(), FsError> {
+pub(super) fn on_rewrite(
+    t: &mut Tables,
+    node: &mut Inode,
+    now_ns: i64,
+) -> Result<(), ClusterError> {
     refuse_locked_change(node, now_ns, &format!("inode {}", node.ino))?;
     if node.bucket == 0 {
         return Ok(());
@@ -310,7 +323,7 @@ pub(super) fn before_rewrite(
     ino: u64,
     continues: &str,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let mut node = t.inode(ino)?;
     if node.kind != NodeKind::File {
         return Ok(());
@@ -338,7 +351,7 @@ pub(super) fn delete_object(
     version_id: Option<&str>,
     bypass: bool,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     check_key(key)?;
     let info = bucket_info(t, bucket)?;
     let settings = settings::bucket_protection(t, bucket)?;
@@ -391,10 +404,11 @@ fn delete_current(
     current: Option<u64>,
     versioning: Versioning,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     let bucket = info.name.as_str();
     if versioning == Versioning::Unversioned {
-        let ino = current.ok_or_else(|| FsError::NotFound(format!("{bucket}/{}", display(key))))?;
+        let ino =
+            current.ok_or_else(|| ClusterError::NotFound(format!("{bucket}/{}", display(key))))?;
         objects::remove_current(t, info, key, ino, now_ns)?;
         return Ok(deleted(VersionId::UNVERSIONED, false));
     }
@@ -418,7 +432,7 @@ fn retire(
     node: Option<&Inode>,
     versioning: Versioning,
     now_ns: i64,
-) -> Result<VersionId, FsError> {
+) -> Result<VersionId, ClusterError> {
     if let Some(node) = node {
         if versioning == Versioning::Suspended && node.version.null {
             refuse_if_protected(&node.protection, now_ns, false, bucket, key, node.version)?;
@@ -444,7 +458,7 @@ pub(super) fn on_claim(
     node: &mut Inode,
     displaced: Option<u64>,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let settings = settings::bucket_protection(t, bucket)?;
     if settings.versioning != Versioning::Unversioned {
         if node.kind != NodeKind::Dir && node.nlink > 1 {
@@ -459,14 +473,14 @@ pub(super) fn on_claim(
 
 /// A hard link in a versioned bucket: refused (EPERM, as link(2) answers
 /// on a filesystem without hard links).
-pub(super) fn hard_links_refused(bucket: &str) -> FsError {
-    FsError::NotPermitted(format!(
+pub(super) fn hard_links_refused(bucket: &str) -> ClusterError {
+    ClusterError::NotPermitted(format!(
         "bucket {bucket} keeps S3 versions: a file there has one name (no hard links)"
     ))
 }
 
 /// Whether `bucket` keeps versions (versioning enabled or suspended).
-pub(super) fn is_versioned(t: &Tables, bucket: &str) -> Result<bool, FsError> {
+pub(super) fn is_versioned(t: &Tables, bucket: &str) -> Result<bool, ClusterError> {
     Ok(settings::bucket_protection(t, bucket)?.versioning != Versioning::Unversioned)
 }
 
@@ -479,7 +493,7 @@ pub(super) fn on_release(
     key: &[u8],
     ino: u64,
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let settings = settings::bucket_protection(t, bucket)?;
     if settings.versioning == Versioning::Unversioned {
         return Ok(());
@@ -498,7 +512,7 @@ fn promote_newest(
     info: &BucketInfo,
     key: &[u8],
     now_ns: i64,
-) -> Result<(), FsError> {
+) -> Result<(), ClusterError> {
     let bucket = info.name.as_str();
     let Some(row) = rows(t, bucket, key)?.into_iter().next() else {
         return Ok(());
@@ -543,18 +557,18 @@ pub(super) fn set_protection(
     change: &ProtectionChange,
     bypass: bool,
     now_ns: i64,
-) -> Result<CommandReply, FsError> {
+) -> Result<CommandReply, ClusterError> {
     check_key(key)?;
     bucket_info(t, bucket)?;
     let settings = settings::bucket_protection(t, bucket)?;
     if (change.retention.is_some() || change.legal_hold.is_some()) && settings.object_lock.is_none()
     {
-        return Err(FsError::Invalid(format!(
+        return Err(ClusterError::Invalid(format!(
             "bucket {bucket} has no object lock configuration"
         )));
     }
     let wanted = version_id.map(VersionRef::parse).transpose()?;
-    let not_found = || FsError::NotFound(format!("{bucket}/{}", display(key)));
+    let not_found = || ClusterError::NotFound(format!("{bucket}/{}", display(key)));
     if let Some(ino) = t.key(bucket, key)? {
         let mut node = t.inode(ino)?;
         if wanted.is_none_or(|w| w.names(node.version)) {
@@ -571,7 +585,7 @@ pub(super) fn set_protection(
     };
     let mut row = row.cloned().ok_or_else(not_found)?;
     if row.delete_marker {
-        return Err(FsError::NotSupported(format!(
+        return Err(ClusterError::NotSupported(format!(
             "version {} of {bucket}/{} is a delete marker",
             row.id.to_wire(),
             display(key)
@@ -588,7 +602,7 @@ fn changed(
     change: &ProtectionChange,
     now_ns: i64,
     bypass: bool,
-) -> Result<Protection, FsError> {
+) -> Result<Protection, ClusterError> {
     let mut next = current.clone();
     if let Some(tags) = &change.tags {
         next.tags = tags.clone();
@@ -614,7 +628,7 @@ fn changed(
                     && w.until_ns >= old.until_ns
             });
             if !allowed && !raising_to_compliance {
-                return Err(FsError::PermissionDenied(format!(
+                return Err(ClusterError::PermissionDenied(format!(
                     "{:?} retention until {} ns may only be extended",
                     old.mode, old.until_ns
                 )));
@@ -664,7 +678,10 @@ mod tests {
             (None, true),
         ] {
             let err = changed(&cur, &change(wanted), 10, bypass).unwrap_err();
-            assert!(matches!(err, FsError::PermissionDenied(_)), "{wanted:?}");
+            assert!(
+                matches!(err, ClusterError::PermissionDenied(_)),
+                "{wanted:?}"
+            );
         }
         // Past its date the version is free again.
         assert!(changed(&cur, &change(None), 100, false).is_ok());

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use super::Reader;
 use crate::error::OrIo;
@@ -20,7 +20,7 @@ impl Reader {
         bucket: &str,
         after: &[u8],
         limit: usize,
-    ) -> Result<(Vec<KeyVersions>, bool), FsError> {
+    ) -> Result<(Vec<KeyVersions>, bool), ClusterError> {
         self.bucket(bucket)?;
         let limit = limit.max(1);
         let keys = self.table(schema::KEYS)?;
@@ -101,7 +101,7 @@ impl Reader {
     }
 
     /// Every incomplete multipart upload of `bucket`, in key order.
-    pub fn lifecycle_uploads(&self, bucket: &str) -> Result<Vec<UploadSeen>, FsError> {
+    pub fn lifecycle_uploads(&self, bucket: &str) -> Result<Vec<UploadSeen>, ClusterError> {
         let mut out = Vec::new();
         let (mut key_marker, mut id_marker) = (Vec::new(), String::new());
         loop {

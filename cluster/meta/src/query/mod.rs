@@ -1,7 +1,7 @@
 //! Read-only queries, each on one redb read transaction (a consistent
 //! snapshot), without going through the committer.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
 };
@@ -46,7 +46,7 @@ fn page_limit(limit: u32, default: usize) -> usize {
 }
 
 impl Reader {
-    pub fn new(db: &Database) -> Result<Reader, FsError> {
+    pub fn new(db: &Database) -> Result<Reader, ClusterError> {
         Ok(Reader {
             txn: db.begin_read().io()?,
         })
@@ -55,40 +55,40 @@ impl Reader {
     fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
         def: TableDefinition<K, V>,
-    ) -> Result<ReadOnlyTable<K, V>, FsError> {
+    ) -> Result<ReadOnlyTable<K, V>, ClusterError> {
         self.txn.open_table(def).io()
     }
 
-    pub fn cluster_meta(&self) -> Result<ClusterMeta, FsError> {
+    pub fn cluster_meta(&self) -> Result<ClusterMeta, ClusterError> {
         schema::get_record::<&str, _, ClusterMeta>(
             &self.table(schema::META)?,
             schema::META_CLUSTER,
         )?
-        .ok_or_else(|| FsError::Io("metadata store has no cluster record".into()))
+        .ok_or_else(|| ClusterError::Io("metadata store has no cluster record".into()))
     }
 
-    pub fn inode(&self, ino: u64) -> Result<Inode, FsError> {
+    pub fn inode(&self, ino: u64) -> Result<Inode, ClusterError> {
         schema::get_inode(&self.table(schema::INODES)?, ino)
     }
 
-    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Inode, FsError> {
+    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Inode, ClusterError> {
         check_name(name)?;
         let inodes = self.table(schema::INODES)?;
         let dir = schema::get_inode(&inodes, parent)?;
         if dir.kind != NodeKind::Dir {
-            return Err(FsError::NotDir(format!("inode {parent}")));
+            return Err(ClusterError::NotDir(format!("inode {parent}")));
         }
         let ino = schema::get_dentry(&self.table(schema::DENTRIES)?, parent, name)?
-            .ok_or_else(|| FsError::NotFound(String::from_utf8_lossy(name).into_owned()))?;
+            .ok_or_else(|| ClusterError::NotFound(String::from_utf8_lossy(name).into_owned()))?;
         schema::get_inode(&inodes, ino)
     }
 
     /// Entries of a directory after `after` (exclusive), in name order.
-    pub fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<Page, FsError> {
+    pub fn readdir(&self, ino: u64, after: &[u8], limit: u32) -> Result<Page, ClusterError> {
         let inodes = self.table(schema::INODES)?;
         let dir = schema::get_inode(&inodes, ino)?;
         if dir.kind != NodeKind::Dir {
-            return Err(FsError::NotDir(format!("inode {ino}")));
+            return Err(ClusterError::NotDir(format!("inode {ino}")));
         }
         let limit = page_limit(limit, DEFAULT_READDIR_LIMIT);
         let dentries = self.table(schema::DENTRIES)?;
@@ -113,12 +113,12 @@ impl Reader {
         Ok(page)
     }
 
-    pub fn bucket(&self, name: &str) -> Result<BucketInfo, FsError> {
+    pub fn bucket(&self, name: &str) -> Result<BucketInfo, ClusterError> {
         schema::get_record::<&str, _, BucketInfo>(&self.table(schema::BUCKETS)?, name)?
-            .ok_or_else(|| FsError::NotFound(format!("bucket {name}")))
+            .ok_or_else(|| ClusterError::NotFound(format!("bucket {name}")))
     }
 
-    pub fn buckets(&self) -> Result<Vec<BucketInfo>, FsError> {
+    pub fn buckets(&self) -> Result<Vec<BucketInfo>, ClusterError> {
         let table = self.table(schema::BUCKETS)?;
         let mut out = Vec::new();
         for entry in table.iter().io()? {
@@ -128,7 +128,7 @@ impl Reader {
         Ok(out)
     }
 
-    pub fn get_key(&self, bucket: &str, key: &[u8]) -> Result<Inode, FsError> {
+    pub fn get_key(&self, bucket: &str, key: &[u8]) -> Result<Inode, ClusterError> {
         self.bucket(bucket)?;
         let ino = self
             .table(schema::KEYS)?
@@ -136,7 +136,7 @@ impl Reader {
             .io()?
             .map(|g| g.value())
             .ok_or_else(|| {
-                FsError::NotFound(format!("{bucket}/{}", String::from_utf8_lossy(key)))
+                ClusterError::NotFound(format!("{bucket}/{}", String::from_utf8_lossy(key)))
             })?;
         self.inode(ino)
     }
@@ -149,7 +149,7 @@ impl Reader {
         prefix: &[u8],
         start_after: &[u8],
         limit: u32,
-    ) -> Result<Page, FsError> {
+    ) -> Result<Page, ClusterError> {
         self.bucket(bucket)?;
         let limit = page_limit(limit, DEFAULT_LIST_LIMIT);
         let inodes = self.table(schema::INODES)?;
@@ -180,13 +180,13 @@ impl Reader {
         Ok(page)
     }
 
-    pub fn chunk(&self, chunk_id: u64) -> Result<ChunkInfo, FsError> {
+    pub fn chunk(&self, chunk_id: u64) -> Result<ChunkInfo, ClusterError> {
         schema::get_record::<u64, _, ChunkInfo>(&self.table(schema::CHUNKS)?, chunk_id)?
-            .ok_or_else(|| FsError::NotFound(format!("chunk {chunk_id}")))
+            .ok_or_else(|| ClusterError::NotFound(format!("chunk {chunk_id}")))
     }
 
     /// Every chunk, for statistics.
-    pub fn chunks(&self) -> Result<Vec<(u64, ChunkInfo)>, FsError> {
+    pub fn chunks(&self) -> Result<Vec<(u64, ChunkInfo)>, ClusterError> {
         let table = self.table(schema::CHUNKS)?;
         let mut out = Vec::new();
         for entry in table.iter().io()? {
@@ -196,11 +196,11 @@ impl Reader {
         Ok(out)
     }
 
-    pub fn chunk_server(&self, cs_id: u32) -> Result<Option<ChunkServerInfo>, FsError> {
+    pub fn chunk_server(&self, cs_id: u32) -> Result<Option<ChunkServerInfo>, ClusterError> {
         schema::get_record::<u32, _, ChunkServerInfo>(&self.table(schema::CHUNK_SERVERS)?, cs_id)
     }
 
-    pub fn chunk_servers(&self) -> Result<Vec<ChunkServerInfo>, FsError> {
+    pub fn chunk_servers(&self) -> Result<Vec<ChunkServerInfo>, ClusterError> {
         let table = self.table(schema::CHUNK_SERVERS)?;
         let mut out = Vec::new();
         for entry in table.iter().io()? {
@@ -211,12 +211,12 @@ impl Reader {
     }
 
     /// Number of replicas the chunk map places on a CS.
-    pub fn replica_count(&self, cs_id: u32) -> Result<u64, FsError> {
+    pub fn replica_count(&self, cs_id: u32) -> Result<u64, ClusterError> {
         Ok(schema::range_cs(&self.table(schema::REPLICA_INDEX)?, cs_id)?.len() as u64)
     }
 
     /// Whether deletions are queued for a CS.
-    pub fn has_pending_deletes(&self, cs_id: u32) -> Result<bool, FsError> {
+    pub fn has_pending_deletes(&self, cs_id: u32) -> Result<bool, ClusterError> {
         let table = self.table(schema::REPLICA_DELETES)?;
         let mut range = table.range((cs_id, 0u64)..).io()?;
         match range.next() {
@@ -226,7 +226,7 @@ impl Reader {
     }
 
     /// Every queued replica deletion, as (cs id, chunk id).
-    pub fn pending_deletes(&self) -> Result<std::collections::BTreeSet<(u32, u64)>, FsError> {
+    pub fn pending_deletes(&self) -> Result<std::collections::BTreeSet<(u32, u64)>, ClusterError> {
         let table = self.table(schema::REPLICA_DELETES)?;
         let mut out = std::collections::BTreeSet::new();
         for entry in table.iter().io()? {
@@ -239,11 +239,11 @@ impl Reader {
     /// (inode count, bytes in files) — a full scan, for Stat.
     /// Inodes in the namespace, without reading them (redb keeps a
     /// table's length).
-    pub fn inode_count(&self) -> Result<u64, FsError> {
+    pub fn inode_count(&self) -> Result<u64, ClusterError> {
         redb::ReadableTableMetadata::len(&self.table(schema::INODES)?).io()
     }
 
-    pub fn inode_totals(&self) -> Result<(u64, u64), FsError> {
+    pub fn inode_totals(&self) -> Result<(u64, u64), ClusterError> {
         let table = self.table(schema::INODES)?;
         let mut count = 0u64;
         let mut bytes = 0u64;
@@ -258,12 +258,12 @@ impl Reader {
         Ok((count, bytes))
     }
 
-    pub fn access_key(&self, key_id: &str) -> Result<AccessKeyInfo, FsError> {
+    pub fn access_key(&self, key_id: &str) -> Result<AccessKeyInfo, ClusterError> {
         schema::get_record::<&str, _, AccessKeyInfo>(&self.table(schema::ACCESS_KEYS)?, key_id)?
-            .ok_or_else(|| FsError::NotFound(format!("access key {key_id}")))
+            .ok_or_else(|| ClusterError::NotFound(format!("access key {key_id}")))
     }
 
-    pub fn access_keys(&self) -> Result<Vec<AccessKeyInfo>, FsError> {
+    pub fn access_keys(&self) -> Result<Vec<AccessKeyInfo>, ClusterError> {
         let table = self.table(schema::ACCESS_KEYS)?;
         let mut out = Vec::new();
         for entry in table.iter().io()? {
@@ -273,9 +273,9 @@ impl Reader {
         Ok(out)
     }
 
-    pub fn upload(&self, upload_id: &str) -> Result<UploadInfo, FsError> {
+    pub fn upload(&self, upload_id: &str) -> Result<UploadInfo, ClusterError> {
         schema::get_record::<&str, _, UploadInfo>(&self.table(schema::UPLOADS)?, upload_id)?
-            .ok_or_else(|| FsError::NotFound(format!("upload {upload_id}")))
+            .ok_or_else(|| ClusterError::NotFound(format!("upload {upload_id}")))
     }
 
     /// Uploads of a bucket whose key starts with `prefix`, in (key, upload
@@ -289,7 +289,7 @@ impl Reader {
         key_marker: &[u8],
         upload_id_marker: &str,
         limit: u32,
-    ) -> Result<(Vec<UploadInfo>, bool), FsError> {
+    ) -> Result<(Vec<UploadInfo>, bool), ClusterError> {
         self.bucket(bucket)?;
         let limit = page_limit(limit, DEFAULT_LIST_LIMIT);
         let index = self.table(schema::UPLOAD_INDEX)?;
@@ -320,7 +320,7 @@ impl Reader {
                 break;
             }
             let upload = schema::get_record::<&str, _, UploadInfo>(&uploads, id)?
-                .ok_or_else(|| FsError::Io(format!("upload {id} is indexed but missing")))?;
+                .ok_or_else(|| ClusterError::Io(format!("upload {id} is indexed but missing")))?;
             out.push(upload);
         }
         Ok((out, more))

@@ -6,7 +6,7 @@
 
 use std::iter::Peekable;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use super::{page_limit, Reader, DEFAULT_LIST_LIMIT};
 use crate::error::OrIo;
@@ -83,7 +83,7 @@ impl Reader {
     /// Whether a write into file `ino` may keep its current content as a
     /// version (its bucket's versioning says so): then no committed chunk
     /// of it may be written in place.
-    pub fn rewrite_keeps_version(&self, ino: u64) -> Result<bool, FsError> {
+    pub fn rewrite_keeps_version(&self, ino: u64) -> Result<bool, ClusterError> {
         let node = self.inode(ino)?;
         if node.bucket == 0 {
             return Ok(false);
@@ -95,7 +95,7 @@ impl Reader {
     }
 
     /// The versioning and object lock settings of a bucket.
-    pub fn bucket_protection(&self, bucket: &str) -> Result<BucketProtection, FsError> {
+    pub fn bucket_protection(&self, bucket: &str) -> Result<BucketProtection, ClusterError> {
         self.bucket(bucket)?;
         Ok(schema::get_record::<(&str, &str), _, BucketProtection>(
             &self.table(schema::BUCKET_SETTINGS)?,
@@ -105,7 +105,11 @@ impl Reader {
     }
 
     /// A setting the doors own, as they wrote it (`None`: never set).
-    pub fn bucket_setting(&self, bucket: &str, name: &str) -> Result<Option<Vec<u8>>, FsError> {
+    pub fn bucket_setting(
+        &self,
+        bucket: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, ClusterError> {
         self.bucket(bucket)?;
         Ok(self
             .table(schema::BUCKET_SETTINGS)?
@@ -114,7 +118,7 @@ impl Reader {
             .map(|g| g.value().to_vec()))
     }
 
-    fn key_rows(&self, bucket: &str, key: &[u8]) -> Result<Vec<ObjectVersion>, FsError> {
+    fn key_rows(&self, bucket: &str, key: &[u8]) -> Result<Vec<ObjectVersion>, ClusterError> {
         let table = self.table(schema::VERSIONS)?;
         let start: (&str, &[u8], u64) = (bucket, key, 0);
         let mut out = Vec::new();
@@ -137,11 +141,11 @@ impl Reader {
         bucket: &str,
         key: &[u8],
         version_id: Option<&str>,
-    ) -> Result<VersionView, FsError> {
+    ) -> Result<VersionView, ClusterError> {
         let info = self.bucket(bucket)?;
         let wanted = version_id.map(VersionRef::parse).transpose()?;
         let not_found = || {
-            FsError::NotFound(format!(
+            ClusterError::NotFound(format!(
                 "{bucket}/{}{}",
                 String::from_utf8_lossy(key),
                 version_id
@@ -186,7 +190,7 @@ impl Reader {
         key_marker: &[u8],
         version_marker: &str,
         limit: u32,
-    ) -> Result<(Vec<VersionView>, bool), FsError> {
+    ) -> Result<(Vec<VersionView>, bool), ClusterError> {
         let info = self.bucket(bucket)?;
         let limit = page_limit(limit, DEFAULT_LIST_LIMIT);
         // On the marker key, versions with a seq at or above this are
@@ -200,7 +204,7 @@ impl Reader {
                     let null = self.get_version(bucket, key_marker, Some("null"));
                     match null {
                         Ok(v) => Some(v.id.seq),
-                        Err(FsError::NotFound(_)) => None,
+                        Err(ClusterError::NotFound(_)) => None,
                         Err(e) => return Err(e),
                     }
                 }
@@ -287,9 +291,9 @@ impl Reader {
 fn peek_key<I, T>(
     iter: &mut Peekable<I>,
     key_of: impl Fn(&T) -> &Vec<u8>,
-) -> Result<Option<Vec<u8>>, FsError>
+) -> Result<Option<Vec<u8>>, ClusterError>
 where
-    I: Iterator<Item = Result<T, FsError>>,
+    I: Iterator<Item = Result<T, ClusterError>>,
 {
     match iter.peek() {
         None => Ok(None),

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use serde::{Deserialize, Serialize};
 
 use super::{decode_err, encode_err, Extent, Inode, NodeKind, Protection, Stored, VersionId};
@@ -149,12 +149,12 @@ impl From<InodeV2> for Inode {
 impl Stored for Inode {
     const WHAT: &'static str = "inode";
 
-    fn encode(&self) -> Result<Vec<u8>, FsError> {
+    fn encode(&self) -> Result<Vec<u8>, ClusterError> {
         postcard::to_allocvec(&InodeRecord::V3(Cow::Borrowed(self)))
             .map_err(|e| encode_err(Self::WHAT, e))
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, FsError> {
+    fn decode(bytes: &[u8]) -> Result<Self, ClusterError> {
         match postcard::from_bytes::<InodeRecord>(bytes) {
             Ok(InodeRecord::V1(v)) => Ok(InodeV2::from(v.into_owned()).into()),
             Ok(InodeRecord::V2(v)) => Ok(v.into_owned().into()),

@@ -28,7 +28,7 @@
 
 use std::{borrow::Cow, collections::BTreeMap};
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -356,16 +356,16 @@ pub struct UploadInfo {
 pub trait Stored: Sized + Clone {
     /// What it is, for error messages.
     const WHAT: &'static str;
-    fn encode(&self) -> Result<Vec<u8>, FsError>;
-    fn decode(bytes: &[u8]) -> Result<Self, FsError>;
+    fn encode(&self) -> Result<Vec<u8>, ClusterError>;
+    fn decode(bytes: &[u8]) -> Result<Self, ClusterError>;
 }
 
-pub(crate) fn encode_err(what: &str, e: postcard::Error) -> FsError {
-    FsError::Io(format!("cannot encode {what}: {e}"))
+pub(crate) fn encode_err(what: &str, e: postcard::Error) -> ClusterError {
+    ClusterError::Io(format!("cannot encode {what}: {e}"))
 }
 
-pub(crate) fn decode_err(what: &str, e: postcard::Error) -> FsError {
-    FsError::Io(format!("damaged {what} record in the metadata store: {e}"))
+pub(crate) fn decode_err(what: &str, e: postcard::Error) -> ClusterError {
+    ClusterError::Io(format!("damaged {what} record in the metadata store: {e}"))
 }
 
 /// Declares the envelope of a stored type. When a type changes, its envelope
@@ -381,12 +381,12 @@ macro_rules! stored {
         impl Stored for $ty {
             const WHAT: &'static str = $what;
 
-            fn encode(&self) -> Result<Vec<u8>, FsError> {
+            fn encode(&self) -> Result<Vec<u8>, ClusterError> {
                 postcard::to_allocvec(&$envelope::V1(Cow::Borrowed(self)))
                     .map_err(|e| encode_err($what, e))
             }
 
-            fn decode(bytes: &[u8]) -> Result<Self, FsError> {
+            fn decode(bytes: &[u8]) -> Result<Self, ClusterError> {
                 match postcard::from_bytes::<$envelope>(bytes) {
                     Ok($envelope::V1(v)) => Ok(v.into_owned()),
                     Err(e) => Err(decode_err($what, e)),
@@ -428,12 +428,12 @@ impl From<ChunkInfoV1> for ChunkInfo {
 impl Stored for ChunkInfo {
     const WHAT: &'static str = "chunk";
 
-    fn encode(&self) -> Result<Vec<u8>, FsError> {
+    fn encode(&self) -> Result<Vec<u8>, ClusterError> {
         postcard::to_allocvec(&ChunkRecord::V2(Cow::Borrowed(self)))
             .map_err(|e| encode_err(Self::WHAT, e))
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, FsError> {
+    fn decode(bytes: &[u8]) -> Result<Self, ClusterError> {
         match postcard::from_bytes::<ChunkRecord>(bytes) {
             Ok(ChunkRecord::V1(v)) => Ok(v.into_owned().into()),
             Ok(ChunkRecord::V2(v)) => Ok(v.into_owned()),
@@ -456,7 +456,7 @@ stored!(UploadInfo, UploadRecord, "upload");
 pub fn get_record<'k, K, T, S>(
     table: &T,
     key: impl std::borrow::Borrow<K::SelfType<'k>>,
-) -> Result<Option<S>, FsError>
+) -> Result<Option<S>, ClusterError>
 where
     K: redb::Key + 'static,
     T: ReadableTable<K, &'static [u8]>,
@@ -472,9 +472,9 @@ where
 pub fn get_inode<T: ReadableTable<u64, &'static [u8]>>(
     table: &T,
     ino: u64,
-) -> Result<Inode, FsError> {
+) -> Result<Inode, ClusterError> {
     get_record::<u64, _, Inode>(table, ino)?
-        .ok_or_else(|| FsError::NotFound(format!("inode {ino}")))
+        .ok_or_else(|| ClusterError::NotFound(format!("inode {ino}")))
 }
 
 /// The child named `name` in directory `parent`, if any.
@@ -482,7 +482,7 @@ pub fn get_dentry<T: ReadableTable<(u64, &'static [u8]), u64>>(
     table: &T,
     parent: u64,
     name: &[u8],
-) -> Result<Option<u64>, FsError> {
+) -> Result<Option<u64>, ClusterError> {
     Ok(table.get((parent, name)).io()?.map(|g| g.value()))
 }
 
@@ -490,7 +490,7 @@ pub fn get_dentry<T: ReadableTable<(u64, &'static [u8]), u64>>(
 pub fn has_children<T: ReadableTable<(u64, &'static [u8]), u64>>(
     table: &T,
     dir: u64,
-) -> Result<bool, FsError> {
+) -> Result<bool, ClusterError> {
     let start: (u64, &[u8]) = (dir, &[]);
     let mut range = table.range(start..).io()?;
     match range.next() {
@@ -511,7 +511,7 @@ const MAX_DEPTH: usize = 4096;
 pub fn dir_rel_path<T: ReadableTable<u64, &'static [u8]>>(
     inodes: &T,
     dir: &Inode,
-) -> Result<Vec<u8>, FsError> {
+) -> Result<Vec<u8>, ClusterError> {
     if dir.ino == dir.bucket || dir.bucket == 0 {
         return Ok(Vec::new());
     }
@@ -519,7 +519,7 @@ pub fn dir_rel_path<T: ReadableTable<u64, &'static [u8]>>(
     let mut parent = dir.parent;
     while parent != dir.bucket {
         if names.len() > MAX_DEPTH {
-            return Err(FsError::Io(format!(
+            return Err(ClusterError::Io(format!(
                 "directory {} has no path to its bucket: damaged parent links",
                 dir.ino
             )));
@@ -544,7 +544,7 @@ pub fn join_key(rel: &[u8], name: &[u8]) -> Vec<u8> {
 }
 
 /// The rows of a `(cs id, chunk id)`-keyed table for one CS.
-pub fn range_cs<V, T>(table: &T, cs_id: u32) -> Result<Vec<(u64, V)>, FsError>
+pub fn range_cs<V, T>(table: &T, cs_id: u32) -> Result<Vec<(u64, V)>, ClusterError>
 where
     V: for<'a> redb::Value<SelfType<'a> = V> + 'static,
     T: ReadableTable<(u32, u64), V>,
@@ -639,9 +639,9 @@ mod tests {
     #[test]
     fn damaged_records_are_errors_not_panics() {
         let err = Inode::decode(&[7, 1, 2]).unwrap_err();
-        assert!(matches!(err, FsError::Io(ref m) if m.contains("damaged inode")));
+        assert!(matches!(err, ClusterError::Io(ref m) if m.contains("damaged inode")));
         let empty = Inode::decode(&[]).unwrap_err();
-        assert!(matches!(empty, FsError::Io(ref m) if m.contains("damaged inode")));
+        assert!(matches!(empty, ClusterError::Io(ref m) if m.contains("damaged inode")));
     }
 
     #[test]

@@ -24,7 +24,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use serde::{Deserialize, Serialize};
 
 use super::{decode_err, encode_err, Extent, NodeKind, Stored};
@@ -73,7 +73,7 @@ pub enum VersionRef {
 impl VersionRef {
     /// Parses what [`VersionId::to_wire`] writes; anything else is EINVAL
     /// (S3: `InvalidArgument`, "Invalid version id specified").
-    pub fn parse(text: &str) -> Result<VersionRef, FsError> {
+    pub fn parse(text: &str) -> Result<VersionRef, ClusterError> {
         if text == "null" {
             return Ok(VersionRef::Null);
         }
@@ -84,7 +84,9 @@ impl VersionRef {
                 }
             }
         }
-        Err(FsError::Invalid(format!("invalid version id `{text}`")))
+        Err(ClusterError::Invalid(format!(
+            "invalid version id `{text}`"
+        )))
     }
 
     pub fn names(self, id: VersionId) -> bool {
@@ -279,7 +281,7 @@ mod tests {
         ] {
             assert_eq!(
                 VersionRef::parse(bad),
-                Err(FsError::Invalid(format!("invalid version id `{bad}`"))),
+                Err(ClusterError::Invalid(format!("invalid version id `{bad}`"))),
             );
         }
         assert!(VersionRef::Null.names(VersionId::UNVERSIONED));

@@ -25,13 +25,13 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use cairn_client::{Completion, Node, PutConditions, Upload, WrittenData};
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
 
 use super::bucket::owner;
+use super::cluster_error::{to_s3, Missing};
 use super::copy::copy_source;
-use super::fs_error::{to_s3, Missing};
 use super::layout::slice_extents;
 use super::list::past_prefix;
 use super::meta::{etag_of, object_meta_from_headers, PART_SIZES_HEADER};
@@ -157,9 +157,9 @@ fn declared_algorithm(headers: &HeaderMap) -> S3Result<Option<ChecksumAlgorithm>
     Ok(crate::checksum::Expected::from_headers(headers)?.flexible_algorithm())
 }
 
-fn record_part_error(e: FsError, resource: &str) -> S3Error {
+fn record_part_error(e: ClusterError, resource: &str) -> S3Error {
     match e {
-        FsError::NotFound(_) => no_such_upload(resource.to_string()),
+        ClusterError::NotFound(_) => no_such_upload(resource.to_string()),
         other => to_s3(other, Missing::Upload, resource),
     }
 }
@@ -305,7 +305,7 @@ pub async fn upload_part_copy(
         .await
         .map_err(|e| match e {
             // The source's chunks went away since it was looked up.
-            FsError::Invalid(_) => S3Error::with_message(
+            ClusterError::Invalid(_) => S3Error::with_message(
                 ErrorCode::NoSuchKey,
                 "The copy source was deleted while being copied.",
             )
@@ -488,10 +488,14 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
         .complete_upload_with(upload_id, &numbers, &etag, conditions, completion)
         .await
         .map_err(|e| match e {
-            FsError::NotFound(m) if m.starts_with("upload ") => no_such_upload(resource.clone()),
+            ClusterError::NotFound(m) if m.starts_with("upload ") => {
+                no_such_upload(resource.clone())
+            }
             // If-Match on a key that does not exist.
-            FsError::NotFound(_) => S3Error::new(ErrorCode::NoSuchKey).resource(resource.clone()),
-            FsError::Invalid(m) => {
+            ClusterError::NotFound(_) => {
+                S3Error::new(ErrorCode::NoSuchKey).resource(resource.clone())
+            }
+            ClusterError::Invalid(m) => {
                 S3Error::with_message(ErrorCode::InvalidPart, m).resource(resource.clone())
             }
             other => to_s3(other, Missing::Bucket, &resource),

@@ -7,7 +7,7 @@ use crate::schema::Versioning;
 /// A way to delete bucket "b": (what the door is, the deletion).
 type Door = (
     &'static str,
-    fn(&mut Fixture) -> Result<CommandReply, FsError>,
+    fn(&mut Fixture) -> Result<CommandReply, ClusterError>,
 );
 
 const DOORS: [Door; 2] = [

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Fixture {
-    fn punch(&mut self, ino: u64, offset: u64, length: u64) -> Result<Inode, FsError> {
+    fn punch(&mut self, ino: u64, offset: u64, length: u64) -> Result<Inode, ClusterError> {
         let now = self.tick();
         self.run(Command::PunchHole {
             ino,

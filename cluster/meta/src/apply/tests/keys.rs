@@ -218,11 +218,11 @@ fn conditional_puts() {
         .unwrap();
     assert!(matches!(
         f.put_cond("b", b"k", obj(1, "e2"), None, Some("*"), 0),
-        Err(FsError::PreconditionFailed(_))
+        Err(ClusterError::PreconditionFailed(_))
     ));
     assert!(matches!(
         f.put_cond("b", b"k", obj(1, "e2"), Some("\"other\""), None, 0),
-        Err(FsError::PreconditionFailed(_))
+        Err(ClusterError::PreconditionFailed(_))
     ));
     assert_eq!(f.reader().get_key("b", b"k").unwrap().etag, "e1");
     let n = f

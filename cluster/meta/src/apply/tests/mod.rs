@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_common::{FsError, ROOT_INO};
+use cairn_common::{ClusterError, ROOT_INO};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{apply, create_tables};
@@ -55,7 +55,7 @@ impl Fixture {
 
     /// Applies one command in its own transaction, aborting on error, as
     /// the committer does.
-    pub(super) fn run(&mut self, cmd: Command) -> Result<CommandReply, FsError> {
+    pub(super) fn run(&mut self, cmd: Command) -> Result<CommandReply, ClusterError> {
         let mut txn = self.db.begin_write().unwrap();
         // Tests need no fsync per command; the committer's durability has
         // its own tests.
@@ -101,7 +101,7 @@ impl Fixture {
         parent: u64,
         name: &str,
         kind: NodeKind,
-    ) -> Result<Inode, FsError> {
+    ) -> Result<Inode, ClusterError> {
         let now = self.tick();
         self.run(Command::CreateNode {
             parent,
@@ -134,7 +134,7 @@ impl Fixture {
         bucket: &str,
         key: &[u8],
         spec: ObjectSpec,
-    ) -> Result<Inode, FsError> {
+    ) -> Result<Inode, ClusterError> {
         self.put_cond(bucket, key, spec, None, None, 0)
     }
 
@@ -146,7 +146,7 @@ impl Fixture {
         if_match: Option<&str>,
         if_none_match: Option<&str>,
         request_id: u64,
-    ) -> Result<Inode, FsError> {
+    ) -> Result<Inode, ClusterError> {
         let now = self.tick();
         self.run(Command::PutKey {
             bucket: bucket.into(),
@@ -160,7 +160,11 @@ impl Fixture {
         .map(node)
     }
 
-    pub(super) fn delete_key(&mut self, bucket: &str, key: &[u8]) -> Result<CommandReply, FsError> {
+    pub(super) fn delete_key(
+        &mut self,
+        bucket: &str,
+        key: &[u8],
+    ) -> Result<CommandReply, ClusterError> {
         let now = self.tick();
         self.run(Command::DeleteKey {
             bucket: bucket.into(),
@@ -169,7 +173,7 @@ impl Fixture {
         })
     }
 
-    pub(super) fn unlink(&mut self, parent: u64, name: &str) -> Result<CommandReply, FsError> {
+    pub(super) fn unlink(&mut self, parent: u64, name: &str) -> Result<CommandReply, ClusterError> {
         let now = self.tick();
         self.run(Command::Unlink {
             parent,
@@ -178,7 +182,7 @@ impl Fixture {
         })
     }
 
-    pub(super) fn rmdir(&mut self, parent: u64, name: &str) -> Result<CommandReply, FsError> {
+    pub(super) fn rmdir(&mut self, parent: u64, name: &str) -> Result<CommandReply, ClusterError> {
         let now = self.tick();
         self.run(Command::Rmdir {
             parent,
@@ -194,7 +198,7 @@ impl Fixture {
         new_parent: u64,
         new_name: &str,
         no_replace: bool,
-    ) -> Result<CommandReply, FsError> {
+    ) -> Result<CommandReply, ClusterError> {
         let now = self.tick();
         self.run(Command::Rename {
             parent,
@@ -211,7 +215,7 @@ impl Fixture {
         ino: u64,
         new_parent: u64,
         new_name: &str,
-    ) -> Result<Inode, FsError> {
+    ) -> Result<Inode, ClusterError> {
         let now = self.tick();
         self.run(Command::Link {
             ino,
@@ -247,7 +251,7 @@ impl Fixture {
             .collect()
     }
 
-    pub(super) fn lookup(&self, parent: u64, name: &str) -> Result<Inode, FsError> {
+    pub(super) fn lookup(&self, parent: u64, name: &str) -> Result<Inode, ClusterError> {
         self.reader().lookup(parent, name.as_bytes())
     }
 
@@ -358,6 +362,6 @@ pub(super) fn ext(file_offset: u64, chunk_id: u64, chunk_offset: u64, length: u6
     }
 }
 
-pub(super) fn is_errno(r: &Result<impl std::fmt::Debug, FsError>, errno: i32) -> bool {
+pub(super) fn is_errno(r: &Result<impl std::fmt::Debug, ClusterError>, errno: i32) -> bool {
     matches!(r, Err(e) if e.errno() == errno)
 }

@@ -65,7 +65,7 @@ fn root_holds_only_buckets() {
             owner: String::new(),
             now_ns: 5
         }),
-        Err(FsError::Exists(_))
+        Err(ClusterError::Exists(_))
     ));
     // rmdir at the top deletes it.
     f.rmdir(ROOT_INO, "made-by-mkdir").unwrap();

@@ -19,7 +19,7 @@ impl Fixture {
         bucket: &str,
         key: &[u8],
         id: &str,
-    ) -> Result<CommandReply, FsError> {
+    ) -> Result<CommandReply, ClusterError> {
         self.run(Command::CreateUpload {
             bucket: bucket.into(),
             key: key.to_vec(),
@@ -32,7 +32,11 @@ impl Fixture {
         })
     }
 
-    fn put_part(&mut self, id: &str, p: crate::schema::PartInfo) -> Result<CommandReply, FsError> {
+    fn put_part(
+        &mut self,
+        id: &str,
+        p: crate::schema::PartInfo,
+    ) -> Result<CommandReply, ClusterError> {
         let lengths = p.extents.iter().map(|e| (e.chunk_id, e.length)).collect();
         self.run(Command::PutPart {
             upload_id: id.into(),
@@ -41,7 +45,12 @@ impl Fixture {
         })
     }
 
-    fn complete(&mut self, id: &str, parts: &[u32], request_id: u64) -> Result<Inode, FsError> {
+    fn complete(
+        &mut self,
+        id: &str,
+        parts: &[u32],
+        request_id: u64,
+    ) -> Result<Inode, ClusterError> {
         let now = self.tick();
         self.run(Command::CompleteUpload {
             upload_id: id.into(),

@@ -18,7 +18,7 @@ impl Fixture {
         name: &str,
         kind: NodeKind,
         rdev: u64,
-    ) -> Result<Inode, FsError> {
+    ) -> Result<Inode, ClusterError> {
         let now = self.tick();
         self.run(Command::CreateSpecial {
             parent,

@@ -1,8 +1,8 @@
-//! Client-library errors (`FsError`, which carry an errno) as the S3 errors
+//! Cluster errors (`ClusterError`, which carry an errno) as the S3 errors
 //! a client expects. Which "not found" it is depends on what was asked, so
 //! the caller says.
 
-use cairn_common::FsError;
+use cairn_common::ClusterError;
 
 use crate::error::{ErrorCode, S3Error};
 
@@ -15,30 +15,33 @@ pub enum Missing {
     Upload,
 }
 
-pub fn to_s3(error: FsError, missing: Missing, resource: &str) -> S3Error {
+pub fn to_s3(error: ClusterError, missing: Missing, resource: &str) -> S3Error {
     let (code, message) = match &error {
-        FsError::NotFound(_) => match missing {
+        ClusterError::NotFound(_) => match missing {
             Missing::Bucket => (ErrorCode::NoSuchBucket, None),
             Missing::Key => (ErrorCode::NoSuchKey, None),
             Missing::Upload => (ErrorCode::NoSuchUpload, None),
         },
-        FsError::Exists(_) => (ErrorCode::BucketAlreadyExists, None),
-        FsError::NotEmpty(_) => (ErrorCode::BucketNotEmpty, None),
-        FsError::PreconditionFailed(_) => (ErrorCode::PreconditionFailed, None),
-        FsError::NameTooLong(_) => (ErrorCode::KeyTooLongError, None),
-        FsError::Invalid(m) | FsError::NotDir(m) | FsError::IsDir(m) | FsError::CrossDevice(m) => {
-            (ErrorCode::InvalidRequest, Some(m.clone()))
+        ClusterError::Exists(_) => (ErrorCode::BucketAlreadyExists, None),
+        ClusterError::NotEmpty(_) => (ErrorCode::BucketNotEmpty, None),
+        ClusterError::PreconditionFailed(_) => (ErrorCode::PreconditionFailed, None),
+        ClusterError::NameTooLong(_) => (ErrorCode::KeyTooLongError, None),
+        ClusterError::Invalid(m)
+        | ClusterError::NotDir(m)
+        | ClusterError::IsDir(m)
+        | ClusterError::CrossDevice(m) => (ErrorCode::InvalidRequest, Some(m.clone())),
+        ClusterError::PermissionDenied(_) | ClusterError::NotPermitted(_) => {
+            (ErrorCode::AccessDenied, None)
         }
-        FsError::PermissionDenied(_) | FsError::NotPermitted(_) => (ErrorCode::AccessDenied, None),
-        FsError::NotSupported(m) => (ErrorCode::MethodNotAllowed, Some(m.clone())),
-        FsError::Conflict(m) => (ErrorCode::InvalidBucketState, Some(m.clone())),
-        FsError::NoSpace(_) => (
+        ClusterError::NotSupported(m) => (ErrorCode::MethodNotAllowed, Some(m.clone())),
+        ClusterError::Conflict(m) => (ErrorCode::InvalidBucketState, Some(m.clone())),
+        ClusterError::NoSpace(_) => (
             ErrorCode::ServiceUnavailable,
             Some("The cluster has no space left for this object.".to_string()),
         ),
         // Too few hosts reachable to place the data, or no MDS leader: not
         // full, and worth a retry (the reason is logged, not sent).
-        FsError::Unavailable(_) => (
+        ClusterError::Unavailable(_) => (
             ErrorCode::ServiceUnavailable,
             Some(
                 "The cluster cannot take this request now (too few hosts or no metadata \
@@ -46,7 +49,7 @@ pub fn to_s3(error: FsError, missing: Missing, resource: &str) -> S3Error {
                     .to_string(),
             ),
         ),
-        FsError::TooManyLinks(_) | FsError::Io(_) => (ErrorCode::InternalError, None),
+        ClusterError::TooManyLinks(_) | ClusterError::Io(_) => (ErrorCode::InternalError, None),
     };
     if matches!(
         code,
