@@ -73,6 +73,10 @@ fn reply_mismatch(what: &str, reply: &CommandReply) -> ClusterError {
     ClusterError::Io(format!("{what}: unexpected reply {reply:?}"))
 }
 
+fn md5_hex(data: &[u8]) -> String {
+    hex::encode(<md5::Md5 as md5::Digest>::digest(data))
+}
+
 fn node_of(inode: &Inode) -> Node {
     Node::from(convert::node_to_pb(inode))
 }
@@ -234,7 +238,7 @@ impl MemCluster {
         let mut writer = self.writer(&node);
         let segments = vec![(0, Bytes::copy_from_slice(data))];
         let written = writer.write_now(&[], segments)?;
-        let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(data));
+        let etag = md5_hex(data);
         self.commit_now(
             ino,
             &written,
@@ -271,7 +275,7 @@ impl MemCluster {
             key: key.to_vec(),
             object: ObjectSpec {
                 size: data.len() as u64,
-                etag: hex::encode(<md5::Md5 as md5::Digest>::digest(data)),
+                etag: md5_hex(data),
                 extents: written.extents,
                 ..ObjectSpec::default()
             },
@@ -312,16 +316,15 @@ impl MemCluster {
         }
     }
 
-    /// Chunks a write into `ino` must not change in place: another layout
-    /// names them too, or the next commit keeps the current version (the
-    /// MDS's LocateChunks rule).
+    /// Chunks a write into `ino` must not change in place (the rule of
+    /// the MDS's LocateChunks, `ChunkInfo::shared`).
     fn shared_chunks(&self, ino: u64, layout: &[Extent]) -> Result<Vec<u64>, ClusterError> {
         let reader = self.reader()?;
         let keeps_version = ino != 0 && reader.rewrite_keeps_version(ino)?;
         let mut shared = Vec::new();
         for e in layout {
             let chunk = reader.chunk(e.chunk_id)?;
-            if chunk.refs > 1 || (keeps_version && chunk.refs > 0) {
+            if chunk.shared(keeps_version) {
                 shared.push(e.chunk_id);
             }
         }
@@ -616,7 +619,7 @@ impl Backend for MemCluster {
                     version: chunk.version,
                     length: chunk.length,
                     replicas: Vec::new(),
-                    shared: chunk.refs > 1,
+                    shared: chunk.shared(false),
                     min_replicas: 0,
                 })
             })

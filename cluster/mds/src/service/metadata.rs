@@ -356,7 +356,7 @@ impl Metadata for MdsService {
             let chunk = reader.chunk(id)?;
             let min_replicas = self.min_replicas_of(&reader, &chunk);
             let mut location = self.location(id, &chunk, min_replicas, &servers, &live, now);
-            location.shared |= keeps_versions && chunk.refs > 0;
+            location.shared = chunk.shared(keeps_versions);
             chunks.push(location);
         }
         Ok(Response::new(pb::LocateChunksReply { chunks }))

@@ -138,7 +138,7 @@ impl MdsService {
             version: chunk.version,
             length: chunk.length,
             replicas: replicas.into_iter().map(|r| r.2).collect(),
-            shared: chunk.refs > 1,
+            shared: chunk.shared(false),
             min_replicas,
         }
     }
@@ -242,7 +242,7 @@ impl MdsService {
                     }
                 })
                 .collect(),
-            shared: chunk.refs > 1,
+            shared: chunk.shared(false),
             min_replicas: 0,
         }
     }

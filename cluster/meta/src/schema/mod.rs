@@ -194,6 +194,16 @@ pub struct ChunkInfo {
     pub released: bool,
 }
 
+impl ChunkInfo {
+    /// Whether a write must not change the chunk in place: another layout
+    /// (a file, a version, an upload part) names it too, or, for a writer
+    /// whose next commit keeps the current version, any layout does. Such a
+    /// write goes to a new chunk (copy on write).
+    pub fn shared(&self, writer_keeps_version: bool) -> bool {
+        self.refs > 1 || (writer_keeps_version && self.refs > 0)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CsState {
     Active,
