@@ -5,8 +5,9 @@
 //! aws-chunked bodies), `body` (upload checks), `checksum`, `range`,
 //! `conditional`, `limits`, `xml` (request and response bodies), `error`
 //! (S3 error answers), `ops` (the operations over the cluster client),
-//! `server` (axum, dispatch, authorization), and `tls` with `tls_listener`
-//! (HTTPS: the reloadable certificate and the handshaking listener).
+//! `server` (axum, dispatch, authorization), and `tls` (HTTPS: the
+//! reloadable certificate and the handshaking listener, from
+//! `cairn-common`).
 //!
 //! Entry point for the `cairn` binary: [`serve`], which reads access keys
 //! from the cluster ([`ClusterKeyStore`]); [`serve_with_keys`] takes another
@@ -25,7 +26,6 @@ pub mod router;
 pub mod server;
 pub mod signature;
 pub mod tls;
-pub mod tls_listener;
 pub mod xml;
 
 pub use keys::ClusterKeyStore;

@@ -22,7 +22,7 @@ use crate::router::{route, Access, Endpoint, Route};
 use crate::signature::{
     self, policy, post_form, Auth, AuthContext, KeyStore, PayloadCheck, SignedParts,
 };
-use crate::tls_listener::TlsListener;
+use crate::tls::{HttpsListener, TlsListener};
 
 /// How the gateway is configured.
 #[derive(Debug, Clone)]
@@ -121,8 +121,8 @@ pub async fn serve_with_keys<K: KeyStore>(
     let main = async {
         match &config.tls {
             Some(cert) => {
-                let tls = TlsListener::new(listener, cert.server_config()?)?;
-                axum::serve(tls, app.clone())
+                let tls = TlsListener::new(listener, crate::tls::server_config(cert)?)?;
+                axum::serve(HttpsListener(tls), app.clone())
                     .with_graceful_shutdown(shutdown.clone())
                     .await
             }

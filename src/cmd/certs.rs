@@ -16,20 +16,6 @@ pub const S3_KEY: &str = "s3.key";
 /// The names a local gateway certificate serves.
 const LOCAL_NAMES: [&str; 3] = ["127.0.0.1", "::1", "localhost"];
 
-/// A local certificate this close to its end is replaced at start, so a
-/// `cairn up` restarted now and then never serves an expired one.
-const RENEW_BEFORE_SECS: i64 = 30 * 86_400;
-
-/// Whether the certificate at `path` is missing, unreadable or expires
-/// within [`RENEW_BEFORE_SECS`].
-fn needs_renewal(path: &Path) -> bool {
-    let now = cairn_common::time::now_secs() as i64;
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|pem| pki::not_after(&pem))
-        .is_none_or(|end| end - now < RENEW_BEFORE_SECS)
-}
-
 /// The cluster CA in `dir`, made now when there is none.
 pub fn ensure_ca(dir: &Path, cluster_id: &str) -> anyhow::Result<Authority> {
     if Authority::exists_in(dir) {
@@ -52,7 +38,7 @@ pub fn ensure_local_s3_cert(
         cert: dir.join(S3_CERT),
         key: dir.join(S3_KEY),
     };
-    if !files.key.is_file() || needs_renewal(&files.cert) {
+    if !files.key.is_file() || pki::needs_renewal(&files.cert) {
         let ca = ensure_ca(dir, cluster_id)?;
         let issued = ca.issue_server("Cairn S3 gateway", &LOCAL_NAMES)?;
         pki::write_pair(&files.cert, &issued.cert_pem, &files.key, &issued.key_pem)?;

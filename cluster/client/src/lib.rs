@@ -141,17 +141,19 @@ impl Client {
     /// first use; an MDS that does not answer shows up as
     /// [`ClusterError::Unavailable`] with what to check.
     pub fn connect(config: &ClusterConfig, options: ClientOptions) -> Result<Client, ClusterError> {
-        let auth = config.auth();
+        let tls = config
+            .node_tls(cairn_common::node_cert::Role::Client)
+            .map_err(|e| ClusterError::Invalid(e.to_string()))?;
         let mds = MdsConn::new(
             &config.mds_addrs,
-            &auth,
+            &tls,
             options.mds_timeout,
             options.persist,
         )?;
         Ok(Client {
             inner: Arc::new(Inner {
                 mds,
-                cs: CsPool::new(auth),
+                cs: CsPool::new(tls),
                 cs_timeout: options.cs_timeout,
                 suspects: suspects::Suspects::default(),
                 chunk_size: config

@@ -1,7 +1,8 @@
 //! Channels: the headers of an MDS channel (the MDS calls themselves go
 //! through `mds_conn`) and a pool of channels to chunk servers, all built
-//! by `cairn_common::net` (keepalive PINGs and socket timeouts that notice
-//! a vanished host in seconds).
+//! by `cairn_common::net` (mutual TLS with this host's client certificate,
+//! keepalive PINGs and socket timeouts that notice a vanished host in
+//! seconds).
 
 use std::{
     collections::HashMap,
@@ -9,10 +10,10 @@ use std::{
 };
 
 use cairn_common::{
-    auth::ClientAuth,
     net,
     persist::{PERSIST_HEADER, PERSIST_OS},
-    ClusterAuth, ClusterError, Persist,
+    tls::NodeTls,
+    ClusterError, Persist,
 };
 use cairn_proto::chunk_service_client::ChunkServiceClient;
 use tonic::{
@@ -22,29 +23,25 @@ use tonic::{
     Request, Status,
 };
 
-/// A channel that adds the cluster credential to every call.
-pub(crate) type AuthChannel = InterceptedService<Channel, ClientAuth>;
-/// A channel to the MDS: the credential, and the persistence asked for.
+/// A channel to the MDS, with the persistence asked for.
 pub(crate) type MdsChannel = InterceptedService<Channel, MdsHeaders>;
-pub(crate) type ChunkRpc = ChunkServiceClient<AuthChannel>;
+pub(crate) type ChunkRpc = ChunkServiceClient<Channel>;
 
-/// Adds the cluster credential to every MDS call and, for a client that
-/// asked for [`Persist::Os`], the `cairn-persist` header.
+/// For a client that asked for [`Persist::Os`], adds the `cairn-persist`
+/// header to every MDS call.
 #[derive(Clone)]
 pub(crate) struct MdsHeaders {
-    auth: ClientAuth,
     persist: Persist,
 }
 
 impl MdsHeaders {
-    pub(crate) fn new(auth: ClientAuth, persist: Persist) -> MdsHeaders {
-        MdsHeaders { auth, persist }
+    pub(crate) fn new(persist: Persist) -> MdsHeaders {
+        MdsHeaders { persist }
     }
 }
 
 impl Interceptor for MdsHeaders {
-    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
-        let mut req = self.auth.call(req)?;
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
         if self.persist == Persist::Os {
             req.metadata_mut()
                 .insert(PERSIST_HEADER, MetadataValue::from_static(PERSIST_OS));
@@ -54,22 +51,22 @@ impl Interceptor for MdsHeaders {
 }
 
 /// A lazily connecting channel to a Cairn node (see `cairn_common::net`).
-pub(crate) fn channel(addr: &str) -> Result<Channel, ClusterError> {
-    net::channel(addr).map_err(|e| ClusterError::Invalid(e.to_string()))
+pub(crate) fn channel(addr: &str, tls: &NodeTls) -> Result<Channel, ClusterError> {
+    net::channel(addr, tls).map_err(|e| ClusterError::Invalid(e.to_string()))
 }
 
 pub(crate) use cairn_common::errno::is_transport_failure;
 
 /// Channels to chunk servers, one per address, made on first use.
 pub(crate) struct CsPool {
-    auth: ClusterAuth,
+    tls: NodeTls,
     channels: Mutex<HashMap<String, ChunkRpc>>,
 }
 
 impl CsPool {
-    pub(crate) fn new(auth: ClusterAuth) -> Arc<CsPool> {
+    pub(crate) fn new(tls: NodeTls) -> Arc<CsPool> {
         Arc::new(CsPool {
-            auth,
+            tls,
             channels: Mutex::new(HashMap::new()),
         })
     }
@@ -82,10 +79,9 @@ impl CsPool {
         if let Some(rpc) = map.get(addr) {
             return Ok(rpc.clone());
         }
-        let rpc =
-            ChunkServiceClient::with_interceptor(channel(addr)?, ClientAuth(self.auth.clone()))
-                .max_decoding_message_size(net::CS_MAX_MESSAGE)
-                .max_encoding_message_size(net::CS_MAX_MESSAGE);
+        let rpc = ChunkServiceClient::new(channel(addr, &self.tls)?)
+            .max_decoding_message_size(net::CS_MAX_MESSAGE)
+            .max_encoding_message_size(net::CS_MAX_MESSAGE);
         map.insert(addr.to_string(), rpc.clone());
         Ok(rpc)
     }

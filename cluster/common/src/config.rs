@@ -1,6 +1,7 @@
 //! The cluster's config as each node keeps it:
-//! `$CAIRN_CONFIG_DIR/<cluster>/cluster.toml` (default `/etc/cairn`),
-//! mode 0600 because it holds the secret.
+//! `$CAIRN_CONFIG_DIR/<cluster>/cluster.toml` (default `/etc/cairn`), with
+//! the node's certificates beside it (see [`crate::tls::node`]); the
+//! directory is mode 0700 because it holds their keys.
 
 use std::{
     fs,
@@ -12,7 +13,6 @@ use std::{
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::auth::ClusterAuth;
 
 /// Where configs live unless `CAIRN_CONFIG_DIR` says otherwise.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/cairn";
@@ -46,12 +46,15 @@ pub enum ConfigError {
 pub struct ClusterConfig {
     pub name: String,
     pub cluster_id: String,
-    /// Hex of the cluster secret.
-    pub secret: String,
     /// Every MDS's client address (host:port).
     pub mds_addrs: Vec<String>,
     /// Largest chunk, fixed at creation.
     pub chunk_size: u64,
+    /// The directory the config was read from or written to, where the
+    /// node's certificates are; None for one made in memory (the default
+    /// config directory is then assumed).
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -59,7 +62,6 @@ impl std::fmt::Debug for ClusterConfig {
         f.debug_struct("ClusterConfig")
             .field("name", &self.name)
             .field("cluster_id", &self.cluster_id)
-            .field("secret", &"<redacted>")
             .field("mds_addrs", &self.mds_addrs)
             .field("chunk_size", &self.chunk_size)
             .finish()
@@ -109,10 +111,12 @@ impl ClusterConfig {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        if hex::decode(&cfg.secret).is_err() || cfg.mds_addrs.is_empty() {
+        let mut cfg = cfg;
+        cfg.dir = Some(base.join(name));
+        if cfg.mds_addrs.is_empty() {
             return Err(ConfigError::Parse {
                 path,
-                message: "secret must be hex and mds_addrs must name at least one MDS".into(),
+                message: "mds_addrs must name at least one MDS".into(),
             });
         }
         Ok(cfg)
@@ -152,12 +156,15 @@ impl ClusterConfig {
         Ok(path)
     }
 
-    pub fn secret_bytes(&self) -> Vec<u8> {
-        hex::decode(&self.secret).unwrap_or_default()
-    }
-
-    pub fn auth(&self) -> ClusterAuth {
-        ClusterAuth::new(self.cluster_id.clone(), self.secret_bytes())
+    /// This host's identity as a `role` node of the cluster, from the
+    /// certificates beside the config (`auth-node` puts them there).
+    #[cfg(feature = "rpc")]
+    pub fn node_tls(
+        &self,
+        role: crate::node_cert::Role,
+    ) -> Result<crate::tls::NodeTls, crate::tls::NodeTlsError> {
+        let dir = self.dir.clone().unwrap_or_else(|| config_dir().join(&self.name));
+        crate::tls::NodeTls::load(&dir, &self.cluster_id, role)
     }
 }
 
@@ -171,9 +178,9 @@ mod tests {
         let cfg = ClusterConfig {
             name: "c1".into(),
             cluster_id: "id".into(),
-            secret: "00ff".into(),
             mds_addrs: vec!["127.0.0.1:9100".into()],
             chunk_size: 64 << 20,
+            dir: Some(dir.path().join("c1")),
         };
         let path = cfg.save_to(dir.path()).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;

@@ -1,16 +1,15 @@
 //! What every Cairn process shares: the cluster's config on disk, the
-//! credential that authenticates cluster RPC, a file's layout and its
+//! mutual TLS that authenticates cluster RPC ([`tls`]), a file's layout and its
 //! algebra ([`extent`]), the channels it travels on
 //! and the deadlines of chained calls, namespace errors that carry an errno
 //! across the wire, and small helpers for sizes and time.
 //!
 //! Features (both on by default): `rpc`, what needs tonic (the channels of
-//! `net`, the credential's interceptors, errors to and from a gRPC
+//! `net` and their TLS, errors to and from a gRPC
 //! status, the wire's chunk server states in `summary`); `pki`, the
 //! cluster's certificate authority and node certificates. The metadata
 //! core (`cairn-meta`) builds with neither, so no RPC stack is in its tree.
 
-pub mod auth;
 pub mod config;
 pub mod errno;
 pub mod extent;
@@ -27,9 +26,10 @@ pub mod pki;
 pub mod replicas;
 pub mod summary;
 pub mod time;
+#[cfg(feature = "rpc")]
+pub mod tls;
 pub mod units;
 
-pub use auth::ClusterAuth;
 pub use config::ClusterConfig;
 pub use errno::ClusterError;
 pub use persist::Persist;

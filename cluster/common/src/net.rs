@@ -1,7 +1,8 @@
 //! Channels for cluster RPC, and the deadlines of chained calls.
 //!
 //! Every connection one Cairn process makes to another (client -> MDS,
-//! client -> CS, CS -> CS, CS -> MDS) is built here, so that each notices
+//! client -> CS, CS -> CS, CS -> MDS, MDS -> MDS) is built here, in mutual
+//! TLS with the node's certificate ([`crate::tls`]), so that each notices
 //! a peer that vanished in the same way and soon. A host that loses power
 //! or its cable sends no reset: without help a connection to it looks open
 //! until the kernel gives up retransmitting (about 15 minutes on Linux),
@@ -33,6 +34,8 @@ use std::time::Duration;
 use hyper_util::client::legacy::connect::HttpConnector;
 use thiserror::Error;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::tls::{connector::NodeConnector, NodeTls};
 
 /// Largest gRPC message to or from an MDS, in either direction: listings
 /// of 10 000 entries with their layouts, and raft snapshots' pieces,
@@ -97,7 +100,8 @@ pub struct BadAddress {
 }
 
 /// The endpoint for `addr` (`host:port`, or a URI with `http://`), with
-/// every setting above. Callers may add a per-call timeout to it.
+/// every setting above. The scheme stays `http`: TLS is the connector's
+/// ([`lazy`], [`connect`]), with the node's own settings. Callers may add a per-call timeout to it.
 pub fn endpoint(addr: &str) -> Result<Endpoint, BadAddress> {
     let uri = if addr.starts_with("http://") || addr.starts_with("https://") {
         addr.to_string()
@@ -135,19 +139,21 @@ pub fn connector() -> HttpConnector {
 }
 
 /// A channel on `endpoint` that connects on first use (and again after a
-/// connection is lost).
-pub fn lazy(endpoint: &Endpoint) -> Channel {
-    endpoint.connect_with_connector_lazy(connector())
+/// connection is lost), in mutual TLS as `tls`.
+pub fn lazy(endpoint: &Endpoint, tls: &NodeTls) -> Channel {
+    endpoint.connect_with_connector_lazy(NodeConnector::new(connector(), tls))
 }
 
 /// A lazily connecting channel to `addr` with every setting above.
-pub fn channel(addr: &str) -> Result<Channel, BadAddress> {
-    Ok(lazy(&endpoint(addr)?))
+pub fn channel(addr: &str, tls: &NodeTls) -> Result<Channel, BadAddress> {
+    Ok(lazy(&endpoint(addr)?, tls))
 }
 
 /// A channel on `endpoint`, connected now.
-pub async fn connect(endpoint: &Endpoint) -> Result<Channel, tonic::transport::Error> {
-    endpoint.connect_with_connector(connector()).await
+pub async fn connect(endpoint: &Endpoint, tls: &NodeTls) -> Result<Channel, tonic::transport::Error> {
+    endpoint
+        .connect_with_connector(NodeConnector::new(connector(), tls))
+        .await
 }
 
 /// What a hop given `budget` keeps for itself: [`HOP_MARGIN`], or a

@@ -19,7 +19,9 @@ use rcgen::{
 };
 use thiserror::Error;
 
-use crate::pki::{Authority, Issued, PkiError, LEAF_DAYS};
+use std::path::{Path, PathBuf};
+
+use crate::pki::{write_atomic, write_pair, Authority, Issued, PkiError, CA_CERT, LEAF_DAYS};
 
 /// What a node is to the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,16 @@ impl Role {
             _ => None,
         }
     }
+}
+
+/// Where a `role` node's certificate chain is kept in `dir`.
+pub fn cert_file(dir: &Path, role: Role) -> PathBuf {
+    dir.join(format!("{}.pem", role.as_str()))
+}
+
+/// Where a `role` node's private key is kept in `dir` (mode 0600).
+pub fn key_file(dir: &Path, role: Role) -> PathBuf {
+    dir.join(format!("{}.key", role.as_str()))
 }
 
 /// The DNS name every node certificate of cluster `cluster_id` carries.
@@ -119,6 +131,28 @@ impl Authority {
             cert_pem: self.issue_node(cluster_id, role, &csr)?,
             key_pem: key.serialize_pem(),
         })
+    }
+
+    /// Writes the CA certificate (not its key) and a fresh certificate
+    /// for each of `roles` into `dir`: a node directory for a host that
+    /// holds the CA.
+    pub fn issue_node_files(
+        &self,
+        dir: &Path,
+        cluster_id: &str,
+        roles: &[Role],
+    ) -> Result<(), PkiError> {
+        write_atomic(&dir.join(CA_CERT), self.cert_pem(), 0o644)?;
+        for role in roles {
+            let issued = self.issue_node_here(cluster_id, *role)?;
+            write_pair(
+                &cert_file(dir, *role),
+                &issued.cert_pem,
+                &key_file(dir, *role),
+                &issued.key_pem,
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -133,6 +133,11 @@ impl Authority {
         &self.cert_pem
     }
 
+    /// The signing key (PEM), for another MDS of the cluster.
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
     pub(crate) fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, PkiError> {
         Ok(Issuer::from_ca_cert_pem(&self.cert_pem, &self.key)?)
     }
@@ -166,6 +171,21 @@ impl Authority {
             key_pem: key.serialize_pem(),
         })
     }
+}
+
+/// A certificate this close to its end is replaced by whoever renews it
+/// (an MDS its own at start and daily, `cairn up` the gateway's), so that
+/// none is ever served expired; also when the warning about one starts.
+pub const RENEW_BEFORE_SECS: i64 = 30 * 86_400;
+
+/// Whether the certificate at `path` is missing, unreadable or expires
+/// within [`RENEW_BEFORE_SECS`].
+pub fn needs_renewal(path: &Path) -> bool {
+    let now = crate::time::now_secs() as i64;
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|pem| not_after(&pem))
+        .is_none_or(|end| end - now < RENEW_BEFORE_SECS)
 }
 
 /// When the first certificate of `cert_pem` expires, in Unix seconds;

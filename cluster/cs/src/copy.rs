@@ -23,23 +23,23 @@
 //! bytes a second.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use cairn_common::{auth::ClientAuth, ClusterAuth};
-use cairn_proto::{chunk_service_client::ChunkServiceClient, ReadRequest, ReplicateOrder};
+use cairn_common::tls::NodeTls;
+
+use crate::peers::{ChunkClient, Peers};
+use cairn_proto::{ReadRequest, ReplicateOrder};
 use futures::StreamExt;
 use thiserror::Error;
 use tokio::sync::Semaphore;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 use crate::{
     error::{error_chain, ReplicaError},
     replica::BLOCK,
-    service::MAX_MESSAGE,
     store::Store,
 };
 
@@ -84,13 +84,11 @@ pub enum CopyError {
     Task(String),
 }
 
-type ChunkClient = ChunkServiceClient<InterceptedService<Channel, ClientAuth>>;
 
 /// Makes the copies the MDS orders. Shared by the heartbeat loop's tasks.
 pub struct Copier {
     store: Arc<Store>,
-    auth: ClusterAuth,
-    channels: Mutex<HashMap<String, Channel>>,
+    peers: Peers,
     active: Mutex<HashSet<u64>>,
     permits: Semaphore,
 }
@@ -112,32 +110,17 @@ impl Drop for Active<'_> {
 }
 
 impl Copier {
-    pub fn new(store: Arc<Store>, auth: ClusterAuth) -> Copier {
+    pub fn new(store: Arc<Store>, tls: NodeTls) -> Copier {
         Copier {
             store,
-            auth,
-            channels: Mutex::new(HashMap::new()),
+            peers: Peers::new(tls),
             active: Mutex::new(HashSet::new()),
             permits: Semaphore::new(MAX_COPIES),
         }
     }
 
     fn client(&self, addr: &str) -> Result<ChunkClient, String> {
-        let channel = {
-            let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-            match channels.get(addr) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = cairn_common::net::channel(addr).map_err(|e| e.to_string())?;
-                    channels.insert(addr.to_string(), c.clone());
-                    c
-                }
-            }
-        };
-        Ok(
-            ChunkServiceClient::with_interceptor(channel, ClientAuth(self.auth.clone()))
-                .max_decoding_message_size(MAX_MESSAGE),
-        )
+        self.peers.client(addr)
     }
 
     /// Whether a copy of the chunk is running here.

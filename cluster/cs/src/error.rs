@@ -15,6 +15,9 @@ use tonic::Status;
 /// Preparing, opening or running a chunk server went wrong.
 #[derive(Debug, Error)]
 pub enum CsError {
+    #[error(transparent)]
+    Tls(#[from] cairn_common::tls::NodeTlsError),
+
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,

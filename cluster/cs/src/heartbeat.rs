@@ -24,12 +24,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::{auth::ClientAuth, net, ClusterConfig};
+use cairn_common::{net, tls::NodeTls, ClusterConfig};
 use cairn_proto::{
     cluster_admin_client::ClusterAdminClient, HeartbeatReply, HeartbeatRequest, ReplicaInfo,
     ReplicateOrder, ReportCopyRequest, SetVersionOrder,
 };
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use tonic::transport::Channel;
 
 use crate::{copy::Copier, error::error_chain, store::Store};
 
@@ -46,7 +46,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// a beat leaves room for a loaded MDS.
 const BEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
-type AdminClient = ClusterAdminClient<InterceptedService<Channel, ClientAuth>>;
+type AdminClient = ClusterAdminClient<Channel>;
 
 /// Builds this beat's request (blocking: it lists the replicas).
 fn request(store: &Store, cs_id: u32, addr: &str, full_report: bool) -> HeartbeatRequest {
@@ -94,7 +94,7 @@ struct Mds {
 }
 
 impl Mds {
-    fn new(cfg: &ClusterConfig) -> Mds {
+    fn new(cfg: &ClusterConfig, tls: &NodeTls) -> Mds {
         let clients = cfg
             .mds_addrs
             .iter()
@@ -102,11 +102,7 @@ impl Mds {
                 let endpoint = net::endpoint(addr)
                     .map_err(|e| format!("bad MDS address {addr}: {e}"))?
                     .timeout(CALL_TIMEOUT);
-                let channel = net::lazy(&endpoint);
-                Ok(ClusterAdminClient::with_interceptor(
-                    channel,
-                    ClientAuth(cfg.auth()),
-                ))
+                Ok(ClusterAdminClient::new(net::lazy(&endpoint, tls)))
             })
             .collect();
         Mds {
@@ -254,10 +250,10 @@ fn set_versions(store: &Store, orders: Vec<SetVersionOrder>) {
 }
 
 /// Runs until the task is aborted.
-pub async fn run(store: Arc<Store>, cfg: ClusterConfig, advertise_addr: String) {
+pub async fn run(store: Arc<Store>, cfg: ClusterConfig, tls: NodeTls, advertise_addr: String) {
     let cs_id = store.cs_id();
-    let mds = Arc::new(Mds::new(&cfg));
-    let copier = Arc::new(Copier::new(Arc::clone(&store), cfg.auth()));
+    let mds = Arc::new(Mds::new(&cfg, &tls));
+    let copier = Arc::new(Copier::new(Arc::clone(&store), tls));
     let mut copies = tokio::task::JoinSet::new();
     if mds.addrs.is_empty() {
         tracing::warn!("the cluster config names no MDS: no heartbeats will be sent");

@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use cairn_common::{auth::ClientAuth, net, ClusterConfig};
+use cairn_common::{net, node_cert::Role, ClusterConfig};
 use cairn_proto::{cluster_admin_client::ClusterAdminClient, RegisterCsRequest};
 use serde::{Deserialize, Serialize};
 
@@ -226,6 +226,7 @@ async fn register(
     cfg: &ClusterConfig,
     request: RegisterCsRequest,
 ) -> Result<(String, u32), CsError> {
+    let tls = cfg.node_tls(Role::Cs)?;
     let mut failures = Vec::new();
     for addr in &cfg.mds_addrs {
         let endpoint = match net::endpoint(addr) {
@@ -235,14 +236,14 @@ async fn register(
                 continue;
             }
         };
-        let channel = match net::connect(&endpoint).await {
+        let channel = match net::connect(&endpoint, &tls).await {
             Ok(c) => c,
             Err(e) => {
                 failures.push(format!("{addr}: {}", error_chain(&e)));
                 continue;
             }
         };
-        let mut client = ClusterAdminClient::with_interceptor(channel, ClientAuth(cfg.auth()));
+        let mut client = ClusterAdminClient::new(channel);
         match client.register_cs(request.clone()).await {
             Ok(reply) => {
                 let reply = reply.into_inner();

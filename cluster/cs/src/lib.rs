@@ -20,6 +20,7 @@ pub mod heartbeat;
 pub mod identity;
 pub mod journal;
 pub mod metrics;
+mod peers;
 pub mod replica;
 pub mod scrub;
 pub mod service;
@@ -33,15 +34,16 @@ use std::{
 };
 
 use cairn_common::{
-    auth::ServerAuth,
     net::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW},
+    node_cert::Role,
+    tls::{
+        peer::{PeerCheck, ANY_NODE},
+        NodeTls,
+    },
     ClusterConfig,
 };
 use cairn_proto::chunk_service_server::ChunkServiceServer;
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::{server::TcpIncoming, Server},
-};
+use tonic::{service::interceptor::InterceptedService, transport::Server};
 
 pub use error::{CsError, ReplicaError};
 pub use identity::{make_cs, write_identity, CsIdentity, JournalConfig, MakeCsOptions};
@@ -58,6 +60,8 @@ pub struct ChunkServer {
     dir: PathBuf,
     identity: CsIdentity,
     cfg: ClusterConfig,
+    /// Its node certificate (role cs), the CA and the revoked serials.
+    tls: NodeTls,
     store: Arc<Store>,
     scrub: ScrubPolicy,
     /// Where its calls are counted (see [`metrics`]).
@@ -78,6 +82,7 @@ impl ChunkServer {
                 expected: cfg.name,
             });
         }
+        let tls = cfg.node_tls(Role::Cs)?;
         let d = dir.to_path_buf();
         let id = identity.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&d, &id))
@@ -98,6 +103,7 @@ impl ChunkServer {
             dir: dir.to_path_buf(),
             identity,
             cfg,
+            tls,
             store: Arc::new(store),
             scrub: ScrubPolicy::default(),
             metrics: None,
@@ -135,29 +141,38 @@ impl ChunkServer {
         advertise_addr: String,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), CsError> {
-        let auth = self.cfg.auth();
-        let svc = ChunkServiceServer::new(ChunkSvc::new(Arc::clone(&self.store), auth.clone()))
+        let tls = self.tls.clone();
+        let svc = ChunkServiceServer::new(ChunkSvc::new(Arc::clone(&self.store), tls.clone()))
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
         let heartbeat = tokio::spawn(heartbeat::run(
             Arc::clone(&self.store),
             self.cfg.clone(),
+            tls.clone(),
             advertise_addr.clone(),
         ));
         let scrubber = tokio::spawn(scrub::run(Arc::clone(&self.store), self.scrub));
         tracing::info!(cs_id = self.cs_id(), addr = %advertise_addr, "chunk service listening");
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let cert_watch = tls.watch();
+        let incoming = cairn_common::tls::peer::incoming(listener, &tls).map_err(|source| {
+            CsError::Io {
+                what: "serve TLS on",
+                path: self.dir.clone(),
+                source,
+            }
+        })?;
         let result = Server::builder()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_frame_size(MAX_FRAME)
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
             .layer(cairn_metrics::GrpcLayer::new(self.metrics.clone()))
-            .add_service(InterceptedService::new(svc, ServerAuth(auth)))
+            .add_service(InterceptedService::new(svc, PeerCheck::new(&tls, ANY_NODE)))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
         heartbeat.abort();
         scrubber.abort();
+        cert_watch.abort();
         // Aborted tasks are dropped when the runtime gets to them: wait, so
         // that the directory's lock goes with the last user of the store
         // and a restart in the same process can open it at once.

@@ -34,16 +34,23 @@
 //!   does only under the same rule.
 
 use std::{
-    collections::HashMap,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::Duration,
 };
 
 use bytes::Bytes;
-use cairn_common::{auth::ClientAuth, errno::is_transport_failure, net, ClusterAuth, ClusterError};
+use cairn_common::{
+    errno::is_transport_failure,
+    net,
+    node_cert::Role,
+    tls::{peer::check_peer, NodeTls},
+    ClusterError,
+};
+
+use crate::peers::{ChunkClient, Peers};
 use cairn_proto::{
-    chunk_service_client::ChunkServiceClient, chunk_service_server::ChunkService, write_request,
+    chunk_service_server::ChunkService, write_request,
     CopyPiece, CsAddr, DeleteReplicaRequest, Empty, FailedHop, ReadReply, ReadRequest,
     SetVersionRequest, SyncRequest, WriteHeader, WriteReply, WriteRequest,
 };
@@ -51,7 +58,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
-    service::interceptor::InterceptedService, transport::Channel, Request, Response, Status,
+    Request, Response, Status,
     Streaming,
 };
 
@@ -81,47 +88,27 @@ const FORWARD_ANSWER: Duration = Duration::from_secs(8);
 /// The chunk service of one chunk server.
 pub struct ChunkSvc {
     store: Arc<Store>,
-    auth: ClusterAuth,
-    /// Channels to other chunk servers, by address: one HTTP/2 connection
-    /// each, shared by all chain writes.
-    channels: Mutex<HashMap<String, Channel>>,
+    /// Channels to the next hops of chain writes.
+    peers: Peers,
+    /// This server's identity, for the role checks of its callers.
+    tls: NodeTls,
 }
-
-type ChunkClient = ChunkServiceClient<InterceptedService<Channel, ClientAuth>>;
 
 fn join_error(e: tokio::task::JoinError) -> Status {
     Status::internal(format!("chunk server task failed: {e}"))
 }
 
 impl ChunkSvc {
-    pub fn new(store: Arc<Store>, auth: ClusterAuth) -> ChunkSvc {
+    pub fn new(store: Arc<Store>, tls: NodeTls) -> ChunkSvc {
         ChunkSvc {
             store,
-            auth,
-            channels: Mutex::new(HashMap::new()),
+            peers: Peers::new(tls.clone()),
+            tls,
         }
     }
 
     fn client(&self, addr: &str) -> Result<ChunkClient, String> {
-        let channel = {
-            let mut channels = self
-                .channels
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            match channels.get(addr) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = net::channel(addr).map_err(|e| e.to_string())?;
-                    channels.insert(addr.to_string(), c.clone());
-                    c
-                }
-            }
-        };
-        Ok(
-            ChunkServiceClient::with_interceptor(channel, ClientAuth(self.auth.clone()))
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
+        self.peers.client(addr)
     }
 
     /// Opens the stream to the next hop and sends it the header. The
@@ -536,6 +523,8 @@ impl ChunkService for ChunkSvc {
         &self,
         request: Request<ReadRequest>,
     ) -> Result<Response<Self::ReadForCopyStream>, Status> {
+        // Copies are ordered by the MDS and made by chunk servers.
+        check_peer(&self.tls, &request, &[Role::Cs, Role::Mds])?;
         let r = request.into_inner();
         self.store.count_read_op();
         let (chunk_id, version) = (r.chunk_id, r.version);

@@ -46,6 +46,12 @@ pub enum MdsError {
     #[error("cannot hash the cluster password: {0}")]
     Password(String),
 
+    #[error("the MDS's certificates: {0}")]
+    Pki(#[from] cairn_common::pki::PkiError),
+
+    #[error("the MDS's TLS identity: {0}")]
+    Tls(#[from] cairn_common::tls::NodeTlsError),
+
     #[error("the MDS gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
 }

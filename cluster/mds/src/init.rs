@@ -13,6 +13,7 @@ use argon2::{
 use cairn_common::{
     config::check_name, time::now_ns, ClusterConfig, CHECKSUM_BLOCK, MAX_CHUNK_SIZE,
 };
+use cairn_common::pki::Authority;
 use rand::RngCore;
 use redb::{Database, Durability};
 
@@ -47,7 +48,8 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File, MdsError> {
 }
 
 /// Creates a cluster: the MDS state in `dir` (made if missing; refused if it
-/// already holds an MDS), a random cluster id and secret, the password hash.
+/// already holds an MDS), a random cluster id, the password hash, and the
+/// cluster CA (`ca.pem`, `ca.key` in `dir`).
 /// Returns the config that the CLI writes to the config directory.
 pub fn init_cluster(
     dir: &Path,
@@ -86,12 +88,10 @@ pub fn init_cluster(
     let mut rng = rand::rng();
     let mut id = [0u8; 16];
     rng.fill_bytes(&mut id);
-    let mut secret = vec![0u8; 32];
-    rng.fill_bytes(&mut secret);
     let meta = ClusterMeta {
         name: name.to_string(),
         cluster_id: hex::encode(id),
-        secret,
+        secret: Vec::new(),
         password_hash: hash_password(password)?,
         chunk_size,
         mds_addrs: vec![listen_addr.to_string()],
@@ -99,7 +99,10 @@ pub fn init_cluster(
         default_replicas: DEFAULT_REPLICAS,
     };
 
-    let result = create_db(&db_path, &meta);
+    let result = create_db(&db_path, &meta).and_then(|()| {
+        // The cluster's CA, which every MDS holds to sign node certificates.
+        Ok(Authority::generate(&meta.cluster_id)?.save(dir)?)
+    });
     if result.is_err() {
         // Leave no half-made MDS behind: a retry must not be refused.
         let _ = fs::remove_file(&db_path);
@@ -110,10 +113,16 @@ pub fn init_cluster(
 }
 
 /// Makes the directory of an MDS joining a running group as `node_id`
-/// (the leader gave the id and the cluster record, `meta`, postcard-encoded).
-/// Its state starts as a fresh cluster's; the first snapshot from the
-/// leader replaces it whole.
-pub fn create_member(dir: &Path, meta: &[u8], node_id: u64, addr: &str) -> Result<(), MdsError> {
+/// (the leader gave the id, the cluster record, `meta`, postcard-encoded,
+/// and the cluster CA, `ca`). Its state starts as a fresh cluster's; the
+/// first snapshot from the leader replaces it whole.
+pub fn create_member(
+    dir: &Path,
+    meta: &[u8],
+    ca: &Authority,
+    node_id: u64,
+    addr: &str,
+) -> Result<(), MdsError> {
     let meta: ClusterMeta = postcard::from_bytes(meta).map_err(|e| {
         MdsError::Invalid(format!("the leader sent an unreadable cluster record: {e}"))
     })?;
@@ -129,7 +138,8 @@ pub fn create_member(dir: &Path, meta: &[u8], node_id: u64, addr: &str) -> Resul
         }
     }
     let result = create_db(&db_path, &meta)
-        .and_then(|()| crate::raft::LogStore::create_member(dir, node_id, addr));
+        .and_then(|()| crate::raft::LogStore::create_member(dir, node_id, addr))
+        .and_then(|()| Ok(ca.save(dir)?));
     if result.is_err() {
         let _ = fs::remove_file(&db_path);
         let _ = fs::remove_file(dir.join(crate::raft::RAFT_FILE));

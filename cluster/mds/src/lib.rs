@@ -35,6 +35,7 @@ pub mod error;
 mod event_watch;
 mod events;
 mod heal;
+mod identity;
 mod health;
 mod in_flight;
 mod init;

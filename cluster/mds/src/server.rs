@@ -8,7 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::{auth::ServerAuth, ClusterConfig};
+use cairn_common::{
+    node_cert::Role,
+    tls::peer::{PeerCheck, ANY_NODE},
+    ClusterConfig,
+};
 use cairn_proto::{
     cluster_admin_server::ClusterAdminServer, join_server::JoinServer,
     mds_raft_server::MdsRaftServer, metadata_server::MetadataServer, s3_meta_server::S3MetaServer,
@@ -16,7 +20,7 @@ use cairn_proto::{
 use redb::{Database, DatabaseError};
 use tonic::{
     service::interceptor::InterceptedService,
-    transport::{server::TcpIncoming, Server},
+    transport::Server,
 };
 
 use crate::apply::create_tables;
@@ -69,10 +73,11 @@ impl Mds {
             }
         };
         let first_addr = meta.mds_addrs.first().cloned().unwrap_or_default();
+        let tls = crate::identity::own_tls(dir, &meta.cluster_id)?;
         let (raft, log) = raft::start(
             dir,
             db.clone(),
-            meta.auth(),
+            tls.clone(),
             &first_addr,
             options.snapshot_every,
             options.log_kept,
@@ -98,6 +103,7 @@ impl Mds {
                 started: std::sync::Mutex::new(Instant::now()),
                 opened: Instant::now(),
                 meta,
+                tls,
                 dir: dir.to_path_buf(),
                 join_gate: tokio::sync::Mutex::new(()),
                 events: crate::events::EventLog::default(),
@@ -212,17 +218,18 @@ impl Mds {
         BackgroundWork::new(self.state.clone())
     }
 
-    /// Serves Metadata, S3Meta and ClusterAdmin (behind the cluster
-    /// credential) and
-    /// Join (open: it checks the password itself) on `listener` until
-    /// `shutdown` completes.
+    /// Serves Metadata, S3Meta and MdsRaft to any node of the cluster,
+    /// ClusterAdmin to chunk servers, and Join (to a peer without a
+    /// certificate too: it checks the password itself), all in mutual TLS
+    /// on `listener`, until `shutdown` completes.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), MdsError> {
         let addr = listener.local_addr().ok();
-        let auth = ServerAuth(self.state.meta.auth());
+        let tls = self.state.tls.clone();
+        let any_node = PeerCheck::new(&tls, ANY_NODE);
         let service = MdsService::new(self.state.clone());
         let metadata = MetadataServer::new(service.clone())
             .max_decoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
@@ -237,13 +244,20 @@ impl Mds {
         let raft_service = MdsRaftServer::new(RaftService {
             raft: self.state.raft.clone(),
             members: self.state.members.clone(),
+            tls: tls.clone(),
+            dir: self.state.dir.clone(),
         })
         .max_decoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
         .max_encoding_message_size(cairn_common::net::MDS_MAX_MESSAGE);
         // Clients and chunk servers talk to the leader only; a follower
         // refuses them with the leader's address.
         let gate = LeaderGate {
-            auth: auth.clone(),
+            peer: any_node.clone(),
+            members: self.state.members.clone(),
+        };
+        // Only chunk servers register and beat.
+        let cs_gate = LeaderGate {
+            peer: PeerCheck::new(&tls, &[Role::Cs]),
             members: self.state.members.clone(),
         };
         tracing::info!(addr = ?addr, cluster = %self.state.meta.name, "MDS serving");
@@ -256,20 +270,29 @@ impl Mds {
         let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped.clone()));
         let lifecycle = tokio::spawn(crate::lifecycle::run(self.state.clone(), stopped.clone()));
         let leadership = tokio::spawn(watch_leadership(self.state.clone(), stopped));
+        let cert_watch = tls.watch();
+        let renewal = tokio::spawn(crate::identity::keep_renewed(
+            self.state.dir.clone(),
+            self.state.meta.cluster_id.clone(),
+        ));
         // Without NODELAY a reply's trailers wait behind its unacked data
         // (Nagle): a successful read took milliseconds instead of a round trip.
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        // (The TLS listener sets NODELAY on every accepted socket.)
+        let incoming = cairn_common::tls::peer::incoming(listener, &tls)
+            .map_err(MdsError::io("cannot serve TLS on the MDS listener"))?;
         let served = Server::builder()
             .layer(cairn_metrics::GrpcLayer::new(self.metrics.clone()))
             .layer(crate::persist::PersistLayer)
             .add_service(InterceptedService::new(metadata, gate.clone()))
             .add_service(InterceptedService::new(s3_meta, gate.clone()))
-            .add_service(InterceptedService::new(admin, gate))
-            .add_service(InterceptedService::new(raft_service, auth))
+            .add_service(InterceptedService::new(admin, cs_gate))
+            .add_service(InterceptedService::new(raft_service, any_node))
             .add_service(join)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
         let _ = stop.send(true);
+        cert_watch.abort();
+        renewal.abort();
         let _ = watcher.await;
         if background.await.is_err() {
             tracing::error!("the MDS background work panicked");
@@ -321,16 +344,16 @@ async fn lone_election(raft: &Raft, me: u64) {
     }
 }
 
-/// The cluster credential, then leadership.
+/// The caller's certificate and role, then leadership.
 #[derive(Clone)]
 struct LeaderGate {
-    auth: ServerAuth,
+    peer: PeerCheck,
     members: Members,
 }
 
 impl tonic::service::Interceptor for LeaderGate {
     fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let request = self.auth.call(request)?;
+        let request = self.peer.call(request)?;
         self.members.check_leader()?;
         Ok(request)
     }

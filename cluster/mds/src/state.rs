@@ -39,6 +39,8 @@ pub(crate) struct State {
     /// When this MDS process opened its state (its uptime).
     pub opened: Instant,
     pub meta: ClusterMeta,
+    /// This MDS's node certificate, its CA and the revoked serials.
+    pub tls: cairn_common::tls::NodeTls,
     pub dir: PathBuf,
     /// Serialises AuthNode attempts, so that password guesses cannot run in
     /// parallel to beat the delay on failure.

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_common::{auth::ClientAuth, errno::LEADER_HEADER, ClusterAuth, ClusterError, Persist};
+use cairn_common::{errno::LEADER_HEADER, tls::NodeTls, ClusterError, Persist};
 use cairn_proto::{
     mds_raft_client::MdsRaftClient, metadata_client::MetadataClient, s3_meta_client::S3MetaClient,
 };
@@ -83,7 +83,7 @@ pub(crate) struct MdsConn {
 impl MdsConn {
     pub(crate) fn new(
         addrs: &[String],
-        auth: &ClusterAuth,
+        tls: &NodeTls,
         timeout: Duration,
         persist: Persist,
     ) -> Result<MdsConn, ClusterError> {
@@ -95,8 +95,8 @@ impl MdsConn {
         let endpoints = addrs
             .iter()
             .map(|a| {
-                let headers = MdsHeaders::new(ClientAuth(auth.clone()), persist);
-                let ch = InterceptedService::new(channel(a)?, headers);
+                let headers = MdsHeaders::new(persist);
+                let ch = InterceptedService::new(channel(a, tls)?, headers);
                 Ok((a.clone(), ch))
             })
             .collect::<Result<Vec<_>, ClusterError>>()?;

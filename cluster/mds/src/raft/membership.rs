@@ -157,6 +157,8 @@ impl Members {
             node_id,
             cluster_meta: self.meta.clone(),
             mds_addrs: addrs,
+            // Filled by the service, which holds the CA.
+            ..Default::default()
         })
     }
 

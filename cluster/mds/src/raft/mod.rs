@@ -98,7 +98,7 @@ pub fn config(snapshot_every: u64, log_kept: u64) -> Result<Arc<Config>, MdsErro
 pub(crate) async fn start(
     dir: &Path,
     db: Arc<redb::Database>,
-    auth: cairn_common::ClusterAuth,
+    tls: cairn_common::tls::NodeTls,
     first_addr: &str,
     snapshot_every: u64,
     log_kept: u64,
@@ -107,7 +107,7 @@ pub(crate) async fn start(
     let node_id = log.node_id();
     let sm = StateMachine::open(db)?;
     let config = config(snapshot_every, log_kept)?;
-    let raft = Raft::new(node_id, config, Network::new(auth), log.clone(), sm)
+    let raft = Raft::new(node_id, config, Network::new(tls), log.clone(), sm)
         .await
         .map_err(|e| MdsError::Invalid(format!("raft did not start: {e}")))?;
     if let Some(addr) = log.bootstrap_addr()? {

@@ -3,11 +3,16 @@
 //! openraft's messages travel postcard-encoded in a `RaftBytes` envelope;
 //! the answer carries the callee's `Result`, so a refusal by the remote
 //! raft reaches the local one as a remote error, and a transport failure as
-//! "unreachable". Every call carries the cluster credential.
+//! "unreachable". Every connection is mutual TLS with this MDS's node
+//! certificate; the callee serves raft messages to MDS nodes only.
 
 use std::time::Duration;
 
-use cairn_common::{auth::ClientAuth, ClusterAuth};
+use cairn_common::{
+    node_cert::Role,
+    pki::Authority,
+    tls::{peer::check_peer, NodeTls},
+};
 use cairn_proto as pb;
 use cairn_proto::mds_raft_client::MdsRaftClient;
 use openraft::{
@@ -20,15 +25,11 @@ use openraft::{
     AnyError, BasicNode,
 };
 use serde::{de::DeserializeOwned, Serialize};
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::{Channel, Endpoint},
-    Request, Response, Status,
-};
+use tonic::{transport::Channel, Request, Response, Status};
 
 use super::{NodeId, Raft, TypeConfig};
 
-type Client = MdsRaftClient<InterceptedService<Channel, ClientAuth>>;
+type Client = MdsRaftClient<Channel>;
 
 fn any(e: impl std::fmt::Display) -> AnyError {
     AnyError::error(e.to_string())
@@ -36,12 +37,12 @@ fn any(e: impl std::fmt::Display) -> AnyError {
 
 /// Makes one connection per peer.
 pub struct Network {
-    auth: ClusterAuth,
+    tls: NodeTls,
 }
 
 impl Network {
-    pub fn new(auth: ClusterAuth) -> Network {
-        Network { auth }
+    pub fn new(tls: NodeTls) -> Network {
+        Network { tls }
     }
 }
 
@@ -49,14 +50,12 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
-        let uri = format!("http://{}", node.addr);
-        let client = Endpoint::from_shared(uri)
+        let client = cairn_common::net::endpoint(&node.addr)
             .map(|e| {
-                let channel = e
-                    .connect_timeout(Duration::from_secs(1))
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                MdsRaftClient::with_interceptor(channel, ClientAuth(self.auth.clone()))
+                // A peer that does not answer is tried again at the next
+                // heartbeat: a short connect keeps elections moving.
+                let e = e.connect_timeout(Duration::from_secs(1));
+                MdsRaftClient::new(cairn_common::net::lazy(&e, &self.tls))
                     .max_decoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
                     .max_encoding_message_size(cairn_common::net::MDS_MAX_MESSAGE)
             })
@@ -157,6 +156,17 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<pb::RaftBytes>, Status> {
 pub struct RaftService {
     pub(crate) raft: Raft,
     pub(crate) members: super::membership::Members,
+    pub(crate) tls: NodeTls,
+    /// The MDS's directory, where the cluster CA is.
+    pub(crate) dir: std::path::PathBuf,
+}
+
+impl RaftService {
+    /// Raft messages come from MDS nodes only: a chunk server or a client
+    /// with a valid certificate must not vote or append.
+    fn from_mds<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        check_peer(&self.tls, request, &[Role::Mds]).map(|_| ())
+    }
 }
 
 #[tonic::async_trait]
@@ -165,6 +175,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::RaftBytes>,
     ) -> Result<Response<pb::RaftBytes>, Status> {
+        self.from_mds(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(request)?;
         encode(&self.raft.append_entries(rpc).await)
     }
@@ -173,6 +184,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::RaftBytes>,
     ) -> Result<Response<pb::RaftBytes>, Status> {
+        self.from_mds(&request)?;
         let rpc: VoteRequest<NodeId> = decode(request)?;
         encode(&self.raft.vote(rpc).await)
     }
@@ -181,6 +193,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::RaftBytes>,
     ) -> Result<Response<pb::RaftBytes>, Status> {
+        self.from_mds(&request)?;
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(request)?;
         encode(&self.raft.install_snapshot(rpc).await)
     }
@@ -190,7 +203,13 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         request: Request<pb::AddMdsRequest>,
     ) -> Result<Response<pb::AddMdsReply>, Status> {
         let addr = request.into_inner().addr;
-        Ok(Response::new(self.members.add(&addr).await?))
+        // The new MDS signs node certificates too: it gets the CA.
+        let ca = Authority::load(&self.dir)
+            .map_err(|e| Status::failed_precondition(format!("this MDS's CA: {e}")))?;
+        let mut reply = self.members.add(&addr).await?;
+        reply.ca_pem = ca.cert_pem().to_string();
+        reply.ca_key_pem = ca.key_pem();
+        Ok(Response::new(reply))
     }
 
     async fn remove_mds(

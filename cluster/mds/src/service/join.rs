@@ -1,8 +1,12 @@
-//! The `Join` service: the one RPC without the cluster credential.
+//! The `Join` service: the one RPC a peer without a node certificate may
+//! call. A node that knows the cluster password gets the cluster's config
+//! and a certificate for each role it asks for, signed by the cluster CA.
+
+use cairn_common::node_cert::Role;
 
 use super::*;
 
-/// Join: the one service without the cluster credential.
+/// Join: the one service without a node certificate.
 pub(crate) struct JoinService {
     state: Arc<State>,
 }
@@ -33,12 +37,28 @@ impl Join for JoinService {
                 r.cluster_name
             )));
         }
-        tracing::info!(cluster = %meta.name, "auth-node accepted");
+        let ca = crate::identity::authority(&self.state.dir)
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let mut cert_pems = Vec::with_capacity(r.certs.len());
+        for asked in &r.certs {
+            let role = Role::parse(&asked.role).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "no role `{}`: ask for mds, cs or client",
+                    asked.role
+                ))
+            })?;
+            let pem = ca
+                .issue_node(&meta.cluster_id, role, &asked.csr_pem)
+                .map_err(|e| Status::invalid_argument(format!("bad certificate request: {e}")))?;
+            cert_pems.push(pem);
+        }
+        tracing::info!(cluster = %meta.name, certs = cert_pems.len(), "auth-node accepted");
         Ok(Response::new(pb::AuthNodeReply {
             cluster_id: meta.cluster_id.clone(),
-            secret: meta.secret.clone(),
             mds_addrs: self.state.mds_addrs(),
             chunk_size: meta.chunk_size,
+            ca_pem: ca.cert_pem().to_string(),
+            cert_pems,
         }))
     }
 }

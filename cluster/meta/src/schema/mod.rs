@@ -234,6 +234,8 @@ pub struct ChunkServerInfo {
 pub struct ClusterMeta {
     pub name: String,
     pub cluster_id: String,
+    /// The bearer-token secret of cluster RPC before mutual TLS: unused,
+    /// kept so that stored records decode.
     pub secret: Vec<u8>,
     /// PHC string (argon2id).
     pub password_hash: String,
@@ -258,17 +260,13 @@ impl std::fmt::Debug for ClusterMeta {
 }
 
 impl ClusterMeta {
-    pub fn auth(&self) -> cairn_common::ClusterAuth {
-        cairn_common::ClusterAuth::new(self.cluster_id.clone(), self.secret.clone())
-    }
-
     pub fn config(&self) -> cairn_common::ClusterConfig {
         cairn_common::ClusterConfig {
             name: self.name.clone(),
             cluster_id: self.cluster_id.clone(),
-            secret: hex::encode(&self.secret),
             mds_addrs: self.mds_addrs.clone(),
             chunk_size: self.chunk_size,
+            dir: None,
         }
     }
 }

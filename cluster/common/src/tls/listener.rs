@@ -1,7 +1,10 @@
-//! A TCP listener whose connections come out as TLS sessions, for
-//! `axum::serve`: handshakes run on their own tasks, so a slow or silent
-//! client delays nobody but itself, and at most [`MAX_HANDSHAKES`] run at
-//! once, each for at most [`HANDSHAKE_TIMEOUT`].
+//! A TCP listener whose connections come out as TLS sessions (the S3
+//! door's HTTPS, every cluster server's mutual TLS): handshakes run on
+//! their own tasks, so a slow or silent client delays nobody but itself,
+//! and at most [`MAX_HANDSHAKES`] run at once, each for at most
+//! [`HANDSHAKE_TIMEOUT`]. A handshake that fails (no certificate where one
+//! is required, one of another cluster, a revoked or expired one) never
+//! yields a session: nothing the peer sent reaches a server.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -75,7 +78,7 @@ async fn accept_loop(
             Ok(accepted) => accepted,
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
-                tracing::warn!(error = %e, "S3 accept failed");
+                tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
@@ -101,19 +104,17 @@ async fn accept_loop(
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl TlsListener {
+    /// The next established session; waits forever once the acceptor
+    /// has stopped (only when aborted).
+    pub async fn accept(&mut self) -> (TlsStream<TcpStream>, SocketAddr) {
         match self.sessions.recv().await {
             Some(session) => session,
-            // The acceptor ended (only when aborted): nothing more comes.
             None => std::future::pending().await,
         }
     }
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 }

@@ -1,0 +1,143 @@
+//! The certificate checks of cluster mutual TLS: webpki's chain, validity
+//! and name checks against the cluster CA, then what webpki does not know,
+//! the cluster's revocation list and the cluster id a node certificate
+//! names. Signatures of the handshake are webpki's.
+
+use std::sync::Arc;
+
+use rustls::{
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    pki_types::{CertificateDer, ServerName, UnixTime},
+    server::danger::{ClientCertVerified, ClientCertVerifier},
+    CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme,
+};
+
+use super::node::Revoked;
+use crate::node_cert::peer_role;
+
+/// The serial number of `cert` (its DER bytes), for revocation lists.
+pub fn serial_of(cert: &[u8]) -> Option<Vec<u8>> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
+    Some(parsed.raw_serial().to_vec())
+}
+
+/// Refuses a certificate the cluster revoked or that names another
+/// cluster, after webpki accepted it.
+fn check_node(cert: &CertificateDer<'_>, revoked: &Revoked, cluster_id: &str) -> Result<(), Error> {
+    let serial = serial_of(cert).ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    if revoked.contains(&serial) {
+        return Err(Error::InvalidCertificate(CertificateError::Revoked));
+    }
+    peer_role(cert, cluster_id)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(e)))))
+}
+
+/// A server's check of its clients.
+#[derive(Debug)]
+pub(crate) struct ClusterClientVerifier {
+    pub inner: Arc<dyn ClientCertVerifier>,
+    pub revoked: Arc<Revoked>,
+    pub cluster_id: String,
+    pub mandatory: bool,
+}
+
+impl ClientCertVerifier for ClusterClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        check_node(end_entity, &self.revoked, &self.cluster_id)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// A client's check of the servers it reaches.
+#[derive(Debug)]
+pub(crate) struct ClusterServerVerifier {
+    pub inner: Arc<dyn ServerCertVerifier>,
+    pub revoked: Arc<Revoked>,
+    pub cluster_id: String,
+}
+
+impl ServerCertVerifier for ClusterServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        check_node(end_entity, &self.revoked, &self.cluster_id)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
