@@ -9,7 +9,12 @@ use std::{
 
 use anyhow::{bail, Context};
 use cairn_client::{Client, ClientOptions};
-use cairn_common::{units::parse_size, ClusterConfig, MAX_CHUNK_SIZE};
+use cairn_common::{
+    node_cert::{cert_file, key_file, Role},
+    tls::join::join_channel,
+    units::parse_size,
+    ClusterConfig, MAX_CHUNK_SIZE,
+};
 use cairn_proto::{join_client::JoinClient, AuthNodeRequest};
 use clap::Args;
 use tokio::net::TcpListener;
@@ -44,6 +49,14 @@ pub struct AuthNodeArgs {
     /// The cluster password (asked for when not given; or CAIRN_PASSWORD).
     #[arg(long, env = "CAIRN_PASSWORD", hide_env_values = true)]
     password: Option<String>,
+    /// The roles this host gets certificates for: cs, client, mds
+    /// (repeat the flag; default cs and client).
+    #[arg(long)]
+    role: Vec<String>,
+    /// The SHA-256 fingerprint of the cluster CA that `make-mds -I`
+    /// printed: without it the CA the MDS shows is trusted on first use.
+    #[arg(long)]
+    ca_sha256: Option<String>,
 }
 
 #[derive(Args)]
@@ -202,8 +215,9 @@ pub async fn make_mds(cluster: Option<&str>, args: MakeMdsArgs) -> anyhow::Resul
     let config = cairn_mds::init_cluster(&args.dir, &name, &args.addr, &password, args.chunk_size)
         .with_context(|| format!("cannot create an MDS in {}", args.dir.display()))?;
     let path = config.save_to(&config_dir())?;
-    // The cluster's own CA, beside the config; its key stays on this host.
-    super::certs::ensure_ca(&config_dir().join(&name), &config.cluster_id)?;
+    // The cluster's own CA, beside the config (this host is an MDS host),
+    // and this host's node certificates.
+    super::certs::node_dir_from_mds(&args.dir, &config_dir().join(&name), &config.cluster_id)?;
     println!(
         "created cluster `{name}` (id {}); its config is at {}\nstart the MDS with: cairn mds -r {}",
         config.cluster_id,
@@ -221,7 +235,8 @@ async fn join_mds(name: &str, args: &MakeMdsArgs) -> anyhow::Result<()> {
         format!("no config for cluster `{name}` here: run `cairn -c {name} auth-node` first")
     })?;
     let reply = add_mds(&config, &args.addr).await?;
-    cairn_mds::create_member(&args.dir, &reply.cluster_meta, reply.node_id, &args.addr)
+    let ca = cairn_common::pki::Authority::from_pems(&reply.ca_pem, &reply.ca_key_pem)?;
+    cairn_mds::create_member(&args.dir, &reply.cluster_meta, &ca, reply.node_id, &args.addr)
         .with_context(|| format!("cannot create an MDS in {}", args.dir.display()))?;
     config.mds_addrs = reply.mds_addrs;
     let path = config.save_to(&config_dir())?;
@@ -291,36 +306,75 @@ pub async fn auth_node(cluster: Option<&str>, args: AuthNodeArgs) -> anyhow::Res
     let name = cluster_name(cluster)?;
     cairn_common::config::check_name(&name)?;
     let password = read_password(args.password)?;
-    let url = format!("http://{}", args.mds);
-    let channel = tonic::transport::Endpoint::from_shared(url)
-        .with_context(|| format!("`{}` is not an address", args.mds))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| {
-            format!(
-                "MDS at {} does not answer: is `cairn mds` running there?",
-                args.mds
-            )
-        })?;
+    let roles = if args.role.is_empty() {
+        vec![Role::Cs, Role::Client]
+    } else {
+        args.role
+            .iter()
+            .map(|r| {
+                Role::parse(r).ok_or_else(|| anyhow::anyhow!("--role {r}: use cs, client or mds"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    // Each role's key is made here and never leaves this host.
+    let mut keys = Vec::new();
+    let mut certs = Vec::new();
+    for role in &roles {
+        let (key, csr_pem) = cairn_common::node_cert::node_request()?;
+        keys.push(key);
+        certs.push(cairn_proto::NodeCertRequest {
+            role: role.as_str().to_string(),
+            csr_pem,
+        });
+    }
+    let endpoint = cairn_common::net::endpoint(&args.mds)
+        .with_context(|| format!("`{}` is not an address", args.mds))?;
+    let (channel, verifier) = join_channel(&endpoint, args.ca_sha256.clone())?;
     let reply = JoinClient::new(channel)
         .auth_node(AuthNodeRequest {
             cluster_name: name.clone(),
             password,
+            certs,
         })
         .await
-        .map_err(|s| anyhow::anyhow!("the MDS refused to join this node: {}", s.message()))?
+        .map_err(|s| anyhow::anyhow!("the MDS at {} refused to join this node: {}", args.mds, s.message()))?
         .into_inner();
+    // The CA the MDS sends must be the one it proved itself with.
+    let seen = verifier.seen_ca().context("no TLS session with the MDS")?;
+    use rustls_pki_types::pem::PemObject;
+    let sent = rustls_pki_types::CertificateDer::pem_slice_iter(reply.ca_pem.as_bytes())
+        .next()
+        .and_then(Result::ok)
+        .context("the MDS sent no CA certificate")?;
+    if sent.as_ref() != seen.as_slice() || reply.cert_pems.len() != roles.len() {
+        bail!("the MDS's answer does not match the CA it showed: refusing it");
+    }
     let config = ClusterConfig {
         name: name.clone(),
         cluster_id: reply.cluster_id,
-        secret: hex::encode(reply.secret),
         mds_addrs: reply.mds_addrs,
         chunk_size: reply.chunk_size,
+        dir: None,
     };
     let path = config.save_to(&config_dir())?;
+    let dir = config_dir().join(&name);
+    cairn_common::pki::write_atomic(&dir.join(cairn_common::pki::CA_CERT), &reply.ca_pem, 0o644)?;
+    for ((role, key), cert_pem) in roles.iter().zip(&keys).zip(&reply.cert_pems) {
+        cairn_common::pki::write_pair(
+            &cert_file(&dir, *role),
+            cert_pem,
+            &key_file(&dir, *role),
+            &key.serialize_pem(),
+        )?;
+    }
+    let fingerprint = cairn_common::tls::join::fingerprint(&seen);
+    if args.ca_sha256.is_none() {
+        println!("trusted the cluster CA on first use: SHA-256 {fingerprint}");
+    }
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     println!(
-        "this node is now part of cluster `{name}`; config written to {}",
+        "this node is now part of cluster `{name}` (certificates for {}); config written to {}",
+        names.join(", "),
         path.display()
     );
     Ok(())

@@ -117,7 +117,11 @@ async fn ensure_cluster(
     )
     .with_context(|| format!("cannot create the MDS in {}", mds_dir.display()))?;
     cfg.save_to(etc)?;
-    super::certs::ensure_ca(&etc.join(LOCAL_CLUSTER), &cfg.cluster_id)?;
+    let cfg = ClusterConfig {
+        dir: Some(etc.join(LOCAL_CLUSTER)),
+        ..cfg
+    };
+    super::certs::node_dir_from_mds(&mds_dir, &etc.join(LOCAL_CLUSTER), &cfg.cluster_id)?;
     let pw_path = data.join("cluster-password");
     write_private(&pw_path, &format!("{password}\n"))?;
     Ok((cfg, Some(listener)))
@@ -223,7 +227,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             let addr = listener.local_addr()?.to_string();
             new_listener = Some(listener);
             let reply = super::cluster::add_mds(&cfg, &addr).await?;
-            cairn_mds::create_member(&dir, &reply.cluster_meta, reply.node_id, &addr)
+            let ca = cairn_common::pki::Authority::from_pems(&reply.ca_pem, &reply.ca_key_pem)?;
+            cairn_mds::create_member(&dir, &reply.cluster_meta, &ca, reply.node_id, &addr)
                 .with_context(|| format!("cannot create the MDS in {}", dir.display()))?;
         }
         let options = cairn_mds::MdsOptions {
@@ -321,7 +326,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut tls = super::gateway::TlsArgs::default();
     if args.tls {
         let (ca, files) =
-            super::certs::ensure_local_s3_cert(&etc.join(LOCAL_CLUSTER), &cfg.cluster_id)?;
+            super::certs::ensure_local_s3_cert(&etc.join(LOCAL_CLUSTER))?;
         ca_file = Some(ca);
         tls = super::gateway::TlsArgs {
             tls_cert: Some(files.cert),

@@ -16,6 +16,9 @@ pub struct AddedMds {
     pub cluster_meta: Vec<u8>,
     /// Every MDS address, the new one last.
     pub mds_addrs: Vec<String>,
+    /// The cluster CA's certificate and key (PEM): every MDS signs.
+    pub ca_pem: String,
+    pub ca_key_pem: String,
 }
 
 impl Client {
@@ -37,6 +40,8 @@ impl Client {
             node_id: reply.node_id,
             cluster_meta: reply.cluster_meta,
             mds_addrs: reply.mds_addrs,
+            ca_pem: reply.ca_pem,
+            ca_key_pem: reply.ca_key_pem,
         })
     }
 

@@ -159,6 +159,15 @@ impl Authority {
 /// The role a peer's certificate (DER, already verified against the
 /// cluster CA by the handshake) gives it in cluster `cluster_id`.
 pub fn peer_role(cert_der: &[u8], cluster_id: &str) -> Result<Role, PeerError> {
+    let (id, role) = peer_node(cert_der)?;
+    if id != cluster_id {
+        return Err(PeerError::AnotherCluster(id));
+    }
+    Ok(role)
+}
+
+/// The cluster id and role a node certificate (DER) names.
+pub fn peer_node(cert_der: &[u8]) -> Result<(String, Role), PeerError> {
     let (_, cert) =
         x509_parser::parse_x509_certificate(cert_der).map_err(|_| PeerError::Unparsable)?;
     let names = cert
@@ -175,10 +184,8 @@ pub fn peer_role(cert_der: &[u8], cluster_id: &str) -> Result<Role, PeerError> {
         let Some((id, role)) = rest.split_once('/') else {
             continue;
         };
-        if id != cluster_id {
-            return Err(PeerError::AnotherCluster(id.to_string()));
-        }
-        return Role::parse(role).ok_or(PeerError::NotANode);
+        let role = Role::parse(role).ok_or(PeerError::NotANode)?;
+        return Ok((id.to_string(), role));
     }
     Err(PeerError::NotANode)
 }

@@ -103,6 +103,18 @@ impl Authority {
         })
     }
 
+    /// The CA from its certificate and key (PEM), as another MDS sends it.
+    pub fn from_pems(cert_pem: &str, key_pem: &str) -> Result<Authority, PkiError> {
+        let key = KeyPair::from_pem(key_pem).map_err(|_| PkiError::Parse {
+            path: PathBuf::from(CA_KEY),
+            what: "private key",
+        })?;
+        Ok(Authority {
+            cert_pem: cert_pem.to_string(),
+            key,
+        })
+    }
+
     /// The CA in `dir` (`ca.pem`, `ca.key`).
     pub fn load(dir: &Path) -> Result<Authority, PkiError> {
         let cert_pem = read(&dir.join(CA_CERT))?;

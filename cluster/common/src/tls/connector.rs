@@ -1,16 +1,19 @@
-//! The client side of cluster mutual TLS: a connector for tonic channels
-//! that opens TCP with every socket setting of [`crate::net`] and then a
-//! TLS session with the node's settings, checking the server against the
-//! cluster's name whatever address it was reached at.
+//! The client side of cluster TLS: a connector for tonic channels that
+//! opens TCP with every socket setting of [`crate::net`] and then a TLS
+//! session with the given settings (a node's, checking the server against
+//! the cluster's name whatever address it was reached at; or `auth-node`'s,
+//! see [`super::join`]).
 
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use hyper_util::{client::legacy::connect::HttpConnector, rt::TokioIo};
 use tokio::net::TcpStream;
+use rustls::{pki_types::ServerName, ClientConfig};
 use tokio_rustls::{client::TlsStream, TlsConnector};
 use tonic::transport::Uri;
 use tonic::codegen::Service;
@@ -21,15 +24,23 @@ use super::node::NodeTls;
 #[derive(Clone)]
 pub struct NodeConnector {
     tcp: HttpConnector,
-    tls: NodeTls,
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
 }
 
 impl NodeConnector {
+    /// Sessions as node `tls`.
     pub fn new(tcp: HttpConnector, tls: &NodeTls) -> NodeConnector {
-        NodeConnector {
-            tcp,
-            tls: tls.clone(),
-        }
+        NodeConnector::with(tcp, tls.client_config(), tls.server_name())
+    }
+
+    /// Sessions with `config`, naming the server `name`.
+    pub fn with(
+        tcp: HttpConnector,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> NodeConnector {
+        NodeConnector { tcp, config, name }
     }
 }
 
@@ -46,8 +57,8 @@ impl Service<Uri> for NodeConnector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let tcp = self.tcp.call(uri);
-        let connector = TlsConnector::from(self.tls.client_config());
-        let name = self.tls.server_name();
+        let connector = TlsConnector::from(self.config.clone());
+        let name = self.name.clone();
         Box::pin(async move {
             let tcp = tcp.await?.into_inner();
             let session = connector.connect(name, tcp).await?;

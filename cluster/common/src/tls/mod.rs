@@ -13,6 +13,7 @@
 //!   service's callers; [`connector`]: TLS under tonic channels.
 
 pub mod connector;
+pub mod join;
 pub mod listener;
 pub mod node;
 pub mod peer;

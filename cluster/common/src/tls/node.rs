@@ -110,7 +110,7 @@ impl std::fmt::Debug for NodeTls {
 pub enum NodeTlsError {
     #[error(
         "no {role} certificate in {dir}: run `cairn -c CLUSTER auth-node` on this host to get \
-         one ({source})"
+         one"
     )]
     Missing {
         role: &'static str,
