@@ -436,6 +436,28 @@ async fn a_burst_of_bad_signatures_slows_that_address_and_no_other() {
     // The guesser is still slowed, whatever it sends.
     let (_, still) = send_from(guesser, addr, &badly_signed_list(&cluster)).await;
     assert!(still >= Duration::from_millis(800), "{still:?}");
+
+    // Many connections at once guess no faster: the guesser's requests take
+    // turns a second apart, and those that would wait past the longest
+    // delay are refused at once with SlowDown.
+    let mut parallel = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let head = badly_signed_list(&cluster);
+        parallel.spawn(async move { send_from(guesser, addr, &head).await });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = parallel.join_next().await {
+        answers.push(answer.expect("a parallel guess"));
+    }
+    let refused: Vec<&(String, Duration)> = answers
+        .iter()
+        .filter(|(code, _)| code == "SlowDown")
+        .collect();
+    assert!(refused.len() >= 4, "parallel guesses: {answers:?}");
+    assert!(
+        refused.iter().all(|(_, t)| *t < Duration::from_millis(500)),
+        "refused at once: {answers:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,12 @@
 //! Failed authentications counted per client address, so that an address
 //! guessing secrets is slowed down and nobody else is. Each address has a
 //! bucket of `burst` free failures that refills at `per_second`; past it,
-//! every request from that address waits for the bucket's debt to be paid,
-//! up to `max_delay`. The table is bounded: when full, addresses whose
-//! bucket has refilled are forgotten first, then the oldest.
+//! the requests of that address are let in one at a time, `1/per_second`
+//! apart, once the bucket's debt is paid; one that would wait more than
+//! `max_delay` is refused at once (S3's `SlowDown`), so that many parallel
+//! connections guess no faster than one. The table is bounded: when full,
+//! addresses whose bucket has refilled are forgotten first, then the
+//! oldest.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,6 +26,19 @@ struct Bucket {
     /// Failures still free; negative is a debt that delays the address.
     tokens: f64,
     updated: Instant,
+    /// The earliest time the next request of a slowed address is let in.
+    next_turn: Instant,
+}
+
+/// What becomes of a request from an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Read it now.
+    Now,
+    /// Read it after this wait.
+    After(Duration),
+    /// The address has requests waiting for as long as it may: refuse it.
+    Refuse,
 }
 
 /// The failed-authentication buckets of every address that failed lately.
@@ -61,22 +77,30 @@ impl AuthSlowdown {
         Bucket {
             tokens: (bucket.tokens + elapsed * self.per_second).min(self.burst),
             updated: now,
+            next_turn: bucket.next_turn,
         }
     }
 
-    /// How long a request from `ip` waits before it is read: zero unless
-    /// the address failed more than its burst lately.
-    pub fn delay(&self, ip: IpAddr) -> Duration {
+    /// Whether a request from `ip` is read now, after a wait, or refused:
+    /// now unless the address failed more than its burst lately.
+    pub fn admit(&self, ip: IpAddr) -> Admission {
         let now = Instant::now();
-        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(bucket) = buckets.get(&ClientKey::of(ip)) else {
-            return Duration::ZERO;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(bucket) = buckets.get_mut(&ClientKey::of(ip)) else {
+            return Admission::Now;
         };
-        let bucket = self.refilled(*bucket, now);
-        if bucket.tokens >= 0.0 {
-            return Duration::ZERO;
+        let refilled = self.refilled(*bucket, now);
+        if refilled.tokens >= 0.0 {
+            return Admission::Now;
         }
-        Duration::from_secs_f64(-bucket.tokens / self.per_second).min(self.max_delay)
+        let paid = now + Duration::from_secs_f64(-refilled.tokens / self.per_second);
+        let turn = paid.max(bucket.next_turn);
+        let wait = turn - now;
+        if wait > self.max_delay {
+            return Admission::Refuse;
+        }
+        bucket.next_turn = turn + Duration::from_secs_f64(1.0 / self.per_second);
+        Admission::After(wait)
     }
 
     /// Counts a failed authentication from `ip`.
@@ -90,6 +114,7 @@ impl AuthSlowdown {
         let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: self.burst,
             updated: now,
+            next_turn: now,
         });
         let mut refilled = self.refilled(*bucket, now);
         // The debt stops growing at the longest delay: beyond it, more
@@ -130,22 +155,48 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_burst_slows_that_address_only_and_the_delay_is_capped() {
+    async fn a_burst_slows_that_address_only() {
         let slow = AuthSlowdown::new(5, 1.0, Duration::from_secs(3));
         let guesser = ip("127.0.0.2");
         for _ in 0..5 {
             slow.failed(guesser);
         }
-        assert_eq!(slow.delay(guesser), Duration::ZERO, "the burst is free");
+        assert_eq!(slow.admit(guesser), Admission::Now, "the burst is free");
         slow.failed(guesser);
-        assert!(slow.delay(guesser) >= Duration::from_millis(900));
-        for _ in 0..100 {
-            slow.failed(guesser);
+        match slow.admit(guesser) {
+            Admission::After(wait) => assert!(wait >= Duration::from_millis(900), "{wait:?}"),
+            other => panic!("past the burst: {other:?}"),
         }
-        assert_eq!(slow.delay(guesser), Duration::from_secs(3), "capped");
-        assert_eq!(slow.delay(ip("127.0.0.3")), Duration::ZERO);
-        tokio::time::advance(Duration::from_secs(3)).await;
-        assert_eq!(slow.delay(guesser), Duration::ZERO, "the debt is paid");
+        assert_eq!(slow.admit(ip("127.0.0.3")), Admission::Now);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(slow.admit(guesser), Admission::Now, "the debt is paid");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn parallel_requests_of_a_slowed_address_take_turns_then_are_refused() {
+        let slow = AuthSlowdown::new(1, 1.0, Duration::from_secs(3));
+        let guesser = ip("127.0.0.2");
+        slow.failed(guesser);
+        slow.failed(guesser);
+        // A debt of one failure: turns at 1 s, 2 s, 3 s, then refusals.
+        let admitted: Vec<Admission> = (0..6).map(|_| slow.admit(guesser)).collect();
+        let waits: Vec<Duration> = admitted
+            .iter()
+            .filter_map(|a| match a {
+                Admission::After(w) => Some(*w),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            waits,
+            [1, 2, 3].map(Duration::from_secs).to_vec(),
+            "{admitted:?}"
+        );
+        assert_eq!(
+            admitted.iter().filter(|a| **a == Admission::Refuse).count(),
+            3,
+            "{admitted:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@ use cairn_client::{Client, DoorCounters, DoorOp};
 use http::{HeaderValue, Method, Request, Response};
 use tokio::net::TcpListener;
 
-use crate::auth_slowdown::AuthSlowdown;
+use crate::auth_slowdown::{Admission, AuthSlowdown};
 use crate::body::body_stream;
 use crate::door_limits::DoorLimits;
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -175,10 +175,16 @@ async fn handle<K: KeyStore>(
     // An address that failed to authenticate too often waits before it is
     // heard; other addresses are not concerned.
     if let Some(ip) = client_ip {
-        let delay = gateway.auth_failures.delay(ip);
-        if !delay.is_zero() {
-            tracing::debug!(%ip, delay_ms = delay.as_millis() as u64, "slowing an address after failed authentications");
-            tokio::time::sleep(delay).await;
+        match gateway.auth_failures.admit(ip) {
+            Admission::Now => {}
+            Admission::After(delay) => {
+                tracing::debug!(%ip, delay_ms = delay.as_millis() as u64, "slowing an address after failed authentications");
+                tokio::time::sleep(delay).await;
+            }
+            Admission::Refuse => {
+                tracing::debug!(%ip, "refusing an address after failed authentications");
+                return slowed_down(&request_id, request.method());
+            }
         }
     }
     let method = request.method().clone();
@@ -234,6 +240,21 @@ async fn handle<K: KeyStore>(
         micros = started.elapsed().as_micros() as u64,
         "request"
     );
+    response
+}
+
+/// The answer to a request of an address refused after failed
+/// authentications: S3's 503 SlowDown, without reading the request.
+fn slowed_down(request_id: &str, method: &Method) -> Response<Body> {
+    let mut response = S3Error::new(ErrorCode::SlowDown)
+        .into_response(method, request_id)
+        .map(Body::from);
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-amz-request-id", id);
+    }
+    response
+        .headers_mut()
+        .insert(http::header::SERVER, HeaderValue::from_static("Cairn"));
     response
 }
 
