@@ -76,6 +76,15 @@ out=$OUT
 assert_contains "$out" " $B" "aws s3 ls lists the new bucket"
 expect_fail "aws s3 mb of an existing bucket" "${S3[@]}" s3 mb "s3://$B"
 
+if [ -n "${CAIRN_S3_CA_BUNDLE:-}" ]; then
+    step "a wrong CA bundle fails with a certificate error"
+    wrong_ca_bundle "$W/wrong-ca.pem"
+    expect_fail "aws s3 ls trusting another CA" env AWS_MAX_ATTEMPTS=1 \
+        "${S3[@]}" --ca-bundle "$W/wrong-ca.pem" --cli-read-timeout 10 s3 ls
+    grep -qiE 'CERTIFICATE_VERIFY_FAILED|certificate verify failed' "$SCENARIO_TMP/last-output" ||
+        fail "a wrong CA bundle did not fail with a certificate error: $(error_lines "$SCENARIO_TMP/last-output")"
+fi
+
 step "cp up and down, small file"
 random_file "$W/small" 12345
 aws_run "aws s3 cp (PutObject, small)" s3 cp --no-progress "$W/small" "s3://$B/dir/small.bin"

@@ -103,6 +103,15 @@ capture_to() {
     printf '%s\n' "$OUT" >"$file"
 }
 
+# wrong_ca_bundle FILE: a throwaway self-signed CA that signed nothing of
+# the cluster's: a client trusting only it must refuse the gateway.
+wrong_ca_bundle() {
+    require_cmd openssl
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$1.key" -out "$1" -days 1 -subj "/CN=not the cluster CA" >/dev/null 2>&1 ||
+        fail "openssl cannot make a throwaway CA"
+}
+
 # The lines of a client's output that say what went wrong, on one line.
 error_lines() {
     local lines

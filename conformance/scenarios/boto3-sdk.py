@@ -11,6 +11,7 @@ another upload on the same connection (Expect: 100-continue).
 import base64
 import hashlib
 import os
+import subprocess
 import sys
 import time
 import urllib.request
@@ -109,6 +110,24 @@ try:
 except ClientError as e:
     check(error_code(e)[0] in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"),
           f"create_bucket of an existing bucket: unexpected error {error_code(e)}")
+
+if os.environ.get("CAIRN_S3_CA_BUNDLE"):
+    step("a wrong CA bundle fails with a certificate error")
+    wrong_ca = os.path.join(TMP, "wrong-ca.pem")
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", wrong_ca + ".key", "-out", wrong_ca, "-days", "1",
+         "-subj", "/CN=not the cluster CA"],
+        capture_output=True)
+    check(made.returncode == 0, f"openssl cannot make a throwaway CA: {made.stderr!r}")
+    wrong = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", verify=wrong_ca,
+                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    try:
+        wrong.list_buckets()
+        fail("list_buckets trusting another CA succeeded")
+    except botocore.exceptions.SSLError as e:
+        check("certificate verify failed" in str(e).lower(),
+              f"a wrong CA bundle failed, but not with a certificate error: {e}")
 
 step("put_object with the default checksum, get_object, head_object")
 data = os.urandom(100_000)

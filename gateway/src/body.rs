@@ -26,13 +26,19 @@ use crate::signature::PayloadCheck;
 /// A body as a stream of byte pieces.
 pub type BodyStream = BoxStream<'static, Result<Bytes, S3Error>>;
 
-/// The HTTP body as a stream; transport errors become `IncompleteBody`.
+/// The HTTP body as a stream; transport errors become `IncompleteBody`, a
+/// body cut off for its slowness `RequestTimeout`.
 pub fn body_stream(body: axum::body::Body) -> BodyStream {
     body.into_data_stream()
         .map(|item| {
             item.map_err(|e| {
                 tracing::debug!(error = %e, "request body interrupted");
-                S3Error::new(ErrorCode::IncompleteBody)
+                let cause = e.into_inner();
+                if crate::slow_body::is_body_too_slow(&*cause) {
+                    S3Error::new(ErrorCode::RequestTimeout)
+                } else {
+                    S3Error::new(ErrorCode::IncompleteBody)
+                }
             })
         })
         .boxed()

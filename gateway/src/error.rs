@@ -70,6 +70,8 @@ pub enum ErrorCode {
     /// A bucket without Object Lock configuration (GetObjectLockConfiguration).
     ObjectLockConfigurationNotFoundError,
     PreconditionFailed,
+    /// The request body came too slowly (the door's minimum body rate).
+    RequestTimeout,
     RequestTimeTooSkewed,
     ServiceUnavailable,
     SignatureDoesNotMatch,
@@ -127,6 +129,7 @@ impl ErrorCode {
             NotModified => "NotModified",
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             PreconditionFailed => "PreconditionFailed",
+            RequestTimeout => "RequestTimeout",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
@@ -169,6 +172,7 @@ impl ErrorCode {
             | EntityTooSmall
             | IllegalLocationConstraintException
             | IncompleteBody
+            | RequestTimeout
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
@@ -247,6 +251,7 @@ impl ErrorCode {
                 "Object Lock configuration does not exist for this bucket"
             }
             PreconditionFailed => "At least one of the preconditions you specified did not hold.",
+            RequestTimeout => "Your socket connection to the server was not read from or written to within the timeout period.",
             RequestTimeTooSkewed => "The difference between the request time and the server's time is too large.",
             ServiceUnavailable => "Please reduce your request rate.",
             SignatureDoesNotMatch => "The request signature we calculated does not match the signature you provided. Check your key and signing method.",

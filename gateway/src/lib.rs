@@ -6,17 +6,27 @@
 //! `conditional`, `limits`, `xml` (request and response bodies), `error`
 //! (S3 error answers), `ops` (the operations over the cluster client),
 //! `server` (axum, dispatch, authorization), and `tls` (HTTPS: the
-//! reloadable certificate and the handshaking listener, from
-//! `cairn-common`).
+//! reloadable certificate and the bounded handshakes, from `cairn-common`).
+//!
+//! The door's defences, one module each: `door_limits` (the limits and
+//! their defaults), `http_server` (accepting and serving connections under
+//! them), `conn_table` (connections per client address), `conn_timeouts`
+//! (idle and header-read timeouts), `slow_body` (minimum body rate) and
+//! `auth_slowdown` (failed authentications slow their address down).
 //!
 //! Entry point for the `cairn` binary: [`serve`], which reads access keys
 //! from the cluster ([`ClusterKeyStore`]); [`serve_with_keys`] takes another
 //! [`KeyStore`].
 
+pub mod auth_slowdown;
 pub mod body;
 pub mod checksum;
 pub mod conditional;
+pub mod conn_table;
+pub mod conn_timeouts;
+pub mod door_limits;
 pub mod error;
+pub mod http_server;
 pub mod keys;
 pub mod limits;
 pub mod ops;
@@ -25,9 +35,11 @@ pub mod range;
 pub mod router;
 pub mod server;
 pub mod signature;
+pub mod slow_body;
 pub mod tls;
 pub mod xml;
 
+pub use door_limits::DoorLimits;
 pub use keys::ClusterKeyStore;
 pub use server::{serve_with_keys, GatewayConfig, GatewayError, Listeners};
 pub use signature::{AccessKey, BucketPermission, KeyStore, KeyStoreError, MapKeyStore};

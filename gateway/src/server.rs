@@ -8,21 +8,22 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::serve::ListenerExt;
 use cairn_client::{Client, DoorCounters, DoorOp};
-use futures::FutureExt;
 use http::{HeaderValue, Method, Request, Response};
 use tokio::net::TcpListener;
 
+use crate::auth_slowdown::{Admission, AuthSlowdown};
 use crate::body::body_stream;
+use crate::door_limits::DoorLimits;
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::http_server::{ClientAddr, Door};
 use crate::ops;
 use crate::query::Query;
 use crate::router::{route, Access, Endpoint, Route};
 use crate::signature::{
     self, policy, post_form, Auth, AuthContext, KeyStore, PayloadCheck, SignedParts,
 };
-use crate::tls::{HttpsListener, TlsListener};
+use crate::tls::TlsHandshakes;
 
 /// How the gateway is configured.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ pub struct GatewayConfig {
     /// Serve HTTPS with this certificate on the main listener (and plain
     /// HTTP only on [`Listeners::plain`]).
     pub tls: Option<Arc<crate::tls::CertReloader>>,
+    /// The limits put on every client (header size, connections per
+    /// address, timeouts, body rate, failed authentications).
+    pub limits: DoorLimits,
 }
 
 impl GatewayConfig {
@@ -48,6 +52,7 @@ impl GatewayConfig {
             domain: None,
             metrics: None,
             tls: None,
+            limits: DoorLimits::default(),
         }
     }
 }
@@ -68,6 +73,8 @@ struct Gateway<K> {
     metrics: Option<cairn_metrics::PartMetrics>,
     /// What this gateway reports to the MDS for the client table.
     door: Arc<DoorCounters>,
+    /// Failed authentications by client address.
+    auth_failures: AuthSlowdown,
 }
 
 /// Where the gateway listens: the main listener (HTTPS when the config has
@@ -106,6 +113,11 @@ pub async fn serve_with_keys<K: KeyStore>(
         },
         metrics: config.metrics.clone(),
         door: Arc::default(),
+        auth_failures: AuthSlowdown::new(
+            config.limits.auth_failure_burst,
+            config.limits.auth_failures_per_second,
+            config.limits.auth_failure_max_delay,
+        ),
     });
     // The address it really serves (`--listen` may ask for port 0).
     let listen = listener.local_addr().unwrap_or(config.listen);
@@ -116,51 +128,35 @@ pub async fn serve_with_keys<K: KeyStore>(
         .fallback(handle::<K>)
         .with_state(gateway)
         .layer(axum::middleware::from_fn(close_after_unanswered_expect));
-    tracing::info!(%listen, tls = config.tls.is_some(), region = %config.region, domain = ?config.domain, "S3 gateway serving");
-    let shutdown = shutdown.shared();
-    let main = async {
-        match &config.tls {
-            Some(cert) => {
-                let tls = TlsListener::new(listener, crate::tls::server_config(cert)?)?;
-                axum::serve(HttpsListener(tls), app.clone())
-                    .with_graceful_shutdown(shutdown.clone())
-                    .await
-            }
-            None => {
-                axum::serve(nodelay(listener), app.clone())
-                    .with_graceful_shutdown(shutdown.clone())
-                    .await
-            }
-        }
-        .map_err(GatewayError::from)
+    tracing::info!(%listen, tls = config.tls.is_some(), region = %config.region, domain = ?config.domain, limits = ?config.limits, "S3 gateway serving");
+    let door = Door::new(app, config.limits.clone());
+    let tls = match &config.tls {
+        Some(cert) => Some(TlsHandshakes::new(crate::tls::server_config(cert)?)),
+        None => None,
     };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopper = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
+        })
+    };
+    let main = door.serve(listener, tls, stop.clone());
     let plain = async {
         match plain {
-            Some(listener) => axum::serve(nodelay(listener), app.clone())
-                .with_graceful_shutdown(shutdown.clone())
-                .await
-                .map_err(GatewayError::from),
+            Some(listener) => door.serve(listener, None, stop.clone()).await,
             None => Ok(()),
         }
     };
     let watcher = config.tls.clone().map(|cert| tokio::spawn(cert.watch()));
-    let served = tokio::try_join!(main, plain);
+    let served = tokio::try_join!(main, plain).map_err(GatewayError::from);
+    stopper.abort();
     reporter.abort();
     if let Some(w) = watcher {
         w.abort();
     }
     served.map(|_| ())
-}
-
-/// A plain listener whose connections have TCP_NODELAY: answers are written
-/// as a head and a body, and without it Nagle holds the body back until the
-/// client's delayed ACK, 40 ms later.
-fn nodelay(listener: TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
-    listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    })
 }
 
 fn new_request_id() -> String {
@@ -172,6 +168,25 @@ async fn handle<K: KeyStore>(
     request: Request<Body>,
 ) -> Response<Body> {
     let request_id = new_request_id();
+    let client_ip = request
+        .extensions()
+        .get::<ClientAddr>()
+        .map(|ClientAddr(addr)| addr.ip());
+    // An address that failed to authenticate too often waits before it is
+    // heard; other addresses are not concerned.
+    if let Some(ip) = client_ip {
+        match gateway.auth_failures.admit(ip) {
+            Admission::Now => {}
+            Admission::After(delay) => {
+                tracing::debug!(%ip, delay_ms = delay.as_millis() as u64, "slowing an address after failed authentications");
+                tokio::time::sleep(delay).await;
+            }
+            Admission::Refuse => {
+                tracing::debug!(%ip, "refusing an address after failed authentications");
+                return slowed_down(&request_id, request.method());
+            }
+        }
+    }
     let method = request.method().clone();
     let sent = sent_bytes(request.headers());
     let path = request.uri().path().to_string();
@@ -183,6 +198,9 @@ async fn handle<K: KeyStore>(
     let (mut response, endpoint) = match dispatch(&gateway, request).await {
         Ok((response, endpoint)) => (response, endpoint),
         Err((error, endpoint)) => {
+            if let (Some(ip), true) = (client_ip, is_failed_authentication(error.code)) {
+                gateway.auth_failures.failed(ip);
+            }
             if error.code.status().is_server_error() {
                 tracing::warn!(request_id, %method, code = error.code.as_str(), message = %error.message, "request failed");
             }
@@ -223,6 +241,30 @@ async fn handle<K: KeyStore>(
         "request"
     );
     response
+}
+
+/// The answer to a request of an address refused after failed
+/// authentications: S3's 503 SlowDown, without reading the request.
+fn slowed_down(request_id: &str, method: &Method) -> Response<Body> {
+    let mut response = S3Error::new(ErrorCode::SlowDown)
+        .into_response(method, request_id)
+        .map(Body::from);
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-amz-request-id", id);
+    }
+    response
+        .headers_mut()
+        .insert(http::header::SERVER, HeaderValue::from_static("Cairn"));
+    response
+}
+
+/// Whether an answer says the client failed to prove who it is: a wrong
+/// signature or an unknown key (what a guesser of secrets meets).
+fn is_failed_authentication(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::SignatureDoesNotMatch | ErrorCode::InvalidAccessKeyId
+    )
 }
 
 /// The payload a client sends: the decoded length of an aws-chunked body,

@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-pub use cairn_common::tls::{listener::TlsListener, CertReloader, TlsError, TlsFiles};
+pub use cairn_common::tls::{
+    listener::{is_http2, TlsHandshakes},
+    CertReloader, TlsError, TlsFiles,
+};
 use rustls::ServerConfig;
 
 /// The TLS settings of the S3 listener: the reloader's certificate,
@@ -18,20 +21,4 @@ pub fn server_config(reloader: &Arc<CertReloader>) -> Result<Arc<ServerConfig>, 
         .with_cert_resolver(reloader.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A TLS listener as axum serves it.
-pub struct HttpsListener(pub TlsListener);
-
-impl axum::serve::Listener for HttpsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        self.0.accept().await
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.0.local_addr())
-    }
 }

@@ -1,9 +1,10 @@
 //! `cairn gateway`: a stateless S3 front door for a cluster; several may
 //! serve one cluster behind a load balancer.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
+use cairn_gateway::door_limits as limits;
 use clap::Args;
 use tokio::net::TcpListener;
 
@@ -25,6 +26,62 @@ pub struct GatewayArgs {
     pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub limits: DoorLimitArgs,
+}
+
+/// The limits the S3 door puts on every client (docs/operating.md,
+/// "Limits at the doors"); `cairn up` takes the same.
+#[derive(Args, Clone)]
+pub struct DoorLimitArgs {
+    /// The largest request head (request line and headers), in bytes; a
+    /// larger one is answered 431 (at least 8192).
+    #[arg(long, value_name = "BYTES", default_value_t = limits::DEFAULT_MAX_HEADER_BYTES)]
+    pub max_header_bytes: usize,
+    /// Connections one client address (IPv6: one /64) may hold open; more
+    /// from it are refused, other addresses are still served.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: usize,
+    /// Seconds a connection may stay idle between requests.
+    #[arg(long, value_name = "SECS", default_value_t = limits::DEFAULT_IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout: u64,
+    /// Seconds a client has to send a whole request head from its first
+    /// byte (against slowloris).
+    #[arg(long, value_name = "SECS", default_value_t = limits::DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
+    pub header_read_timeout: u64,
+    /// The slowest request body accepted, in bytes per second over
+    /// --body-rate-window; a slower one gets RequestTimeout. 0: no minimum.
+    #[arg(long, value_name = "BYTES", default_value_t = limits::DEFAULT_MIN_BODY_RATE)]
+    pub min_body_rate: u64,
+    /// Seconds of waiting for a client over which its body rate is measured.
+    #[arg(long, value_name = "SECS", default_value_t = limits::DEFAULT_BODY_RATE_WINDOW.as_secs())]
+    pub body_rate_window: u64,
+    /// Failed authentications one address may make in a burst before its
+    /// requests are slowed down.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_AUTH_FAILURE_BURST)]
+    pub auth_failure_burst: u32,
+    /// Failed authentications per second forgiven after a burst.
+    #[arg(long, value_name = "RATE", default_value_t = limits::DEFAULT_AUTH_FAILURES_PER_SECOND)]
+    pub auth_failures_per_second: f64,
+    /// The longest wait, in seconds, put on a request of a slowed address.
+    #[arg(long, value_name = "SECS", default_value_t = limits::DEFAULT_AUTH_FAILURE_MAX_DELAY.as_secs())]
+    pub auth_failure_max_delay: u64,
+}
+
+impl DoorLimitArgs {
+    pub fn limits(&self) -> cairn_gateway::DoorLimits {
+        cairn_gateway::DoorLimits {
+            max_header_bytes: self.max_header_bytes,
+            max_connections_per_address: self.max_connections_per_address,
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            min_body_rate: self.min_body_rate,
+            body_rate_window: Duration::from_secs(self.body_rate_window),
+            auth_failure_burst: self.auth_failure_burst,
+            auth_failures_per_second: self.auth_failures_per_second,
+            auth_failure_max_delay: Duration::from_secs(self.auth_failure_max_delay),
+        }
+    }
 }
 
 /// HTTPS for the S3 endpoint.
@@ -63,7 +120,41 @@ impl GatewayArgs {
         let mut config = cairn_gateway::GatewayConfig::new(self.listen);
         config.region = self.region.clone();
         config.domain = self.domain.clone();
+        config.limits = self.limits.limits();
         config
+    }
+}
+
+/// Raises this process's soft limit of open files to its hard limit: every
+/// S3 connection is a descriptor, and the usual soft limit (1024) is less
+/// than the connections a door holds under load or under attack.
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        tracing::debug!("cannot read the open files limit");
+        return;
+    }
+    if limit.rlim_cur >= limit.rlim_max {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit reads the struct it is given; raising the soft
+    // limit up to the hard one is always allowed.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        tracing::warn!(soft = limit.rlim_cur, "cannot raise the open files limit");
+    } else {
+        tracing::debug!(
+            from = limit.rlim_cur,
+            to = limit.rlim_max,
+            "open files limit raised"
+        );
     }
 }
 
@@ -95,6 +186,7 @@ pub async fn bind_all(
 }
 
 pub async fn gateway(cluster: Option<&str>, args: GatewayArgs) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let client = client_for(cluster).await?;
     let mut config = args.config();
     config.tls = args.tls.reloader()?;

@@ -74,6 +74,8 @@ pub struct UpArgs {
     release_grace: u64,
     #[command(flatten)]
     lifecycle: super::cluster::LifecycleArgs,
+    #[command(flatten)]
+    limits: super::gateway::DoorLimitArgs,
 }
 
 /// The listener of a new MDS, bound before its address is recorded (in
@@ -340,7 +342,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         domain: args.domain.clone(),
         metrics_listen: None,
         tls: tls.clone(),
+        limits: args.limits.clone(),
     };
+    super::gateway::raise_open_files_limit();
     let mut gateway_config = gateway.config();
     gateway_config.metrics = metrics.as_ref().map(|m| m.part("gateway"));
     gateway_config.tls = tls.reloader()?;
