@@ -474,23 +474,30 @@ async fn sixteen_concurrent_writers_of_small_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_wrong_cluster_secret_is_refused_and_stores_nothing() {
+async fn a_certificate_of_another_ca_is_refused_and_stores_nothing() {
     let cluster = TestCluster::start(&["h1", "h2", "h3"]);
-    // A client with the right id but a wrong secret.
+    // A host with the right cluster id, but certificates of another CA.
+    let bad_etc = cluster.root.path().join("bad-etc");
     let mut bad = cluster.config();
-    bad.secret = hex::encode([7u8; 32]);
-    let intruder = cairn_client::Client::connect(&bad, Default::default()).expect("client");
+    bad.save_to(&bad_etc).expect("save bad config");
+    let bad_dir = bad_etc.join(&bad.name);
+    cairn_common::pki::Authority::new_node_dir(&bad_dir, &bad.cluster_id).expect("another CA");
+    bad.dir = Some(bad_dir);
+    let options = cairn_client::ClientOptions {
+        mds_timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let intruder = cairn_client::Client::connect(&bad, options).expect("client");
     let err = intruder
         .create_bucket("evil", "")
         .await
         .expect_err("refused");
+    // Refused at the handshake: the MDS never answers it.
     assert!(
-        matches!(err, cairn_common::ClusterError::PermissionDenied(_)),
+        matches!(err, cairn_common::ClusterError::Unavailable(_)),
         "{err:?}"
     );
-    // A chunk server with the wrong secret cannot register.
-    let bad_etc = cluster.root.path().join("bad-etc");
-    bad.save_to(&bad_etc).expect("save bad config");
+    // A chunk server with such a certificate cannot register.
     let out = cluster
         .command()
         .env("CAIRN_CONFIG_DIR", &bad_etc)
@@ -505,7 +512,7 @@ async fn a_wrong_cluster_secret_is_refused_and_stores_nothing() {
         .expect("run");
     assert!(
         !out.status.success(),
-        "make-cs with a wrong secret must fail"
+        "make-cs with another CA's certificate must fail"
     );
     // Nothing was stored.
     let client = cluster.client();

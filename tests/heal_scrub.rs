@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cairn_common::auth::ClientAuth;
+use cairn_common::{net, node_cert::Role};
 use cairn_proto::{chunk_service_client::ChunkServiceClient, ReadRequest};
 use common::heal::*;
 
@@ -26,13 +26,12 @@ async fn read_replica(
     chunk_id: u64,
     version: u64,
 ) -> Result<Vec<u8>, String> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .connect()
+    let tls = cfg.node_tls(Role::Client).map_err(|e| e.to_string())?;
+    let endpoint = net::endpoint(addr).map_err(|e| e.to_string())?;
+    let channel = net::connect(&endpoint, &tls)
         .await
         .map_err(|e| e.to_string())?;
-    let mut cs = ChunkServiceClient::with_interceptor(channel, ClientAuth(cfg.auth()))
-        .max_decoding_message_size(16 << 20);
+    let mut cs = ChunkServiceClient::new(channel).max_decoding_message_size(16 << 20);
     let mut stream = cs
         .read(ReadRequest {
             chunk_id,

@@ -173,17 +173,12 @@ mod tests {
 
     #[tokio::test]
     async fn caches_answers_and_refuses_garbage_without_the_cluster() {
-        let node = tempfile::tempdir().unwrap();
-        cairn_common::pki::Authority::generate("t")
-            .unwrap()
-            .issue_node_files(node.path(), "t", &[cairn_common::node_cert::Role::Client])
-            .unwrap();
         let config = cairn_common::ClusterConfig {
             name: "t".into(),
             cluster_id: "t".into(),
             mds_addrs: vec!["127.0.0.1:9".into()],
             chunk_size: 1 << 20,
-            dir: Some(node.path().to_path_buf()),
+            dir: Some(cairn_testkit::node::node_dir("t")),
         };
         let client = Client::connect(
             &config,

@@ -14,10 +14,10 @@ async fn start() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let cluster = ClusterConfig {
         name: "t".into(),
         cluster_id: "t".into(),
-        secret: "00".into(),
         // Nothing listens there: these tests never reach the cluster.
         mds_addrs: vec!["127.0.0.1:9".into()],
         chunk_size: 1 << 20,
+        dir: Some(cairn_testkit::node::node_dir("t")),
     };
     let client = Client::connect(
         &cluster,

@@ -14,14 +14,21 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_common::{ClusterConfig, ClusterError};
+use cairn_common::{
+    node_cert::Role,
+    tls::{
+        peer::{incoming, PeerIo},
+        NodeTls,
+    },
+    ClusterConfig, ClusterError,
+};
 use cairn_proto as pb;
 use futures::{Stream, StreamExt};
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{
     codegen::{http, BoxFuture, Context, Poll, Service},
     server::{NamedService, UnaryService},
-    transport::{server::TcpIncoming, Server},
+    transport::Server,
     Code, Request, Response, Status, Streaming,
 };
 
@@ -225,6 +232,24 @@ impl pb::chunk_service_server::ChunkService for CsSvc {
     }
 }
 
+/// The fakes' cluster.
+const CLUSTER_ID: &str = "test";
+
+fn node_dir() -> std::path::PathBuf {
+    cairn_testkit::node::node_dir(CLUSTER_ID)
+}
+
+/// The identity of the library's client in the fakes' cluster.
+pub(crate) fn client_tls() -> NodeTls {
+    NodeTls::load(&node_dir(), CLUSTER_ID, Role::Client).unwrap()
+}
+
+/// A fake's sessions, in mutual TLS as a `role` node.
+fn sessions(listener: TcpListener, role: Role) -> impl Stream<Item = std::io::Result<PeerIo>> {
+    let tls = NodeTls::load(&node_dir(), CLUSTER_ID, role).unwrap();
+    incoming(listener, &tls).unwrap()
+}
+
 async fn listen() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -251,7 +276,7 @@ pub(crate) async fn fake_cs(cs_id: u32) -> FakeCs {
     tokio::spawn(
         Server::builder()
             .add_service(pb::chunk_service_server::ChunkServiceServer::new(svc))
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+            .serve_with_incoming_shutdown(sessions(listener, Role::Cs), async {
                 let _ = stopped.await;
             }),
     );
@@ -396,7 +421,7 @@ pub(crate) async fn fake_mds() -> FakeMds {
     tokio::spawn(
         Server::builder()
             .add_service(MdsSvc(state.clone()))
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+            .serve_with_incoming_shutdown(sessions(listener, Role::Mds), async {
                 let _ = stopped.await;
             }),
     );
@@ -412,10 +437,10 @@ pub(crate) async fn fake_mds() -> FakeMds {
 pub(crate) fn client(mds: &[&FakeMds], cs_timeout: Duration) -> Client {
     let config = ClusterConfig {
         name: "test".into(),
-        cluster_id: "test".into(),
-        secret: "00112233".into(),
+        cluster_id: CLUSTER_ID.into(),
         mds_addrs: mds.iter().map(|m| m.addr.clone()).collect(),
         chunk_size: 64 << 20,
+        dir: Some(node_dir()),
     };
     Client::connect(
         &config,

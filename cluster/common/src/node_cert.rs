@@ -96,6 +96,26 @@ impl Authority {
         role: Role,
         csr_pem: &str,
     ) -> Result<String, PkiError> {
+        let now = time::OffsetDateTime::now_utc();
+        self.issue_node_between(
+            cluster_id,
+            role,
+            csr_pem,
+            now - time::Duration::hours(1),
+            now + time::Duration::days(LEAF_DAYS),
+        )
+    }
+
+    /// As [`Authority::issue_node`], valid from `not_before` to
+    /// `not_after` (a test's expired certificate, a short-lived one).
+    pub fn issue_node_between(
+        &self,
+        cluster_id: &str,
+        role: Role,
+        csr_pem: &str,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Result<String, PkiError> {
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
@@ -115,9 +135,8 @@ impl Authority {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         params.use_authority_key_identifier_extension = true;
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::hours(1);
-        params.not_after = now + time::Duration::days(LEAF_DAYS);
+        params.not_before = not_before;
+        params.not_after = not_after;
         csr.params = params;
         let cert = csr.signed_by(&self.issuer()?)?;
         Ok(format!("{}{}", cert.pem(), self.cert_pem()))
@@ -131,6 +150,16 @@ impl Authority {
             cert_pem: self.issue_node(cluster_id, role, &csr)?,
             key_pem: key.serialize_pem(),
         })
+    }
+
+    /// A new CA for `cluster_id`, saved in `dir` with its key, and a
+    /// certificate for every role there: the node directory of a cluster
+    /// made on one host (tests, a demo).
+    pub fn new_node_dir(dir: &Path, cluster_id: &str) -> Result<Authority, PkiError> {
+        let ca = Authority::generate(cluster_id)?;
+        ca.save(dir)?;
+        ca.issue_node_files(dir, cluster_id, &[Role::Mds, Role::Cs, Role::Client])?;
+        Ok(ca)
     }
 
     /// Writes the CA certificate (not its key) and a fresh certificate

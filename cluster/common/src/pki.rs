@@ -200,6 +200,12 @@ pub fn needs_renewal(path: &Path) -> bool {
         .is_none_or(|end| end - now < RENEW_BEFORE_SECS)
 }
 
+/// The first certificate of `cert_pem` (DER); None when there is none.
+pub fn first_cert_der(cert_pem: &str) -> Option<Vec<u8>> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?;
+    Some(pem.contents)
+}
+
 /// When the first certificate of `cert_pem` expires, in Unix seconds;
 /// None when it is not a PEM certificate.
 pub fn not_after(cert_pem: &str) -> Option<i64> {

@@ -326,10 +326,10 @@ mod tests {
         ClusterConfig {
             name: "c1".into(),
             cluster_id: "id-1".into(),
-            secret: "00ff".into(),
             // Nothing listens on port 1 of loopback.
             mds_addrs: vec!["127.0.0.1:1".into()],
             chunk_size: 64 << 20,
+            dir: Some(cairn_testkit::node::node_dir("id-1")),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Three chunk servers in one process, on loopback: chain writes, reads from
-//! every replica, a dead hop, credentials, corruption and capacity, all
+//! every replica, a dead hop, who may connect (mutual TLS) and call, corruption and capacity, all
 //! through the real gRPC service.
 //!
 //! The cluster config names an MDS address where nothing listens: the
@@ -7,13 +7,21 @@
 
 use std::{
     io::BufRead,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use cairn_common::{auth::ClientAuth, ClusterAuth, ClusterConfig};
+use cairn_common::{
+    net,
+    node_cert::{cert_file, cluster_dns_name, key_file, node_request, Role},
+    pki::Authority,
+    tls::{connector::NodeConnector, reload::provider, NodeTls},
+    ClusterConfig,
+};
+use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
 use cairn_cs::{store::replica_path, write_identity, ChunkServer, CsError, CsIdentity};
 use cairn_proto::{
     chunk_service_client::ChunkServiceClient, write_request, CsAddr, ReadRequest,
@@ -22,16 +30,26 @@ use cairn_proto::{
 use futures::StreamExt;
 use rand::{Rng, SeedableRng};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::{service::interceptor::InterceptedService, transport::Channel, Code, Status};
+use tonic::{transport::Channel, Code, Status};
+
+const CLUSTER_ID: &str = "test-cluster-id";
+
+/// The cluster's CA and node certificates: the test process's, which a
+/// child chunk server (see [`ChildCs`]) is given.
+fn node_dir() -> PathBuf {
+    std::env::var_os(CHILD_NODE_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cairn_testkit::node::node_dir(CLUSTER_ID))
+}
 
 fn cfg() -> ClusterConfig {
     ClusterConfig {
         name: "test".into(),
-        cluster_id: "test-cluster-id".into(),
-        secret: "00112233445566778899aabbccddeeff".into(),
+        cluster_id: CLUSTER_ID.into(),
         // Port 1 on loopback: nobody answers, heartbeats fail fast.
         mds_addrs: vec!["127.0.0.1:1".into()],
         chunk_size: 64 << 20,
+        dir: Some(node_dir()),
     }
 }
 
@@ -98,19 +116,24 @@ async fn start(cs_id: u32, capacity: u64) -> Running {
     }
 }
 
-type Client = ChunkServiceClient<InterceptedService<Channel, ClientAuth>>;
+type Client = ChunkServiceClient<Channel>;
 
-async fn client_with(addr: &str, auth: ClusterAuth) -> Client {
-    let channel = cairn_common::net::connect(&cairn_common::net::endpoint(addr).unwrap())
-        .await
-        .unwrap();
-    ChunkServiceClient::with_interceptor(channel, ClientAuth(auth))
+fn wrap(channel: Channel) -> Client {
+    ChunkServiceClient::new(channel)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20)
 }
 
+async fn client_as(addr: &str, role: Role) -> Client {
+    let tls = NodeTls::load(&node_dir(), CLUSTER_ID, role).unwrap();
+    let channel = net::connect(&net::endpoint(addr).unwrap(), &tls)
+        .await
+        .unwrap();
+    wrap(channel)
+}
+
 async fn client(addr: &str) -> Client {
-    client_with(addr, cfg().auth()).await
+    client_as(addr, Role::Client).await
 }
 
 fn header(chunk_id: u64, chain: Vec<CsAddr>) -> WriteHeader {
@@ -281,59 +304,115 @@ async fn chain_write_reaches_every_replica_and_survives_a_dead_hop() {
     cs2.kill().await;
 }
 
+/// A client of this cluster's CA without a certificate of its own.
+fn without_certificate() -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(node_dir().join("ca.pem")).unwrap();
+    for cert in CertificateDer::pem_slice_iter(&ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
+/// A client identity in a directory of its own: `ca.pem` of this cluster
+/// and a client certificate `cert_pem` with its key.
+fn identity_dir(cert_pem: &str, key_pem: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(node_dir().join("ca.pem"), dir.path().join("ca.pem")).unwrap();
+    std::fs::write(cert_file(dir.path(), Role::Client), cert_pem).unwrap();
+    std::fs::write(key_file(dir.path(), Role::Client), key_pem).unwrap();
+    dir
+}
+
+/// Every peer that is not a node of this cluster with a valid certificate
+/// is refused at the handshake: a connection is never made, so not one
+/// call reaches the service, and nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_without_the_cluster_credential_are_refused_and_store_nothing() {
+async fn peers_without_a_valid_certificate_are_refused_at_the_handshake() {
     let cs = start(1, 0).await;
-    // No credential at all.
-    let channel = cairn_common::net::connect(&cairn_common::net::endpoint(&cs.addr).unwrap())
-        .await
+    let endpoint = net::endpoint(&cs.addr).unwrap();
+    let name = ServerName::try_from(cluster_dns_name(CLUSTER_ID)).unwrap();
+    let mut refused = Vec::new();
+
+    // Plain HTTP/2, as before mutual TLS.
+    refused.push((
+        "plaintext",
+        endpoint.connect_with_connector(net::connector()).await,
+    ));
+    // TLS, trusting the cluster CA, with no certificate.
+    let bare = NodeConnector::with(net::connector(), without_certificate(), name.clone());
+    refused.push(("no certificate", endpoint.connect_with_connector(bare).await));
+    // A certificate of another cluster's CA, naming this cluster's id.
+    let other = tempfile::tempdir().unwrap();
+    Authority::new_node_dir(other.path(), CLUSTER_ID).unwrap();
+    let tls = NodeTls::load(other.path(), CLUSTER_ID, Role::Client).unwrap();
+    refused.push(("another cluster", net::connect(&endpoint, &tls).await));
+    // A certificate of this cluster's CA that has expired.
+    let ca = Authority::load(&node_dir()).unwrap();
+    let (key, csr) = node_request().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let expired = ca
+        .issue_node_between(
+            CLUSTER_ID,
+            Role::Client,
+            &csr,
+            now - time::Duration::days(30),
+            now - time::Duration::days(1),
+        )
         .unwrap();
-    let mut bare = ChunkServiceClient::new(channel);
-    let err = bare
-        .write(write_stream(
-            header(7, vec![]),
-            Bytes::from_static(b"intruder"),
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
-    let err = bare
-        .read(ReadRequest {
-            chunk_id: 7,
-            version: 1,
-            offset: 0,
-            length: 0,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
+    let dir = identity_dir(&expired, &key.serialize_pem());
+    let tls = NodeTls::load(dir.path(), CLUSTER_ID, Role::Client).unwrap();
+    refused.push(("expired", net::connect(&endpoint, &tls).await));
 
-    // A credential made with the wrong secret.
-    let wrong = ClusterAuth::new(cfg().cluster_id, b"not the secret".to_vec());
-    let mut forged = client_with(&cs.addr, wrong).await;
-    let err = write(
-        &mut forged,
-        header(7, vec![]),
-        Bytes::from_static(b"intruder"),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
-    let err = forged
-        .set_version(SetVersionRequest {
-            chunk_id: 7,
-            old_version: 1,
-            new_version: 2,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
-
-    // Nothing was stored.
+    for (what, connected) in refused {
+        // A client learns of some refusals only at its first call (HTTP/2
+        // over plain TCP, TLS 1.3's verdict on a client certificate).
+        if let Ok(channel) = connected {
+            let err = write(&mut wrap(channel), header(7, vec![]), Bytes::from_static(b"x"))
+                .await
+                .expect_err(what);
+            // A transport error (the server closed the connection), never
+            // an answer of the service.
+            assert!(
+                matches!(err.code(), Code::Unavailable | Code::Unknown)
+                    && err.message().contains("transport error"),
+                "{what}: {err}"
+            );
+        }
+    }
+    // Nothing was stored; a node of the cluster is served.
     assert_eq!(replica_files(cs.dir.path()), 0);
     let mut good = client(&cs.addr).await;
     let err = read(&mut good, 7, 0, 0).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err}");
+    cs.kill().await;
+}
+
+/// A valid node of the wrong role: a client may not read for copies,
+/// which only chunk servers do (at the MDS's order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_chunk_servers_read_for_copies() {
+    let cs = start(1, 0).await;
+    let mut c = client(&cs.addr).await;
+    write(&mut c, header(9, vec![]), Bytes::from_static(b"kept"))
+        .await
+        .unwrap();
+    let request = ReadRequest {
+        chunk_id: 9,
+        version: 1,
+        offset: 0,
+        length: 0,
+    };
+    let err = c.read_for_copy(request.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+    let mut peer = client_as(&cs.addr, Role::Cs).await;
+    assert!(peer.read_for_copy(request).await.is_ok());
     cs.kill().await;
 }
 
@@ -469,6 +548,8 @@ async fn three_hop_chain_moves_a_full_chunk_quickly() {
 /// Set in a child process of this test binary: the directory of the chunk
 /// server it runs (see [`child_chunk_server`]).
 const CHILD_DIR_ENV: &str = "CAIRN_TEST_CHILD_CS_DIR";
+/// Set in such a child: the directory of the cluster's certificates.
+const CHILD_NODE_ENV: &str = "CAIRN_TEST_CHILD_NODE_DIR";
 /// The child's first line on stdout: this, then its address.
 const CHILD_ADDR: &str = "child chunk server at ";
 
@@ -510,6 +591,7 @@ impl ChildCs {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "child_chunk_server", "--nocapture"])
             .env(CHILD_DIR_ENV, dir.path())
+            .env(CHILD_NODE_ENV, node_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

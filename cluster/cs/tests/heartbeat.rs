@@ -11,7 +11,12 @@ use std::{
 
 use bytes::Bytes;
 use cairn_common::{
-    auth::{ClientAuth, ServerAuth},
+    net,
+    node_cert::Role,
+    tls::{
+        peer::{incoming, PeerCheck},
+        NodeTls,
+    },
     ClusterConfig,
 };
 use cairn_cs::{make_cs, ChunkServer, CsError, MakeCsOptions};
@@ -25,7 +30,7 @@ use cairn_proto::{
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{
     service::interceptor::InterceptedService,
-    transport::{server::TcpIncoming, Server},
+    transport::Server,
     Request, Response, Status,
 };
 
@@ -96,13 +101,19 @@ impl ClusterAdmin for FakeMds {
     }
 }
 
+const CLUSTER_ID: &str = "hb-cluster";
+
+fn tls(role: Role) -> NodeTls {
+    NodeTls::load(&cairn_testkit::node::node_dir(CLUSTER_ID), CLUSTER_ID, role).unwrap()
+}
+
 fn cfg(mds_addr: &str) -> ClusterConfig {
     ClusterConfig {
         name: "hb".into(),
-        cluster_id: "hb-cluster".into(),
-        secret: "0123456789abcdef".into(),
+        cluster_id: CLUSTER_ID.into(),
         mds_addrs: vec![mds_addr.to_string()],
         chunk_size: 64 << 20,
+        dir: Some(cairn_testkit::node::node_dir(CLUSTER_ID)),
     }
 }
 
@@ -114,11 +125,15 @@ async fn start_mds() -> (String, Arc<Mutex<MdsState>>) {
         cluster_id: cfg(&addr).cluster_id,
         state: Arc::clone(&state),
     };
-    let svc = InterceptedService::new(ClusterAdminServer::new(mds), ServerAuth(cfg(&addr).auth()));
+    let mds_tls = tls(Role::Mds);
+    let svc = InterceptedService::new(
+        ClusterAdminServer::new(mds),
+        PeerCheck::new(&mds_tls, &[Role::Cs]),
+    );
     tokio::spawn(
         Server::builder()
             .add_service(svc)
-            .serve_with_incoming(TcpIncoming::from(listener)),
+            .serve_with_incoming(incoming(listener, &mds_tls).unwrap()),
     );
     (addr, state)
 }
@@ -155,10 +170,11 @@ async fn put(addr: &str, cfg: &ClusterConfig, chunk_id: u64, data: &'static [u8]
 }
 
 async fn put_bytes(addr: &str, cfg: &ClusterConfig, chunk_id: u64, data: Bytes) {
-    let channel = cairn_common::net::connect(&cairn_common::net::endpoint(addr).unwrap())
+    let _ = cfg;
+    let channel = net::connect(&net::endpoint(addr).unwrap(), &tls(Role::Client))
         .await
         .unwrap();
-    let mut c = ChunkServiceClient::with_interceptor(channel, ClientAuth(cfg.auth()));
+    let mut c = ChunkServiceClient::new(channel);
     let msgs = vec![
         WriteRequest {
             msg: Some(write_request::Msg::Header(WriteHeader {
@@ -294,10 +310,11 @@ async fn registers_reports_and_deletes_what_the_mds_says() {
 }
 
 async fn read_all(addr: &str, cfg: &ClusterConfig, chunk_id: u64, version: u64) -> Vec<u8> {
-    let channel = cairn_common::net::connect(&cairn_common::net::endpoint(addr).unwrap())
+    let _ = cfg;
+    let channel = net::connect(&net::endpoint(addr).unwrap(), &tls(Role::Client))
         .await
         .unwrap();
-    let mut c = ChunkServiceClient::with_interceptor(channel, ClientAuth(cfg.auth()));
+    let mut c = ChunkServiceClient::new(channel);
     let mut stream = c
         .read(ReadRequest {
             chunk_id,

@@ -231,7 +231,9 @@ mod tests {
         let cfg = init_cluster(&path, "c1", "127.0.0.1:1", "pw", 64 << 20).unwrap();
         assert_eq!(cfg.name, "c1");
         assert_eq!(cfg.mds_addrs, vec!["127.0.0.1:1".to_string()]);
-        assert_eq!(cfg.secret_bytes().len(), 32);
+        // The cluster CA, beside the MDS's state, its key private.
+        let ca = Authority::load(&path).unwrap();
+        assert!(ca.cert_pem().contains("BEGIN CERTIFICATE"));
         assert_eq!(cfg.cluster_id.len(), 32);
         let err = init_cluster(&path, "c1", "127.0.0.1:1", "pw", 64 << 20).unwrap_err();
         assert!(matches!(err, MdsError::AlreadyInitialised { .. }));

@@ -13,6 +13,7 @@
 pub mod bin;
 pub mod house;
 pub mod listen;
+pub mod node;
 pub mod seed;
 pub mod wait;
 

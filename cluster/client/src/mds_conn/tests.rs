@@ -4,12 +4,11 @@ use cairn_proto as pb;
 use tonic::metadata::MetadataValue;
 
 use super::*;
-use crate::testing::{fake_mds, FakeMds};
+use crate::testing::{client_tls, fake_mds, FakeMds};
 
 fn conn(mds: &[&FakeMds], attempt: Duration) -> MdsConn {
-    let auth = ClusterAuth::new("test", b"secret".to_vec());
     let addrs: Vec<String> = mds.iter().map(|m| m.addr.clone()).collect();
-    MdsConn::new(&addrs, &auth, Duration::from_secs(5), Persist::Disk)
+    MdsConn::new(&addrs, &client_tls(), Duration::from_secs(5), Persist::Disk)
         .unwrap()
         .with_attempt(attempt)
 }

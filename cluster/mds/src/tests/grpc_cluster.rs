@@ -6,9 +6,9 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_chunk_servers_placement_and_stat() {
     let s = serve().await;
-    let ch = channel(s.addr).await;
-    let mut md = metadata(&ch, s.cfg.auth());
-    let mut cs = admin(&ch, s.cfg.auth());
+    let ch = channel(s.addr, &s.cfg, Role::Client).await;
+    let mut md = metadata(&ch);
+    let mut cs = admin(&channel(s.addr, &s.cfg, Role::Cs).await);
 
     let bucket = md
         .create_bucket(pb::BucketRequest {
@@ -319,9 +319,9 @@ async fn offline_chunk_servers_get_no_chunks_and_are_listed_last() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(mds.serve(listener, std::future::pending()));
-    let ch = channel(addr).await;
-    let mut md = metadata(&ch, cfg.auth());
-    let mut cs = admin(&ch, cfg.auth());
+    let ch = channel(addr, &cfg, Role::Client).await;
+    let mut md = metadata(&ch);
+    let mut cs = admin(&channel(addr, &cfg, Role::Cs).await);
     let bucket = md
         .create_bucket(pb::BucketRequest {
             name: "b".into(),

@@ -5,8 +5,8 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_metadata_and_auth() {
     let mut s = serve().await;
-    let ch = channel(s.addr).await;
-    let mut md = metadata(&ch, s.cfg.auth());
+    let ch = channel(s.addr, &s.cfg, Role::Client).await;
+    let mut md = metadata(&ch);
 
     let bucket = md
         .create_bucket(pb::BucketRequest {
@@ -139,12 +139,11 @@ async fn grpc_metadata_and_auth() {
         .into_inner();
     assert_eq!(root.kind, pb::NodeKind::Dir as i32);
 
-    // A wrong secret is refused before any handler runs, and changes nothing.
-    let mut forged = metadata(
-        &ch,
-        ClusterAuth::new(s.cfg.cluster_id.clone(), vec![0u8; 32]),
-    );
-    let err = forged
+    // A peer without a certificate gets through the handshake (for Join
+    // only) and is refused every other call before a handler runs.
+    let bare = super::without_certificate(s.addr).await;
+    let mut md_bare = metadata(&bare);
+    let err = md_bare
         .create_bucket(pb::BucketRequest {
             name: "evil".into(),
             owner: String::new(),
@@ -152,36 +151,26 @@ async fn grpc_metadata_and_auth() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated);
-    let err = forged
-        .delete_key(pb::KeyRequest {
-            bucket: "photos".into(),
-            key: b"2024/cat.jpg".to_vec(),
+    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
+    assert_eq!(
+        md_bare.list_buckets(pb::Empty {}).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    // A client of the cluster may not pose as a chunk server.
+    let err = admin(&ch)
+        .register_cs(pb::RegisterCsRequest {
+            host: "h".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated);
-    // No credential at all.
-    let mut bare = MetadataClient::new(ch.clone());
-    assert_eq!(
-        bare.list_buckets(pb::Empty {}).await.unwrap_err().code(),
-        Code::Unauthenticated
-    );
-    let mut forged_admin = admin(
-        &ch,
-        ClusterAuth::new(s.cfg.cluster_id.clone(), b"nope".to_vec()),
-    );
-    assert_eq!(
-        forged_admin
-            .register_cs(pb::RegisterCsRequest {
-                host: "h".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
-    );
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+    // Nor speak raft.
+    let err = pb::mds_raft_client::MdsRaftClient::new(ch.clone())
+        .vote(pb::RaftBytes { data: Vec::new() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
     let buckets = md
         .list_buckets(pb::Empty {})
         .await
@@ -205,25 +194,41 @@ async fn grpc_metadata_and_auth() {
         "the forged RegisterCs did nothing"
     );
 
-    // Join: the one open service checks the password itself.
-    let mut join = JoinClient::new(ch.clone());
+    // Join: the one service open to a peer without a certificate checks
+    // the password itself, and signs only the public key asked for.
+    let mut join = JoinClient::new(bare.clone());
+    let (key, csr_pem) = cairn_common::node_cert::node_request().unwrap();
     let reply = join
         .auth_node(pb::AuthNodeRequest {
             cluster_name: "test".into(),
             password: PASSWORD.into(),
+            certs: vec![pb::NodeCertRequest {
+                role: "cs".into(),
+                csr_pem,
+            }],
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(reply.cluster_id, s.cfg.cluster_id);
-    assert_eq!(hex::encode(&reply.secret), s.cfg.secret);
     assert_eq!(reply.chunk_size, 1 << 20);
     assert_eq!(reply.mds_addrs, s.cfg.mds_addrs);
+    assert_eq!(reply.cert_pems.len(), 1);
+    let leaf = cairn_common::pki::not_after(&reply.cert_pems[0]);
+    assert!(leaf.is_some(), "a certificate came back");
+    let der = cairn_common::pki::first_cert_der(&reply.cert_pems[0]).unwrap();
+    assert_eq!(
+        cairn_common::node_cert::peer_role(&der, &s.cfg.cluster_id),
+        Ok(Role::Cs)
+    );
+    assert!(reply.ca_pem.contains("BEGIN CERTIFICATE"));
+    drop(key);
     let started = std::time::Instant::now();
     let err = join
         .auth_node(pb::AuthNodeRequest {
             cluster_name: "test".into(),
             password: "wrong".into(),
+            certs: Vec::new(),
         })
         .await
         .unwrap_err();

@@ -6,9 +6,9 @@ use super::*;
 async fn grpc_s3_meta_access_keys_and_uploads() {
     use cairn_proto::s3_meta_client::S3MetaClient;
     let s = serve().await;
-    let ch = channel(s.addr).await;
-    let mut md = metadata(&ch, s.cfg.auth());
-    let mut s3 = S3MetaClient::with_interceptor(ch.clone(), ClientAuth(s.cfg.auth()));
+    let ch = channel(s.addr, &s.cfg, Role::Client).await;
+    let mut md = metadata(&ch);
+    let mut s3 = S3MetaClient::new(ch.clone());
     md.create_bucket(pb::BucketRequest {
         name: "b".into(),
         owner: String::new(),
@@ -85,12 +85,9 @@ async fn grpc_s3_meta_access_keys_and_uploads() {
     .await
     .unwrap();
 
-    // A wrong secret is refused and changes nothing.
-    let mut forged = S3MetaClient::with_interceptor(
-        ch.clone(),
-        ClientAuth(ClusterAuth::new(s.cfg.cluster_id.clone(), vec![9u8; 32])),
-    );
-    let err = forged
+    // A peer without a certificate is refused and changes nothing.
+    let bare = super::without_certificate(s.addr).await;
+    let err = S3MetaClient::new(bare)
         .delete_access_key(pb::AccessKeyRequest {
             key_id: key.key_id.clone(),
         })

@@ -3,13 +3,15 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cairn_common::{auth::ClientAuth, ClusterAuth, ClusterConfig, ClusterError, ROOT_INO};
+use cairn_common::{
+    net, node_cert::Role, pki::Authority, ClusterConfig, ClusterError, ROOT_INO,
+};
 use cairn_proto as pb;
 use cairn_proto::{
     cluster_admin_client::ClusterAdminClient, join_client::JoinClient,
     metadata_client::MetadataClient,
 };
-use tonic::{service::interceptor::InterceptedService, transport::Channel, Code};
+use tonic::{transport::Channel, Code};
 
 use crate::command::{Command, CommandReply, ObjectSpec};
 use crate::schema::NodeKind;
@@ -23,10 +25,19 @@ mod heal;
 
 const PASSWORD: &str = "correct horse";
 
+/// A new cluster's MDS directory, and the config of a host that holds
+/// certificates for roles cs and client (beside the MDS's CA).
 fn new_cluster() -> (tempfile::TempDir, std::path::PathBuf, ClusterConfig) {
     let dir = tempfile::tempdir().unwrap();
     let mds_dir = dir.path().join("mds");
-    let cfg = init_cluster(&mds_dir, "test", "127.0.0.1:0", PASSWORD, 1 << 20).unwrap();
+    let mut cfg = init_cluster(&mds_dir, "test", "127.0.0.1:0", PASSWORD, 1 << 20).unwrap();
+    let node = dir.path().join("node");
+    std::fs::create_dir_all(&node).unwrap();
+    Authority::load(&mds_dir)
+        .unwrap()
+        .issue_node_files(&node, &cfg.cluster_id, &[Role::Cs, Role::Client])
+        .unwrap();
+    cfg.dir = Some(node);
     (dir, mds_dir, cfg)
 }
 
@@ -95,28 +106,30 @@ async fn serve() -> Served {
     }
 }
 
-async fn channel(addr: std::net::SocketAddr) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
+/// A channel to the MDS at `addr` as a `role` node of `cfg`'s cluster.
+async fn channel(addr: std::net::SocketAddr, cfg: &ClusterConfig, role: Role) -> Channel {
+    let tls = cfg.node_tls(role).unwrap();
+    net::connect(&net::endpoint(&addr.to_string()).unwrap(), &tls)
         .await
         .unwrap()
 }
 
-type Authed<C> = C;
-
-fn metadata(
-    ch: &Channel,
-    auth: ClusterAuth,
-) -> Authed<MetadataClient<InterceptedService<Channel, ClientAuth>>> {
-    MetadataClient::with_interceptor(ch.clone(), ClientAuth(auth))
+/// A TLS channel to the MDS at `addr` that trusts nothing and shows no
+/// certificate: what a process outside the cluster can open (the MDS
+/// serves Join on it, and only Join).
+async fn without_certificate(addr: std::net::SocketAddr) -> Channel {
+    let endpoint = net::endpoint(&addr.to_string()).unwrap();
+    cairn_common::tls::join::join_channel(&endpoint, None)
+        .unwrap()
+        .0
 }
 
-fn admin(
-    ch: &Channel,
-    auth: ClusterAuth,
-) -> ClusterAdminClient<InterceptedService<Channel, ClientAuth>> {
-    ClusterAdminClient::with_interceptor(ch.clone(), ClientAuth(auth))
+fn metadata(ch: &Channel) -> MetadataClient<Channel> {
+    MetadataClient::new(ch.clone())
+}
+
+fn admin(ch: &Channel) -> ClusterAdminClient<Channel> {
+    ClusterAdminClient::new(ch.clone())
 }
 
 fn heartbeat(cs_id: u32, port: u16) -> pb::HeartbeatRequest {
