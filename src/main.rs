@@ -72,7 +72,7 @@ enum Command {
     ///
     /// Example: cairn -c prod key create backup-robot
     Key(cmd::keys::KeyArgs),
-    /// Manage bucket permissions.
+    /// Manage bucket permissions: allow, revoke, list.
     ///
     /// Example: cairn -c prod bucket allow CK2GH6... photos --read --write
     Bucket(cmd::keys::BucketArgs),
@@ -100,10 +100,10 @@ enum Command {
     ///
     /// Example: cairn -c prod rm photos/2026/backup.tar
     Rm(cmd::objects::RmArgs),
-    /// Make a bucket.
+    /// Make a bucket, owned by an S3 access key.
     ///
-    /// Example: cairn -c prod mb photos
-    Mb(cmd::objects::BucketArgs),
+    /// Example: cairn -c prod mb photos --owner CK2GH6...
+    Mb(cmd::objects::MbArgs),
     /// Remove an empty bucket.
     ///
     /// Example: cairn -c prod rb photos
