@@ -57,6 +57,11 @@ enum Command {
     /// Run a whole cluster in one process: an MDS, three chunk servers
     /// (hosts h1..h3) under DIR, and the S3 gateway.
     ///
+    /// The first S3 access key is an admin key: set CAIRN_ACCESS_KEY and
+    /// CAIRN_SECRET_KEY to choose it, else one is generated, printed once
+    /// and kept in DIR/s3-credentials. Buckets are closed by default: other
+    /// keys need `cairn bucket allow`.
+    ///
     /// Example: cairn up --data /tmp/cairn
     Up(cmd::up::UpArgs),
     /// Run an S3 gateway for the cluster.
