@@ -57,6 +57,11 @@ enum Command {
     /// Run a whole cluster in one process: an MDS, three chunk servers
     /// (hosts h1..h3) under DIR, and the S3 gateway.
     ///
+    /// The first S3 access key is an admin key: set CAIRN_ACCESS_KEY and
+    /// CAIRN_SECRET_KEY to choose it, else one is generated, printed once
+    /// and kept in DIR/s3-credentials. Buckets are closed by default: other
+    /// keys need `cairn bucket allow`.
+    ///
     /// Example: cairn up --data /tmp/cairn
     Up(cmd::up::UpArgs),
     /// Run an S3 gateway for the cluster.
@@ -72,7 +77,7 @@ enum Command {
     ///
     /// Example: cairn -c prod key create backup-robot
     Key(cmd::keys::KeyArgs),
-    /// Manage bucket permissions.
+    /// Manage bucket permissions: allow, revoke, list.
     ///
     /// Example: cairn -c prod bucket allow CK2GH6... photos --read --write
     Bucket(cmd::keys::BucketArgs),
@@ -100,10 +105,10 @@ enum Command {
     ///
     /// Example: cairn -c prod rm photos/2026/backup.tar
     Rm(cmd::objects::RmArgs),
-    /// Make a bucket.
+    /// Make a bucket, owned by an S3 access key.
     ///
-    /// Example: cairn -c prod mb photos
-    Mb(cmd::objects::BucketArgs),
+    /// Example: cairn -c prod mb photos --owner CK2GH6...
+    Mb(cmd::objects::MbArgs),
     /// Remove an empty bucket.
     ///
     /// Example: cairn -c prod rb photos

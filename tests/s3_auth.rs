@@ -1,8 +1,10 @@
 //! Who may do what, through `cairn up`: access keys live in the MDS
-//! (`cairn key create|list|delete`), a bucket's creator owns it, other keys
-//! need `cairn bucket allow`; buckets made by the admin CLI are open to
-//! every key. And the authentication errors a client expects: unknown key,
-//! wrong secret, anonymous request, clock skew.
+//! (`cairn key create|list|delete`), closed by default: a bucket's creator
+//! owns it (`cairn mb` gives it to the admin key `cairn up` made, or to
+//! `--owner KEY`), other keys need `cairn bucket allow`, and a bucket with
+//! no owner is the admin keys' only. And the authentication errors a client
+//! expects: unknown key, wrong secret, anonymous request, clock skew. The
+//! whole grid of operations and callers is `s3_access_matrix.rs`.
 
 mod common;
 
@@ -196,23 +198,35 @@ async fn per_key_bucket_permissions() {
         .await
         .expect("bob may copy from a bucket he may read");
 
-    // A bucket made by the admin CLI has no owner: open to every key.
-    let open = bucket_name("open");
-    assert_success(&c.cairn(&["mb", &open]), "mb");
-    bob.put_object()
-        .bucket(&open)
+    // A bucket made by the admin CLI belongs to the admin key `cairn up`
+    // made: closed to bob, who has no grant on it.
+    let closed = bucket_name("closed");
+    assert_success(&c.cairn(&["mb", &closed]), "mb");
+    assert_code(
+        &bob.put_object()
+            .bucket(&closed)
+            .key("k")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        "AccessDenied",
+    );
+    assert_code(
+        &bob.list_objects_v2().bucket(&closed).send().await,
+        "AccessDenied",
+    );
+    admin
+        .put_object()
+        .bucket(&closed)
         .key("k")
         .body(ByteStream::from_static(b"x"))
         .send()
         .await
-        .expect("bob writes an unowned bucket");
-    admin
-        .get_object()
-        .bucket(&open)
-        .key("k")
-        .send()
-        .await
-        .expect("admin reads it");
+        .expect("the admin key owns what `cairn mb` made");
+    let out = c.cairn(&["bucket", "list", &closed, "--json"]);
+    assert_success(&out, "bucket list --json");
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(view["owner"], c.access_key.as_str());
 
     // A deleted key stops working (within the gateway's key cache time).
     assert_success(&c.cairn(&["key", "delete", &bob_id]), "key delete");
@@ -314,4 +328,174 @@ async fn authentication_errors() {
     );
     let answer = raw_request(c.addr, "PUT", &target, &headers, b"good").await;
     assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
+/// Whether `client`'s ListBuckets names `bucket`.
+async fn lists(client: &aws_sdk_s3::Client, bucket: &str) -> bool {
+    client
+        .list_buckets()
+        .send()
+        .await
+        .expect("list buckets")
+        .buckets()
+        .iter()
+        .any(|x| x.name() == Some(bucket))
+}
+
+async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<(), String> {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| error_code(&Err::<(), _>(e)))
+}
+
+#[tokio::test]
+async fn closed_by_default_owners_admins_and_grants() {
+    let c = S3Cluster::shared();
+    let admin = c.client();
+    let (carol_id, carol_secret) = c.create_key("carol");
+    let carol = c.client_with(&carol_id, &carol_secret);
+
+    // `cairn mb --owner KEY`: that key's bucket, the admin key's no more
+    // than any other's.
+    let hers = bucket_name("carols");
+    assert_success(&c.cairn(&["mb", &hers, "--owner", &carol_id]), "mb --owner");
+    put(&carol, &hers, "k").await.expect("the owner writes");
+    assert!(lists(&carol, &hers).await);
+    assert_eq!(put(&admin, &hers, "k").await, Err("AccessDenied".into()));
+    assert!(!lists(&admin, &hers).await);
+    let out = c.cairn(&["mb", &bucket_name("nobody"), "--owner", "CKNOSUCHKEY"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no access key CKNOSUCHKEY"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A bucket with no owner recorded (made before owners were, or by a
+    // mount without --owner): the admin keys' only.
+    let orphan = bucket_name("orphan");
+    c.cluster_client()
+        .create_bucket(&orphan, "")
+        .await
+        .expect("a bucket without owner");
+    put(&admin, &orphan, "k")
+        .await
+        .expect("the admin key writes");
+    assert!(lists(&admin, &orphan).await);
+    assert_eq!(put(&carol, &orphan, "k").await, Err("AccessDenied".into()));
+    assert!(!lists(&carol, &orphan).await);
+    let out = c.cairn(&["key", "create", "operator", "--admin", "--json"]);
+    assert_success(&out, "key create --admin");
+    let op: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(op["admin"], true);
+    let operator = c.client_with(
+        op["access_key"].as_str().expect("access_key"),
+        op["secret_key"].as_str().expect("secret_key"),
+    );
+    put(&operator, &orphan, "op").await.expect("any admin key");
+
+    // Grants add up; revoke takes away what it names, or everything.
+    for rights in [&["--read"][..], &["--write"][..]] {
+        let mut args = vec!["bucket", "allow", &carol_id, &orphan];
+        args.extend_from_slice(rights);
+        assert_success(&c.cairn(&args), "bucket allow");
+    }
+    put(&carol, &orphan, "carol").await.expect("write granted");
+    carol
+        .get_object()
+        .bucket(&orphan)
+        .key("k")
+        .send()
+        .await
+        .expect("read granted too");
+    let out = c.cairn(&["bucket", "list", &orphan, "--json"]);
+    assert_success(&out, "bucket list --json");
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(view["owner"], "");
+    let admins = view["admins"].as_array().expect("admins");
+    assert!(admins.iter().any(|a| a == c.access_key.as_str()));
+    assert!(admins.iter().any(|a| *a == op["access_key"]));
+    let grants = view["grants"].as_array().expect("grants");
+    assert_eq!(grants.len(), 1, "{view}");
+    assert_eq!(grants[0]["access_key"], carol_id.as_str());
+    assert_eq!(
+        (&grants[0]["read"], &grants[0]["write"]),
+        (&true.into(), &true.into())
+    );
+
+    assert_success(
+        &c.cairn(&["bucket", "revoke", &carol_id, &orphan, "--write"]),
+        "bucket revoke --write",
+    );
+    // The gateway trusts a key's grants for a few seconds.
+    cairn_testkit::until(
+        Duration::from_secs(20),
+        Duration::from_millis(250),
+        "a revoked write to stop working",
+        || async {
+            match put(&carol, &orphan, "late").await {
+                Err(code) if code == "AccessDenied" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    carol
+        .head_object()
+        .bucket(&orphan)
+        .key("k")
+        .send()
+        .await
+        .expect("read is kept");
+    assert_success(
+        &c.cairn(&["bucket", "revoke", &carol_id, &orphan]),
+        "bucket revoke (all)",
+    );
+    let out = c.cairn(&["bucket", "list", &orphan, "--json"]);
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(view["grants"], serde_json::json!([]));
+
+    // `cairn key list`: who is an admin, who owns what, who was granted what.
+    assert_success(
+        &c.cairn(&["bucket", "allow", &carol_id, &orphan, "--read"]),
+        "bucket allow",
+    );
+    let out = c.cairn(&["key", "list", "--json"]);
+    assert_success(&out, "key list --json");
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let find = |id: &str| {
+        keys.as_array()
+            .expect("a list")
+            .iter()
+            .find(|k| k["access_key"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is listed"))
+    };
+    let first = find(&c.access_key);
+    assert_eq!(
+        first["admin"], true,
+        "the key `cairn up` made is an admin's"
+    );
+    let carol_entry = find(&carol_id);
+    assert_eq!(carol_entry["admin"], false);
+    assert_eq!(carol_entry["owns"], serde_json::json!([hers]));
+    assert_eq!(
+        carol_entry["buckets"],
+        serde_json::json!([{"bucket": orphan, "read": true, "write": false, "owner": false}])
+    );
+    let out = c.cairn(&["key", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&carol_id))
+        .expect("carol's line");
+    assert!(line.contains(&format!("{hers}:owner")), "{line}");
+    assert!(line.contains(&format!("{orphan}:r")), "{line}");
 }

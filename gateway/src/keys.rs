@@ -116,6 +116,7 @@ fn plausible_key_id(id: &str) -> bool {
 pub fn from_cluster(key: cairn_client::AccessKey) -> AccessKey {
     let mut out = AccessKey::new(key.key_id, key.secret);
     out.name = key.name;
+    out.admin = key.admin;
     for p in key.permissions {
         out.buckets.insert(
             p.bucket,
@@ -140,6 +141,7 @@ mod tests {
             secret: "s".repeat(40),
             name: "n".into(),
             created_ns: 1,
+            admin: true,
             permissions: vec![
                 cairn_client::BucketPermission {
                     bucket: "r".into(),
@@ -156,6 +158,7 @@ mod tests {
             ],
         });
         assert_eq!(key.id, "CKID");
+        assert!(key.admin);
         assert_eq!(key.secret(), "s".repeat(40));
         assert!(key.permission("r").may_read());
         assert!(!key.permission("r").may_write());

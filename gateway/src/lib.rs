@@ -4,9 +4,10 @@
 //! `signature` (who is asking: SigV4, SigV2, presigned URLs, POST policies,
 //! aws-chunked bodies), `body` (upload checks), `checksum`, `range`,
 //! `conditional`, `limits`, `xml` (request and response bodies), `error`
-//! (S3 error answers), `ops` (the operations over the cluster client),
-//! `server` (axum, dispatch, authorization), and `tls` (HTTPS: the
-//! reloadable certificate and the bounded handshakes, from `cairn-common`).
+//! (S3 error answers), `access` (who may do what on a bucket: closed by
+//! default), `ops` (the operations over the cluster client), `server`
+//! (axum, dispatch, authorization), and `tls` (HTTPS: the reloadable
+//! certificate and the bounded handshakes, from `cairn-common`).
 //!
 //! The door's defences, one module each: `door_limits` (the limits and
 //! their defaults), `http_server` (accepting and serving connections under
@@ -18,6 +19,7 @@
 //! from the cluster ([`ClusterKeyStore`]); [`serve_with_keys`] takes another
 //! [`KeyStore`].
 
+pub mod access;
 pub mod auth_slowdown;
 pub mod body;
 pub mod checksum;

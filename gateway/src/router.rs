@@ -2,9 +2,11 @@
 //!
 //! The `Endpoint` enum names every S3 operation the gateway knows, those it
 //! implements and those it answers `NotImplemented` to. The same value drives
-//! dispatch, the authorization check (`Endpoint::access`) and the metric
-//! label (`Endpoint::name`). Adding an operation is one variant, one routing
-//! line and one handler.
+//! dispatch, the authorization check (`Endpoint::access`, the rule in
+//! `crate::access`), the metric label (`Endpoint::name`) and, for an
+//! implemented one, a sample request ([`implemented_operations`], which the
+//! authorization matrix test iterates). Adding an operation is one variant
+//! with its sample, one routing line and one handler.
 //!
 //! Addressing: with a configured domain `s3.example.com`, a request for host
 //! `bucket.s3.example.com` names `bucket` and its whole path is the key;
@@ -33,7 +35,7 @@ pub enum Access {
 
 macro_rules! endpoints {
     (
-        implemented { $( $imp:ident $({ $($ifield:ident : $ity:ty),* $(,)? })? => $iaccess:ident ),* $(,)? }
+        implemented { $( $imp:ident $({ $($ifield:ident : $ity:ty),* $(,)? })? => $iaccess:ident, $imethod:ident $itarget:literal $($icopy:ident)? ),* $(,)? }
         not_implemented { $( $ni:ident => $naccess:ident ),* $(,)? }
     ) => {
         /// One S3 operation, with the parameters that routing extracted.
@@ -70,51 +72,103 @@ macro_rules! endpoints {
                 }
             }
         }
+
+        /// Every operation the gateway implements, in the table's order,
+        /// with a request that routes to it: what a test that must cover
+        /// them all (the authorization matrix) iterates over, so that a new
+        /// operation cannot be left out.
+        pub fn implemented_operations() -> impl Iterator<Item = Operation> {
+            [
+                $( Operation {
+                    name: stringify!($imp),
+                    access: Access::$iaccess,
+                    sample: Sample {
+                        method: stringify!($imethod),
+                        target: $itarget,
+                        copy_source: endpoints!(@copy $($icopy)?),
+                    },
+                }, )*
+            ]
+            .into_iter()
+        }
     };
+    (@copy copy) => { true };
+    (@copy) => { false };
+}
+
+/// An implemented operation as the table lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// As [`Endpoint::name`].
+    pub name: &'static str,
+    /// As [`Endpoint::access`]. CopyObject and UploadPartCopy also need
+    /// `Read` on their source (`copy_source`), checked by the server.
+    pub access: Access,
+    pub sample: Sample,
+}
+
+/// The smallest request that routes to an operation: an empty body, the
+/// method, and the path and query with `{bucket}` and `{key}` to fill in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub method: &'static str,
+    pub target: &'static str,
+    /// The request names a source with `x-amz-copy-source: /{bucket}/{key}`.
+    pub copy_source: bool,
+}
+
+impl Sample {
+    /// The path and query for `bucket` and `key` (which must not need
+    /// percent-encoding).
+    pub fn target_for(&self, bucket: &str, key: &str) -> String {
+        self.target
+            .replace("{bucket}", bucket)
+            .replace("{key}", key)
+    }
 }
 
 endpoints! {
     implemented {
-        ListBuckets => AnyKey,
-        CreateBucket => AnyKey,
-        HeadBucket => Read,
-        DeleteBucket => Owner,
-        GetBucketLocation => Read,
-        GetBucketVersioning => Read,
-        ListObjects => Read,
-        ListObjectsV2 => Read,
-        ListMultipartUploads => Read,
-        DeleteObjects => Write,
-        PostObject => Write,
-        GetObject { part_number: Option<u32> } => Read,
-        HeadObject { part_number: Option<u32> } => Read,
-        PutObject => Write,
-        CopyObject => Write,
-        DeleteObject => Write,
-        CreateMultipartUpload => Write,
-        UploadPart { part_number: u32, upload_id: String } => Write,
-        UploadPartCopy { part_number: u32, upload_id: String } => Write,
-        CompleteMultipartUpload { upload_id: String } => Write,
-        AbortMultipartUpload { upload_id: String } => Write,
-        ListParts { upload_id: String } => Read,
-        ListObjectVersions => Read,
-        PutBucketVersioning => Owner,
-        GetBucketTagging => Read,
-        PutBucketTagging => Owner,
-        DeleteBucketTagging => Owner,
-        GetBucketLifecycleConfiguration => Read,
-        PutBucketLifecycleConfiguration => Owner,
-        DeleteBucketLifecycle => Owner,
-        GetObjectLockConfiguration => Read,
-        PutObjectLockConfiguration => Owner,
-        GetObjectTagging => Read,
-        PutObjectTagging => Write,
-        DeleteObjectTagging => Write,
-        GetObjectRetention => Read,
-        PutObjectRetention => Write,
-        GetObjectLegalHold => Read,
-        PutObjectLegalHold => Write,
-        GetObjectAttributes => Read,
+        ListBuckets => AnyKey, GET "/",
+        CreateBucket => AnyKey, PUT "/{bucket}",
+        HeadBucket => Read, HEAD "/{bucket}",
+        DeleteBucket => Owner, DELETE "/{bucket}",
+        GetBucketLocation => Read, GET "/{bucket}?location",
+        GetBucketVersioning => Read, GET "/{bucket}?versioning",
+        ListObjects => Read, GET "/{bucket}",
+        ListObjectsV2 => Read, GET "/{bucket}?list-type=2",
+        ListMultipartUploads => Read, GET "/{bucket}?uploads",
+        DeleteObjects => Write, POST "/{bucket}?delete",
+        PostObject => Write, POST "/{bucket}",
+        GetObject { part_number: Option<u32> } => Read, GET "/{bucket}/{key}",
+        HeadObject { part_number: Option<u32> } => Read, HEAD "/{bucket}/{key}",
+        PutObject => Write, PUT "/{bucket}/{key}",
+        CopyObject => Write, PUT "/{bucket}/{key}" copy,
+        DeleteObject => Write, DELETE "/{bucket}/{key}",
+        CreateMultipartUpload => Write, POST "/{bucket}/{key}?uploads",
+        UploadPart { part_number: u32, upload_id: String } => Write, PUT "/{bucket}/{key}?partNumber=1&uploadId=none",
+        UploadPartCopy { part_number: u32, upload_id: String } => Write, PUT "/{bucket}/{key}?partNumber=1&uploadId=none" copy,
+        CompleteMultipartUpload { upload_id: String } => Write, POST "/{bucket}/{key}?uploadId=none",
+        AbortMultipartUpload { upload_id: String } => Write, DELETE "/{bucket}/{key}?uploadId=none",
+        ListParts { upload_id: String } => Read, GET "/{bucket}/{key}?uploadId=none",
+        ListObjectVersions => Read, GET "/{bucket}?versions",
+        PutBucketVersioning => Owner, PUT "/{bucket}?versioning",
+        GetBucketTagging => Read, GET "/{bucket}?tagging",
+        PutBucketTagging => Owner, PUT "/{bucket}?tagging",
+        DeleteBucketTagging => Owner, DELETE "/{bucket}?tagging",
+        GetBucketLifecycleConfiguration => Read, GET "/{bucket}?lifecycle",
+        PutBucketLifecycleConfiguration => Owner, PUT "/{bucket}?lifecycle",
+        DeleteBucketLifecycle => Owner, DELETE "/{bucket}?lifecycle",
+        GetObjectLockConfiguration => Read, GET "/{bucket}?object-lock",
+        PutObjectLockConfiguration => Owner, PUT "/{bucket}?object-lock",
+        GetObjectTagging => Read, GET "/{bucket}/{key}?tagging",
+        PutObjectTagging => Write, PUT "/{bucket}/{key}?tagging",
+        DeleteObjectTagging => Write, DELETE "/{bucket}/{key}?tagging",
+        GetObjectRetention => Read, GET "/{bucket}/{key}?retention",
+        PutObjectRetention => Write, PUT "/{bucket}/{key}?retention",
+        GetObjectLegalHold => Read, GET "/{bucket}/{key}?legal-hold",
+        PutObjectLegalHold => Write, PUT "/{bucket}/{key}?legal-hold",
+        GetObjectAttributes => Read, GET "/{bucket}/{key}?attributes",
     }
     not_implemented {
         Options => Read,
@@ -655,6 +709,24 @@ mod tests {
         let route = r_with(Method::GET, "/b/k", apex, Some("s3.example.com")).unwrap();
         assert_eq!(route.bucket.as_deref(), Some("b"));
         assert_eq!(route.key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn every_sample_routes_to_its_operation() {
+        let mut seen = std::collections::BTreeSet::new();
+        for op in implemented_operations() {
+            let mut headers = HeaderMap::new();
+            if op.sample.copy_source {
+                headers.insert("x-amz-copy-source", HeaderValue::from_static("/b/src"));
+            }
+            let method = Method::from_bytes(op.sample.method.as_bytes()).unwrap();
+            let route = r_with(method, &op.sample.target_for("b", "k"), headers, None).unwrap();
+            assert_eq!(route.endpoint.name(), op.name, "{op:?}");
+            assert_eq!(route.endpoint.access(), op.access, "{op:?}");
+            assert!(route.endpoint.is_implemented());
+            assert!(seen.insert(op.name), "{} listed twice", op.name);
+        }
+        assert!(seen.contains("ListBuckets") && seen.contains("GetObjectAttributes"));
     }
 
     #[test]

@@ -439,11 +439,11 @@ async fn dispatch<K: KeyStore>(
     run(endpoint, req).await.map(|r| (r, name)).map_err(fail)
 }
 
-/// Checks that `key` may do `access` on `bucket`: the owner may do all, an
-/// unowned bucket (made outside S3) is open to every key, others need a
-/// grant. A refusal is checked once more against the key as the store has
-/// it now, so that a grant made a moment ago is honoured. Returns the
-/// bucket as read (None when any key may: nothing was read).
+/// Checks that `key` may do `access` on `bucket` (the rule is
+/// [`crate::access::allows`]: closed by default). A refusal is checked once
+/// more against the key as the store has it now, so that a grant made a
+/// moment ago is honoured. Returns the bucket as read (None when any key
+/// may: nothing was read).
 async fn authorize<K: KeyStore>(
     gateway: &Gateway<K>,
     key: &signature::AccessKey,
@@ -460,11 +460,11 @@ async fn authorize<K: KeyStore>(
             &format!("/{bucket}"),
         )
     })?;
-    if found.owner.is_empty() || found.owner == key.id || allows(key, bucket, access) {
+    if allows(key, &found, access) {
         return Ok(Some(found));
     }
     match gateway.keys.fresh(&key.id).await {
-        Ok(Some(fresh)) if fresh.same_credentials(key) && allows(&fresh, bucket, access) => {
+        Ok(Some(fresh)) if fresh.same_credentials(key) && allows(&fresh, &found, access) => {
             Ok(Some(found))
         }
         Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
@@ -475,15 +475,9 @@ async fn authorize<K: KeyStore>(
     }
 }
 
-/// Whether `key`'s grant on `bucket` allows `access`.
-fn allows(key: &signature::AccessKey, bucket: &str, access: Access) -> bool {
-    let grant = key.permission(bucket);
-    match access {
-        Access::AnyKey => true,
-        Access::Read => grant.may_read(),
-        Access::Write => grant.may_write(),
-        Access::Owner => grant.owner,
-    }
+/// Whether `key` may do `access` on `bucket`.
+fn allows(key: &signature::AccessKey, bucket: &cairn_client::Bucket, access: Access) -> bool {
+    crate::access::allows(key, &bucket.name, &bucket.owner, access)
 }
 
 async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> {

@@ -22,8 +22,11 @@ pub struct MountArgs {
     /// Seconds a call to the cluster may take before the caller gets EIO.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
-    /// Access key that owns buckets made by mkdir at the top level.
-    #[arg(long, default_value = "")]
+    /// The S3 access key that owns buckets made by mkdir at the top level
+    /// (other keys need `cairn bucket allow`). Without it they have no
+    /// owner, and only admin keys reach them through S3. The mount itself
+    /// is not subject to S3 keys: it is a trusted local door.
+    #[arg(long, default_value = "", value_name = "KEY")]
     pub owner: String,
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
@@ -51,6 +54,10 @@ impl MountArgs {
 pub async fn mount(cluster: Option<&str>, args: MountArgs) -> anyhow::Result<()> {
     let name = crate::cluster_name(cluster)?;
     let client = client_with(cluster, cairn_fs::client_options()).await?;
+    if !args.owner.is_empty() {
+        // A misspelt owner would make buckets no key reaches.
+        super::keys::bucket_owner(&client, Some(&args.owner)).await?;
+    }
     if let Some(addr) = args.metrics_listen {
         let metrics = cairn_metrics::Metrics::new();
         cairn_fs::metrics::attach_metrics(&metrics);

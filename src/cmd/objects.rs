@@ -53,6 +53,17 @@ pub struct BucketArgs {
     bucket: String,
 }
 
+#[derive(Args)]
+pub struct MbArgs {
+    /// The bucket's name.
+    bucket: String,
+    /// The S3 access key that owns the bucket (may do everything on it;
+    /// other keys need `cairn bucket allow`). Default: the oldest admin
+    /// key (the one `cairn up` made).
+    #[arg(long, value_name = "KEY")]
+    owner: Option<String>,
+}
+
 /// Splits `BUCKET/KEY`; the key may be empty only when `allow_empty_key`.
 pub fn split_path(path: &str, allow_empty_key: bool) -> anyhow::Result<(&str, &str)> {
     let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
@@ -180,12 +191,19 @@ pub async fn rm(cluster: Option<&str>, args: RmArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn mb(cluster: Option<&str>, args: BucketArgs) -> anyhow::Result<()> {
+pub async fn mb(cluster: Option<&str>, args: MbArgs) -> anyhow::Result<()> {
     let client = client_for(cluster).await?;
+    let owner = super::keys::bucket_owner(&client, args.owner.as_deref()).await?;
     client
-        .create_bucket(&args.bucket, "")
+        .create_bucket(&args.bucket, &owner)
         .await
         .with_context(|| format!("cannot make bucket {}", args.bucket))?;
+    if owner.is_empty() {
+        eprintln!(
+            "note: no admin key exists, so {} has no owner: S3 keys reach it once an admin key is made (`cairn key create --admin`) or with `cairn bucket allow`",
+            args.bucket
+        );
+    }
     Ok(())
 }
 

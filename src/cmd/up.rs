@@ -5,7 +5,10 @@
 //!
 //! The first S3 access key comes from `CAIRN_ACCESS_KEY`/`CAIRN_SECRET_KEY`
 //! or is generated, printed once and written with mode 0600 to
-//! `DIR/s3-credentials`.
+//! `DIR/s3-credentials`. It is an admin key: `cairn mb` gives it the
+//! buckets it makes, and it stands in for the owner of buckets without one
+//! (those a mount makes without `--owner`); other keys reach a bucket only
+//! with a grant (`cairn bucket allow`).
 
 use std::{
     net::SocketAddr,
@@ -41,12 +44,24 @@ pub struct UpArgs {
     /// Domain for virtual-host-style S3 addressing (BUCKET.DOMAIN).
     #[arg(long)]
     domain: Option<String>,
-    /// The first S3 access key (with CAIRN_SECRET_KEY); generated if unset.
-    #[arg(long, env = "CAIRN_ACCESS_KEY", hide = true)]
+    /// The first S3 access key's id, an admin key (set both or neither;
+    /// generated when unset and written to DIR/s3-credentials). It owns the
+    /// buckets `cairn mb` makes and reaches buckets without an owner; other
+    /// keys need `cairn bucket allow`. Created on first start, or on a later
+    /// start when no key of that id exists.
+    #[arg(long, env = "CAIRN_ACCESS_KEY", value_name = "ID")]
     access_key: Option<String>,
-    #[arg(long, env = "CAIRN_SECRET_KEY", hide_env_values = true, hide = true)]
+    /// The first S3 access key's secret (prefer the variable: a flag shows
+    /// in the process list).
+    #[arg(
+        long,
+        env = "CAIRN_SECRET_KEY",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
     secret_key: Option<String>,
-    /// Also mount the namespace with FUSE here.
+    /// Also mount the namespace with FUSE here (buckets made by mkdir at
+    /// its top belong to the first access key).
     #[arg(long)]
     mount: Option<PathBuf>,
     /// Where the MDS listens (on first start; later starts reuse it).
@@ -143,8 +158,8 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes sure the first S3 key exists in the MDS. Returns the key and
-/// secret when they were generated now (to be printed once).
+/// Makes sure the first S3 key, an admin key, exists in the MDS. Returns
+/// the key and secret when they were generated now (to be printed once).
 async fn ensure_access_key(
     client: &cairn_client::Client,
     data: &Path,
@@ -167,11 +182,20 @@ async fn ensure_access_key(
     };
     match (access_key, secret_key) {
         (Some(id), Some(secret)) => {
-            if !existing.iter().any(|k| k.key_id == id) {
-                client
-                    .create_access_key("admin", Some(id), Some(secret))
-                    .await
-                    .context("cannot store CAIRN_ACCESS_KEY")?;
+            match existing.iter().find(|k| k.key_id == id) {
+                None => {
+                    client
+                        .create_access_key("admin", Some(id), Some(secret), true)
+                        .await
+                        .context("cannot store CAIRN_ACCESS_KEY")?;
+                }
+                // Made before keys had the admin flag: it keeps the buckets
+                // it owns or was granted, but not those without an owner.
+                Some(k) if !k.admin => tracing::warn!(
+                    key = %id,
+                    "CAIRN_ACCESS_KEY is not an admin key: buckets without an owner are closed to it (`cairn bucket allow` opens them)"
+                ),
+                Some(_) => {}
             }
             write_private(
                 &creds,
@@ -185,7 +209,7 @@ async fn ensure_access_key(
         (None, None) if !existing.is_empty() && creds.exists() => Ok(None),
         (None, None) => {
             let key = client
-                .create_access_key("admin", None, None)
+                .create_access_key("admin", None, None, true)
                 .await
                 .context("cannot create the first access key")?;
             write_private(
@@ -368,6 +392,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             cairn_fs::metrics::attach_metrics(m);
         }
         let options = cairn_fs::MountOptions {
+            // Buckets made by mkdir belong to the first key, as with `cairn mb`.
+            owner: super::keys::bucket_owner(&client, None).await?,
             fs_name: format!("cairn:{LOCAL_CLUSTER}"),
             ..Default::default()
         };

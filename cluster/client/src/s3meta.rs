@@ -27,6 +27,9 @@ pub struct AccessKey {
     pub name: String,
     pub created_ns: i64,
     pub permissions: Vec<BucketPermission>,
+    /// An operator's key: it stands in for the owner of a bucket that has
+    /// none (and has no right on a bucket another key owns).
+    pub admin: bool,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -36,6 +39,7 @@ impl std::fmt::Debug for AccessKey {
             .field("secret", &"<redacted>")
             .field("name", &self.name)
             .field("permissions", &self.permissions)
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -94,6 +98,7 @@ impl From<pb::AccessKey> for AccessKey {
                 .into_iter()
                 .map(BucketPermission::from)
                 .collect(),
+            admin: k.admin,
         }
     }
 }
@@ -125,13 +130,15 @@ impl From<pb::Upload> for Upload {
 }
 
 impl Client {
-    /// Creates an access key; with `key_id` and `secret` empty the MDS's
-    /// caller must pass generated ones: this library generates them.
+    /// Creates an access key (an admin's with `admin`); with `key_id` and
+    /// `secret` empty the MDS's caller must pass generated ones: this
+    /// library generates them.
     pub async fn create_access_key(
         &self,
         name: &str,
         key_id: Option<&str>,
         secret: Option<&str>,
+        admin: bool,
     ) -> Result<AccessKey, ClusterError> {
         let key_id = key_id.map(str::to_string).unwrap_or_else(generate_key_id);
         let secret = secret.map(str::to_string).unwrap_or_else(generate_secret);
@@ -139,6 +146,7 @@ impl Client {
             name: name.into(),
             key_id,
             secret,
+            admin,
         };
         // Once: no request id makes a replay recognisable, and a replay
         // of a create that was applied answers "exists" (EEXIST) for the

@@ -134,6 +134,7 @@ pub fn access_key_to_pb(k: &AccessKeyInfo) -> pb::AccessKey {
         name: k.name.clone(),
         created_ns: k.created_ns,
         permissions: k.permissions.iter().map(permission_to_pb).collect(),
+        admin: k.admin,
     }
 }
 

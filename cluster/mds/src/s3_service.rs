@@ -58,10 +58,11 @@ impl S3Meta for MdsService {
                 .into())
             }
         };
-        self.access_key(Command::CreateAccessKey {
+        self.access_key(Command::CreateAccessKeyWith {
             key_id,
             secret,
             name: r.name,
+            admin: r.admin,
             now_ns: now_ns(),
         })
         .await

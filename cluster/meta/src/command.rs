@@ -471,6 +471,17 @@ pub enum Command {
         length: u64,
         now_ns: i64,
     },
+
+    // ---- S3 access, continued
+    /// CreateAccessKey that says whether the key is an admin's (see
+    /// [`AccessKeyInfo::admin`]).
+    CreateAccessKeyWith {
+        key_id: String,
+        secret: String,
+        name: String,
+        admin: bool,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -501,7 +512,9 @@ impl Command {
             Command::SetCsDraining { .. } => "set_cs_draining",
             Command::RemoveCs { .. } => "remove_cs",
             Command::FreeChunks { .. } => "free_chunks",
-            Command::CreateAccessKey { .. } => "create_access_key",
+            Command::CreateAccessKey { .. } | Command::CreateAccessKeyWith { .. } => {
+                "create_access_key"
+            }
             Command::DeleteAccessKey { .. } => "delete_access_key",
             Command::SetBucketPermission { .. } => "set_bucket_permission",
             Command::CreateUpload { .. } => "create_upload",

@@ -217,6 +217,11 @@ impl MemCluster {
         Some(node_of(&inode))
     }
 
+    /// The S3 access key recorded as bucket `name`'s owner (empty: none).
+    pub fn bucket_owner(&self, name: &str) -> Option<String> {
+        Some(self.reader().ok()?.bucket(name).ok()?.owner)
+    }
+
     /// Whether chunk `id` is still in the chunk map with a reference (not
     /// released by a truncate, a hole or an unlink).
     pub fn chunk_referenced(&self, id: u64) -> bool {

@@ -8,9 +8,11 @@ use crate::fs::{xattr_reply, XattrReply, XATTR_CREATE, XATTR_REPLACE};
 
 #[tokio::test]
 async fn top_level_is_buckets_only() {
-    let (fs, _) = small_fs();
+    let (fs, cluster) = small_fs();
     let b = bucket(&fs, "alpha").await;
     assert_eq!(b.kind, NodeKind::Dir);
+    // Owned by the mount's --owner key: closed to other S3 keys.
+    assert_eq!(cluster.bucket_owner("alpha").as_deref(), Some("AKTEST"));
     assert_eq!(fs.lookup(ROOT_INO, b"alpha").await.unwrap().ino, b.ino);
     // Bad bucket names and files at the top level are refused with an errno.
     let e = fs

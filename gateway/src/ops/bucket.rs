@@ -24,7 +24,7 @@ pub fn owner(id: &str) -> Owner {
     }
 }
 
-/// Buckets the key owns or was granted (and unowned ones), by name.
+/// Buckets the key may reach (`crate::access::reaches`), by name.
 pub async fn list_buckets(req: Request) -> S3Result<Response<Body>> {
     let key = req
         .access_key
@@ -37,7 +37,7 @@ pub async fn list_buckets(req: Request) -> S3Result<Response<Body>> {
         .map_err(|e| to_s3(e, Missing::Bucket, "/"))?;
     let mut entries: Vec<BucketEntry> = buckets
         .into_iter()
-        .filter(|b| b.owner.is_empty() || b.owner == key.id || key.buckets.contains_key(&b.name))
+        .filter(|b| crate::access::reaches(key, &b.name, &b.owner))
         .map(|b| BucketEntry {
             name: b.name,
             creation_date: format_iso8601_ns(b.created_ns),

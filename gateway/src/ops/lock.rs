@@ -36,8 +36,8 @@
 //!
 //! Who may bypass governance: S3 grants it with the IAM permission
 //! `s3:BypassGovernanceRetention`. Cairn has no IAM: the bucket's owner,
-//! a key with the owner grant on it, or any key on an unowned bucket (made
-//! outside S3), i.e. exactly the keys `Access::Owner` admits.
+//! a key with the owner grant on it, or an admin key on a bucket without an
+//! owner, i.e. exactly the keys `Access::Owner` admits (`crate::access`).
 
 use axum::body::Body;
 use cairn_client::{LockMode, ProtectionChange, Retention as ClientRetention};
@@ -50,6 +50,7 @@ use super::protection::{
 };
 use super::{empty, xml, Request};
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::router::Access;
 use crate::xml::lock::{
     lock_needs_versioning, DefaultRetention, LegalHold, LegalHoldStatus, ObjectLockConfiguration,
     Retention, RetentionMode, RetentionPeriod,
@@ -68,8 +69,7 @@ pub fn bypass_requested(headers: &http::HeaderMap) -> bool {
 }
 
 /// True only when the request asks to bypass governance retention AND its
-/// key may: the bucket's owner, a key with the owner grant on the bucket,
-/// or any key on an unowned bucket (the keys `Access::Owner` admits). For
+/// key may: the keys `Access::Owner` admits (`crate::access`). For
 /// PutObjectRetention here and DeleteObject / DeleteObjects by version.
 pub async fn may_bypass_governance(req: &Request) -> bool {
     if !bypass_requested(&req.headers) {
@@ -82,7 +82,7 @@ pub async fn may_bypass_governance(req: &Request) -> bool {
         return true;
     }
     match req.client.get_bucket(&req.bucket).await {
-        Ok(bucket) => bucket.owner.is_empty() || bucket.owner == key.id,
+        Ok(bucket) => crate::access::allows(key, &req.bucket, &bucket.owner, Access::Owner),
         Err(e) => {
             tracing::debug!(bucket = %req.bucket, error = %e, "bucket lookup for governance bypass");
             false

@@ -61,6 +61,9 @@ pub struct AccessKey {
     pub name: String,
     /// Grants on buckets the key does not own (`cairn bucket allow`).
     pub buckets: BTreeMap<String, BucketPermission>,
+    /// An operator's key: it stands in for the owner of a bucket that has
+    /// none (`crate::access`).
+    pub admin: bool,
 }
 
 impl AccessKey {
@@ -70,6 +73,7 @@ impl AccessKey {
             secret: secret.into(),
             name: String::new(),
             buckets: BTreeMap::new(),
+            admin: false,
         }
     }
 
@@ -97,6 +101,7 @@ impl std::fmt::Debug for AccessKey {
             .field("secret", &"<redacted>")
             .field("name", &self.name)
             .field("buckets", &self.buckets)
+            .field("admin", &self.admin)
             .finish()
     }
 }

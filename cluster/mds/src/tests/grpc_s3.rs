@@ -30,6 +30,7 @@ async fn grpc_s3_meta_access_keys_and_uploads() {
             name: "x".into(),
             key_id: "ONLYID".into(),
             secret: String::new(),
+            admin: false,
         })
         .await
         .unwrap_err();

@@ -27,6 +27,7 @@ pub(super) fn create_access_key(
     key_id: &str,
     secret: &str,
     name: &str,
+    admin: bool,
     now_ns: i64,
 ) -> Result<CommandReply, ClusterError> {
     // Lenient, so that keys of other S3 stores can be imported: what must
@@ -55,6 +56,7 @@ pub(super) fn create_access_key(
         name: name.to_string(),
         created_ns: now_ns,
         permissions: Vec::new(),
+        admin,
     };
     put_key_record(t, &key)?;
     Ok(CommandReply::AccessKey(key))

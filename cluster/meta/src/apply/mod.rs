@@ -318,7 +318,14 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             secret,
             name,
             now_ns,
-        } => access::create_access_key(&mut t, key_id, secret, name, *now_ns),
+        } => access::create_access_key(&mut t, key_id, secret, name, false, *now_ns),
+        Command::CreateAccessKeyWith {
+            key_id,
+            secret,
+            name,
+            admin,
+            now_ns,
+        } => access::create_access_key(&mut t, key_id, secret, name, *admin, *now_ns),
         Command::DeleteAccessKey { key_id } => access::delete_access_key(&mut t, key_id),
         Command::SetBucketPermission { key_id, permission } => {
             access::set_bucket_permission(&mut t, key_id, permission)

@@ -1,5 +1,6 @@
-//! Inode records as older versions of Cairn wrote them, and their
-//! migration into [`Inode`]: the chain of `From`s that `Inode::decode` runs.
+//! Records as older versions of Cairn wrote them, and their migration into
+//! the current types: the chain of `From`s that `Inode::decode` runs, and
+//! access keys from before the admin flag.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -7,7 +8,10 @@ use std::collections::BTreeMap;
 use cairn_common::ClusterError;
 use serde::{Deserialize, Serialize};
 
-use super::{decode_err, encode_err, Extent, Inode, NodeKind, Protection, Stored, VersionId};
+use super::{
+    decode_err, encode_err, AccessKeyInfo, BucketPermission, Extent, Inode, NodeKind, Protection,
+    Stored, VersionId,
+};
 
 /// An inode as stored before the minimum replica count was kept (record
 /// version 1); decoded and migrated into [`Inode`].
@@ -163,6 +167,55 @@ impl Stored for Inode {
         }
     }
 }
+/// An access key as stored before the admin flag (record version 1);
+/// migrated as a key that is not an admin's.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyInfoV1 {
+    pub key_id: String,
+    pub secret: String,
+    pub name: String,
+    pub created_ns: i64,
+    pub permissions: Vec<BucketPermission>,
+}
+
+/// The access key envelope: V1 (before the admin flag) is migrated on
+/// decode; V2 is written.
+#[derive(Serialize, Deserialize)]
+enum AccessKeyRecord<'a> {
+    V1(Cow<'a, AccessKeyInfoV1>),
+    V2(Cow<'a, AccessKeyInfo>),
+}
+
+impl From<AccessKeyInfoV1> for AccessKeyInfo {
+    fn from(v1: AccessKeyInfoV1) -> AccessKeyInfo {
+        AccessKeyInfo {
+            key_id: v1.key_id,
+            secret: v1.secret,
+            name: v1.name,
+            created_ns: v1.created_ns,
+            permissions: v1.permissions,
+            admin: false,
+        }
+    }
+}
+
+impl Stored for AccessKeyInfo {
+    const WHAT: &'static str = "access key";
+
+    fn encode(&self) -> Result<Vec<u8>, ClusterError> {
+        postcard::to_allocvec(&AccessKeyRecord::V2(Cow::Borrowed(self)))
+            .map_err(|e| encode_err(Self::WHAT, e))
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, ClusterError> {
+        match postcard::from_bytes::<AccessKeyRecord>(bytes) {
+            Ok(AccessKeyRecord::V1(v)) => Ok(v.into_owned().into()),
+            Ok(AccessKeyRecord::V2(v)) => Ok(v.into_owned()),
+            Err(e) => Err(decode_err(Self::WHAT, e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +308,31 @@ mod tests {
                 ..inode
             }
         );
+    }
+
+    #[test]
+    fn version_1_access_keys_migrate_as_not_admin() {
+        let v1 = AccessKeyInfoV1 {
+            key_id: "CKOLD".into(),
+            secret: "s".into(),
+            name: "before admins".into(),
+            created_ns: 5,
+            permissions: vec![BucketPermission {
+                bucket: "b".into(),
+                read: true,
+                write: false,
+                owner: false,
+            }],
+        };
+        let bytes = postcard::to_allocvec(&AccessKeyRecord::V1(Cow::Borrowed(&v1))).unwrap();
+        assert_eq!(bytes[0], 0);
+        let key = AccessKeyInfo::decode(&bytes).unwrap();
+        assert_eq!(key, AccessKeyInfo::from(v1));
+        assert!(!key.admin);
+        // Written as V2 (variant 1) from now on, the flag kept.
+        let admin = AccessKeyInfo { admin: true, ..key };
+        let again = admin.encode().unwrap();
+        assert_eq!(again[0], 1);
+        assert_eq!(AccessKeyInfo::decode(&again).unwrap(), admin);
     }
 }

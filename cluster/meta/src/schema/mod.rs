@@ -20,7 +20,7 @@
 //! | `chunk_servers` | cs id | [`ChunkServerInfo`] | ids are never reused: a removed CS stays as a `Removed` row; no chunk lists a removed CS |
 //! | `meta` | name | [`ClusterMeta`] / [`Counters`] | written once at creation / counters only grow |
 //! | `requests`, `request_order` | request id / sequence | remembered reply (`apply::requests`) / request id | at most [`MAX_REMEMBERED_REQUESTS`] rows |
-//! | `access_keys` | access key id | [`AccessKeyInfo`] | at most one permission row per bucket |
+//! | `access_keys` | access key id | [`AccessKeyInfo`] | at most one permission row per bucket; no row for a bucket that does not exist |
 //! | `uploads` | upload id | [`UploadInfo`] | each part holds one reference on each chunk its extents name |
 //! | `upload_index` | (bucket, key, upload id) | () | mirrors `uploads`, for listing by key |
 //! | `versions` | (bucket, key, u64::MAX - version seq) | [`ObjectVersion`] | the versions of a key that are not its current object (noncurrent versions and delete markers), newest first; each holds one reference on each chunk of its layout ([`versions`]) |
@@ -298,6 +298,12 @@ pub struct AccessKeyInfo {
     pub name: String,
     pub created_ns: i64,
     pub permissions: Vec<BucketPermission>,
+    /// An operator's key (`cairn key create --admin`, the key `cairn up`
+    /// makes): it stands in for the owner of a bucket that has none
+    /// (made before owners were recorded, or by a mount without
+    /// `--owner`), which no other key reaches. It has no right on a bucket
+    /// another key owns.
+    pub admin: bool,
 }
 
 impl std::fmt::Debug for AccessKeyInfo {
@@ -307,6 +313,7 @@ impl std::fmt::Debug for AccessKeyInfo {
             .field("secret", &"<redacted>")
             .field("name", &self.name)
             .field("permissions", &self.permissions)
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -452,7 +459,6 @@ impl Stored for ChunkInfo {
 stored!(ChunkServerInfo, ChunkServerRecord, "chunk server");
 stored!(ClusterMeta, ClusterMetaRecord, "cluster");
 stored!(Counters, CountersRecord, "counters");
-stored!(AccessKeyInfo, AccessKeyRecord, "access key");
 stored!(UploadInfo, UploadRecord, "upload");
 
 // ------------------------------------------------------ shared read helpers ---

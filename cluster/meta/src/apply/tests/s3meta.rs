@@ -81,6 +81,7 @@ fn access_keys_and_permissions() {
     };
     create(&mut f, "CKTEST").unwrap();
     assert!(is_errno(&create(&mut f, "CKTEST"), libc::EEXIST));
+    assert!(!f.reader().access_key("CKTEST").unwrap().admin);
     assert!(is_errno(&create(&mut f, "bad id!"), libc::EINVAL));
     let set = |f: &mut Fixture, bucket: &str, read: bool, write: bool| {
         f.run(Command::SetBucketPermission {
@@ -131,6 +132,25 @@ fn access_keys_and_permissions() {
         }),
         libc::ENOENT
     ));
+}
+
+#[test]
+fn admin_keys_are_created_as_such() {
+    let mut f = Fixture::new();
+    let create = |f: &mut Fixture, id: &str, admin: bool| {
+        f.run(Command::CreateAccessKeyWith {
+            key_id: id.into(),
+            secret: "s".repeat(40),
+            name: "operator".into(),
+            admin,
+            now_ns: 3,
+        })
+    };
+    create(&mut f, "CKADMIN", true).unwrap();
+    create(&mut f, "CKPLAIN", false).unwrap();
+    assert!(is_errno(&create(&mut f, "CKADMIN", false), libc::EEXIST));
+    assert!(f.reader().access_key("CKADMIN").unwrap().admin);
+    assert!(!f.reader().access_key("CKPLAIN").unwrap().admin);
 }
 
 #[test]
