@@ -77,6 +77,11 @@ enum Command {
     ///
     /// Example: cairn -c prod key create backup-robot
     Key(cmd::keys::KeyArgs),
+    /// Node certificates of the cluster's mutual TLS: list (with their
+    /// ends), revoke, rotate.
+    ///
+    /// Example: cairn -c prod cert rotate
+    Cert(cmd::node_certs::CertArgs),
     /// Manage bucket permissions: allow, revoke, list.
     ///
     /// Example: cairn -c prod bucket allow CK2GH6... photos --read --write
@@ -230,6 +235,7 @@ fn main() -> std::process::ExitCode {
             Command::Mount(a) => cmd::mount::mount(cluster, a).await,
             Command::Key(a) => cmd::keys::key(cluster, a).await,
             Command::Bucket(a) => cmd::keys::bucket(cluster, a).await,
+            Command::Cert(a) => cmd::node_certs::cert(cluster, a).await,
             Command::Put(a) => cmd::objects::put(cluster, a).await,
             Command::Get(a) => cmd::objects::get(cluster, a).await,
             Command::Ls(a) => cmd::objects::ls(cluster, a).await,

@@ -8,6 +8,7 @@ pub mod heal;
 pub mod keys;
 pub mod lifecycle;
 pub mod mount;
+pub mod node_certs;
 pub mod objects;
 pub mod observe;
 pub mod stat;

@@ -176,6 +176,7 @@ pub async fn stat(cluster: Option<&str>, args: StatArgs) -> anyhow::Result<()> {
             d.totals.errors
         );
     }
+    super::node_certs::print_ends(&stat.certs);
     Ok(())
 }
 

@@ -15,6 +15,7 @@
 //! and `members` (chunk servers and MDS membership), `stat`.
 
 mod admin;
+mod certs;
 mod chain;
 pub mod chunk_pool;
 mod chunks;
@@ -49,6 +50,7 @@ pub use cairn_common::Persist;
 use cairn_common::{ClusterConfig, ClusterError};
 
 pub use admin::{AttrsChanged, RemoveCs};
+pub use certs::{Renewed, RevokeTarget, RevokedCert};
 pub use cairn_common::ClusterError as Error;
 pub use file::{Commit, FileWriter};
 pub use members::AddedMds;
@@ -65,7 +67,7 @@ pub use s3meta::{
 pub use space::Space;
 pub use stat::{
     BlockedChunk, ClientStat, ClusterEvent, ClusterStat, CsStat, LifecycleBucket, LifecycleTotals,
-    MdsStat,
+    MdsStat, NodeCert,
 };
 pub use versions::{BucketProtection, Deleted, ObjectVersion, ProtectionChange, Versioning};
 pub use writer::{StreamWriter, WrittenData};
@@ -126,6 +128,8 @@ pub(crate) struct Inner {
     pub(crate) pool: chunk_pool::ChunkPool,
     /// Bucket settings read lately (`Client::bucket_setting_recent`).
     pub(crate) settings: versions::RecentSettings,
+    /// This process's node certificate and the cluster's revocation list.
+    pub(crate) tls: cairn_common::tls::NodeTls,
 }
 
 /// A handle on the cluster; cheap to clone, safe to share between tasks.
@@ -141,8 +145,18 @@ impl Client {
     /// first use; an MDS that does not answer shows up as
     /// [`ClusterError::Unavailable`] with what to check.
     pub fn connect(config: &ClusterConfig, options: ClientOptions) -> Result<Client, ClusterError> {
+        Client::connect_as(config, options, cairn_common::node_cert::Role::Client)
+    }
+
+    /// As [`Client::connect`], with this host's certificate of `role`
+    /// (`cairn cert rotate` renews each role's with its own).
+    pub fn connect_as(
+        config: &ClusterConfig,
+        options: ClientOptions,
+        role: cairn_common::node_cert::Role,
+    ) -> Result<Client, ClusterError> {
         let tls = config
-            .node_tls(cairn_common::node_cert::Role::Client)
+            .node_tls(role)
             .map_err(|e| ClusterError::Invalid(e.to_string()))?;
         let mds = MdsConn::new(
             &config.mds_addrs,
@@ -153,7 +167,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 mds,
-                cs: CsPool::new(tls),
+                cs: CsPool::new(tls.clone()),
                 cs_timeout: options.cs_timeout,
                 suspects: suspects::Suspects::default(),
                 chunk_size: config
@@ -163,6 +177,7 @@ impl Client {
                 locations: Mutex::new(HashMap::new()),
                 pool: chunk_pool::ChunkPool::default(),
                 settings: versions::RecentSettings::default(),
+                tls,
             }),
         })
     }

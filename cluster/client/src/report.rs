@@ -127,6 +127,9 @@ impl Client {
         );
         let (kind, name) = (kind.to_string(), name.to_string());
         tokio::spawn(async move {
+            // A long-lived door follows its certificate's files (rotation)
+            // and, through its reports, the cluster's revocation list.
+            let _watch = AbortOnDrop(client.inner.tls.watch());
             let mut every = tokio::time::interval(REPORT_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -147,7 +150,7 @@ impl Client {
                     latency_ms,
                     latency_max_ms,
                     uptime_secs: started.elapsed().as_secs(),
-                    last_report_ms_ago: 0,
+                    ..Default::default()
                 };
                 let sent = client
                     .inner
@@ -156,11 +159,30 @@ impl Client {
                         m.report_client(r).await
                     })
                     .await;
-                if let Err(e) = sent {
-                    tracing::debug!(error = %e, "the MDS did not take this door's report");
+                match sent {
+                    Ok(reply) => {
+                        if client.inner.tls.revoked().replace(reply.revoked_serials) {
+                            tracing::info!(
+                                revoked = client.inner.tls.revoked().len(),
+                                "the cluster's revocation list changed"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the MDS did not take this door's report")
+                    }
                 }
             }
         })
+    }
+}
+
+/// Aborts a task when dropped (with the task that owns it).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -96,6 +96,21 @@ pub struct ClusterStat {
     pub lifecycle_buckets: Vec<LifecycleBucket>,
     /// What can still be written (see [`crate::Space`]).
     pub space: crate::Space,
+    /// The node certificates the leader knows, with their ends.
+    pub certs: Vec<NodeCert>,
+}
+
+/// A node certificate and when it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeCert {
+    /// `mds1`, `cs3`, `gateway@host`.
+    pub node: String,
+    pub role: String,
+    /// Hex, as `cairn cert revoke` takes it.
+    pub serial: String,
+    pub subject: String,
+    /// Unix seconds.
+    pub not_after: i64,
 }
 
 /// Changes made by S3 lifecycle.
@@ -346,6 +361,17 @@ impl From<pb::ClusterStat> for ClusterStat {
                 uploads_aborted: s.lifecycle_uploads_aborted,
             },
             lifecycle_buckets: s.lifecycle.into_iter().map(LifecycleBucket::from).collect(),
+            certs: s
+                .certs
+                .into_iter()
+                .map(|c| NodeCert {
+                    node: c.node,
+                    role: c.role,
+                    serial: c.serial,
+                    subject: c.subject,
+                    not_after: c.not_after,
+                })
+                .collect(),
             space: crate::Space::of(
                 chunk_servers
                     .iter()

@@ -200,6 +200,21 @@ pub fn needs_renewal(path: &Path) -> bool {
         .is_none_or(|end| end - now < RENEW_BEFORE_SECS)
 }
 
+/// `unix_s` as a UTC date and time, `2027-01-31 12:00 UTC`.
+pub fn utc_date(unix_s: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix_s) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => format!("{unix_s} (Unix seconds)"),
+    }
+}
+
 /// The first certificate of `cert_pem` (DER); None when there is none.
 pub fn first_cert_der(cert_pem: &str) -> Option<Vec<u8>> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?;

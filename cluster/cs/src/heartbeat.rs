@@ -2,7 +2,9 @@
 //! its space, its counters and its latency, and does what the answer says,
 //! in this order: deletes the replicas the MDS lists, renames the ones it
 //! lists to their chunk's version, and starts the copies it orders (see
-//! [`crate::copy`]), each reported back with `ReportCopy` when done.
+//! [`crate::copy`]), each reported back with `ReportCopy` when done. Each
+//! answer also carries the cluster's revoked certificates, which this CS's
+//! server and its connections refuse from then on.
 //!
 //! Invariants:
 //! * Until one heartbeat with the full replica report has been answered,
@@ -253,6 +255,8 @@ fn set_versions(store: &Store, orders: Vec<SetVersionOrder>) {
 pub async fn run(store: Arc<Store>, cfg: ClusterConfig, tls: NodeTls, advertise_addr: String) {
     let cs_id = store.cs_id();
     let mds = Arc::new(Mds::new(&cfg, &tls));
+    // Shared with this CS's server: each reply's list is what it refuses.
+    let revoked = tls.revoked().clone();
     let copier = Arc::new(Copier::new(Arc::clone(&store), tls));
     let mut copies = tokio::task::JoinSet::new();
     if mds.addrs.is_empty() {
@@ -288,6 +292,12 @@ pub async fn run(store: Arc<Store>, cfg: ClusterConfig, tls: NodeTls, advertise_
                 failures = 0;
                 last_warning = None;
                 reported = true;
+                if revoked.replace(reply.revoked_serials) {
+                    tracing::info!(
+                        revoked = revoked.len(),
+                        "the cluster's revocation list changed"
+                    );
+                }
                 let doomed: Vec<ReplicaInfo> = reply
                     .delete
                     .into_iter()

@@ -88,6 +88,7 @@ impl ClusterAdmin for FakeMds {
             delete: state.delete.clone(),
             replicate: replicate.into_iter().map(|(_, o)| o).collect(),
             set_version: set_version.into_iter().map(|(_, o)| o).collect(),
+            revoked_serials: Vec::new(),
         }))
     }
 

@@ -1,5 +1,6 @@
-//! Turns changes of chunk server liveness and of the copy queue into
-//! events, once a second (the events themselves: `events`).
+//! Turns changes of chunk server liveness and of the copy queue, and node
+//! certificates near their end, into events, once a second (the events
+//! themselves: `events`).
 
 use std::{
     collections::BTreeMap,
@@ -20,6 +21,8 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 struct Seen {
     liveness: BTreeMap<u32, Liveness>,
     copying: bool,
+    /// Certificates already warned about (`cert_expiry`).
+    certs_warned: crate::cert_expiry::Warned,
 }
 
 /// Compares the cluster with what was seen last and records the changes.
@@ -77,6 +80,7 @@ fn look(state: &State, seen: &mut Seen) {
         events.push("mds", Severity::Info, "re-replication finished");
     }
     seen.copying = copying;
+    crate::cert_expiry::warn(state, &mut seen.certs_warned, now);
 }
 
 /// Watches the cluster until `stopped` turns true.

@@ -41,6 +41,17 @@ pub fn renew_own(dir: &Path, cluster_id: &str) -> Result<bool, MdsError> {
     Ok(true)
 }
 
+/// Issues this MDS a new certificate and key now, whatever the age of the
+/// one it has (`cairn cert rotate --mds-dir`); returns the chain. A running
+/// MDS picks the files up within seconds.
+pub fn rotate_own_cert(dir: &Path, cluster_id: &str) -> Result<String, MdsError> {
+    let files = role_files(dir, Role::Mds);
+    let issued = authority(dir)?.issue_node_here(cluster_id, Role::Mds)?;
+    pki::write_pair(&files.cert, &issued.cert_pem, &files.key, &issued.key_pem)?;
+    tracing::info!(cert = %files.cert.display(), "renewed this MDS's node certificate");
+    Ok(issued.cert_pem)
+}
+
 /// This MDS's identity, its certificate renewed first when due.
 pub fn own_tls(dir: &Path, cluster_id: &str) -> Result<NodeTls, MdsError> {
     renew_own(dir, cluster_id)?;

@@ -29,6 +29,7 @@
 //!   running an MDS.
 
 mod allocations;
+mod cert_expiry;
 pub mod convert;
 mod doors;
 pub mod error;
@@ -60,6 +61,7 @@ use cairn_meta::{apply, query};
 pub use cairn_meta::{command, lifecycle_plan, schema};
 
 pub use error::MdsError;
+pub use identity::rotate_own_cert;
 pub use init::{create_member, init_cluster, DB_FILE, DEFAULT_REPLICAS, LOCK_FILE};
 pub use lifecycle::ACTIONS_PER_SECOND as LIFECYCLE_ACTIONS_PER_SECOND;
 pub use options::MdsOptions;

@@ -29,6 +29,9 @@ pub struct Figures {
     /// heartbeat interval.
     pub latency_max_ms: f64,
     pub queue_depth: u64,
+    /// The certificate it showed (serial, subject, end): what `cairn cert
+    /// revoke csN` revokes and `cairn stat` shows the end of.
+    pub cert: Option<cairn_common::tls::CertId>,
 }
 
 /// A CS's figures and when they arrived.

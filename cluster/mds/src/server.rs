@@ -269,6 +269,10 @@ impl Mds {
         ));
         let background = tokio::spawn(BackgroundWork::new(self.state.clone()).run(stopped.clone()));
         let lifecycle = tokio::spawn(crate::lifecycle::run(self.state.clone(), stopped.clone()));
+        let revocations = tokio::spawn(crate::service::keep_revoked(
+            self.state.clone(),
+            stopped.clone(),
+        ));
         let leadership = tokio::spawn(watch_leadership(self.state.clone(), stopped));
         let cert_watch = tls.watch();
         let renewal = tokio::spawn(crate::identity::keep_renewed(
@@ -299,6 +303,9 @@ impl Mds {
         }
         if lifecycle.await.is_err() {
             tracing::error!("the MDS lifecycle runner panicked");
+        }
+        if revocations.await.is_err() {
+            tracing::error!("the MDS revocation list watcher panicked");
         }
         if leadership.await.is_err() {
             tracing::error!("the MDS leadership watcher panicked");

@@ -182,6 +182,7 @@ pub(crate) async fn cluster_stat(state: &State) -> Result<pb::ClusterStat, Clust
         lifecycle_uploads_aborted: lifecycle.uploads_aborted,
         lifecycle: state.lifecycle.to_proto(),
         default_replicas,
+        certs: crate::cert_expiry::node_certs(state, now),
     })
 }
 

@@ -110,6 +110,9 @@ fn sample(part: &PartMetrics, stat: &pb::ClusterStat) {
     if let Some(m) = stat.mds.iter().find(|m| m.uptime_secs > 0) {
         part.set_event_total("durable_commits", m.durable_commits);
     }
+    for cert in &stat.certs {
+        part.set_cert_expiry(&cert.node, &cert.role, cert.not_after);
+    }
 }
 
 impl Mds {

@@ -482,6 +482,17 @@ pub enum Command {
         admin: bool,
         now_ns: i64,
     },
+
+    // ---- Cluster identity
+    /// Adds a node certificate (its serial, DER bytes) to the list every
+    /// process refuses, and drops the rows of certificates that expired
+    /// before `now_ns`.
+    RevokeCert {
+        serial: Vec<u8>,
+        subject: String,
+        not_after: i64,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -534,6 +545,7 @@ impl Command {
             Command::CommitWriteIn { .. } => "commit_write",
             Command::CreateSpecial { .. } => "create",
             Command::PunchHole { .. } => "punch_hole",
+            Command::RevokeCert { .. } => "revoke_cert",
         }
     }
 }

@@ -74,6 +74,13 @@ struct Kind {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Node {
+    part: String,
+    node: String,
+    role: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct State {
     part: String,
     state: String,
@@ -94,6 +101,7 @@ struct Inner {
     space: Family<Kind, Gauge>,
     replication_queue: Family<Kind, Gauge>,
     events: Family<Kind, Counter>,
+    cert_expiry: Family<Node, Gauge>,
     samplers: Mutex<Vec<Sampler>>,
 }
 
@@ -172,6 +180,12 @@ impl Metrics {
             "Things that happened, by kind (commits, copied bytes, checksum failures)",
             events.clone(),
         );
+        let cert_expiry = Family::<Node, Gauge>::default();
+        registry.register(
+            "cairn_cert_expiry_timestamp_seconds",
+            "When each node certificate the MDS saw ends (Unix seconds)",
+            cert_expiry.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -185,6 +199,7 @@ impl Metrics {
                 space,
                 replication_queue,
                 events,
+                cert_expiry,
                 samplers: Mutex::new(Vec::new()),
             }),
         }
@@ -417,6 +432,20 @@ impl PartMetrics {
                 kind: kind.to_string(),
             })
             .set(clamp(n));
+    }
+
+    /// Sets when the certificate of `node` (role `role`) ends, in Unix
+    /// seconds.
+    pub fn set_cert_expiry(&self, node: &str, role: &str, not_after: i64) {
+        self.metrics
+            .inner
+            .cert_expiry
+            .get_or_create(&Node {
+                part: self.part.clone(),
+                node: node.to_string(),
+                role: role.to_string(),
+            })
+            .set(not_after);
     }
 
     /// Sets the monotone total of event `kind` (it only ever grows).

@@ -22,4 +22,4 @@ mod verify;
 
 pub use node::{NodeTls, NodeTlsError, Revoked};
 pub use reload::{CertReloader, TlsError, TlsFiles};
-pub use verify::serial_of;
+pub use verify::{cert_id, parse_serial_hex, serial_hex, serial_of, CertId};

@@ -64,6 +64,16 @@ impl Revoked {
         changed
     }
 
+    /// The serials, in no particular order.
+    pub fn serials(&self) -> Vec<Vec<u8>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.0.read().unwrap_or_else(|e| e.into_inner()).len()
     }

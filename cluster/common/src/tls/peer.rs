@@ -16,30 +16,41 @@ use tokio::{
 use tokio_rustls::server::TlsStream;
 use tonic::{service::Interceptor, transport::server::Connected, Request, Status};
 
-use super::{listener::TlsListener, node::NodeTls, verify::serial_of};
+use super::{
+    listener::TlsListener,
+    node::NodeTls,
+    verify::{cert_id, CertId},
+};
 use crate::node_cert::{peer_role, Role};
 
 /// Who is at the other end of a session: its address and, when it showed
 /// a certificate (every peer but an MDS's joining node does), its role and
-/// the certificate's serial.
+/// the certificate's serial, subject and end.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
     pub addr: SocketAddr,
     pub node: Option<(Role, Vec<u8>)>,
+    pub cert: Option<CertId>,
 }
 
 impl PeerInfo {
     fn of(session: &TlsStream<TcpStream>, addr: SocketAddr, cluster_id: &str) -> PeerInfo {
-        let node = session
+        let leaf = session
             .get_ref()
             .1
             .peer_certificates()
-            .and_then(|chain| chain.first())
-            .and_then(|leaf| {
-                let role = peer_role(leaf, cluster_id).ok()?;
-                Some((role, serial_of(leaf)?))
-            });
-        PeerInfo { addr, node }
+            .and_then(|chain| chain.first());
+        let cert = leaf.and_then(|leaf| cert_id(leaf));
+        let node = leaf.zip(cert.as_ref()).and_then(|(leaf, id)| {
+            let role = peer_role(leaf, cluster_id).ok()?;
+            Some((role, id.serial.clone()))
+        });
+        PeerInfo { addr, node, cert }
+    }
+
+    /// The peer of `req`, when it came through [`incoming`].
+    pub fn of_request<T>(req: &Request<T>) -> Option<&PeerInfo> {
+        req.extensions().get::<PeerInfo>()
     }
 }
 

@@ -13,23 +13,59 @@ use rustls::{
 };
 
 use super::node::Revoked;
-use crate::node_cert::peer_role;
+use crate::node_cert::{peer_role, Role};
 
 /// The serial number of `cert` (its DER bytes), for revocation lists.
 pub fn serial_of(cert: &[u8]) -> Option<Vec<u8>> {
+    cert_id(cert).map(|id| id.serial)
+}
+
+/// What identifies a certificate to an operator and to the revocation list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertId {
+    /// The serial number's DER bytes.
+    pub serial: Vec<u8>,
+    /// The subject, as `CN=...`.
+    pub subject: String,
+    /// The end of its validity, in Unix seconds.
+    pub not_after: i64,
+}
+
+/// The serial, subject and end of `cert` (DER).
+pub fn cert_id(cert: &[u8]) -> Option<CertId> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
-    Some(parsed.raw_serial().to_vec())
+    Some(CertId {
+        serial: parsed.raw_serial().to_vec(),
+        subject: parsed.subject().to_string(),
+        not_after: parsed.validity().not_after.timestamp(),
+    })
+}
+
+/// A serial as `cairn cert` prints and reads it: lowercase hex.
+pub fn serial_hex(serial: &[u8]) -> String {
+    serial.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The serial `hex` names (colons allowed, as openssl prints them).
+pub fn parse_serial_hex(hex: &str) -> Option<Vec<u8>> {
+    let digits: String = hex.chars().filter(|c| *c != ':').collect();
+    if digits.is_empty() || digits.len() % 2 != 0 || digits.len() > 40 {
+        return None;
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Refuses a certificate the cluster revoked or that names another
 /// cluster, after webpki accepted it.
-fn check_node(cert: &CertificateDer<'_>, revoked: &Revoked, cluster_id: &str) -> Result<(), Error> {
+fn check_node(cert: &CertificateDer<'_>, revoked: &Revoked, cluster_id: &str) -> Result<Role, Error> {
     let serial = serial_of(cert).ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
     if revoked.contains(&serial) {
         return Err(Error::InvalidCertificate(CertificateError::Revoked));
     }
     peer_role(cert, cluster_id)
-        .map(|_| ())
         .map_err(|e| Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(e)))))
 }
 
@@ -115,7 +151,11 @@ impl ServerCertVerifier for ClusterServerVerifier {
             ocsp_response,
             now,
         )?;
-        check_node(end_entity, &self.revoked, &self.cluster_id)?;
+        // A client's certificate cannot serve: only an MDS or a chunk server
+        // answers cluster calls.
+        if check_node(end_entity, &self.revoked, &self.cluster_id)? == Role::Client {
+            return Err(Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure));
+        }
         Ok(verified)
     }
 

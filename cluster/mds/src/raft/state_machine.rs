@@ -298,6 +298,7 @@ fn dump_tables(txn: &ReadTransaction) -> Result<Vec<(String, Rows)>, AnyError> {
         dump(txn, schema::UPLOAD_INDEX)?,
         dump(txn, schema::VERSIONS)?,
         dump(txn, schema::BUCKET_SETTINGS)?,
+        dump(txn, schema::REVOKED_CERTS)?,
     ])
 }
 
@@ -320,6 +321,7 @@ fn load_tables(txn: &WriteTransaction, tables: Vec<(String, Rows)>) -> Result<()
     load(txn, schema::UPLOAD_INDEX, take("upload_index"))?;
     load(txn, schema::VERSIONS, take("versions"))?;
     load(txn, schema::BUCKET_SETTINGS, take("bucket_settings"))?;
+    load(txn, schema::REVOKED_CERTS, take("revoked_certs"))?;
     if let Some(name) = by_name.keys().next() {
         return Err(any(format!(
             "the snapshot holds table `{name}`, which this MDS does not know: upgrade it"

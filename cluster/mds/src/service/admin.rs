@@ -28,6 +28,7 @@ impl ClusterAdmin for MdsService {
     }
 
     async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Reply<pb::HeartbeatReply> {
+        let cert = PeerInfo::of_request(&request).and_then(|p| p.cert.clone());
         let r = request.into_inner();
         let reader = self.state.read().await?;
         let Some(info) = reader.chunk_server(r.cs_id)? else {
@@ -63,6 +64,7 @@ impl ClusterAdmin for MdsService {
                 latency_ms: finite_ms(r.latency_ms),
                 latency_max_ms: finite_ms(r.latency_max_ms),
                 queue_depth: r.queue_depth,
+                cert,
             },
             Instant::now(),
         );
@@ -148,6 +150,7 @@ impl ClusterAdmin for MdsService {
                     new_version,
                 })
                 .collect(),
+            revoked_serials: self.state.tls.revoked().serials(),
         }))
     }
 

@@ -450,9 +450,18 @@ impl Metadata for MdsService {
         Ok(Response::new(crate::stat::space(&self.state).await?))
     }
 
-    async fn report_client(&self, request: Request<pb::ClientStat>) -> Reply<pb::Empty> {
+    async fn report_client(
+        &self,
+        request: Request<pb::ClientStat>,
+    ) -> Reply<pb::ReportClientReply> {
         self.state.members.check_leader()?;
-        let stat = request.into_inner();
+        let cert = PeerInfo::of_request(&request).and_then(|p| p.cert.clone());
+        let mut stat = request.into_inner();
+        if let Some(cert) = cert {
+            stat.cert_serial = cairn_common::tls::serial_hex(&cert.serial);
+            stat.cert_subject = cert.subject;
+            stat.cert_not_after = cert.not_after;
+        }
         if stat.id.is_empty() || stat.id.len() > 256 || stat.name.len() > 4096 {
             return Err(Status::invalid_argument(
                 "a door report needs an id of 1 to 256 bytes and a name of at most 4096",
@@ -464,7 +473,9 @@ impl Metadata for MdsService {
                 crate::doors::MAX_DOORS
             )));
         }
-        Ok(Response::new(pb::Empty {}))
+        Ok(Response::new(pb::ReportClientReply {
+            revoked_serials: self.state.tls.revoked().serials(),
+        }))
     }
 
     async fn remove_cs(&self, request: Request<pb::RemoveCsRequest>) -> Reply<pb::RemoveCsReply> {
@@ -526,6 +537,18 @@ impl Metadata for MdsService {
             replicas,
             chunks_lost: 0,
         }))
+    }
+
+    async fn revoke_cert(&self, request: Request<pb::RevokeCertRequest>) -> Reply<pb::Empty> {
+        self.revoke(request).await
+    }
+
+    async fn revoked_certs(&self, _request: Request<pb::Empty>) -> Reply<pb::RevokedCertsReply> {
+        self.revoked_list().await
+    }
+
+    async fn renew_cert(&self, request: Request<pb::RenewCertRequest>) -> Reply<pb::RenewCertReply> {
+        self.renew(request).await
     }
 
     async fn punch_hole(&self, request: Request<pb::PunchHoleRequest>) -> Reply<pb::Node> {

@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration, time::Instant};
 
-use cairn_common::{time::now_ns, ClusterError};
+use cairn_common::{tls::peer::PeerInfo, time::now_ns, ClusterError};
 use cairn_proto as pb;
 use cairn_proto::{
     cluster_admin_server::ClusterAdmin, join_server::Join, metadata_server::Metadata,
@@ -26,9 +26,11 @@ use crate::schema::{BucketInfo, ChunkInfo, ChunkServerInfo, CsState, Inode};
 use crate::state::State;
 
 mod admin;
+mod certs;
 mod join;
 mod metadata;
 
+pub(crate) use certs::keep_revoked;
 pub(crate) use join::JoinService;
 
 /// How long a wrong cluster password waits before it is refused: with

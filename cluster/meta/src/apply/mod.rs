@@ -11,6 +11,7 @@
 
 mod access;
 mod buckets;
+mod certs;
 mod chunks;
 mod cluster;
 mod heal;
@@ -436,6 +437,12 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             versions::before_rewrite(&mut t, *ino, "", *now_ns)?;
             holes::punch(&mut t, *ino, *offset, *length, *now_ns)
         }
+        Command::RevokeCert {
+            serial,
+            subject,
+            not_after,
+            now_ns,
+        } => certs::revoke(&mut t, serial, subject, *not_after, *now_ns),
     }
 }
 
@@ -458,6 +465,7 @@ pub fn create_tables(txn: &WriteTransaction) -> Result<(), ClusterError> {
     txn.open_table(schema::UPLOAD_INDEX).io()?;
     txn.open_table(schema::VERSIONS).io()?;
     txn.open_table(schema::BUCKET_SETTINGS).io()?;
+    txn.open_table(schema::REVOKED_CERTS).io()?;
     Ok(())
 }
 
@@ -479,6 +487,7 @@ pub(crate) struct Tables<'t> {
     pub upload_index: Table<'t, (&'static str, &'static [u8], &'static str), ()>,
     pub versions: Table<'t, (&'static str, &'static [u8], u64), &'static [u8]>,
     pub bucket_settings: Table<'t, (&'static str, &'static str), &'static [u8]>,
+    pub revoked_certs: Table<'t, &'static [u8], &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -500,6 +509,7 @@ impl<'t> Tables<'t> {
             upload_index: txn.open_table(schema::UPLOAD_INDEX).io()?,
             versions: txn.open_table(schema::VERSIONS).io()?,
             bucket_settings: txn.open_table(schema::BUCKET_SETTINGS).io()?,
+            revoked_certs: txn.open_table(schema::REVOKED_CERTS).io()?,
         })
     }
 

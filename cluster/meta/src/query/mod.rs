@@ -15,7 +15,7 @@ use crate::error::OrIo;
 use crate::names::check_name;
 use crate::schema::{
     self, AccessKeyInfo, BucketInfo, ChunkInfo, ChunkServerInfo, ClusterMeta, Inode, NodeKind,
-    UploadInfo,
+    RevokedCert, Stored, UploadInfo,
 };
 
 /// Entries per Readdir page when the client leaves the limit to the server.
@@ -269,6 +269,17 @@ impl Reader {
         for entry in table.iter().io()? {
             let (_, v) = entry.io()?;
             out.push(<AccessKeyInfo as schema::Stored>::decode(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The revoked node certificates: (serial, row), by serial.
+    pub fn revoked_certs(&self) -> Result<Vec<(Vec<u8>, RevokedCert)>, ClusterError> {
+        let table = self.table(schema::REVOKED_CERTS)?;
+        let mut out = Vec::new();
+        for entry in table.iter().io()? {
+            let (k, v) = entry.io()?;
+            out.push((k.value().to_vec(), RevokedCert::decode(v.value())?));
         }
         Ok(out)
     }

@@ -24,6 +24,7 @@
 //! | `uploads` | upload id | [`UploadInfo`] | each part holds one reference on each chunk its extents name |
 //! | `upload_index` | (bucket, key, upload id) | () | mirrors `uploads`, for listing by key |
 //! | `versions` | (bucket, key, u64::MAX - version seq) | [`ObjectVersion`] | the versions of a key that are not its current object (noncurrent versions and delete markers), newest first; each holds one reference on each chunk of its layout ([`versions`]) |
+//! | `revoked_certs` | certificate serial (DER bytes) | [`RevokedCert`] | the node certificates every process of the cluster refuses; a row is dropped once its certificate has expired (refused anyway) |
 //! | `bucket_settings` | (bucket, setting name) | a record per setting | versioning and object lock ([`BucketProtection`], typed); tagging, lifecycle and later ones as the door wrote them; removed with the bucket |
 
 use std::{borrow::Cow, collections::BTreeMap};
@@ -58,6 +59,7 @@ pub const UPLOAD_INDEX: TableDefinition<(&str, &[u8], &str), ()> =
 pub const VERSIONS: TableDefinition<(&str, &[u8], u64), &[u8]> = TableDefinition::new("versions");
 pub const BUCKET_SETTINGS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("bucket_settings");
+pub const REVOKED_CERTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("revoked_certs");
 
 /// `meta` row holding the [`ClusterMeta`].
 pub const META_CLUSTER: &str = "cluster";
@@ -460,6 +462,17 @@ stored!(ChunkServerInfo, ChunkServerRecord, "chunk server");
 stored!(ClusterMeta, ClusterMetaRecord, "cluster");
 stored!(Counters, CountersRecord, "counters");
 stored!(UploadInfo, UploadRecord, "upload");
+stored!(RevokedCert, RevokedCertRecord, "revoked certificate");
+
+/// A node certificate the cluster refuses (`cairn cert revoke`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedCert {
+    /// Who it was, for `cairn cert list`: its subject and role.
+    pub subject: String,
+    /// When the certificate ends (Unix seconds); the row goes after that.
+    pub not_after: i64,
+    pub revoked_ns: i64,
+}
 
 // ------------------------------------------------------ shared read helpers ---
 //

@@ -12,6 +12,7 @@ use crate::query::Reader;
 use crate::schema::{self, ClusterMeta, Extent, Inode, NodeKind, EMPTY_ETAG};
 
 mod buckets;
+mod certs;
 mod chunks;
 mod holes;
 mod keys;
