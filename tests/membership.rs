@@ -41,13 +41,12 @@ fn auth_node_writes_the_cluster_config_with_the_right_password_only() {
         .output()
         .unwrap();
     assert_success(&out, "auth-node");
-    let joined =
+    let mut joined =
         cairn_common::ClusterConfig::load_from(&other_host, CLUSTER).expect("joined config");
-    assert_eq!(
-        joined,
-        cluster.config(),
-        "the joined host has the cluster's config"
-    );
+    let mut own = cluster.config();
+    // Each is read from its own host's directory.
+    (joined.dir, own.dir) = (None, None);
+    assert_eq!(joined, own, "the joined host has the cluster's config");
     let mode = {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(other_host.join(CLUSTER).join("cluster.toml"))
@@ -56,7 +55,7 @@ fn auth_node_writes_the_cluster_config_with_the_right_password_only() {
             .mode()
             & 0o777
     };
-    assert_eq!(mode, 0o600, "the config holds the secret: owner-only");
+    assert_eq!(mode, 0o600, "the config is the owner's only");
 
     // The joined host can act on the cluster.
     let out = cluster
@@ -68,6 +67,29 @@ fn auth_node_writes_the_cluster_config_with_the_right_password_only() {
     assert_success(&out, "mb from the joined host");
     let out = cluster.cairn(&["ls"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("from-other-host"));
+
+    // Joined as cs and client, it may not add an MDS: the answer would
+    // carry the CA's key.
+    let out = cluster
+        .command()
+        .env("CAIRN_CONFIG_DIR", &other_host)
+        .args([
+            "make-mds",
+            "-r",
+            path_str(&cluster.root.path().join("other-mds")),
+            "-a",
+            "127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a client host added an MDS");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--role mds"), "{err}");
+    assert_eq!(
+        cluster.stat_json()["mds"].as_array().map(Vec::len),
+        Some(1),
+        "the group is unchanged"
+    );
 }
 
 #[test]

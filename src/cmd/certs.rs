@@ -23,12 +23,13 @@ const LOCAL_NAMES: [&str; 3] = ["127.0.0.1", "::1", "localhost"];
 
 /// Puts the cluster CA of the MDS in `mds_dir` into the config directory
 /// `dir` of this (MDS) host, and gives this host certificates for roles
-/// cs and client (renewed when within 30 days of their end).
+/// cs, client and mds (the last for membership changes: `make-mds -a`,
+/// `rm-mds`), each renewed when within 30 days of its end.
 pub fn node_dir_from_mds(mds_dir: &Path, dir: &Path, cluster_id: &str) -> anyhow::Result<()> {
     let ca = Authority::load(mds_dir).context("cannot read the cluster CA of the MDS")?;
     ca.save(dir)
         .with_context(|| format!("cannot write the cluster CA in {}", dir.display()))?;
-    let due: Vec<Role> = [Role::Cs, Role::Client]
+    let due: Vec<Role> = [Role::Cs, Role::Client, Role::Mds]
         .into_iter()
         .filter(|r| !key_file(dir, *r).is_file() || pki::needs_renewal(&cert_file(dir, *r)))
         .collect();

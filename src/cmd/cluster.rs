@@ -236,8 +236,14 @@ async fn join_mds(name: &str, args: &MakeMdsArgs) -> anyhow::Result<()> {
     })?;
     let reply = add_mds(&config, &args.addr).await?;
     let ca = cairn_common::pki::Authority::from_pems(&reply.ca_pem, &reply.ca_key_pem)?;
-    cairn_mds::create_member(&args.dir, &reply.cluster_meta, &ca, reply.node_id, &args.addr)
-        .with_context(|| format!("cannot create an MDS in {}", args.dir.display()))?;
+    cairn_mds::create_member(
+        &args.dir,
+        &reply.cluster_meta,
+        &ca,
+        reply.node_id,
+        &args.addr,
+    )
+    .with_context(|| format!("cannot create an MDS in {}", args.dir.display()))?;
     config.mds_addrs = reply.mds_addrs;
     let path = config.save_to(&config_dir())?;
     println!(
@@ -269,8 +275,14 @@ fn membership_client(config: &ClusterConfig) -> anyhow::Result<Client> {
         mds_timeout: Duration::from_secs(20),
         ..ClientOptions::default()
     };
-    Client::connect(config, options)
-        .with_context(|| format!("cannot reach cluster `{}`", config.name))
+    // Membership is for MDS hosts: their certificate of role mds.
+    Client::connect_as(config, options, Role::Mds).with_context(|| {
+        format!(
+            "cannot reach cluster `{0}` as an MDS host: run `cairn -c {0} auth-node --role mds \
+             --role cs --role client` on this host first",
+            config.name
+        )
+    })
 }
 
 #[derive(Args)]
@@ -337,7 +349,13 @@ pub async fn auth_node(cluster: Option<&str>, args: AuthNodeArgs) -> anyhow::Res
             certs,
         })
         .await
-        .map_err(|s| anyhow::anyhow!("the MDS at {} refused to join this node: {}", args.mds, s.message()))?
+        .map_err(|s| {
+            anyhow::anyhow!(
+                "the MDS at {} refused to join this node: {}",
+                args.mds,
+                s.message()
+            )
+        })?
         .into_inner();
     // The CA the MDS sends must be the one it proved itself with.
     let seen = verifier.seen_ca().context("no TLS session with the MDS")?;

@@ -89,7 +89,10 @@ pub async fn cert(cluster: Option<&str>, args: CertArgs) -> anyhow::Result<()> {
 
 async fn list(cluster: Option<&str>, json: bool) -> anyhow::Result<()> {
     let client = client_for(cluster).await?;
-    let stat = client.stat().await.context("cannot read the cluster's state")?;
+    let stat = client
+        .stat()
+        .await
+        .context("cannot read the cluster's state")?;
     let revoked: Vec<RevokedView> = client
         .revoked_certs()
         .await
@@ -114,7 +117,10 @@ async fn list(cluster: Option<&str>, json: bool) -> anyhow::Result<()> {
     if revoked.is_empty() {
         println!("no certificate is revoked");
     } else {
-        println!("{:<42} {:<22} {:<22} SUBJECT", "REVOKED SERIAL", "REVOKED", "ENDS");
+        println!(
+            "{:<42} {:<22} {:<22} SUBJECT",
+            "REVOKED SERIAL", "REVOKED", "ENDS"
+        );
         for r in &revoked {
             println!(
                 "{:<42} {:<22} {:<22} {}",
@@ -243,8 +249,9 @@ async fn rotate(
         print_renewed(role.as_str(), &renewed.cert_pem);
     }
     if let Some(mds_dir) = mds_dir {
-        let pem = cairn_mds::rotate_own_cert(mds_dir, &config.cluster_id)
-            .with_context(|| format!("cannot renew the MDS certificate in {}", mds_dir.display()))?;
+        let pem = cairn_mds::rotate_own_cert(mds_dir, &config.cluster_id).with_context(|| {
+            format!("cannot renew the MDS certificate in {}", mds_dir.display())
+        })?;
         print_renewed("mds", &pem);
     }
     Ok(())

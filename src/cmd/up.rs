@@ -351,8 +351,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut ca_file = None;
     let mut tls = super::gateway::TlsArgs::default();
     if args.tls {
-        let (ca, files) =
-            super::certs::ensure_local_s3_cert(&etc.join(LOCAL_CLUSTER))?;
+        let (ca, files) = super::certs::ensure_local_s3_cert(&etc.join(LOCAL_CLUSTER))?;
         ca_file = Some(ca);
         tls = super::gateway::TlsArgs {
             tls_cert: Some(files.cert),

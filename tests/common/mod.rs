@@ -17,6 +17,7 @@ use cairn_common::ClusterConfig;
 pub mod heal;
 pub mod hosts;
 pub mod s3;
+pub mod tls;
 
 pub const CLUSTER: &str = "test";
 pub const PASSWORD: &str = "test-password";

@@ -50,8 +50,8 @@ pub use cairn_common::Persist;
 use cairn_common::{ClusterConfig, ClusterError};
 
 pub use admin::{AttrsChanged, RemoveCs};
-pub use certs::{Renewed, RevokeTarget, RevokedCert};
 pub use cairn_common::ClusterError as Error;
+pub use certs::{Renewed, RevokeTarget, RevokedCert};
 pub use file::{Commit, FileWriter};
 pub use members::AddedMds;
 pub use namespace::SetAttr;

@@ -13,7 +13,6 @@ use std::{
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-
 /// Where configs live unless `CAIRN_CONFIG_DIR` says otherwise.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/cairn";
 
@@ -163,7 +162,10 @@ impl ClusterConfig {
         &self,
         role: crate::node_cert::Role,
     ) -> Result<crate::tls::NodeTls, crate::tls::NodeTlsError> {
-        let dir = self.dir.clone().unwrap_or_else(|| config_dir().join(&self.name));
+        let dir = self
+            .dir
+            .clone()
+            .unwrap_or_else(|| config_dir().join(&self.name));
         crate::tls::NodeTls::load(&dir, &self.cluster_id, role)
     }
 }

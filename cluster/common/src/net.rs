@@ -150,7 +150,10 @@ pub fn channel(addr: &str, tls: &NodeTls) -> Result<Channel, BadAddress> {
 }
 
 /// A channel on `endpoint`, connected now.
-pub async fn connect(endpoint: &Endpoint, tls: &NodeTls) -> Result<Channel, tonic::transport::Error> {
+pub async fn connect(
+    endpoint: &Endpoint,
+    tls: &NodeTls,
+) -> Result<Channel, tonic::transport::Error> {
     endpoint
         .connect_with_connector(NodeConnector::new(connector(), tls))
         .await

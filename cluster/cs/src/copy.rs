@@ -84,7 +84,6 @@ pub enum CopyError {
     Task(String),
 }
 
-
 /// Makes the copies the MDS orders. Shared by the heartbeat loop's tasks.
 pub struct Copier {
     store: Arc<Store>,

@@ -154,13 +154,12 @@ impl ChunkServer {
         let scrubber = tokio::spawn(scrub::run(Arc::clone(&self.store), self.scrub));
         tracing::info!(cs_id = self.cs_id(), addr = %advertise_addr, "chunk service listening");
         let cert_watch = tls.watch();
-        let incoming = cairn_common::tls::peer::incoming(listener, &tls).map_err(|source| {
-            CsError::Io {
+        let incoming =
+            cairn_common::tls::peer::incoming(listener, &tls).map_err(|source| CsError::Io {
                 what: "serve TLS on",
                 path: self.dir.clone(),
                 source,
-            }
-        })?;
+            })?;
         let result = Server::builder()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)

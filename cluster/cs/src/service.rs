@@ -33,11 +33,7 @@
 //!   storage (fsync or journal) and the downstream hop answered, which it
 //!   does only under the same rule.
 
-use std::{
-    pin::Pin,
-    sync::Arc,
-    time::Duration,
-};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use cairn_common::{
@@ -50,17 +46,14 @@ use cairn_common::{
 
 use crate::peers::{ChunkClient, Peers};
 use cairn_proto::{
-    chunk_service_server::ChunkService, write_request,
-    CopyPiece, CsAddr, DeleteReplicaRequest, Empty, FailedHop, ReadReply, ReadRequest,
-    SetVersionRequest, SyncRequest, WriteHeader, WriteReply, WriteRequest,
+    chunk_service_server::ChunkService, write_request, CopyPiece, CsAddr, DeleteReplicaRequest,
+    Empty, FailedHop, ReadReply, ReadRequest, SetVersionRequest, SyncRequest, WriteHeader,
+    WriteReply, WriteRequest,
 };
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{
-    Request, Response, Status,
-    Streaming,
-};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     error::{error_chain, ReplicaError},

@@ -21,7 +21,6 @@ use cairn_common::{
     tls::{connector::NodeConnector, reload::provider, NodeTls},
     ClusterConfig,
 };
-use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
 use cairn_cs::{store::replica_path, write_identity, ChunkServer, CsError, CsIdentity};
 use cairn_proto::{
     chunk_service_client::ChunkServiceClient, write_request, CsAddr, ReadRequest,
@@ -29,6 +28,7 @@ use cairn_proto::{
 };
 use futures::StreamExt;
 use rand::{Rng, SeedableRng};
+use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{transport::Channel, Code, Status};
 
@@ -347,7 +347,10 @@ async fn peers_without_a_valid_certificate_are_refused_at_the_handshake() {
     ));
     // TLS, trusting the cluster CA, with no certificate.
     let bare = NodeConnector::with(net::connector(), without_certificate(), name.clone());
-    refused.push(("no certificate", endpoint.connect_with_connector(bare).await));
+    refused.push((
+        "no certificate",
+        endpoint.connect_with_connector(bare).await,
+    ));
     // A certificate of another cluster's CA, naming this cluster's id.
     let other = tempfile::tempdir().unwrap();
     Authority::new_node_dir(other.path(), CLUSTER_ID).unwrap();
@@ -374,9 +377,13 @@ async fn peers_without_a_valid_certificate_are_refused_at_the_handshake() {
         // A client learns of some refusals only at its first call (HTTP/2
         // over plain TCP, TLS 1.3's verdict on a client certificate).
         if let Ok(channel) = connected {
-            let err = write(&mut wrap(channel), header(7, vec![]), Bytes::from_static(b"x"))
-                .await
-                .expect_err(what);
+            let err = write(
+                &mut wrap(channel),
+                header(7, vec![]),
+                Bytes::from_static(b"x"),
+            )
+            .await
+            .expect_err(what);
             // A transport error (the server closed the connection), never
             // an answer of the service.
             assert!(

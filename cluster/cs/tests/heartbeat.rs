@@ -29,9 +29,7 @@ use cairn_proto::{
 };
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{
-    service::interceptor::InterceptedService,
-    transport::Server,
-    Request, Response, Status,
+    service::interceptor::InterceptedService, transport::Server, Request, Response, Status,
 };
 
 #[derive(Default)]

@@ -10,10 +10,10 @@ use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Argon2,
 };
+use cairn_common::pki::Authority;
 use cairn_common::{
     config::check_name, time::now_ns, ClusterConfig, CHECKSUM_BLOCK, MAX_CHUNK_SIZE,
 };
-use cairn_common::pki::Authority;
 use rand::RngCore;
 use redb::{Database, Durability};
 

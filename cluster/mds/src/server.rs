@@ -18,10 +18,7 @@ use cairn_proto::{
     mds_raft_server::MdsRaftServer, metadata_server::MetadataServer, s3_meta_server::S3MetaServer,
 };
 use redb::{Database, DatabaseError};
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::Server,
-};
+use tonic::{service::interceptor::InterceptedService, transport::Server};
 
 use crate::apply::create_tables;
 use crate::error::MdsError;

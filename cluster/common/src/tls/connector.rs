@@ -12,11 +12,11 @@ use std::{
 };
 
 use hyper_util::{client::legacy::connect::HttpConnector, rt::TokioIo};
-use tokio::net::TcpStream;
 use rustls::{pki_types::ServerName, ClientConfig};
+use tokio::net::TcpStream;
 use tokio_rustls::{client::TlsStream, TlsConnector};
-use tonic::transport::Uri;
 use tonic::codegen::Service;
+use tonic::transport::Uri;
 
 use super::node::NodeTls;
 

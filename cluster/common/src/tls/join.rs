@@ -43,7 +43,10 @@ pub struct JoinVerifier {
 impl JoinVerifier {
     /// The CA the server proved itself with, once a handshake succeeded.
     pub fn seen_ca(&self) -> Option<Vec<u8>> {
-        self.seen_ca.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.seen_ca
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -148,8 +151,5 @@ pub fn join_channel(
         .map_err(|e| Error::General(e.to_string()))?
         .to_owned();
     let connector = NodeConnector::with(crate::net::connector(), Arc::new(config), name);
-    Ok((
-        endpoint.connect_with_connector_lazy(connector),
-        verifier,
-    ))
+    Ok((endpoint.connect_with_connector_lazy(connector), verifier))
 }

@@ -19,6 +19,9 @@
 //!   name, whatever address it was reached at.
 //! * A revocation takes effect for new handshakes at once and for calls on
 //!   open connections at their next call (the check of `PeerCheck`).
+//! * No session is resumed, either way: each handshake verifies the
+//!   peer's certificate as it is now (a resumed session would carry the
+//!   verdict of an earlier one past a revocation or a rotation).
 
 use std::{
     collections::HashSet,
@@ -190,6 +193,9 @@ impl NodeTls {
             .with_custom_certificate_verifier(server_verifier)
             .with_client_cert_resolver(cert.clone());
         client.alpn_protocols = vec![b"h2".to_vec()];
+        // Every connection shows its certificates in full: a resumed
+        // session would skip the checks, revocation among them.
+        client.resumption = rustls::client::Resumption::disabled();
 
         let webpki_client = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
             .allow_unauthenticated()
@@ -208,6 +214,8 @@ impl NodeTls {
             .with_client_cert_verifier(client_verifier)
             .with_cert_resolver(cert.clone());
         server.alpn_protocols = vec![b"h2".to_vec()];
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        server.send_tls13_tickets = 0;
 
         let server_name = ServerName::try_from(cluster_dns_name(cluster_id))
             .map_err(|e| config_err(&e))?

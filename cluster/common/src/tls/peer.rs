@@ -154,7 +154,10 @@ impl PeerCheck {
 
 /// The role of `req`'s caller when it is one of `roles` and not revoked.
 pub fn check_peer<T>(tls: &NodeTls, req: &Request<T>, roles: &[Role]) -> Result<Role, Status> {
-    let Some((role, serial)) = req.extensions().get::<PeerInfo>().and_then(|p| p.node.as_ref())
+    let Some((role, serial)) = req
+        .extensions()
+        .get::<PeerInfo>()
+        .and_then(|p| p.node.as_ref())
     else {
         return Err(Status::unauthenticated(
             "no node certificate: cluster RPC needs a certificate of this cluster \

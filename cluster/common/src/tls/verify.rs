@@ -60,13 +60,18 @@ pub fn parse_serial_hex(hex: &str) -> Option<Vec<u8>> {
 
 /// Refuses a certificate the cluster revoked or that names another
 /// cluster, after webpki accepted it.
-fn check_node(cert: &CertificateDer<'_>, revoked: &Revoked, cluster_id: &str) -> Result<Role, Error> {
+fn check_node(
+    cert: &CertificateDer<'_>,
+    revoked: &Revoked,
+    cluster_id: &str,
+) -> Result<Role, Error> {
     let serial = serial_of(cert).ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
     if revoked.contains(&serial) {
         return Err(Error::InvalidCertificate(CertificateError::Revoked));
     }
-    peer_role(cert, cluster_id)
-        .map_err(|e| Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(e)))))
+    peer_role(cert, cluster_id).map_err(|e| {
+        Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(e))))
+    })
 }
 
 /// A server's check of its clients.
@@ -154,7 +159,9 @@ impl ServerCertVerifier for ClusterServerVerifier {
         // A client's certificate cannot serve: only an MDS or a chunk server
         // answers cluster calls.
         if check_node(end_entity, &self.revoked, &self.cluster_id)? == Role::Client {
-            return Err(Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure));
+            return Err(Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ));
         }
         Ok(verified)
     }

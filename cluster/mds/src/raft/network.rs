@@ -162,8 +162,9 @@ pub struct RaftService {
 }
 
 impl RaftService {
-    /// Raft messages come from MDS nodes only: a chunk server or a client
-    /// with a valid certificate must not vote or append.
+    /// Raft messages and membership changes come from MDS nodes only: a
+    /// chunk server or a client with a valid certificate must not vote,
+    /// append, or add an MDS (whose answer carries the CA's key).
     fn from_mds<T>(&self, request: &Request<T>) -> Result<(), Status> {
         check_peer(&self.tls, request, &[Role::Mds]).map(|_| ())
     }
@@ -202,6 +203,9 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::AddMdsRequest>,
     ) -> Result<Response<pb::AddMdsReply>, Status> {
+        // The reply holds the CA's key: only a host with an MDS
+        // certificate (`auth-node --role mds`) may ask.
+        self.from_mds(&request)?;
         let addr = request.into_inner().addr;
         // The new MDS signs node certificates too: it gets the CA.
         let ca = Authority::load(&self.dir)
@@ -216,6 +220,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::RemoveMdsRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
+        self.from_mds(&request)?;
         self.members.remove(request.into_inner().node_id).await?;
         Ok(Response::new(pb::Empty {}))
     }

@@ -134,10 +134,7 @@ pub(crate) fn refresh_revoked(state: &State) -> Result<(), ClusterError> {
 
 /// Keeps this MDS's revocation list in step with its state (a follower
 /// applies revocations it did not serve), until `stop` turns true.
-pub(crate) async fn keep_revoked(
-    state: Arc<State>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+pub(crate) async fn keep_revoked(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(REVOKED_REFRESH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -547,7 +547,10 @@ impl Metadata for MdsService {
         self.revoked_list().await
     }
 
-    async fn renew_cert(&self, request: Request<pb::RenewCertRequest>) -> Reply<pb::RenewCertReply> {
+    async fn renew_cert(
+        &self,
+        request: Request<pb::RenewCertRequest>,
+    ) -> Reply<pb::RenewCertReply> {
         self.renew(request).await
     }
 

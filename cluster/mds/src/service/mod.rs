@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration, time::Instant};
 
-use cairn_common::{tls::peer::PeerInfo, time::now_ns, ClusterError};
+use cairn_common::{time::now_ns, tls::peer::PeerInfo, ClusterError};
 use cairn_proto as pb;
 use cairn_proto::{
     cluster_admin_server::ClusterAdmin, join_server::Join, metadata_server::Metadata,

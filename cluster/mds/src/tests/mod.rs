@@ -3,9 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cairn_common::{
-    net, node_cert::Role, pki::Authority, ClusterConfig, ClusterError, ROOT_INO,
-};
+use cairn_common::{net, node_cert::Role, pki::Authority, ClusterConfig, ClusterError, ROOT_INO};
 use cairn_proto as pb;
 use cairn_proto::{
     cluster_admin_client::ClusterAdminClient, join_client::JoinClient,

@@ -45,7 +45,9 @@ pub(super) fn revoke(
             not_after,
             revoked_ns: now_ns,
         };
-        t.revoked_certs.insert(serial, row.encode()?.as_slice()).io()?;
+        t.revoked_certs
+            .insert(serial, row.encode()?.as_slice())
+            .io()?;
     }
     Ok(CommandReply::Done)
 }

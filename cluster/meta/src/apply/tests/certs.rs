@@ -31,7 +31,11 @@ fn a_revocation_is_kept_once_until_its_certificate_expires() {
     revoke(&mut f, b"\x03", 5_000, 300);
     let rows = f.reader().revoked_certs().unwrap();
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].1.revoked_ns, 100 * SECOND, "the first revocation stays");
+    assert_eq!(
+        rows[0].1.revoked_ns,
+        100 * SECOND,
+        "the first revocation stays"
+    );
     // A later revocation, after the first certificate ended, drops it.
     revoke(&mut f, b"\x04", 9_000, 2_000);
     assert_eq!(serials(&f), vec![b"\x03".to_vec(), b"\x04".to_vec()]);
