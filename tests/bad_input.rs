@@ -66,6 +66,14 @@ fn an_mds_that_does_not_answer() {
     cfg.mds_addrs = vec![format!("127.0.0.1:{}", reserve_port())];
     let etc = cluster.root.path().join("dead-etc");
     cfg.save_to(&etc).unwrap();
+    // The host's certificates, so that only the address is wrong.
+    for entry in std::fs::read_dir(cluster.etc.join(CLUSTER)).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_owned();
+        if name != "cluster.toml" {
+            std::fs::copy(&path, etc.join(CLUSTER).join(name)).unwrap();
+        }
+    }
     let out = cluster
         .command()
         .env("CAIRN_CONFIG_DIR", &etc)

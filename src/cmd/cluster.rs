@@ -10,8 +10,8 @@ use std::{
 use anyhow::{bail, Context};
 use cairn_client::{Client, ClientOptions};
 use cairn_common::{
+    join::join_channel,
     node_cert::{cert_file, key_file, Role},
-    tls::join::join_channel,
     units::parse_size,
     ClusterConfig, MAX_CHUNK_SIZE,
 };
@@ -218,11 +218,15 @@ pub async fn make_mds(cluster: Option<&str>, args: MakeMdsArgs) -> anyhow::Resul
     // The cluster's own CA, beside the config (this host is an MDS host),
     // and this host's node certificates.
     super::certs::node_dir_from_mds(&args.dir, &config_dir().join(&name), &config.cluster_id)?;
+    let ca = cairn_common::pki::Authority::load(&args.dir)?;
+    let ca_der = cairn_common::pki::first_cert_der(ca.cert_pem()).unwrap_or_default();
     println!(
-        "created cluster `{name}` (id {}); its config is at {}\nstart the MDS with: cairn mds -r {}",
+        "created cluster `{name}` (id {}); its config is at {}\nstart the MDS with: cairn mds -r {}\n\
+         the cluster CA's SHA-256, for `auth-node --ca-sha256` on other hosts: {}",
         config.cluster_id,
         path.display(),
-        args.dir.display()
+        args.dir.display(),
+        cairn_common::join::fingerprint(&ca_der)
     );
     Ok(())
 }
@@ -385,7 +389,7 @@ pub async fn auth_node(cluster: Option<&str>, args: AuthNodeArgs) -> anyhow::Res
             &key.serialize_pem(),
         )?;
     }
-    let fingerprint = cairn_common::tls::join::fingerprint(&seen);
+    let fingerprint = cairn_common::join::fingerprint(&seen);
     if args.ca_sha256.is_none() {
         println!("trusted the cluster CA on first use: SHA-256 {fingerprint}");
     }

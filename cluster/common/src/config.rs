@@ -41,7 +41,7 @@ pub enum ConfigError {
     BadName(String),
 }
 
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ClusterConfig {
     pub name: String,
     pub cluster_id: String,
@@ -55,6 +55,26 @@ pub struct ClusterConfig {
     #[serde(skip)]
     pub dir: Option<PathBuf>,
 }
+
+/// Two configs are equal when they say the same; where each was read
+/// from (`dir`) is not part of what it says.
+impl PartialEq for ClusterConfig {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.name,
+            &self.cluster_id,
+            &self.mds_addrs,
+            self.chunk_size,
+        ) == (
+            &other.name,
+            &other.cluster_id,
+            &other.mds_addrs,
+            other.chunk_size,
+        )
+    }
+}
+
+impl Eq for ClusterConfig {}
 
 impl std::fmt::Debug for ClusterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

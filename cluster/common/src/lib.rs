@@ -14,6 +14,8 @@ pub mod config;
 pub mod errno;
 pub mod extent;
 pub mod host;
+#[cfg(feature = "rpc")]
+pub mod join;
 pub mod lifecycle;
 #[cfg(feature = "rpc")]
 pub mod net;

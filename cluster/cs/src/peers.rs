@@ -8,7 +8,7 @@ use cairn_common::{net, tls::NodeTls};
 use cairn_proto::chunk_service_client::ChunkServiceClient;
 use tonic::transport::Channel;
 
-use crate::service::MAX_MESSAGE;
+use cairn_common::net::CS_MAX_MESSAGE as MAX_MESSAGE;
 
 pub type ChunkClient = ChunkServiceClient<Channel>;
 

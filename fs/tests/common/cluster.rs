@@ -29,8 +29,23 @@ impl Cluster {
         let mds_dir = tempfile::tempdir().expect("tempdir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let config = init_cluster(mds_dir.path(), "fstest", &addr, "password", chunk_size)
+        let mut config = init_cluster(mds_dir.path(), "fstest", &addr, "password", chunk_size)
             .expect("init cluster");
+        // This host's certificates, signed by the CA the MDS just made.
+        let node_dir = mds_dir.path().join("node");
+        std::fs::create_dir_all(&node_dir).expect("node dir");
+        cairn_common::pki::Authority::load(mds_dir.path())
+            .expect("the cluster CA")
+            .issue_node_files(
+                &node_dir,
+                &config.cluster_id,
+                &[
+                    cairn_common::node_cert::Role::Cs,
+                    cairn_common::node_cert::Role::Client,
+                ],
+            )
+            .expect("node certificates");
+        config.dir = Some(node_dir);
         let mds = Mds::open(mds_dir.path(), MdsOptions::default())
             .await
             .expect("open MDS");

@@ -13,11 +13,11 @@
 //!   service's callers; [`connector`]: TLS under tonic channels.
 
 pub mod connector;
-pub mod join;
 pub mod listener;
 pub mod node;
 pub mod peer;
 pub mod reload;
+mod revoked;
 mod verify;
 
 pub use node::{NodeTls, NodeTlsError, Revoked};

@@ -24,9 +24,8 @@
 //!   verdict of an earlier one past a revocation or a rotation).
 
 use std::{
-    collections::HashSet,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::Arc,
 };
 
 use rustls::{
@@ -36,6 +35,7 @@ use rustls::{
 };
 use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
 
+pub use super::revoked::Revoked;
 use super::{
     reload::{CertReloader, TlsError, TlsFiles},
     verify::{ClusterClientVerifier, ClusterServerVerifier},
@@ -44,47 +44,6 @@ use crate::{
     node_cert::{cert_file, cluster_dns_name, key_file, Role},
     pki::CA_CERT,
 };
-
-/// The serial numbers (DER bytes) of certificates the cluster revoked.
-#[derive(Debug, Default)]
-pub struct Revoked(RwLock<HashSet<Vec<u8>>>);
-
-impl Revoked {
-    pub fn contains(&self, serial: &[u8]) -> bool {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(serial)
-    }
-
-    /// Replaces the list with `serials` (the whole list, as the MDS group
-    /// keeps it); returns whether it changed.
-    pub fn replace(&self, serials: impl IntoIterator<Item = Vec<u8>>) -> bool {
-        let new: HashSet<Vec<u8>> = serials.into_iter().collect();
-        let mut list = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let changed = *list != new;
-        *list = new;
-        changed
-    }
-
-    /// The serials, in no particular order.
-    pub fn serials(&self) -> Vec<Vec<u8>> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// Where a role's certificate and key live in `dir`.
 pub fn role_files(dir: &Path, role: Role) -> TlsFiles {

@@ -12,7 +12,7 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme,
 };
 
-use super::node::Revoked;
+use super::revoked::Revoked;
 use crate::node_cert::{peer_role, Role};
 
 /// The serial number of `cert` (its DER bytes), for revocation lists.

@@ -117,9 +117,7 @@ async fn channel(addr: std::net::SocketAddr, cfg: &ClusterConfig, role: Role) ->
 /// serves Join on it, and only Join).
 async fn without_certificate(addr: std::net::SocketAddr) -> Channel {
     let endpoint = net::endpoint(&addr.to_string()).unwrap();
-    cairn_common::tls::join::join_channel(&endpoint, None)
-        .unwrap()
-        .0
+    cairn_common::join::join_channel(&endpoint, None).unwrap().0
 }
 
 fn metadata(ch: &Channel) -> MetadataClient<Channel> {

@@ -24,8 +24,8 @@ use rustls::{
 use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
 
-use super::{connector::NodeConnector, reload::provider};
 use crate::node_cert::{cluster_dns_name, peer_node, Role};
+use crate::tls::{connector::NodeConnector, reload::provider};
 
 /// The SHA-256 of a certificate (DER), as hex: the CA's fingerprint.
 pub fn fingerprint(der: &[u8]) -> String {
