@@ -416,7 +416,7 @@ async fn only_chunk_servers_read_for_copies() {
         offset: 0,
         length: 0,
     };
-    let err = c.read_for_copy(request.clone()).await.unwrap_err();
+    let err = c.read_for_copy(request).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err}");
     let mut peer = client_as(&cs.addr, Role::Cs).await;
     assert!(peer.read_for_copy(request).await.is_ok());

@@ -49,7 +49,7 @@ pub fn serial_hex(serial: &[u8]) -> String {
 /// The serial `hex` names (colons allowed, as openssl prints them).
 pub fn parse_serial_hex(hex: &str) -> Option<Vec<u8>> {
     let digits: String = hex.chars().filter(|c| *c != ':').collect();
-    if digits.is_empty() || digits.len() % 2 != 0 || digits.len() > 40 {
+    if digits.is_empty() || !digits.len().is_multiple_of(2) || digits.len() > 40 {
         return None;
     }
     (0..digits.len())

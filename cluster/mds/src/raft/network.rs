@@ -165,7 +165,7 @@ impl RaftService {
     /// Raft messages and membership changes come from MDS nodes only: a
     /// chunk server or a client with a valid certificate must not vote,
     /// append, or add an MDS (whose answer carries the CA's key).
-    fn from_mds<T>(&self, request: &Request<T>) -> Result<(), Status> {
+    fn check_mds_peer<T>(&self, request: &Request<T>) -> Result<(), Status> {
         check_peer(&self.tls, request, &[Role::Mds]).map(|_| ())
     }
 }
@@ -176,7 +176,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::RaftBytes>,
     ) -> Result<Response<pb::RaftBytes>, Status> {
-        self.from_mds(&request)?;
+        self.check_mds_peer(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(request)?;
         encode(&self.raft.append_entries(rpc).await)
     }
@@ -185,7 +185,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::RaftBytes>,
     ) -> Result<Response<pb::RaftBytes>, Status> {
-        self.from_mds(&request)?;
+        self.check_mds_peer(&request)?;
         let rpc: VoteRequest<NodeId> = decode(request)?;
         encode(&self.raft.vote(rpc).await)
     }
@@ -194,7 +194,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::RaftBytes>,
     ) -> Result<Response<pb::RaftBytes>, Status> {
-        self.from_mds(&request)?;
+        self.check_mds_peer(&request)?;
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(request)?;
         encode(&self.raft.install_snapshot(rpc).await)
     }
@@ -205,7 +205,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
     ) -> Result<Response<pb::AddMdsReply>, Status> {
         // The reply holds the CA's key: only a host with an MDS
         // certificate (`auth-node --role mds`) may ask.
-        self.from_mds(&request)?;
+        self.check_mds_peer(&request)?;
         let addr = request.into_inner().addr;
         // The new MDS signs node certificates too: it gets the CA.
         let ca = Authority::load(&self.dir)
@@ -220,7 +220,7 @@ impl pb::mds_raft_server::MdsRaft for RaftService {
         &self,
         request: Request<pb::RemoveMdsRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
-        self.from_mds(&request)?;
+        self.check_mds_peer(&request)?;
         self.members.remove(request.into_inner().node_id).await?;
         Ok(Response::new(pb::Empty {}))
     }
