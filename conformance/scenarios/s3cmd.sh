@@ -7,6 +7,14 @@ require_cmd s3cmd
 run "s3cmd --version" s3cmd --version
 
 CFG="$SCENARIO_TMP/s3cfg"
+# Over HTTPS (CONFORMANCE_TLS) s3cmd checks the gateway's certificate
+# against the cluster CA: it reads no standard variable, only its config.
+USE_HTTPS=False
+CHECK_CERT=False
+if [ -n "${CAIRN_S3_CA_BUNDLE:-}" ]; then
+    USE_HTTPS=True
+    CHECK_CERT=True
+fi
 cat >"$CFG" <<EOF
 [default]
 access_key = $AWS_ACCESS_KEY_ID
@@ -14,11 +22,12 @@ secret_key = $AWS_SECRET_ACCESS_KEY
 host_base = $CAIRN_S3_HOSTPORT
 host_bucket = $CAIRN_S3_HOSTPORT
 bucket_location = us-east-1
-use_https = False
+use_https = $USE_HTTPS
 signature_v2 = False
 multipart_chunk_size_mb = 8
 progress_meter = False
-check_ssl_certificate = False
+check_ssl_certificate = $CHECK_CERT
+ca_certs_file = ${CAIRN_S3_CA_BUNDLE:-}
 proxy_host =
 EOF
 S3CMD=(s3cmd -c "$CFG" --no-progress)
