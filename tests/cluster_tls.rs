@@ -44,6 +44,16 @@ fn quick_client(config: &ClusterConfig) -> Client {
     Client::connect(config, options).expect("client")
 }
 
+async fn bucket_names(client: &Client) -> Vec<String> {
+    client
+        .list_buckets()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|b| b.name)
+        .collect()
+}
+
 fn cs_addrs(cluster: &TestCluster) -> Vec<String> {
     cluster.stat_json()["chunk_servers"]
         .as_array()
@@ -102,14 +112,7 @@ async fn a_revoked_certificate_is_refused_by_the_mds_and_every_chunk_server() {
 
     // Nothing it sent after the revocation is stored; the cluster's own
     // certificates still work.
-    let names: Vec<String> = cluster
-        .client()
-        .list_buckets()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = bucket_names(&cluster.client()).await;
     assert!(names.contains(&"before-revoke".to_string()), "{names:?}");
     assert!(
         !names.iter().any(|n| n.starts_with("after-revoke")),
@@ -173,13 +176,7 @@ async fn a_captured_call_replayed_is_refused_and_shows_no_plaintext() {
     .expect("replay");
     assert!(!contains(&answered, bucket.as_bytes()));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let names: Vec<String> = client
-        .list_buckets()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = bucket_names(&client).await;
     assert!(
         !names.contains(&bucket.to_string()),
         "the replay made {names:?}"

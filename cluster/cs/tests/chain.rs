@@ -384,13 +384,12 @@ async fn peers_without_a_valid_certificate_are_refused_at_the_handshake() {
             )
             .await
             .expect_err(what);
-            // A transport error (the server closed the connection), never
-            // an answer of the service.
-            let closed = matches!(err.code(), Code::Unavailable | Code::Unknown)
-                && err.message().contains("transport error")
-                || err.code() == Code::Cancelled
-                    && format!("{err:?}").contains("connection closed");
-            assert!(closed, "{what}: {err}");
+            // A transport error, never an answer of the service. Which one
+            // depends on timing (a reset, a closed connection, TLS bytes
+            // read as HTTP/2): its source says it is the transport's.
+            let transport = std::error::Error::source(&err)
+                .is_some_and(|s| s.downcast_ref::<tonic::transport::Error>().is_some());
+            assert!(transport, "{what}: {err:?}");
         }
     }
     // Nothing was stored; a node of the cluster is served.

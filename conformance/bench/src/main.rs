@@ -22,6 +22,10 @@
 //! concurrency 16 on three hosts (an MDS and a chunk server each), then
 //! with one host cut off (SIGSTOP), and the time from the cut to the first
 //! acknowledged PUT sent after it (issue 25); `all` runs it too.
+//!
+//! `cairn-bench tls [--quick] [--baseline-cairn BIN]`: S3 over HTTPS
+//! against plain HTTP through one gateway, and the mount's sequential
+//! figures over the cluster's mutual TLS (issue 20).
 
 mod ceiling;
 mod cluster;
@@ -34,6 +38,7 @@ mod moosefs;
 mod report;
 mod s3load;
 mod sys;
+mod tls;
 mod versions;
 
 use std::{path::PathBuf, time::Instant};
@@ -123,6 +128,29 @@ enum Command {
         #[arg(long, env = "CAIRN_BIN")]
         cairn: Option<PathBuf>,
     },
+    /// The cost of encryption: S3 over HTTPS against plain HTTP through one
+    /// gateway, and the mount's sequential figures over mutual TLS.
+    ///
+    /// Example: cairn-bench tls --dir /var/tmp
+    Tls(TlsArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct TlsArgs {
+    /// Small sizes and one round (CI).
+    #[arg(long)]
+    quick: bool,
+    /// Where the clusters live (a temp dir inside it; default: the
+    /// system's temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The cairn binary (default: next to this one).
+    #[arg(long, env = "CAIRN_BIN")]
+    cairn: Option<PathBuf>,
+    /// A cairn binary from before mutual TLS: the mount's figures over its
+    /// plaintext cluster RPC, for the ratio.
+    #[arg(long)]
+    baseline_cairn: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -545,6 +573,7 @@ fn main() -> anyhow::Result<()> {
                 dir,
                 cairn,
             } => versions::run(objects, listed, dir, cairn).await,
+            Command::Tls(a) => tls::run(a.quick, a.dir, a.cairn, a.baseline_cairn).await,
             Command::LostHost {
                 quick,
                 offline_after,
