@@ -120,7 +120,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The S3 figures over plain HTTP and over HTTPS, each figure's median.
-async fn s3_figures(base: &Path, cairn: Option<PathBuf>, load: &Load) -> anyhow::Result<[[f64; 4]; 2]> {
+async fn s3_figures(
+    base: &Path,
+    cairn: Option<PathBuf>,
+    load: &Load,
+) -> anyhow::Result<[[f64; 4]; 2]> {
     let plain_port = cairn_testkit::reserve_port();
     let plain_listen = format!("127.0.0.1:{plain_port}");
     let cluster = Embedded::start_with(
@@ -167,7 +171,11 @@ async fn s3_figures(base: &Path, cairn: Option<PathBuf>, load: &Load) -> anyhow:
 
 /// Sequential write (with its fsync) and read of one file through the
 /// mount of a `cairn up` run by `cairn`, in MiB/s.
-async fn mount_figures(base: &Path, cairn: Option<PathBuf>, load: &Load) -> anyhow::Result<(f64, f64)> {
+async fn mount_figures(
+    base: &Path,
+    cairn: Option<PathBuf>,
+    load: &Load,
+) -> anyhow::Result<(f64, f64)> {
     let mount = base.join("mnt");
     let cluster = Embedded::start(base, cairn, Some(mount.clone())).await?;
     let dir = mount.join("bench-tls");
