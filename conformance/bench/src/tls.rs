@@ -125,6 +125,7 @@ async fn s3_figures(
     cairn: Option<PathBuf>,
     load: &Load,
 ) -> anyhow::Result<[[f64; 4]; 2]> {
+    std::fs::create_dir_all(base)?;
     let plain_port = cairn_testkit::reserve_port();
     let plain_listen = format!("127.0.0.1:{plain_port}");
     let cluster = Embedded::start_with(
@@ -176,6 +177,7 @@ async fn mount_figures(
     cairn: Option<PathBuf>,
     load: &Load,
 ) -> anyhow::Result<(f64, f64)> {
+    std::fs::create_dir_all(base)?;
     let mount = base.join("mnt");
     let cluster = Embedded::start(base, cairn, Some(mount.clone())).await?;
     let dir = mount.join("bench-tls");
