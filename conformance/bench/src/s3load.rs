@@ -38,7 +38,26 @@ impl Target {
 
     /// Path style, plain HTTP, the SDK's default checksums and retries.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let http = aws_smithy_http_client::Builder::new().build_http();
+        self.client_over(aws_smithy_http_client::Builder::new().build_http())
+    }
+
+    /// As [`Target::client`], over HTTPS trusting `ca_pem` only.
+    pub fn https_client(&self, ca_pem: &[u8]) -> anyhow::Result<aws_sdk_s3::Client> {
+        use aws_smithy_http_client::tls;
+        let context = tls::TlsContext::builder()
+            .with_trust_store(tls::TrustStore::empty().with_pem_certificate(ca_pem.to_vec()))
+            .build()
+            .context("a TLS context with the CA")?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .tls_context(context)
+            .build_https();
+        Ok(self.client_over(http))
+    }
+
+    fn client_over(&self, http: aws_sdk_s3::config::SharedHttpClient) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version_latest()
             .endpoint_url(&self.endpoint)

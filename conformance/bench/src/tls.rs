@@ -11,7 +11,6 @@
 use std::{path::Path, path::PathBuf, time::Duration};
 
 use anyhow::{ensure, Context};
-use aws_sdk_s3::config::{Credentials, Region};
 
 use crate::cluster::Embedded;
 use crate::s3load::{bounded, get, payload, put, Target};
@@ -51,36 +50,6 @@ impl Load {
             }
         }
     }
-}
-
-/// An S3 client over HTTPS that trusts `ca_pem` only.
-fn https_client(target: &Target, ca_pem: &[u8]) -> anyhow::Result<aws_sdk_s3::Client> {
-    use aws_smithy_http_client::tls;
-    let context = tls::TlsContext::builder()
-        .with_trust_store(tls::TrustStore::empty().with_pem_certificate(ca_pem.to_vec()))
-        .build()
-        .context("a TLS context with the cluster CA")?;
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .tls_context(context)
-        .build_https();
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(&target.endpoint)
-        .region(Region::new(target.region.clone()))
-        .credentials_provider(Credentials::new(
-            &target.access_key,
-            &target.secret_key,
-            None,
-            None,
-            "cairn-bench",
-        ))
-        .force_path_style(true)
-        .http_client(http)
-        .build();
-    Ok(aws_sdk_s3::Client::from_conf(config))
 }
 
 /// MiB/s of (PUT large, GET large, PUT 1 MiB, GET 1 MiB) in `bucket`.
@@ -145,7 +114,7 @@ async fn s3_figures(
         endpoint: format!("http://{plain_listen}"),
         ..cluster.s3.clone()
     };
-    let clients = [plain_target.client(), https_client(&tls_target, &ca_pem)?];
+    let clients = [plain_target.client(), tls_target.https_client(&ca_pem)?];
     for (c, b) in clients.iter().zip(["plain", "tls"]) {
         c.create_bucket().bucket(b).send().await.context("bucket")?;
     }
