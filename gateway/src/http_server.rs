@@ -31,6 +31,14 @@ use crate::tls::{is_http2, TlsHandshakes};
 /// descriptors), wait this long before accepting again instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// What one HTTP/2 stream may send us before we read it (PUT bodies), and
+/// all the streams of a connection together.
+const H2_STREAM_WINDOW: u32 = 4 << 20;
+const H2_CONNECTION_WINDOW: u32 = 16 << 20;
+/// What one HTTP/2 stream may hold of an answer before the client's window
+/// lets it go (GET bodies).
+const H2_SEND_BUFFER: usize = 4 << 20;
+
 /// The address of the client that sent a request (a request extension).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
@@ -51,8 +59,15 @@ impl Door {
         let mut http = Builder::new(TokioExecutor::new());
         // hyper answers a head larger than its read buffer with 431.
         http.http1().max_buf_size(limits.header_buffer_bytes());
+        // HTTP/2 (negotiated by ALPN over HTTPS; Go clients and the AWS
+        // SDKs take it) carries a large object on one stream: hyper's
+        // defaults (1 MiB windows, a 400 KB send buffer per stream) stall
+        // that stream between window updates and halve its throughput.
         http.http2()
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .initial_stream_window_size(H2_STREAM_WINDOW)
+            .initial_connection_window_size(H2_CONNECTION_WINDOW)
+            .max_send_buf_size(H2_SEND_BUFFER);
         Door {
             app,
             conns: ConnTable::new(limits.max_connections_per_address),

@@ -102,6 +102,7 @@ impl Embedded {
             cluster.mount.clone(),
             cluster.s3.addr(),
         );
+        let bin = &bin;
         let child = &mut cluster.child;
         cairn_testkit::until(
             Duration::from_secs(60),
@@ -113,7 +114,7 @@ impl Embedded {
                 async move {
                     match exited {
                         Some(status) => Ok(Err(status)),
-                        None => ready(&etc, mount.as_deref(), &s3).await.map(Ok),
+                        None => ready(bin, &etc, mount.as_deref(), &s3).await.map(Ok),
                     }
                 }
             },
@@ -158,13 +159,28 @@ fn client_at(etc: &Path) -> anyhow::Result<Client> {
 
 /// Whether the cluster of config `etc` serves: three active chunk servers,
 /// the mount (if any) and the S3 port; `Err` says what is missing yet.
-async fn ready(etc: &Path, mount: Option<&Path>, s3: &str) -> Result<(), String> {
-    let client = client_at(etc).map_err(|e| e.to_string())?;
-    let stat = client.stat().await.map_err(|e| e.to_string())?;
-    let active = stat
-        .chunk_servers
-        .iter()
-        .filter(|c| c.status == cairn_common::summary::CsStatus::Active)
+/// Asked through `bin stat --json`, so that a binary of another version
+/// (`--baseline-cairn`, whose cluster this client library may not speak
+/// to) is followed too.
+async fn ready(bin: &Path, etc: &Path, mount: Option<&Path>, s3: &str) -> Result<(), String> {
+    let out = tokio::process::Command::new(bin)
+        .args(["stat", "--json"])
+        .env("CAIRN_CONFIG_DIR", etc)
+        .env("CAIRN_CLUSTER", "local")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let stat: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("`cairn stat --json` answered no JSON: {e}"))?;
+    let active = stat["chunk_servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["state"] == "active")
         .count();
     let mounted = mount.is_none_or(crate::sys::is_mountpoint);
     if active >= 3 && mounted && std::net::TcpStream::connect(s3).is_ok() {
