@@ -10,8 +10,8 @@ use std::future::Future;
 
 use bytes::Bytes;
 use cairn_client::{
-    ChunkLocation, Client, Commit, Extent, FileWriter, NamedInode, Node, NodeKind, ObjectVersion,
-    SetAttr, WrittenData,
+    ByteLock, ChunkLocation, Client, Commit, Extent, FileWriter, LockRange, NamedInode, Node,
+    NodeKind, ObjectVersion, SetAttr, WrittenData,
 };
 use cairn_common::ClusterError;
 use futures::StreamExt;
@@ -182,6 +182,46 @@ pub trait Backend: Send + Sync + 'static {
         offset: u64,
         len: u64,
     ) -> impl Future<Output = Result<Node, ClusterError>> + Send;
+
+    /// The lock of another owner in the way of `range` (`F_GETLK`). The
+    /// cluster holds locks for every mount; a backend without them answers
+    /// `NotSupported`.
+    fn test_lock(
+        &self,
+        _ino: u64,
+        _owner: u64,
+        _range: LockRange,
+    ) -> impl Future<Output = Result<Option<ByteLock>, ClusterError>> + Send {
+        async { Err(no_locks()) }
+    }
+    /// Takes or drops a lock (`F_SETLK`, with `wait` `F_SETLKW`: until
+    /// `gave_up` says the caller was interrupted).
+    fn set_lock(
+        &self,
+        _ino: u64,
+        _owner: u64,
+        _range: LockRange,
+        _wait: bool,
+        _gave_up: Box<dyn Fn() -> bool + Send + Sync>,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        async { Err(no_locks()) }
+    }
+    /// Drops every lock of `owner` on `ino` (no call when it holds none).
+    fn drop_locks(
+        &self,
+        _ino: u64,
+        _owner: u64,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        async { Ok(()) }
+    }
+    /// Drops every lock this mount holds (unmount).
+    fn end_lock_session(&self) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+fn no_locks() -> ClusterError {
+    ClusterError::NotSupported("this backend keeps no locks".into())
 }
 
 impl DataWriter for FileWriter {
@@ -352,5 +392,33 @@ impl Backend for Client {
 
     async fn punch_hole(&self, ino: u64, offset: u64, len: u64) -> Result<Node, ClusterError> {
         Client::punch_hole(self, ino, offset, len).await
+    }
+
+    async fn test_lock(
+        &self,
+        ino: u64,
+        owner: u64,
+        range: LockRange,
+    ) -> Result<Option<ByteLock>, ClusterError> {
+        Client::test_lock(self, ino, owner, &range).await
+    }
+
+    async fn set_lock(
+        &self,
+        ino: u64,
+        owner: u64,
+        range: LockRange,
+        wait: bool,
+        gave_up: Box<dyn Fn() -> bool + Send + Sync>,
+    ) -> Result<(), ClusterError> {
+        Client::set_lock(self, ino, owner, &range, wait, gave_up).await
+    }
+
+    async fn drop_locks(&self, ino: u64, owner: u64) -> Result<(), ClusterError> {
+        Client::drop_locks(self, ino, owner).await
+    }
+
+    async fn end_lock_session(&self) -> Result<(), ClusterError> {
+        Client::end_lock_session(self).await
     }
 }

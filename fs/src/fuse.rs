@@ -13,8 +13,8 @@ use cairn_client::SetAttr;
 use fuser::{
     AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLock, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use tokio::runtime::Handle;
 
@@ -68,7 +68,10 @@ fn log_error(what: &str, e: &Error) {
         | libc::ENODATA
         | libc::ENOTEMPTY
         | libc::ERANGE
-        | libc::ENXIO => {
+        | libc::ENXIO
+        | libc::EAGAIN
+        | libc::EINTR
+        | libc::EDEADLK => {
             tracing::debug!(op = what, error = %e)
         }
         libc::EIO => tracing::warn!(op = what, error = %e),
@@ -130,6 +133,12 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
             | InitFlags::FUSE_ATOMIC_O_TRUNC;
         if config.add_capabilities(wanted).is_err() {
             tracing::info!("the kernel does not offer readdirplus; plain readdir it is");
+        }
+        // Locks go to the cluster, seen by every mount: fcntl and OFD locks,
+        // and flock (which the kernel then sends as whole-file locks).
+        let locks = InitFlags::FUSE_POSIX_LOCKS | InitFlags::FUSE_FLOCK_LOCKS;
+        if config.add_capabilities(locks).is_err() {
+            tracing::warn!("the kernel does not offer remote locks: locks stay local to this host");
         }
         Ok(())
     }
@@ -401,14 +410,19 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
     fn flush(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
-        _lock_owner: LockOwner,
+        lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
         self.spawn(
             "flush",
-            |fs| async move { fs.flush(fh.0).await },
+            |fs| async move {
+                let flushed = fs.flush(fh.0).await;
+                // POSIX: any close drops the process's locks on the file.
+                let unlocked = fs.flush_locks(ino.0, lock_owner.0).await;
+                flushed.and(unlocked)
+            },
             |r| empty(reply, r),
         );
     }
@@ -419,13 +433,60 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         _ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
         self.spawn(
             "release",
-            |fs| async move { fs.release(fh.0).await },
+            |fs| async move { fs.release_flock(fh.0, lock_owner.map(|o| o.0)).await },
+            |r| empty(reply, r),
+        );
+    }
+
+    fn getlk(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        reply: ReplyLock,
+    ) {
+        self.spawn(
+            "getlk",
+            move |fs| async move { fs.getlk(ino.0, lock_owner.0, start, end, typ, pid).await },
+            move |r| match r {
+                Ok(Some(held)) => reply.locked(held.start, held.end, held.typ, held.pid),
+                // Nothing in the way: the request comes back as F_UNLCK.
+                Ok(None) => reply.locked(start, end, libc::F_UNLCK, 0),
+                Err(e) => reply.error(errno(&e)),
+            },
+        );
+    }
+
+    fn setlk(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.spawn(
+            "setlk",
+            move |fs| async move {
+                fs.setlk(ino.0, fh.0, lock_owner.0, start, end, typ, pid, sleep)
+                    .await
+            },
             |r| empty(reply, r),
         );
     }

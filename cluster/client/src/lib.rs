@@ -21,6 +21,7 @@ pub mod chunk_pool;
 mod chunks;
 mod file;
 pub mod layout;
+mod locks;
 mod mds_conn;
 mod members;
 mod namespace;
@@ -53,6 +54,7 @@ pub use admin::{AttrsChanged, RemoveCs};
 pub use cairn_common::ClusterError as Error;
 pub use certs::{Renewed, RevokeTarget, RevokedCert};
 pub use file::{Commit, FileWriter};
+pub use locks::{ByteLock, LockKind, LockRange, RENEW_EVERY as LOCK_RENEW_EVERY};
 pub use members::AddedMds;
 pub use namespace::SetAttr;
 pub use node::{
@@ -130,6 +132,8 @@ pub(crate) struct Inner {
     pub(crate) settings: versions::RecentSettings,
     /// This process's node certificate and the cluster's revocation list.
     pub(crate) tls: cairn_common::tls::NodeTls,
+    /// This client's byte-range lock session.
+    pub(crate) locks: locks::LockSession,
 }
 
 /// A handle on the cluster; cheap to clone, safe to share between tasks.
@@ -164,6 +168,7 @@ impl Client {
             options.mds_timeout,
             options.persist,
         )?;
+        let host = options.host.unwrap_or_else(hostname);
         Ok(Client {
             inner: Arc::new(Inner {
                 mds,
@@ -173,7 +178,8 @@ impl Client {
                 chunk_size: config
                     .chunk_size
                     .clamp(1 << 20, cairn_common::MAX_CHUNK_SIZE),
-                host: options.host.unwrap_or_else(hostname),
+                locks: locks::LockSession::new(&host),
+                host,
                 locations: Mutex::new(HashMap::new()),
                 pool: chunk_pool::ChunkPool::default(),
                 settings: versions::RecentSettings::default(),

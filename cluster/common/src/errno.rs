@@ -100,6 +100,12 @@ cluster_errors! {
     /// The target's state forbids the change (a bucket with object lock
     /// cannot suspend versioning).
     Conflict => (EBUSY, "EBUSY", FailedPrecondition, "busy"),
+    /// A lock another owner holds is in the way (`F_SETLK`).
+    WouldBlock => (EAGAIN, "EAGAIN", FailedPrecondition, "resource temporarily unavailable"),
+    /// Waiting for the lock would close a cycle of waiters (`F_SETLKW`).
+    Deadlock => (EDEADLK, "EDEADLK", FailedPrecondition, "resource deadlock avoided"),
+    /// The caller gave up while waiting (a signal): `EINTR`.
+    Interrupted => (EINTR, "EINTR", Cancelled, "interrupted"),
 }
 
 /// An error's trip over gRPC: only RPC processes build it (the metadata
@@ -179,6 +185,8 @@ mod tests {
             ClusterError::NotPermitted("e".into()),
             ClusterError::NotSupported("f".into()),
             ClusterError::Conflict("g".into()),
+            ClusterError::WouldBlock("h".into()),
+            ClusterError::Deadlock("i".into()),
         ] {
             let status: Status = err.clone().into();
             assert_eq!(ClusterError::from_status(&status), err);

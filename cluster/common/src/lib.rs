@@ -10,6 +10,7 @@
 //! cluster's certificate authority and node certificates. The metadata
 //! core (`cairn-meta`) builds with neither, so no RPC stack is in its tree.
 
+pub mod byte_locks;
 pub mod config;
 pub mod errno;
 pub mod extent;

@@ -42,6 +42,7 @@ mod in_flight;
 mod init;
 mod lifecycle;
 mod lifecycle_status;
+mod locks;
 mod options;
 mod persist;
 mod placement;

@@ -105,6 +105,7 @@ impl Mds {
                 join_gate: tokio::sync::Mutex::new(()),
                 events: crate::events::EventLog::default(),
                 doors: crate::doors::DoorTable::default(),
+                locks: crate::locks::LockService::new(Instant::now()),
                 allocations: crate::allocations::Allocations::default(),
                 lifecycle: crate::lifecycle_status::LifecycleStatus::default(),
                 _lock: lock,
@@ -365,7 +366,8 @@ impl tonic::service::Interceptor for LeaderGate {
 
 /// Follows this MDS's leadership: on becoming leader it restarts the
 /// chunk servers' clocks (they report to the leader only, so the new
-/// leader has heard none of them yet); while leader it promotes learners
+/// leader has heard none of them yet) and the lock table (the mounts claim
+/// their locks back); while leader it promotes learners
 /// that have caught up.
 async fn watch_leadership(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut was_leader = state.is_leader();
@@ -385,6 +387,7 @@ async fn watch_leadership(state: Arc<State>, mut stop: tokio::sync::watch::Recei
             if let Ok(mut started) = state.started.lock() {
                 *started = Instant::now();
             }
+            state.locks.new_term(Instant::now());
         }
         was_leader = leader;
         if leader {

@@ -49,6 +49,8 @@ pub(crate) struct State {
     pub events: crate::events::EventLog,
     /// The doors that report to this MDS while it leads.
     pub doors: crate::doors::DoorTable,
+    /// The mounts' byte-range locks while this MDS leads.
+    pub locks: crate::locks::LockService,
     /// How new chunks are being placed (normal, short, refused).
     pub allocations: crate::allocations::Allocations,
     /// What the lifecycle runner did.

@@ -55,6 +55,7 @@ impl<B: Backend> Fs<B> {
             append: flags & libc::O_APPEND != 0,
             flushed: AtomicBool::new(false),
             prefetch: AsyncMutex::new(Prefetcher::default()),
+            lock_owners: Mutex::new(Vec::new()),
         });
         locked(&self.files).insert(fh, handle);
         fh
@@ -190,10 +191,17 @@ impl<B: Backend> Fs<B> {
     }
 
     /// release (last close of a handle).
+    /// release: the last close of an open file.
     pub async fn release(&self, fh: u64) -> Result<()> {
+        self.release_flock(fh, None).await
+    }
+
+    /// release of an open file that took a `flock`, owned by `flock_owner`.
+    pub async fn release_flock(&self, fh: u64, flock_owner: Option<u64>) -> Result<()> {
         let h = locked(&self.files)
             .remove(&fh)
             .ok_or(Error::BadHandle(fh))?;
+        self.release_locks(&h, flock_owner).await;
         self.drop_ref(&h.file).await
     }
 

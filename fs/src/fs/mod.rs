@@ -14,6 +14,7 @@
 
 mod fallocate;
 mod files;
+mod locks;
 mod lookup;
 mod namespace;
 mod special;
@@ -23,6 +24,7 @@ mod xattr;
 pub use fallocate::{
     FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE,
 };
+pub use locks::HeldLock;
 pub use special::kind_of_mode;
 
 use std::{
@@ -141,6 +143,9 @@ pub struct Handle<B: Backend> {
     /// (else `close; unlink; rmdir` would race into ENOTEMPTY).
     flushed: AtomicBool,
     pub(crate) prefetch: AsyncMutex<Prefetcher>,
+    /// The lock owners that took locks through this open file: their locks
+    /// go at its last close.
+    lock_owners: Mutex<Vec<u64>>,
 }
 
 struct OpenEntry<B: Backend> {
@@ -468,6 +473,9 @@ impl<B: Backend> Fs<B> {
             if let Err(e) = file.flush(&self.backend).await {
                 tracing::error!(ino = file.ino, error = %e, "could not send buffered writes at unmount");
             }
+        }
+        if let Err(e) = self.backend.end_lock_session().await {
+            tracing::warn!(error = %e, "the locks of this mount were not dropped at unmount; the cluster drops them when its lease runs out");
         }
     }
 }

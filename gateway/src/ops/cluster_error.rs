@@ -49,7 +49,12 @@ pub fn to_s3(error: ClusterError, missing: Missing, resource: &str) -> S3Error {
                     .to_string(),
             ),
         ),
-        ClusterError::TooManyLinks(_) | ClusterError::Io(_) => (ErrorCode::InternalError, None),
+        // Lock errors are the mount's; S3 never takes a byte-range lock.
+        ClusterError::TooManyLinks(_)
+        | ClusterError::Io(_)
+        | ClusterError::WouldBlock(_)
+        | ClusterError::Deadlock(_)
+        | ClusterError::Interrupted(_) => (ErrorCode::InternalError, None),
     };
     if matches!(
         code,

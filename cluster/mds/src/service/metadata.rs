@@ -478,6 +478,13 @@ impl Metadata for MdsService {
         }))
     }
 
+    async fn lock(&self, request: Request<pb::LockRequest>) -> Reply<pb::LockReply> {
+        self.state.members.check_leader()?;
+        Ok(Response::new(
+            self.state.locks.call(request.into_inner()).await?,
+        ))
+    }
+
     async fn remove_cs(&self, request: Request<pb::RemoveCsRequest>) -> Reply<pb::RemoveCsReply> {
         let r = request.into_inner();
         let reader = self.state.read().await?;
