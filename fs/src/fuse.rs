@@ -470,7 +470,7 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
 
     fn setlk(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         lock_owner: LockOwner,
@@ -481,11 +481,23 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         sleep: bool,
         reply: ReplyEmpty,
     ) {
+        // The calling thread, whose signals end a wait (`pid` is its
+        // process, the lock's holder).
+        let caller = req.pid();
         self.spawn(
             "setlk",
             move |fs| async move {
-                fs.setlk(ino.0, fh.0, lock_owner.0, start, end, typ, pid, sleep)
-                    .await
+                let lock = crate::fs::LockCall {
+                    ino: ino.0,
+                    fh: fh.0,
+                    owner: lock_owner.0,
+                    start,
+                    end,
+                    typ,
+                    pid,
+                    caller,
+                };
+                fs.setlk(lock, sleep).await
             },
             |r| empty(reply, r),
         );

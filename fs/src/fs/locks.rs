@@ -35,6 +35,25 @@ pub struct HeldLock {
     pub pid: u32,
 }
 
+/// A lock request of the kernel (`F_SETLK`, `F_SETLKW`).
+#[derive(Debug, Clone, Copy)]
+pub struct LockCall {
+    pub ino: u64,
+    /// The open file it came through.
+    pub fh: u64,
+    /// The kernel's lock owner (a process's file table, or an open file).
+    pub owner: u64,
+    pub start: u64,
+    /// Inclusive; `OFFSET_MAX` is to the end of the file.
+    pub end: u64,
+    /// `F_RDLCK`, `F_WRLCK` or `F_UNLCK`.
+    pub typ: i32,
+    /// The process taking the lock (what `F_GETLK` reports).
+    pub pid: u32,
+    /// The thread that asked: a signal pending for it ends a wait.
+    pub caller: u32,
+}
+
 impl<B: Backend> Fs<B> {
     /// `F_GETLK`: the lock of another owner that keeps `owner` from taking
     /// `[start, end]` as `typ`; None when it could be taken.
@@ -63,29 +82,18 @@ impl<B: Backend> Fs<B> {
         }))
     }
 
-    /// `F_SETLK`, or with `sleep` `F_SETLKW`: takes or drops `owner`'s lock
-    /// on `[start, end]` through open file `fh`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn setlk(
-        &self,
-        ino: u64,
-        fh: u64,
-        owner: u64,
-        start: u64,
-        end: u64,
-        typ: i32,
-        pid: u32,
-        sleep: bool,
-    ) -> Result<()> {
-        let range = range(start, end, typ, pid)?;
+    /// `F_SETLK`, or with `sleep` `F_SETLKW`: takes or drops a lock.
+    pub async fn setlk(&self, lock: LockCall, sleep: bool) -> Result<()> {
+        let range = range(lock.start, lock.end, lock.typ, lock.pid)?;
         if range.kind.is_some() {
-            if let Ok(h) = self.handle(fh) {
-                note_owner(&h, owner);
+            if let Ok(h) = self.handle(lock.fh) {
+                note_owner(&h, lock.owner);
             }
         }
-        let gave_up: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || signalled(pid));
+        let caller = lock.caller;
+        let gave_up: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || signalled(caller));
         self.backend
-            .set_lock(ino, owner, range, sleep, gave_up)
+            .set_lock(lock.ino, lock.owner, range, sleep, gave_up)
             .await?;
         Ok(())
     }

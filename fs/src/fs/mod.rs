@@ -24,7 +24,7 @@ mod xattr;
 pub use fallocate::{
     FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE,
 };
-pub use locks::HeldLock;
+pub use locks::{HeldLock, LockCall};
 pub use special::kind_of_mode;
 
 use std::{

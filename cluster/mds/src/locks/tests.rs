@@ -103,11 +103,13 @@ async fn a_wait_answers_ask_again_after_the_poll() {
         .call(call(LockWait, "m2", lock(5, 1, 0, 0, LockWrite)))
         .await;
     assert_eq!(again.ok().map(|r| r.granted), Some(false));
-    // A cancelled waiter no longer counts in the wait graph.
+    // m2 still counts as waiting for m1 between its polls, so m1 waiting
+    // for m2 would close a cycle; once m2 cancels, it would not.
+    assert!(s.lock().waits.would_deadlock(&who("m1"), &[who("m2")]));
     s.call(call(LockCancel, "m2", lock(5, 1, 0, 0, LockWrite)))
         .await
         .ok();
-    assert!(s.lock().waits.would_deadlock(&who("m3"), &[who("m2")]) == false);
+    assert!(!s.lock().waits.would_deadlock(&who("m1"), &[who("m2")]));
 }
 
 fn who(session: &str) -> LockOwner {
