@@ -214,6 +214,11 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ClusterError>> + Send {
         async { Ok(()) }
     }
+    /// Hashes a file whose ETag went stale (written in place) and stores
+    /// the ETag, unless it changed meanwhile.
+    fn fill_etag(&self, _ino: u64) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        async { Ok(()) }
+    }
     /// Drops every lock this mount holds (unmount).
     fn end_lock_session(&self) -> impl Future<Output = Result<(), ClusterError>> + Send {
         async { Ok(()) }
@@ -420,5 +425,10 @@ impl Backend for Client {
 
     async fn end_lock_session(&self) -> Result<(), ClusterError> {
         Client::end_lock_session(self).await
+    }
+
+    async fn fill_etag(&self, ino: u64) -> Result<(), ClusterError> {
+        let node = Client::getattr(self, ino).await?;
+        Client::with_etag(self, node, true).await.map(|_| ())
     }
 }

@@ -100,18 +100,21 @@ impl Client {
             .map(|r| r.buckets.into_iter().map(Bucket::from).collect())
     }
 
+    /// An object's current metadata, its ETag filled (see `etag`).
     pub async fn head_object(&self, bucket: &str, key: &[u8]) -> Result<Node, ClusterError> {
         let req = pb::KeyRequest {
             bucket: bucket.into(),
             key: key.to_vec(),
         };
-        self.inner
+        let node = self
+            .inner
             .mds
             .metadata(Retry::Idempotent, req, |mut m, r| async move {
                 m.get_key(r).await
             })
             .await
-            .map(Node::from)
+            .map(Node::from)?;
+        self.with_etag(node, true).await
     }
 
     /// A writer of new chunks whose replica and tier attributes come from
@@ -301,11 +304,12 @@ impl Client {
                 m.list_keys(r).await
             })
             .await?;
-        let entries = reply
-            .entries
-            .into_iter()
-            .filter_map(|e| e.node.map(|n| (e.key, Node::from(n))))
-            .collect();
+        let mut entries = Vec::with_capacity(reply.entries.len());
+        for e in reply.entries {
+            if let Some(n) = e.node {
+                entries.push((e.key, self.with_etag(Node::from(n), true).await?));
+            }
+        }
         Ok((entries, reply.truncated))
     }
 

@@ -265,13 +265,26 @@ impl Client {
             key: key.to_vec(),
             version_id: version_arg(version_id),
         };
-        self.inner
+        let version = self
+            .inner
             .mds
             .s3(Retry::Idempotent, req, |mut m, r| async move {
                 m.get_version(r).await
             })
             .await
-            .map(ObjectVersion::from)
+            .map(ObjectVersion::from)?;
+        self.version_with_etag(version).await
+    }
+
+    /// A version with its ETag filled (stored for the current version).
+    async fn version_with_etag(
+        &self,
+        mut version: ObjectVersion,
+    ) -> Result<ObjectVersion, ClusterError> {
+        if !version.delete_marker && crate::etag::needs_etag(&version.node) {
+            version.node = self.with_etag(version.node.clone(), version.latest).await?;
+        }
+        Ok(version)
     }
 
     /// One page of versions (keys ascending, each key's newest first) of
@@ -299,14 +312,11 @@ impl Client {
                 m.list_versions(r).await
             })
             .await?;
-        Ok((
-            reply
-                .versions
-                .into_iter()
-                .map(ObjectVersion::from)
-                .collect(),
-            reply.truncated,
-        ))
+        let mut versions = Vec::with_capacity(reply.versions.len());
+        for v in reply.versions {
+            versions.push(self.version_with_etag(ObjectVersion::from(v)).await?);
+        }
+        Ok((versions, reply.truncated))
     }
 
     /// S3 DeleteObject: without a version id, a delete marker (or, outside

@@ -493,6 +493,17 @@ pub enum Command {
         not_after: i64,
         now_ns: i64,
     },
+
+    // ---- Namespace, continued
+    /// Stores the ETag of file `ino`, hashed from its bytes after writes in
+    /// place had left it stale, if the file is still as it was when read
+    /// (its size and mtime); `PreconditionFailed` if it changed since.
+    SetEtag {
+        ino: u64,
+        etag: String,
+        size: u64,
+        mtime_ns: i64,
+    },
 }
 
 impl Command {
@@ -546,6 +557,7 @@ impl Command {
             Command::CreateSpecial { .. } => "create",
             Command::PunchHole { .. } => "punch_hole",
             Command::RevokeCert { .. } => "revoke_cert",
+            Command::SetEtag { .. } => "set_etag",
         }
     }
 }

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// How long a file written in place stays closed before the mount hashes
+/// it for its ETag.
+const ETAG_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl<B: Backend> Fs<B> {
     // --------------------------------------------------------------- files
 
@@ -202,7 +206,27 @@ impl<B: Backend> Fs<B> {
             .remove(&fh)
             .ok_or(Error::BadHandle(fh))?;
         self.release_locks(&h, flock_owner).await;
-        self.drop_ref(&h.file).await
+        let dropped = self.drop_ref(&h.file).await;
+        self.hash_when_quiet(&h.file);
+        dropped
+    }
+
+    /// After the last close of a file written in place (its ETag stale),
+    /// hashes it once it has been quiet for [`ETAG_AFTER`], so that S3
+    /// finds its ETag ready.
+    fn hash_when_quiet(&self, file: &OpenFile<B>) {
+        let node = file.node();
+        let still_open = locked(&self.open).contains_key(&node.ino);
+        if still_open || !cairn_client::needs_etag(&node) {
+            return;
+        }
+        let backend = self.backend.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(ETAG_AFTER).await;
+            if let Err(e) = backend.fill_etag(node.ino).await {
+                tracing::debug!(ino = node.ino, error = %e, "ETag not computed after the writes in place; S3 computes it when asked");
+            }
+        });
     }
 
     // --------------------------------------------------------- directories

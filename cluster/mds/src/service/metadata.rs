@@ -561,6 +561,17 @@ impl Metadata for MdsService {
         self.renew(request).await
     }
 
+    async fn set_etag(&self, request: Request<pb::SetEtagRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        self.node(Command::SetEtag {
+            ino: r.ino,
+            etag: r.etag,
+            size: r.size,
+            mtime_ns: r.mtime_ns,
+        })
+        .await
+    }
+
     async fn punch_hole(&self, request: Request<pb::PunchHoleRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
         self.node(Command::PunchHole {

@@ -10,6 +10,10 @@
 //! extents around the hole; the bytes under the hole are not reclaimed on
 //! the chunk servers (the replica file is not punched).
 //!
+//! A hole (like any write other than from start to end) leaves the ETag
+//! stale (empty); `set_etag` stores the one a door hashed from the bytes,
+//! if the file did not change while it read them.
+//!
 //! Invariants: the size does not change; the layout stays sorted and
 //! disjoint and maps, outside the range, exactly the bytes it mapped before.
 
@@ -50,6 +54,38 @@ pub(super) fn punch(
     node.etag = String::new();
     node.mtime_ns = now_ns;
     node.ctime_ns = now_ns;
+    t.put_inode(&node)?;
+    Ok(CommandReply::Node(node))
+}
+
+pub(super) fn set_etag(
+    t: &mut Tables,
+    ino: u64,
+    etag: &str,
+    size: u64,
+    mtime_ns: i64,
+) -> Result<CommandReply, ClusterError> {
+    let mut node = t.inode(ino)?;
+    if node.kind != NodeKind::File {
+        return Err(ClusterError::Invalid(format!(
+            "inode {ino} is not a regular file"
+        )));
+    }
+    let hex = etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex {
+        return Err(ClusterError::Invalid(format!(
+            "{etag:?} is not an MD5 in hex"
+        )));
+    }
+    if !node.etag.is_empty() {
+        return Ok(CommandReply::Node(node));
+    }
+    if node.size != size || node.mtime_ns != mtime_ns {
+        return Err(ClusterError::PreconditionFailed(format!(
+            "inode {ino} changed while its ETag was computed"
+        )));
+    }
+    node.etag = etag.to_ascii_lowercase();
     t.put_inode(&node)?;
     Ok(CommandReply::Node(node))
 }

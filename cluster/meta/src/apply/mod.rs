@@ -443,6 +443,12 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             not_after,
             now_ns,
         } => certs::revoke(&mut t, serial, subject, *not_after, *now_ns),
+        Command::SetEtag {
+            ino,
+            etag,
+            size,
+            mtime_ns,
+        } => holes::set_etag(&mut t, *ino, etag, *size, *mtime_ns),
     }
 }
 

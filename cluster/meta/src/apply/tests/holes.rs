@@ -112,3 +112,44 @@ fn only_regular_files_have_holes() {
     assert!(is_errno(&f.punch(file, 0, 0), libc::EINVAL));
     assert!(is_errno(&f.punch(9999, 0, 10), libc::ENOENT));
 }
+
+#[test]
+fn a_stale_etag_is_stored_only_for_the_content_it_was_hashed_from() {
+    let mut f = Fixture::new();
+    let b = f.bucket("b");
+    let cs = f.register_cs("h1");
+    let ino = f.file(b, "img");
+    let c1 = f.allocate(ino, &[cs]);
+    f.commit(ino, vec![ext(0, c1, 0, CHUNK)], CHUNK);
+    let punched = f.punch(ino, 0, 4096).unwrap();
+    assert_eq!(punched.etag, "", "a hole leaves the ETag stale");
+    let md5 = "0123456789abcdef0123456789ABCDEF".to_string();
+    let set = |f: &mut Fixture, size: u64, mtime_ns: i64, etag: &str| {
+        f.run(Command::SetEtag {
+            ino,
+            etag: etag.into(),
+            size,
+            mtime_ns,
+        })
+    };
+    // Hashed from an older state (another mtime): refused.
+    let old = set(&mut f, punched.size, punched.mtime_ns - 1, &md5);
+    assert!(
+        matches!(old, Err(ClusterError::PreconditionFailed(_))),
+        "{old:?}"
+    );
+    // Not an MD5: refused.
+    let bad = set(&mut f, punched.size, punched.mtime_ns, "\"quoted\"");
+    assert!(matches!(bad, Err(ClusterError::Invalid(_))), "{bad:?}");
+    // The state it was read in: stored (lower case), the times untouched.
+    let stored = set(&mut f, punched.size, punched.mtime_ns, &md5)
+        .map(node)
+        .unwrap();
+    assert_eq!(stored.etag, md5.to_ascii_lowercase());
+    assert_eq!(stored.mtime_ns, punched.mtime_ns);
+    // A second hash does not replace it.
+    let again = set(&mut f, punched.size, punched.mtime_ns, &"f".repeat(32))
+        .map(node)
+        .unwrap();
+    assert_eq!(again.etag, md5.to_ascii_lowercase());
+}
