@@ -183,6 +183,24 @@ pub trait Backend: Send + Sync + 'static {
         len: u64,
     ) -> impl Future<Output = Result<Node, ClusterError>> + Send;
 
+    /// Bytes of file `src` become bytes of file `dst`, sharing chunks
+    /// (`copy_file_range`); a backend without it answers `NotSupported`
+    /// (the kernel then copies the bytes itself).
+    fn clone_range(
+        &self,
+        _src: u64,
+        _src_offset: u64,
+        _dst: u64,
+        _dst_offset: u64,
+        _length: u64,
+    ) -> impl Future<Output = Result<Node, ClusterError>> + Send {
+        async {
+            Err(ClusterError::NotSupported(
+                "this backend shares no chunks".into(),
+            ))
+        }
+    }
+
     /// The lock of another owner in the way of `range` (`F_GETLK`). The
     /// cluster holds locks for every mount; a backend without them answers
     /// `NotSupported`.
@@ -425,6 +443,17 @@ impl Backend for Client {
 
     async fn end_lock_session(&self) -> Result<(), ClusterError> {
         Client::end_lock_session(self).await
+    }
+
+    async fn clone_range(
+        &self,
+        src: u64,
+        src_offset: u64,
+        dst: u64,
+        dst_offset: u64,
+        length: u64,
+    ) -> Result<Node, ClusterError> {
+        Client::clone_range(self, src, src_offset, dst, dst_offset, length).await
     }
 
     async fn fill_etag(&self, ino: u64) -> Result<(), ClusterError> {

@@ -11,7 +11,7 @@ use std::{
 use bytes::Bytes;
 use cairn_client::SetAttr;
 use fuser::{
-    AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    AccessFlags, CopyFileRangeFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
     ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLock, ReplyLseek, ReplyOpen,
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
@@ -441,6 +441,39 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
             "release",
             |fs| async move { fs.release_flock(fh.0, lock_owner.map(|o| o.0)).await },
             |r| empty(reply, r),
+        );
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        _ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        if flags.bits() != 0 {
+            reply.error(Errno::EINVAL);
+            return;
+        }
+        // One answer counts at most u32::MAX bytes; the caller asks again
+        // for the rest, as after any short copy.
+        let len = len.min(u64::from(u32::MAX) & !0xfff);
+        self.spawn(
+            "copy_file_range",
+            move |fs| async move {
+                fs.copy_file_range(fh_in.0, offset_in, fh_out.0, offset_out, len)
+                    .await
+            },
+            |r| match r {
+                Ok(n) => reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
+                Err(e) => reply.error(errno(&e)),
+            },
         );
     }
 

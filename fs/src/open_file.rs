@@ -481,6 +481,37 @@ impl<B: Backend> OpenFile<B> {
         Ok(node)
     }
 
+    /// Bytes `[src_offset, src_offset + len)` of file `src` become this
+    /// file's from `offset`, sharing the source's chunks
+    /// (`copy_file_range`); what this file buffered is committed first, so
+    /// that no later batch lands on the copied range with older bytes.
+    pub async fn clone_from(
+        &self,
+        backend: &B,
+        src: u64,
+        src_offset: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<Node> {
+        let mut writer = self.writer.lock().await;
+        self.batch(backend, &mut writer, false).await?;
+        let node = timed(
+            self.limits.timeout,
+            "copy_file_range",
+            backend.clone_range(src, src_offset, self.ino, offset, len),
+        )
+        .await?;
+        if let Some(w) = writer.as_mut() {
+            w.retain_chunks(&node.extents);
+        }
+        let mut st = self.lock();
+        st.md5 = SeqMd5::Unknown;
+        st.size = node.size.max(st.dirty.end());
+        st.node = Arc::new(node.clone());
+        st.version += 1;
+        Ok(node)
+    }
+
     /// The committed layout with everything buffered sent first: what
     /// lseek's SEEK_DATA and SEEK_HOLE read.
     pub async fn settled(&self, backend: &B) -> Result<(Arc<Node>, u64)> {

@@ -180,3 +180,93 @@ async fn holes_through_the_kernel() {
     m.unmount().await;
     cluster.stop().await;
 }
+
+/// copy_file_range(2) of `len` bytes; the count or the errno.
+fn copy_range(src: &Path, off_in: u64, dst: &Path, off_out: u64, len: u64) -> Result<u64, i32> {
+    let (i, o) = (
+        std::fs::File::open(src).unwrap(),
+        std::fs::OpenOptions::new().write(true).open(dst).unwrap(),
+    );
+    let (mut off_in, mut off_out) = (off_in as libc::loff_t, off_out as libc::loff_t);
+    let mut done = 0u64;
+    while done < len {
+        // SAFETY: valid descriptors and offsets for the call's length.
+        let n = unsafe {
+            libc::copy_file_range(
+                std::os::fd::AsRawFd::as_raw_fd(&i),
+                &mut off_in,
+                std::os::fd::AsRawFd::as_raw_fd(&o),
+                &mut off_out,
+                (len - done) as usize,
+                0,
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+        }
+        if n == 0 {
+            break;
+        }
+        done += n as u64;
+    }
+    Ok(done)
+}
+
+fn copies(root: &Path) {
+    let b = scenarios::bucket(root, "copies");
+    let data = scenarios::pattern(23, (3 * MIB) as usize);
+    let (src, whole, part) = (b.join("src"), b.join("whole"), b.join("part"));
+    std::fs::write(&src, &data).unwrap();
+    std::fs::write(&whole, b"").unwrap();
+    let old = scenarios::pattern(29, (4 * MIB) as usize);
+    std::fs::write(&part, &old).unwrap();
+
+    // The whole file, then an unaligned range into the middle of another.
+    assert_eq!(copy_range(&src, 0, &whole, 0, 3 * MIB), Ok(3 * MIB));
+    assert_eq!(std::fs::read(&whole).unwrap(), data);
+    assert_eq!(copy_range(&src, 100, &part, 5000, 2 * MIB), Ok(2 * MIB));
+    let mut want = old.clone();
+    want[5000..5000 + (2 * MIB) as usize].copy_from_slice(&data[100..100 + (2 * MIB) as usize]);
+    assert_eq!(std::fs::read(&part).unwrap(), want);
+    // Past the source's end there is nothing to copy; overlapping ranges
+    // of one file are EINVAL.
+    assert_eq!(copy_range(&src, 3 * MIB, &part, 0, MIB), Ok(0));
+    assert_eq!(copy_range(&src, 0, &src, 10, MIB), Err(libc::EINVAL));
+
+    // Copy on write: writing the copy leaves the source alone.
+    let f = std::fs::OpenOptions::new().write(true).open(&whole).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[0xAB; 4096], MIB).unwrap();
+    drop(f);
+    let mut changed = data.clone();
+    changed[MIB as usize..(MIB + 4096) as usize].fill(0xAB);
+    assert_eq!(std::fs::read(&whole).unwrap(), changed);
+    assert_eq!(std::fs::read(&src).unwrap(), data, "the source is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn copy_file_range_shares_the_source_chunks() {
+    common::init_logs();
+    if !can_mount() {
+        return;
+    }
+    let cluster = Cluster::start().await;
+    let client = cluster.client();
+    let m = Mounted::start(cluster.client()).await;
+    let root = m.path();
+    blocking(move || copies(&root)).await;
+
+    // The copies name the source's chunks: no byte went through the
+    // mount. (`whole` was written once since, at 1 MiB: that piece is new.)
+    let src = client.head_object("copies", b"src").await.unwrap();
+    let ids = |n: &cairn_client::Node| -> std::collections::BTreeSet<u64> {
+        n.extents.iter().map(|e| e.chunk_id).collect()
+    };
+    let part = client.head_object("copies", b"part").await.unwrap();
+    let whole = client.head_object("copies", b"whole").await.unwrap();
+    let shared_part = ids(&part).intersection(&ids(&src)).count();
+    assert!(shared_part >= 2, "part shares {shared_part} chunks with src");
+    let shared_whole = ids(&whole).intersection(&ids(&src)).count();
+    assert!(shared_whole >= 2, "whole shares {shared_whole} chunks with src");
+    m.unmount().await;
+    cluster.stop().await;
+}

@@ -1,5 +1,6 @@
 //! Calls of issue 19's mount features: special files (mknod, mkfifo,
-//! bind) and holes (fallocate's PUNCH_HOLE and ZERO_RANGE).
+//! bind), holes (fallocate's PUNCH_HOLE and ZERO_RANGE) and ranges cloned
+//! by sharing chunks (copy_file_range).
 
 use cairn_common::ClusterError;
 use cairn_proto as pb;
@@ -67,6 +68,34 @@ impl Client {
             .mds
             .metadata(Retry::Idempotent, req, |mut m, r| async move {
                 m.punch_hole(r).await
+            })
+            .await
+            .map(Node::from)
+    }
+
+    /// Bytes `[src_offset, src_offset + length)` of file `src` (clamped to
+    /// its size) become bytes from `dst_offset` of file `dst`, sharing the
+    /// source's chunks (`copy_file_range`). Idempotent: a retry makes the
+    /// same layout. Answers the destination.
+    pub async fn clone_range(
+        &self,
+        src: u64,
+        src_offset: u64,
+        dst: u64,
+        dst_offset: u64,
+        length: u64,
+    ) -> Result<Node, ClusterError> {
+        let req = pb::CloneRangeRequest {
+            src,
+            src_offset,
+            dst,
+            dst_offset,
+            length,
+        };
+        self.inner
+            .mds
+            .metadata(Retry::Idempotent, req, |mut m, r| async move {
+                m.clone_range(r).await
             })
             .await
             .map(Node::from)

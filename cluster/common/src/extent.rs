@@ -66,6 +66,27 @@ pub fn overlay(old: &[Extent], new: &[Extent]) -> Vec<Extent> {
     out
 }
 
+/// What `layout` maps of bytes `[start, start + len)`, moved to begin at
+/// `to` (a range copied by sharing its chunks: `copy_file_range`). Holes
+/// stay holes.
+pub fn moved_range(layout: &[Extent], start: u64, len: u64, to: u64) -> Vec<Extent> {
+    let end = start.saturating_add(len);
+    layout
+        .iter()
+        .filter(|e| e.file_offset < end && e.end() > start)
+        .map(|e| {
+            let from = e.file_offset.max(start);
+            let until = e.end().min(end);
+            Extent {
+                file_offset: from - start + to,
+                chunk_id: e.chunk_id,
+                chunk_offset: e.chunk_offset + (from - e.file_offset),
+                length: until - from,
+            }
+        })
+        .collect()
+}
+
 /// The layout of the file truncated to `size` bytes.
 pub fn truncate(layout: &[Extent], size: u64) -> Vec<Extent> {
     layout
@@ -159,6 +180,24 @@ impl From<Extent> for cairn_proto::Extent {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_moved_range_keeps_its_holes_and_chunk_bytes() {
+        let e = |file_offset, chunk_id, chunk_offset, length| Extent {
+            file_offset,
+            chunk_id,
+            chunk_offset,
+            length,
+        };
+        // Bytes 0..100 of chunk 1, a hole, then 200..300 from chunk 2.
+        let layout = [e(0, 1, 0, 100), e(200, 2, 50, 100)];
+        assert_eq!(
+            moved_range(&layout, 50, 200, 1000),
+            vec![e(1000, 1, 50, 50), e(1150, 2, 50, 50)]
+        );
+        assert!(moved_range(&layout, 100, 100, 0).is_empty());
+        assert_eq!(moved_range(&layout, 0, u64::MAX, 0), layout.to_vec());
+    }
+
     use super::*;
 
     fn ext(file_offset: u64, chunk_id: u64, chunk_offset: u64, length: u64) -> Extent {

@@ -504,6 +504,17 @@ pub enum Command {
         size: u64,
         mtime_ns: i64,
     },
+    /// Bytes `[src_offset, src_offset + length)` of file `src` (clamped to
+    /// its size) become bytes from `dst_offset` of file `dst`, sharing the
+    /// source's chunks (copy on write); `dst` grows to cover them.
+    CloneRange {
+        src: u64,
+        src_offset: u64,
+        dst: u64,
+        dst_offset: u64,
+        length: u64,
+        now_ns: i64,
+    },
 }
 
 impl Command {
@@ -558,6 +569,7 @@ impl Command {
             Command::PunchHole { .. } => "punch_hole",
             Command::RevokeCert { .. } => "revoke_cert",
             Command::SetEtag { .. } => "set_etag",
+            Command::CloneRange { .. } => "clone_range",
         }
     }
 }

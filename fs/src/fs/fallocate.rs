@@ -14,6 +14,10 @@
 //! * every other mode (PUNCH_HOLE without KEEP_SIZE, COLLAPSE_RANGE,
 //!   INSERT_RANGE, UNSHARE_RANGE, ...) is EOPNOTSUPP.
 //!
+//! copy_file_range shares chunks like a reflink (CloneRange on the MDS):
+//! the destination's layout names the source's chunk bytes, and writes to
+//! either file go around shared chunks (copy on write).
+//!
 //! SEEK_DATA and SEEK_HOLE answer from the layout once the file's buffered
 //! writes are committed, so `cp --sparse`, `tar -S` and `qemu-img` find the
 //! holes.
@@ -91,6 +95,36 @@ impl<B: Backend> Fs<B> {
             ..SetAttr::default()
         };
         h.file.setattr(&self.backend, attr).await.map(|_| ())
+    }
+
+    /// copy_file_range: the source's bytes of the range (up to its end)
+    /// become the destination's, sharing the source's chunks instead of
+    /// moving the bytes through this host; answers how many bytes.
+    pub async fn copy_file_range(
+        &self,
+        fh_in: u64,
+        offset_in: u64,
+        fh_out: u64,
+        offset_out: u64,
+        len: u64,
+    ) -> Result<u64> {
+        let (src, dst) = (self.handle(fh_in)?, self.handle(fh_out)?);
+        offset_out
+            .checked_add(len)
+            .filter(|end| *end <= crate::open_file::MAX_FILE_SIZE)
+            .ok_or_else(|| Error::FileTooBig(format!("{len} bytes at {offset_out}")))?;
+        // The source's buffered bytes go first: the clone takes its
+        // committed layout.
+        let (_, src_size) = src.file.settled(&self.backend).await?;
+        let copied = len.min(src_size.saturating_sub(offset_in));
+        if copied == 0 {
+            return Ok(0);
+        }
+        dst.file
+            .clone_from(&self.backend, src.file.ino, offset_in, offset_out, copied)
+            .await?;
+        self.entries.forget_node(dst.file.ino);
+        Ok(copied)
     }
 
     /// lseek with SEEK_DATA or SEEK_HOLE (the kernel does the others

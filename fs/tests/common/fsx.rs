@@ -1,5 +1,6 @@
-//! fsx through a real mount: seeded random writes, truncates, reads at
-//! random offsets and lengths, renames, fsyncs and reopens on a few files,
+//! fsx through a real mount: seeded random writes, truncates, punched holes
+//! and zeroed ranges (fallocate), copy_file_range between the files, reads
+//! at random offsets and lengths, renames, fsyncs and reopens on a few files,
 //! every read compared with the same operation on a file of the local
 //! disk. The seed is printed; `CAIRN_TEST_SEED=<seed>` replays a run.
 
@@ -21,6 +22,46 @@ pub fn close(f: File) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// fallocate(2) of `[off, off + len)` with `mode`.
+fn fallocate(f: &File, mode: i32, off: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid descriptor.
+    let rc = unsafe { libc::fallocate(f.as_raw_fd(), mode, off as libc::off_t, len as libc::off_t) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// copy_file_range(2) until `len` bytes or the source's end: the count.
+fn copy_range(src: &File, off_in: u64, dst: &File, off_out: u64, len: u64) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let (mut off_in, mut off_out) = (off_in as libc::loff_t, off_out as libc::loff_t);
+    let mut done = 0u64;
+    while done < len {
+        // SAFETY: valid descriptors and offsets for the call's length.
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off_in,
+                dst.as_raw_fd(),
+                &mut off_out,
+                (len - done) as usize,
+                0,
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if n == 0 {
+            break;
+        }
+        done += n as u64;
+    }
+    Ok(done)
 }
 
 /// `CAIRN_TEST_SEED` when set, else a fresh seed (printed by [`run`]).
@@ -69,13 +110,54 @@ pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size
         if pairs[i].is_none() {
             pairs[i] = Some(open(dir.join(name(i)), local.join(name(i))));
         }
-        let p = pairs[i].as_mut().expect("open pair");
         let op = rng.random_range(0..100);
         if log {
             println!("step {step} file {i} op {op}");
         }
+        if (64..=67).contains(&op) {
+            // copy_file_range from another file of the set (or this one,
+            // to a range that does not overlap).
+            let j = rng.random_range(0..files);
+            if pairs[j].is_none() {
+                pairs[j] = Some(open(dir.join(name(j)), local.join(name(j))));
+            }
+            let off_in = rng.random_range(0..max_size);
+            let off_out = rng.random_range(0..max_size);
+            let len = rng.random_range(1..=(1u64 << 20));
+            if i == j && off_in < off_out + len && off_out < off_in + len {
+                continue;
+            }
+            if log {
+                println!("  copy_file_range {j}:{off_in}+{len} -> {off_out}");
+            }
+            let src = pairs[j].as_ref().expect("source pair");
+            let (src_m, src_l) = (src.fm.try_clone().unwrap(), src.fl.try_clone().unwrap());
+            let p = pairs[i].as_ref().expect("open pair");
+            let got = copy_range(&src_m, off_in, &p.fm, off_out, len)
+                .unwrap_or_else(|e| panic!("copy_file_range: {e} ({ctx})"));
+            let want = copy_range(&src_l, off_in, &p.fl, off_out, len).unwrap();
+            assert_eq!(got, want, "bytes copied ({ctx})");
+            continue;
+        }
+        let p = pairs[i].as_mut().expect("open pair");
         match op {
-            0..=39 => {
+            60..=63 => {
+                // A punched hole or a zeroed range, the size kept or not.
+                let off = rng.random_range(0..max_size);
+                let len = rng.random_range(1..=(2u64 << 20));
+                let mode = match rng.random_range(0..3) {
+                    0 => libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                    1 => libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE,
+                    _ => libc::FALLOC_FL_ZERO_RANGE,
+                };
+                if log {
+                    println!("  fallocate {mode:#x} {off}+{len}");
+                }
+                fallocate(&p.fm, mode, off, len)
+                    .unwrap_or_else(|e| panic!("fallocate {mode:#x} {off}+{len}: {e} ({ctx})"));
+                fallocate(&p.fl, mode, off, len).unwrap();
+            }
+            0..=37 => {
                 let off = rng.random_range(0..max_size);
                 let len = rng
                     .random_range(1..=(256 << 10))
@@ -88,7 +170,7 @@ pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size
                     .unwrap_or_else(|e| panic!("write {off}+{len}: {e} ({ctx})"));
                 p.fl.write_all_at(&data, off).unwrap();
             }
-            40..=64 => {
+            38..=59 => {
                 let off = rng.random_range(0..max_size + 4096);
                 let len = rng.random_range(1..=(300 << 10));
                 let size = p.fl.metadata().unwrap().len();
@@ -116,7 +198,7 @@ pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size
                     );
                 }
             }
-            65..=74 => {
+            68..=74 => {
                 let size = rng.random_range(0..max_size);
                 if log {
                     println!("  truncate {size}");

@@ -561,6 +561,19 @@ impl Metadata for MdsService {
         self.renew(request).await
     }
 
+    async fn clone_range(&self, request: Request<pb::CloneRangeRequest>) -> Reply<pb::Node> {
+        let r = request.into_inner();
+        self.node(Command::CloneRange {
+            src: r.src,
+            src_offset: r.src_offset,
+            dst: r.dst,
+            dst_offset: r.dst_offset,
+            length: r.length,
+            now_ns: now_ns(),
+        })
+        .await
+    }
+
     async fn set_etag(&self, request: Request<pb::SetEtagRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
         self.node(Command::SetEtag {

@@ -13,6 +13,7 @@ mod access;
 mod buckets;
 mod certs;
 mod chunks;
+mod clone;
 mod cluster;
 mod heal;
 mod holes;
@@ -449,6 +450,29 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             size,
             mtime_ns,
         } => holes::set_etag(&mut t, *ino, etag, *size, *mtime_ns),
+        Command::CloneRange {
+            src,
+            src_offset,
+            dst,
+            dst_offset,
+            length,
+            now_ns,
+        } => {
+            // New content for `dst`: as for a write, in a versioned bucket
+            // the content before is kept; a locked file refuses it.
+            versions::before_rewrite(&mut t, *dst, "", *now_ns)?;
+            clone::clone_range(
+                &mut t,
+                clone::Range {
+                    src: *src,
+                    src_offset: *src_offset,
+                    dst: *dst,
+                    dst_offset: *dst_offset,
+                    length: *length,
+                },
+                *now_ns,
+            )
+        }
     }
 }
 

@@ -493,6 +493,17 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -
         },
         88..=91 => {
             let ino = pick(rng, &files).unwrap_or(ROOT_INO);
+            if rng.random_bool(0.15) {
+                // A range of one file shared into another (or the same).
+                return Command::CloneRange {
+                    src: pick(rng, &files).unwrap_or(ROOT_INO),
+                    src_offset: rng.random_range(0..20),
+                    dst: ino,
+                    dst_offset: rng.random_range(0..24),
+                    length: rng.random_range(0..12),
+                    now_ns,
+                };
+            }
             if rng.random_bool(0.2) {
                 let offset = rng.random_range(0..20);
                 return Command::PunchHole {

@@ -153,3 +153,79 @@ fn a_stale_etag_is_stored_only_for_the_content_it_was_hashed_from() {
         .unwrap();
     assert_eq!(again.etag, md5.to_ascii_lowercase());
 }
+
+impl Fixture {
+    fn clone_range(
+        &mut self,
+        src: u64,
+        src_offset: u64,
+        dst: u64,
+        dst_offset: u64,
+        length: u64,
+    ) -> Result<Inode, ClusterError> {
+        let now = self.tick();
+        self.run(Command::CloneRange {
+            src,
+            src_offset,
+            dst,
+            dst_offset,
+            length,
+            now_ns: now,
+        })
+        .map(node)
+    }
+}
+
+#[test]
+fn a_cloned_range_shares_the_source_chunks_and_keeps_its_holes() {
+    let mut f = Fixture::new();
+    let b = f.bucket("b");
+    let cs = f.register_cs("h1");
+    let src = f.file(b, "src");
+    let (c1, c2) = (f.allocate(src, &[cs]), f.allocate(src, &[cs]));
+    // c1 at 0, a hole of a chunk, c2 after it.
+    f.commit(
+        src,
+        vec![ext(0, c1, 0, CHUNK), ext(2 * CHUNK, c2, 0, CHUNK)],
+        3 * CHUNK,
+    );
+    let dst = f.file(b, "dst");
+    let c3 = f.allocate(dst, &[cs]);
+    f.commit(dst, vec![ext(0, c3, 0, CHUNK)], CHUNK);
+    // The second half of c1, the hole, and the first half of c2, to 100.
+    let half = CHUNK / 2;
+    let got = f.clone_range(src, half, dst, 100, 2 * CHUNK).unwrap();
+    assert_eq!(
+        got.layout,
+        vec![
+            ext(0, c3, 0, 100),
+            ext(100, c1, half, half),
+            ext(100 + 3 * half, c2, 0, half),
+        ]
+    );
+    assert_eq!(got.size, 100 + 2 * CHUNK, "the file grows to cover the range");
+    assert_eq!(got.etag, "");
+    assert_eq!((f.refs(c1), f.refs(c2), f.refs(c3)), (2, 2, 1));
+    // Inside the file the size stays; past the source's end, nothing.
+    let inside = f.clone_range(src, 0, dst, 0, 10).unwrap();
+    assert_eq!(inside.size, 100 + 2 * CHUNK);
+    let nothing = f.clone_range(src, 3 * CHUNK, dst, 0, CHUNK).unwrap();
+    assert_eq!(nothing.layout, inside.layout);
+    // Dropping the source leaves the copy's chunks alive.
+    f.punch(src, 0, 3 * CHUNK).unwrap();
+    assert_eq!((f.refs(c1), f.refs(c2)), (1, 1));
+}
+#[test]
+fn clones_refuse_overlaps_within_a_file_and_non_files() {
+    let mut f = Fixture::new();
+    let b = f.bucket("b");
+    let cs = f.register_cs("h1");
+    let file = f.file(b, "f");
+    let c = f.allocate(file, &[cs]);
+    f.commit(file, vec![ext(0, c, 0, CHUNK)], CHUNK);
+    let d = f.mkdir(b, "d");
+    assert!(is_errno(&f.clone_range(file, 0, file, 10, 100), libc::EINVAL));
+    assert!(f.clone_range(file, 0, file, 100, 100).is_ok(), "adjacent ranges");
+    assert!(is_errno(&f.clone_range(file, 0, d, 0, 10), libc::EISDIR));
+    assert!(is_errno(&f.clone_range(9999, 0, file, 0, 10), libc::ENOENT));
+}
