@@ -485,7 +485,7 @@ impl<B: Backend> OpenFile<B> {
     /// file's from `offset`, sharing the source's chunks
     /// (`copy_file_range`); what this file buffered is committed first, so
     /// that no later batch lands on the copied range with older bytes.
-    pub async fn clone_from(
+    pub async fn clone_range_from(
         &self,
         backend: &B,
         src: u64,

@@ -234,13 +234,20 @@ fn copies(root: &Path) {
     assert_eq!(copy_range(&src, 0, &src, 10, MIB), Err(libc::EINVAL));
 
     // Copy on write: writing the copy leaves the source alone.
-    let f = std::fs::OpenOptions::new().write(true).open(&whole).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&whole)
+        .unwrap();
     std::os::unix::fs::FileExt::write_all_at(&f, &[0xAB; 4096], MIB).unwrap();
     drop(f);
     let mut changed = data.clone();
     changed[MIB as usize..(MIB + 4096) as usize].fill(0xAB);
     assert_eq!(std::fs::read(&whole).unwrap(), changed);
-    assert_eq!(std::fs::read(&src).unwrap(), data, "the source is untouched");
+    assert_eq!(
+        std::fs::read(&src).unwrap(),
+        data,
+        "the source is untouched"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -264,9 +271,15 @@ async fn copy_file_range_shares_the_source_chunks() {
     let part = client.head_object("copies", b"part").await.unwrap();
     let whole = client.head_object("copies", b"whole").await.unwrap();
     let shared_part = ids(&part).intersection(&ids(&src)).count();
-    assert!(shared_part >= 2, "part shares {shared_part} chunks with src");
+    assert!(
+        shared_part >= 2,
+        "part shares {shared_part} chunks with src"
+    );
     let shared_whole = ids(&whole).intersection(&ids(&src)).count();
-    assert!(shared_whole >= 2, "whole shares {shared_whole} chunks with src");
+    assert!(
+        shared_whole >= 2,
+        "whole shares {shared_whole} chunks with src"
+    );
     m.unmount().await;
     cluster.stop().await;
 }

@@ -121,7 +121,7 @@ impl<B: Backend> Fs<B> {
             return Ok(0);
         }
         dst.file
-            .clone_from(&self.backend, src.file.ino, offset_in, offset_out, copied)
+            .clone_range_from(&self.backend, src.file.ino, offset_in, offset_out, copied)
             .await?;
         self.entries.forget_node(dst.file.ino);
         Ok(copied)

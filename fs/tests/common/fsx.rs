@@ -2,7 +2,9 @@
 //! and zeroed ranges (fallocate), copy_file_range between the files, reads
 //! at random offsets and lengths, renames, fsyncs and reopens on a few files,
 //! every read compared with the same operation on a file of the local
-//! disk. The seed is printed; `CAIRN_TEST_SEED=<seed>` replays a run.
+//! disk. The seed is printed; `CAIRN_TEST_SEED=<seed>` replays a run,
+//! `FSX_LOG=1` prints each operation and `FSX_CHECK_EACH=1` compares every
+//! open file before each step (to find the step that broke one).
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -28,7 +30,8 @@ pub fn close(f: File) -> std::io::Result<()> {
 fn fallocate(f: &File, mode: i32, off: u64, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: a valid descriptor.
-    let rc = unsafe { libc::fallocate(f.as_raw_fd(), mode, off as libc::off_t, len as libc::off_t) };
+    let rc =
+        unsafe { libc::fallocate(f.as_raw_fd(), mode, off as libc::off_t, len as libc::off_t) };
     if rc == 0 {
         Ok(())
     } else {
@@ -104,7 +107,24 @@ pub fn run(dir: &Path, local: &Path, seed: u64, ops: u32, files: usize, max_size
     let log = std::env::var_os("FSX_LOG").is_some();
     let name = |i: usize| format!("fsx{i}");
     let mut pairs: Vec<Option<Pair>> = (0..files).map(|_| None).collect();
+    let check_each = std::env::var_os("FSX_CHECK_EACH").is_some();
     for step in 0..ops {
+        if check_each {
+            for (k, p) in pairs.iter().enumerate() {
+                if let Some(p) = p {
+                    let mut got = Vec::new();
+                    let mut want = Vec::new();
+                    std::io::Read::read_to_end(&mut File::open(&p.mount).unwrap(), &mut got)
+                        .unwrap();
+                    std::io::Read::read_to_end(&mut File::open(&p.local).unwrap(), &mut want)
+                        .unwrap();
+                    if got != want {
+                        let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                        panic!("before step {step}: file {k} differs ({} vs {} bytes, first at {first:?})", got.len(), want.len());
+                    }
+                }
+            }
+        }
         let i = rng.random_range(0..files);
         let ctx = format!("seed {seed} step {step} file {i}");
         if pairs[i].is_none() {

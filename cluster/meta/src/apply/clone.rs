@@ -5,7 +5,13 @@
 //! (`chunks::set_layout`), which makes it shared: every writer then writes
 //! around it (copy on write), as for CopyObject and kept versions.
 //!
-//! Invariants: the source does not change; the destination maps, outside
+//! A clone that would make one file map a chunk twice (within one file, or
+//! back into a file that maps the chunk elsewhere) is refused with
+//! `EOPNOTSUPP`: references count holders, so such a chunk would look
+//! unshared to its own file's writer. The kernel then copies the bytes.
+//!
+//! Invariants: no inode maps one chunk from two of its extents through a
+//! clone; the source does not change; the destination maps, outside
 //! the range, exactly what it mapped before, and inside it what the source
 //! mapped; its size covers the range; its ETag is stale (empty).
 
@@ -52,17 +58,29 @@ pub(super) fn clone_range(
         .dst_offset
         .checked_add(length)
         .filter(|end| *end <= i64::MAX as u64)
-        .ok_or_else(|| ClusterError::Invalid("the copy would end past the largest offset".into()))?;
-    if r.src == r.dst && r.src_offset < dst_end && r.dst_offset < r.src_offset + length {
-        return Err(ClusterError::Invalid(
-            "source and destination ranges of one file overlap".into(),
+        .ok_or_else(|| {
+            ClusterError::Invalid("the copy would end past the largest offset".into())
+        })?;
+    // A chunk's references count its holders, not its extents: a chunk
+    // mapped twice by one file would look unshared, and a write in place
+    // through one mapping would change the other. Such copies are left to
+    // the caller to make byte by byte (the kernel does, on EOPNOTSUPP).
+    if r.src == r.dst {
+        return Err(ClusterError::NotSupported(
+            "a range cloned within one file would map its chunks twice".into(),
         ));
     }
     let piece = extent::moved_range(&src.layout, r.src_offset, length, r.dst_offset);
-    let layout = extent::overlay(
-        &extent::punch(&dst.layout, r.dst_offset, dst_end),
-        &piece,
-    );
+    let kept = extent::punch(&dst.layout, r.dst_offset, dst_end);
+    if piece
+        .iter()
+        .any(|p| kept.iter().any(|k| k.chunk_id == p.chunk_id))
+    {
+        return Err(ClusterError::NotSupported(
+            "the destination already maps a chunk of the range elsewhere".into(),
+        ));
+    }
+    let layout = extent::overlay(&kept, &piece);
     chunks::set_layout(t, &mut dst, layout)?;
     dst.size = dst.size.max(dst_end);
     dst.etag = String::new();
