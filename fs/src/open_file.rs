@@ -29,6 +29,7 @@ use std::{
 
 use bytes::Bytes;
 use cairn_client::{Commit, Node, SetAttr};
+use cairn_common::ClusterError;
 use tokio::sync::Notify;
 
 use crate::{
@@ -457,34 +458,20 @@ impl<B: Backend> OpenFile<B> {
         Ok(out)
     }
 
-    /// Punches a hole: buffered writes are committed first, so the hole
-    /// is cut into the layout they made; chunks the hole freed are
-    /// forgotten by the writer. The file's content is no longer a known
-    /// sequence: the ETag goes stale.
+    /// Punches a hole: the hole is cut into the layout the buffered writes
+    /// made (see [`OpenFile::relayout`]).
     pub async fn punch(&self, backend: &B, offset: u64, len: u64) -> Result<Node> {
-        let mut writer = self.writer.lock().await;
-        self.batch(backend, &mut writer, false).await?;
-        let node = timed(
-            self.limits.timeout,
+        self.relayout(
+            backend,
             "punch hole",
             backend.punch_hole(self.ino, offset, len),
         )
-        .await?;
-        if let Some(w) = writer.as_mut() {
-            w.retain_chunks(&node.extents);
-        }
-        let mut st = self.lock();
-        st.md5 = SeqMd5::Unknown;
-        st.size = node.size.max(st.dirty.end());
-        st.node = Arc::new(node.clone());
-        st.version += 1;
-        Ok(node)
+        .await
     }
 
     /// Bytes `[src_offset, src_offset + len)` of file `src` become this
     /// file's from `offset`, sharing the source's chunks
-    /// (`copy_file_range`); what this file buffered is committed first, so
-    /// that no later batch lands on the copied range with older bytes.
+    /// (`copy_file_range`; see [`OpenFile::relayout`]).
     pub async fn clone_range_from(
         &self,
         backend: &B,
@@ -493,14 +480,23 @@ impl<B: Backend> OpenFile<B> {
         offset: u64,
         len: u64,
     ) -> Result<Node> {
+        let call = backend.clone_range(src, src_offset, self.ino, offset, len);
+        self.relayout(backend, "copy_file_range", call).await
+    }
+
+    /// A change of layout made by the MDS (`call`): buffered writes are
+    /// committed first, so that none lands on the range later with older
+    /// bytes; chunks the change dropped are forgotten by the writer. The
+    /// content is no longer a known sequence: the ETag goes stale.
+    async fn relayout(
+        &self,
+        backend: &B,
+        what: &str,
+        call: impl std::future::Future<Output = std::result::Result<Node, ClusterError>>,
+    ) -> Result<Node> {
         let mut writer = self.writer.lock().await;
         self.batch(backend, &mut writer, false).await?;
-        let node = timed(
-            self.limits.timeout,
-            "copy_file_range",
-            backend.clone_range(src, src_offset, self.ino, offset, len),
-        )
-        .await?;
+        let node = timed(self.limits.timeout, what, call).await?;
         if let Some(w) = writer.as_mut() {
             w.retain_chunks(&node.extents);
         }

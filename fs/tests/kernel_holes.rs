@@ -181,35 +181,12 @@ async fn holes_through_the_kernel() {
     cluster.stop().await;
 }
 
-/// copy_file_range(2) of `len` bytes; the count or the errno.
+/// copy_file_range(2) of `len` bytes between two files of the mount; the
+/// count or the errno.
 fn copy_range(src: &Path, off_in: u64, dst: &Path, off_out: u64, len: u64) -> Result<u64, i32> {
-    let (i, o) = (
-        std::fs::File::open(src).unwrap(),
-        std::fs::OpenOptions::new().write(true).open(dst).unwrap(),
-    );
-    let (mut off_in, mut off_out) = (off_in as libc::loff_t, off_out as libc::loff_t);
-    let mut done = 0u64;
-    while done < len {
-        // SAFETY: valid descriptors and offsets for the call's length.
-        let n = unsafe {
-            libc::copy_file_range(
-                std::os::fd::AsRawFd::as_raw_fd(&i),
-                &mut off_in,
-                std::os::fd::AsRawFd::as_raw_fd(&o),
-                &mut off_out,
-                (len - done) as usize,
-                0,
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-        }
-        if n == 0 {
-            break;
-        }
-        done += n as u64;
-    }
-    Ok(done)
+    let i = std::fs::File::open(src).unwrap();
+    let o = std::fs::OpenOptions::new().write(true).open(dst).unwrap();
+    common::fsx::copy_range(&i, off_in, &o, off_out, len).map_err(|e| e.raw_os_error().unwrap_or(0))
 }
 
 fn copies(root: &Path) {

@@ -40,7 +40,13 @@ fn fallocate(f: &File, mode: i32, off: u64, len: u64) -> std::io::Result<()> {
 }
 
 /// copy_file_range(2) until `len` bytes or the source's end: the count.
-fn copy_range(src: &File, off_in: u64, dst: &File, off_out: u64, len: u64) -> std::io::Result<u64> {
+pub fn copy_range(
+    src: &File,
+    off_in: u64,
+    dst: &File,
+    off_out: u64,
+    len: u64,
+) -> std::io::Result<u64> {
     use std::os::fd::AsRawFd;
     let (mut off_in, mut off_out) = (off_in as libc::loff_t, off_out as libc::loff_t);
     let mut done = 0u64;
