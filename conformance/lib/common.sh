@@ -8,6 +8,8 @@
 #   CAIRN_S3_HOSTPORT   127.0.0.1:PORT
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION
 #   CAIRN_BIN, CAIRN_CONFIG_DIR, CAIRN_CLUSTER   the binary and its cluster
+#   CAIRN_RELEASE_GRACE seconds the cluster keeps a released chunk before
+#                       freeing it (`cairn up --release-grace`)
 #   SCENARIO_TMP        an empty directory of the scenario's own (also HOME)
 #   CONFORMANCE_DIR     the conformance/ directory
 #   CAIRN_VENV          the venv with boto3 and the PyPI awscli
