@@ -14,83 +14,27 @@ use std::{
     fs::File,
     io,
     os::{fd::AsRawFd, unix::thread::JoinHandleExt},
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
+    path::Path,
     sync::mpsc,
     time::{Duration, Instant},
 };
 
-use common::path_str;
-use ops_support::{eventually, Daemon, Unmount, Up};
+use ops_support::{
+    eventually,
+    two_mounts::{two_mounts, TwoMounts},
+};
 
 /// Longer than the MDS's lock lease (10 s) and a renew interval.
 const LEASE_AND_SLACK: Duration = Duration::from_secs(25);
 
-struct TwoMounts {
-    /// Holds the cluster (and mount a) up; killed when dropped.
-    _up: Up,
-    a: PathBuf,
-    b: PathBuf,
-    b_mount: Option<Daemon>,
-    _unmount: (Unmount, Unmount),
-}
-
-fn is_mountpoint(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
-        (Ok(me), Some(Ok(up))) => me.dev() != up.dev(),
-        _ => false,
-    }
-}
-
-/// `cairn up --mount A` and a second mount process on B, with bucket
-/// `locks` made through A.
-fn two_mounts() -> TwoMounts {
-    let root = tempfile::tempdir().expect("temp dir");
-    let (a, b) = (root.path().join("a"), root.path().join("b"));
-    std::fs::create_dir(&a).expect("mount point a");
-    std::fs::create_dir(&b).expect("mount point b");
-    let unmount = (Unmount(a.clone()), Unmount(b.clone()));
-    let up = Up::start(&["--mount", path_str(&a)]);
-    let log = File::create(up.dir().join("mount-b.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .env("CAIRN_CONFIG_DIR", up.etc())
-        .env("CAIRN_CLUSTER", "local")
-        .env("RUST_LOG", "info")
-        .arg("mount")
-        .arg(&b)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn cairn mount");
-    let b_mount = Daemon(child);
-    eventually(Duration::from_secs(60), "both mounts", || {
-        (is_mountpoint(&a) && is_mountpoint(&b)).then_some(())
-    });
-    std::fs::create_dir(a.join("locks")).expect("bucket through mount a");
-    eventually(Duration::from_secs(10), "the bucket on mount b", || {
-        b.join("locks").is_dir().then_some(())
-    });
-    // The temp dir lives as long as `up`'s own.
-    std::mem::forget(root);
-    TwoMounts {
-        _up: up,
-        a,
-        b,
-        b_mount: Some(b_mount),
-        _unmount: unmount,
-    }
-}
-
 /// A file made through mount a, opened read-write through both.
 fn shared_file(m: &TwoMounts, name: &str) -> (File, File) {
-    std::fs::write(m.a.join("locks").join(name), vec![7u8; 4096]).expect("write through a");
+    std::fs::write(m.a.join(&m.bucket).join(name), vec![7u8; 4096]).expect("write through a");
     let open = |root: &Path| {
         std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open(root.join("locks").join(name))
+            .open(root.join(&m.bucket).join(name))
             .unwrap_or_else(|e| panic!("open {name} through {}: {e}", root.display()))
     };
     let via_a = open(&m.a);
@@ -98,7 +42,7 @@ fn shared_file(m: &TwoMounts, name: &str) -> (File, File) {
         std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open(m.b.join("locks").join(name))
+            .open(m.b.join(&m.bucket).join(name))
             .ok()
     });
     (via_a, via_b)
@@ -153,7 +97,7 @@ extern "C" fn on_usr1(_: libc::c_int) {}
 
 #[test]
 fn locks_are_seen_across_mounts() {
-    let m = two_mounts();
+    let m = two_mounts("locks");
 
     // fcntl: a write lock through a is refused through b and reported
     // with this process as its holder; a read lock elsewhere is not.
@@ -192,7 +136,7 @@ fn locks_are_seen_across_mounts() {
 
     // POSIX: closing any descriptor of the file drops the process's locks
     // taken through that mount.
-    let another_b = std::fs::File::open(m.b.join("locks").join("fcntl")).expect("open");
+    let another_b = std::fs::File::open(m.b.join(&m.bucket).join("fcntl")).expect("open");
     drop(another_b);
     eventually(Duration::from_secs(5), "b's locks dropped at close", || {
         lock(&fa, libc::F_SETLK, libc::F_WRLCK, 0, 200).ok()
@@ -280,7 +224,7 @@ fn locks_are_seen_across_mounts() {
 
 #[test]
 fn a_killed_mount_loses_its_locks_after_the_lease() {
-    let mut m = two_mounts();
+    let mut m = two_mounts("locks");
     let (fa, fb) = shared_file(&m, "orphan");
     let (fa_flock, fb_flock) = shared_file(&m, "orphan-flock");
     lock(&fb, libc::F_SETLK, libc::F_WRLCK, 0, 0).expect("lock through b");

@@ -10,8 +10,8 @@ use std::future::Future;
 
 use bytes::Bytes;
 use cairn_client::{
-    ByteLock, ChunkLocation, Client, Commit, Extent, FileWriter, LockRange, NamedInode, Node,
-    NodeKind, ObjectVersion, SetAttr, WrittenData,
+    ByteLock, ChunkLocation, Client, Commit, Extent, FileEvent, FileWriter, LockRange, NamedInode,
+    Node, NodeKind, ObjectVersion, SetAttr, WrittenData,
 };
 use cairn_common::ClusterError;
 use futures::StreamExt;
@@ -241,6 +241,29 @@ pub trait Backend: Send + Sync + 'static {
     fn end_lock_session(&self) -> impl Future<Output = Result<(), ClusterError>> + Send {
         async { Ok(()) }
     }
+    /// Holds `ino`'s write lease (one mount at a time sends a file's
+    /// writes); true when it was not held before the call. A backend with
+    /// one mount needs none.
+    fn write_lease(&self, _ino: u64) -> impl Future<Output = Result<bool, ClusterError>> + Send {
+        async { Ok(false) }
+    }
+    /// Whether this mount holds `ino`'s write lease (no call). A backend
+    /// with one mount always does.
+    fn holds_write_lease(&self, _ino: u64) -> bool {
+        true
+    }
+    /// Stops holding `ino`'s write lease at once (the cluster hears of it
+    /// with `send_released` or soon after).
+    fn drop_write_lease(&self, _ino: u64) {}
+    /// Tells the cluster now of the leases dropped.
+    fn send_released(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+    /// What other mounts change, as it happens (`FileEvent`); None for a
+    /// backend no other mount shares.
+    fn watch_files(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<FileEvent>> {
+        None
+    }
 }
 
 fn no_locks() -> ClusterError {
@@ -459,5 +482,25 @@ impl Backend for Client {
     async fn fill_etag(&self, ino: u64) -> Result<(), ClusterError> {
         let node = Client::getattr(self, ino).await?;
         Client::with_etag(self, node, true).await.map(|_| ())
+    }
+
+    async fn write_lease(&self, ino: u64) -> Result<bool, ClusterError> {
+        Client::write_lease(self, ino).await
+    }
+
+    fn holds_write_lease(&self, ino: u64) -> bool {
+        Client::holds_write_lease(self, ino)
+    }
+
+    fn drop_write_lease(&self, ino: u64) {
+        Client::drop_write_lease(self, ino);
+    }
+
+    async fn send_released(&self) {
+        Client::send_released(self).await;
+    }
+
+    fn watch_files(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<FileEvent>> {
+        Some(Client::watch_files(self))
     }
 }

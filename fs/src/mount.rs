@@ -250,7 +250,14 @@ pub async fn mount_with<B: Backend>(
         MountOption::FSName(options.fs_name.clone()),
         MountOption::Subtype("cairn".into()),
         MountOption::DefaultPermissions,
-        MountOption::NoDev,
+        // Device nodes work as on a local disk when root mounts (a
+        // container's root filesystem needs its /dev/null); for anyone
+        // else the kernel refuses them anyway (fusermount's nodev).
+        if running_as_root() {
+            MountOption::Dev
+        } else {
+            MountOption::NoDev
+        },
         MountOption::NoSuid,
     ];
     config.acl = if options.allow_other {
@@ -273,6 +280,13 @@ pub async fn mount_with<B: Backend>(
             source,
         })?;
     tracing::info!(mountpoint = %path.display(), "mounted");
+    let notifier = session.notifier();
+    fs.follow_changes(move |ino| {
+        // ENOENT: the kernel has nothing of that inode cached.
+        if let Err(e) = notifier.inval_inode(fuser::INodeNo(ino), 0, 0) {
+            tracing::trace!(ino, error = %e, "cache invalidation not taken");
+        }
+    });
     crate::fs::watch_metrics(&fs);
     mounted(fs.clone());
     let mut unmounter = session.unmount_callable();
@@ -334,6 +348,12 @@ fn detach(path: &Path) {
     if rc != 0 {
         tracing::warn!(error = %io::Error::last_os_error(), "lazy unmount failed");
     }
+}
+
+/// Whether this process runs as root.
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 #[cfg(test)]

@@ -103,6 +103,9 @@ struct FileState {
     /// next commits change in place; empty: the next commit makes a new
     /// version. A close or fsync ends the window.
     window: String,
+    /// The write lease was taken afresh: the writer forgets the chunks
+    /// another mount's commits dropped before its next batch.
+    relayout: bool,
 }
 
 /// The state of one open inode.
@@ -152,6 +155,7 @@ impl<B: Backend> OpenFile<B> {
                 unlinked: None,
                 version: 0,
                 window: String::new(),
+                relayout: false,
             }),
             writer: tokio::sync::Mutex::new(None),
             progress: Notify::new(),
@@ -164,22 +168,6 @@ impl<B: Backend> OpenFile<B> {
         // A panic while holding the lock leaves plain data behind; the
         // state is still consistent field by field, so go on with it.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes a fresh node from the MDS (at open), unless writes are
-    /// pending: then the local view is newer.
-    pub fn refresh(&self, node: Node) {
-        let mut st = self.lock();
-        if !st.dirty.is_empty() {
-            return;
-        }
-        if *st.node != node {
-            st.size = node.size;
-            st.mtime_ns = node.mtime_ns;
-            st.md5 = SeqMd5::for_size(node.size);
-            st.node = Arc::new(node);
-            st.version += 1;
-        }
     }
 
     /// Puts the local view over a node from the MDS: the size and mtime of
@@ -200,6 +188,11 @@ impl<B: Backend> OpenFile<B> {
         let mut node = (*self.lock().node).clone();
         self.apply(&mut node);
         node
+    }
+
+    /// The change time of the committed node this mount holds.
+    pub fn committed_ctime(&self) -> i64 {
+        self.lock().node.ctime_ns
     }
 
     pub fn size(&self) -> u64 {
@@ -243,8 +236,15 @@ impl<B: Backend> OpenFile<B> {
         data: Bytes,
     ) -> Result<u64> {
         let len = data.len() as u64;
-        let (at, unsent) = {
+        let (at, unsent) = loop {
+            if !backend.holds_write_lease(self.ino) {
+                self.take_lease(backend).await?;
+            }
             let mut st = self.lock();
+            // Bytes are buffered only under the lease (see `give_back`).
+            if !backend.holds_write_lease(self.ino) {
+                continue;
+            }
             if let Some(e) = st.error.take() {
                 return Err(e);
             }
@@ -264,7 +264,7 @@ impl<B: Backend> OpenFile<B> {
             st.size = st.size.max(at + len);
             st.mtime_ns = cairn_common::time::now_ns();
             st.unsent += len;
-            (at, st.unsent)
+            break (at, st.unsent);
         };
         if unsent >= self.limits.batch_bytes {
             self.schedule_batch(backend);
@@ -339,6 +339,9 @@ impl<B: Backend> OpenFile<B> {
             None => self.lock().node.clone(),
         };
         let w = writer.get_or_insert_with(|| backend.writer(&node));
+        if std::mem::take(&mut self.lock().relayout) {
+            w.retain_chunks(&node.extents);
+        }
         let Some(cut) = cut else {
             if sync {
                 timed(self.limits.timeout, "fsync", w.sync()).await?;
@@ -393,6 +396,73 @@ impl<B: Backend> OpenFile<B> {
         drop(st);
         self.progress.notify_waiters();
         Ok(())
+    }
+
+    /// Takes the file's write lease, which the mount holds while it
+    /// buffers writes of the file. Taken afresh (another mount may have
+    /// written the file meanwhile), the file's node is read again, so that
+    /// no byte goes in place into a chunk the other writer's commits
+    /// dropped.
+    async fn take_lease(&self, backend: &B) -> Result<()> {
+        let fresh = timed(
+            self.limits.timeout + cairn_client::LEASE_WAIT,
+            "take the write lease",
+            backend.write_lease(self.ino),
+        )
+        .await?;
+        if !fresh {
+            return Ok(());
+        }
+        let node = timed(self.limits.timeout, "getattr", backend.getattr(self.ino)).await?;
+        self.moved_on(node);
+        self.lock().relayout = true;
+        Ok(())
+    }
+
+    /// Takes a fresh node from the MDS (at open, or when another mount
+    /// changed the file). Buffered writes stay on top of it; with some
+    /// buffered, the content is no longer a sequence this mount wrote (the
+    /// ETag goes stale at the next commit).
+    pub fn moved_on(&self, node: Node) {
+        let mut st = self.lock();
+        // The MDS sets ctime at every change: an older node is a late answer.
+        if *st.node == node || node.ctime_ns < st.node.ctime_ns {
+            return;
+        }
+        if st.dirty.is_empty() {
+            st.size = node.size;
+            st.mtime_ns = node.mtime_ns;
+            st.md5 = SeqMd5::for_size(node.size);
+        } else {
+            st.size = node.size.max(st.dirty.end());
+            st.md5 = SeqMd5::Unknown;
+        }
+        st.node = Arc::new(node);
+        st.version += 1;
+    }
+
+    /// Another mount waits for this file's write lease: what is buffered
+    /// goes out and is committed first, then the lease goes back. A write
+    /// that comes meanwhile is sent too: the lease is dropped only with
+    /// the buffer empty, under the state lock that writes buffer under.
+    pub async fn give_back(&self, backend: &B) {
+        let mut writer = self.writer.lock().await;
+        loop {
+            if let Err(e) = self.batch(backend, &mut writer, false).await {
+                // The bytes stay buffered, and so does the lease: the
+                // other mount waits for the next batch or close.
+                tracing::warn!(ino = self.ino, error = %e, "buffered writes not sent; the write lease stays until they are");
+                self.lock().error = Some(e);
+                return;
+            }
+            let st = self.lock();
+            if st.dirty.is_empty() {
+                backend.drop_write_lease(self.ino);
+                break;
+            }
+        }
+        drop(writer);
+        backend.send_released().await;
     }
 
     /// close(): sends what is buffered and commits it, without forcing it

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod two_mounts;
+
 use std::{
     collections::BTreeMap,
     io::{Read, Write},

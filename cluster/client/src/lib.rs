@@ -21,6 +21,7 @@ pub mod chunk_pool;
 mod chunks;
 mod etag;
 mod file;
+mod file_watch;
 pub mod layout;
 mod locks;
 mod mds_conn;
@@ -56,6 +57,7 @@ pub use cairn_common::ClusterError as Error;
 pub use certs::{Renewed, RevokeTarget, RevokedCert};
 pub use etag::needs_etag;
 pub use file::{Commit, FileWriter};
+pub use file_watch::{FileEvent, LEASE_WAIT};
 pub use locks::{ByteLock, LockKind, LockRange, RENEW_EVERY as LOCK_RENEW_EVERY};
 pub use members::AddedMds;
 pub use namespace::SetAttr;
@@ -136,6 +138,8 @@ pub(crate) struct Inner {
     pub(crate) tls: cairn_common::tls::NodeTls,
     /// This client's byte-range lock session.
     pub(crate) locks: locks::LockSession,
+    /// This client's write leases (`file_watch`).
+    pub(crate) leases: file_watch::Leases,
 }
 
 /// A handle on the cluster; cheap to clone, safe to share between tasks.
@@ -181,6 +185,7 @@ impl Client {
                     .chunk_size
                     .clamp(1 << 20, cairn_common::MAX_CHUNK_SIZE),
                 locks: locks::LockSession::new(&host),
+                leases: file_watch::Leases::default(),
                 host,
                 locations: Mutex::new(HashMap::new()),
                 pool: chunk_pool::ChunkPool::default(),

@@ -58,6 +58,12 @@ impl LockSession {
         }
     }
 
+    /// The session's id, which also names it in `Watch` and `WriteLease`
+    /// calls and in the changes it commits.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
     fn held(&self) -> MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }

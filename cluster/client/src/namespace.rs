@@ -75,6 +75,7 @@ impl Client {
             tier: attr.tier,
             set_xattrs: attr.set_xattrs.into_iter().collect(),
             remove_xattrs: attr.remove_xattrs,
+            session: self.session(),
         };
         self.inner
             .mds
@@ -111,8 +112,10 @@ impl Client {
             symlink_target: target.to_vec(),
             exclusive,
             rdev: 0,
+            session: self.session(),
         };
-        self.inner
+        let node = self
+            .inner
             .mds
             .metadata(
                 Retry::Once,
@@ -120,7 +123,11 @@ impl Client {
                 |mut m, r| async move { m.create(r).await },
             )
             .await
-            .map(Node::from)
+            .map(Node::from)?;
+        if node.kind == NodeKind::File {
+            self.leased_at_create(node.ino);
+        }
+        Ok(node)
     }
 
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<(), ClusterError> {
@@ -314,6 +321,7 @@ impl Client {
             chunk_lengths: written.chunk_lengths_pb(),
             replace_layout: commit.replace_layout,
             continues_version: commit.continues_version.into(),
+            session: self.session(),
         };
         self.inner
             .mds

@@ -37,6 +37,7 @@ impl Client {
             symlink_target: Vec::new(),
             exclusive: true,
             rdev,
+            session: String::new(),
         };
         self.inner
             .mds
@@ -63,6 +64,7 @@ impl Client {
             ino,
             offset,
             length,
+            session: self.session(),
         };
         self.inner
             .mds
@@ -91,6 +93,7 @@ impl Client {
             dst,
             dst_offset,
             length,
+            session: self.session(),
         };
         self.inner
             .mds

@@ -35,6 +35,7 @@ mod doors;
 pub mod error;
 mod event_watch;
 mod events;
+mod file_watch;
 mod heal;
 mod health;
 mod identity;

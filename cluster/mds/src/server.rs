@@ -106,6 +106,7 @@ impl Mds {
                 events: crate::events::EventLog::default(),
                 doors: crate::doors::DoorTable::default(),
                 locks: crate::locks::LockService::new(Instant::now()),
+                file_watch: crate::file_watch::FileWatch::new(Instant::now()),
                 allocations: crate::allocations::Allocations::default(),
                 lifecycle: crate::lifecycle_status::LifecycleStatus::default(),
                 _lock: lock,
@@ -388,6 +389,7 @@ async fn watch_leadership(state: Arc<State>, mut stop: tokio::sync::watch::Recei
                 *started = Instant::now();
             }
             state.locks.new_term(Instant::now());
+            state.file_watch.new_term(Instant::now());
         }
         was_leader = leader;
         if leader {

@@ -51,6 +51,8 @@ pub(crate) struct State {
     pub doors: crate::doors::DoorTable,
     /// The mounts' byte-range locks while this MDS leads.
     pub locks: crate::locks::LockService,
+    /// The feed of changed files and the write leases, while this MDS leads.
+    pub file_watch: crate::file_watch::FileWatch,
     /// How new chunks are being placed (normal, short, refused).
     pub allocations: crate::allocations::Allocations,
     /// What the lifecycle runner did.

@@ -90,11 +90,24 @@ impl<B: Backend> Fs<B> {
                 note_owner(&h, lock.owner);
             }
         }
+        let handle = self.handle(lock.fh).ok();
+        let taking = range.kind.is_some();
+        // Writes made under a lock are sent before it goes (as NFS does).
+        if let (false, Some(h)) = (taking, &handle) {
+            h.file.flush(&self.backend).await?;
+        }
         let caller = lock.caller;
         let gave_up: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || signalled(caller));
         self.backend
             .set_lock(lock.ino, lock.owner, range, sleep, gave_up)
             .await?;
+        if let (true, Some(h)) = (taking, &handle) {
+            // The lock is held now: a failure to look is no reason to fail
+            // the call (the watch still brings the change).
+            if let Err(e) = self.revalidate(&h.file).await {
+                tracing::debug!(ino = lock.ino, error = %e, "file not read again after a lock");
+            }
+        }
         Ok(())
     }
 

@@ -12,6 +12,7 @@
 //! files, links or renames there); an unlinked file that is still open
 //! here lives on under a hidden name until its last close.
 
+mod coherence;
 mod fallocate;
 mod files;
 mod locks;
@@ -172,7 +173,12 @@ pub struct Fs<B: Backend> {
     buckets: Mutex<HashMap<u64, String>>,
     /// Inodes of the `.versions` trees.
     virtuals: Mutex<VirtualInodes>,
+    /// Drops the kernel's cache of a file (see `coherence`).
+    invalidate: std::sync::OnceLock<Invalidate>,
 }
+
+/// Drops the kernel's cached pages and attributes of an inode.
+pub type Invalidate = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// Samples `fs`'s counters at every scrape while it lives.
 pub(crate) fn watch_metrics<B: Backend>(fs: &Arc<Fs<B>>) {
@@ -275,6 +281,7 @@ impl<B: Backend> Fs<B> {
             unlinks: Arc::new(UnlinkQueue::default()),
             buckets: Mutex::new(HashMap::new()),
             virtuals: Mutex::new(VirtualInodes::default()),
+            invalidate: std::sync::OnceLock::new(),
             opts,
         }
     }
@@ -374,7 +381,7 @@ impl<B: Backend> Fs<B> {
         match open.get_mut(&node.ino) {
             Some(e) => {
                 e.refs += 1;
-                e.file.refresh(node);
+                e.file.moved_on(node);
                 e.file.clone()
             }
             None => {
@@ -418,6 +425,9 @@ impl<B: Backend> Fs<B> {
             return Ok(());
         }
         let flushed = file.flush(&self.backend).await;
+        if flushed.is_ok() {
+            self.backend.drop_write_lease(file.ino);
+        }
         // Before the file leaves the open table (while it is there, lookups
         // and getattrs of it bypass the entry cache).
         self.entries.forget_node(file.ino);

@@ -19,20 +19,26 @@ impl Metadata for MdsService {
     async fn set_attr(&self, request: Request<pb::SetAttrRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
         let change = attr_change_from_pb(&r);
-        self.node(match r.min_replicas {
-            Some(min_replicas) => Command::SetAttrWithMinimum {
-                ino: r.ino,
-                change,
-                min_replicas,
-                now_ns: now_ns(),
-            },
-            None => Command::SetAttr {
-                ino: r.ino,
-                change,
-                now_ns: now_ns(),
-            },
-        })
-        .await
+        let truncates = r.size.is_some();
+        let reply = self
+            .node(match r.min_replicas {
+                Some(min_replicas) => Command::SetAttrWithMinimum {
+                    ino: r.ino,
+                    change,
+                    min_replicas,
+                    now_ns: now_ns(),
+                },
+                None => Command::SetAttr {
+                    ino: r.ino,
+                    change,
+                    now_ns: now_ns(),
+                },
+            })
+            .await;
+        if truncates {
+            self.content_changed(&reply, r.ino, &r.session);
+        }
+        reply
     }
 
     async fn create(&self, request: Request<pb::CreateRequest>) -> Reply<pb::Node> {
@@ -54,18 +60,26 @@ impl Metadata for MdsService {
                 })
                 .await;
         }
-        self.node(Command::CreateNode {
-            parent: r.parent,
-            name: r.name,
-            kind,
-            mode: r.mode,
-            uid: r.uid,
-            gid: r.gid,
-            symlink_target: r.symlink_target,
-            exclusive: r.exclusive,
-            now_ns: now_ns(),
-        })
-        .await
+        let reply = self
+            .node(Command::CreateNode {
+                parent: r.parent,
+                name: r.name,
+                kind,
+                mode: r.mode,
+                uid: r.uid,
+                gid: r.gid,
+                symlink_target: r.symlink_target,
+                exclusive: r.exclusive,
+                now_ns: now_ns(),
+            })
+            .await;
+        if let Ok(node) = &reply {
+            let node = node.get_ref();
+            if node.kind == pb::NodeKind::File as i32 {
+                self.state.file_watch.created(node.ino, &r.session);
+            }
+        }
+        reply
     }
 
     async fn unlink(&self, request: Request<pb::UnlinkRequest>) -> Reply<pb::Empty> {
@@ -377,27 +391,30 @@ impl Metadata for MdsService {
                 .chain(r.chunk_lengths.iter().map(|c| c.chunk_id)),
             Instant::now(),
         );
-        self.node(Command::CommitWriteIn {
-            ino: r.ino,
-            extents: r
-                .extents
-                .iter()
-                .copied()
-                .map(crate::schema::Extent::from)
-                .collect(),
-            size: r.size,
-            etag: r.etag,
-            mtime_ns: r.mtime_ns,
-            chunk_lengths: r
-                .chunk_lengths
-                .iter()
-                .map(|c| (c.chunk_id, c.length))
-                .collect(),
-            replace_layout: r.replace_layout,
-            continues: r.continues_version,
-            now_ns: now_ns(),
-        })
-        .await
+        let reply = self
+            .node(Command::CommitWriteIn {
+                ino: r.ino,
+                extents: r
+                    .extents
+                    .iter()
+                    .copied()
+                    .map(crate::schema::Extent::from)
+                    .collect(),
+                size: r.size,
+                etag: r.etag,
+                mtime_ns: r.mtime_ns,
+                chunk_lengths: r
+                    .chunk_lengths
+                    .iter()
+                    .map(|c| (c.chunk_id, c.length))
+                    .collect(),
+                replace_layout: r.replace_layout,
+                continues: r.continues_version,
+                now_ns: now_ns(),
+            })
+            .await;
+        self.content_changed(&reply, r.ino, &r.session);
+        reply
     }
 
     async fn drop_replica(
@@ -485,6 +502,26 @@ impl Metadata for MdsService {
         ))
     }
 
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Reply<pb::WatchReply> {
+        self.state.members.check_leader()?;
+        Ok(Response::new(
+            self.state.file_watch.watch(request.into_inner()).await?,
+        ))
+    }
+
+    async fn write_lease(
+        &self,
+        request: Request<pb::WriteLeaseRequest>,
+    ) -> Reply<pb::WriteLeaseReply> {
+        self.state.members.check_leader()?;
+        Ok(Response::new(
+            self.state
+                .file_watch
+                .write_lease(request.into_inner())
+                .await?,
+        ))
+    }
+
     async fn remove_cs(&self, request: Request<pb::RemoveCsRequest>) -> Reply<pb::RemoveCsReply> {
         let r = request.into_inner();
         let reader = self.state.read().await?;
@@ -563,15 +600,18 @@ impl Metadata for MdsService {
 
     async fn clone_range(&self, request: Request<pb::CloneRangeRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        self.node(Command::CloneRange {
-            src: r.src,
-            src_offset: r.src_offset,
-            dst: r.dst,
-            dst_offset: r.dst_offset,
-            length: r.length,
-            now_ns: now_ns(),
-        })
-        .await
+        let reply = self
+            .node(Command::CloneRange {
+                src: r.src,
+                src_offset: r.src_offset,
+                dst: r.dst,
+                dst_offset: r.dst_offset,
+                length: r.length,
+                now_ns: now_ns(),
+            })
+            .await;
+        self.content_changed(&reply, r.dst, &r.session);
+        reply
     }
 
     async fn set_etag(&self, request: Request<pb::SetEtagRequest>) -> Reply<pb::Node> {
@@ -587,12 +627,15 @@ impl Metadata for MdsService {
 
     async fn punch_hole(&self, request: Request<pb::PunchHoleRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        self.node(Command::PunchHole {
-            ino: r.ino,
-            offset: r.offset,
-            length: r.length,
-            now_ns: now_ns(),
-        })
-        .await
+        let reply = self
+            .node(Command::PunchHole {
+                ino: r.ino,
+                offset: r.offset,
+                length: r.length,
+                now_ns: now_ns(),
+            })
+            .await;
+        self.content_changed(&reply, r.ino, &r.session);
+        reply
     }
 }

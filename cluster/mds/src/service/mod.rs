@@ -75,6 +75,14 @@ impl MdsService {
         Ok(Response::new(node_to_pb(&node)))
     }
 
+    /// A change of `ino`'s content made by `session` was committed: the
+    /// other mounts hear of it (`file_watch`).
+    pub(crate) fn content_changed(&self, reply: &Reply<pb::Node>, ino: u64, session: &str) {
+        if reply.is_ok() {
+            self.state.file_watch.changed(ino, session);
+        }
+    }
+
     pub(crate) async fn done(&self, command: Command) -> Reply<pb::Empty> {
         self.state.submit(command).await?;
         Ok(Response::new(pb::Empty {}))

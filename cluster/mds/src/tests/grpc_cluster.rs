@@ -177,6 +177,7 @@ async fn grpc_chunk_servers_placement_and_stat() {
             }],
             replace_layout: false,
             continues_version: String::new(),
+            session: String::new(),
         })
         .await
         .unwrap()
