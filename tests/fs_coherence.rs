@@ -11,6 +11,7 @@
 //!   the buffer is sent), and two mounts writing the same blocks never
 //!   leave a torn 4 KiB block.
 
+mod common;
 mod ops_support;
 
 use std::{
@@ -20,6 +21,7 @@ use std::{
     time::Duration,
 };
 
+use common::pattern;
 use ops_support::{eventually, two_mounts::two_mounts};
 
 const BLOCK: usize = 4096;
@@ -30,19 +32,6 @@ fn open_rw(path: &Path) -> File {
         .write(true)
         .open(path)
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
-}
-
-/// Deterministic bytes that differ from block to block and seed to seed.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn read_at(f: &File, offset: u64, len: usize) -> Vec<u8> {

@@ -321,3 +321,24 @@ region = us-east-1
 force_path_style = true
 EOC
 }
+
+# Stops the `cairn mount` process $MOUNT_PID (TERM, then KILL after 15 s)
+# and detaches $MNT if it is still mounted; for the EXIT trap of a
+# scenario that mounts.
+stop_cairn_mount() {
+    if [ -n "$MOUNT_PID" ] && kill -0 "$MOUNT_PID" 2>/dev/null; then
+        kill -TERM "$MOUNT_PID" 2>/dev/null
+        local i
+        for i in $(seq 1 150); do
+            kill -0 "$MOUNT_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$MOUNT_PID" 2>/dev/null
+        wait "$MOUNT_PID" 2>/dev/null
+    fi
+    MOUNT_PID=""
+    if mountpoint -q "$MNT" 2>/dev/null; then
+        fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+    fi
+    return 0
+}

@@ -23,24 +23,7 @@ MNT="$SCENARIO_TMP/mnt"
 mkdir -p "$W" "$MNT"
 MOUNT_PID=""
 
-unmount() {
-    if [ -n "$MOUNT_PID" ] && kill -0 "$MOUNT_PID" 2>/dev/null; then
-        kill -TERM "$MOUNT_PID" 2>/dev/null
-        local i
-        for i in $(seq 1 150); do
-            kill -0 "$MOUNT_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$MOUNT_PID" 2>/dev/null
-        wait "$MOUNT_PID" 2>/dev/null
-    fi
-    MOUNT_PID=""
-    if mountpoint -q "$MNT" 2>/dev/null; then
-        fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
-    fi
-    return 0
-}
-trap unmount EXIT
+trap stop_cairn_mount EXIT
 
 step "mount"
 mount_args=()

@@ -19,26 +19,26 @@ impl Metadata for MdsService {
     async fn set_attr(&self, request: Request<pb::SetAttrRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
         let change = attr_change_from_pb(&r);
-        let truncates = r.size.is_some();
-        let reply = self
-            .node(match r.min_replicas {
-                Some(min_replicas) => Command::SetAttrWithMinimum {
-                    ino: r.ino,
-                    change,
-                    min_replicas,
-                    now_ns: now_ns(),
-                },
-                None => Command::SetAttr {
-                    ino: r.ino,
-                    change,
-                    now_ns: now_ns(),
-                },
-            })
-            .await;
-        if truncates {
-            self.content_changed(&reply, r.ino, &r.session);
+        let command = match r.min_replicas {
+            Some(min_replicas) => Command::SetAttrWithMinimum {
+                ino: r.ino,
+                change,
+                min_replicas,
+                now_ns: now_ns(),
+            },
+            None => Command::SetAttr {
+                ino: r.ino,
+                change,
+                now_ns: now_ns(),
+            },
+        };
+        // A truncate changes the content; other attributes show within the
+        // mounts' attribute timeout.
+        if r.size.is_some() {
+            self.node_changing(r.ino, &r.session, command).await
+        } else {
+            self.node(command).await
         }
-        reply
     }
 
     async fn create(&self, request: Request<pb::CreateRequest>) -> Reply<pb::Node> {
@@ -391,8 +391,10 @@ impl Metadata for MdsService {
                 .chain(r.chunk_lengths.iter().map(|c| c.chunk_id)),
             Instant::now(),
         );
-        let reply = self
-            .node(Command::CommitWriteIn {
+        self.node_changing(
+            r.ino,
+            &r.session,
+            Command::CommitWriteIn {
                 ino: r.ino,
                 extents: r
                     .extents
@@ -411,10 +413,9 @@ impl Metadata for MdsService {
                 replace_layout: r.replace_layout,
                 continues: r.continues_version,
                 now_ns: now_ns(),
-            })
-            .await;
-        self.content_changed(&reply, r.ino, &r.session);
-        reply
+            },
+        )
+        .await
     }
 
     async fn drop_replica(
@@ -600,18 +601,19 @@ impl Metadata for MdsService {
 
     async fn clone_range(&self, request: Request<pb::CloneRangeRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        let reply = self
-            .node(Command::CloneRange {
+        self.node_changing(
+            r.dst,
+            &r.session,
+            Command::CloneRange {
                 src: r.src,
                 src_offset: r.src_offset,
                 dst: r.dst,
                 dst_offset: r.dst_offset,
                 length: r.length,
                 now_ns: now_ns(),
-            })
-            .await;
-        self.content_changed(&reply, r.dst, &r.session);
-        reply
+            },
+        )
+        .await
     }
 
     async fn set_etag(&self, request: Request<pb::SetEtagRequest>) -> Reply<pb::Node> {
@@ -627,15 +629,16 @@ impl Metadata for MdsService {
 
     async fn punch_hole(&self, request: Request<pb::PunchHoleRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
-        let reply = self
-            .node(Command::PunchHole {
+        self.node_changing(
+            r.ino,
+            &r.session,
+            Command::PunchHole {
                 ino: r.ino,
                 offset: r.offset,
                 length: r.length,
                 now_ns: now_ns(),
-            })
-            .await;
-        self.content_changed(&reply, r.ino, &r.session);
-        reply
+            },
+        )
+        .await
     }
 }

@@ -75,12 +75,20 @@ impl MdsService {
         Ok(Response::new(node_to_pb(&node)))
     }
 
-    /// A change of `ino`'s content made by `session` was committed: the
-    /// other mounts hear of it (`file_watch`).
-    pub(crate) fn content_changed(&self, reply: &Reply<pb::Node>, ino: u64, session: &str) {
+    /// Applies `command`, a change of file `ino`'s content made by client
+    /// `session`: once committed, the other mounts hear of it
+    /// (`file_watch`).
+    pub(crate) async fn node_changing(
+        &self,
+        ino: u64,
+        session: &str,
+        command: Command,
+    ) -> Reply<pb::Node> {
+        let reply = self.node(command).await;
         if reply.is_ok() {
             self.state.file_watch.changed(ino, session);
         }
+        reply
     }
 
     pub(crate) async fn done(&self, command: Command) -> Reply<pb::Empty> {
