@@ -587,7 +587,7 @@ pub fn markdown(f: &Figures) -> String {
     }
     let _ = writeln!(s);
     if !f.notes.is_empty() {
-        let _ = writeln!(s, "Notes of this run:\n");
+        let _ = writeln!(s, "Notes of the images run:\n");
         for n in &f.notes {
             let _ = writeln!(s, "- {n}");
         }
