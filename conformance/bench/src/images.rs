@@ -103,6 +103,9 @@ pub struct Target {
     /// the syncfs after it.
     pub untar_s: f64,
     pub rm_s: f64,
+    /// The 1-minute load average of the machine when this target's load
+    /// started and when it ended (others' builds share the machine).
+    pub load: [String; 2],
 }
 
 /// The source tree of phase 5.
@@ -253,7 +256,10 @@ impl Ctx<'_> {
         std::fs::create_dir_all(dir).with_context(|| format!("mkdir {}", dir.display()))?;
         let image = dir.join("image.raw");
         let z = self.sizes;
-        let mut t = Target::default();
+        let mut t = Target {
+            load: [sys::load(), String::new()],
+            ..Target::default()
+        };
 
         // The layout: fio's own `--runtime` ends it, and the bound kills
         // it half a limit later.
@@ -314,6 +320,7 @@ impl Ctx<'_> {
             t.rm_s,
             files / t.rm_s
         );
+        t.load[1] = sys::load();
         Ok(t)
     }
 
@@ -580,6 +587,17 @@ pub fn markdown(f: &Figures) -> String {
             }
         );
     }
+    let load = |t: &Option<Target>| {
+        t.as_ref()
+            .map_or("–".into(), |t| format!("{} → {}", t.load[0], t.load[1]))
+    };
+    let _ = writeln!(
+        s,
+        "| load average (1 min) of the machine, start → end of the target | | {} | {} | {} | | |",
+        load(&f.cairn),
+        load(&f.moosefs),
+        load(&f.local)
+    );
     let _ = writeln!(s);
     let _ = writeln!(s, "Goals of issue 19 in this run:\n");
     for g in goals(f) {
