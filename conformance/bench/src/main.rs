@@ -4,7 +4,8 @@
 //! `cairn-bench all [--quick]`: the machine's ceilings (disk write with
 //! fsync, loopback TCP, MD5 on one core); the same S3 load against `cairn
 //! up` and Garage (defaults, then fsync on); the same filesystem load on the
-//! Cairn mount and a MooseFS mount; the healing figures of a four-server
+//! Cairn mount and a MooseFS mount; a VM image and a source tree on both
+//! mounts and the local disk; the healing figures of a four-server
 //! cluster. Prints a table and, in the full mode, writes it into
 //! BENCHMARKS.md. `--quick` uses small sizes (CI runs it so the harness
 //! never rots) and skips a Garage that is not installed.
@@ -26,12 +27,20 @@
 //! `cairn-bench tls [--quick] [--baseline-cairn BIN]`: S3 over HTTPS
 //! against plain HTTP through one gateway, and the mount's sequential
 //! figures over the cluster's mutual TLS (issue 20).
+//!
+//! `cairn-bench images [--quick]`: a VM image file driven by fio (4 KiB
+//! random writes with fdatasync, without, random reads, a 64 KiB 70/30
+//! mix) and a source tree's `tar -xf` and `rm -rf`, on the Cairn mount, a
+//! MooseFS mount and the local disk in the same run (issue 19); `all` runs
+//! it too.
 
 mod ceiling;
 mod cluster;
+mod fio;
 mod fsload;
 mod garage;
 mod heal;
+mod images;
 mod lost_host;
 mod meta;
 mod moosefs;
@@ -73,7 +82,8 @@ enum Command {
         #[arg(long, env = "CAIRN_BIN")]
         cairn: Option<PathBuf>,
     },
-    /// Everything: ceilings, S3 against Garage, FS against MooseFS, healing.
+    /// Everything: ceilings, S3 against Garage, FS against MooseFS, VM
+    /// images, healing, a lost host.
     ///
     /// Example: cargo run --release -p cairn-bench -- all
     All(AllArgs),
@@ -133,6 +143,22 @@ enum Command {
     ///
     /// Example: cairn-bench tls --dir /var/tmp
     Tls(TlsArgs),
+    /// A VM image on the mount: fio phases and a source tree's tar -x and
+    /// rm -rf, on the Cairn mount, a MooseFS mount and the local disk.
+    ///
+    /// Example: cairn-bench images --dir /var/tmp
+    Images {
+        /// A small image and phases of a few seconds (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Where the targets keep their data and the local disk's image
+        /// lives (a temp dir inside it; default: the system's temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The cairn binary (default: next to this one).
+        #[arg(long, env = "CAIRN_BIN")]
+        cairn: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -172,7 +198,8 @@ struct AllArgs {
     /// Write no report file.
     #[arg(long, conflicts_with = "report")]
     no_report: bool,
-    /// Parts to leave out: s3, garage, fs, moosefs, heal, lost-host.
+    /// Parts to leave out: s3, garage, fs, moosefs, images, heal,
+    /// lost-host (moosefs also leaves MooseFS out of images).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
 }
@@ -323,7 +350,7 @@ async fn part<T>(
     notes: &mut Vec<String>,
     fut: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> Option<T> {
-    eprintln!("cairn-bench: {name} (load average {})", report::load());
+    eprintln!("cairn-bench: {name} (load average {})", sys::load());
     match fut.await {
         Ok(v) => Some(v),
         Err(e) => {
@@ -349,8 +376,8 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     );
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut run = report::Run {
-        date: report::today(),
-        machine: report::machine(),
+        date: sys::today(),
+        machine: sys::machine(),
         command: format!("cargo run --release -p cairn-bench -- {}", argv.join(" ")),
         quick: args.quick,
         ..Default::default()
@@ -359,7 +386,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     let mut notes = Vec::new();
     notes.push(format!(
         "load average (1 min) at the start: {}",
-        report::load()
+        sys::load()
     ));
 
     // The machine's ceilings.
@@ -497,6 +524,25 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         }
     }
 
+    // A VM image on the mount, the MooseFS mount and the local disk.
+    if !skip("images") {
+        let sizes = images::Sizes::new(args.quick);
+        let dir = tmp.path().join("images");
+        std::fs::create_dir_all(&dir)?;
+        if let Some(f) = part(
+            "images: Cairn, MooseFS, local disk",
+            &mut failed,
+            &mut notes,
+            images::run(&cairn, &dir, &sizes, !skip("moosefs")),
+        )
+        .await
+        {
+            failed.extend(f.failed.iter().map(|t| format!("images: {t}")));
+            run.images = Some(f);
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     // Healing.
     if !skip("heal") {
         run.heal_sizes = Some(heal_sizes.clone());
@@ -539,10 +585,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    notes.push(format!(
-        "load average (1 min) at the end: {}",
-        report::load()
-    ));
+    notes.push(format!("load average (1 min) at the end: {}", sys::load()));
     run.notes = notes;
     let text = run.markdown();
     println!("{text}");
@@ -580,6 +623,7 @@ fn main() -> anyhow::Result<()> {
                 dir,
                 cairn,
             } => lost_host::main(quick, offline_after, dir, cairn).await,
+            Command::Images { quick, dir, cairn } => images::main(quick, dir, cairn).await,
         }
     })
 }

@@ -4,7 +4,7 @@
 
 use std::{fmt::Write as _, path::Path};
 
-use crate::{ceiling, fsload, heal, lost_host, s3load};
+use crate::{ceiling, fsload, heal, images, lost_host, s3load};
 
 pub const BEGIN: &str = "<!-- cairn-bench all: begin (generated; edit outside the markers) -->";
 pub const END: &str = "<!-- cairn-bench all: end -->";
@@ -32,6 +32,7 @@ pub struct Run {
     pub heal: Option<heal::Figures>,
     pub lost_host_sizes: Option<lost_host::Sizes>,
     pub lost_host: Option<lost_host::Figures>,
+    pub images: Option<images::Figures>,
     pub notes: Vec<String>,
 }
 
@@ -91,7 +92,7 @@ impl Run {
         let _ = writeln!(s, "{BEGIN}");
         let _ = writeln!(
             s,
-            "## Cairn against its peers and the machine's ceilings (issues 4, 5, 6, 9, 25)\n"
+            "## Cairn against its peers and the machine's ceilings (issues 4, 5, 6, 9, 19, 25)\n"
         );
         let _ = writeln!(
             s,
@@ -242,6 +243,11 @@ impl Run {
             );
         }
 
+        if let Some(f) = &self.images {
+            let _ = writeln!(s, "### VM images on the mount (issue 19)\n");
+            s.push_str(&images::markdown(f));
+        }
+
         if let Some(z) = &self.heal_sizes {
             let _ = writeln!(
                 s,
@@ -337,49 +343,6 @@ impl Run {
         std::fs::write(path, new)?;
         Ok(())
     }
-}
-
-/// "N cores, M GiB of memory" of this machine, and its load average.
-pub fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0);
-    format!(
-        "{cores} cores, {:.0} GiB of memory",
-        mem_kib as f64 / (1024.0 * 1024.0)
-    )
-}
-
-/// The 1-minute load average, as the kernel reports it.
-pub fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// Today's date (UTC), YYYY-MM-DD.
-pub fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Days to civil date (Howard Hinnant's algorithm).
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 #[cfg(test)]

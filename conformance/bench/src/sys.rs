@@ -116,3 +116,112 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// "N cores, M GiB of memory" of this machine, and its load average.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0);
+    format!(
+        "{cores} cores, {:.0} GiB of memory",
+        mem_kib as f64 / (1024.0 * 1024.0)
+    )
+}
+
+/// The 1-minute load average, as the kernel reports it.
+pub fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Today's date (UTC), YYYY-MM-DD.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Runs `cmd` to its end within `bound`, its output into the file `log`
+/// (the last lines of which a failure quotes); when the bound passes, its
+/// process group is killed (fio's jobs, say, are processes of their own).
+pub async fn run_bounded(
+    mut cmd: tokio::process::Command,
+    bound: Duration,
+    what: &str,
+    log: &Path,
+) -> anyhow::Result<()> {
+    let out = std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
+    let tail = || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    };
+    match tokio::time::timeout(bound, child.wait()).await {
+        Ok(status) => {
+            let status = status.with_context(|| format!("waiting for {what}"))?;
+            anyhow::ensure!(status.success(), "{what} failed ({status}): {}", tail());
+            Ok(())
+        }
+        Err(_) => {
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                // SAFETY: a signal to the process group made for our own
+                // child above, which is not reaped yet.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            }
+            let _ = child.wait().await;
+            bail!(
+                "{what} did not finish within {} s (killed): {}",
+                bound.as_secs(),
+                tail()
+            )
+        }
+    }
+}
+
+/// syncfs(2) of the filesystem holding `path`.
+pub fn syncfs(path: &Path) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    // SAFETY: a valid open descriptor.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("syncfs of {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Drops the kernel's page cache, dentries and inodes (`echo 3 >
+/// /proc/sys/vm/drop_caches`), so that reads reach the storage systems;
+/// `false` when not root (nothing dropped).
+pub fn drop_caches() -> anyhow::Result<bool> {
+    if !is_root() {
+        return Ok(false);
+    }
+    std::fs::write("/proc/sys/vm/drop_caches", "3").context("echo 3 > /proc/sys/vm/drop_caches")?;
+    Ok(true)
+}
