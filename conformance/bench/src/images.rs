@@ -70,7 +70,9 @@ impl Sizes {
         if quick {
             Sizes {
                 image: 64 << 20,
-                runtime: Duration::from_secs(3),
+                // Longer than the MDS's lease grace after a start (5 s):
+                // the first write to the image may wait that long.
+                runtime: Duration::from_secs(8),
                 tree_copies: 1,
                 limit: Duration::from_secs(120),
             }
