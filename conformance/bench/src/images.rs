@@ -70,8 +70,8 @@ impl Sizes {
         if quick {
             Sizes {
                 image: 64 << 20,
-                // Longer than the MDS's lease grace after a start (5 s):
-                // the first write to the image may wait that long.
+                // Long enough that a slow first write (the mount's
+                // first calls to a fresh cluster) leaves figures to read.
                 runtime: Duration::from_secs(8),
                 tree_copies: 1,
                 limit: Duration::from_secs(120),
