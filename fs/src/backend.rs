@@ -152,6 +152,18 @@ pub trait Backend: Send + Sync + 'static {
         written: &WrittenData,
         commit: &Commit<'_>,
     ) -> impl Future<Output = Result<Node, ClusterError>> + Send;
+    /// Bytes of file `ino` in chunks `chunk_ids` were written in place and
+    /// synced with no commit: the other mounts drop what they cache of it.
+    fn wrote_in_place(
+        &self,
+        ino: u64,
+        chunk_ids: &[u64],
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+    /// Another mount changed file `ino`: what this backend caches of its
+    /// chunks goes.
+    fn changed_elsewhere(&self, _ino: u64) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     /// Makes every metadata change answered so far durable (the mount's
     /// changes ask only for the OS; fsync asks for this).
     fn sync_metadata(&self) -> impl Future<Output = Result<(), ClusterError>> + Send;
@@ -233,7 +245,8 @@ pub trait Backend: Send + Sync + 'static {
         async { Ok(()) }
     }
     /// Hashes a file whose ETag went stale (written in place) and stores
-    /// the ETag, unless it changed meanwhile.
+    /// the ETag; `PreconditionFailed` when the MDS kept none (the file
+    /// changed meanwhile, or may still be written: try later).
     fn fill_etag(&self, _ino: u64) -> impl Future<Output = Result<(), ClusterError>> + Send {
         async { Ok(()) }
     }
@@ -412,6 +425,10 @@ impl Backend for Client {
         Client::commit_write(self, ino, written, commit).await
     }
 
+    async fn wrote_in_place(&self, ino: u64, chunk_ids: &[u64]) -> Result<(), ClusterError> {
+        Client::wrote_in_place(self, ino, chunk_ids).await
+    }
+
     async fn sync_metadata(&self) -> Result<(), ClusterError> {
         Client::sync_metadata(self).await
     }
@@ -481,7 +498,16 @@ impl Backend for Client {
 
     async fn fill_etag(&self, ino: u64) -> Result<(), ClusterError> {
         let node = Client::getattr(self, ino).await?;
-        Client::with_etag(self, node, true).await.map(|_| ())
+        if !cairn_client::needs_etag(&node) {
+            return Ok(());
+        }
+        Client::with_etag(self, node, true).await?;
+        if cairn_client::needs_etag(&Client::getattr(self, ino).await?) {
+            return Err(ClusterError::PreconditionFailed(format!(
+                "the MDS kept no ETag for inode {ino} yet"
+            )));
+        }
+        Ok(())
     }
 
     async fn write_lease(&self, ino: u64) -> Result<bool, ClusterError> {

@@ -10,7 +10,8 @@ use std::{collections::HashMap, sync::Arc};
 
 use bytes::Bytes;
 use cairn_client::{
-    ChunkLocation, Commit, Extent, NamedInode, Node, NodeKind, ObjectVersion, SetAttr, WrittenData,
+    ByteLock, ChunkLocation, Commit, Extent, FileEvent, LockRange, NamedInode, Node, NodeKind,
+    ObjectVersion, SetAttr, WrittenData,
 };
 use cairn_common::ClusterError;
 use futures::future::try_join_all;
@@ -213,8 +214,107 @@ impl<B: Backend> Backend for Cached<B> {
         node
     }
 
+    async fn wrote_in_place(&self, ino: u64, chunk_ids: &[u64]) -> Result<(), ClusterError> {
+        for chunk_id in chunk_ids {
+            self.cache.invalidate_chunk(*chunk_id).await;
+        }
+        self.inner.wrote_in_place(ino, chunk_ids).await
+    }
+
+    async fn changed_elsewhere(&self, ino: u64) {
+        // Bytes written in place with no commit keep the file's ctime,
+        // which the blocks are keyed by.
+        match self.inner.getattr(ino).await {
+            Ok(node) => {
+                for extent in &node.extents {
+                    self.cache.invalidate_chunk(extent.chunk_id).await;
+                }
+            }
+            // Gone, or the cluster out of reach: its next read asks again.
+            Err(e) => {
+                tracing::debug!(ino, error = %e, "a file changed elsewhere was not read again")
+            }
+        }
+        self.inner.changed_elsewhere(ino).await;
+    }
+
     async fn sync_metadata(&self) -> Result<(), ClusterError> {
         self.inner.sync_metadata().await
+    }
+
+    // What the read cache has no part in goes to the cluster as it is: the
+    // trait's defaults are for backends that no other mount shares.
+
+    async fn clone_range(
+        &self,
+        src: u64,
+        src_offset: u64,
+        dst: u64,
+        dst_offset: u64,
+        length: u64,
+    ) -> Result<Node, ClusterError> {
+        let node = self
+            .inner
+            .clone_range(src, src_offset, dst, dst_offset, length)
+            .await;
+        if let Ok(node) = &node {
+            for extent in &node.extents {
+                self.cache.invalidate_chunk(extent.chunk_id).await;
+            }
+        }
+        node
+    }
+
+    async fn test_lock(
+        &self,
+        ino: u64,
+        owner: u64,
+        range: LockRange,
+    ) -> Result<Option<ByteLock>, ClusterError> {
+        self.inner.test_lock(ino, owner, range).await
+    }
+
+    async fn set_lock(
+        &self,
+        ino: u64,
+        owner: u64,
+        range: LockRange,
+        wait: bool,
+        gave_up: Box<dyn Fn() -> bool + Send + Sync>,
+    ) -> Result<(), ClusterError> {
+        self.inner.set_lock(ino, owner, range, wait, gave_up).await
+    }
+
+    async fn drop_locks(&self, ino: u64, owner: u64) -> Result<(), ClusterError> {
+        self.inner.drop_locks(ino, owner).await
+    }
+
+    async fn fill_etag(&self, ino: u64) -> Result<(), ClusterError> {
+        self.inner.fill_etag(ino).await
+    }
+
+    async fn end_lock_session(&self) -> Result<(), ClusterError> {
+        self.inner.end_lock_session().await
+    }
+
+    async fn write_lease(&self, ino: u64) -> Result<bool, ClusterError> {
+        self.inner.write_lease(ino).await
+    }
+
+    fn holds_write_lease(&self, ino: u64) -> bool {
+        self.inner.holds_write_lease(ino)
+    }
+
+    fn drop_write_lease(&self, ino: u64) {
+        self.inner.drop_write_lease(ino);
+    }
+
+    async fn send_released(&self) {
+        self.inner.send_released().await;
+    }
+
+    fn watch_files(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<FileEvent>> {
+        self.inner.watch_files()
     }
 
     async fn list_versions(

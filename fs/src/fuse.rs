@@ -541,12 +541,18 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         _req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
-        _datasync: bool,
+        datasync: bool,
         reply: ReplyEmpty,
     ) {
         self.spawn(
             "fsync",
-            |fs| async move { fs.fsync(fh.0).await },
+            move |fs| async move {
+                if datasync {
+                    fs.fdatasync(fh.0).await
+                } else {
+                    fs.fsync(fh.0).await
+                }
+            },
             |r| empty(reply, r),
         );
     }

@@ -10,6 +10,13 @@
 //! and `fsync` run a batch in the foreground, `fsync` forcing every chunk
 //! written so far to stable storage on every replica first.
 //!
+//! `fdatasync` of bytes written in place (no new extent, the size as
+//! committed, the ETag stale already) costs one synced round to each
+//! replica and no commit: the MDS is only told, in memory, so that other
+//! mounts drop their caches (`wrote_in_place`). The mtime is then *owed*:
+//! it goes with the file's next commit (close, fsync, a full buffer, a
+//! lease given back), and this mount shows it meanwhile.
+//!
 //! Invariants:
 //! * batches of one file never overlap in time (`writer` lock), so two
 //!   writes of the same bytes reach the chunks in the order they were made;
@@ -28,7 +35,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_client::{Commit, Node, SetAttr};
+use cairn_client::{Commit, Node, SetAttr, WrittenData};
 use cairn_common::ClusterError;
 use tokio::sync::Notify;
 
@@ -101,11 +108,35 @@ struct FileState {
     /// Versioned buckets: the version this window of writes made (by the
     /// create or truncate that opened it, or its first commit), which the
     /// next commits change in place; empty: the next commit makes a new
-    /// version. A close or fsync ends the window.
+    /// version. A close or fsync ends the window once a write went into
+    /// it: a close with nothing written (a process that inherited the
+    /// descriptor across fork and exec closes it) leaves it open.
     window: String,
+    /// A commit of written bytes went into the window.
+    window_written: bool,
     /// The write lease was taken afresh: the writer forgets the chunks
     /// another mount's commits dropped before its next batch.
     relayout: bool,
+    /// Bytes were synced in place with no commit: the mtime is owed.
+    owed: bool,
+    /// Commits of this file, and how many of them a metadata barrier
+    /// (`sync_metadata`) has made durable: the first count starts at one,
+    /// for the create or open before any commit.
+    commits: u64,
+    durable_commits: u64,
+}
+
+/// How far a batch takes the bytes it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Sent and committed, not forced to stable storage (close, a full
+    /// buffer).
+    Sent,
+    /// On stable storage on every replica, committed only if the layout,
+    /// size or ETag must change (fdatasync).
+    Data,
+    /// On stable storage and committed (fsync).
+    All,
 }
 
 /// The state of one open inode.
@@ -155,7 +186,11 @@ impl<B: Backend> OpenFile<B> {
                 unlinked: None,
                 version: 0,
                 window: String::new(),
+                window_written: false,
                 relayout: false,
+                owed: false,
+                commits: 1,
+                durable_commits: 0,
             }),
             writer: tokio::sync::Mutex::new(None),
             progress: Notify::new(),
@@ -174,7 +209,7 @@ impl<B: Backend> OpenFile<B> {
     /// buffered writes, and the link the hidden name holds.
     pub fn apply(&self, node: &mut Node) {
         let st = self.lock();
-        if !st.dirty.is_empty() {
+        if !st.dirty.is_empty() || st.owed {
             node.size = st.size;
             node.mtime_ns = st.mtime_ns;
         }
@@ -305,7 +340,7 @@ impl<B: Backend> OpenFile<B> {
         tokio::spawn(async move {
             let mut writer = me.writer.lock().await;
             me.flush_scheduled.store(false, Ordering::Release);
-            if let Err(e) = me.batch(&backend, &mut writer, false).await {
+            if let Err(e) = me.batch(&backend, &mut writer, Reach::Sent).await {
                 tracing::warn!(ino = me.ino, error = %e, "background write failed; reported at the next write, flush or fsync");
                 me.lock().error = Some(e);
             }
@@ -313,13 +348,14 @@ impl<B: Backend> OpenFile<B> {
         });
     }
 
-    /// Sends everything buffered and commits it; with `sync`, every chunk
-    /// written so far is on stable storage on each replica before the
-    /// commit. The caller holds the writer lock.
-    async fn batch(&self, backend: &B, writer: &mut Option<B::Writer>, sync: bool) -> Result<()> {
+    /// Sends everything buffered and commits it (see [`Reach`]); synced,
+    /// every chunk written so far is on stable storage on each replica
+    /// before the commit. The caller holds the writer lock.
+    async fn batch(&self, backend: &B, writer: &mut Option<B::Writer>, reach: Reach) -> Result<()> {
+        let sync = reach != Reach::Sent;
         let cut = {
             let mut st = self.lock();
-            if st.dirty.is_empty() {
+            if st.dirty.is_empty() && !(st.owed && reach != Reach::Data) {
                 None
             } else {
                 st.unsent = 0;
@@ -349,15 +385,35 @@ impl<B: Backend> OpenFile<B> {
             return Ok(());
         };
         let bytes: u64 = cut.segments.iter().map(|(_, d)| d.len() as u64).sum();
+        let may_skip_commit = reach == Reach::Data && bytes > 0 && commit_only_mtime(&cut);
         let result = async {
-            let written = timed(
-                self.limits.timeout,
-                "write to the chunk servers",
-                w.write(&cut.node.extents, cut.segments, sync),
-            )
-            .await?;
+            let written = if cut.segments.is_empty() {
+                WrittenData::default()
+            } else {
+                timed(
+                    self.limits.timeout,
+                    "write to the chunk servers",
+                    w.write(&cut.node.extents, cut.segments, sync),
+                )
+                .await?
+            };
             if sync {
                 timed(self.limits.timeout, "fsync", w.sync()).await?;
+            }
+            if may_skip_commit && written.extents.is_empty() {
+                let chunks: Vec<u64> = written.chunk_lengths.iter().map(|(id, _)| *id).collect();
+                let told = timed(
+                    self.limits.timeout,
+                    "tell of the write",
+                    backend.wrote_in_place(self.ino, &chunks),
+                )
+                .await;
+                match told {
+                    Ok(()) => return Ok(None),
+                    // The MDS has an ETag for the file by now: commit.
+                    Err(Error::Cluster(ClusterError::PreconditionFailed(_))) => {}
+                    Err(e) => return Err(e),
+                }
             }
             let etag = cut.etag.get().await.unwrap_or_default();
             let commit = Commit {
@@ -373,10 +429,21 @@ impl<B: Backend> OpenFile<B> {
                 backend.commit_write(self.ino, &written, &commit),
             )
             .await
+            .map(Some)
         }
         .await;
         let node = match result {
-            Ok(node) => node,
+            Ok(Some(node)) => node,
+            Ok(None) => {
+                tracing::debug!(ino = self.ino, bytes, "batch synced in place, mtime owed");
+                let mut st = self.lock();
+                st.dirty.remove_upto(cut.gen);
+                st.owed = true;
+                st.version += 1;
+                drop(st);
+                self.progress.notify_waiters();
+                return Ok(());
+            }
             Err(e) => {
                 // Keep the bytes buffered for the next batch.
                 let mut st = self.lock();
@@ -384,9 +451,11 @@ impl<B: Backend> OpenFile<B> {
                 return Err(e);
             }
         };
-        tracing::debug!(ino = self.ino, bytes, size = cut.size, "batch committed");
         let mut st = self.lock();
+        st.owed = false;
+        st.commits += 1;
         st.window.clone_from(&node.version_id);
+        st.window_written = true;
         st.dirty.remove_upto(cut.gen);
         if st.dirty.is_empty() {
             st.size = node.size;
@@ -448,7 +517,7 @@ impl<B: Backend> OpenFile<B> {
     pub async fn give_back(&self, backend: &B) {
         let mut writer = self.writer.lock().await;
         loop {
-            if let Err(e) = self.batch(backend, &mut writer, false).await {
+            if let Err(e) = self.batch(backend, &mut writer, Reach::Sent).await {
                 // The bytes stay buffered, and so does the lease: the
                 // other mount waits for the next batch or close.
                 tracing::warn!(ino = self.ino, error = %e, "buffered writes not sent; the write lease stays until they are");
@@ -456,7 +525,7 @@ impl<B: Backend> OpenFile<B> {
                 return;
             }
             let st = self.lock();
-            if st.dirty.is_empty() {
+            if st.dirty.is_empty() && !st.owed {
                 backend.drop_write_lease(self.ino);
                 break;
             }
@@ -469,25 +538,36 @@ impl<B: Backend> OpenFile<B> {
     /// to stable storage. Reports a failure of an earlier background batch
     /// only if its bytes still could not be sent.
     pub async fn flush(&self, backend: &B) -> Result<()> {
-        self.flush_inner(backend, false).await
+        self.flush_inner(backend, Reach::Sent).await
     }
 
-    /// fsync(): everything written is on stable storage on every replica
-    /// and committed when this returns Ok.
-    pub async fn fsync(&self, backend: &B) -> Result<()> {
-        self.flush_inner(backend, true).await
+    /// fsync() (`Reach::All`) or fdatasync() (`Reach::Data`): everything
+    /// written is on stable storage on every replica when this returns Ok.
+    /// Returns the count of commits to pass to [`OpenFile::made_durable`]
+    /// after a metadata barrier, None when every commit is durable already.
+    pub async fn fsync(&self, backend: &B, reach: Reach) -> Result<Option<u64>> {
+        self.flush_inner(backend, reach).await?;
+        let st = self.lock();
+        Ok((st.commits != st.durable_commits).then_some(st.commits))
     }
 
-    async fn flush_inner(&self, backend: &B, sync: bool) -> Result<()> {
+    /// A metadata barrier made the first `commits` commits durable.
+    pub fn made_durable(&self, commits: u64) {
+        let mut st = self.lock();
+        st.durable_commits = st.durable_commits.max(commits);
+    }
+
+    async fn flush_inner(&self, backend: &B, reach: Reach) -> Result<()> {
         let mut writer = self.writer.lock().await;
-        let result = self.batch(backend, &mut writer, sync).await;
+        let result = self.batch(backend, &mut writer, reach).await;
         // An earlier background failure left its bytes buffered and this
         // batch sent them again: only this batch's outcome tells.
         let mut st = self.lock();
         st.error = None;
-        if result.is_ok() {
+        if result.is_ok() && st.window_written {
             // What was written is a version now; the next write starts one.
             st.window.clear();
+            st.window_written = false;
         }
         result
     }
@@ -497,7 +577,7 @@ impl<B: Backend> OpenFile<B> {
     /// last write, a truncate) are the ones that stay.
     pub async fn setattr(&self, backend: &B, attr: SetAttr) -> Result<Node> {
         let mut writer = self.writer.lock().await;
-        self.batch(backend, &mut writer, false).await?;
+        self.batch(backend, &mut writer, Reach::Sent).await?;
         let size = attr.size;
         let node = timed(
             self.limits.timeout,
@@ -521,7 +601,9 @@ impl<B: Backend> OpenFile<B> {
         }
         st.node = Arc::new(node.clone());
         st.window.clone_from(&node.version_id);
+        st.window_written = false;
         st.version += 1;
+        st.commits += 1;
         drop(st);
         let mut out = node;
         self.apply(&mut out);
@@ -565,7 +647,7 @@ impl<B: Backend> OpenFile<B> {
         call: impl std::future::Future<Output = std::result::Result<Node, ClusterError>>,
     ) -> Result<Node> {
         let mut writer = self.writer.lock().await;
-        self.batch(backend, &mut writer, false).await?;
+        self.batch(backend, &mut writer, Reach::Sent).await?;
         let node = timed(self.limits.timeout, what, call).await?;
         if let Some(w) = writer.as_mut() {
             w.retain_chunks(&node.extents);
@@ -575,6 +657,7 @@ impl<B: Backend> OpenFile<B> {
         st.size = node.size.max(st.dirty.end());
         st.node = Arc::new(node.clone());
         st.version += 1;
+        st.commits += 1;
         Ok(node)
     }
 
@@ -582,8 +665,16 @@ impl<B: Backend> OpenFile<B> {
     /// lseek's SEEK_DATA and SEEK_HOLE read.
     pub async fn settled(&self, backend: &B) -> Result<(Arc<Node>, u64)> {
         let mut writer = self.writer.lock().await;
-        self.batch(backend, &mut writer, false).await?;
+        self.batch(backend, &mut writer, Reach::Sent).await?;
         let st = self.lock();
         Ok((st.node.clone(), st.size))
     }
+}
+
+/// Whether the commit of `cut`, if its bytes all go in place (no new
+/// extent), would carry only the mtime: the size as committed, the
+/// committed ETag stale already, no version window (a versioned bucket's
+/// writes never go in place). fdatasync need not make the mtime durable.
+fn commit_only_mtime(cut: &Cut) -> bool {
+    cut.size == cut.node.size && cut.node.etag.is_empty() && cut.window.is_empty()
 }

@@ -203,7 +203,7 @@ impl FileWriter {
             }
         }
         if per_chunk.is_empty() {
-            return Ok(empty_written());
+            return Ok(WrittenData::default());
         }
 
         let mut locations: HashMap<ChunkTarget, (ChunkLocation, bool)> = HashMap::new();
@@ -342,14 +342,5 @@ impl FileWriter {
             Some(e) => Err(e),
             None => Ok(()),
         }
-    }
-}
-
-fn empty_written() -> WrittenData {
-    WrittenData {
-        size: 0,
-        md5_hex: String::new(),
-        extents: Vec::new(),
-        chunk_lengths: Vec::new(),
     }
 }

@@ -300,6 +300,24 @@ impl Client {
             .map(|_| ())
     }
 
+    /// Says that bytes of file `ino` in `chunk_ids` were written in place
+    /// and synced with no commit (see the MDS's `WroteInPlace`).
+    pub async fn wrote_in_place(&self, ino: u64, chunk_ids: &[u64]) -> Result<(), ClusterError> {
+        let req = pb::WroteInPlaceRequest {
+            session: self.session(),
+            ino,
+            chunk_ids: chunk_ids.to_vec(),
+        };
+        // Saying it twice only wakes the other mounts twice.
+        self.inner
+            .mds
+            .metadata(Retry::Idempotent, req, |mut m, r| async move {
+                m.wrote_in_place(r).await
+            })
+            .await
+            .map(|_| ())
+    }
+
     /// Applies a write to a file's layout (the FUSE door's commit).
     pub async fn commit_write(
         &self,

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::{chain::ChunkWrite, node::ChunkLocation, node::Extent, Inner};
 
 /// What a finished stream wrote.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WrittenData {
     pub size: u64,
     /// Hex MD5 of every byte written.

@@ -33,9 +33,15 @@
 //!   is never longer than `HEADER_SIZE + length` once opened: a tail left by
 //!   a crash before the header was updated is cut off on open.
 //! * Every read verifies the CRC of every block it touches and fails rather
-//!   than return bytes that do not match. A partial-block write verifies the
-//!   old bytes of that block before it recomputes the block's CRC, so a
-//!   write never blesses corrupt data.
+//!   than return bytes that do not match. A write never blesses corrupt
+//!   data: a write inside the data patches each block's CRC with the change
+//!   of the bytes it covers (CRC32C is linear), so bytes of the block that
+//!   were already bad keep failing it, and costs a read of only the bytes
+//!   it replaces; a write that grows a partial block verifies the block's
+//!   old bytes before it computes the new CRC, as does journal replay.
+//! * Replica files are read at random (`POSIX_FADV_RANDOM`): a small read
+//!   reads the blocks it needs and no kernel read-ahead; large reads are
+//!   large requests of their own.
 //! * The file name is the authority on the version; the header repeats it.
 //!   Versions only grow: a header version lower than the name's is a
 //!   `set_version` interrupted between the rename and the header update, and
@@ -251,6 +257,7 @@ impl ReplicaFile {
             .create_new(true)
             .open(path)
             .map_err(|e| Fault::Io("create", e))?;
+        read_at_random(&file);
         let replica = ReplicaFile {
             file: Arc::new(file),
             header: Header::new(chunk_id, version),
@@ -268,6 +275,7 @@ impl ReplicaFile {
             .write(true)
             .open(path)
             .map_err(|e| Fault::Io("open", e))?;
+        read_at_random(&file);
         let mut buf = vec![0u8; HEADER_SIZE as usize];
         let n = read_full_at(&file, &mut buf, 0).map_err(|e| Fault::Io("read header of", e))?;
         buf.truncate(n);
@@ -347,8 +355,16 @@ impl ReplicaFile {
 
     /// Writes the concatenation of `pieces` at data offset `offset`,
     /// extending the replica if it ends past the current length (the gap,
-    /// if any, reads as zeros). Returns the new length.
-    pub fn write_at(&mut self, offset: u64, pieces: &[Bytes]) -> Result<u64, Fault> {
+    /// if any, reads as zeros). Returns the new length. With
+    /// `verify_blocks`, every partial block's old bytes are read and
+    /// verified whole (journal replay, where the bytes on disk may already
+    /// be the ones being written).
+    pub fn write_at(
+        &mut self,
+        offset: u64,
+        pieces: &[Bytes],
+        verify_blocks: bool,
+    ) -> Result<u64, Fault> {
         let data = Pieces { pieces };
         let total = data.len();
         let end = offset
@@ -368,8 +384,9 @@ impl ReplicaFile {
         let first_block = offset.min(old_len) / BLOCK;
         let last_block = (end - 1) / BLOCK;
 
-        // New CRCs first: partial blocks need their old bytes, read (and
-        // verified) before the data is overwritten.
+        // New CRCs first: partial blocks need their old bytes, read before
+        // the data is overwritten.
+        let in_place = end <= old_len && !verify_blocks;
         let mut new_crcs = Vec::with_capacity((last_block - first_block + 1) as usize);
         for b in first_block..=last_block {
             let bs = b * BLOCK;
@@ -380,6 +397,21 @@ impl ReplicaFile {
                     crc = crc32c::crc32c_append(crc, s)
                 });
                 crc
+            } else if in_place {
+                // The block keeps its length: only the bytes replaced are
+                // read.
+                let (cs, ce) = (offset.max(bs), end.min(be));
+                let mut old = vec![0u8; (ce - cs) as usize];
+                read_full_at(&self.file, &mut old, HEADER_SIZE + cs)
+                    .map_err(|e| Fault::Io("read", e))?;
+                let mut at = 0;
+                data.for_each(cs - offset, ce - offset, |s| {
+                    for (o, n) in old[at..at + s.len()].iter_mut().zip(s) {
+                        *o ^= n;
+                    }
+                    at += s.len();
+                });
+                patched_crc(self.header.crcs[b as usize], &old, cs - bs, be - bs)
             } else {
                 let mut buf = vec![0u8; (be - bs) as usize];
                 if bs < old_len {
@@ -465,6 +497,31 @@ impl ReplicaFile {
     }
 }
 
+/// The CRC32C of a block of `block_len` bytes whose CRC was `crc`, after
+/// the bytes at `at` changed by `change` (old XOR new). CRC32C is affine in
+/// its message: for messages of one length, crc(x ^ y) = crc(x) ^ crc(y) ^
+/// crc(zeros), so the new CRC is crc ^ crc(change, zero-padded to the
+/// block) ^ crc(zeros of the block).
+fn patched_crc(crc: u32, change: &[u8], at: u64, block_len: u64) -> u32 {
+    static ZEROS: [u8; BLOCK as usize] = [0; BLOCK as usize];
+    let (at, len) = (at as usize, block_len as usize);
+    let mut delta = crc32c::crc32c(&ZEROS[..at]);
+    delta = crc32c::crc32c_append(delta, change);
+    delta = crc32c::crc32c_append(delta, &ZEROS[at + change.len()..len]);
+    crc ^ delta ^ crc32c::crc32c(&ZEROS[..len])
+}
+
+/// Tells the kernel that `file` is read at random, so that a small read
+/// costs no read-ahead of the rest of the chunk. Only a hint.
+fn read_at_random(file: &File) {
+    // SAFETY: posix_fadvise reads no memory of ours; the descriptor is open
+    // for as long as `file` is borrowed.
+    let done = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+    if done != 0 {
+        tracing::debug!(error = %io::Error::from_raw_os_error(done), "posix_fadvise failed");
+    }
+}
+
 /// Asks the kernel to start writing `len` bytes at `offset` of `file` to
 /// the disk, without waiting for them. Only a hint: if it fails, the bytes
 /// are written at the next fsync or by the kernel's own write-back.
@@ -514,7 +571,8 @@ mod tests {
                 Bytes::copy_from_slice(&data[..cut]),
                 Bytes::copy_from_slice(&data[cut..]),
             ];
-            let new_len = r.write_at(offset, &pieces).unwrap();
+            let verify = rng.random_bool(0.3);
+            let new_len = r.write_at(offset, &pieces, verify).unwrap();
             model_write(&mut model, offset, &data);
             assert_eq!(new_len, model.len() as u64);
             let ro = rng.random_range(0..model.len() as u64 + 10);
@@ -534,8 +592,9 @@ mod tests {
     fn holes_read_as_zeros() {
         let dir = tempfile::tempdir().unwrap();
         let mut r = ReplicaFile::create(&dir.path().join("r"), 1, 1).unwrap();
-        r.write_at(10, &[Bytes::from_static(b"abc")]).unwrap();
-        r.write_at(3 * BLOCK + 5, &[Bytes::from_static(b"xyz")])
+        r.write_at(10, &[Bytes::from_static(b"abc")], false)
+            .unwrap();
+        r.write_at(3 * BLOCK + 5, &[Bytes::from_static(b"xyz")], false)
             .unwrap();
         assert_eq!(r.length(), 3 * BLOCK + 8);
         let all = r.read_at(0, u64::MAX).unwrap();
@@ -554,7 +613,7 @@ mod tests {
         let path = dir.path().join("r");
         let mut r = ReplicaFile::create(&path, 1, 1).unwrap();
         let data = vec![0x5au8; (2 * BLOCK) as usize];
-        r.write_at(0, &[Bytes::from(data)]).unwrap();
+        r.write_at(0, &[Bytes::from(data)], false).unwrap();
         // Flip one byte of block 1 behind the replica's back.
         let raw = OpenOptions::new().write(true).open(&path).unwrap();
         raw.write_all_at(&[0xa5], HEADER_SIZE + BLOCK + 100)
@@ -565,13 +624,17 @@ mod tests {
             Err(Fault::Corrupt(msg)) => assert!(msg.contains("block 1"), "{msg}"),
             other => panic!("expected corruption, got {other:?}"),
         }
-        // A partial write into the bad block refuses to bless it.
+        // A partial write into the bad block does not bless it: patched or
+        // verified whole, the block keeps failing.
+        r.write_at(BLOCK + 1, &[Bytes::from_static(b"x")], false)
+            .unwrap();
+        assert!(matches!(r.read_at(BLOCK, 1), Err(Fault::Corrupt(_))));
         assert!(matches!(
-            r.write_at(BLOCK + 1, &[Bytes::from_static(b"x")]),
+            r.write_at(BLOCK + 2, &[Bytes::from_static(b"y")], true),
             Err(Fault::Corrupt(_))
         ));
         // A write covering the whole block repairs it.
-        r.write_at(BLOCK, &[Bytes::from(vec![1u8; BLOCK as usize])])
+        r.write_at(BLOCK, &[Bytes::from(vec![1u8; BLOCK as usize])], false)
             .unwrap();
         assert_eq!(r.read_at(BLOCK, 3).unwrap().as_ref(), &[1, 1, 1]);
     }
@@ -581,7 +644,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r");
         let mut r = ReplicaFile::create(&path, 1, 1).unwrap();
-        r.write_at(0, &[Bytes::from_static(b"hello")]).unwrap();
+        r.write_at(0, &[Bytes::from_static(b"hello")], false)
+            .unwrap();
         drop(r);
         let raw = OpenOptions::new().write(true).open(&path).unwrap();
         raw.write_all_at(&[0xff], 70).unwrap(); // inside the CRC table
@@ -613,7 +677,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r");
         let mut r = ReplicaFile::create(&path, 1, 1).unwrap();
-        r.write_at(0, &[Bytes::from_static(b"data")]).unwrap();
+        r.write_at(0, &[Bytes::from_static(b"data")], false)
+            .unwrap();
         r.set_version(2).unwrap();
         drop(r);
         let r = ReplicaFile::open(&path, 1, 2).unwrap();
@@ -636,13 +701,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r");
         let mut r = ReplicaFile::create(&path, 1, 1).unwrap();
-        r.write_at(0, &[Bytes::from_static(b"abc")]).unwrap();
+        r.write_at(0, &[Bytes::from_static(b"abc")], false).unwrap();
         drop(r);
         // Bytes past the length, as a crash before the header update leaves.
         let raw = OpenOptions::new().write(true).open(&path).unwrap();
         raw.write_all_at(b"garbage", HEADER_SIZE + 3).unwrap();
         let mut r = ReplicaFile::open(&path, 1, 1).unwrap();
-        r.write_at(20, &[Bytes::from_static(b"z")]).unwrap();
+        r.write_at(20, &[Bytes::from_static(b"z")], false).unwrap();
         let all = r.read_at(0, 100).unwrap();
         assert_eq!(&all[..3], b"abc");
         assert!(all[3..20].iter().all(|&b| b == 0));

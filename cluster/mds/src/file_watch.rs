@@ -46,11 +46,7 @@ use tokio::sync::Notify;
 /// A session whose watch is silent this long loses its leases.
 pub const LEASE: Duration = Duration::from_secs(10);
 /// After a change of leader, how long only claimed leases are granted.
-/// None for now: a first write that waited out 5 s here broke the version
-/// window of a rewrite in a versioned bucket (fs_versions, not yet
-/// understood). Until then a free lease may go to another mount before its
-/// holder's next watch claims it back (then answered `taken`).
-pub const GRACE: Duration = Duration::ZERO;
+pub const GRACE: Duration = Duration::from_secs(5);
 /// The longest a watch or lease call waits before answering.
 pub const WATCH_POLL: Duration = Duration::from_secs(2);
 
@@ -74,6 +70,8 @@ pub struct FileWatch {
 struct Inner {
     epoch: u64,
     grace_until: Instant,
+    /// When this leader's term began.
+    began: Instant,
     /// Sequence number of `log[0]`.
     first_seq: u64,
     /// (inode, session that changed it), oldest first.
@@ -124,6 +122,16 @@ impl FileWatch {
         }
         drop(inner);
         self.wake.notify_waiters();
+    }
+
+    /// Whether `ino`'s bytes stay as they are, so that a hash of them may
+    /// be kept as its ETag: no session holds its write lease (a holder may
+    /// write it in place and sync with no commit, see `WroteInPlace`), and
+    /// this term is older than [`LEASE`], so every live holder has claimed
+    /// its leases back.
+    pub fn quiet(&self, ino: u64, now: Instant) -> bool {
+        let inner = self.lock();
+        now.saturating_duration_since(inner.began) >= LEASE && !inner.leases.contains_key(&ino)
     }
 
     /// Session `session` made file `ino`: it holds the file's lease at
@@ -236,6 +244,7 @@ impl Inner {
         Inner {
             epoch: rand::random::<u64>() | 1,
             grace_until: now + GRACE,
+            began: now,
             first_seq: 1,
             log: VecDeque::new(),
             leases: HashMap::new(),

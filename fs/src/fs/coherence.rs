@@ -55,13 +55,17 @@ impl<B: Backend> Fs<B> {
     fn changed_elsewhere(self: &Arc<Self>, ino: u64, invalidate: &Invalidate) {
         self.entries.forget_node(ino);
         let invalidate = invalidate.clone();
+        let fs = self.clone();
         let Some(file) = self.open_file(ino) else {
             // The kernel may still cache pages of a closed file; they go.
-            tokio::task::spawn_blocking(move || invalidate(ino));
+            tokio::spawn(async move {
+                fs.backend.changed_elsewhere(ino).await;
+                let _ = tokio::task::spawn_blocking(move || invalidate(ino)).await;
+            });
             return;
         };
-        let fs = self.clone();
         tokio::spawn(async move {
+            fs.backend.changed_elsewhere(ino).await;
             match fs.ask("getattr", fs.backend.getattr(ino)).await {
                 Ok(node) => file.moved_on(node),
                 Err(e) => {
@@ -83,6 +87,7 @@ impl<B: Backend> Fs<B> {
             return Ok(());
         }
         file.moved_on(node);
+        self.backend.changed_elsewhere(file.ino).await;
         if let Some(invalidate) = self.invalidate.get().cloned() {
             let ino = file.ino;
             let _ = tokio::task::spawn_blocking(move || invalidate(ino)).await;

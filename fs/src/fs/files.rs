@@ -6,6 +6,9 @@ use super::*;
 /// How long a file written in place stays closed before the mount hashes
 /// it for its ETag.
 const ETAG_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+/// How many times the ETag is tried: long enough to outlast a new
+/// leader's first lease (10 s), when the MDS keeps no hash.
+const ETAG_TRIES: u32 = 8;
 
 impl<B: Backend> Fs<B> {
     // --------------------------------------------------------------- files
@@ -176,12 +179,30 @@ impl<B: Backend> Fs<B> {
     /// fsync: on stable storage on every replica, and committed durably
     /// (with every namespace change this mount was answered before it).
     pub async fn fsync(&self, fh: u64) -> Result<()> {
+        self.fsync_to(fh, Reach::All).await
+    }
+
+    /// fdatasync: the bytes on stable storage on every replica, with what
+    /// reading them needs (the file's layout and size) durable; bytes
+    /// written in place cost no commit (see `open_file`).
+    pub async fn fdatasync(&self, fh: u64) -> Result<()> {
+        self.fsync_to(fh, Reach::Data).await
+    }
+
+    async fn fsync_to(&self, fh: u64, reach: Reach) -> Result<()> {
         let h = self.handle(fh)?;
         let started = Instant::now();
-        let synced = match h.file.fsync(&self.backend).await {
-            Ok(()) => self.sync_metadata().await,
-            Err(e) => Err(e),
-        };
+        let synced = async {
+            let pending = h.file.fsync(&self.backend, reach).await?;
+            if reach == Reach::All || pending.is_some() {
+                self.sync_metadata().await?;
+                if let Some(commits) = pending {
+                    h.file.made_durable(commits);
+                }
+            }
+            Ok(())
+        }
+        .await;
         self.opts
             .door
             .record(DoorOp::Fsync, 0, started.elapsed(), synced.is_ok());
@@ -222,9 +243,20 @@ impl<B: Backend> Fs<B> {
         }
         let backend = self.backend.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(ETAG_AFTER).await;
-            if let Err(e) = backend.fill_etag(node.ino).await {
-                tracing::debug!(ino = node.ino, error = %e, "ETag not computed after the writes in place; S3 computes it when asked");
+            for _ in 0..ETAG_TRIES {
+                tokio::time::sleep(ETAG_AFTER).await;
+                // The MDS keeps a hash only of a file no mount holds the
+                // lease of: the closed file's lease goes back first.
+                backend.send_released().await;
+                match backend.fill_etag(node.ino).await {
+                    Ok(()) => return,
+                    // Not kept (a lease held, a new leader): later.
+                    Err(ClusterError::PreconditionFailed(_)) => {}
+                    Err(e) => {
+                        tracing::debug!(ino = node.ino, error = %e, "ETag not computed after the writes in place; S3 computes it when asked");
+                        return;
+                    }
+                }
             }
         });
     }

@@ -50,7 +50,7 @@ use crate::{
     entry_cache::{just_before, EntryCache, Hit, PREFETCH},
     error::{Error, Result},
     names::{bucket_name, check_new_name, unlinked_name, NAME_MAX},
-    open_file::{Limits, OpenFile},
+    open_file::{Limits, OpenFile, Reach},
     prefetch::Prefetcher,
     timed::timed,
     unlinks::{Pushed, UnlinkQueue},

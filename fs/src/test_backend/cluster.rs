@@ -648,6 +648,11 @@ impl Backend for MemCluster {
         self.commit_now(ino, written, commit)
     }
 
+    /// No other mount shares it.
+    async fn wrote_in_place(&self, _ino: u64, _chunk_ids: &[u64]) -> Result<(), ClusterError> {
+        Ok(())
+    }
+
     /// Every change is applied before its call returns.
     async fn sync_metadata(&self) -> Result<(), ClusterError> {
         Ok(())

@@ -43,6 +43,8 @@ pub struct Faults {
     /// Commits of written data, and metadata barriers (fsync) asked for.
     pub commits: AtomicU64,
     pub metadata_syncs: AtomicU64,
+    /// Bytes synced in place the MDS was told of, with no commit.
+    pub in_place_notes: AtomicU64,
 }
 
 fn count(counter: &AtomicU64) {
@@ -265,6 +267,12 @@ impl<B: Backend> Backend for Faulty<B> {
         self.faults.gate().await?;
         count(&self.faults.commits);
         self.inner.commit_write(ino, written, commit).await
+    }
+
+    async fn wrote_in_place(&self, ino: u64, chunk_ids: &[u64]) -> Result<(), ClusterError> {
+        self.faults.gate().await?;
+        count(&self.faults.in_place_notes);
+        self.inner.wrote_in_place(ino, chunk_ids).await
     }
 
     async fn sync_metadata(&self) -> Result<(), ClusterError> {

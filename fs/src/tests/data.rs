@@ -251,6 +251,62 @@ async fn fsync_forces_every_chunk_to_stable_storage() {
 }
 
 #[tokio::test]
+async fn fdatasync_of_bytes_in_place_costs_no_commit() {
+    let (fs, cluster) = small_fs();
+    let b = bucket(&fs, "datasync").await;
+    let (f, h) = fs.create(b.ino, b"img", 0o644, 0, 0, 0).await.unwrap();
+    // Writes below the batch size, so that fdatasync sends them.
+    let mut model = pattern(3000, 3);
+    fs.write(h, 0, Bytes::from(model.clone())).await.unwrap();
+    // New extents: committed, and made durable.
+    fs.fdatasync(h).await.unwrap();
+    // A write in place makes the committed ETag stale: one commit more.
+    let block = pattern(100, 9);
+    fs.write(h, 1000, Bytes::from(block.clone())).await.unwrap();
+    model[1000..1100].copy_from_slice(&block);
+    fs.fdatasync(h).await.unwrap();
+    assert_eq!(cluster.node(f.ino).unwrap().etag, "");
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::SeqCst);
+    let (commits, barriers) = (count(&cluster.faults.commits), cluster.metadata_syncs());
+    let (synced, notes) = (
+        count(&cluster.faults.sync_writes),
+        count(&cluster.faults.in_place_notes),
+    );
+    let committed_mtime = cluster.node(f.ino).unwrap().mtime_ns;
+    // From then on, each fdatasync of bytes in place: one synced round to
+    // the replicas, the MDS told, no commit and no barrier.
+    for i in 1..4u8 {
+        let at = 700 * usize::from(i) + 7;
+        let block = pattern(100, i);
+        fs.write(h, at as u64, Bytes::from(block.clone()))
+            .await
+            .unwrap();
+        model[at..at + 100].copy_from_slice(&block);
+        fs.fdatasync(h).await.unwrap();
+        assert_eq!(cluster.content(f.ino), model, "after fdatasync {i}");
+    }
+    assert_eq!(count(&cluster.faults.commits), commits);
+    assert_eq!(cluster.metadata_syncs(), barriers);
+    assert_eq!(count(&cluster.faults.in_place_notes), notes + 3);
+    assert_eq!(count(&cluster.faults.sync_writes), synced + 3);
+    // The mount shows the mtime of its last write; the close commits it.
+    let seen = fs.getattr(f.ino).await.unwrap();
+    assert!(seen.mtime_ns > committed_mtime);
+    assert_eq!(cluster.node(f.ino).unwrap().mtime_ns, committed_mtime);
+    fs.flush(h).await.unwrap();
+    assert_eq!(count(&cluster.faults.commits), commits + 1);
+    let committed = cluster.node(f.ino).unwrap();
+    assert_eq!(committed.mtime_ns, seen.mtime_ns);
+    assert_eq!((committed.size, committed.etag.as_str()), (3000, ""));
+    // A full fsync always commits what is owed and makes it durable.
+    fs.write(h, 5, Bytes::from_static(b"xyz")).await.unwrap();
+    fs.fsync(h).await.unwrap();
+    assert_eq!(count(&cluster.faults.commits), commits + 2);
+    assert_eq!(cluster.metadata_syncs(), barriers + 1);
+    fs.release(h).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_dead_mds_gives_eio() {
     let (fs, cluster) = small_fs();
     let b = bucket(&fs, "dead").await;

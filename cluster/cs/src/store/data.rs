@@ -165,7 +165,9 @@ impl Store {
             let growth = if total == 0 { 0 } else { growth };
             self.reserve(growth)?;
             let file = self.open_file(&mut state, chunk_id)?;
-            let new_len = match file.write_at(offset, pieces) {
+            // Replay (no journaling) may find the bytes on disk already:
+            // it verifies whole blocks rather than patch their CRCs.
+            let new_len = match file.write_at(offset, pieces, !journal) {
                 Ok(l) => l,
                 Err(f) => {
                     self.release(growth);

@@ -618,6 +618,15 @@ impl Metadata for MdsService {
 
     async fn set_etag(&self, request: Request<pb::SetEtagRequest>) -> Reply<pb::Node> {
         let r = request.into_inner();
+        // Only the leader knows the leases.
+        self.state.members.check_leader()?;
+        if !self.state.file_watch.quiet(r.ino, Instant::now()) {
+            return Err(ClusterError::PreconditionFailed(format!(
+                "inode {} may be written in place by a mount holding its write lease",
+                r.ino
+            ))
+            .into());
+        }
         self.node(Command::SetEtag {
             ino: r.ino,
             etag: r.etag,
@@ -625,6 +634,27 @@ impl Metadata for MdsService {
             mtime_ns: r.mtime_ns,
         })
         .await
+    }
+
+    async fn wrote_in_place(&self, request: Request<pb::WroteInPlaceRequest>) -> Reply<pb::Empty> {
+        let r = request.into_inner();
+        self.state.members.check_leader()?;
+        // A hash kept meanwhile would no longer be the file's: the writer
+        // commits instead, which makes the ETag stale.
+        let node = self.state.read().await?.inode(r.ino)?;
+        if !node.etag.is_empty() {
+            return Err(ClusterError::PreconditionFailed(format!(
+                "inode {} has an ETag: commit the write",
+                r.ino
+            ))
+            .into());
+        }
+        // Copies of these chunks wait, as after a commit.
+        self.state
+            .heal
+            .touch(r.chunk_ids.iter().copied(), Instant::now());
+        self.state.file_watch.changed(r.ino, &r.session);
+        Ok(Response::new(pb::Empty {}))
     }
 
     async fn punch_hole(&self, request: Request<pb::PunchHoleRequest>) -> Reply<pb::Node> {
