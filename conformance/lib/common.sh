@@ -322,6 +322,24 @@ force_path_style = true
 EOC
 }
 
+# unmount_cairn: SIGTERM to the `cairn mount` process $MOUNT_PID (it
+# unmounts after sending what is buffered), which must end it cleanly
+# (exit 0, $MNT no longer mounted) within 30 s; its log is
+# $SCENARIO_TMP/mount.log.
+unmount_cairn() {
+    kill -TERM "$MOUNT_PID"
+    local deadline=$((SECONDS + 30)) rc
+    while kill -0 "$MOUNT_PID" 2>/dev/null; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "cairn mount did not stop within 30 s of SIGTERM"
+        sleep 0.1
+    done
+    wait "$MOUNT_PID"
+    rc=$?
+    MOUNT_PID=""
+    [ "$rc" -eq 0 ] || fail "cairn mount exited with $rc on SIGTERM: $(tail -n 3 "$SCENARIO_TMP/mount.log" | tr '\n' ' ')"
+    ! mountpoint -q "$MNT" || fail "$MNT is still mounted after cairn mount stopped"
+}
+
 # Stops the `cairn mount` process $MOUNT_PID (TERM, then KILL after 15 s)
 # and detaches $MNT if it is still mounted; for the EXIT trap of a
 # scenario that mounts.

@@ -83,15 +83,5 @@ capture "rclone lsf (after rm through the mount)" "${RC[@]}" lsf --files-only "c
 assert_eq "$OUT" "" "a file removed through the mount is gone over S3"
 
 step "unmount"
-kill -TERM "$MOUNT_PID"
-deadline=$((SECONDS + 30))
-while kill -0 "$MOUNT_PID" 2>/dev/null; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "cairn mount did not stop within 30 s of SIGTERM"
-    sleep 0.1
-done
-wait "$MOUNT_PID"
-rc=$?
-MOUNT_PID=""
-[ "$rc" -eq 0 ] || fail "cairn mount exited with $rc on SIGTERM: $(tail -n 3 "$SCENARIO_TMP/mount.log" | tr '\n' ' ')"
-mountpoint -q "$MNT" && fail "$MNT is still mounted after cairn mount stopped"
+unmount_cairn
 finish "all FUSE door checks passed"

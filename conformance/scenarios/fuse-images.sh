@@ -67,22 +67,6 @@ mount_cairn() {
     grep " $MNT " /proc/mounts
 }
 
-# unmount_cairn: SIGTERM to the mount (it unmounts after sending what is
-# buffered), which must end it cleanly within 30 s.
-unmount_cairn() {
-    kill -TERM "$MOUNT_PID"
-    local deadline=$((SECONDS + 30)) rc
-    while kill -0 "$MOUNT_PID" 2>/dev/null; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "cairn mount did not stop within 30 s of SIGTERM"
-        sleep 0.1
-    done
-    wait "$MOUNT_PID"
-    rc=$?
-    MOUNT_PID=""
-    [ "$rc" -eq 0 ] || fail "cairn mount exited with $rc on SIGTERM: $(tail -n 3 "$SCENARIO_TMP/mount.log" | tr '\n' ' ')"
-    ! mountpoint -q "$MNT" || fail "$MNT is still mounted after cairn mount stopped"
-}
-
 # Every exit path: the chroot's processes, the mount (lazily if busy).
 cleanup() {
     local pid
