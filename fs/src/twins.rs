@@ -26,13 +26,16 @@ pub const PAGE: u64 = 4096;
 /// per 4096 WAL frames).
 pub const MAX_PAGES: u64 = 2048;
 
+/// A file's twins by page number.
+type Pages = HashMap<u64, Box<[u8]>>;
+
 #[derive(Debug, Default)]
 pub struct Twins {
-    files: Mutex<HashMap<u64, HashMap<u64, Box<[u8]>>>>,
+    files: Mutex<HashMap<u64, Pages>>,
 }
 
 impl Twins {
-    fn files(&self) -> MutexGuard<'_, HashMap<u64, HashMap<u64, Box<[u8]>>>> {
+    fn files(&self) -> MutexGuard<'_, HashMap<u64, Pages>> {
         self.files.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -156,10 +159,9 @@ mod tests {
         );
         // A write through the cache moves the twin on.
         t.written(1, 10, &[1, 2]);
-        assert_eq!(
-            t.changed(1, 0, &back),
-            Some(vec![PAGE as usize + 5..PAGE as usize + 6])
-        );
+        let runs = t.changed(1, 0, &back).unwrap_or_default();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0], PAGE as usize + 5..PAGE as usize + 6);
         // A page with no twin: all of it.
         assert_eq!(t.changed(1, 2 * PAGE, &page), None);
         t.truncated(1, PAGE);
