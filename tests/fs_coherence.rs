@@ -156,3 +156,196 @@ fn two_mounts_writing_the_same_blocks_never_tear_one() {
         );
     }
 }
+
+/// The writer of `sqlite_wal_one_writer_one_reader`: `N` transactions of
+/// `K` rows each, row `id` holding `v = id`, checkpointing often; then it
+/// keeps its connection (and its mapping of the `-shm`) until told to go.
+const WAL_WRITER: &str = r#"
+import sqlite3, sys
+path, n, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+db = sqlite3.connect(path, timeout=30, isolation_level=None)
+assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+db.execute("PRAGMA wal_autocheckpoint=40")
+for i in range(n):
+    db.execute("BEGIN IMMEDIATE")
+    for j in range(k):
+        row = i * k + j + 1
+        db.execute("INSERT INTO t(id, v) VALUES (?, ?)", (row, row))
+    db.execute("COMMIT")
+print("committed", n, flush=True)
+sys.stdin.readline()
+db.close()
+"#;
+
+/// The reader: one connection reading (count, sum) until it sees `total`
+/// rows or `secs` pass; prints each new count, then the integrity check.
+const WAL_READER: &str = r#"
+import sqlite3, sys, time
+path, total, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+db = sqlite3.connect(path, timeout=30, isolation_level=None)
+deadline = time.monotonic() + secs
+last, reads = None, 0
+while True:
+    count, total_v = db.execute("SELECT count(*), coalesce(sum(v), 0) FROM t").fetchone()
+    reads += 1
+    if count != last:
+        print("seen", count, total_v, flush=True)
+        last = count
+    if count >= total or time.monotonic() > deadline:
+        break
+print("reads", reads, flush=True)
+print("integrity", db.execute("PRAGMA integrity_check").fetchone()[0], flush=True)
+"#;
+
+/// A python3 process running `script`, its output gathered line by line.
+struct Python {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reading: std::thread::JoinHandle<()>,
+}
+
+impl Python {
+    fn start(script: &str, args: &[String]) -> Python {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 (with its sqlite3 module) runs");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("stdout");
+        let sink = lines.clone();
+        let reading = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        Python {
+            child,
+            lines,
+            reading,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().expect("lines").join("\n")
+    }
+
+    fn printed(&self, line: &str) -> bool {
+        self.lines.lock().expect("lines").iter().any(|l| l == line)
+    }
+
+    /// Waits for the end (killed at `deadline`); its output.
+    fn finish(mut self, what: &str, deadline: std::time::Instant) -> String {
+        drop(self.child.stdin.take());
+        while self.child.try_wait().expect("wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = self.child.wait().expect("wait");
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+        }
+        // The reading thread ends with the process's stdout.
+        self.reading.join().expect("the output");
+        let printed = self.lines.lock().expect("lines").join("\n");
+        assert!(
+            status.success(),
+            "{what} failed ({status}):\n{printed}\n{stderr}"
+        );
+        printed
+    }
+}
+
+// Now and then the reader still fails with SQLITE_IOERR_SHORT_READ: a
+// WAL frame read past the size its kernel holds for the `-wal` (about one
+// run in four; see SEMANTICS.md, "Between mounts"). Run it with
+// `--ignored` until that is found.
+#[test]
+#[ignore = "the reader on b fails with SQLITE_IOERR_SHORT_READ about one run in four"]
+fn sqlite_wal_one_writer_one_reader() {
+    const N: u64 = 150;
+    const K: u64 = 5;
+    let m = two_mounts("sqlite");
+    let on_a = m.a.join(&m.bucket).join("app.db");
+    let on_b = m.b.join(&m.bucket).join("app.db");
+    let path = |p: &Path| p.to_str().expect("UTF-8 path").to_owned();
+    let setup = Python::start(
+        "import sqlite3, sys\n\
+         db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+         db.execute('PRAGMA journal_mode=WAL')\n\
+         db.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)')\n",
+        &[path(&on_a)],
+    );
+    setup.finish(
+        "the setup on a",
+        std::time::Instant::now() + Duration::from_secs(30),
+    );
+    eventually(Duration::from_secs(10), "the database on b", || {
+        on_b.is_file().then_some(())
+    });
+
+    // The reader on B reads in a loop while A commits.
+    let total = N * K;
+    let mut reader = Python::start(WAL_READER, &[path(&on_b), total.to_string(), "120".into()]);
+    let mut writer = Python::start(WAL_WRITER, &[path(&on_a), N.to_string(), K.to_string()]);
+    let committed = format!("committed {N}");
+    eventually(Duration::from_secs(90), "the writer's commits", || {
+        writer.printed(&committed).then_some(())
+    });
+    // The writer keeps its connection open: the reader sees every row
+    // soon after its last commit, not only once the writer closes.
+    let all = format!("seen {total} {}", total * (total + 1) / 2);
+    if !eventually_or_not(Duration::from_secs(20), || reader.printed(&all)) {
+        let _ = (reader.child.kill(), writer.child.kill());
+        panic!(
+            "20 s after the writer's last commit the reader had not seen every row:\n{}",
+            reader.output()
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let read = reader.finish("the reader on b", deadline);
+    writer.finish("the writer on a", deadline);
+
+    // Each read saw a prefix of the commits: whole transactions, counts
+    // that only grow, and the sum of exactly those rows.
+    let mut last = 0;
+    for line in read.lines().filter(|l| l.starts_with("seen ")) {
+        let v: Vec<u64> = line[5..]
+            .split(' ')
+            .map(|x| x.parse().expect("numbers"))
+            .collect();
+        let (count, sum) = (v[0], v[1]);
+        assert!(count >= last, "the count went back from {last}: {read}");
+        assert_eq!(count % K, 0, "a read saw part of a transaction: {read}");
+        assert_eq!(
+            sum,
+            count * (count + 1) / 2,
+            "rows other than 1..={count}: {read}"
+        );
+        last = count;
+    }
+    assert!(read.contains("integrity ok"), "integrity check: {read}");
+}
+
+/// Polls `done` until it holds or `limit` passes.
+fn eventually_or_not(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -277,6 +277,12 @@ pub trait Backend: Send + Sync + 'static {
     fn watch_files(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<FileEvent>> {
         None
     }
+    /// Catches up with what other mounts changed, now: the events go to
+    /// `watch_files`' receiver. How many events were sent so far, this
+    /// call's among them; None for a backend without a watch.
+    fn catch_up_files(&self) -> impl Future<Output = Result<Option<u64>, ClusterError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 fn no_locks() -> ClusterError {
@@ -528,5 +534,9 @@ impl Backend for Client {
 
     fn watch_files(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<FileEvent>> {
         Some(Client::watch_files(self))
+    }
+
+    async fn catch_up_files(&self) -> Result<Option<u64>, ClusterError> {
+        Client::catch_up_files(self).await
     }
 }

@@ -370,13 +370,14 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         fh: FileHandle,
         offset: u64,
         size: u32,
-        _flags: OpenFlags,
+        flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let page_cache = flags.0 & libc::O_DIRECT == 0;
         self.spawn(
             "read",
-            |fs| async move { fs.read(fh.0, offset, size).await },
+            |fs| async move { fs.read_cached(fh.0, offset, size, page_cache).await },
             |r| match r {
                 Ok(data) => reply.data(&data),
                 Err(e) => reply.error(errno(&e)),
@@ -391,15 +392,22 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
         let data = Bytes::copy_from_slice(data);
+        // From the page cache: a mapping's stores written back.
+        let back = write_flags.contains(WriteFlags::FUSE_WRITE_CACHE);
         self.spawn(
             "write",
-            |fs| async move { fs.write(fh.0, offset, data).await },
+            |fs| async move {
+                match back {
+                    true => fs.write_back(fh.0, offset, data).await,
+                    false => fs.write(fh.0, offset, data).await,
+                }
+            },
             |r| match r {
                 Ok(n) => reply.written(n),
                 Err(e) => reply.error(errno(&e)),
@@ -546,13 +554,7 @@ impl<B: Backend> Filesystem for FuseAdapter<B> {
     ) {
         self.spawn(
             "fsync",
-            move |fs| async move {
-                if datasync {
-                    fs.fdatasync(fh.0).await
-                } else {
-                    fs.fsync(fh.0).await
-                }
-            },
+            move |fs| async move { fs.fsync_or_fdatasync(fh.0, datasync).await },
             |r| empty(reply, r),
         );
     }

@@ -28,6 +28,7 @@ pub mod readcache;
 #[cfg(feature = "test-backend")]
 pub mod test_backend;
 pub mod timed;
+pub mod twins;
 pub mod unlinks;
 pub mod version_tree;
 

@@ -7,6 +7,8 @@
 //! lost: a new leader, or a mount too far behind), or a lease another mount
 //! waits for. The same call renews the session's leases, gives back the
 //! ones of closed files, and claims the held ones back from a new leader.
+//! [`Client::catch_up_files`] asks the same feed from the same cursor
+//! without waiting (a lock just taken) and sends its events the same way.
 //!
 //! Leases are cached: [`Client::write_lease`] costs a call only when this
 //! client does not hold the file's lease (and none for a file it created:
@@ -56,9 +58,61 @@ pub(crate) struct Leases {
 struct LeaseState {
     /// The epoch of the watch (0: not watching).
     epoch: u64,
+    /// The feed's cursor, shared by the watch task and the catch-ups of
+    /// [`Client::catch_up_files`]: it only grows within an epoch.
+    since: u64,
     held: HashSet<u64>,
     /// Given back, to be said with the next watch call.
     released: Vec<u64>,
+    /// Where the events go (None: not watching), and how many went.
+    events: Option<mpsc::UnboundedSender<FileEvent>>,
+    sent: u64,
+}
+
+impl LeaseState {
+    /// Takes in a watch answer to a call made from epoch `asked`: moves the
+    /// cursor (never back within an epoch) and sends the events. Sent
+    /// under the lock, so an event the cursor moved past is in the channel
+    /// before anyone reads the cursor or `sent` again. False when the
+    /// mount stopped listening.
+    fn absorb(&mut self, asked: u64, reply: &pb::WatchReply) -> bool {
+        // A first answer only places the cursor; a later lost one means
+        // changes were missed.
+        let missed = reply.lost && asked != 0;
+        if reply.epoch == self.epoch {
+            self.since = self.since.max(reply.next);
+        } else {
+            self.epoch = reply.epoch;
+            self.since = reply.next;
+        }
+        let mut events = Vec::new();
+        if missed {
+            events.push(FileEvent::AllChanged);
+        }
+        events.extend(reply.changed.iter().map(|ino| FileEvent::Changed(*ino)));
+        for ino in &reply.taken {
+            self.held.remove(ino);
+        }
+        for ino in &reply.revoke {
+            if self.held.contains(ino) {
+                events.push(FileEvent::GiveBack(*ino));
+            } else {
+                // Not ours (given back meanwhile): say so at once.
+                self.released.push(*ino);
+            }
+        }
+        let Some(tx) = &self.events else {
+            return false;
+        };
+        for event in events {
+            if tx.send(event).is_err() {
+                self.events = None;
+                return false;
+            }
+            self.sent += 1;
+        }
+        true
+    }
 }
 
 impl Leases {
@@ -77,8 +131,49 @@ impl Client {
     /// client (the mount). The events end when the client is dropped.
     pub fn watch_files(&self) -> mpsc::UnboundedReceiver<FileEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(follow(std::sync::Arc::downgrade(&self.inner), tx));
+        self.inner.leases.state().events = Some(tx);
+        tokio::spawn(follow(std::sync::Arc::downgrade(&self.inner)));
         rx
+    }
+
+    /// Catches up with the feed now, without waiting for a change (a lock
+    /// was just taken): what other mounts committed up to now goes to the
+    /// events of [`Client::watch_files`], as the watch's own answers do.
+    /// Returns how many events were sent so far, this call's among them
+    /// (None: not watching).
+    pub async fn catch_up_files(&self) -> Result<Option<u64>, ClusterError> {
+        loop {
+            let req = {
+                let st = self.inner.leases.state();
+                if st.events.is_none() {
+                    return Ok(None);
+                }
+                pb::WatchRequest {
+                    session: self.session(),
+                    epoch: st.epoch,
+                    since: st.since,
+                    held: st.held.iter().copied().collect(),
+                    released: Vec::new(),
+                    now: true,
+                }
+            };
+            let asked = req.epoch;
+            let reply = self
+                .inner
+                .mds
+                .metadata(Retry::Idempotent, req, |mut m, r| async move {
+                    m.watch(r).await
+                })
+                .await?;
+            let sent = {
+                let mut st = self.inner.leases.state();
+                st.absorb(asked, &reply);
+                st.sent
+            };
+            if !reply.more {
+                return Ok(Some(sent));
+            }
+        }
     }
 
     /// Holds `ino`'s write lease, waiting while another mount gives it
@@ -168,9 +263,7 @@ impl Client {
 }
 
 /// The watch loop: polls until the client or the mount goes.
-async fn follow(inner: Weak<Inner>, events: mpsc::UnboundedSender<FileEvent>) {
-    let mut since = 0;
-    let mut epoch = 0;
+async fn follow(inner: Weak<Inner>) {
     loop {
         let Some(inner) = inner.upgrade() else {
             return;
@@ -180,13 +273,14 @@ async fn follow(inner: Weak<Inner>, events: mpsc::UnboundedSender<FileEvent>) {
             let mut st = client.inner.leases.state();
             pb::WatchRequest {
                 session: client.session(),
-                epoch,
-                since,
+                epoch: st.epoch,
+                since: st.since,
                 held: st.held.iter().copied().collect(),
                 released: std::mem::take(&mut st.released),
+                now: false,
             }
         };
-        let released = req.released.clone();
+        let (asked, released) = (req.epoch, req.released.clone());
         let answer = client
             .inner
             .mds
@@ -204,34 +298,7 @@ async fn follow(inner: Weak<Inner>, events: mpsc::UnboundedSender<FileEvent>) {
                 continue;
             }
         };
-        // A first answer only places the cursor; a later lost one means
-        // changes were missed.
-        let missed = reply.lost && epoch != 0;
-        client.inner.leases.state().epoch = reply.epoch;
-        epoch = reply.epoch;
-        since = reply.next;
-        let mut sent = Ok(());
-        if missed {
-            sent = events.send(FileEvent::AllChanged);
-        }
-        for ino in &reply.changed {
-            sent = sent.and(events.send(FileEvent::Changed(*ino)));
-        }
-        if !reply.taken.is_empty() {
-            let mut st = client.inner.leases.state();
-            for ino in &reply.taken {
-                st.held.remove(ino);
-            }
-        }
-        for ino in &reply.revoke {
-            if client.inner.leases.state().held.contains(ino) {
-                sent = sent.and(events.send(FileEvent::GiveBack(*ino)));
-            } else {
-                // Not ours (given back meanwhile): say so at once.
-                client.inner.leases.state().released.push(*ino);
-            }
-        }
-        if sent.is_err() {
+        if !client.inner.leases.state().absorb(asked, &reply) {
             return;
         }
     }

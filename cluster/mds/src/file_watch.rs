@@ -11,7 +11,8 @@
 //! (sequence, inode, session that made it) to a bounded log. A mount
 //! follows it with `Watch`, a long poll from its cursor, and is answered the
 //! inodes other sessions changed since: at once when there are some, else
-//! after at most [`WATCH_POLL`]. A cursor of another epoch, or one the log
+//! after at most [`WATCH_POLL`]; with `now`, at once (a mount that took a
+//! lock catches up before it answers the lock). A cursor of another epoch, or one the log
 //! no longer reaches, is answered `lost`: the mount then takes every file
 //! it has open as changed.
 //!
@@ -157,6 +158,10 @@ impl FileWatch {
         check_session(&req.session)?;
         let revoke = self.lock().settle(&req, Instant::now())?;
         self.wake.notify_waiters();
+        if req.now {
+            // A barrier catching up: what the feed holds, at once.
+            return Ok(self.lock().watch_reply(&req, &revoke, Instant::now()));
+        }
         let answer = self
             .poll(|inner, now| inner.watch_step(&req, &revoke, now))
             .await?;
@@ -367,6 +372,7 @@ impl Inner {
         } else {
             self.changes_since(req.since, &req.session)
         };
+        let more = next < self.next_seq();
         pb::WatchReply {
             epoch: self.epoch,
             next,
@@ -374,6 +380,7 @@ impl Inner {
             lost,
             revoke,
             taken: lost_leases.to_vec(),
+            more,
         }
     }
 

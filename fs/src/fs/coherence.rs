@@ -9,15 +9,16 @@
 //!   read-ahead of the old content is never used again. So a reader here
 //!   sees another host's writes no later than that host's fsync or close
 //!   (plus one watch round trip).
-//! * Byte-range locks make the same promise as on NFS: taking a lock reads
-//!   the file's node again and drops the caches when another mount changed
-//!   it (so a reader under a lock never sees bytes older than the writer's
-//!   unlock), and dropping a lock first sends what was buffered.
+//! * Byte-range locks make the same promise as on NFS, for the whole mount
+//!   (`barriers`): taking a lock catches up with the feed and reads the
+//!   file's node again, and dropping a lock first sends what was buffered
+//!   for every open file (so a reader under a lock never sees bytes older
+//!   than the writer's unlock).
 //! * When another mount asks for the write lease of a file open here, what
 //!   this mount buffered for it is sent and committed, then the lease goes
 //!   back; writes after that take it again.
 
-use super::*;
+use super::{barriers::Applying, *};
 use cairn_client::FileEvent;
 
 impl<B: Backend> Fs<B> {
@@ -36,11 +37,15 @@ impl<B: Backend> Fs<B> {
                     return;
                 };
                 match event {
-                    FileEvent::Changed(ino) => fs.changed_elsewhere(ino, &invalidate),
+                    FileEvent::Changed(ino) => {
+                        let applying = fs.feed.applying().await;
+                        fs.changed_elsewhere(ino, &invalidate, applying);
+                    }
                     FileEvent::AllChanged => {
+                        let applying = fs.feed.applying().await;
                         let open: Vec<u64> = locked(&fs.open).keys().copied().collect();
                         for ino in open {
-                            fs.changed_elsewhere(ino, &invalidate);
+                            fs.changed_elsewhere(ino, &invalidate, applying.clone());
                         }
                     }
                     FileEvent::GiveBack(ino) => {
@@ -48,11 +53,14 @@ impl<B: Backend> Fs<B> {
                         tokio::spawn(async move { fs.give_back(ino).await });
                     }
                 }
+                fs.feed.took_one();
             }
         });
     }
 
-    fn changed_elsewhere(self: &Arc<Self>, ino: u64, invalidate: &Invalidate) {
+    /// `applying` is held until the kernel's cache is dropped (a lock's
+    /// barrier waits for it).
+    fn changed_elsewhere(self: &Arc<Self>, ino: u64, invalidate: &Invalidate, applying: Applying) {
         self.entries.forget_node(ino);
         let invalidate = invalidate.clone();
         let fs = self.clone();
@@ -61,6 +69,7 @@ impl<B: Backend> Fs<B> {
             tokio::spawn(async move {
                 fs.backend.changed_elsewhere(ino).await;
                 let _ = tokio::task::spawn_blocking(move || invalidate(ino)).await;
+                drop(applying);
             });
             return;
         };
@@ -75,6 +84,7 @@ impl<B: Backend> Fs<B> {
             // After the new node is in place: a read the kernel sends now
             // gets the new content.
             let _ = tokio::task::spawn_blocking(move || invalidate(ino)).await;
+            drop(applying);
         });
     }
 
@@ -96,6 +106,12 @@ impl<B: Backend> Fs<B> {
     }
 
     async fn give_back(&self, ino: u64) {
+        // What this mount wrote to other files goes first, so that a mount
+        // that sees these bytes sees those written before them (the
+        // `-wal` frames before the `-shm` header that counts them).
+        if let Err(e) = self.flush_others(ino).await {
+            tracing::warn!(ino, error = %e, "other files' writes not sent before a write lease went back");
+        }
         match self.retain_open(ino) {
             Some(file) => {
                 file.give_back(&self.backend).await;

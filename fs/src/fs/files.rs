@@ -121,6 +121,23 @@ impl<B: Backend> Fs<B> {
         read
     }
 
+    /// read from the kernel; `page_cache`: into its page cache (not
+    /// O_DIRECT), where a file locked here keeps twins (see `twins`).
+    pub async fn read_cached(
+        &self,
+        fh: u64,
+        offset: u64,
+        size: u32,
+        page_cache: bool,
+    ) -> Result<Vec<u8>> {
+        let data = self.read(fh, offset, size).await?;
+        if page_cache {
+            let ino = self.handle(fh)?.file.ino;
+            self.twins.served(ino, offset, size, &data);
+        }
+        Ok(data)
+    }
+
     pub(super) async fn read_at(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
         let h = self.handle(fh)?;
         let view = h.file.view(offset, u64::from(size));
@@ -152,9 +169,39 @@ impl<B: Backend> Fs<B> {
     /// write: buffered; returns the bytes taken.
     pub async fn write(&self, fh: u64, offset: u64, data: Bytes) -> Result<u32> {
         let h = self.handle(fh)?;
+        let at = if h.append { None } else { Some(offset) };
+        let len = self.write_at(&h, at, data.clone()).await?;
+        if at.is_some() {
+            self.twins.written(h.file.ino, offset, &data);
+        }
+        Ok(len)
+    }
+
+    /// A page the kernel writes back from its cache (a shared mapping's
+    /// stores): only the bytes that differ from the page's twin, when it
+    /// has one (see `twins`), at its offset whatever O_APPEND says.
+    pub async fn write_back(&self, fh: u64, offset: u64, data: Bytes) -> Result<u32> {
+        let h = self.handle(fh)?;
         let len = u32::try_from(data.len())
             .map_err(|_| Error::TooBig(format!("a write of {} bytes", data.len())))?;
-        let at = if h.append { None } else { Some(offset) };
+        match self.twins.changed(h.file.ino, offset, &data) {
+            None => {
+                self.write_at(&h, Some(offset), data.clone()).await?;
+            }
+            Some(runs) => {
+                for run in runs {
+                    let at = offset + run.start as u64;
+                    self.write_at(&h, Some(at), data.slice(run)).await?;
+                }
+            }
+        }
+        self.twins.written(h.file.ino, offset, &data);
+        Ok(len)
+    }
+
+    async fn write_at(&self, h: &Handle<B>, at: Option<u64>, data: Bytes) -> Result<u32> {
+        let len = u32::try_from(data.len())
+            .map_err(|_| Error::TooBig(format!("a write of {} bytes", data.len())))?;
         let started = Instant::now();
         let written = h.file.write(&self.backend, at, data).await;
         self.opts.door.record(
@@ -187,6 +234,14 @@ impl<B: Backend> Fs<B> {
     /// written in place cost no commit (see `open_file`).
     pub async fn fdatasync(&self, fh: u64) -> Result<()> {
         self.fsync_to(fh, Reach::Data).await
+    }
+
+    /// What the kernel's FUSE_FSYNC asks: fdatasync with `datasync`.
+    pub async fn fsync_or_fdatasync(&self, fh: u64, datasync: bool) -> Result<()> {
+        match datasync {
+            true => self.fdatasync(fh).await,
+            false => self.fsync(fh).await,
+        }
     }
 
     async fn fsync_to(&self, fh: u64, reach: Reach) -> Result<()> {

@@ -85,22 +85,27 @@ impl<B: Backend> Fs<B> {
     /// `F_SETLK`, or with `sleep` `F_SETLKW`: takes or drops a lock.
     pub async fn setlk(&self, lock: LockCall, sleep: bool) -> Result<()> {
         let range = range(lock.start, lock.end, lock.typ, lock.pid)?;
-        if range.kind.is_some() {
-            if let Ok(h) = self.handle(lock.fh) {
-                note_owner(&h, lock.owner);
-            }
-        }
         let handle = self.handle(lock.fh).ok();
         let taking = range.kind.is_some();
-        // Writes made under a lock are sent before it goes (as NFS does).
-        if let (false, Some(h)) = (taking, &handle) {
-            h.file.flush(&self.backend).await?;
+        if taking {
+            if let Some(h) = &handle {
+                note_owner(h, lock.owner);
+            }
+            // Shared through locks: its mapped pages merge byte by byte.
+            self.twins.track(lock.ino);
+        } else {
+            // Writes made under a lock are sent before it goes (as NFS
+            // does), those of every file (see `barriers`).
+            self.release_barrier(lock.ino).await?;
         }
         let caller = lock.caller;
         let gave_up: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || signalled(caller));
         self.backend
             .set_lock(lock.ino, lock.owner, range, sleep, gave_up)
             .await?;
+        if taking {
+            self.catch_up().await;
+        }
         if let (true, Some(h)) = (taking, &handle) {
             // The lock is held now: a failure to look is no reason to fail
             // the call (the watch still brings the change).
@@ -114,8 +119,21 @@ impl<B: Backend> Fs<B> {
     /// `flush` (every close): the closing process's POSIX locks on the
     /// file go.
     pub async fn flush_locks(&self, ino: u64, owner: u64) -> Result<()> {
+        // The release barrier only when the owner took locks here; a
+        // failed one still drops the locks (else other hosts wait on them).
+        let mut barrier = Ok(());
+        if self.took_locks(ino, owner) {
+            barrier = self.release_barrier(ino).await;
+        }
         self.backend.drop_locks(ino, owner).await?;
-        Ok(())
+        barrier
+    }
+
+    /// Whether `owner` took locks on `ino` through an open file here.
+    fn took_locks(&self, ino: u64, owner: u64) -> bool {
+        locked(&self.files)
+            .values()
+            .any(|h| h.file.ino == ino && locked(&h.lock_owners).contains(&owner))
     }
 
     /// `release` (the last close of an open file): the locks taken through
@@ -126,6 +144,12 @@ impl<B: Backend> Fs<B> {
         owners.extend(flock_owner);
         owners.sort_unstable();
         owners.dedup();
+        if owners.is_empty() {
+            return;
+        }
+        if let Err(e) = self.release_barrier(ino).await {
+            tracing::warn!(ino, error = %e, "buffered writes not sent before the locks of a closed file went");
+        }
         for owner in owners {
             if let Err(e) = self.backend.drop_locks(ino, owner).await {
                 tracing::warn!(ino, error = %e, "locks of a closed file were not dropped; the cluster drops them with this mount's session");

@@ -140,6 +140,7 @@ impl<B: Backend> Fs<B> {
             if size > crate::open_file::MAX_FILE_SIZE {
                 return Err(Error::FileTooBig(format!("size {size}")));
             }
+            self.twins.truncated(ino, size);
         }
         match self.retain_open(ino) {
             Some(file) => {

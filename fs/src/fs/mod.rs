@@ -12,6 +12,7 @@
 //! files, links or renames there); an unlinked file that is still open
 //! here lives on under a hidden name until its last close.
 
+mod barriers;
 mod coherence;
 mod fallocate;
 mod files;
@@ -53,6 +54,7 @@ use crate::{
     open_file::{Limits, OpenFile, Reach},
     prefetch::Prefetcher,
     timed::timed,
+    twins::Twins,
     unlinks::{Pushed, UnlinkQueue},
     version_tree::{is_virtual, VirtualInodes},
 };
@@ -175,6 +177,10 @@ pub struct Fs<B: Backend> {
     virtuals: Mutex<VirtualInodes>,
     /// Drops the kernel's cache of a file (see `coherence`).
     invalidate: std::sync::OnceLock<Invalidate>,
+    /// How far the changes of other mounts were applied (see `barriers`).
+    feed: barriers::Feed,
+    /// Pages as the kernel has them, for the files locked here.
+    twins: Twins,
 }
 
 /// Drops the kernel's cached pages and attributes of an inode.
@@ -282,6 +288,8 @@ impl<B: Backend> Fs<B> {
             buckets: Mutex::new(HashMap::new()),
             virtuals: Mutex::new(VirtualInodes::default()),
             invalidate: std::sync::OnceLock::new(),
+            feed: barriers::Feed::default(),
+            twins: Twins::default(),
             opts,
         }
     }
@@ -446,6 +454,7 @@ impl<B: Backend> Fs<B> {
                 .is_some_and(|e| e.refs == 0 && Arc::ptr_eq(&e.file, file))
             {
                 open.remove(&file.ino);
+                self.twins.forget(file.ino);
             }
         }
         self.released.notify_waiters();

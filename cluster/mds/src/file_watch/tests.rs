@@ -10,6 +10,7 @@ fn watch(session: &str, epoch: u64, since: u64) -> pb::WatchRequest {
         since,
         held: Vec::new(),
         released: Vec::new(),
+        now: false,
     }
 }
 
@@ -200,4 +201,33 @@ async fn bad_calls_are_refused() {
         w.write_lease(lease("a", 0)).await,
         Err(ClusterError::Invalid(_))
     ));
+}
+
+#[tokio::test]
+async fn a_watch_now_is_answered_at_once_with_or_without_changes() {
+    let w = FileWatch::new(Instant::now());
+    let (epoch, since) = cursor(&w, "a").await;
+    let now = |since| pb::WatchRequest {
+        now: true,
+        ..watch("a", epoch, since)
+    };
+    // Nothing changed: answered at once (a long poll would take 2 s).
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(WATCH_POLL / 2, w.watch(now(since)))
+        .await
+        .expect("answered before the poll's end")
+        .unwrap();
+    assert!(started.elapsed() < WATCH_POLL / 2);
+    assert!(r.changed.is_empty() && !r.lost && !r.more);
+    assert_eq!(r.next, since);
+    // More changes than one answer holds: `more`, then the rest.
+    for ino in 0..MAX_CHANGED as u64 + 3 {
+        w.changed(ino + 1, "b");
+    }
+    let first = w.watch(now(since)).await.unwrap();
+    assert_eq!(first.changed.len(), MAX_CHANGED);
+    assert!(first.more, "the answer was cut");
+    let rest = w.watch(now(first.next)).await.unwrap();
+    assert_eq!(rest.changed.len(), 3);
+    assert!(!rest.more);
 }
