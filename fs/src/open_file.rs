@@ -17,6 +17,10 @@
 //! it goes with the file's next commit (close, fsync, a full buffer, a
 //! lease given back), and this mount shows it meanwhile.
 //!
+//! A chmod, chown or utimens of a file with bytes buffered (or an mtime
+//! owed) is folded into the commit that comes anyway: `tar -x` sets all
+//! three on every file it unpacks, between its last write and its close.
+//!
 //! Invariants:
 //! * batches of one file never overlap in time (`writer` lock), so two
 //!   writes of the same bytes reach the chunks in the order they were made;
@@ -35,7 +39,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cairn_client::{Commit, Node, SetAttr, WrittenData};
+use cairn_client::{Commit, FoldedAttrs, Node, SetAttr, WrittenData};
 use cairn_common::ClusterError;
 use tokio::sync::Notify;
 
@@ -117,8 +121,12 @@ struct FileState {
     /// The write lease was taken afresh: the writer forgets the chunks
     /// another mount's commits dropped before its next batch.
     relayout: bool,
-    /// Bytes were synced in place with no commit: the mtime is owed.
+    /// Bytes were synced in place with no commit, or attributes were
+    /// folded: the mtime (and `folded`) are owed to the next commit.
     owed: bool,
+    /// Attributes set since the last commit, and when.
+    folded: FoldedAttrs,
+    folded_ns: i64,
     /// Commits of this file, and how many of them a metadata barrier
     /// (`sync_metadata`) has made durable: the first count starts at one,
     /// for the create or open before any commit.
@@ -158,6 +166,7 @@ struct Cut {
     size: u64,
     etag: Etag,
     mtime_ns: i64,
+    attrs: FoldedAttrs,
 }
 
 impl<B: Backend> OpenFile<B> {
@@ -189,6 +198,8 @@ impl<B: Backend> OpenFile<B> {
                 window_written: false,
                 relayout: false,
                 owed: false,
+                folded: FoldedAttrs::default(),
+                folded_ns: 0,
                 commits: 1,
                 durable_commits: 0,
             }),
@@ -212,6 +223,14 @@ impl<B: Backend> OpenFile<B> {
         if !st.dirty.is_empty() || st.owed {
             node.size = st.size;
             node.mtime_ns = st.mtime_ns;
+        }
+        let f = st.folded;
+        if !f.is_empty() {
+            node.mode = f.mode.map_or(node.mode, |m| m & 0o7777);
+            node.uid = f.uid.unwrap_or(node.uid);
+            node.gid = f.gid.unwrap_or(node.gid);
+            node.atime_ns = f.atime_ns.unwrap_or(node.atime_ns);
+            node.ctime_ns = node.ctime_ns.max(st.folded_ns);
         }
         if st.unlinked.is_some() {
             node.nlink = node.nlink.saturating_sub(1);
@@ -367,6 +386,7 @@ impl<B: Backend> OpenFile<B> {
                     size: st.size,
                     etag: st.md5.etag(st.size),
                     mtime_ns: st.mtime_ns,
+                    attrs: st.folded,
                 })
             }
         };
@@ -385,7 +405,8 @@ impl<B: Backend> OpenFile<B> {
             return Ok(());
         };
         let bytes: u64 = cut.segments.iter().map(|(_, d)| d.len() as u64).sum();
-        let may_skip_commit = reach == Reach::Data && bytes > 0 && commit_only_mtime(&cut);
+        let may_skip_commit =
+            reach == Reach::Data && bytes > 0 && cut.attrs.is_empty() && commit_only_mtime(&cut);
         let result = async {
             let written = if cut.segments.is_empty() {
                 WrittenData::default()
@@ -422,6 +443,7 @@ impl<B: Backend> OpenFile<B> {
                 mtime_ns: cut.mtime_ns,
                 replace_layout: false,
                 continues_version: &cut.window,
+                attrs: cut.attrs,
             };
             timed(
                 self.limits.timeout,
@@ -453,6 +475,8 @@ impl<B: Backend> OpenFile<B> {
         };
         let mut st = self.lock();
         st.owed = false;
+        // Folded only under the writer lock, which this batch holds.
+        st.folded = FoldedAttrs::default();
         st.commits += 1;
         st.window.clone_from(&node.version_id);
         st.window_written = true;
@@ -577,6 +601,9 @@ impl<B: Backend> OpenFile<B> {
     /// last write, a truncate) are the ones that stay.
     pub async fn setattr(&self, backend: &B, attr: SetAttr) -> Result<Node> {
         let mut writer = self.writer.lock().await;
+        if let Some(node) = self.fold(backend, &attr) {
+            return Ok(node);
+        }
         self.batch(backend, &mut writer, Reach::Sent).await?;
         let size = attr.size;
         let node = timed(
@@ -608,6 +635,39 @@ impl<B: Backend> OpenFile<B> {
         let mut out = node;
         self.apply(&mut out);
         Ok(out)
+    }
+
+    /// A chmod, chown or utimens while this mount writes the file (bytes
+    /// buffered or an mtime owed, so under the write lease): kept for the
+    /// commit that comes anyway. None: not that case, ask the MDS. The
+    /// caller holds the writer lock, so no batch is between its cut and
+    /// its commit.
+    fn fold(&self, backend: &B, attr: &SetAttr) -> Option<Node> {
+        let only_foldable = attr.size.is_none()
+            && attr.replicas.is_none()
+            && attr.min_replicas.is_none()
+            && attr.tier.is_none()
+            && attr.set_xattrs.is_empty()
+            && attr.remove_xattrs.is_empty();
+        if !only_foldable || !backend.holds_write_lease(self.ino) {
+            return None;
+        }
+        let mut st = self.lock();
+        if st.dirty.is_empty() && !st.owed {
+            return None;
+        }
+        let f = &mut st.folded;
+        f.mode = attr.mode.or(f.mode);
+        f.uid = attr.uid.or(f.uid);
+        f.gid = attr.gid.or(f.gid);
+        f.atime_ns = attr.atime_ns.or(f.atime_ns);
+        if let Some(mtime) = attr.mtime_ns {
+            st.mtime_ns = mtime;
+        }
+        st.owed = true;
+        st.folded_ns = cairn_common::time::now_ns();
+        drop(st);
+        Some(self.node())
     }
 
     /// Punches a hole: the hole is cut into the layout the buffered writes

@@ -58,6 +58,24 @@ pub struct Commit<'a> {
     /// none): still current, the write changes it; else a new version is
     /// made and the content before is kept.
     pub continues_version: &'a str,
+    /// Attributes set on the open file since its last commit.
+    pub attrs: FoldedAttrs,
+}
+
+/// Attributes set on an open file being written (chmod, chown, utimens),
+/// carried by its next commit instead of calls of their own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldedAttrs {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub atime_ns: Option<i64>,
+}
+
+impl FoldedAttrs {
+    pub fn is_empty(&self) -> bool {
+        *self == FoldedAttrs::default()
+    }
 }
 
 /// Writes at any offset into one file's chunks.

@@ -56,7 +56,7 @@ pub use admin::{AttrsChanged, RemoveCs};
 pub use cairn_common::ClusterError as Error;
 pub use certs::{Renewed, RevokeTarget, RevokedCert};
 pub use etag::needs_etag;
-pub use file::{Commit, FileWriter};
+pub use file::{Commit, FileWriter, FoldedAttrs};
 pub use file_watch::{FileEvent, LEASE_WAIT};
 pub use locks::{ByteLock, LockKind, LockRange, RENEW_EVERY as LOCK_RENEW_EVERY};
 pub use members::AddedMds;

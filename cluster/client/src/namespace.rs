@@ -340,6 +340,10 @@ impl Client {
             replace_layout: commit.replace_layout,
             continues_version: commit.continues_version.into(),
             session: self.session(),
+            mode: commit.attrs.mode,
+            uid: commit.attrs.uid,
+            gid: commit.attrs.gid,
+            atime_ns: commit.attrs.atime_ns,
         };
         self.inner
             .mds

@@ -515,9 +515,82 @@ pub enum Command {
         length: u64,
         now_ns: i64,
     },
+
+    /// CommitWriteIn with the attributes set on the open file since its
+    /// last commit (mode, owner, atime; never a size, replicas or xattrs):
+    /// the mount folds a chmod, chown or utimens of a file it is writing
+    /// into the commit its close makes, as `tar -x` sets them on every
+    /// file between its last write and its close. Applied after the write.
+    CommitWriteAttrs {
+        ino: u64,
+        extents: Vec<Extent>,
+        size: u64,
+        etag: String,
+        mtime_ns: i64,
+        chunk_lengths: Vec<(u64, u64)>,
+        replace_layout: bool,
+        continues: String,
+        attrs: AttrChange,
+        now_ns: i64,
+    },
+}
+
+/// What a writer's batch commits (see `Command::commit_write`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteCommit {
+    pub ino: u64,
+    pub extents: Vec<Extent>,
+    pub size: u64,
+    pub etag: String,
+    pub mtime_ns: i64,
+    pub chunk_lengths: Vec<(u64, u64)>,
+    pub replace_layout: bool,
+    /// Wire version id; empty: none.
+    pub continues: String,
 }
 
 impl Command {
+    /// The command of a writer's commit: `CommitWriteAttrs` when
+    /// attributes were folded into it, else `CommitWriteIn`.
+    pub fn commit_write(w: WriteCommit, attrs: AttrChange, now_ns: i64) -> Command {
+        let WriteCommit {
+            ino,
+            extents,
+            size,
+            etag,
+            mtime_ns,
+            chunk_lengths,
+            replace_layout,
+            continues,
+        } = w;
+        if attrs == AttrChange::default() {
+            Command::CommitWriteIn {
+                ino,
+                extents,
+                size,
+                etag,
+                mtime_ns,
+                chunk_lengths,
+                replace_layout,
+                continues,
+                now_ns,
+            }
+        } else {
+            Command::CommitWriteAttrs {
+                ino,
+                extents,
+                size,
+                etag,
+                mtime_ns,
+                chunk_lengths,
+                replace_layout,
+                continues,
+                attrs,
+                now_ns,
+            }
+        }
+    }
+
     /// Short name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
@@ -564,7 +637,7 @@ impl Command {
             Command::SetProtection { .. } => "set_protection",
             Command::CompleteUploadWith { .. } => "complete_upload",
             Command::Lifecycle { .. } => "lifecycle",
-            Command::CommitWriteIn { .. } => "commit_write",
+            Command::CommitWriteIn { .. } | Command::CommitWriteAttrs { .. } => "commit_write",
             Command::CreateSpecial { .. } => "create",
             Command::PunchHole { .. } => "punch_hole",
             Command::RevokeCert { .. } => "revoke_cert",

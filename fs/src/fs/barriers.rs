@@ -80,6 +80,7 @@ impl<B: Backend> Fs<B> {
                 return;
             }
         };
+        tracing::debug!(sent, "a lock taken catches up with the feed");
         if tokio::time::timeout(self.timeout(), self.feed.settled(sent))
             .await
             .is_err()

@@ -76,7 +76,15 @@ impl<B: Backend> Fs<B> {
         tokio::spawn(async move {
             fs.backend.changed_elsewhere(ino).await;
             match fs.ask("getattr", fs.backend.getattr(ino)).await {
-                Ok(node) => file.moved_on(node),
+                Ok(node) => {
+                    tracing::debug!(
+                        ino,
+                        size = node.size,
+                        ctime = node.ctime_ns,
+                        "changed elsewhere"
+                    );
+                    file.moved_on(node)
+                }
                 Err(e) => {
                     tracing::debug!(ino, error = %e, "a file changed elsewhere was not read again; the next open does")
                 }

@@ -141,10 +141,19 @@ impl<B: Backend> Fs<B> {
     pub(super) async fn read_at(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
         let h = self.handle(fh)?;
         let view = h.file.view(offset, u64::from(size));
+        let end = view.size.min(offset + u64::from(size));
+        if end < offset + u64::from(size) {
+            tracing::debug!(
+                ino = h.file.ino,
+                offset,
+                size,
+                local_size = view.size,
+                "read past the end"
+            );
+        }
         if offset >= view.size {
             return Ok(Vec::new());
         }
-        let end = view.size.min(offset + u64::from(size));
         let mut buf = vec![0u8; (end - offset) as usize];
         let committed_end = end.min(view.node.size);
         if offset < committed_end {

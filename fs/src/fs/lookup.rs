@@ -129,7 +129,9 @@ impl<B: Backend> Fs<B> {
         let started = tokio::time::Instant::now();
         let node = self.ask("getattr", self.backend.getattr(ino)).await?;
         self.entries.fill_node(&node, generation, started);
-        Ok((self.local(node), TTL))
+        let node = self.local(node);
+        tracing::debug!(ino, size = node.size, "getattr");
+        Ok((node, TTL))
     }
 
     /// chmod, chown, truncate, utimens. An open file commits its buffered

@@ -19,13 +19,14 @@ use std::{
 use bytes::Bytes;
 use cairn_client::{
     layout::{plan_write, ChunkTarget},
-    ChunkLocation, Commit, Extent, NamedInode, Node, NodeKind, ObjectVersion, SetAttr, WrittenData,
+    ChunkLocation, Commit, Extent, FoldedAttrs, NamedInode, Node, NodeKind, ObjectVersion, SetAttr,
+    WrittenData,
 };
 use cairn_common::ClusterError;
 use cairn_mds::convert;
 use cairn_meta::{
     apply::{apply, create_tables},
-    command::{AttrChange, Command, CommandReply, ObjectSpec},
+    command::{AttrChange, Command, CommandReply, ObjectSpec, WriteCommit},
     query::Reader,
     schema::{ClusterMeta, Inode},
 };
@@ -253,6 +254,7 @@ impl MemCluster {
                 mtime_ns: self.now(),
                 replace_layout: true,
                 continues_version: "",
+                attrs: FoldedAttrs::default(),
             },
         )
     }
@@ -297,8 +299,15 @@ impl MemCluster {
         written: &WrittenData,
         commit: &Commit<'_>,
     ) -> Result<Node, ClusterError> {
-        let now_ns = self.now();
-        self.run_node(Command::CommitWriteIn {
+        let a = commit.attrs;
+        let attrs = AttrChange {
+            mode: a.mode,
+            uid: a.uid,
+            gid: a.gid,
+            atime_ns: a.atime_ns,
+            ..AttrChange::default()
+        };
+        let w = WriteCommit {
             ino,
             extents: written.extents.clone(),
             size: commit.size,
@@ -307,8 +316,8 @@ impl MemCluster {
             chunk_lengths: written.chunk_lengths.clone(),
             replace_layout: commit.replace_layout,
             continues: commit.continues_version.to_string(),
-            now_ns,
-        })
+        };
+        self.run_node(Command::commit_write(w, attrs, self.now()))
     }
 
     fn allocate(&self, owner: u64) -> Result<u64, ClusterError> {

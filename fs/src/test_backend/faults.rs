@@ -45,6 +45,8 @@ pub struct Faults {
     pub metadata_syncs: AtomicU64,
     /// Bytes synced in place the MDS was told of, with no commit.
     pub in_place_notes: AtomicU64,
+    /// Attribute changes asked of the MDS on their own.
+    pub setattrs: AtomicU64,
 }
 
 fn count(counter: &AtomicU64) {
@@ -172,6 +174,7 @@ impl<B: Backend> Backend for Faulty<B> {
     }
 
     async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, ClusterError> {
+        count(&self.faults.setattrs);
         self.faults.through(self.inner.setattr(ino, attr)).await
     }
 

@@ -6,6 +6,8 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use super::{bucket, small_fs, truncate_to};
+use cairn_client::SetAttr;
+
 use crate::{open_file::Limits, test_backend::TestCluster, Fs, FsOptions};
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -304,6 +306,80 @@ async fn fdatasync_of_bytes_in_place_costs_no_commit() {
     assert_eq!(count(&cluster.faults.commits), commits + 2);
     assert_eq!(cluster.metadata_syncs(), barriers + 1);
     fs.release(h).await.unwrap();
+}
+
+/// tar -x: write, utimens, chown, chmod, close. The attributes ride on
+/// the close's commit: one commit, no setattr of their own; the mount
+/// shows them at once.
+#[tokio::test]
+async fn attributes_set_while_writing_ride_on_the_commit() {
+    let (fs, cluster) = small_fs();
+    let b = bucket(&fs, "untar").await;
+    let (f, h) = fs.create(b.ino, b"README", 0o600, 0, 0, 0).await.unwrap();
+    fs.write(h, 0, Bytes::from_static(b"unpacked"))
+        .await
+        .unwrap();
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::SeqCst);
+    let (commits, setattrs) = (
+        count(&cluster.faults.commits),
+        count(&cluster.faults.setattrs),
+    );
+    let mtime = 1_153_704_088_000_000_000;
+    for attr in [
+        SetAttr {
+            mtime_ns: Some(mtime),
+            ..SetAttr::default()
+        },
+        SetAttr {
+            uid: Some(1000),
+            gid: Some(100),
+            ..SetAttr::default()
+        },
+        SetAttr {
+            mode: Some(0o644),
+            ..SetAttr::default()
+        },
+    ] {
+        fs.setattr(f.ino, attr).await.unwrap();
+    }
+    let seen = fs.getattr(f.ino).await.unwrap();
+    assert_eq!((seen.mode, seen.uid, seen.gid), (0o644, 1000, 100));
+    assert_eq!((seen.mtime_ns, seen.size), (mtime, 8));
+    assert_eq!(count(&cluster.faults.commits), commits);
+    fs.flush(h).await.unwrap();
+    fs.release(h).await.unwrap();
+    assert_eq!(count(&cluster.faults.commits), commits + 1);
+    assert_eq!(count(&cluster.faults.setattrs), setattrs);
+    let committed = cluster.node(f.ino).unwrap();
+    assert_eq!(
+        (committed.mode, committed.uid, committed.gid),
+        (0o644, 1000, 100)
+    );
+    assert_eq!((committed.mtime_ns, committed.size), (mtime, 8));
+    assert_eq!(cluster.content(f.ino), b"unpacked");
+    // A write after the utimens takes the mtime again; a truncate is
+    // never folded (it goes to the MDS with what is buffered).
+    let h = fs.open(f.ino, libc::O_RDWR).await.unwrap();
+    fs.write(h, 8, Bytes::from_static(b"!")).await.unwrap();
+    fs.setattr(f.ino, truncate_to(4)).await.unwrap();
+    assert_eq!(count(&cluster.faults.setattrs), setattrs + 1);
+    fs.flush(h).await.unwrap();
+    fs.release(h).await.unwrap();
+    let committed = cluster.node(f.ino).unwrap();
+    assert!(committed.mtime_ns > mtime);
+    assert_eq!(cluster.content(f.ino), b"unpa");
+    // With nothing buffered, a chmod is a call of its own.
+    fs.setattr(
+        f.ino,
+        SetAttr {
+            mode: Some(0o600),
+            ..SetAttr::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&cluster.faults.setattrs), setattrs + 2);
+    assert_eq!(cluster.node(f.ino).unwrap().mode, 0o600);
 }
 
 #[tokio::test]

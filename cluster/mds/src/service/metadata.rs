@@ -391,31 +391,34 @@ impl Metadata for MdsService {
                 .chain(r.chunk_lengths.iter().map(|c| c.chunk_id)),
             Instant::now(),
         );
-        self.node_changing(
-            r.ino,
-            &r.session,
-            Command::CommitWriteIn {
-                ino: r.ino,
-                extents: r
-                    .extents
-                    .iter()
-                    .copied()
-                    .map(crate::schema::Extent::from)
-                    .collect(),
-                size: r.size,
-                etag: r.etag,
-                mtime_ns: r.mtime_ns,
-                chunk_lengths: r
-                    .chunk_lengths
-                    .iter()
-                    .map(|c| (c.chunk_id, c.length))
-                    .collect(),
-                replace_layout: r.replace_layout,
-                continues: r.continues_version,
-                now_ns: now_ns(),
-            },
-        )
-        .await
+        let commit = WriteCommit {
+            ino: r.ino,
+            extents: r
+                .extents
+                .iter()
+                .copied()
+                .map(crate::schema::Extent::from)
+                .collect(),
+            size: r.size,
+            etag: r.etag,
+            mtime_ns: r.mtime_ns,
+            chunk_lengths: r
+                .chunk_lengths
+                .iter()
+                .map(|c| (c.chunk_id, c.length))
+                .collect(),
+            replace_layout: r.replace_layout,
+            continues: r.continues_version,
+        };
+        let attrs = AttrChange {
+            mode: r.mode,
+            uid: r.uid,
+            gid: r.gid,
+            atime_ns: r.atime_ns,
+            ..AttrChange::default()
+        };
+        let command = Command::commit_write(commit, attrs, now_ns());
+        self.node_changing(r.ino, &r.session, command).await
     }
 
     async fn drop_replica(

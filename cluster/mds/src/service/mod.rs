@@ -13,7 +13,7 @@ use cairn_proto::{
 use tonic::{Request, Response, Status};
 
 use crate::allocations;
-use crate::command::{Command, ReplicaRef};
+use crate::command::{AttrChange, Command, ReplicaRef, WriteCommit};
 use crate::convert::{attr_change_from_pb, bucket_to_pb, node_to_pb, object_from_pb};
 use crate::heal;
 use crate::health;

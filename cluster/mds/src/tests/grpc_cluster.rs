@@ -178,11 +178,17 @@ async fn grpc_chunk_servers_placement_and_stat() {
             replace_layout: false,
             continues_version: String::new(),
             session: String::new(),
+            // A chmod folded into the commit.
+            mode: Some(0o640),
+            uid: None,
+            gid: None,
+            atime_ns: None,
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!((committed.size, committed.extents.len()), (4096, 1));
+    assert_eq!(committed.mode & 0o7777, 0o640);
     let located = md
         .locate_chunks(pb::LocateChunksRequest {
             chunk_ids: vec![loc.chunk_id],

@@ -15,6 +15,7 @@ mod certs;
 mod chunks;
 mod clone;
 mod cluster;
+mod commit;
 mod heal;
 mod holes;
 mod lifecycle;
@@ -232,53 +233,9 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandReply, 
             chain,
             count,
         } => chunks::allocate_many(&mut t, *owner, chain, *count),
-        Command::CommitWrite {
-            ino,
-            extents,
-            size,
-            etag,
-            mtime_ns,
-            chunk_lengths,
-            replace_layout,
-            now_ns,
-        } => commit_write(
-            &mut t,
-            chunks::Write {
-                ino: *ino,
-                extents,
-                size: *size,
-                etag,
-                mtime_ns: *mtime_ns,
-                chunk_lengths,
-                replace_layout: *replace_layout,
-            },
-            "",
-            *now_ns,
-        ),
-        Command::CommitWriteIn {
-            ino,
-            extents,
-            size,
-            etag,
-            mtime_ns,
-            chunk_lengths,
-            replace_layout,
-            continues,
-            now_ns,
-        } => commit_write(
-            &mut t,
-            chunks::Write {
-                ino: *ino,
-                extents,
-                size: *size,
-                etag,
-                mtime_ns: *mtime_ns,
-                chunk_lengths,
-                replace_layout: *replace_layout,
-            },
-            continues,
-            *now_ns,
-        ),
+        Command::CommitWrite { .. }
+        | Command::CommitWriteIn { .. }
+        | Command::CommitWriteAttrs { .. } => commit::apply(&mut t, command),
         Command::DropReplica {
             chunk_id,
             version,
@@ -761,16 +718,6 @@ impl<'t> Tables<'t> {
 
 /// A write commit: versions first (they read the file as it was), then
 /// the layout.
-fn commit_write(
-    t: &mut Tables,
-    write: chunks::Write,
-    continues: &str,
-    now_ns: i64,
-) -> Result<CommandReply, ClusterError> {
-    versions::before_rewrite(t, write.ino, continues, now_ns)?;
-    chunks::commit_write(t, write, now_ns)
-}
-
 /// Whether `ancestor` is `dir` or one of its ancestors.
 pub(crate) fn is_ancestor(t: &Tables, ancestor: u64, dir: u64) -> Result<bool, ClusterError> {
     let mut cur = dir;

@@ -539,15 +539,37 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -
             } else {
                 let c = chunk(f, ROOT_INO);
                 let at = rng.random_range(0..15);
-                Command::CommitWrite {
-                    ino,
-                    extents: vec![ext(at, c, 0, 5)],
-                    size: at + 5 + rng.random_range(0..5),
-                    etag: String::new(),
-                    mtime_ns: 0,
-                    chunk_lengths: vec![(c, 5)],
-                    replace_layout: rng.random_bool(0.3),
-                    now_ns,
+                let (extents, size) = (vec![ext(at, c, 0, 5)], at + 5 + rng.random_range(0..5));
+                let replace_layout = rng.random_bool(0.3);
+                if rng.random_bool(0.7) {
+                    Command::CommitWrite {
+                        ino,
+                        extents,
+                        size,
+                        etag: String::new(),
+                        mtime_ns: 0,
+                        chunk_lengths: vec![(c, 5)],
+                        replace_layout,
+                        now_ns,
+                    }
+                } else {
+                    // Sometimes with a size among the attributes: refused.
+                    Command::CommitWriteAttrs {
+                        ino,
+                        extents,
+                        size,
+                        etag: String::new(),
+                        mtime_ns: 0,
+                        chunk_lengths: vec![(c, 5)],
+                        replace_layout,
+                        continues: String::new(),
+                        attrs: AttrChange {
+                            mode: Some(rng.random_range(0..0o7777)),
+                            size: rng.random_bool(0.1).then_some(3),
+                            ..AttrChange::default()
+                        },
+                        now_ns,
+                    }
                 }
             }
         }

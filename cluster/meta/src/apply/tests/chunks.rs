@@ -181,6 +181,69 @@ fn commit_write_overlays_extents_and_tracks_lengths() {
 }
 
 #[test]
+fn a_commit_carries_the_attributes_set_since_the_last() {
+    let mut f = Fixture::new();
+    let b = f.bucket("b");
+    let cs = f.register_cs("h1");
+    let file = f.file(b, "f");
+    let c = f.allocate(file, &[cs]);
+    let commit = |f: &mut Fixture, attrs: AttrChange| {
+        let now = f.tick();
+        f.run(Command::CommitWriteAttrs {
+            ino: file,
+            extents: vec![ext(0, c, 0, 100)],
+            size: 100,
+            etag: "e".into(),
+            mtime_ns: 55,
+            chunk_lengths: vec![(c, 100)],
+            replace_layout: false,
+            continues: String::new(),
+            attrs,
+            now_ns: now,
+        })
+    };
+    let n = node(
+        commit(
+            &mut f,
+            AttrChange {
+                mode: Some(0o100640),
+                uid: Some(7),
+                gid: Some(8),
+                atime_ns: Some(33),
+                ..AttrChange::default()
+            },
+        )
+        .unwrap(),
+    );
+    assert_eq!((n.mode, n.uid, n.gid), (0o640, 7, 8));
+    assert_eq!((n.atime_ns, n.mtime_ns, n.size), (33, 55, 100));
+    assert_eq!(n.layout, vec![ext(0, c, 0, 100)]);
+    assert_eq!(f.reader().inode(file).unwrap(), n);
+    // No attributes: a plain commit.
+    let n = node(commit(&mut f, AttrChange::default()).unwrap());
+    assert_eq!((n.mode, n.uid), (0o640, 7));
+    // A size, replicas or xattrs are never folded in, and nothing of the
+    // commit stays.
+    for wrong in [
+        AttrChange {
+            size: Some(5),
+            ..AttrChange::default()
+        },
+        AttrChange {
+            replicas: Some(2),
+            ..AttrChange::default()
+        },
+        AttrChange {
+            remove_xattrs: vec!["user.x".into()],
+            ..AttrChange::default()
+        },
+    ] {
+        assert!(is_errno(&commit(&mut f, wrong), libc::EINVAL));
+    }
+    assert_eq!(f.reader().inode(file).unwrap(), n);
+}
+
+#[test]
 fn allocate_chunk_checks_owner_and_chain() {
     let mut f = Fixture::new();
     let b = f.bucket("b");
