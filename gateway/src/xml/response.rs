@@ -33,6 +33,7 @@ pub struct Owner {
 pub struct BucketEntry {
     pub name: String,
     pub creation_date: String,
+    pub bucket_region: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,6 +49,11 @@ pub struct ListAllMyBucketsResult {
     pub xmlns: (),
     pub owner: Owner,
     pub buckets: Buckets,
+    /// The token of the next page, when the answer is cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 fn ser_ns<S: serde::Serializer>(_: &(), s: S) -> Result<S::Ok, S::Error> {
@@ -236,6 +242,8 @@ pub struct CompleteMultipartUploadResult {
     pub checksum_sha1: Option<String>,
     #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
     pub checksum_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -324,18 +332,26 @@ mod tests {
                     BucketEntry {
                         name: "a".into(),
                         creation_date: "2013-05-24T00:00:00.000Z".into(),
+                        bucket_region: "us-east-1".into(),
                     },
                     BucketEntry {
                         name: "b".into(),
                         creation_date: "2013-05-24T00:00:00.000Z".into(),
+                        bucket_region: "us-east-1".into(),
                     },
                 ],
             },
+            continuation_token: Some("Yg".into()),
+            prefix: Some("".into()),
         })
         .unwrap();
+        assert!(
+            xml.contains("</Buckets><ContinuationToken>Yg</ContinuationToken><Prefix/>"),
+            "{xml}"
+        );
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"), "{xml}");
         assert!(xml.contains("<Owner><ID>AK</ID><DisplayName>me</DisplayName></Owner>"));
-        assert!(xml.contains("<Buckets><Bucket><Name>a</Name><CreationDate>2013-05-24T00:00:00.000Z</CreationDate></Bucket><Bucket><Name>b</Name>"));
+        assert!(xml.contains("<Buckets><Bucket><Name>a</Name><CreationDate>2013-05-24T00:00:00.000Z</CreationDate><BucketRegion>us-east-1</BucketRegion></Bucket><Bucket><Name>b</Name>"));
     }
 
     #[test]
