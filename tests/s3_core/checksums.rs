@@ -89,6 +89,28 @@ async fn full_object_checksums_of_multipart_uploads() {
         let (id, parts, whole) =
             upload_of(&s3, &b, &key, &algorithm, Some(ChecksumType::FullObject)).await;
         let crc = crc_of(&algorithm, &whole);
+        // ListParts names the upload's algorithm and type, and each part's
+        // checksum.
+        let listed = s3
+            .list_parts()
+            .bucket(&b)
+            .key(&key)
+            .upload_id(&id)
+            .send()
+            .await
+            .expect("list parts");
+        assert_eq!(listed.checksum_algorithm(), Some(&algorithm));
+        assert_eq!(listed.checksum_type(), Some(&ChecksumType::FullObject));
+        let tail = listed.parts().last().expect("parts");
+        let tail_crc = match algorithm {
+            ChecksumAlgorithm::Crc32 => tail.checksum_crc32(),
+            ChecksumAlgorithm::Crc32C => tail.checksum_crc32_c(),
+            _ => tail.checksum_crc64_nvme(),
+        };
+        assert_eq!(
+            tail_crc,
+            Some(crc_of(&algorithm, &whole[10 * MIB..]).as_str())
+        );
         let complete = || {
             s3.complete_multipart_upload()
                 .bucket(&b)
@@ -158,6 +180,24 @@ async fn full_object_checksums_of_multipart_uploads() {
             body_bytes(got).await == whole,
             "{algorithm:?}: the object's bytes"
         );
+        // A part is answered with its own CRC (the SDK checks the bytes).
+        let part = s3
+            .get_object()
+            .bucket(&b)
+            .key(&key)
+            .part_number(3)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("get part 3");
+        let part_crc = match algorithm {
+            ChecksumAlgorithm::Crc32 => part.checksum_crc32(),
+            ChecksumAlgorithm::Crc32C => part.checksum_crc32_c(),
+            _ => part.checksum_crc64_nvme(),
+        }
+        .map(str::to_string);
+        assert_eq!(part_crc, Some(crc_of(&algorithm, &whole[10 * MIB..])));
+        assert!(body_bytes(part).await == whole[10 * MIB..]);
 
         // GetObjectAttributes: the checksum, its type, each part's.
         let attrs = s3

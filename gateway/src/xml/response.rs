@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{DECLARATION, S3_NAMESPACE};
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 /// Serialises a response body with the XML declaration.
@@ -163,6 +164,38 @@ pub struct ListMultipartUploadsResult {
     pub common_prefixes: Vec<CommonPrefix>,
 }
 
+/// The checksum elements of an answer (`ChecksumCRC32`, ...): at most one
+/// is set, the algorithm's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChecksumElements {
+    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl ChecksumElements {
+    /// The element of `algorithm` holding `value`.
+    pub fn of(algorithm: ChecksumAlgorithm, value: String) -> ChecksumElements {
+        let mut out = ChecksumElements::default();
+        let slot = match algorithm {
+            ChecksumAlgorithm::Crc32 => &mut out.crc32,
+            ChecksumAlgorithm::Crc32c => &mut out.crc32c,
+            ChecksumAlgorithm::Crc64Nvme => &mut out.crc64nvme,
+            ChecksumAlgorithm::Sha1 => &mut out.sha1,
+            ChecksumAlgorithm::Sha256 => &mut out.sha256,
+        };
+        *slot = Some(value);
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PartEntry {
@@ -171,6 +204,8 @@ pub struct PartEntry {
     #[serde(rename = "ETag")]
     pub etag: String,
     pub size: u64,
+    #[serde(flatten)]
+    pub checksum: ChecksumElements,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -190,6 +225,10 @@ pub struct ListPartsResult {
     pub initiator: Owner,
     pub owner: Owner,
     pub storage_class: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -232,6 +271,8 @@ pub struct CompleteMultipartUploadResult {
     pub key: String,
     #[serde(rename = "ETag")]
     pub etag: String,
+    // Not a flattened `ChecksumElements`: quick-xml cannot write a
+    // flattened (map-shaped) root element.
     #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
     pub checksum_crc32: Option<String>,
     #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
@@ -320,6 +361,51 @@ mod tests {
             id: "AK".into(),
             display_name: "me".into(),
         }
+    }
+
+    #[test]
+    fn part_checksums_flatten_into_their_part() {
+        let part = |checksum| PartEntry {
+            part_number: 1,
+            last_modified: "t".into(),
+            etag: "e".into(),
+            size: 3,
+            checksum,
+        };
+        let xml = to_xml(&ListPartsResult {
+            xmlns: (),
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: "u".into(),
+            part_number_marker: 0,
+            next_part_number_marker: 2,
+            max_parts: 1000,
+            is_truncated: false,
+            parts: vec![
+                part(ChecksumElements::of(
+                    ChecksumAlgorithm::Crc64Nvme,
+                    "AAAAAAAAAAA=".into(),
+                )),
+                part(ChecksumElements::default()),
+            ],
+            initiator: owner(),
+            owner: owner(),
+            storage_class: "STANDARD",
+            checksum_algorithm: Some("CRC64NVME"),
+            checksum_type: Some("FULL_OBJECT"),
+        })
+        .unwrap();
+        assert!(
+            xml.contains(
+                "<Size>3</Size><ChecksumCRC64NVME>AAAAAAAAAAA=</ChecksumCRC64NVME></Part><Part>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("<Size>3</Size></Part><Initiator>"), "{xml}");
+        assert!(
+            xml.contains("<ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType></ListPartsResult>"),
+            "{xml}"
+        );
     }
 
     #[test]

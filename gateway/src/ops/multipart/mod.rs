@@ -52,7 +52,7 @@ use crate::signature::canonical::uri_encode;
 use crate::signature::time::format_iso8601_ns;
 use crate::xml::request::{CompleteMultipartUpload, CompletedPart};
 use crate::xml::response::{
-    to_xml, CommonPrefix, CompleteMultipartUploadResult, CopyPartResult,
+    to_xml, ChecksumElements, CommonPrefix, CompleteMultipartUploadResult, CopyPartResult,
     InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, PartEntry,
     UploadEntry,
 };
@@ -562,31 +562,23 @@ fn completion_answer(
     version_id: &str,
 ) -> S3Result<Response<Body>> {
     let host = req.header("host").unwrap_or("localhost");
-    let mut result = CompleteMultipartUploadResult {
+    let kind = checksum.map(|(_, value)| ChecksumType::of_value(value));
+    let elements = checksum
+        .map(|(a, c)| ChecksumElements::of(*a, c.clone()))
+        .unwrap_or_default();
+    let result = CompleteMultipartUploadResult {
         xmlns: (),
         location: format!("http://{host}/{}/{}", req.bucket, uri_encode(key)),
         bucket: req.bucket.clone(),
         key: key.to_string(),
         etag: quoted_etag(etag),
-        checksum_crc32: None,
-        checksum_crc32c: None,
-        checksum_crc64nvme: None,
-        checksum_sha1: None,
-        checksum_sha256: None,
-        checksum_type: None,
+        checksum_crc32: elements.crc32,
+        checksum_crc32c: elements.crc32c,
+        checksum_crc64nvme: elements.crc64nvme,
+        checksum_sha1: elements.sha1,
+        checksum_sha256: elements.sha256,
+        checksum_type: kind.map(|k| k.as_str().to_string()),
     };
-    if let Some((a, c)) = checksum {
-        let c = Some(c.clone());
-        match a {
-            ChecksumAlgorithm::Crc32 => result.checksum_crc32 = c,
-            ChecksumAlgorithm::Crc32c => result.checksum_crc32c = c,
-            ChecksumAlgorithm::Crc64Nvme => result.checksum_crc64nvme = c,
-            ChecksumAlgorithm::Sha1 => result.checksum_sha1 = c,
-            ChecksumAlgorithm::Sha256 => result.checksum_sha256 = c,
-        }
-    }
-    let kind = checksum.map(|(_, value)| ChecksumType::of_value(value));
-    result.checksum_type = kind.map(|k| k.as_str().to_string());
     let mut response = xml(to_xml(&result)?);
     if let Some(kind) = kind {
         insert_header(response.headers_mut(), "x-amz-checksum-type", kind.as_str());
