@@ -90,7 +90,7 @@ async fn full_object_checksums_of_multipart_uploads() {
             upload_of(&s3, &b, &key, &algorithm, Some(ChecksumType::FullObject)).await;
         let crc = crc_of(&algorithm, &whole);
         // ListParts names the upload's algorithm and type, and each part's
-        // checksum.
+        // checksum; ListMultipartUploads the algorithm and type.
         let listed = s3
             .list_parts()
             .bucket(&b)
@@ -101,6 +101,16 @@ async fn full_object_checksums_of_multipart_uploads() {
             .expect("list parts");
         assert_eq!(listed.checksum_algorithm(), Some(&algorithm));
         assert_eq!(listed.checksum_type(), Some(&ChecksumType::FullObject));
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket(&b)
+            .prefix(&key)
+            .send()
+            .await
+            .expect("list uploads");
+        let upload = uploads.uploads().first().expect("the upload");
+        assert_eq!(upload.checksum_algorithm(), Some(&algorithm));
+        assert_eq!(upload.checksum_type(), Some(&ChecksumType::FullObject));
         let tail = listed.parts().last().expect("parts");
         let tail_crc = match algorithm {
             ChecksumAlgorithm::Crc32 => tail.checksum_crc32(),

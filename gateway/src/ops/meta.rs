@@ -217,6 +217,9 @@ pub fn part_sizes(node: &Node) -> Option<Vec<u64>> {
 }
 
 /// The part checksums of a multipart object, when every part has one.
+/// They are of the algorithm of the object's stored checksum and stand
+/// only while it does: a change through the mount drops that checksum
+/// (cairn-meta `forget_content_checksums`), and readers look for it first.
 pub fn part_checksums(node: &Node) -> Option<Vec<&str>> {
     let text = node.headers.get(PART_CHECKSUMS_HEADER)?;
     Some(text.split(',').collect())

@@ -139,6 +139,10 @@ pub struct UploadEntry {
     pub owner: Owner,
     pub storage_class: &'static str,
     pub initiated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -183,6 +183,8 @@ pub async fn list_uploads(req: Request) -> S3Result<Response<Body>> {
             owner: owner(&who),
             storage_class: "STANDARD",
             initiated: format_iso8601_ns(u.created_ns),
+            checksum_algorithm: upload_algorithm(u).map(|(a, _)| a.as_str()),
+            checksum_type: upload_algorithm(u).map(|(_, kind)| kind.as_str()),
         })
         .collect();
     Ok(xml(to_xml(&ListMultipartUploadsResult {
