@@ -162,6 +162,22 @@ async fn list_buckets_pages_by_prefix_and_token() {
         .await
         .expect("none");
     assert!(none.buckets().is_empty());
+    let here = s3
+        .list_buckets()
+        .prefix(&prefix)
+        .bucket_region(REGION)
+        .send()
+        .await
+        .expect("this region");
+    assert_eq!(here.buckets().len(), 3);
+    let elsewhere = s3
+        .list_buckets()
+        .prefix(&prefix)
+        .bucket_region("eu-west-1")
+        .send()
+        .await
+        .expect("another region");
+    assert!(elsewhere.buckets().is_empty());
     for bad in [0, 10_001] {
         assert_code(
             &s3.list_buckets().max_buckets(bad).send().await,

@@ -1,5 +1,6 @@
 //! Bucket operations: ListBuckets (paged by `max-buckets` and
-//! `continuation-token`, filtered by `prefix`), CreateBucket, HeadBucket, DeleteBucket,
+//! `continuation-token`, filtered by `prefix` and `bucket-region`),
+//! CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation, GetBucketVersioning.
 
 use axum::body::Body;
@@ -53,7 +54,7 @@ fn max_buckets(req: &Request) -> S3Result<usize> {
 
 /// Buckets the key may reach (`crate::access::reaches`), by name, from
 /// `prefix` and after `continuation-token` (the last name of the page
-/// before, base64url), `max-buckets` of them.
+/// before, base64url), `max-buckets` of them, in `bucket-region` if given.
 pub async fn list_buckets(req: Request) -> S3Result<Response<Body>> {
     let key = req
         .access_key
@@ -73,11 +74,19 @@ pub async fn list_buckets(req: Request) -> S3Result<Response<Body>> {
         }
         None => None,
     };
-    let buckets = req
-        .client
-        .list_buckets()
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, "/"))?;
+    // Every bucket is in the gateway's region: another lists none.
+    let other_region = req
+        .query
+        .get("bucket-region")
+        .is_some_and(|r| r != req.region);
+    let buckets = if other_region {
+        Vec::new()
+    } else {
+        req.client
+            .list_buckets()
+            .await
+            .map_err(|e| to_s3(e, Missing::Bucket, "/"))?
+    };
     let mut entries: Vec<BucketEntry> = buckets
         .into_iter()
         .filter(|b| crate::access::reaches(key, &b.name, &b.owner))
