@@ -349,3 +349,66 @@ async fn checksum_types_refused_as_s3_refuses_them() {
         .await;
     assert_code(&r, "InvalidRequest");
 }
+
+#[tokio::test]
+async fn a_copied_part_has_its_checksum() {
+    let c = S3Cluster::shared();
+    let s3 = c.client();
+    let b = bucket(&s3, "cpcrc").await;
+    let source = common::pattern(120, 6 * MIB);
+    put_bytes(&s3, &b, "source", &source).await;
+    let algorithm = ChecksumAlgorithm::Crc32C;
+    let id = s3
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("k")
+        .checksum_algorithm(algorithm.clone())
+        .checksum_type(ChecksumType::FullObject)
+        .send()
+        .await
+        .expect("create")
+        .upload_id()
+        .expect("id")
+        .to_string();
+    let (from, to) = (1000, 1000 + 5 * MIB);
+    let copied = s3
+        .upload_part_copy()
+        .bucket(&b)
+        .key("k")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source(format!("{b}/source"))
+        .copy_source_range(format!("bytes={from}-{}", to - 1))
+        .send()
+        .await
+        .expect("copy part");
+    let result = copied.copy_part_result().expect("result");
+    let part_crc = crc_of(&algorithm, &source[from..to]);
+    assert_eq!(result.checksum_crc32_c(), Some(part_crc.as_str()));
+    let tail = common::pattern(121, 999);
+    let parts = vec![
+        CompletedPart::builder()
+            .part_number(1)
+            .e_tag(result.e_tag().expect("etag"))
+            .checksum_crc32_c(part_crc)
+            .build(),
+        upload_part(&s3, &b, "k", &id, 2, &tail, Some(algorithm.clone())).await,
+    ];
+    let mut whole = source[from..to].to_vec();
+    whole.extend_from_slice(&tail);
+    let done = s3
+        .complete_multipart_upload()
+        .bucket(&b)
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(parts_of(&parts))
+        .checksum_crc32_c(crc_of(&algorithm, &whole))
+        .send()
+        .await
+        .expect("complete");
+    assert_eq!(
+        done.checksum_crc32_c(),
+        Some(crc_of(&algorithm, &whole).as_str())
+    );
+    assert!(get_bytes(&s3, &b, "k").await == whole);
+}

@@ -10,7 +10,18 @@ use crate::error::{ErrorCode, S3Error, S3Result};
 
 /// Serialises a response body with the XML declaration.
 pub fn to_xml<T: Serialize>(value: &T) -> S3Result<String> {
-    let body = quick_xml::se::to_string(value).map_err(|e| {
+    with_declaration(quick_xml::se::to_string(value))
+}
+
+/// As [`to_xml`] for an answer whose root element is named here: one with
+/// a flattened field (`ChecksumElements`) is written as a map, which
+/// carries no name of its own.
+pub fn to_xml_named<T: Serialize>(root: &str, value: &T) -> S3Result<String> {
+    with_declaration(quick_xml::se::to_string_with_root(root, value))
+}
+
+fn with_declaration(body: Result<String, quick_xml::SeError>) -> S3Result<String> {
+    let body = body.map_err(|e| {
         tracing::error!(error = %e, "cannot serialise an XML answer");
         S3Error::new(ErrorCode::InternalError)
     })?;
@@ -253,6 +264,9 @@ pub struct CopyPartResult {
     pub last_modified: String,
     #[serde(rename = "ETag")]
     pub etag: String,
+    /// Flattened: written with [`to_xml_named`].
+    #[serde(flatten)]
+    pub checksum: ChecksumElements,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -275,18 +289,9 @@ pub struct CompleteMultipartUploadResult {
     pub key: String,
     #[serde(rename = "ETag")]
     pub etag: String,
-    // Not a flattened `ChecksumElements`: quick-xml cannot write a
-    // flattened (map-shaped) root element.
-    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
-    pub checksum_crc32: Option<String>,
-    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
-    pub checksum_crc32c: Option<String>,
-    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
-    pub checksum_crc64nvme: Option<String>,
-    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
-    pub checksum_sha1: Option<String>,
-    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
-    pub checksum_sha256: Option<String>,
+    /// Flattened: written with [`to_xml_named`].
+    #[serde(flatten)]
+    pub checksum: ChecksumElements,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checksum_type: Option<String>,
 }
@@ -365,6 +370,42 @@ mod tests {
             id: "AK".into(),
             display_name: "me".into(),
         }
+    }
+
+    #[test]
+    fn flattened_checksums_under_a_named_root() {
+        let xml = to_xml_named(
+            "CompleteMultipartUploadResult",
+            &CompleteMultipartUploadResult {
+                xmlns: (),
+                location: "l".into(),
+                bucket: "b".into(),
+                key: "k".into(),
+                etag: "e-2".into(),
+                checksum: ChecksumElements::of(ChecksumAlgorithm::Crc64Nvme, "AAAAAAAAAAA=".into()),
+                checksum_type: Some("FULL_OBJECT".into()),
+            },
+        )
+        .unwrap();
+        assert!(
+            xml.contains("<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>l</Location>"),
+            "{xml}"
+        );
+        assert!(
+            xml.ends_with("<ETag>e-2</ETag><ChecksumCRC64NVME>AAAAAAAAAAA=</ChecksumCRC64NVME><ChecksumType>FULL_OBJECT</ChecksumType></CompleteMultipartUploadResult>"),
+            "{xml}"
+        );
+        let xml = to_xml_named(
+            "CopyPartResult",
+            &CopyPartResult {
+                xmlns: (),
+                last_modified: "t".into(),
+                etag: "e".into(),
+                checksum: ChecksumElements::default(),
+            },
+        )
+        .unwrap();
+        assert!(xml.ends_with("<ETag>e</ETag></CopyPartResult>"), "{xml}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! Data path: a part streams into new chunks, then `put_part` records its
 //! layout (the MDS holds a reference on its chunks); a copied part names the
-//! source's chunks, at any offset, without copying a byte. Completion makes
+//! source's chunks, at any offset, without copying a byte (an upload with a
+//! checksum algorithm reads the range once, to checksum it). Completion makes
 //! the listed parts' layouts, end to end, the object's layout in one MDS
 //! transaction: no byte is copied there either.
 //!
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 use axum::body::Body;
 use cairn_client::{Completion, Node, PutConditions, Upload, WrittenData};
 use cairn_common::ClusterError;
+use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
 
@@ -45,16 +47,16 @@ mod listing;
 mod object_checksum;
 mod repeat;
 use crate::body::read_bounded;
-use crate::checksum::ChecksumAlgorithm;
+use crate::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits::{check_key, MAX_LIST_KEYS, MAX_PUT_SIZE, MAX_XML_BODY, MIN_PART_SIZE};
 use crate::signature::canonical::uri_encode;
 use crate::signature::time::format_iso8601_ns;
 use crate::xml::request::{CompleteMultipartUpload, CompletedPart};
 use crate::xml::response::{
-    to_xml, ChecksumElements, CommonPrefix, CompleteMultipartUploadResult, CopyPartResult,
-    InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, PartEntry,
-    UploadEntry,
+    to_xml, to_xml_named, ChecksumElements, CommonPrefix, CompleteMultipartUploadResult,
+    CopyPartResult, InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult,
+    PartEntry, UploadEntry,
 };
 pub use listing::{list_parts, list_uploads};
 use object_checksum::{
@@ -283,13 +285,37 @@ fn copied_part_etag(source: &Node, start: u64, end: u64) -> String {
     hex::encode(h.finalize())
 }
 
+/// The checksum of the bytes `[start, end)` of `source`, read once: a part
+/// copied into an upload with a checksum algorithm needs its checksum as
+/// much as an uploaded one (S3 computes it for copies too), and no stored
+/// value covers an arbitrary range.
+async fn copied_checksum(
+    req: &Request,
+    source: &Node,
+    start: u64,
+    end: u64,
+    algorithm: ChecksumAlgorithm,
+    resource: &str,
+) -> S3Result<Checksum> {
+    let mut checksummer = Checksummer::new().with_flexible(Some(algorithm));
+    let mut stream = std::pin::pin!(req.client.read(source, start, end - start));
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| to_s3(e, Missing::Key, resource))?;
+        checksummer.update(&piece);
+    }
+    checksummer
+        .finish()
+        .flexible
+        .ok_or_else(|| S3Error::new(ErrorCode::InternalError))
+}
+
 pub async fn upload_part_copy(
     req: Request,
     part_number: u32,
     upload_id: &str,
 ) -> S3Result<Response<Body>> {
     let resource = req.resource();
-    upload_for(&req, upload_id).await?;
+    let upload = upload_for(&req, upload_id).await?;
     let (_, _, source) = copy_source(&req).await?;
     let (start, end) = match req.header("x-amz-copy-source-range") {
         Some(range) => parse_copy_range(range, source.size)?,
@@ -298,6 +324,16 @@ pub async fn upload_part_copy(
     if end - start > MAX_PUT_SIZE {
         return Err(S3Error::new(ErrorCode::EntityTooLarge).resource(resource));
     }
+    let checksum = match upload_algorithm(&upload) {
+        Some((algorithm, _)) => {
+            Some(copied_checksum(&req, &source, start, end, algorithm, &resource).await?)
+        }
+        None => None,
+    };
+    let mut checksums = BTreeMap::new();
+    if let Some(c) = &checksum {
+        checksums.insert(c.algorithm.header_name().to_string(), c.to_base64());
+    }
     let written = WrittenData {
         size: end - start,
         md5_hex: copied_part_etag(&source, start, end),
@@ -305,7 +341,7 @@ pub async fn upload_part_copy(
         chunk_lengths: Vec::new(),
     };
     req.client
-        .put_part(upload_id, part_number, &written, BTreeMap::new())
+        .put_part(upload_id, part_number, &written, checksums)
         .await
         .map_err(|e| match e {
             // The source's chunks went away since it was looked up.
@@ -316,11 +352,17 @@ pub async fn upload_part_copy(
             .resource(resource.clone()),
             other => record_part_error(other, &resource),
         })?;
-    let mut response = xml(to_xml(&CopyPartResult {
-        xmlns: (),
-        last_modified: format_iso8601_ns(cairn_common::time::now_ns()),
-        etag: quoted_etag(&written.md5_hex),
-    })?);
+    let mut response = xml(to_xml_named(
+        "CopyPartResult",
+        &CopyPartResult {
+            xmlns: (),
+            last_modified: format_iso8601_ns(cairn_common::time::now_ns()),
+            etag: quoted_etag(&written.md5_hex),
+            checksum: checksum
+                .map(|c| ChecksumElements::of(c.algorithm, c.to_base64()))
+                .unwrap_or_default(),
+        },
+    )?);
     *response.status_mut() = StatusCode::OK;
     Ok(response)
 }
@@ -563,23 +605,18 @@ fn completion_answer(
 ) -> S3Result<Response<Body>> {
     let host = req.header("host").unwrap_or("localhost");
     let kind = checksum.map(|(_, value)| ChecksumType::of_value(value));
-    let elements = checksum
-        .map(|(a, c)| ChecksumElements::of(*a, c.clone()))
-        .unwrap_or_default();
     let result = CompleteMultipartUploadResult {
         xmlns: (),
         location: format!("http://{host}/{}/{}", req.bucket, uri_encode(key)),
         bucket: req.bucket.clone(),
         key: key.to_string(),
         etag: quoted_etag(etag),
-        checksum_crc32: elements.crc32,
-        checksum_crc32c: elements.crc32c,
-        checksum_crc64nvme: elements.crc64nvme,
-        checksum_sha1: elements.sha1,
-        checksum_sha256: elements.sha256,
+        checksum: checksum
+            .map(|(a, c)| ChecksumElements::of(*a, c.clone()))
+            .unwrap_or_default(),
         checksum_type: kind.map(|k| k.as_str().to_string()),
     };
-    let mut response = xml(to_xml(&result)?);
+    let mut response = xml(to_xml_named("CompleteMultipartUploadResult", &result)?);
     if let Some(kind) = kind {
         insert_header(response.headers_mut(), "x-amz-checksum-type", kind.as_str());
     }
