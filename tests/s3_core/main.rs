@@ -1,10 +1,11 @@
 //! The rest of S3's core through `cairn up`, with aws-sdk-s3 and, where
 //! the SDK cannot send the request, raw HTTP: multipart checksums of both
-//! types (FULL_OBJECT, COMPOSITE) and their errors, GetObjectAttributes
-//! of them, a repeated completion, conditional completions, `partNumber`
-//! reads and their errors, `max-keys=0`, ListBuckets paging, CreateBucket
-//! of an owned bucket by region, a PUT with HTTP chunked encoding, and
-//! SigV2 on bucket requests.
+//! types (FULL_OBJECT, COMPOSITE) and their errors, in ListParts,
+//! ListMultipartUploads, copied parts, part reads and GetObjectAttributes;
+//! a repeated completion, conditional completions, `partNumber` reads and
+//! their errors, `max-keys=0`, ListBuckets paging, CreateBucket of an owned
+//! bucket by region, a PUT with HTTP chunked encoding, and SigV2 on bucket
+//! requests.
 
 mod checksums;
 #[path = "../common/mod.rs"]
