@@ -23,6 +23,7 @@ pub mod access;
 pub mod auth_slowdown;
 pub mod body;
 pub mod checksum;
+pub mod checksum_type;
 pub mod conditional;
 pub mod conn_table;
 pub mod conn_timeouts;

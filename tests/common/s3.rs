@@ -32,6 +32,8 @@ pub struct S3Cluster {
     pub secret_key: String,
     /// The cluster CA's PEM when the gateway serves HTTPS (`--tls`).
     pub ca_pem: Option<Vec<u8>>,
+    /// The region signatures name (`--region`, else [`REGION`]).
+    pub region: String,
     child: Mutex<Option<Child>>,
 }
 
@@ -97,6 +99,11 @@ impl S3Cluster {
         let ca_pem = extra.contains(&"--tls").then(|| {
             std::fs::read(data.join("etc/local/ca.pem")).expect("the cluster CA of --tls")
         });
+        let region = extra
+            .windows(2)
+            .find(|w| w[0] == "--region")
+            .map_or(REGION, |w| w[1])
+            .to_string();
         let cluster = S3Cluster {
             root,
             data,
@@ -104,6 +111,7 @@ impl S3Cluster {
             access_key,
             secret_key,
             ca_pem,
+            region,
             child: Mutex::new(Some(child)),
         };
         cluster.wait_ready(Duration::from_secs(60));
@@ -191,10 +199,19 @@ impl S3Cluster {
 
     /// An SDK client with any key (see [`sdk_client`]).
     pub fn client_with(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-        match &self.ca_pem {
+        let client = match &self.ca_pem {
             Some(ca) => sdk_client_tls(&self.endpoint(), access_key, secret_key, ca),
             None => sdk_client(&self.endpoint(), access_key, secret_key),
+        };
+        if self.region == REGION {
+            return client;
         }
+        let config = client
+            .config()
+            .to_builder()
+            .region(Region::new(self.region.clone()))
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
     }
 
     /// `cairn ARGS` against this cluster.
@@ -332,6 +349,47 @@ pub fn assert_code<
     assert_eq!(error_code(result), code, "{result:?}");
 }
 
+/// PUTs `body` at `bucket/key`; the answer.
+pub async fn put_bytes(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+) -> aws_sdk_s3::operation::put_object::PutObjectOutput {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"))
+}
+
+/// The bytes of `bucket/key`.
+pub async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {bucket}/{key}: {e:?}"));
+    body_bytes(out).await
+}
+
+/// Creates a multipart upload of `bucket/key` without a checksum; its id.
+pub async fn create_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    s3.create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create upload {bucket}/{key}: {e:?}"))
+        .upload_id()
+        .expect("upload id")
+        .to_string()
+}
+
 /// Collects an object's body.
 pub async fn body_bytes(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
     out.body
@@ -394,7 +452,9 @@ pub async fn raw_request(
     let mut has_length = false;
     for (n, v) in headers {
         has_host |= n.eq_ignore_ascii_case("host");
-        has_length |= n.eq_ignore_ascii_case("content-length");
+        // A chunked body carries no Content-Length.
+        has_length |=
+            n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding");
         head.push_str(&format!("{n}: {v}\r\n"));
     }
     if !has_host {

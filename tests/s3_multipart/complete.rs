@@ -269,7 +269,7 @@ async fn completion_errors_leave_the_upload_usable() {
         .await
         .expect("create bucket");
     let key = "k";
-    let id = create(&s3, &b, key).await;
+    let id = create_upload(&s3, &b, key).await;
     let small = common::pattern(4, 1024);
     let big = common::pattern(5, 5 * MIB);
     let e_small = upload(&s3, &b, key, &id, 1, &small).await;

@@ -40,18 +40,6 @@ fn expected_etag(part_etags: &[&str]) -> String {
     format!("\"{}-{}\"", hex::encode(h.finalize()), part_etags.len())
 }
 
-async fn create(s3: &aws_sdk_s3::Client, b: &str, key: &str) -> String {
-    s3.create_multipart_upload()
-        .bucket(b)
-        .key(key)
-        .send()
-        .await
-        .expect("create upload")
-        .upload_id()
-        .expect("upload id")
-        .to_string()
-}
-
 async fn upload(
     s3: &aws_sdk_s3::Client,
     b: &str,

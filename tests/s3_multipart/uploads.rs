@@ -53,7 +53,7 @@ async fn unknown_and_aborted_uploads() {
         "NoSuchUpload",
     );
 
-    let id = create(&s3, &b, "k").await;
+    let id = create_upload(&s3, &b, "k").await;
     // An upload id names one key.
     assert_code(
         &s3.list_parts()
@@ -121,7 +121,7 @@ async fn unknown_and_aborted_uploads() {
         .send()
         .await
         .expect("put");
-    let id = create(&s3, &b, "dst").await;
+    let id = create_upload(&s3, &b, "dst").await;
     let copy = || {
         s3.upload_part_copy()
             .bucket(&b)
@@ -185,7 +185,7 @@ async fn list_uploads_with_prefix_delimiter_and_pages() {
     let keys = ["a/1", "a/2", "b/x/1", "c", "c", "d", "e/"];
     let mut all: Vec<(String, String)> = Vec::new();
     for k in keys {
-        all.push((k.to_string(), create(&s3, &b, k).await));
+        all.push((k.to_string(), create_upload(&s3, &b, k).await));
     }
     all.sort();
 

@@ -1,15 +1,17 @@
 //! GetObjectAttributes (`GET /bucket/key?attributes`): what S3 says of an
 //! object, or of the version `versionId` names, without its body. The
 //! attributes asked for in `x-amz-object-attributes` (ETag, Checksum,
-//! ObjectParts, StorageClass, ObjectSize) are answered, in S3's order;
+//! ObjectParts with each part's checksum, StorageClass, ObjectSize) are
+//! answered, in S3's order, with the checksum's type;
 //! an unknown or missing name is `InvalidArgument`; a delete marker
 //! answers as GetObject does. (S3 takes no conditional headers here.)
 
 use axum::body::Body;
 use http::{HeaderValue, Response};
 
-use super::meta::{etag_of, last_modified, part_sizes, stored_checksums};
+use super::meta::{etag_of, last_modified, part_checksums, part_sizes, stored_checksums};
 use super::{xml, Request};
+use crate::checksum_type::ChecksumType;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::xml::attributes::{ObjectAttributes, PartsPage};
 
@@ -85,13 +87,23 @@ pub async fn get_object_attributes(req: Request) -> S3Result<Response<Body>> {
     } else {
         Vec::new()
     };
+    let checksum_type = stored_checksums(node)
+        .first()
+        .map(|(_, v)| ChecksumType::of_value(v).as_str());
     let sizes = if asked[2] { part_sizes(node) } else { None };
+    // Each part's checksum, of the object's algorithm, when every part has one.
+    let part_values =
+        part_checksums(node).filter(|v| Some(v.len()) == sizes.as_ref().map(Vec::len));
+    let part_checksum_name = stored_checksums(node)
+        .first()
+        .map(|(a, _)| format!("Checksum{}", a.as_str()));
     let out = ObjectAttributes {
         etag: asked[0].then_some(etag.as_str()),
         checksums: &checksums,
-        checksum_type: node.headers.get("x-amz-checksum-type").map(String::as_str),
+        checksum_type,
         parts: sizes.as_deref().map(|sizes| PartsPage {
             sizes,
+            checksums: part_checksum_name.as_deref().zip(part_values.as_deref()),
             marker,
             max_parts,
         }),

@@ -1,7 +1,11 @@
-//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+//! Bucket operations: ListBuckets (paged by `max-buckets` and
+//! `continuation-token`, filtered by `prefix` and `bucket-region`),
+//! CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation, GetBucketVersioning.
 
 use axum::body::Body;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use cairn_common::ClusterError;
 use http::{HeaderValue, Response, StatusCode};
 
@@ -16,6 +20,9 @@ use crate::xml::response::{
     to_xml, BucketEntry, Buckets, ListAllMyBucketsResult, LocationConstraint, Owner,
 };
 
+/// The region whose quirks S3 keeps for compatibility.
+const US_EAST_1: &str = "us-east-1";
+
 /// The owner element for a key.
 pub fn owner(id: &str) -> Owner {
     Owner {
@@ -24,30 +31,86 @@ pub fn owner(id: &str) -> Owner {
     }
 }
 
-/// Buckets the key may reach (`crate::access::reaches`), by name.
+/// Most buckets one ListBuckets answer holds (`max-buckets` is 1..=10,000).
+const MAX_BUCKETS: usize = 10_000;
+
+/// `max-buckets`: 1..=10,000, or every bucket when absent.
+fn max_buckets(req: &Request) -> S3Result<usize> {
+    match req.query.get("max-buckets") {
+        None => Ok(MAX_BUCKETS),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_BUCKETS).contains(n))
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    "Argument max-buckets must be an integer between 1 and 10000.",
+                )
+            }),
+    }
+}
+
+/// Buckets the key may reach (`crate::access::reaches`), by name, from
+/// `prefix` and after `continuation-token` (the last name of the page
+/// before, base64url), `max-buckets` of them, in `bucket-region` if given.
 pub async fn list_buckets(req: Request) -> S3Result<Response<Body>> {
     let key = req
         .access_key
         .as_ref()
         .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
-    let buckets = req
-        .client
-        .list_buckets()
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, "/"))?;
+    let max = max_buckets(&req)?;
+    let prefix = req.query.get("prefix").map(str::to_string);
+    let after = match req.query.get("continuation-token") {
+        Some(token) => {
+            let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| {
+                S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    "The continuation token provided is incorrect",
+                )
+            })?;
+            Some(String::from_utf8_lossy(&raw).into_owned())
+        }
+        None => None,
+    };
+    // Every bucket is in the gateway's region: another lists none.
+    let other_region = req
+        .query
+        .get("bucket-region")
+        .is_some_and(|r| r != req.region);
+    let buckets = if other_region {
+        Vec::new()
+    } else {
+        req.client
+            .list_buckets()
+            .await
+            .map_err(|e| to_s3(e, Missing::Bucket, "/"))?
+    };
     let mut entries: Vec<BucketEntry> = buckets
         .into_iter()
         .filter(|b| crate::access::reaches(key, &b.name, &b.owner))
+        .filter(|b| prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
+        .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
         .map(|b| BucketEntry {
             name: b.name,
             creation_date: format_iso8601_ns(b.created_ns),
+            bucket_region: req.region.clone(),
         })
         .collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let continuation_token = if entries.len() > max {
+        entries.truncate(max);
+        entries.last().map(|e| URL_SAFE_NO_PAD.encode(&e.name))
+    } else {
+        None
+    };
     Ok(xml(to_xml(&ListAllMyBucketsResult {
         xmlns: (),
         owner: owner(&key.id),
         buckets: Buckets { buckets: entries },
+        continuation_token,
+        prefix,
     })?))
 }
 
@@ -95,10 +158,17 @@ pub async fn create_bucket(req: Request) -> S3Result<Response<Body>> {
         Err(ClusterError::Exists(_)) => {
             let existing = req.client.get_bucket(&req.bucket).await.ok();
             let code = match existing {
-                Some(b) if b.owner == key.id => ErrorCode::BucketAlreadyOwnedByYou,
-                _ => ErrorCode::BucketAlreadyExists,
+                // us-east-1 answers a repeated creation by the owner with
+                // success (S3's legacy behaviour there); other regions
+                // refuse it.
+                Some(b) if b.owner == key.id && req.region == US_EAST_1 => None,
+                Some(b) if b.owner == key.id => Some(ErrorCode::BucketAlreadyOwnedByYou),
+                _ => Some(ErrorCode::BucketAlreadyExists),
             };
-            return Err(S3Error::new(code).resource(resource));
+            if let Some(code) = code {
+                return Err(S3Error::new(code).resource(resource));
+            }
+            tracing::debug!(bucket = %req.bucket, "bucket already owned by the caller: created again");
         }
         Err(e) => return Err(to_s3(e, Missing::Bucket, &resource)),
     }
@@ -131,7 +201,7 @@ pub async fn delete_bucket(req: Request) -> S3Result<Response<Body>> {
 
 /// S3 answers an empty constraint for us-east-1.
 pub async fn get_bucket_location(req: Request) -> S3Result<Response<Body>> {
-    let region = if req.region == "us-east-1" {
+    let region = if req.region == US_EAST_1 {
         String::new()
     } else {
         req.region.clone()

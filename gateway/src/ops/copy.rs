@@ -16,7 +16,7 @@ use super::layout::shared_node;
 use super::meta::insert_version_id;
 use super::meta::{
     etag_of, last_modified, last_modified_iso, meta_of, object_meta_from_headers, stored_checksums,
-    PART_SIZES_HEADER,
+    PART_HEADERS,
 };
 use super::protection::lookup_version;
 use super::put::put_conditions;
@@ -142,9 +142,10 @@ pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
         meta.headers
             .insert(algorithm.header_name().to_string(), value.to_string());
     }
-    if let Some(sizes) = source.headers.get(PART_SIZES_HEADER) {
-        meta.headers
-            .insert(PART_SIZES_HEADER.to_string(), sizes.clone());
+    for name in PART_HEADERS {
+        if let Some(value) = source.headers.get(name) {
+            meta.headers.insert(name.to_string(), value.clone());
+        }
     }
     meta.protection = Some(copy_protection(&req, &source)?);
     let conditions = put_conditions(&req)?;

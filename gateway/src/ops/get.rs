@@ -8,7 +8,10 @@ use futures::TryStreamExt;
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::cluster_error::{to_s3, Missing};
-use super::meta::{apply_response_overrides, etag_of, last_modified, object_headers, part_sizes};
+use super::meta::{
+    apply_response_overrides, etag_of, last_modified, object_headers, part_checksums, part_sizes,
+    stored_checksums,
+};
 use super::Request;
 use crate::conditional::{ConditionSource, Conditions};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -20,6 +23,15 @@ pub async fn head_node(req: &Request, bucket: &str, key: &str) -> S3Result<Node>
         .head_object(bucket, key.as_bytes())
         .await
         .map_err(|e| to_s3(e, Missing::Key, &format!("/{bucket}/{key}")))
+}
+
+/// The checksum of part `part` (1-based) of a multipart object: the
+/// header that carries it, and its value.
+fn part_checksum(node: &Node, part: u32) -> Option<(&'static str, &str)> {
+    let (algorithm, _) = stored_checksums(node).into_iter().next()?;
+    let values = part_checksums(node)?;
+    let value = *values.get(usize::try_from(part).ok()?.checked_sub(1)?)?;
+    Some((algorithm.header_name(), value))
 }
 
 /// Bytes of part `part` (1-based) of an object.
@@ -79,11 +91,19 @@ pub async fn get_object(req: Request, part_number: Option<u32>) -> S3Result<Resp
         },
         (None, None) => None,
     };
-    let checksums = req
+    let checksum_mode = req
         .header("x-amz-checksum-mode")
-        .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
-        && range.is_none();
-    let mut headers = object_headers(&node, checksums);
+        .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
+    let mut headers = object_headers(&node, checksum_mode && range.is_none());
+    // A part of a multipart object is answered with that part's checksum,
+    // which covers exactly the bytes sent.
+    if let (true, Some(part)) = (checksum_mode, part_number) {
+        if let Some((name, value)) = part_checksum(&node, part) {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.insert(name, v);
+            }
+        }
+    }
     if req.method == Method::GET {
         apply_response_overrides(&mut headers, &req.query);
     }

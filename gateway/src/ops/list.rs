@@ -70,6 +70,11 @@ where
     Fut: Future<Output = S3Result<KeyPage>>,
 {
     let mut out = ListOutcome::default();
+    if params.max_keys == 0 {
+        // S3 answers max-keys=0 with nothing and IsTruncated false, however
+        // many keys there are.
+        return Ok(out);
+    }
     let mut cursor = params.after.clone();
     let mut count = 0usize;
     let mut skip: Option<String> = None;

@@ -8,6 +8,7 @@ use cairn_client::{Node, ObjectMeta};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
+use crate::checksum_type::ChecksumType;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits;
 use crate::signature::time::format_iso8601_ns;
@@ -26,6 +27,18 @@ pub const STORED_HEADERS: &[&str] = &[
 /// Stored header (in `Node::headers`) holding the sizes of a multipart
 /// object's parts, comma-separated, for `partNumber` reads.
 pub const PART_SIZES_HEADER: &str = "x-cairn-part-sizes";
+
+/// Stored header holding a multipart object's part checksums (base64,
+/// comma-separated in part order), for GetObjectAttributes.
+pub const PART_CHECKSUMS_HEADER: &str = "x-cairn-part-checksums";
+
+/// Stored header naming the multipart upload an object was completed
+/// from: a completion repeated with the same parts is answered again.
+pub const COMPLETED_UPLOAD_HEADER: &str = "x-cairn-upload-id";
+
+/// Stored headers that describe the parts of the bytes: a copy of the
+/// bytes keeps them, whatever its metadata directive.
+pub const PART_HEADERS: [&str; 2] = [PART_SIZES_HEADER, PART_CHECKSUMS_HEADER];
 
 pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
@@ -179,6 +192,11 @@ pub fn object_headers(node: &Node, with_checksums: bool) -> HeaderMap {
     if with_checksums {
         for (algorithm, value) in stored_checksums(node) {
             insert(&mut headers, algorithm.header_name(), value);
+            insert(
+                &mut headers,
+                "x-amz-checksum-type",
+                ChecksumType::of_value(value).as_str(),
+            );
         }
     }
     if let Some(parts) = part_sizes(node) {
@@ -196,6 +214,15 @@ pub fn object_headers(node: &Node, with_checksums: bool) -> HeaderMap {
 pub fn part_sizes(node: &Node) -> Option<Vec<u64>> {
     let text = node.headers.get(PART_SIZES_HEADER)?;
     text.split(',').map(|s| s.parse().ok()).collect()
+}
+
+/// The part checksums of a multipart object, when every part has one.
+/// They are of the algorithm of the object's stored checksum and stand
+/// only while it does: a change through the mount drops that checksum
+/// (cairn-meta `forget_content_checksums`), and readers look for it first.
+pub fn part_checksums(node: &Node) -> Option<Vec<&str>> {
+    let text = node.headers.get(PART_CHECKSUMS_HEADER)?;
+    Some(text.split(',').collect())
 }
 
 /// `response-content-type` and friends: GET answers may override headers.
@@ -222,7 +249,9 @@ pub fn meta_of(node: &Node) -> ObjectMeta {
         headers: node
             .headers
             .iter()
-            .filter(|(k, _)| k.as_str() != PART_SIZES_HEADER)
+            .filter(|(k, _)| {
+                !PART_HEADERS.contains(&k.as_str()) && k.as_str() != COMPLETED_UPLOAD_HEADER
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<BTreeMap<_, _>>(),
         protection: None,

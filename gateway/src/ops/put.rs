@@ -87,8 +87,15 @@ pub async fn receive(
     conditions: &PutConditions,
 ) -> S3Result<Received> {
     let resource = format!("/{bucket}/{key}");
+    // HTTP's own chunked encoding (not aws-chunked) carries a body of
+    // unknown length, which streams in like any other.
+    let http_chunked = headers
+        .get(http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     if headers.get("content-length").is_none()
         && headers.get("x-amz-decoded-content-length").is_none()
+        && !http_chunked
         && !matches!(payload, PayloadCheck::Chunked { .. })
     {
         return Err(S3Error::new(ErrorCode::MissingContentLength).resource(resource));

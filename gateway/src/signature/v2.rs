@@ -112,20 +112,27 @@ fn canonical_amz_headers(parts: &SignedParts<'_>) -> String {
     out
 }
 
-/// `/bucket/key?subresources`.
-fn canonical_resource(parts: &SignedParts<'_>, context: &AuthContext) -> S3Result<String> {
+/// `/bucket/key?subresources`, in each form a client may have signed: the
+/// path as sent, and for a request to a bucket (no key) `/bucket/`, as
+/// the SigV2 reference writes it for both addressing styles (a
+/// path-style `/bucket` is signed as `/bucket/` by many clients).
+fn canonical_resources(parts: &SignedParts<'_>, context: &AuthContext) -> S3Result<Vec<String>> {
     let host = parts
         .headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or(parts.authority);
-    let (bucket, _, addressing) = bucket_and_key(parts.raw_path, host, context.domain.as_deref())?;
-    let mut resource = match (addressing, bucket) {
+    let (bucket, key, addressing) =
+        bucket_and_key(parts.raw_path, host, context.domain.as_deref())?;
+    let mut paths = vec![match (addressing, &bucket) {
         (Addressing::VirtualHost, Some(bucket)) => format!("/{bucket}{}", parts.raw_path),
         _ => parts.raw_path.to_string(),
-    };
-    if resource.is_empty() {
-        resource.push('/');
+    }];
+    if paths[0].is_empty() {
+        paths[0].push('/');
+    }
+    if bucket.is_some() && key.is_none() && !paths[0].ends_with('/') {
+        paths.insert(0, format!("{}/", paths[0]));
     }
     let mut subs: Vec<(&str, &str)> = parts
         .query
@@ -133,32 +140,69 @@ fn canonical_resource(parts: &SignedParts<'_>, context: &AuthContext) -> S3Resul
         .filter(|(name, _)| SUB_RESOURCES.contains(name))
         .collect();
     subs.sort();
-    for (i, (name, value)) in subs.iter().enumerate() {
-        resource.push(if i == 0 { '?' } else { '&' });
-        resource.push_str(name);
-        if !value.is_empty() {
-            resource.push('=');
-            resource.push_str(value);
+    for resource in &mut paths {
+        for (i, (name, value)) in subs.iter().enumerate() {
+            resource.push(if i == 0 { '?' } else { '&' });
+            resource.push_str(name);
+            if !value.is_empty() {
+                resource.push('=');
+                resource.push_str(value);
+            }
         }
     }
-    Ok(resource)
+    Ok(paths)
 }
 
-/// The string to sign, with `date` the Date line.
-pub fn string_to_sign(
+/// The strings to sign, with `date` the Date line: one per form of the
+/// canonical resource, the reference's first.
+pub fn strings_to_sign(
     parts: &SignedParts<'_>,
     date: &str,
     context: &AuthContext,
-) -> S3Result<String> {
-    Ok(format!(
-        "{}\n{}\n{}\n{}\n{}{}",
+) -> S3Result<Vec<String>> {
+    let head = format!(
+        "{}\n{}\n{}\n{}\n{}",
         parts.method.as_str(),
         header_text(parts, "content-md5"),
         header_text(parts, "content-type"),
         date,
         canonical_amz_headers(parts),
-        canonical_resource(parts, context)?
-    ))
+    );
+    Ok(canonical_resources(parts, context)?
+        .into_iter()
+        .map(|resource| format!("{head}{resource}"))
+        .collect())
+}
+
+/// The string to sign of the reference's canonical resource.
+pub fn string_to_sign(
+    parts: &SignedParts<'_>,
+    date: &str,
+    context: &AuthContext,
+) -> S3Result<String> {
+    strings_to_sign(parts, date, context)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| S3Error::new(ErrorCode::InternalError))
+}
+
+/// Checks `signature` against every form of the string to sign;
+/// `SignatureDoesNotMatch` names the reference's form.
+fn check_signature(
+    secret: &str,
+    signature: &[u8],
+    parts: &SignedParts<'_>,
+    date: &str,
+    context: &AuthContext,
+) -> S3Result<()> {
+    let candidates = strings_to_sign(parts, date, context)?;
+    if candidates
+        .iter()
+        .any(|to_sign| mac_eq(&sign(secret, to_sign), signature))
+    {
+        return Ok(());
+    }
+    Err(mismatch(candidates.first().map_or("", String::as_str)))
 }
 
 /// `HMAC-SHA1(secret, string_to_sign)`.
@@ -204,10 +248,7 @@ pub async fn verify_header<K: KeyStore>(
             .extra("MaxAllowedSkewMilliseconds", "900000"));
     }
     let key = lookup_key(keys, &auth.access_key_id).await?;
-    let to_sign = string_to_sign(parts, date_line, context)?;
-    if !mac_eq(&sign(key.secret(), &to_sign), &auth.signature) {
-        return Err(mismatch(&to_sign));
-    }
+    check_signature(key.secret(), &auth.signature, parts, date_line, context)?;
     Ok(Auth::Key {
         key,
         payload: PayloadCheck::Unsigned,
@@ -251,10 +292,7 @@ pub async fn verify_query<K: KeyStore>(
         );
     }
     let key = lookup_key(keys, id).await?;
-    let to_sign = string_to_sign(parts, expires_text, context)?;
-    if !mac_eq(&sign(key.secret(), &to_sign), &signature) {
-        return Err(mismatch(&to_sign));
-    }
+    check_signature(key.secret(), &signature, parts, expires_text, context)?;
     Ok(Auth::Key {
         key,
         payload: PayloadCheck::Unsigned,
@@ -389,6 +427,47 @@ mod tests {
         assert_eq!(err.unwrap_err().code, ErrorCode::SignatureDoesNotMatch);
         let err = verify(Method::PUT, "/b/k%20x", "uploads", headers, now + 3600).await;
         assert_eq!(err.unwrap_err().code, ErrorCode::RequestTimeTooSkewed);
+    }
+
+    #[tokio::test]
+    async fn bucket_requests_sign_the_bucket_with_its_slash() {
+        let now = 1_369_353_600;
+        let date = "Fri, 24 May 2013 00:00:00 GMT";
+        let signed = |resource: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("host", HeaderValue::from_static("localhost"));
+            headers.insert("date", HeaderValue::from_str(date).unwrap());
+            let sig = BASE64.encode(sign(SECRET, &format!("GET\n\n\n{date}\n{resource}")));
+            headers.insert(
+                "authorization",
+                HeaderValue::from_str(&format!("AWS {AKID}:{sig}")).unwrap(),
+            );
+            headers
+        };
+        // The reference's form, whether the path was sent with the slash
+        // or without; and the path exactly as sent.
+        for (path, resource) in [("/b", "/b/"), ("/b/", "/b/"), ("/b", "/b")] {
+            let ok = verify(Method::GET, path, "", signed(resource), now).await;
+            assert!(
+                matches!(ok, Ok(Auth::Key { .. })),
+                "{path} {resource}: {ok:?}"
+            );
+        }
+        let versioning = verify(
+            Method::GET,
+            "/b",
+            "versioning",
+            signed("/b/?versioning"),
+            now,
+        )
+        .await;
+        assert!(matches!(versioning, Ok(Auth::Key { .. })), "{versioning:?}");
+        // An object's key is never given a slash it was not sent with.
+        let err = verify(Method::GET, "/b/k", "", signed("/b/k/"), now).await;
+        assert_eq!(err.unwrap_err().code, ErrorCode::SignatureDoesNotMatch);
+        let err = verify(Method::GET, "/b", "", signed("/c/"), now).await;
+        let err = err.unwrap_err();
+        assert_eq!(err.code, ErrorCode::SignatureDoesNotMatch);
     }
 
     #[tokio::test]

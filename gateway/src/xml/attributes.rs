@@ -6,6 +6,8 @@ use super::tree::{open_root, push_close, push_leaf};
 /// A page of an object's parts: `sizes` are all of them, in order.
 pub struct PartsPage<'a> {
     pub sizes: &'a [u64],
+    /// (element name such as `ChecksumCRC32`, each part's base64 value).
+    pub checksums: Option<(&'a str, &'a [&'a str])>,
     /// Parts numbered up to this one are left out.
     pub marker: u32,
     pub max_parts: u32,
@@ -77,6 +79,11 @@ impl PartsPage<'_> {
         }
         for (number, size) in page {
             out.push_str("<Part>");
+            if let Some((name, values)) = self.checksums {
+                if let Some(value) = values.get(number - 1) {
+                    push_leaf(out, name, value);
+                }
+            }
             push_leaf(out, "PartNumber", &number.to_string());
             push_leaf(out, "Size", &size.to_string());
             push_close(out, "Part");
@@ -93,6 +100,7 @@ mod tests {
         let mut out = String::new();
         PartsPage {
             sizes,
+            checksums: Some(("ChecksumCRC32", &["AAAAAQ==", "AAAAAg==", "AAAAAw=="])),
             marker,
             max_parts,
         }
@@ -110,7 +118,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("<Part><PartNumber>2</PartNumber><Size>5</Size></Part>"),
+            out.contains("<Part><ChecksumCRC32>AAAAAg==</ChecksumCRC32><PartNumber>2</PartNumber><Size>5</Size></Part>"),
             "{out}"
         );
         assert!(!out.contains("<PartNumber>3</PartNumber>"), "{out}");

@@ -5,11 +5,23 @@
 use serde::Serialize;
 
 use super::{DECLARATION, S3_NAMESPACE};
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 /// Serialises a response body with the XML declaration.
 pub fn to_xml<T: Serialize>(value: &T) -> S3Result<String> {
-    let body = quick_xml::se::to_string(value).map_err(|e| {
+    with_declaration(quick_xml::se::to_string(value))
+}
+
+/// As [`to_xml`] for an answer whose root element is named here: one with
+/// a flattened field (`ChecksumElements`) is written as a map, which
+/// carries no name of its own.
+pub fn to_xml_named<T: Serialize>(root: &str, value: &T) -> S3Result<String> {
+    with_declaration(quick_xml::se::to_string_with_root(root, value))
+}
+
+fn with_declaration(body: Result<String, quick_xml::SeError>) -> S3Result<String> {
+    let body = body.map_err(|e| {
         tracing::error!(error = %e, "cannot serialise an XML answer");
         S3Error::new(ErrorCode::InternalError)
     })?;
@@ -33,6 +45,7 @@ pub struct Owner {
 pub struct BucketEntry {
     pub name: String,
     pub creation_date: String,
+    pub bucket_region: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,6 +61,11 @@ pub struct ListAllMyBucketsResult {
     pub xmlns: (),
     pub owner: Owner,
     pub buckets: Buckets,
+    /// The token of the next page, when the answer is cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 fn ser_ns<S: serde::Serializer>(_: &(), s: S) -> Result<S::Ok, S::Error> {
@@ -132,6 +150,10 @@ pub struct UploadEntry {
     pub owner: Owner,
     pub storage_class: &'static str,
     pub initiated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -157,6 +179,38 @@ pub struct ListMultipartUploadsResult {
     pub common_prefixes: Vec<CommonPrefix>,
 }
 
+/// The checksum elements of an answer (`ChecksumCRC32`, ...): at most one
+/// is set, the algorithm's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChecksumElements {
+    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl ChecksumElements {
+    /// The element of `algorithm` holding `value`.
+    pub fn of(algorithm: ChecksumAlgorithm, value: String) -> ChecksumElements {
+        let mut out = ChecksumElements::default();
+        let slot = match algorithm {
+            ChecksumAlgorithm::Crc32 => &mut out.crc32,
+            ChecksumAlgorithm::Crc32c => &mut out.crc32c,
+            ChecksumAlgorithm::Crc64Nvme => &mut out.crc64nvme,
+            ChecksumAlgorithm::Sha1 => &mut out.sha1,
+            ChecksumAlgorithm::Sha256 => &mut out.sha256,
+        };
+        *slot = Some(value);
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PartEntry {
@@ -165,6 +219,8 @@ pub struct PartEntry {
     #[serde(rename = "ETag")]
     pub etag: String,
     pub size: u64,
+    #[serde(flatten)]
+    pub checksum: ChecksumElements,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,6 +240,10 @@ pub struct ListPartsResult {
     pub initiator: Owner,
     pub owner: Owner,
     pub storage_class: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -204,6 +264,9 @@ pub struct CopyPartResult {
     pub last_modified: String,
     #[serde(rename = "ETag")]
     pub etag: String,
+    /// Flattened: written with [`to_xml_named`].
+    #[serde(flatten)]
+    pub checksum: ChecksumElements,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -226,16 +289,11 @@ pub struct CompleteMultipartUploadResult {
     pub key: String,
     #[serde(rename = "ETag")]
     pub etag: String,
-    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
-    pub checksum_crc32: Option<String>,
-    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
-    pub checksum_crc32c: Option<String>,
-    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
-    pub checksum_crc64nvme: Option<String>,
-    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
-    pub checksum_sha1: Option<String>,
-    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
-    pub checksum_sha256: Option<String>,
+    /// Flattened: written with [`to_xml_named`].
+    #[serde(flatten)]
+    pub checksum: ChecksumElements,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -315,6 +373,87 @@ mod tests {
     }
 
     #[test]
+    fn flattened_checksums_under_a_named_root() {
+        let xml = to_xml_named(
+            "CompleteMultipartUploadResult",
+            &CompleteMultipartUploadResult {
+                xmlns: (),
+                location: "l".into(),
+                bucket: "b".into(),
+                key: "k".into(),
+                etag: "e-2".into(),
+                checksum: ChecksumElements::of(ChecksumAlgorithm::Crc64Nvme, "AAAAAAAAAAA=".into()),
+                checksum_type: Some("FULL_OBJECT".into()),
+            },
+        )
+        .unwrap();
+        assert!(
+            xml.contains("<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>l</Location>"),
+            "{xml}"
+        );
+        assert!(
+            xml.ends_with("<ETag>e-2</ETag><ChecksumCRC64NVME>AAAAAAAAAAA=</ChecksumCRC64NVME><ChecksumType>FULL_OBJECT</ChecksumType></CompleteMultipartUploadResult>"),
+            "{xml}"
+        );
+        let xml = to_xml_named(
+            "CopyPartResult",
+            &CopyPartResult {
+                xmlns: (),
+                last_modified: "t".into(),
+                etag: "e".into(),
+                checksum: ChecksumElements::default(),
+            },
+        )
+        .unwrap();
+        assert!(xml.ends_with("<ETag>e</ETag></CopyPartResult>"), "{xml}");
+    }
+
+    #[test]
+    fn part_checksums_flatten_into_their_part() {
+        let part = |checksum| PartEntry {
+            part_number: 1,
+            last_modified: "t".into(),
+            etag: "e".into(),
+            size: 3,
+            checksum,
+        };
+        let xml = to_xml(&ListPartsResult {
+            xmlns: (),
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: "u".into(),
+            part_number_marker: 0,
+            next_part_number_marker: 2,
+            max_parts: 1000,
+            is_truncated: false,
+            parts: vec![
+                part(ChecksumElements::of(
+                    ChecksumAlgorithm::Crc64Nvme,
+                    "AAAAAAAAAAA=".into(),
+                )),
+                part(ChecksumElements::default()),
+            ],
+            initiator: owner(),
+            owner: owner(),
+            storage_class: "STANDARD",
+            checksum_algorithm: Some("CRC64NVME"),
+            checksum_type: Some("FULL_OBJECT"),
+        })
+        .unwrap();
+        assert!(
+            xml.contains(
+                "<Size>3</Size><ChecksumCRC64NVME>AAAAAAAAAAA=</ChecksumCRC64NVME></Part><Part>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("<Size>3</Size></Part><Initiator>"), "{xml}");
+        assert!(
+            xml.contains("<ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType></ListPartsResult>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
     fn list_buckets() {
         let xml = to_xml(&ListAllMyBucketsResult {
             xmlns: (),
@@ -324,18 +463,26 @@ mod tests {
                     BucketEntry {
                         name: "a".into(),
                         creation_date: "2013-05-24T00:00:00.000Z".into(),
+                        bucket_region: "us-east-1".into(),
                     },
                     BucketEntry {
                         name: "b".into(),
                         creation_date: "2013-05-24T00:00:00.000Z".into(),
+                        bucket_region: "us-east-1".into(),
                     },
                 ],
             },
+            continuation_token: Some("Yg".into()),
+            prefix: Some("".into()),
         })
         .unwrap();
+        assert!(
+            xml.contains("</Buckets><ContinuationToken>Yg</ContinuationToken><Prefix/>"),
+            "{xml}"
+        );
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"), "{xml}");
         assert!(xml.contains("<Owner><ID>AK</ID><DisplayName>me</DisplayName></Owner>"));
-        assert!(xml.contains("<Buckets><Bucket><Name>a</Name><CreationDate>2013-05-24T00:00:00.000Z</CreationDate></Bucket><Bucket><Name>b</Name>"));
+        assert!(xml.contains("<Buckets><Bucket><Name>a</Name><CreationDate>2013-05-24T00:00:00.000Z</CreationDate><BucketRegion>us-east-1</BucketRegion></Bucket><Bucket><Name>b</Name>"));
     }
 
     #[test]

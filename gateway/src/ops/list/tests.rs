@@ -157,8 +157,10 @@ async fn empty_and_zero() {
         after: Vec::new(),
         max_keys: 0,
     };
+    // S3 answers max-keys=0 with nothing, not truncated, and no marker.
     let outcome = list_core(&params, fetch_from(&keys, "", 10)).await.unwrap();
-    assert!(outcome.contents.is_empty() && outcome.truncated);
+    assert!(outcome.contents.is_empty() && !outcome.truncated);
+    assert!(outcome.next_after.is_none() && outcome.prefixes.is_empty());
 }
 
 #[test]

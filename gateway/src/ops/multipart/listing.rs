@@ -23,6 +23,7 @@ fn max_param(req: &Request, name: &str) -> S3Result<usize> {
 pub async fn list_parts(req: Request, upload_id: &str) -> S3Result<Response<Body>> {
     let key = req.object_key()?.to_string();
     let upload = upload_for(&req, upload_id).await?;
+    let checksum_of = upload_algorithm(&upload);
     let max_parts = max_param(&req, "max-parts")?;
     let marker = match req.query.get("part-number-marker") {
         None | Some("") => 0,
@@ -54,6 +55,10 @@ pub async fn list_parts(req: Request, upload_id: &str) -> S3Result<Response<Body
             last_modified: format_iso8601_ns(p.modified_ns),
             etag: quoted_etag(&p.etag),
             size: p.size,
+            checksum: checksum_of
+                .and_then(|(a, _)| Some((a, p.checksums.get(a.header_name())?.clone())))
+                .map(|(a, value)| ChecksumElements::of(a, value))
+                .unwrap_or_default(),
         })
         .collect();
     Ok(xml(to_xml(&ListPartsResult {
@@ -69,6 +74,8 @@ pub async fn list_parts(req: Request, upload_id: &str) -> S3Result<Response<Body
         initiator: owner(&who),
         owner: owner(&who),
         storage_class: "STANDARD",
+        checksum_algorithm: checksum_of.map(|(a, _)| a.as_str()),
+        checksum_type: checksum_of.map(|(_, kind)| kind.as_str()),
     })?))
 }
 
@@ -176,6 +183,8 @@ pub async fn list_uploads(req: Request) -> S3Result<Response<Body>> {
             owner: owner(&who),
             storage_class: "STANDARD",
             initiated: format_iso8601_ns(u.created_ns),
+            checksum_algorithm: upload_algorithm(u).map(|(a, _)| a.as_str()),
+            checksum_type: upload_algorithm(u).map(|(_, kind)| kind.as_str()),
         })
         .collect();
     Ok(xml(to_xml(&ListMultipartUploadsResult {

@@ -5,7 +5,8 @@
 //!
 //! Data path: a part streams into new chunks, then `put_part` records its
 //! layout (the MDS holds a reference on its chunks); a copied part names the
-//! source's chunks, at any offset, without copying a byte. Completion makes
+//! source's chunks, at any offset, without copying a byte (an upload with a
+//! checksum algorithm reads the range once, to checksum it). Completion makes
 //! the listed parts' layouts, end to end, the object's layout in one MDS
 //! transaction: no byte is copied there either.
 //!
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 use axum::body::Body;
 use cairn_client::{Completion, Node, PutConditions, Upload, WrittenData};
 use cairn_common::ClusterError;
+use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
 
@@ -34,11 +36,16 @@ use super::cluster_error::{to_s3, Missing};
 use super::copy::copy_source;
 use super::layout::slice_extents;
 use super::list::past_prefix;
-use super::meta::{etag_of, object_meta_from_headers, PART_SIZES_HEADER};
+use super::meta::{
+    etag_of, object_meta_from_headers, COMPLETED_UPLOAD_HEADER, PART_CHECKSUMS_HEADER,
+    PART_SIZES_HEADER,
+};
 use super::put::{put_conditions, receive, Received};
 use super::{empty, quoted_etag, xml, Request};
 
 mod listing;
+mod object_checksum;
+mod repeat;
 use crate::body::read_bounded;
 use crate::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -47,15 +54,15 @@ use crate::signature::canonical::uri_encode;
 use crate::signature::time::format_iso8601_ns;
 use crate::xml::request::{CompleteMultipartUpload, CompletedPart};
 use crate::xml::response::{
-    to_xml, CommonPrefix, CompleteMultipartUploadResult, CopyPartResult,
-    InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, PartEntry,
-    UploadEntry,
+    to_xml, to_xml_named, ChecksumElements, CommonPrefix, CompleteMultipartUploadResult,
+    CopyPartResult, InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult,
+    PartEntry, UploadEntry,
 };
 pub use listing::{list_parts, list_uploads};
-
-/// Header of the upload's node naming the checksum algorithm announced at
-/// creation; replaced by the composite checksum at completion.
-pub const UPLOAD_CHECKSUM_HEADER: &str = "x-cairn-checksum-algorithm";
+use object_checksum::{
+    check_claimed, object_checksum, upload_checksum, ChecksumType, UPLOAD_CHECKSUM_HEADER,
+    UPLOAD_CHECKSUM_TYPE_HEADER,
+};
 
 /// Longest upload id we pass to the MDS (it makes ids of 32 hex digits and
 /// refuses more than 256 bytes).
@@ -84,13 +91,16 @@ async fn upload_for(req: &Request, upload_id: &str) -> S3Result<Upload> {
     Ok(upload)
 }
 
-/// The checksum algorithm the upload was created with, if any.
-fn upload_algorithm(upload: &Upload) -> Option<ChecksumAlgorithm> {
-    upload
-        .node
-        .as_ref()
-        .and_then(|n| n.headers.get(UPLOAD_CHECKSUM_HEADER))
-        .and_then(|a| ChecksumAlgorithm::from_name(a))
+/// The checksum algorithm and type the upload was created with, if any
+/// (an upload made before types were kept is COMPOSITE).
+fn upload_algorithm(upload: &Upload) -> Option<(ChecksumAlgorithm, ChecksumType)> {
+    let headers = &upload.node.as_ref()?.headers;
+    let algorithm = ChecksumAlgorithm::from_name(headers.get(UPLOAD_CHECKSUM_HEADER)?)?;
+    let kind = headers
+        .get(UPLOAD_CHECKSUM_TYPE_HEADER)
+        .and_then(|t| ChecksumType::from_name(t))
+        .unwrap_or(ChecksumType::Composite);
+    Some((algorithm, kind))
 }
 
 fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
@@ -106,18 +116,14 @@ pub async fn create(req: Request) -> S3Result<Response<Body>> {
     check_key(&key)?;
     let resource = req.resource();
     let mut meta = object_meta_from_headers(&req.headers)?;
-    let algorithm = match req.header("x-amz-checksum-algorithm") {
-        Some(name) => Some(ChecksumAlgorithm::from_name(name).ok_or_else(|| {
-            S3Error::with_message(
-                ErrorCode::InvalidRequest,
-                "Checksum algorithm provided is unsupported.",
-            )
-        })?),
-        None => None,
-    };
-    if let Some(a) = algorithm {
+    let checksum = upload_checksum(&req.headers).map_err(|e| e.resource(resource.clone()))?;
+    if let Some((a, kind)) = checksum {
         meta.headers
             .insert(UPLOAD_CHECKSUM_HEADER.to_string(), a.as_str().to_string());
+        meta.headers.insert(
+            UPLOAD_CHECKSUM_TYPE_HEADER.to_string(),
+            kind.as_str().to_string(),
+        );
     }
     if let Some(p) = super::versioning::protection_from_headers(&req.headers)? {
         super::versioning::stash_protection(&mut meta.headers, &p);
@@ -136,13 +142,13 @@ pub async fn create(req: Request) -> S3Result<Response<Body>> {
         key,
         upload_id: upload.upload_id,
     })?);
-    if let Some(a) = algorithm {
+    if let Some((a, kind)) = checksum {
         insert_header(
             response.headers_mut(),
             "x-amz-checksum-algorithm",
             a.as_str(),
         );
-        insert_header(response.headers_mut(), "x-amz-checksum-type", "COMPOSITE");
+        insert_header(response.headers_mut(), "x-amz-checksum-type", kind.as_str());
     }
     Ok(response)
 }
@@ -175,7 +181,7 @@ pub async fn upload_part(
     // A part of an upload created with a checksum algorithm carries that
     // checksum; when the client sends none, the gateway computes it.
     let mut headers = req.headers.clone();
-    if let Some(wanted) = upload_algorithm(&upload) {
+    if let Some((wanted, _)) = upload_algorithm(&upload) {
         match declared_algorithm(&req.headers)? {
             Some(a) if a != wanted => {
                 return Err(S3Error::with_message(
@@ -279,13 +285,37 @@ fn copied_part_etag(source: &Node, start: u64, end: u64) -> String {
     hex::encode(h.finalize())
 }
 
+/// The checksum of the bytes `[start, end)` of `source`, read once: a part
+/// copied into an upload with a checksum algorithm needs its checksum as
+/// much as an uploaded one (S3 computes it for copies too), and no stored
+/// value covers an arbitrary range.
+async fn copied_checksum(
+    req: &Request,
+    source: &Node,
+    start: u64,
+    end: u64,
+    algorithm: ChecksumAlgorithm,
+    resource: &str,
+) -> S3Result<Checksum> {
+    let mut checksummer = Checksummer::new().with_flexible(Some(algorithm));
+    let mut stream = std::pin::pin!(req.client.read(source, start, end - start));
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| to_s3(e, Missing::Key, resource))?;
+        checksummer.update(&piece);
+    }
+    checksummer
+        .finish()
+        .flexible
+        .ok_or_else(|| S3Error::new(ErrorCode::InternalError))
+}
+
 pub async fn upload_part_copy(
     req: Request,
     part_number: u32,
     upload_id: &str,
 ) -> S3Result<Response<Body>> {
     let resource = req.resource();
-    upload_for(&req, upload_id).await?;
+    let upload = upload_for(&req, upload_id).await?;
     let (_, _, source) = copy_source(&req).await?;
     let (start, end) = match req.header("x-amz-copy-source-range") {
         Some(range) => parse_copy_range(range, source.size)?,
@@ -294,6 +324,16 @@ pub async fn upload_part_copy(
     if end - start > MAX_PUT_SIZE {
         return Err(S3Error::new(ErrorCode::EntityTooLarge).resource(resource));
     }
+    let checksum = match upload_algorithm(&upload) {
+        Some((algorithm, _)) => {
+            Some(copied_checksum(&req, &source, start, end, algorithm, &resource).await?)
+        }
+        None => None,
+    };
+    let mut checksums = BTreeMap::new();
+    if let Some(c) = &checksum {
+        checksums.insert(c.algorithm.header_name().to_string(), c.to_base64());
+    }
     let written = WrittenData {
         size: end - start,
         md5_hex: copied_part_etag(&source, start, end),
@@ -301,7 +341,7 @@ pub async fn upload_part_copy(
         chunk_lengths: Vec::new(),
     };
     req.client
-        .put_part(upload_id, part_number, &written, BTreeMap::new())
+        .put_part(upload_id, part_number, &written, checksums)
         .await
         .map_err(|e| match e {
             // The source's chunks went away since it was looked up.
@@ -312,11 +352,17 @@ pub async fn upload_part_copy(
             .resource(resource.clone()),
             other => record_part_error(other, &resource),
         })?;
-    let mut response = xml(to_xml(&CopyPartResult {
-        xmlns: (),
-        last_modified: format_iso8601_ns(cairn_common::time::now_ns()),
-        etag: quoted_etag(&written.md5_hex),
-    })?);
+    let mut response = xml(to_xml_named(
+        "CopyPartResult",
+        &CopyPartResult {
+            xmlns: (),
+            last_modified: format_iso8601_ns(cairn_common::time::now_ns()),
+            etag: quoted_etag(&written.md5_hex),
+            checksum: checksum
+                .map(|c| ChecksumElements::of(c.algorithm, c.to_base64()))
+                .unwrap_or_default(),
+        },
+    )?);
     *response.status_mut() = StatusCode::OK;
     Ok(response)
 }
@@ -426,21 +472,22 @@ pub fn check_parts(
     Ok((numbers, sizes, etags))
 }
 
-/// The composite checksum of the listed parts (the checksum of their
-/// checksums, `-N`), when every part has one of `algorithm`.
-fn composite_checksum(
-    upload: &Upload,
-    numbers: &[u32],
-    algorithm: ChecksumAlgorithm,
-) -> Option<String> {
-    let mut c = Checksummer::new().with_flexible(Some(algorithm));
-    for n in numbers {
-        let part = upload.parts.iter().find(|p| p.part_number == *n)?;
-        let value = part.checksums.get(algorithm.header_name())?;
-        c.update(&Checksum::from_base64(algorithm, value)?.value);
+/// `x-amz-mp-object-size`, when given, must be the object's size.
+fn check_object_size(req: &Request, size: u64) -> S3Result<()> {
+    let Some(claimed) = req.header("x-amz-mp-object-size") else {
+        return Ok(());
+    };
+    match claimed.trim().parse::<u64>() {
+        Ok(n) if n == size => Ok(()),
+        Ok(n) => Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            format!("The provided 'x-amz-mp-object-size' header value {n} does not match what was computed: {size}"),
+        )),
+        Err(_) => Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "Value for x-amz-mp-object-size header is invalid.",
+        )),
     }
-    let whole = c.finish().flexible?;
-    Some(format!("{}-{}", whole.to_base64(), numbers.len()))
 }
 
 pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>> {
@@ -449,19 +496,52 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
     let conditions = put_conditions(&req)?;
     let body = read_bounded(req.take_body(), MAX_XML_BODY).await?;
     let listed = CompleteMultipartUpload::parse(&body)?;
-    let upload = upload_for(&req, upload_id).await?;
+    let upload = match upload_for(&req, upload_id).await {
+        Ok(upload) => upload,
+        Err(e) if e.code == ErrorCode::NoSuchUpload => {
+            return repeat::answer_again(&req, upload_id, &listed.parts, e).await
+        }
+        Err(e) => return Err(e),
+    };
     let (numbers, sizes, etags) =
         check_parts(&listed.parts, &upload).map_err(|e| e.resource(resource.clone()))?;
     let etag = multipart_etag(etags.iter().map(String::as_str));
-    let algorithm = upload_algorithm(&upload);
-    let composite = algorithm.and_then(|a| composite_checksum(&upload, &numbers, a));
+    let checksum_of = upload_algorithm(&upload);
+    let part_checksums: Option<Vec<&str>> = checksum_of.and_then(|(a, _)| {
+        numbers
+            .iter()
+            .map(|n| {
+                let part = upload.parts.iter().find(|p| p.part_number == *n)?;
+                part.checksums.get(a.header_name()).map(String::as_str)
+            })
+            .collect()
+    });
+    let checksum = checksum_of
+        .zip(part_checksums.as_ref())
+        .and_then(|((a, kind), values)| {
+            let parts: Vec<(u64, Option<&str>)> = sizes
+                .iter()
+                .copied()
+                .zip(values.iter().copied().map(Some))
+                .collect();
+            object_checksum(&parts, a, kind).map(|value| (a, value))
+        });
+    check_claimed(
+        &req.headers,
+        checksum_of,
+        checksum.as_ref().map(|(_, v)| v.as_str()),
+    )
+    .and_then(|()| check_object_size(&req, sizes.iter().sum()))
+    .map_err(|e| e.resource(resource.clone()))?;
 
-    // What only completion knows (part sizes, the composite checksum) and
-    // what the upload kept for the object's version, in the same commit.
+    // What only completion knows (part sizes and checksums, the object's
+    // checksum, the upload it came from) and what the upload kept for the
+    // object's version, in the same commit.
     let mut completion = Completion::default();
-    completion
-        .remove_headers
-        .push(UPLOAD_CHECKSUM_HEADER.to_string());
+    completion.remove_headers.extend([
+        UPLOAD_CHECKSUM_HEADER.to_string(),
+        UPLOAD_CHECKSUM_TYPE_HEADER.to_string(),
+    ]);
     completion.set_headers.insert(
         PART_SIZES_HEADER.to_string(),
         sizes
@@ -470,11 +550,19 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
             .collect::<Vec<_>>()
             .join(","),
     );
-    if let (Some(a), Some(c)) = (algorithm, &composite) {
+    if let Some(values) = &part_checksums {
         completion
             .set_headers
-            .insert(a.header_name().to_string(), c.clone());
+            .insert(PART_CHECKSUMS_HEADER.to_string(), values.join(","));
     }
+    if let Some((a, value)) = &checksum {
+        completion
+            .set_headers
+            .insert(a.header_name().to_string(), value.clone());
+    }
+    completion
+        .set_headers
+        .insert(COMPLETED_UPLOAD_HEADER.to_string(), upload_id.to_string());
     let kept = upload
         .node
         .as_ref()
@@ -483,48 +571,56 @@ pub async fn complete(req: Request, upload_id: &str) -> S3Result<Response<Body>>
     let (protection, upload_only) = super::versioning::unstash_protection(&kept);
     completion.protection = protection;
     completion.remove_headers.extend(upload_only);
-    let node = req
+    let completed = req
         .client
         .complete_upload_with(upload_id, &numbers, &etag, conditions, completion)
-        .await
-        .map_err(|e| match e {
-            ClusterError::NotFound(m) if m.starts_with("upload ") => {
-                no_such_upload(resource.clone())
-            }
-            // If-Match on a key that does not exist.
-            ClusterError::NotFound(_) => {
-                S3Error::new(ErrorCode::NoSuchKey).resource(resource.clone())
-            }
-            ClusterError::Invalid(m) => {
-                S3Error::with_message(ErrorCode::InvalidPart, m).resource(resource.clone())
-            }
-            other => to_s3(other, Missing::Bucket, &resource),
-        })?;
-
-    let host = req.header("host").unwrap_or("localhost");
-    let mut result = CompleteMultipartUploadResult {
-        xmlns: (),
-        location: format!("http://{host}/{}/{}", req.bucket, uri_encode(&key)),
-        bucket: req.bucket.clone(),
-        key,
-        etag: quoted_etag(&etag),
-        checksum_crc32: None,
-        checksum_crc32c: None,
-        checksum_crc64nvme: None,
-        checksum_sha1: None,
-        checksum_sha256: None,
-    };
-    if let (Some(a), Some(c)) = (algorithm, composite.clone()) {
-        match a {
-            ChecksumAlgorithm::Crc32 => result.checksum_crc32 = Some(c),
-            ChecksumAlgorithm::Crc32c => result.checksum_crc32c = Some(c),
-            ChecksumAlgorithm::Crc64Nvme => result.checksum_crc64nvme = Some(c),
-            ChecksumAlgorithm::Sha1 => result.checksum_sha1 = Some(c),
-            ChecksumAlgorithm::Sha256 => result.checksum_sha256 = Some(c),
+        .await;
+    let node = match completed {
+        Ok(node) => node,
+        // Completed meanwhile by another request.
+        Err(ClusterError::NotFound(m)) if m.starts_with("upload ") => {
+            let missing = no_such_upload(resource.clone());
+            return repeat::answer_again(&req, upload_id, &listed.parts, missing).await;
         }
+        // If-Match on a key that does not exist.
+        Err(ClusterError::NotFound(_)) => {
+            return Err(S3Error::new(ErrorCode::NoSuchKey).resource(resource))
+        }
+        Err(ClusterError::Invalid(m)) => {
+            return Err(S3Error::with_message(ErrorCode::InvalidPart, m).resource(resource))
+        }
+        Err(other) => return Err(to_s3(other, Missing::Bucket, &resource)),
+    };
+    completion_answer(&req, &key, &etag, checksum.as_ref(), &node.version_id)
+}
+
+/// The answer of a completion: where the object is, its ETag, checksum
+/// and checksum type, and its version.
+fn completion_answer(
+    req: &Request,
+    key: &str,
+    etag: &str,
+    checksum: Option<&(ChecksumAlgorithm, String)>,
+    version_id: &str,
+) -> S3Result<Response<Body>> {
+    let host = req.header("host").unwrap_or("localhost");
+    let kind = checksum.map(|(_, value)| ChecksumType::of_value(value));
+    let result = CompleteMultipartUploadResult {
+        xmlns: (),
+        location: format!("http://{host}/{}/{}", req.bucket, uri_encode(key)),
+        bucket: req.bucket.clone(),
+        key: key.to_string(),
+        etag: quoted_etag(etag),
+        checksum: checksum
+            .map(|(a, c)| ChecksumElements::of(*a, c.clone()))
+            .unwrap_or_default(),
+        checksum_type: kind.map(|k| k.as_str().to_string()),
+    };
+    let mut response = xml(to_xml_named("CompleteMultipartUploadResult", &result)?);
+    if let Some(kind) = kind {
+        insert_header(response.headers_mut(), "x-amz-checksum-type", kind.as_str());
     }
-    let mut response = xml(to_xml(&result)?);
-    super::meta::insert_version_id(response.headers_mut(), &node.version_id);
+    super::meta::insert_version_id(response.headers_mut(), version_id);
     Ok(response)
 }
 
