@@ -522,21 +522,14 @@ pub enum Command {
     /// into the commit its close makes, as `tar -x` sets them on every
     /// file between its last write and its close. Applied after the write.
     CommitWriteAttrs {
-        ino: u64,
-        extents: Vec<Extent>,
-        size: u64,
-        etag: String,
-        mtime_ns: i64,
-        chunk_lengths: Vec<(u64, u64)>,
-        replace_layout: bool,
-        continues: String,
+        write: WriteCommit,
         attrs: AttrChange,
         now_ns: i64,
     },
 }
 
 /// What a writer's batch commits (see `Command::commit_write`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteCommit {
     pub ino: u64,
     pub extents: Vec<Extent>,
@@ -552,7 +545,14 @@ pub struct WriteCommit {
 impl Command {
     /// The command of a writer's commit: `CommitWriteAttrs` when
     /// attributes were folded into it, else `CommitWriteIn`.
-    pub fn commit_write(w: WriteCommit, attrs: AttrChange, now_ns: i64) -> Command {
+    pub fn commit_write(write: WriteCommit, attrs: AttrChange, now_ns: i64) -> Command {
+        if attrs != AttrChange::default() {
+            return Command::CommitWriteAttrs {
+                write,
+                attrs,
+                now_ns,
+            };
+        }
         let WriteCommit {
             ino,
             extents,
@@ -562,32 +562,17 @@ impl Command {
             chunk_lengths,
             replace_layout,
             continues,
-        } = w;
-        if attrs == AttrChange::default() {
-            Command::CommitWriteIn {
-                ino,
-                extents,
-                size,
-                etag,
-                mtime_ns,
-                chunk_lengths,
-                replace_layout,
-                continues,
-                now_ns,
-            }
-        } else {
-            Command::CommitWriteAttrs {
-                ino,
-                extents,
-                size,
-                etag,
-                mtime_ns,
-                chunk_lengths,
-                replace_layout,
-                continues,
-                attrs,
-                now_ns,
-            }
+        } = write;
+        Command::CommitWriteIn {
+            ino,
+            extents,
+            size,
+            etag,
+            mtime_ns,
+            chunk_lengths,
+            replace_layout,
+            continues,
+            now_ns,
         }
     }
 

@@ -13,7 +13,7 @@ use redb::Database;
 mod versions;
 
 use super::tests::{ext, node, obj, Fixture};
-use crate::command::{AttrChange, Command, CommandReply, ObjectSpec};
+use crate::command::{AttrChange, Command, CommandReply, ObjectSpec, WriteCommit};
 use crate::schema::{self, ChunkInfo, CsState, NodeKind, PartInfo};
 
 mod snapshot;
@@ -554,15 +554,16 @@ fn random_command(f: &mut Fixture, rng: &mut StdRng, cs: u32, servers: &[u32]) -
                     }
                 } else {
                     // Sometimes with a size among the attributes: refused.
-                    Command::CommitWriteAttrs {
+                    let write = WriteCommit {
                         ino,
                         extents,
                         size,
-                        etag: String::new(),
-                        mtime_ns: 0,
                         chunk_lengths: vec![(c, 5)],
                         replace_layout,
-                        continues: String::new(),
+                        ..WriteCommit::default()
+                    };
+                    Command::CommitWriteAttrs {
+                        write,
                         attrs: AttrChange {
                             mode: Some(rng.random_range(0..0o7777)),
                             size: rng.random_bool(0.1).then_some(3),

@@ -189,7 +189,7 @@ fn a_commit_carries_the_attributes_set_since_the_last() {
     let c = f.allocate(file, &[cs]);
     let commit = |f: &mut Fixture, attrs: AttrChange| {
         let now = f.tick();
-        f.run(Command::CommitWriteAttrs {
+        let write = WriteCommit {
             ino: file,
             extents: vec![ext(0, c, 0, 100)],
             size: 100,
@@ -198,6 +198,9 @@ fn a_commit_carries_the_attributes_set_since_the_last() {
             chunk_lengths: vec![(c, 100)],
             replace_layout: false,
             continues: String::new(),
+        };
+        f.run(Command::CommitWriteAttrs {
+            write,
             attrs,
             now_ns: now,
         })

@@ -7,7 +7,7 @@ use cairn_common::{ClusterError, ROOT_INO};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{apply, create_tables};
-use crate::command::{AttrChange, Command, CommandReply, ObjectSpec, ReplicaRef};
+use crate::command::{AttrChange, Command, CommandReply, ObjectSpec, ReplicaRef, WriteCommit};
 use crate::query::Reader;
 use crate::schema::{self, ClusterMeta, Extent, Inode, NodeKind, EMPTY_ETAG};
 
