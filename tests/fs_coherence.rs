@@ -265,14 +265,11 @@ impl Python {
     }
 }
 
-// Now and then the reader still fails with SQLITE_IOERR_SHORT_READ: a
-// WAL frame read past the size its kernel holds for the `-wal` (about one
-// run in three). Found: a FUSE notify of the writer's next commit lands
-// while the kernel's getattr of the `-wal` is answered, and Linux drops
-// the answer as older than the notify (SEMANTICS.md, "Between mounts").
-// Run it with `--ignored` until the size reaches the kernel another way.
+// A grown `-wal` reaches the reader's kernel as a stored last byte: an
+// invalidation that overtook the kernel's attribute request once left the
+// old size behind, and the reader failed with SQLITE_IOERR_SHORT_READ
+// about one run in three (SEMANTICS.md, "Between mounts").
 #[test]
-#[ignore = "the reader on b fails with SQLITE_IOERR_SHORT_READ about one run in three (a notify overtakes a getattr answer)"]
 fn sqlite_wal_one_writer_one_reader() {
     const N: u64 = 150;
     const K: u64 = 5;

@@ -281,10 +281,17 @@ pub async fn mount_with<B: Backend>(
         })?;
     tracing::info!(mountpoint = %path.display(), "mounted");
     let notifier = session.notifier();
-    fs.follow_changes(move |ino| {
-        // ENOENT: the kernel has nothing of that inode cached.
-        if let Err(e) = notifier.inval_inode(fuser::INodeNo(ino), 0, 0) {
-            tracing::trace!(ino, error = %e, "cache invalidation not taken");
+    fs.follow_changes(move |stale: crate::fs::Stale| {
+        let ino = fuser::INodeNo(stale.ino);
+        // The size first (see `Stale`); ENOENT: the kernel has nothing of
+        // that inode cached.
+        if let Some((at, byte)) = stale.tail {
+            if let Err(e) = notifier.store(ino, at, &[byte]) {
+                tracing::trace!(ino = stale.ino, error = %e, "new size not stored");
+            }
+        }
+        if let Err(e) = notifier.inval_inode(ino, 0, 0) {
+            tracing::trace!(ino = stale.ino, error = %e, "cache invalidation not taken");
         }
     });
     crate::fs::watch_metrics(&fs);

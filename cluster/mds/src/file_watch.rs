@@ -44,6 +44,8 @@ use cairn_common::ClusterError;
 use cairn_proto as pb;
 use tokio::sync::Notify;
 
+use crate::term::Term;
+
 /// A session whose watch is silent this long loses its leases.
 pub const LEASE: Duration = Duration::from_secs(10);
 /// After a change of leader, how long only claimed leases are granted.
@@ -101,14 +103,14 @@ enum Step<T> {
 impl FileWatch {
     pub fn new(now: Instant) -> FileWatch {
         FileWatch {
-            inner: Mutex::new(Inner::fresh(now)),
+            inner: Mutex::new(Inner::fresh(now, Term::Later)),
             wake: Notify::new(),
         }
     }
 
     /// This MDS became the leader: it starts empty in a new epoch.
-    pub fn new_term(&self, now: Instant) {
-        *self.lock() = Inner::fresh(now);
+    pub fn new_term(&self, now: Instant, term: Term) {
+        *self.lock() = Inner::fresh(now, term);
         self.wake.notify_waiters();
     }
 
@@ -245,11 +247,16 @@ fn check_session(session: &str) -> Result<(), ClusterError> {
 }
 
 impl Inner {
-    fn fresh(now: Instant) -> Inner {
+    fn fresh(now: Instant, term: Term) -> Inner {
         Inner {
             epoch: rand::random::<u64>() | 1,
-            grace_until: now + GRACE,
-            began: now,
+            grace_until: now + term.grace(GRACE),
+            // In a first term, no live holder has leases to claim back:
+            // the term counts as old enough at once.
+            began: match term {
+                Term::First => now.checked_sub(LEASE).unwrap_or(now),
+                Term::Later => now,
+            },
             first_seq: 1,
             log: VecDeque::new(),
             leases: HashMap::new(),

@@ -57,6 +57,7 @@ mod service;
 mod stat;
 mod state;
 mod status_page;
+mod term;
 
 // The metadata core lives in cairn-meta; its old paths here keep working.
 use cairn_meta::{apply, query};

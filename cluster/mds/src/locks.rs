@@ -30,6 +30,8 @@ use cairn_common::ClusterError;
 use cairn_proto as pb;
 use tokio::sync::Notify;
 
+use crate::term::Term;
+
 /// A session silent this long loses its locks.
 pub const LOCK_LEASE: Duration = Duration::from_secs(10);
 /// After a change of leader, how long only claims are answered: two renew
@@ -72,15 +74,15 @@ impl LockService {
     /// An empty table in a new epoch, in its grace from `now`.
     pub fn new(now: Instant) -> LockService {
         LockService {
-            inner: Mutex::new(Inner::fresh(now)),
+            inner: Mutex::new(Inner::fresh(now, Term::Later)),
             released: Notify::new(),
         }
     }
 
     /// This MDS became the leader: whatever it held from an earlier term
     /// is stale, so it starts empty in a new epoch.
-    pub fn new_term(&self, now: Instant) {
-        *self.lock() = Inner::fresh(now);
+    pub fn new_term(&self, now: Instant, term: Term) {
+        *self.lock() = Inner::fresh(now, term);
         self.released.notify_waiters();
     }
 
@@ -215,10 +217,10 @@ fn unreachable_op() -> Result<Step, ClusterError> {
 }
 
 impl Inner {
-    fn fresh(now: Instant) -> Inner {
+    fn fresh(now: Instant, term: Term) -> Inner {
         Inner {
             epoch: rand::random::<u64>() | 1,
-            grace_until: now + GRACE,
+            grace_until: now + term.grace(GRACE),
             table: LockTable::default(),
             waits: WaitGraph::default(),
             sessions: HashMap::new(),

@@ -381,15 +381,18 @@ async fn watch_leadership(state: Arc<State>, mut stop: tokio::sync::watch::Recei
         }
         let leader = state.is_leader();
         if leader && !was_leader {
+            let number = state.members.term();
             tracing::info!(
                 node_id = state.members.node_id,
+                term = number,
                 "this MDS is now the leader"
             );
+            let term = crate::term::Term::numbered(number);
             if let Ok(mut started) = state.started.lock() {
                 *started = Instant::now();
             }
-            state.locks.new_term(Instant::now());
-            state.file_watch.new_term(Instant::now());
+            state.locks.new_term(Instant::now(), term);
+            state.file_watch.new_term(Instant::now(), term);
         }
         was_leader = leader;
         if leader {

@@ -103,7 +103,7 @@ impl<B: Backend> Fs<B> {
         if let Some(invalidate) = self.invalidate.get().cloned() {
             // Off the request path: the kernel's write-back of the dirty
             // pages comes to this mount as FUSE writes while it waits.
-            let _ = tokio::task::spawn_blocking(move || invalidate(ino)).await;
+            let _ = tokio::task::spawn_blocking(move || invalidate(Stale::all(ino))).await;
         }
         if let Some(file) = self.open_file(ino) {
             file.flush(&self.backend).await?;

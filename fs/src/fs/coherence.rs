@@ -23,8 +23,8 @@ use cairn_client::FileEvent;
 
 impl<B: Backend> Fs<B> {
     /// Follows what other mounts change, until the backend's watch ends;
-    /// `invalidate(ino)` drops the kernel's cache of a file.
-    pub fn follow_changes(self: &Arc<Self>, invalidate: impl Fn(u64) + Send + Sync + 'static) {
+    /// `invalidate` drops the kernel's cache of a file.
+    pub fn follow_changes(self: &Arc<Self>, invalidate: impl Fn(Stale) + Send + Sync + 'static) {
         let invalidate: Invalidate = Arc::new(invalidate);
         let _ = self.invalidate.set(invalidate.clone());
         let Some(mut events) = self.backend.watch_files() else {
@@ -39,13 +39,14 @@ impl<B: Backend> Fs<B> {
                 match event {
                     FileEvent::Changed(ino) => {
                         let applying = fs.feed.applying().await;
-                        fs.changed_elsewhere(ino, &invalidate, applying);
+                        fs.changed_elsewhere(ino, &invalidate, applying).await;
                     }
                     FileEvent::AllChanged => {
                         let applying = fs.feed.applying().await;
                         let open: Vec<u64> = locked(&fs.open).keys().copied().collect();
                         for ino in open {
-                            fs.changed_elsewhere(ino, &invalidate, applying.clone());
+                            fs.changed_elsewhere(ino, &invalidate, applying.clone())
+                                .await;
                         }
                     }
                     FileEvent::GiveBack(ino) => {
@@ -59,41 +60,73 @@ impl<B: Backend> Fs<B> {
     }
 
     /// `applying` is held until the kernel's cache is dropped (a lock's
-    /// barrier waits for it).
-    fn changed_elsewhere(self: &Arc<Self>, ino: u64, invalidate: &Invalidate, applying: Applying) {
+    /// barrier waits for it). Open files are taken in the feed's order, one
+    /// at a time: SQLite's reader must never see the `-shm` header of a
+    /// commit before the `-wal` frames it counts.
+    async fn changed_elsewhere(
+        self: &Arc<Self>,
+        ino: u64,
+        invalidate: &Invalidate,
+        applying: Applying,
+    ) {
         self.entries.forget_node(ino);
         let invalidate = invalidate.clone();
-        let fs = self.clone();
         let Some(file) = self.open_file(ino) else {
             // The kernel may still cache pages of a closed file; they go.
+            let fs = self.clone();
             tokio::spawn(async move {
                 fs.backend.changed_elsewhere(ino).await;
-                let _ = tokio::task::spawn_blocking(move || invalidate(ino)).await;
+                let _ = tokio::task::spawn_blocking(move || invalidate(Stale::all(ino))).await;
                 drop(applying);
             });
             return;
         };
-        tokio::spawn(async move {
-            fs.backend.changed_elsewhere(ino).await;
-            match fs.ask("getattr", fs.backend.getattr(ino)).await {
-                Ok(node) => {
-                    tracing::debug!(
-                        ino,
-                        size = node.size,
-                        ctime = node.ctime_ns,
-                        "changed elsewhere"
-                    );
-                    file.moved_on(node)
-                }
-                Err(e) => {
-                    tracing::debug!(ino, error = %e, "a file changed elsewhere was not read again; the next open does")
-                }
+        self.backend.changed_elsewhere(ino).await;
+        let stale = match self.ask("getattr", self.backend.getattr(ino)).await {
+            Ok(node) => {
+                tracing::debug!(
+                    ino,
+                    size = node.size,
+                    ctime = node.ctime_ns,
+                    "changed elsewhere"
+                );
+                self.take_node(&file, node).await
             }
-            // After the new node is in place: a read the kernel sends now
-            // gets the new content.
-            let _ = tokio::task::spawn_blocking(move || invalidate(ino)).await;
-            drop(applying);
-        });
+            Err(e) => {
+                tracing::debug!(ino, error = %e, "a file changed elsewhere was not read again; the next open does");
+                Stale::all(ino)
+            }
+        };
+        // After the new node is in place: a read the kernel sends now gets
+        // the new content.
+        let _ = tokio::task::spawn_blocking(move || invalidate(stale)).await;
+        drop(applying);
+    }
+
+    /// `file` takes `node`, committed by another mount; says what the
+    /// kernel must drop.
+    async fn take_node(&self, file: &OpenFile<B>, node: Node) -> Stale {
+        let ino = file.ino;
+        let shown = file.size();
+        let grew = node.size > shown && !file.is_dirty();
+        file.moved_on(node.clone());
+        if !grew {
+            return Stale::all(ino);
+        }
+        let last = node.size - 1;
+        match self.backend.read(&node, last, 1).await {
+            Ok(pieces) => match pieces.iter().find_map(|p| p.first().copied()) {
+                Some(byte) => Stale {
+                    ino,
+                    tail: Some((last, byte)),
+                },
+                None => Stale::all(ino),
+            },
+            Err(e) => {
+                tracing::debug!(ino, error = %e, "the last byte of a grown file was not read");
+                Stale::all(ino)
+            }
+        }
     }
 
     /// A lock was just taken on open file `file`: when another mount
@@ -104,11 +137,10 @@ impl<B: Backend> Fs<B> {
         if node.ctime_ns == file.committed_ctime() {
             return Ok(());
         }
-        file.moved_on(node);
+        let stale = self.take_node(file, node).await;
         self.backend.changed_elsewhere(file.ino).await;
         if let Some(invalidate) = self.invalidate.get().cloned() {
-            let ino = file.ino;
-            let _ = tokio::task::spawn_blocking(move || invalidate(ino)).await;
+            let _ = tokio::task::spawn_blocking(move || invalidate(stale)).await;
         }
         Ok(())
     }
@@ -130,5 +162,29 @@ impl<B: Backend> Fs<B> {
                 self.backend.send_released().await;
             }
         }
+    }
+}
+
+/// What the kernel must drop of a file: its pages and attributes, and
+/// when the file grew, what its size is now.
+///
+/// Why the size rides separately: Linux drops an attribute answer when an
+/// invalidation of the inode came between the request and the answer
+/// (`attr_version`). A read past the old end waits for such an answer; when
+/// it is dropped, the read ends at the old size, and SQLite's reader of
+/// another host's `-wal` gets a short read. Storing the new last byte
+/// (`FUSE_NOTIFY_STORE`) sets the kernel's size directly, before the
+/// invalidation, so a dropped answer leaves the right size behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stale {
+    pub ino: u64,
+    /// The file's last byte: its offset and value.
+    pub tail: Option<(u64, u8)>,
+}
+
+impl Stale {
+    /// Pages and attributes go; the size comes with the next attributes.
+    pub fn all(ino: u64) -> Stale {
+        Stale { ino, tail: None }
     }
 }

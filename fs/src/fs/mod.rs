@@ -23,6 +23,7 @@ mod special;
 mod versions;
 mod xattr;
 
+pub use coherence::Stale;
 pub use fallocate::{
     FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE,
 };
@@ -184,7 +185,7 @@ pub struct Fs<B: Backend> {
 }
 
 /// Drops the kernel's cached pages and attributes of an inode.
-pub type Invalidate = Arc<dyn Fn(u64) + Send + Sync>;
+pub type Invalidate = Arc<dyn Fn(Stale) + Send + Sync>;
 
 /// Samples `fs`'s counters at every scrape while it lives.
 pub(crate) fn watch_metrics<B: Backend>(fs: &Arc<Fs<B>>) {

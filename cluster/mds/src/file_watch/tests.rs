@@ -82,7 +82,7 @@ async fn a_cursor_of_another_epoch_or_too_old_is_lost() {
     }
     let r = w.watch(watch("a", epoch, since)).await.unwrap();
     assert!(r.lost, "the log no longer reaches the cursor");
-    w.new_term(Instant::now());
+    w.new_term(Instant::now(), Term::Later);
     let r2 = w.watch(watch("a", r.epoch, r.next)).await.unwrap();
     assert!(
         r2.lost && r2.epoch != r.epoch,
@@ -141,7 +141,7 @@ async fn a_file_is_leased_to_the_mount_that_made_it() {
 #[test]
 fn a_silent_session_loses_its_leases() {
     let start = Instant::now();
-    let mut inner = Inner::fresh(start);
+    let mut inner = Inner::fresh(start, Term::Later);
     inner.grace_until = start;
     let step = inner.lease_step(&lease("a", 9), start).unwrap();
     assert!(matches!(
@@ -230,4 +230,19 @@ async fn a_watch_now_is_answered_at_once_with_or_without_changes() {
     let rest = w.watch(now(first.next)).await.unwrap();
     assert_eq!(rest.changed.len(), 3);
     assert!(!rest.more);
+}
+
+#[tokio::test]
+async fn the_first_term_grants_leases_and_keeps_hashes_at_once() {
+    let w = FileWatch::new(Instant::now());
+    w.new_term(Instant::now(), Term::First);
+    assert!(w.quiet(9, Instant::now()), "no earlier holder to wait for");
+    let _ = cursor(&w, "a").await;
+    assert!(w.write_lease(lease("a", 3)).await.unwrap().granted);
+
+    w.new_term(Instant::now(), Term::Later);
+    assert!(
+        !w.quiet(9, Instant::now()),
+        "holders of the last term may claim"
+    );
 }

@@ -188,7 +188,7 @@ async fn a_new_term_grants_only_claims_during_its_grace() {
         .await
         .ok();
     let old_epoch = s.lock().epoch;
-    s.new_term(Instant::now());
+    s.new_term(Instant::now(), Term::Later);
     assert_eq!(s.counts(), (0, 0));
     // Another mount asks first: in the grace it is told to ask again.
     let early = s
@@ -208,6 +208,16 @@ async fn a_new_term_grants_only_claims_during_its_grace() {
         .call(call(LockSet, "m2", lock(5, 1, 0, 9, LockWrite)))
         .await;
     assert!(matches!(late, Err(ClusterError::WouldBlock(_))), "{late:?}");
+}
+
+#[tokio::test]
+async fn the_first_term_grants_at_once() {
+    let s = settled();
+    s.new_term(Instant::now(), Term::First);
+    let first = s
+        .call(call(LockSet, "m2", lock(5, 1, 0, 9, LockWrite)))
+        .await;
+    assert_eq!(first.ok().map(|r| r.granted), Some(true));
 }
 
 #[tokio::test]

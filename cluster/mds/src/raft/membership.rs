@@ -62,6 +62,11 @@ impl Members {
         Err(not_leader(addr.as_deref()))
     }
 
+    /// The current raft term.
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
+    }
+
     /// Every member's address by node id (voters and learners).
     pub fn addrs(&self) -> BTreeMap<NodeId, String> {
         let metrics = self.raft.metrics().borrow().clone();
