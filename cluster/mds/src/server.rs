@@ -371,7 +371,9 @@ impl tonic::service::Interceptor for LeaderGate {
 /// their locks back); while leader it promotes learners
 /// that have caught up.
 async fn watch_leadership(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut was_leader = state.is_leader();
+    // A leader from the start (one MDS) begins its term at the first tick
+    // too, which comes at once: its grace depends on the term's number.
+    let mut was_leader = false;
     let mut ticks = tokio::time::interval(Duration::from_millis(300));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
