@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # s3cmd (Debian) against the gateway, path style, SigV4: mb, put (small and
 # 40 MiB multipart), get, ls, info, sync both ways with --delete-removed,
-# del, rb.
+# setcors/delcors (checked with a preflight sent by curl), del, rb.
 . "$CONFORMANCE_DIR/lib/common.sh"
-require_cmd s3cmd
+require_cmd s3cmd curl
 run "s3cmd --version" s3cmd --version
 
 CFG="$SCENARIO_TMP/s3cfg"
@@ -81,6 +81,41 @@ rm "$W/tree/src/file-3.bin"
 run "s3cmd sync up --delete-removed" "${S3CMD[@]}" sync --delete-removed "$W/tree/" "s3://$B/tree/"
 run "s3cmd sync down --delete-removed" "${S3CMD[@]}" sync --delete-removed "s3://$B/tree/" "$W/tree.down/"
 assert_same_tree "$W/tree" "$W/tree.down" "tree synced down after changes"
+
+step "setcors, info, delcors"
+cat >"$W/cors.xml" <<'EOF'
+<CORSConfiguration>
+  <CORSRule>
+    <AllowedOrigin>https://page.example</AllowedOrigin>
+    <AllowedMethod>GET</AllowedMethod>
+    <AllowedMethod>PUT</AllowedMethod>
+    <AllowedHeader>*</AllowedHeader>
+    <MaxAgeSeconds>120</MaxAgeSeconds>
+  </CORSRule>
+</CORSConfiguration>
+EOF
+# A browser's preflight of a PUT from https://page.example: its status and
+# headers (unauthenticated, as a browser sends it).
+preflight() {
+    local tls=()
+    [ -n "${CAIRN_S3_CA_BUNDLE:-}" ] && tls=(--cacert "$CAIRN_S3_CA_BUNDLE")
+    curl -sS "${tls[@]}" -o /dev/null -D - -X OPTIONS \
+        -H "Origin: https://page.example" -H "Access-Control-Request-Method: PUT" \
+        -H "Access-Control-Request-Headers: content-type" \
+        "$CAIRN_S3_ENDPOINT/$B/dir/page.txt" | tr -d '\r'
+}
+run "s3cmd setcors" "${S3CMD[@]}" setcors "$W/cors.xml" "s3://$B"
+capture "s3cmd info (bucket with CORS)" "${S3CMD[@]}" info "s3://$B"
+assert_contains "$OUT" "https://page.example" "s3cmd info shows the CORS rules"
+capture "preflight after setcors" preflight
+assert_contains "$OUT" " 200" "a preflight the rules allow"
+assert_contains "$OUT" "access-control-allow-origin: https://page.example" "the preflight allows the origin"
+assert_contains "$OUT" "access-control-allow-methods: GET, PUT" "the preflight names the methods"
+assert_contains "$OUT" "access-control-max-age: 120" "the preflight's max age"
+run "s3cmd delcors" "${S3CMD[@]}" delcors "s3://$B"
+capture "preflight after delcors" preflight
+assert_contains "$OUT" " 403" "a preflight without rules is refused"
+case "$OUT" in *access-control-allow-origin*) fail "a refused preflight allows an origin" ;; esac
 
 step "del, rb"
 run "s3cmd del" "${S3CMD[@]}" del "s3://$B/dir/small.bin"

@@ -18,6 +18,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     AccessDenied,
+    /// A CORS preflight no rule allows (S3 answers this code, which its
+    /// error table does not list).
+    AccessForbidden,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     /// S3's generic 400, used for too many tags on an object or a bucket.
@@ -55,6 +58,8 @@ pub enum ErrorCode {
     MissingContentLength,
     MissingSecurityHeader,
     NoSuchBucket,
+    /// A bucket without CORS configuration (GetBucketCors).
+    NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
     /// An object version without retention or legal hold (GetObjectRetention,
@@ -85,6 +90,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             AccessDenied => "AccessDenied",
+            AccessForbidden => "AccessForbidden",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadRequest => "BadRequest",
@@ -119,6 +125,7 @@ impl ErrorCode {
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             NoSuchKey => "NoSuchKey",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
@@ -142,13 +149,16 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => {
-                StatusCode::FORBIDDEN
-            }
+            AccessDenied
+            | AccessForbidden
+            | InvalidAccessKeyId
+            | RequestTimeTooSkewed
+            | SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | InvalidBucketState => {
                 StatusCode::CONFLICT
             }
             NoSuchBucket
+            | NoSuchCORSConfiguration
             | NoSuchKey
             | NoSuchLifecycleConfiguration
             | NoSuchObjectLockConfiguration
@@ -197,6 +207,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             AccessDenied => "Access Denied",
+            AccessForbidden => "CORSResponse: This CORS request is not allowed.",
             AuthorizationHeaderMalformed => "The authorization header is malformed.",
             AuthorizationQueryParametersError => "The authorization query parameters are malformed.",
             BadRequest => "Bad Request",
@@ -237,6 +248,7 @@ impl ErrorCode {
             MissingContentLength => "You must provide the Content-Length HTTP header.",
             MissingSecurityHeader => "Your request is missing a required header.",
             NoSuchBucket => "The specified bucket does not exist",
+            NoSuchCORSConfiguration => "The CORS configuration does not exist",
             NoSuchKey => "The specified key does not exist.",
             NoSuchLifecycleConfiguration => "The lifecycle configuration does not exist",
             NoSuchObjectLockConfiguration => {

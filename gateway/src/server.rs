@@ -195,6 +195,9 @@ async fn handle<K: KeyStore>(
         m.bytes_in(content_length(request.headers()));
         (m.clone(), m.start("Unknown"))
     });
+    // A request from a page of another origin: its answer says what the
+    // bucket's CORS rules allow (read only when `Origin` is sent).
+    let cors = cors_side(&gateway.context, &request);
     let (mut response, endpoint) = match dispatch(&gateway, request).await {
         Ok((response, endpoint)) => (response, endpoint),
         Err((error, endpoint)) => {
@@ -216,6 +219,9 @@ async fn handle<K: KeyStore>(
     response
         .headers_mut()
         .insert(http::header::SERVER, HeaderValue::from_static("Cairn"));
+    if let Some(cors) = cors {
+        cors.decorate(&gateway.client, &mut response).await;
+    }
     let ok = response.status().as_u16() < 400;
     if method == Method::GET || method == Method::HEAD {
         let received = content_length(response.headers());
@@ -241,6 +247,22 @@ async fn handle<K: KeyStore>(
         "request"
     );
     response
+}
+
+/// The CORS side of an actual request ([`ops::cors::ActualRequest`]).
+fn cors_side(context: &AuthContext, request: &Request<Body>) -> Option<ops::cors::ActualRequest> {
+    let headers = request.headers();
+    if !headers.contains_key(http::header::ORIGIN) {
+        return None;
+    }
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    let (bucket, _, _) =
+        crate::router::bucket_and_key(request.uri().path(), host, context.domain.as_deref())
+            .ok()?;
+    ops::cors::ActualRequest::of(request.method(), headers, bucket)
 }
 
 /// The answer to a request of an address refused after failed
@@ -326,6 +348,20 @@ async fn dispatch<K: KeyStore>(
         };
         (e, name)
     };
+
+    // A CORS preflight: answered from the bucket's rules, before and
+    // without authentication (a browser sends no credentials with it).
+    if endpoint == Endpoint::Options {
+        return ops::cors::preflight(
+            &gateway.client,
+            bucket.as_deref(),
+            key.as_deref(),
+            &parts.headers,
+        )
+        .await
+        .map(|r| (r, name))
+        .map_err(fail);
+    }
 
     let signed = SignedParts {
         method: &parts.method,
@@ -529,6 +565,9 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
         GetBucketLifecycleConfiguration => ops::lifecycle::get_bucket_lifecycle(req).await,
         PutBucketLifecycleConfiguration => ops::lifecycle::put_bucket_lifecycle(req).await,
         DeleteBucketLifecycle => ops::lifecycle::delete_bucket_lifecycle(req).await,
+        GetBucketCors => ops::cors::get_bucket_cors(req).await,
+        PutBucketCors => ops::cors::put_bucket_cors(req).await,
+        DeleteBucketCors => ops::cors::delete_bucket_cors(req).await,
         PostObject => Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "POST object uploads authenticate with their form, not a header.",

@@ -49,7 +49,7 @@ fn random_rule_id() -> String {
 
 /// Whether the request declares an integrity check of its body: S3 refuses
 /// PutBucketLifecycleConfiguration without one.
-fn declares_integrity(req: &Request, expected: &Expected) -> bool {
+pub(super) fn declares_integrity(req: &Request, expected: &Expected) -> bool {
     expected.md5.is_some()
         || expected.flexible.is_some()
         || req

@@ -10,6 +10,7 @@ pub mod attributes;
 pub mod bucket;
 pub mod cluster_error;
 pub mod copy;
+pub mod cors;
 pub mod delete;
 pub mod get;
 pub mod layout;

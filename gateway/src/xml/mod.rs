@@ -1,10 +1,12 @@
 //! S3's XML bodies: what clients send (`request`) and what the gateway
 //! answers (`response`), serialised with quick-xml's serde support; and the
 //! data-protection configurations (`versioning`, `tagging`, `lock`,
-//! `lifecycle`), each a plain type with `parse` and `to_xml`, read through
-//! a small element tree (`tree`) so that every fault gets S3's own code.
+//! `lifecycle`) and the CORS rules (`cors`), each a plain type with `parse`
+//! and `to_xml`, read through a small element tree (`tree`) so that every
+//! fault gets S3's own code.
 
 pub mod attributes;
+pub mod cors;
 pub mod lifecycle;
 pub mod lock;
 pub mod request;
