@@ -33,6 +33,7 @@ pub mod http_server;
 pub mod keys;
 pub mod limits;
 pub mod ops;
+pub mod policy;
 pub mod query;
 pub mod range;
 pub mod router;
