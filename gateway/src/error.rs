@@ -18,6 +18,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     AccessDenied,
+    /// ACLs asked of a bucket whose Object Ownership is BucketOwnerEnforced.
+    AccessControlListNotSupported,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     /// S3's generic 400, used for too many tags on an object or a bucket.
@@ -49,17 +51,21 @@ pub enum ErrorCode {
     InvalidURI,
     KeyTooLongError,
     MalformedPOSTRequest,
+    /// A bucket policy that does not parse or validate.
+    MalformedPolicy,
     MalformedXML,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
     NoSuchBucket,
+    NoSuchBucketPolicy,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
     /// An object version without retention or legal hold (GetObjectRetention,
     /// GetObjectLegalHold).
     NoSuchObjectLockConfiguration,
+    NoSuchPublicAccessBlockConfiguration,
     NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
@@ -69,6 +75,7 @@ pub enum ErrorCode {
     NotModified,
     /// A bucket without Object Lock configuration (GetObjectLockConfiguration).
     ObjectLockConfigurationNotFoundError,
+    OwnershipControlsNotFoundError,
     PreconditionFailed,
     /// The request body came too slowly (the door's minimum body rate).
     RequestTimeout,
@@ -85,6 +92,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             AccessDenied => "AccessDenied",
+            AccessControlListNotSupported => "AccessControlListNotSupported",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadRequest => "BadRequest",
@@ -113,21 +121,25 @@ impl ErrorCode {
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
             MalformedPOSTRequest => "MalformedPOSTRequest",
+            MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
             NoSuchKey => "NoSuchKey",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchUpload => "NoSuchUpload",
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
             PreconditionFailed => "PreconditionFailed",
             RequestTimeout => "RequestTimeout",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
@@ -149,6 +161,9 @@ impl ErrorCode {
                 StatusCode::CONFLICT
             }
             NoSuchBucket
+            | NoSuchBucketPolicy
+            | NoSuchPublicAccessBlockConfiguration
+            | OwnershipControlsNotFoundError
             | NoSuchKey
             | NoSuchLifecycleConfiguration
             | NoSuchObjectLockConfiguration
@@ -165,6 +180,8 @@ impl ErrorCode {
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
             AuthorizationHeaderMalformed
+            | AccessControlListNotSupported
+            | MalformedPolicy
             | AuthorizationQueryParametersError
             | BadRequest
             | BadDigest
@@ -197,6 +214,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             AccessDenied => "Access Denied",
+            AccessControlListNotSupported => "The bucket does not allow ACLs",
             AuthorizationHeaderMalformed => "The authorization header is malformed.",
             AuthorizationQueryParametersError => "The authorization query parameters are malformed.",
             BadRequest => "Bad Request",
@@ -231,16 +249,21 @@ impl ErrorCode {
             InvalidURI => "Couldn't parse the specified URI.",
             KeyTooLongError => "Your key is too long",
             MalformedPOSTRequest => "The body of your POST request is not well-formed multipart/form-data.",
+            MalformedPolicy => "Policies must be valid JSON and the first byte must be '{'",
             MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
             MetadataTooLarge => "Your metadata headers exceed the maximum allowed metadata size.",
             MethodNotAllowed => "The specified method is not allowed against this resource.",
             MissingContentLength => "You must provide the Content-Length HTTP header.",
             MissingSecurityHeader => "Your request is missing a required header.",
             NoSuchBucket => "The specified bucket does not exist",
+            NoSuchBucketPolicy => "The bucket policy does not exist",
             NoSuchKey => "The specified key does not exist.",
             NoSuchLifecycleConfiguration => "The lifecycle configuration does not exist",
             NoSuchObjectLockConfiguration => {
                 "The specified object does not have a ObjectLock configuration"
+            }
+            NoSuchPublicAccessBlockConfiguration => {
+                "The public access block configuration was not found"
             }
             NoSuchTagSet => "The TagSet does not exist",
             NoSuchUpload => "The specified multipart upload does not exist.",
@@ -250,6 +273,7 @@ impl ErrorCode {
             ObjectLockConfigurationNotFoundError => {
                 "Object Lock configuration does not exist for this bucket"
             }
+            OwnershipControlsNotFoundError => "The bucket ownership controls were not found",
             PreconditionFailed => "At least one of the preconditions you specified did not hold.",
             RequestTimeout => "Your socket connection to the server was not read from or written to within the timeout period.",
             RequestTimeTooSkewed => "The difference between the request time and the server's time is too large.",

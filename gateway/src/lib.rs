@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod auth_slowdown;
+pub mod authorization;
 pub mod body;
 pub mod checksum;
 pub mod checksum_type;

@@ -8,6 +8,7 @@
 
 pub mod attributes;
 pub mod bucket;
+pub mod bucket_policy;
 pub mod cluster_error;
 pub mod copy;
 pub mod delete;
@@ -18,8 +19,10 @@ pub mod list;
 pub mod lock;
 pub mod meta;
 pub mod multipart;
+pub mod ownership;
 pub mod post;
 pub mod protection;
+pub mod public_access;
 pub mod put;
 pub mod tagging;
 pub mod versioning;
