@@ -660,6 +660,10 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
         GetBucketOwnershipControls => ops::ownership::get_ownership_controls(req).await,
         PutBucketOwnershipControls => ops::ownership::put_ownership_controls(req).await,
         DeleteBucketOwnershipControls => ops::ownership::delete_ownership_controls(req).await,
+        GetBucketAcl => ops::acl::get_bucket_acl(req).await,
+        GetObjectAcl => ops::acl::get_object_acl(req).await,
+        PutBucketAcl => ops::acl::put_bucket_acl(req).await,
+        PutObjectAcl => ops::acl::put_object_acl(req).await,
         PostObject => Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "POST object uploads authenticate with their form, not a header.",

@@ -6,6 +6,7 @@
 //! `body::incoming` into `Client::put_object`, downloads from
 //! `Client::read` into the response.
 
+pub mod acl;
 pub mod attributes;
 pub mod bucket;
 pub mod bucket_policy;

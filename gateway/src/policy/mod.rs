@@ -80,3 +80,34 @@ pub struct Statement {
     /// Every condition must hold.
     pub conditions: Vec<condition::Condition>,
 }
+
+/// The fuzzing entry point for the bucket policy parser and evaluator:
+/// parses `data` as the policy of bucket `fuzz-bucket` and, when it
+/// parses, evaluates it for a few requests. Never panics.
+pub fn fuzz_bucket_policy(data: &[u8]) {
+    let Ok(policy) = parse(data, "fuzz-bucket") else {
+        return;
+    };
+    let _ = policy.is_public();
+    let object = Context {
+        principal: Some("AKFUZZ"),
+        action: "s3:GetObject",
+        resource: std::borrow::Cow::Borrowed("arn:aws:s3:::fuzz-bucket/a/b.txt"),
+        source_ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
+        user_agent: Some("fuzz"),
+        prefix: Some("a/"),
+        max_keys: Some("10"),
+        ..Context::default()
+    };
+    let every = Context {
+        principal: None,
+        action: "s3:DeleteObject",
+        resource: std::borrow::Cow::Borrowed("arn:aws:s3:::fuzz-bucket/"),
+        any_object: true,
+        ..Context::default()
+    };
+    for ctx in [&object, &every] {
+        let _ = policy.evaluate(ctx, true);
+        let _ = policy.evaluate(ctx, false);
+    }
+}
