@@ -150,11 +150,11 @@ async fn later_features_answer_not_implemented() {
     assert_code(&cors, "NotImplemented");
     assert_eq!(error_status(&cors), 501);
     assert_code(
-        &s3.get_bucket_policy().bucket(&b).send().await,
+        &s3.get_bucket_website().bucket(&b).send().await,
         "NotImplemented",
     );
     assert_code(
-        &s3.delete_bucket_policy().bucket(&b).send().await,
+        &s3.delete_bucket_website().bucket(&b).send().await,
         "NotImplemented",
     );
     // Nothing changed.

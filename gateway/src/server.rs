@@ -536,15 +536,22 @@ async fn authorize<K: KeyStore>(
         };
     }
     let bucket = ask.target.bucket;
+    // An anonymous caller learns nothing from a failed lookup (a missing
+    // bucket, a cluster out of reach): it is refused.
+    let refused_if_anonymous = |e: S3Error| match ask.key {
+        Some(_) => e,
+        None => S3Error::new(ErrorCode::AccessDenied),
+    };
     let found = gateway.client.get_bucket(bucket).await.map_err(|e| {
-        ops::cluster_error::to_s3(
+        refused_if_anonymous(ops::cluster_error::to_s3(
             e,
             ops::cluster_error::Missing::Bucket,
             &format!("/{bucket}"),
-        )
+        ))
     })?;
-    let settings =
-        crate::authorization::settings(&gateway.client, &gateway.policies, bucket).await?;
+    let settings = crate::authorization::settings(&gateway.client, &gateway.policies, bucket)
+        .await
+        .map_err(refused_if_anonymous)?;
     let decision = match &settings.policy {
         Some(policy) => {
             let ctx = facts.context(ask.key.map(|k| k.id.as_str()), ask.action, ask.target);

@@ -4,24 +4,58 @@
 
 /// Whether `text` matches `pattern`; `fold_case` compares ASCII letters
 /// without case. Linear in practice: the classic two-pointer match with
-/// one backtrack point, no recursion.
+/// one backtrack point, no recursion. ASCII inputs (nearly all) are
+/// matched on their bytes, without allocating; others by characters.
 pub fn matches(pattern: &str, text: &str, fold_case: bool) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let same = |a: char, b: char| {
+    if pattern.is_ascii() && text.is_ascii() {
+        match_units(pattern.as_bytes(), text.as_bytes(), fold_case)
+    } else {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        match_units(&p, &t, fold_case)
+    }
+}
+
+/// A unit of text: a byte of ASCII text or a character.
+trait Unit: Copy + PartialEq {
+    fn is(self, c: char) -> bool;
+    fn same(self, other: Self, fold_case: bool) -> bool;
+}
+
+impl Unit for u8 {
+    fn is(self, c: char) -> bool {
+        char::from(self) == c
+    }
+    fn same(self, other: u8, fold_case: bool) -> bool {
         if fold_case {
-            a.eq_ignore_ascii_case(&b)
+            self.eq_ignore_ascii_case(&other)
         } else {
-            a == b
+            self == other
         }
-    };
+    }
+}
+
+impl Unit for char {
+    fn is(self, c: char) -> bool {
+        self == c
+    }
+    fn same(self, other: char, fold_case: bool) -> bool {
+        if fold_case {
+            self.eq_ignore_ascii_case(&other)
+        } else {
+            self == other
+        }
+    }
+}
+
+fn match_units<U: Unit>(p: &[U], t: &[U], fold_case: bool) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && same(p[pi], t[ti]))) {
+        if pi < p.len() && (p[pi].is('?') || (!p[pi].is('*') && p[pi].same(t[ti], fold_case))) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi].is('*') {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -32,7 +66,7 @@ pub fn matches(pattern: &str, text: &str, fold_case: bool) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|c| c.is('*'))
 }
 
 /// Whether `pattern` holds a wildcard.
@@ -57,5 +91,7 @@ mod tests {
         assert!(matches("arn:aws:s3:::b/*", "arn:aws:s3:::b/x/y", false));
         assert!(!matches("arn:aws:s3:::b/*", "arn:aws:s3:::b", false));
         assert!(matches("**a", "a", false));
+        assert!(matches("caf?/*", "café/x", false), "? is one character");
+        assert!(!matches("caf??/*", "café/x", false));
     }
 }
