@@ -13,9 +13,12 @@ use super::Policy;
 /// again).
 const MAX_ENTRIES: usize = 4096;
 
+/// A bucket's stored bytes and their parsed form.
+type Parsed = (Vec<u8>, Arc<Policy>);
+
 #[derive(Default)]
 pub struct PolicyCache {
-    parsed: Mutex<HashMap<String, (Vec<u8>, Arc<Policy>)>>,
+    parsed: Mutex<HashMap<String, Parsed>>,
 }
 
 impl PolicyCache {
