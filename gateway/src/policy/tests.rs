@@ -716,3 +716,28 @@ fn malformed_policies_say_why() {
     );
     refused(r#"{"Version":"2010-01-01","Statement":[]}"#, "version");
 }
+
+/// The cost a policy adds to a request: a 20-statement policy evaluated
+/// for a GET. Bounded loosely (a GET of 4 KiB takes about a millisecond;
+/// the goal is under a tenth of that) so that only a regression fails.
+#[test]
+fn a_twenty_statement_policy_costs_microseconds() {
+    let statements: Vec<String> = (0..20)
+        .map(|i| {
+            format!(
+                r#"{{"Sid":"S{i}","Effect":"Allow","Principal":{{"AWS":"AKUSER{i}"}},"Action":["s3:GetObject","s3:List*"],"Resource":"arn:aws:s3:::{B}/team{i}/*","Condition":{{"IpAddress":{{"aws:SourceIp":"10.{i}.0.0/16"}}}}}}"#
+            )
+        })
+        .collect();
+    let text = policy(&statements.join(","));
+    let parsed = parse(text.as_bytes(), B).unwrap_or_else(|e| panic!("{e}"));
+    let request = ctx(ALICE, "s3:GetObject", Some("team7/report.pdf"));
+    let rounds = 20_000u32;
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        assert_eq!(parsed.evaluate(&request, true), Decision::Neutral);
+    }
+    let each = started.elapsed() / rounds;
+    eprintln!("a 20-statement policy: {each:?} per request");
+    assert!(each < std::time::Duration::from_micros(100), "{each:?}");
+}
