@@ -8,6 +8,11 @@
 //! SignatureDoesNotMatch (403) for a wrong secret; an allowed request gets
 //! past authorization (its minimal request may still be refused for what it
 //! lacks: 404, 400, 409, never an authorization refusal nor a 5xx).
+//!
+//! The second test adds the rows that bucket settings change: a bucket
+//! policy (Allow to another key, Allow to everyone, Deny to a granted key,
+//! Deny to everyone with the owner keeping the policy), a Public Access
+//! Block (RestrictPublicBuckets, BlockPublicAcls) and ACL requests.
 
 mod common;
 
@@ -301,4 +306,350 @@ async fn every_operation_by_every_caller() {
         .await
         .expect("keep is still there");
     assert_eq!(body_bytes(kept).await, b"kept");
+}
+
+/// One row of the settings matrix: who sends what, and S3's answer.
+struct Row {
+    what: &'static str,
+    caller: Caller,
+    method: &'static str,
+    /// Path and query, `{b}` for the bucket.
+    target: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    /// The status wanted, and the code when it is an error.
+    status: u16,
+    code: &'static str,
+}
+
+const fn row(
+    what: &'static str,
+    caller: Caller,
+    method: &'static str,
+    target: &'static str,
+    status: u16,
+    code: &'static str,
+) -> Row {
+    Row {
+        what,
+        caller,
+        method,
+        target,
+        headers: &[],
+        status,
+        code,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_acls_and_public_access_block_rows() {
+    let c = S3Cluster::shared();
+    let b = bucket_name("matrix-set");
+    let owner = key(&c, "set-owner", false);
+    let writer = key(&c, "set-writer", false);
+    let stranger = key(&c, "set-stranger", false);
+    assert_success(&c.cairn(&["mb", &b, "--owner", &owner.0]), "mb --owner");
+    assert_success(
+        &c.cairn(&["bucket", "allow", &writer.0, &b, "--write"]),
+        "allow --write",
+    );
+    let s3 = c.client_with(&owner.0, &owner.1);
+    for k in ["k", "other"] {
+        put_bytes(&s3, &b, k, b"v").await;
+    }
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Principal":{{"AWS":"{s}"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{b}/k"}},
+            {{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::{b}"}},
+            {{"Effect":"Deny","Principal":{{"AWS":"{w}"}},"Action":"s3:PutObject","Resource":"arn:aws:s3:::{b}/*"}}]}}"#,
+        s = stranger.0,
+        w = writer.0
+    );
+    s3.put_bucket_policy()
+        .bucket(&b)
+        .policy(policy)
+        .send()
+        .await
+        .expect("put policy");
+
+    use Caller::{Anonymous, NoGrant, Owner, Writer};
+    let with_policy = [
+        row(
+            "an Allow to a key: its object",
+            NoGrant,
+            "GET",
+            "/{b}/k",
+            200,
+            "",
+        ),
+        row(
+            "an Allow to a key: not another object",
+            NoGrant,
+            "GET",
+            "/{b}/other",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "an Allow to a key: not a write",
+            NoGrant,
+            "PUT",
+            "/{b}/k",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "an Allow to everyone: anonymous listing",
+            Anonymous,
+            "GET",
+            "/{b}?list-type=2",
+            200,
+            "",
+        ),
+        row(
+            "an Allow to everyone: not an anonymous read",
+            Anonymous,
+            "GET",
+            "/{b}/k",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "an Allow to everyone: not the policy",
+            Anonymous,
+            "GET",
+            "/{b}?policy",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "a Deny beats a write grant",
+            Writer,
+            "PUT",
+            "/{b}/k",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "a Deny of PUT leaves DELETE to the grant",
+            Writer,
+            "DELETE",
+            "/{b}/other",
+            204,
+            "",
+        ),
+        row("the owner is untouched", Owner, "GET", "/{b}/k", 200, ""),
+        row(
+            "the policy's status",
+            Owner,
+            "GET",
+            "/{b}?policyStatus",
+            200,
+            "",
+        ),
+        row(
+            "a stranger cannot read the policy",
+            NoGrant,
+            "GET",
+            "/{b}?policy",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "GetBucketAcl by the owner",
+            Owner,
+            "GET",
+            "/{b}?acl",
+            200,
+            "",
+        ),
+        row(
+            "GetObjectAcl by a stranger",
+            NoGrant,
+            "GET",
+            "/{b}/k?acl",
+            403,
+            "AccessDenied",
+        ),
+        Row {
+            headers: &[("x-amz-acl", "public-read")],
+            ..row(
+                "a public ACL is not stored",
+                Owner,
+                "PUT",
+                "/{b}/k?acl",
+                501,
+                "NotImplemented",
+            )
+        },
+    ];
+    let mut failures = Vec::new();
+    run_rows(
+        &c,
+        &b,
+        &[&owner, &writer, &stranger],
+        &with_policy,
+        &mut failures,
+    )
+    .await;
+
+    s3.put_public_access_block()
+        .bucket(&b)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put public access block");
+    let with_block = [
+        row(
+            "RestrictPublicBuckets: no anonymous listing",
+            Anonymous,
+            "GET",
+            "/{b}?list-type=2",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "RestrictPublicBuckets: keys keep their Allow",
+            NoGrant,
+            "GET",
+            "/{b}/k",
+            200,
+            "",
+        ),
+        Row {
+            headers: &[("x-amz-acl", "public-read")],
+            ..row(
+                "BlockPublicAcls: a public ACL on a write",
+                Owner,
+                "PUT",
+                "/{b}/new",
+                403,
+                "AccessDenied",
+            )
+        },
+        Row {
+            headers: &[("x-amz-acl", "public-read")],
+            ..row(
+                "BlockPublicAcls: PutObjectAcl",
+                Owner,
+                "PUT",
+                "/{b}/k?acl",
+                403,
+                "AccessDenied",
+            )
+        },
+    ];
+    run_rows(
+        &c,
+        &b,
+        &[&owner, &writer, &stranger],
+        &with_block,
+        &mut failures,
+    )
+    .await;
+
+    let lockout = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::{b}","arn:aws:s3:::{b}/*"]}}]}}"#
+    );
+    s3.put_bucket_policy()
+        .bucket(&b)
+        .policy(lockout)
+        .send()
+        .await
+        .expect("put lockout");
+    let locked = [
+        row(
+            "a Deny to everyone binds the owner",
+            Owner,
+            "GET",
+            "/{b}/k",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "and the writer",
+            Writer,
+            "DELETE",
+            "/{b}/k",
+            403,
+            "AccessDenied",
+        ),
+        row(
+            "the owner still reads the policy",
+            Owner,
+            "GET",
+            "/{b}?policy",
+            200,
+            "",
+        ),
+        row("and deletes it", Owner, "DELETE", "/{b}?policy", 204, ""),
+        row(
+            "after which the owner reads again",
+            Owner,
+            "GET",
+            "/{b}/k",
+            200,
+            "",
+        ),
+    ];
+    run_rows(
+        &c,
+        &b,
+        &[&owner, &writer, &stranger],
+        &locked,
+        &mut failures,
+    )
+    .await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Sends each row in order (`keys`: owner, writer, stranger) and records
+/// the answers that are not the wanted ones.
+async fn run_rows(
+    c: &S3Cluster,
+    b: &str,
+    keys: &[&(String, String); 3],
+    rows: &[Row],
+    failures: &mut Vec<String>,
+) {
+    for r in rows {
+        let target = r.target.replace("{b}", b);
+        let headers: Vec<(String, String)> = r
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let creds = match r.caller {
+            Caller::Owner => Some(keys[0]),
+            Caller::Writer => Some(keys[1]),
+            Caller::NoGrant => Some(keys[2]),
+            _ => None,
+        };
+        let (sent, sent_headers) = match creds {
+            Some((id, secret)) => sign(c, (id, secret), r.method, &target, &headers, None),
+            None => (target.clone(), headers),
+        };
+        let body: &[u8] = if r.method == "PUT" && !target.contains('?') {
+            b"new"
+        } else {
+            b""
+        };
+        let answer = raw_request(c.addr, r.method, &sent, &sent_headers, body).await;
+        if answer.status != r.status || (!r.code.is_empty() && answer.code() != r.code) {
+            failures.push(format!(
+                "{} ({:?} {} {target}): wanted {} {}, got {} {}",
+                r.what,
+                r.caller,
+                r.method,
+                r.status,
+                r.code,
+                answer.status,
+                answer.text()
+            ));
+        }
+    }
 }

@@ -146,15 +146,15 @@ async fn later_features_answer_not_implemented() {
     let s3 = c.client();
     let b = bucket_name("ni");
     s3.create_bucket().bucket(&b).send().await.expect("create");
-    let cors = s3.get_bucket_cors().bucket(&b).send().await;
-    assert_code(&cors, "NotImplemented");
-    assert_eq!(error_status(&cors), 501);
+    let logging = s3.get_bucket_logging().bucket(&b).send().await;
+    assert_code(&logging, "NotImplemented");
+    assert_eq!(error_status(&logging), 501);
     assert_code(
-        &s3.get_bucket_policy().bucket(&b).send().await,
+        &s3.get_bucket_website().bucket(&b).send().await,
         "NotImplemented",
     );
     assert_code(
-        &s3.delete_bucket_policy().bucket(&b).send().await,
+        &s3.delete_bucket_website().bucket(&b).send().await,
         "NotImplemented",
     );
     // Nothing changed.

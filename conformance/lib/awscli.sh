@@ -271,6 +271,39 @@ grep -q AccessDenied "$SCENARIO_TMP/last-output" || fail "a locked delete did no
 aws_run "aws s3api delete-object --bypass-governance-retention" s3api delete-object --bucket "$L" --key kept \
     --version-id "$lv" --bypass-governance-retention
 
+step "s3api bucket policy and public access block"
+P=$(bucket_name policy)
+aws_run "aws s3api create-bucket (policy)" s3api create-bucket --bucket "$P"
+aws_run "aws s3api put-object (policy)" s3api put-object --bucket "$P" --key pub/page --body "$W/small"
+anon_code() {
+    local opts=(-sS --noproxy '*' -o /dev/null -w '%{http_code}')
+    if [ -n "${CAIRN_S3_CA_BUNDLE:-}" ]; then opts+=(--cacert "$CAIRN_S3_CA_BUNDLE"); fi
+    curl "${opts[@]}" "$CAIRN_S3_ENDPOINT/$1"
+}
+expect_fail "get-bucket-policy without a policy" "${S3[@]}" s3api get-bucket-policy --bucket "$P"
+grep -q NoSuchBucketPolicy "$SCENARIO_TMP/last-output" || fail "get-bucket-policy without one did not answer NoSuchBucketPolicy"
+printf '{"Version":"2012-10-17","Statement":[{"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/pub/*"}]}' "$P" >"$W/policy.json"
+aws_run "aws s3api put-bucket-policy" s3api put-bucket-policy --bucket "$P" --policy "file://$W/policy.json"
+aws_to "$W/got-policy.json" "aws s3api get-bucket-policy" s3api get-bucket-policy --bucket "$P" --output json
+assert_eq "$(json_get "$W/got-policy.json" '__import__("json").loads(d["Policy"])["Statement"][0]["Sid"]')" "Pub" "the policy read back"
+aws_to "$W/status.json" "aws s3api get-bucket-policy-status" s3api get-bucket-policy-status --bucket "$P" --output json
+assert_eq "$(json_get "$W/status.json" 'd["PolicyStatus"]["IsPublic"]')" "True" "a public policy is public"
+assert_eq "$(anon_code "$P/pub/page")" 200 "anonymous GET allowed by the policy"
+printf '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::not-%s/*"}]}' "$P" >"$W/bad-policy.json"
+expect_fail "put-bucket-policy naming another bucket" "${S3[@]}" s3api put-bucket-policy --bucket "$P" --policy "file://$W/bad-policy.json"
+grep -q MalformedPolicy "$SCENARIO_TMP/last-output" || fail "a policy on another bucket did not answer MalformedPolicy"
+aws_run "aws s3api put-public-access-block" s3api put-public-access-block --bucket "$P" \
+    --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+aws_to "$W/pab.json" "aws s3api get-public-access-block" s3api get-public-access-block --bucket "$P" --output json
+assert_eq "$(json_get "$W/pab.json" 'd["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"]')" "True" "the flags read back"
+assert_eq "$(anon_code "$P/pub/page")" 403 "RestrictPublicBuckets keeps anonymous requests out"
+expect_fail "put-bucket-policy of a public policy under BlockPublicPolicy" "${S3[@]}" s3api put-bucket-policy --bucket "$P" --policy "file://$W/policy.json"
+grep -q AccessDenied "$SCENARIO_TMP/last-output" || fail "a public policy under BlockPublicPolicy did not answer AccessDenied"
+aws_run "aws s3api delete-public-access-block" s3api delete-public-access-block --bucket "$P"
+aws_run "aws s3api delete-bucket-policy" s3api delete-bucket-policy --bucket "$P"
+assert_eq "$(anon_code "$P/pub/page")" 403 "anonymous GET refused once the policy is gone"
+aws_run "aws s3 rb --force (policy)" s3 rb --force "s3://$P"
+
 step "rm --recursive"
 aws_run "aws s3 rm --recursive" s3 rm --only-show-errors --recursive "s3://$B/tree/"
 aws_to "$W/after-rm.json" "aws s3api list-objects-v2 after rm" s3api list-objects-v2 --bucket "$B" --prefix tree/ --no-paginate --output json

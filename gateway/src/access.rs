@@ -11,9 +11,51 @@
 //! up` makes), which stand in for its owner; an admin key has no right on a
 //! bucket another key owns unless granted. The mount is not subject to any
 //! of this: it is a trusted local door with the node's cluster identity.
+//!
+//! With a bucket policy ([`allows_request`]), as AWS evaluates a request
+//! in the bucket owner's account: an explicit Deny of the policy refuses
+//! (the owner's GetBucketPolicy, PutBucketPolicy and DeleteBucketPolicy
+//! excepted, so that a policy that locks everyone out can be undone);
+//! else an Allow of the policy, the key's own right above, or an ACL grant
+//! allows; else the request is refused. An anonymous request has no key:
+//! only the policy or an ACL can allow it.
 
+use crate::policy::Decision;
 use crate::router::Access;
 use crate::signature::AccessKey;
+
+/// The actions the owner keeps past a Deny.
+const OWNER_KEEPS: [&str; 3] = [
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+];
+
+/// Whether `key` (None: anonymous) may do `access` (IAM action `action`)
+/// on `bucket` owned by `owner`, given the policy's `decision` and whether
+/// an ACL grants it.
+pub fn allows_request(
+    key: Option<&AccessKey>,
+    bucket: &str,
+    owner: &str,
+    access: Access,
+    action: &str,
+    decision: Decision,
+    acl_grants: bool,
+) -> bool {
+    let is_owner = key.is_some_and(|k| stands_as_owner(k, owner));
+    if decision == Decision::Deny && !(is_owner && OWNER_KEEPS.contains(&action)) {
+        return false;
+    }
+    decision == Decision::Allow
+        || acl_grants
+        || key.is_some_and(|k| allows(k, bucket, owner, access))
+}
+
+/// Whether `key` stands as the owner of a bucket owned by `owner`.
+pub fn is_owner(key: &AccessKey, owner: &str) -> bool {
+    stands_as_owner(key, owner)
+}
 
 /// Whether `key` may do `access` on the bucket `bucket` owned by `owner`
 /// (empty: no owner recorded).
@@ -103,5 +145,97 @@ mod tests {
         assert!(!allows(&writer, "b", "OWNER", Access::Owner));
         assert!(reaches(&reader, "b", "OWNER"));
         assert!(!reaches(&admin, "b", "OWNER"));
+    }
+
+    #[test]
+    fn a_policy_deny_wins_but_the_owner_keeps_the_policy() {
+        let owner = key("OWNER", false, &[]);
+        let reader = key("READER", false, &[("b", READ)]);
+        let get = "s3:GetObject";
+        let deny = Decision::Deny;
+        assert!(!allows_request(
+            Some(&owner),
+            "b",
+            "OWNER",
+            Access::Read,
+            get,
+            deny,
+            false
+        ));
+        assert!(!allows_request(
+            Some(&reader),
+            "b",
+            "OWNER",
+            Access::Read,
+            get,
+            deny,
+            true
+        ));
+        for keeps in OWNER_KEEPS {
+            assert!(allows_request(
+                Some(&owner),
+                "b",
+                "OWNER",
+                Access::Owner,
+                keeps,
+                deny,
+                false
+            ));
+            assert!(!allows_request(
+                Some(&reader),
+                "b",
+                "OWNER",
+                Access::Owner,
+                keeps,
+                deny,
+                false
+            ));
+        }
+        let neutral = Decision::Neutral;
+        assert!(allows_request(
+            Some(&reader),
+            "b",
+            "OWNER",
+            Access::Read,
+            get,
+            neutral,
+            false
+        ));
+        assert!(!allows_request(
+            None,
+            "b",
+            "OWNER",
+            Access::Read,
+            get,
+            neutral,
+            false
+        ));
+        assert!(allows_request(
+            None,
+            "b",
+            "OWNER",
+            Access::Read,
+            get,
+            neutral,
+            true
+        ));
+        assert!(allows_request(
+            None,
+            "b",
+            "OWNER",
+            Access::Read,
+            get,
+            Decision::Allow,
+            false
+        ));
+        assert!(allows_request(
+            Some(&reader),
+            "b",
+            "OWNER",
+            Access::Owner,
+            "s3:PutBucketTagging",
+            Decision::Allow,
+            false
+        ));
     }
 }

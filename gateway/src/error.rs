@@ -21,6 +21,8 @@ pub enum ErrorCode {
     /// A CORS preflight no rule allows (S3 answers this code, which its
     /// error table does not list).
     AccessForbidden,
+    /// ACLs asked of a bucket whose Object Ownership is BucketOwnerEnforced.
+    AccessControlListNotSupported,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     /// S3's generic 400, used for too many tags on an object or a bucket.
@@ -52,6 +54,8 @@ pub enum ErrorCode {
     InvalidURI,
     KeyTooLongError,
     MalformedPOSTRequest,
+    /// A bucket policy that does not parse or validate.
+    MalformedPolicy,
     MalformedXML,
     MetadataTooLarge,
     MethodNotAllowed,
@@ -60,11 +64,13 @@ pub enum ErrorCode {
     NoSuchBucket,
     /// A bucket without CORS configuration (GetBucketCors).
     NoSuchCORSConfiguration,
+    NoSuchBucketPolicy,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
     /// An object version without retention or legal hold (GetObjectRetention,
     /// GetObjectLegalHold).
     NoSuchObjectLockConfiguration,
+    NoSuchPublicAccessBlockConfiguration,
     NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
@@ -74,6 +80,7 @@ pub enum ErrorCode {
     NotModified,
     /// A bucket without Object Lock configuration (GetObjectLockConfiguration).
     ObjectLockConfigurationNotFoundError,
+    OwnershipControlsNotFoundError,
     PreconditionFailed,
     /// The request body came too slowly (the door's minimum body rate).
     RequestTimeout,
@@ -91,6 +98,7 @@ impl ErrorCode {
         match self {
             AccessDenied => "AccessDenied",
             AccessForbidden => "AccessForbidden",
+            AccessControlListNotSupported => "AccessControlListNotSupported",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadRequest => "BadRequest",
@@ -119,6 +127,7 @@ impl ErrorCode {
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
             MalformedPOSTRequest => "MalformedPOSTRequest",
+            MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
@@ -126,15 +135,18 @@ impl ErrorCode {
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
             NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
             NoSuchKey => "NoSuchKey",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchUpload => "NoSuchUpload",
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
             PreconditionFailed => "PreconditionFailed",
             RequestTimeout => "RequestTimeout",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
@@ -159,6 +171,9 @@ impl ErrorCode {
             }
             NoSuchBucket
             | NoSuchCORSConfiguration
+            | NoSuchBucketPolicy
+            | NoSuchPublicAccessBlockConfiguration
+            | OwnershipControlsNotFoundError
             | NoSuchKey
             | NoSuchLifecycleConfiguration
             | NoSuchObjectLockConfiguration
@@ -175,6 +190,8 @@ impl ErrorCode {
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
             AuthorizationHeaderMalformed
+            | AccessControlListNotSupported
+            | MalformedPolicy
             | AuthorizationQueryParametersError
             | BadRequest
             | BadDigest
@@ -208,6 +225,7 @@ impl ErrorCode {
         match self {
             AccessDenied => "Access Denied",
             AccessForbidden => "CORSResponse: This CORS request is not allowed.",
+            AccessControlListNotSupported => "The bucket does not allow ACLs",
             AuthorizationHeaderMalformed => "The authorization header is malformed.",
             AuthorizationQueryParametersError => "The authorization query parameters are malformed.",
             BadRequest => "Bad Request",
@@ -242,6 +260,7 @@ impl ErrorCode {
             InvalidURI => "Couldn't parse the specified URI.",
             KeyTooLongError => "Your key is too long",
             MalformedPOSTRequest => "The body of your POST request is not well-formed multipart/form-data.",
+            MalformedPolicy => "Policies must be valid JSON and the first byte must be '{'",
             MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
             MetadataTooLarge => "Your metadata headers exceed the maximum allowed metadata size.",
             MethodNotAllowed => "The specified method is not allowed against this resource.",
@@ -249,10 +268,14 @@ impl ErrorCode {
             MissingSecurityHeader => "Your request is missing a required header.",
             NoSuchBucket => "The specified bucket does not exist",
             NoSuchCORSConfiguration => "The CORS configuration does not exist",
+            NoSuchBucketPolicy => "The bucket policy does not exist",
             NoSuchKey => "The specified key does not exist.",
             NoSuchLifecycleConfiguration => "The lifecycle configuration does not exist",
             NoSuchObjectLockConfiguration => {
                 "The specified object does not have a ObjectLock configuration"
+            }
+            NoSuchPublicAccessBlockConfiguration => {
+                "The public access block configuration was not found"
             }
             NoSuchTagSet => "The TagSet does not exist",
             NoSuchUpload => "The specified multipart upload does not exist.",
@@ -262,6 +285,7 @@ impl ErrorCode {
             ObjectLockConfigurationNotFoundError => {
                 "Object Lock configuration does not exist for this bucket"
             }
+            OwnershipControlsNotFoundError => "The bucket ownership controls were not found",
             PreconditionFailed => "At least one of the preconditions you specified did not hold.",
             RequestTimeout => "Your socket connection to the server was not read from or written to within the timeout period.",
             RequestTimeTooSkewed => "The difference between the request time and the server's time is too large.",

@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod auth_slowdown;
+pub mod authorization;
 pub mod body;
 pub mod checksum;
 pub mod checksum_type;
@@ -33,6 +34,7 @@ pub mod http_server;
 pub mod keys;
 pub mod limits;
 pub mod ops;
+pub mod policy;
 pub mod query;
 pub mod range;
 pub mod router;

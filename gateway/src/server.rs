@@ -13,11 +13,13 @@ use http::{HeaderValue, Method, Request, Response};
 use tokio::net::TcpListener;
 
 use crate::auth_slowdown::{Admission, AuthSlowdown};
+use crate::authorization::{Facts, Target};
 use crate::body::body_stream;
 use crate::door_limits::DoorLimits;
 use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::http_server::{ClientAddr, Door};
+use crate::http_server::{ClientAddr, Door, SecureTransport};
 use crate::ops;
+use crate::policy::{actions::action_of, cache::PolicyCache, Decision};
 use crate::query::Query;
 use crate::router::{route, Access, Endpoint, Route};
 use crate::signature::{
@@ -75,6 +77,8 @@ struct Gateway<K> {
     door: Arc<DoorCounters>,
     /// Failed authentications by client address.
     auth_failures: AuthSlowdown,
+    /// Bucket policies as parsed, by bucket.
+    policies: PolicyCache,
 }
 
 /// Where the gateway listens: the main listener (HTTPS when the config has
@@ -118,6 +122,7 @@ pub async fn serve_with_keys<K: KeyStore>(
             config.limits.auth_failures_per_second,
             config.limits.auth_failure_max_delay,
         ),
+        policies: PolicyCache::default(),
     });
     // The address it really serves (`--listen` may ask for port 0).
     let listen = listener.local_addr().unwrap_or(config.listen);
@@ -382,6 +387,19 @@ async fn dispatch<K: KeyStore>(
 
     let bucket_name = bucket.clone().unwrap_or_default();
     let body = body_stream(body);
+    let facts = Facts {
+        source_ip: parts
+            .extensions
+            .get::<ClientAddr>()
+            .map(|ClientAddr(addr)| addr.ip()),
+        secure: parts
+            .extensions
+            .get::<SecureTransport>()
+            .is_some_and(|SecureTransport(tls)| *tls),
+        headers: &parts.headers,
+        query: &query,
+    };
+    let versioned = query.has("versionId");
 
     // POST object authenticates with its form.
     if endpoint == Endpoint::PostObject && auth == Auth::Anonymous {
@@ -402,7 +420,18 @@ async fn dispatch<K: KeyStore>(
         )
         .await
         .map_err(fail)?;
-        let target = authorize(gateway, &access_key, &bucket_name, Access::Write)
+        let ask = Ask {
+            key: Some(&access_key),
+            access: Access::Write,
+            action: action_of(&endpoint, false),
+            target: Target {
+                bucket: &bucket_name,
+                key: None,
+                any_object: true,
+            },
+        };
+        let target = authorize(gateway, ask, &facts).await.map_err(fail)?;
+        check_acl_headers(gateway, &bucket_name, &parts.headers)
             .await
             .map_err(fail)?;
         let req = ops::Request {
@@ -425,7 +454,16 @@ async fn dispatch<K: KeyStore>(
     }
 
     let (access_key, payload) = match auth {
-        Auth::Key { key, payload } => (key, payload),
+        Auth::Key { key, payload } => (Some(key), payload),
+        // Anonymous requests go on only where a policy or ACL of an
+        // existing bucket may allow them.
+        Auth::Anonymous
+            if bucket.is_some()
+                && endpoint.is_implemented()
+                && endpoint.access() != Access::AnyKey =>
+        {
+            (None, PayloadCheck::Unsigned)
+        }
         Auth::Anonymous => return Err(fail(S3Error::new(ErrorCode::AccessDenied))),
     };
     if !endpoint.is_implemented() {
@@ -435,12 +473,28 @@ async fn dispatch<K: KeyStore>(
         )));
     }
     let target = if bucket.is_some() && endpoint != Endpoint::CreateBucket {
-        authorize(gateway, &access_key, &bucket_name, endpoint.access())
-            .await
-            .map_err(fail)?
+        let ask = Ask {
+            key: access_key.as_ref(),
+            access: endpoint.access(),
+            action: action_of(&endpoint, versioned),
+            target: Target {
+                bucket: &bucket_name,
+                key: key.as_deref(),
+                any_object: endpoint == Endpoint::DeleteObjects,
+            },
+        };
+        authorize(gateway, ask, &facts).await.map_err(fail)?
     } else {
         None
     };
+    if matches!(
+        endpoint,
+        Endpoint::PutObject | Endpoint::CopyObject | Endpoint::CreateMultipartUpload
+    ) {
+        check_acl_headers(gateway, &bucket_name, &parts.headers)
+            .await
+            .map_err(fail)?;
+    }
     if matches!(
         endpoint,
         Endpoint::CopyObject | Endpoint::UploadPartCopy { .. }
@@ -451,8 +505,23 @@ async fn dispatch<K: KeyStore>(
             .get("x-amz-copy-source")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let (source_bucket, _, _) = ops::copy::parse_copy_source(source).map_err(fail)?;
-        authorize(gateway, &access_key, &source_bucket, Access::Read)
+        let (source_bucket, source_key, source_version) =
+            ops::copy::parse_copy_source(source).map_err(fail)?;
+        let ask = Ask {
+            key: access_key.as_ref(),
+            access: Access::Read,
+            action: if source_version.is_some() {
+                "s3:GetObjectVersion"
+            } else {
+                "s3:GetObject"
+            },
+            target: Target {
+                bucket: &source_bucket,
+                key: Some(&source_key),
+                any_object: false,
+            },
+        };
+        authorize(gateway, ask, &facts)
             .await
             .map_err(|e| fail(e.resource(format!("/{source_bucket}"))))?;
     }
@@ -466,7 +535,7 @@ async fn dispatch<K: KeyStore>(
         query,
         bucket: bucket_name,
         key,
-        access_key: Some(access_key),
+        access_key,
         payload,
         body: std::sync::Mutex::new(Some(body)),
         region: gateway.context.region.clone(),
@@ -475,34 +544,76 @@ async fn dispatch<K: KeyStore>(
     run(endpoint, req).await.map(|r| (r, name)).map_err(fail)
 }
 
-/// Checks that `key` may do `access` on `bucket` (the rule is
-/// [`crate::access::allows`]: closed by default). A refusal is checked once
+/// What a request asks of a bucket.
+struct Ask<'a> {
+    /// None: anonymous.
+    key: Option<&'a signature::AccessKey>,
+    access: Access,
+    /// The IAM action (`policy::actions`).
+    action: &'static str,
+    target: Target<'a>,
+}
+
+/// Checks that the request may do what it asks (the rule is
+/// [`crate::access::allows_request`]: the bucket policy, the key's own
+/// rights, closed by default). A refusal that no Deny made is checked once
 /// more against the key as the store has it now, so that a grant made a
 /// moment ago is honoured. Returns the bucket as read (None when any key
 /// may: nothing was read).
 async fn authorize<K: KeyStore>(
     gateway: &Gateway<K>,
-    key: &signature::AccessKey,
-    bucket: &str,
-    access: Access,
+    ask: Ask<'_>,
+    facts: &Facts<'_>,
 ) -> S3Result<Option<cairn_client::Bucket>> {
-    if access == Access::AnyKey {
-        return Ok(None);
+    if ask.access == Access::AnyKey {
+        return match ask.key {
+            Some(_) => Ok(None),
+            None => Err(S3Error::new(ErrorCode::AccessDenied)),
+        };
     }
+    let bucket = ask.target.bucket;
+    // An anonymous caller learns nothing from a failed lookup (a missing
+    // bucket, a cluster out of reach): it is refused.
+    let refused_if_anonymous = |e: S3Error| match ask.key {
+        Some(_) => e,
+        None => S3Error::new(ErrorCode::AccessDenied),
+    };
     let found = gateway.client.get_bucket(bucket).await.map_err(|e| {
-        ops::cluster_error::to_s3(
+        refused_if_anonymous(ops::cluster_error::to_s3(
             e,
             ops::cluster_error::Missing::Bucket,
             &format!("/{bucket}"),
-        )
+        ))
     })?;
-    if allows(key, &found, access) {
+    let settings = crate::authorization::settings(&gateway.client, &gateway.policies, bucket)
+        .await
+        .map_err(refused_if_anonymous)?;
+    let decision = match &settings.policy {
+        Some(policy) => {
+            let ctx = facts.context(ask.key.map(|k| k.id.as_str()), ask.action, ask.target);
+            policy.evaluate(&ctx, !settings.block.restrict_public_buckets)
+        }
+        None => Decision::Neutral,
+    };
+    let allows = |key: Option<&signature::AccessKey>| {
+        crate::access::allows_request(
+            key,
+            &found.name,
+            &found.owner,
+            ask.access,
+            ask.action,
+            decision,
+            false,
+        )
+    };
+    if allows(ask.key) {
         return Ok(Some(found));
     }
+    let Some(key) = ask.key.filter(|_| decision != Decision::Deny) else {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    };
     match gateway.keys.fresh(&key.id).await {
-        Ok(Some(fresh)) if fresh.same_credentials(key) && allows(&fresh, &found, access) => {
-            Ok(Some(found))
-        }
+        Ok(Some(fresh)) if fresh.same_credentials(key) && allows(Some(&fresh)) => Ok(Some(found)),
         Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
         Err(e) => {
             tracing::warn!(error = %e, "key store lookup failed");
@@ -511,9 +622,26 @@ async fn authorize<K: KeyStore>(
     }
 }
 
-/// Whether `key` may do `access` on `bucket`.
-fn allows(key: &signature::AccessKey, bucket: &cairn_client::Bucket, access: Access) -> bool {
-    crate::access::allows(key, &bucket.name, &bucket.owner, access)
+/// A write that carries ACL headers: refused where the bucket's Object
+/// Ownership turns ACLs off (`AccessControlListNotSupported`) or its
+/// Public Access Block refuses public ACLs (AccessDenied).
+async fn check_acl_headers<K: KeyStore>(
+    gateway: &Gateway<K>,
+    bucket: &str,
+    headers: &http::HeaderMap,
+) -> S3Result<()> {
+    if !ops::ownership::asks_for_acl(headers) {
+        return Ok(());
+    }
+    let rule = ops::ownership::stored(&gateway.client, bucket).await?;
+    if rule == ops::ownership::Ownership::BucketOwnerEnforced {
+        return Err(ops::ownership::acls_off());
+    }
+    let block = ops::public_access::stored(&gateway.client, bucket).await?;
+    if block.block_public_acls && ops::public_access::carries_public_acl(headers) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    Ok(())
 }
 
 async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> {
@@ -568,6 +696,20 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
         GetBucketCors => ops::cors::get_bucket_cors(req).await,
         PutBucketCors => ops::cors::put_bucket_cors(req).await,
         DeleteBucketCors => ops::cors::delete_bucket_cors(req).await,
+        GetBucketPolicy => ops::bucket_policy::get_bucket_policy(req).await,
+        PutBucketPolicy => ops::bucket_policy::put_bucket_policy(req).await,
+        DeleteBucketPolicy => ops::bucket_policy::delete_bucket_policy(req).await,
+        GetBucketPolicyStatus => ops::bucket_policy::get_bucket_policy_status(req).await,
+        GetPublicAccessBlock => ops::public_access::get_public_access_block(req).await,
+        PutPublicAccessBlock => ops::public_access::put_public_access_block(req).await,
+        DeletePublicAccessBlock => ops::public_access::delete_public_access_block(req).await,
+        GetBucketOwnershipControls => ops::ownership::get_ownership_controls(req).await,
+        PutBucketOwnershipControls => ops::ownership::put_ownership_controls(req).await,
+        DeleteBucketOwnershipControls => ops::ownership::delete_ownership_controls(req).await,
+        GetBucketAcl => ops::acl::get_bucket_acl(req).await,
+        GetObjectAcl => ops::acl::get_object_acl(req).await,
+        PutBucketAcl => ops::acl::put_bucket_acl(req).await,
+        PutObjectAcl => ops::acl::put_object_acl(req).await,
         PostObject => Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "POST object uploads authenticate with their form, not a header.",

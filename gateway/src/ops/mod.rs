@@ -6,8 +6,10 @@
 //! `body::incoming` into `Client::put_object`, downloads from
 //! `Client::read` into the response.
 
+pub mod acl;
 pub mod attributes;
 pub mod bucket;
+pub mod bucket_policy;
 pub mod cluster_error;
 pub mod copy;
 pub mod cors;
@@ -19,8 +21,10 @@ pub mod list;
 pub mod lock;
 pub mod meta;
 pub mod multipart;
+pub mod ownership;
 pub mod post;
 pub mod protection;
+pub mod public_access;
 pub mod put;
 pub mod tagging;
 pub mod versioning;

@@ -12,7 +12,7 @@ pub mod lock;
 pub mod request;
 pub mod response;
 pub mod tagging;
-mod tree;
+pub(crate) mod tree;
 pub mod versioning;
 
 /// The S3 namespace on every answer's root element.
