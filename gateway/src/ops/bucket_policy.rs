@@ -76,11 +76,7 @@ pub async fn get_bucket_policy(req: Request) -> S3Result<Response<Body>> {
 }
 
 pub async fn delete_bucket_policy(req: Request) -> S3Result<Response<Body>> {
-    req.client
-        .set_bucket_setting(&req.bucket, policy::SETTING, None)
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &req.resource()))?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    super::setting::delete(&req, policy::SETTING).await
 }
 
 pub async fn get_bucket_policy_status(req: Request) -> S3Result<Response<Body>> {

@@ -35,14 +35,10 @@
 
 use axum::body::Body;
 use cairn_client::Client;
-use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::cluster_error::{to_s3, Missing};
-use super::lifecycle::declares_integrity;
-use super::{empty, xml, Request};
-use crate::body::{incoming, read_bounded};
-use crate::checksum::Expected;
+use super::{empty, setting, xml, Request};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::xml::cors::{self, CorsConfiguration, CorsRule};
 
@@ -56,21 +52,7 @@ const NOT_ALLOWED: &str = "CORSResponse: This CORS request is not allowed. This 
 
 pub async fn put_bucket_cors(req: Request) -> S3Result<Response<Body>> {
     let resource = req.resource();
-    let expected = Expected::from_headers(&req.headers)?;
-    if !declares_integrity(&req, &expected) {
-        return Err(S3Error::with_message(
-            ErrorCode::InvalidRequest,
-            "Missing required header for this request: Content-MD5",
-        )
-        .resource(resource));
-    }
-    let checked = incoming(
-        req.take_body(),
-        &req.headers,
-        &req.payload,
-        cors::MAX_DOCUMENT as u64,
-    )?;
-    let body = read_bounded(checked.stream.boxed(), cors::MAX_DOCUMENT).await?;
+    let body = setting::read_checked_document(&req, cors::MAX_DOCUMENT).await?;
     let config = cors::parse(&body)?;
     req.client
         .set_bucket_setting(
@@ -101,12 +83,7 @@ pub async fn get_bucket_cors(req: Request) -> S3Result<Response<Body>> {
 }
 
 pub async fn delete_bucket_cors(req: Request) -> S3Result<Response<Body>> {
-    let resource = req.resource();
-    req.client
-        .set_bucket_setting(&req.bucket, SETTING, None)
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    setting::delete(&req, SETTING).await
 }
 
 /// A stored configuration; None (logged) when it cannot be read.

@@ -24,14 +24,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
-use futures::StreamExt;
 use http::{Response, StatusCode};
 use rand::Rng;
 
 use super::cluster_error::{to_s3, Missing};
-use super::{empty, xml, Request};
-use crate::body::{incoming, read_bounded};
-use crate::checksum::Expected;
+use super::{empty, setting, xml, Request};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::limits::MAX_XML_BODY;
 use crate::xml::lifecycle::{self, model, Expiration, Rule};
@@ -47,33 +44,9 @@ fn random_rule_id() -> String {
         .collect()
 }
 
-/// Whether the request declares an integrity check of its body: S3 refuses
-/// PutBucketLifecycleConfiguration without one.
-pub(super) fn declares_integrity(req: &Request, expected: &Expected) -> bool {
-    expected.md5.is_some()
-        || expected.flexible.is_some()
-        || req
-            .header("x-amz-trailer")
-            .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("x-amz-checksum-"))
-}
-
 pub async fn put_bucket_lifecycle(req: Request) -> S3Result<Response<Body>> {
     let resource = req.resource();
-    let expected = Expected::from_headers(&req.headers)?;
-    if !declares_integrity(&req, &expected) {
-        return Err(S3Error::with_message(
-            ErrorCode::InvalidRequest,
-            "Missing required header for this request: Content-MD5",
-        )
-        .resource(resource));
-    }
-    let checked = incoming(
-        req.take_body(),
-        &req.headers,
-        &req.payload,
-        MAX_XML_BODY as u64,
-    )?;
-    let body = read_bounded(checked.stream.boxed(), MAX_XML_BODY).await?;
+    let body = setting::read_checked_document(&req, MAX_XML_BODY).await?;
     let mut config = lifecycle::parse(&body)?;
     config.fill_missing_ids(random_rule_id);
     req.client
@@ -101,12 +74,7 @@ pub async fn get_bucket_lifecycle(req: Request) -> S3Result<Response<Body>> {
 }
 
 pub async fn delete_bucket_lifecycle(req: Request) -> S3Result<Response<Body>> {
-    let resource = req.resource();
-    req.client
-        .set_bucket_setting(&req.bucket, model::SETTING, None)
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    setting::delete(&req, model::SETTING).await
 }
 
 /// Adds `x-amz-expiration` to the response about `node`, the current

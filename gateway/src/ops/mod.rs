@@ -26,6 +26,7 @@ pub mod post;
 pub mod protection;
 pub mod public_access;
 pub mod put;
+pub mod setting;
 pub mod tagging;
 pub mod versioning;
 

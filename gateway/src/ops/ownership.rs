@@ -135,11 +135,7 @@ pub async fn get_ownership_controls(req: Request) -> S3Result<Response<Body>> {
 }
 
 pub async fn delete_ownership_controls(req: Request) -> S3Result<Response<Body>> {
-    req.client
-        .set_bucket_setting(&req.bucket, SETTING, None)
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &req.resource()))?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    super::setting::delete(&req, SETTING).await
 }
 
 #[cfg(test)]

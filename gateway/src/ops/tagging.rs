@@ -71,11 +71,7 @@ pub async fn put_bucket_tagging(req: Request) -> S3Result<Response<Body>> {
 }
 
 pub async fn delete_bucket_tagging(req: Request) -> S3Result<Response<Body>> {
-    req.client
-        .set_bucket_setting(&req.bucket, BUCKET_TAGGING_SETTING, None)
-        .await
-        .map_err(|e| to_s3(e, Missing::Bucket, &req.resource()))?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    super::setting::delete(&req, BUCKET_TAGGING_SETTING).await
 }
 
 pub async fn get_object_tagging(req: Request) -> S3Result<Response<Body>> {
