@@ -34,6 +34,7 @@ pub enum ErrorCode {
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidEncryptionAlgorithmError,
     /// The bucket's state forbids the request (e.g. Object Lock asked of a
     /// bucket without versioning).
     InvalidBucketState,
@@ -69,6 +70,7 @@ pub enum ErrorCode {
     NotModified,
     /// A bucket without Object Lock configuration (GetObjectLockConfiguration).
     ObjectLockConfigurationNotFoundError,
+    ServerSideEncryptionConfigurationNotFoundError,
     PreconditionFailed,
     /// The request body came too slowly (the door's minimum body rate).
     RequestTimeout,
@@ -100,6 +102,7 @@ impl ErrorCode {
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
+            InvalidEncryptionAlgorithmError => "InvalidEncryptionAlgorithmError",
             InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
             InvalidPart => "InvalidPart",
@@ -128,6 +131,9 @@ impl ErrorCode {
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            ServerSideEncryptionConfigurationNotFoundError => {
+                "ServerSideEncryptionConfigurationNotFoundError"
+            }
             PreconditionFailed => "PreconditionFailed",
             RequestTimeout => "RequestTimeout",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
@@ -155,7 +161,8 @@ impl ErrorCode {
             | NoSuchTagSet
             | NoSuchUpload
             | NoSuchVersion
-            | ObjectLockConfigurationNotFoundError => StatusCode::NOT_FOUND,
+            | ObjectLockConfigurationNotFoundError
+            | ServerSideEncryptionConfigurationNotFoundError => StatusCode::NOT_FOUND,
             InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -176,6 +183,7 @@ impl ErrorCode {
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
+            | InvalidEncryptionAlgorithmError
             | InvalidPart
             | InvalidPartOrder
             | InvalidPolicyDocument
@@ -249,6 +257,12 @@ impl ErrorCode {
             NotModified => "Not Modified",
             ObjectLockConfigurationNotFoundError => {
                 "Object Lock configuration does not exist for this bucket"
+            }
+            ServerSideEncryptionConfigurationNotFoundError => {
+                "The server side encryption configuration was not found"
+            }
+            InvalidEncryptionAlgorithmError => {
+                "The encryption request you specified is not valid. The valid value is AES256."
             }
             PreconditionFailed => "At least one of the preconditions you specified did not hold.",
             RequestTimeout => "Your socket connection to the server was not read from or written to within the timeout period.",

@@ -43,6 +43,11 @@ const H2_SEND_BUFFER: usize = 4 << 20;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// Whether the request came over TLS (a request extension): SSE-C keys
+/// are only taken over a secure connection.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls(pub bool);
+
 /// What every connection of the door shares.
 #[derive(Clone)]
 pub struct Door {
@@ -122,14 +127,14 @@ impl Door {
                     connections.spawn(async move {
                         if let Some(session) = tls.handshake(tcp, peer, permit).await {
                             let http2 = is_http2(&session);
-                            door.serve_connection(session, peer, http2, slot, shutdown)
+                            door.serve_connection(session, peer, http2, true, slot, shutdown)
                                 .await;
                         }
                     });
                 }
                 _ => {
                     connections.spawn(async move {
-                        door.serve_connection(tcp, peer, false, slot, shutdown)
+                        door.serve_connection(tcp, peer, false, false, slot, shutdown)
                             .await;
                     });
                 }
@@ -148,6 +153,7 @@ impl Door {
         stream: S,
         peer: SocketAddr,
         http2: bool,
+        secure: bool,
         slot: ConnSlot,
         shutdown: CancellationToken,
     ) where
@@ -167,6 +173,7 @@ impl Door {
                 ))
             });
             request.extensions_mut().insert(ClientAddr(peer));
+            request.extensions_mut().insert(OverTls(secure));
             let mut app = app.clone();
             async move {
                 let response = app.call(request).await;

@@ -169,6 +169,9 @@ endpoints! {
         GetObjectLegalHold => Read, GET "/{bucket}/{key}?legal-hold",
         PutObjectLegalHold => Write, PUT "/{bucket}/{key}?legal-hold",
         GetObjectAttributes => Read, GET "/{bucket}/{key}?attributes",
+        GetBucketEncryption => Read, GET "/{bucket}?encryption",
+        PutBucketEncryption => Owner, PUT "/{bucket}?encryption",
+        DeleteBucketEncryption => Owner, DELETE "/{bucket}?encryption",
     }
     not_implemented {
         Options => Read,
@@ -184,9 +187,6 @@ endpoints! {
         GetBucketWebsite => Read,
         PutBucketWebsite => Owner,
         DeleteBucketWebsite => Owner,
-        GetBucketEncryption => Read,
-        PutBucketEncryption => Owner,
-        DeleteBucketEncryption => Owner,
         GetBucketLogging => Read,
         PutBucketLogging => Owner,
         GetBucketNotificationConfiguration => Read,

@@ -159,6 +159,13 @@ pub async fn serve_with_keys<K: KeyStore>(
     served.map(|_| ())
 }
 
+/// Whether the connection of a request is TLS (see `OverTls`).
+fn over_tls(extensions: &http::Extensions) -> bool {
+    extensions
+        .get::<crate::http_server::OverTls>()
+        .is_some_and(|t| t.0)
+}
+
 fn new_request_id() -> String {
     format!("{:016X}", rand::random::<u64>())
 }
@@ -381,6 +388,7 @@ async fn dispatch<K: KeyStore>(
             body: std::sync::Mutex::new(None),
             region: gateway.context.region.clone(),
             target,
+            secure: over_tls(&parts.extensions),
         };
         return ops::post::post_object(req, form, policy)
             .await
@@ -435,6 +443,7 @@ async fn dispatch<K: KeyStore>(
         body: std::sync::Mutex::new(Some(body)),
         region: gateway.context.region.clone(),
         target,
+        secure: over_tls(&parts.extensions),
     };
     run(endpoint, req).await.map(|r| (r, name)).map_err(fail)
 }
@@ -529,6 +538,9 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
         GetBucketLifecycleConfiguration => ops::lifecycle::get_bucket_lifecycle(req).await,
         PutBucketLifecycleConfiguration => ops::lifecycle::put_bucket_lifecycle(req).await,
         DeleteBucketLifecycle => ops::lifecycle::delete_bucket_lifecycle(req).await,
+        GetBucketEncryption => ops::bucket_encryption::get_bucket_encryption(req).await,
+        PutBucketEncryption => ops::bucket_encryption::put_bucket_encryption(req).await,
+        DeleteBucketEncryption => ops::bucket_encryption::delete_bucket_encryption(req).await,
         PostObject => Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "POST object uploads authenticate with their form, not a header.",

@@ -138,7 +138,7 @@ pub async fn insert_expiration(
     let value = expiration_header(
         &config.rules,
         key.as_bytes(),
-        node.size,
+        cairn_client::sse::plain_size(node),
         &node.protection.tags,
         node.mtime_ns,
     );

@@ -8,6 +8,7 @@
 
 pub mod attributes;
 pub mod bucket;
+pub mod bucket_encryption;
 pub mod cluster_error;
 pub mod copy;
 pub mod delete;
@@ -21,6 +22,8 @@ pub mod multipart;
 pub mod post;
 pub mod protection;
 pub mod put;
+pub mod sse;
+pub mod sse_copy;
 pub mod tagging;
 pub mod versioning;
 
@@ -54,6 +57,8 @@ pub struct Request {
     /// The request's bucket as authorization read it (None where no read
     /// was needed): handlers use it rather than reading it again.
     pub target: Option<cairn_client::Bucket>,
+    /// The request came over TLS (SSE-C needs it).
+    pub secure: bool,
 }
 
 impl Request {

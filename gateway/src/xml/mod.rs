@@ -5,6 +5,7 @@
 //! a small element tree (`tree`) so that every fault gets S3's own code.
 
 pub mod attributes;
+pub mod encryption;
 pub mod lifecycle;
 pub mod lock;
 pub mod request;

@@ -1,0 +1,90 @@
+//! CopyObject from an encrypted source or into an encrypted object: the
+//! source's plaintext is read (opened with its key), sealed with the
+//! destination's own key when it is encrypted, and written as new chunks.
+//! No chunk is shared with the source, as the keys differ.
+
+use cairn_client::sse::{open_blocks, seal_stream, stored_span, DataKey, ObjectSse, SealedDigest};
+use cairn_client::{Node, ObjectMeta, PutConditions};
+use futures::StreamExt;
+
+use super::cluster_error::{to_s3, Missing};
+use super::sse::Sealing;
+use super::Request;
+use crate::body::{BodyStream, ErrorSlot};
+use crate::error::{ErrorCode, S3Error, S3Result};
+
+/// The stored headers of encryption, dropped from a copy's metadata
+/// before the destination's own are written.
+const SSE_HEADERS: [&str; 4] = [
+    cairn_client::sse::MODE_HEADER,
+    cairn_client::sse::SALT_HEADER,
+    cairn_client::sse::SIZE_HEADER,
+    cairn_client::sse::KEY_MD5_HEADER,
+];
+
+/// The plaintext of `source` as a body stream.
+fn plaintext(
+    req: &Request,
+    source: &Node,
+    opened: Option<(&ObjectSse, DataKey)>,
+    resource: &str,
+) -> BodyStream {
+    let resource = resource.to_string();
+    match opened {
+        Some((sse, key)) => {
+            let span = stored_span(0, sse.plain_size, sse.plain_size);
+            let stored = req.client.read(source, span.stored_offset, span.stored_len);
+            open_blocks(stored, key, 0, span)
+                .map(move |r| r.map_err(|e| to_s3(e, Missing::Key, &resource)))
+                .boxed()
+        }
+        None => req
+            .client
+            .read(source, 0, source.size)
+            .map(move |r| r.map_err(|e| to_s3(e, Missing::Key, &resource)))
+            .boxed(),
+    }
+}
+
+/// Copies `source` to `bucket/key` of the request through its plaintext.
+#[allow(clippy::too_many_arguments)]
+pub async fn copy_through_plaintext(
+    req: &Request,
+    key: &str,
+    source: &Node,
+    opened: Option<(&ObjectSse, DataKey)>,
+    sealing: Option<Sealing>,
+    mut meta: ObjectMeta,
+    conditions: PutConditions,
+) -> S3Result<Node> {
+    let resource = format!("/{}/{key}", req.bucket);
+    let body = plaintext(req, source, opened, &resource);
+    let digest = SealedDigest::default();
+    let (object, body) = match sealing {
+        Some(s) => (
+            Some(s.object),
+            seal_stream(body, s.key, 0, digest.clone()).boxed(),
+        ),
+        None => (None, body),
+    };
+    let errors = ErrorSlot::default();
+    let mut written =
+        super::put::write_stream(req, &req.bucket, key, body, &errors, &conditions).await?;
+    for name in SSE_HEADERS {
+        meta.headers.remove(name);
+    }
+    if let Some(mut object) = object {
+        let (size, md5_hex) = digest
+            .get()
+            .ok_or_else(|| S3Error::new(ErrorCode::InternalError))?;
+        object.plain_size = size;
+        object.to_headers(&mut meta.headers);
+        if object.mode == cairn_client::sse::SseMode::S3 {
+            written.md5_hex = md5_hex;
+        }
+    }
+    req.client
+        .commit_object(&req.bucket, key.as_bytes(), &written, meta, conditions)
+        .await
+        .map_err(|e| to_s3(e, Missing::Bucket, &resource))
+}
