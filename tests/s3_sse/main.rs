@@ -5,6 +5,7 @@
 //! object, while a plain control object's is found.
 
 mod customer;
+mod mount;
 
 #[path = "../common/mod.rs"]
 mod common;

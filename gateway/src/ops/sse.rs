@@ -261,3 +261,84 @@ pub fn insert_response_headers(headers: &mut HeaderMap, sse: &ObjectSse) {
 pub fn of_node(node: &cairn_client::Node) -> S3Result<Option<ObjectSse>> {
     ObjectSse::from_headers(&node.headers).map_err(to_s3)
 }
+
+/// A body being sealed: what the object's headers will say, and the
+/// plaintext's size and MD5 once the body ended.
+pub struct Sealed {
+    object: ObjectSse,
+    digest: cairn_client::sse::SealedDigest,
+}
+
+/// Seals `body` as part 0 when `sealing` asks for it.
+pub fn seal_body(
+    body: crate::body::BodyStream,
+    sealing: Option<Sealing>,
+) -> (crate::body::BodyStream, Option<Sealed>) {
+    use futures::StreamExt;
+    match sealing {
+        Some(s) => {
+            let digest = cairn_client::sse::SealedDigest::default();
+            let body = cairn_client::sse::seal_stream(body, s.key, 0, digest.clone()).boxed();
+            (
+                body,
+                Some(Sealed {
+                    object: s.object,
+                    digest,
+                }),
+            )
+        }
+        None => (body, None),
+    }
+}
+
+impl Sealed {
+    /// Records the sealed object in `meta` (and its ETag in `written`)
+    /// once the body was written.
+    pub fn finish(
+        mut self,
+        written: &mut cairn_client::WrittenData,
+        meta: &mut cairn_client::ObjectMeta,
+    ) -> S3Result<()> {
+        let (size, md5_hex) = self
+            .digest
+            .get()
+            .ok_or_else(|| S3Error::new(ErrorCode::InternalError))?;
+        self.object.plain_size = size;
+        self.object.to_headers(&mut meta.headers);
+        // SSE-S3's ETag is the plaintext's MD5, as S3's; SSE-C's is the MD5
+        // of the stored bytes, which says nothing of the plaintext.
+        if self.object.mode == SseMode::S3 {
+            written.md5_hex = md5_hex;
+        }
+        Ok(())
+    }
+}
+
+/// What a POST upload's form asks for: its `x-amz-server-side-encryption`
+/// field, else the bucket's default. SSE-C by form fields is not built.
+pub async fn for_post(
+    req: &Request,
+    fields: &std::collections::BTreeMap<String, String>,
+) -> S3Result<Wanted> {
+    if fields
+        .keys()
+        .any(|k| k.starts_with("x-amz-server-side-encryption-"))
+    {
+        return Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            "Server-side encryption with customer keys or KMS in POST uploads is not implemented.",
+        ));
+    }
+    match fields
+        .get("x-amz-server-side-encryption")
+        .map(String::as_str)
+    {
+        Some("AES256") => Ok(Wanted::S3),
+        Some(m) if m.starts_with("aws:kms") => Err(kms_not_implemented()),
+        Some(_) => Err(S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "The encryption method specified is not supported",
+        )),
+        None => for_write(req, &req.bucket).await,
+    }
+}

@@ -3,7 +3,7 @@
 //! destination's own key when it is encrypted, and written as new chunks.
 //! No chunk is shared with the source, as the keys differ.
 
-use cairn_client::sse::{open_blocks, seal_stream, stored_span, DataKey, ObjectSse, SealedDigest};
+use cairn_client::sse::{open_blocks, stored_span, DataKey, ObjectSse};
 use cairn_client::{Node, ObjectMeta, PutConditions};
 use futures::StreamExt;
 
@@ -11,7 +11,7 @@ use super::cluster_error::{to_s3, Missing};
 use super::sse::Sealing;
 use super::Request;
 use crate::body::{BodyStream, ErrorSlot};
-use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::error::S3Result;
 
 /// The stored headers of encryption, dropped from a copy's metadata
 /// before the destination's own are written.
@@ -59,29 +59,15 @@ pub async fn copy_through_plaintext(
 ) -> S3Result<Node> {
     let resource = format!("/{}/{key}", req.bucket);
     let body = plaintext(req, source, opened, &resource);
-    let digest = SealedDigest::default();
-    let (object, body) = match sealing {
-        Some(s) => (
-            Some(s.object),
-            seal_stream(body, s.key, 0, digest.clone()).boxed(),
-        ),
-        None => (None, body),
-    };
+    let (body, sealed) = super::sse::seal_body(body, sealing);
     let errors = ErrorSlot::default();
     let mut written =
         super::put::write_stream(req, &req.bucket, key, body, &errors, &conditions).await?;
     for name in SSE_HEADERS {
         meta.headers.remove(name);
     }
-    if let Some(mut object) = object {
-        let (size, md5_hex) = digest
-            .get()
-            .ok_or_else(|| S3Error::new(ErrorCode::InternalError))?;
-        object.plain_size = size;
-        object.to_headers(&mut meta.headers);
-        if object.mode == cairn_client::sse::SseMode::S3 {
-            written.md5_hex = md5_hex;
-        }
+    if let Some(sealed) = sealed {
+        sealed.finish(&mut written, &mut meta)?;
     }
     req.client
         .commit_object(&req.bucket, key.as_bytes(), &written, meta, conditions)
