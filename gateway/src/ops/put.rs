@@ -80,6 +80,7 @@ pub struct Received {
 
 /// Streams `body` into new chunks for `bucket/key` with every check that
 /// `headers` and `payload` ask for; nothing is visible yet.
+#[allow(clippy::too_many_arguments)]
 pub async fn receive(
     req: &Request,
     bucket: &str,
@@ -137,6 +138,7 @@ pub async fn receive(
 
 /// Streams `body` into `bucket/key` with every check; returns the node.
 /// The checksum is stored with the object in the same commit.
+#[allow(clippy::too_many_arguments)]
 pub async fn store(
     req: &Request,
     bucket: &str,

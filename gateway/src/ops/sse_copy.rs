@@ -47,7 +47,6 @@ fn plaintext(
 }
 
 /// Copies `source` to `bucket/key` of the request through its plaintext.
-#[allow(clippy::too_many_arguments)]
 pub async fn copy_through_plaintext(
     req: &Request,
     key: &str,
