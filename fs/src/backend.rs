@@ -312,15 +312,20 @@ impl Backend for Client {
     type Writer = FileWriter;
 
     async fn lookup(&self, parent: u64, name: &[u8]) -> Result<Node, ClusterError> {
-        Client::lookup(self, parent, name).await
+        Client::lookup(self, parent, name)
+            .await
+            .map(crate::sse::view)
     }
 
     async fn getattr(&self, ino: u64) -> Result<Node, ClusterError> {
-        Client::getattr(self, ino).await
+        Client::getattr(self, ino).await.map(crate::sse::view)
     }
 
     async fn setattr(&self, ino: u64, attr: SetAttr) -> Result<Node, ClusterError> {
-        Client::setattr(self, ino, attr).await
+        if attr.size.is_some() {
+            crate::sse::check_resize(&Client::getattr(self, ino).await?)?;
+        }
+        Client::setattr(self, ino, attr).await.map(crate::sse::view)
     }
 
     async fn create(&self, n: NewNode<'_>) -> Result<Node, ClusterError> {
@@ -384,7 +389,12 @@ impl Backend for Client {
         after: &[u8],
         limit: u32,
     ) -> Result<(Vec<(Vec<u8>, Node)>, bool), ClusterError> {
-        Client::readdir(self, ino, after, limit).await
+        let (entries, more) = Client::readdir(self, ino, after, limit).await?;
+        let entries = entries
+            .into_iter()
+            .map(|(name, node)| (name, crate::sse::view(node)))
+            .collect();
+        Ok((entries, more))
     }
 
     async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), ClusterError> {
@@ -406,6 +416,9 @@ impl Backend for Client {
     }
 
     async fn read(&self, node: &Node, offset: u64, len: u64) -> Result<Vec<Bytes>, ClusterError> {
+        if let Some(read) = crate::sse::read(self, node, offset, len).await {
+            return read;
+        }
         let mut stream = std::pin::pin!(Client::read(self, node, offset, len));
         let mut out = Vec::new();
         while let Some(piece) = stream.next().await {

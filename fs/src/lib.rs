@@ -25,6 +25,7 @@ pub mod names;
 pub mod open_file;
 pub mod prefetch;
 pub mod readcache;
+pub mod sse;
 #[cfg(feature = "test-backend")]
 pub mod test_backend;
 pub mod timed;

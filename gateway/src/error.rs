@@ -39,6 +39,7 @@ pub enum ErrorCode {
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidEncryptionAlgorithmError,
     /// The bucket's state forbids the request (e.g. Object Lock asked of a
     /// bucket without versioning).
     InvalidBucketState,
@@ -81,6 +82,7 @@ pub enum ErrorCode {
     /// A bucket without Object Lock configuration (GetObjectLockConfiguration).
     ObjectLockConfigurationNotFoundError,
     OwnershipControlsNotFoundError,
+    ServerSideEncryptionConfigurationNotFoundError,
     PreconditionFailed,
     /// The request body came too slowly (the door's minimum body rate).
     RequestTimeout,
@@ -114,6 +116,7 @@ impl ErrorCode {
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
+            InvalidEncryptionAlgorithmError => "InvalidEncryptionAlgorithmError",
             InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
             InvalidPart => "InvalidPart",
@@ -147,6 +150,9 @@ impl ErrorCode {
             NotModified => "NotModified",
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
+            ServerSideEncryptionConfigurationNotFoundError => {
+                "ServerSideEncryptionConfigurationNotFoundError"
+            }
             PreconditionFailed => "PreconditionFailed",
             RequestTimeout => "RequestTimeout",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
@@ -180,7 +186,8 @@ impl ErrorCode {
             | NoSuchTagSet
             | NoSuchUpload
             | NoSuchVersion
-            | ObjectLockConfigurationNotFoundError => StatusCode::NOT_FOUND,
+            | ObjectLockConfigurationNotFoundError
+            | ServerSideEncryptionConfigurationNotFoundError => StatusCode::NOT_FOUND,
             InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -203,6 +210,7 @@ impl ErrorCode {
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
+            | InvalidEncryptionAlgorithmError
             | InvalidPart
             | InvalidPartOrder
             | InvalidPolicyDocument
@@ -286,6 +294,12 @@ impl ErrorCode {
                 "Object Lock configuration does not exist for this bucket"
             }
             OwnershipControlsNotFoundError => "The bucket ownership controls were not found",
+            ServerSideEncryptionConfigurationNotFoundError => {
+                "The server side encryption configuration was not found"
+            }
+            InvalidEncryptionAlgorithmError => {
+                "The encryption request you specified is not valid. The valid value is AES256."
+            }
             PreconditionFailed => "At least one of the preconditions you specified did not hold.",
             RequestTimeout => "Your socket connection to the server was not read from or written to within the timeout period.",
             RequestTimeTooSkewed => "The difference between the request time and the server's time is too large.",

@@ -44,7 +44,8 @@ const H2_SEND_BUFFER: usize = 4 << 20;
 pub struct ClientAddr(pub SocketAddr);
 
 /// Whether the request came over TLS (a request extension; the policy
-/// condition key `aws:SecureTransport`).
+/// condition key `aws:SecureTransport`; SSE-C keys are only taken over
+/// a secure connection).
 #[derive(Debug, Clone, Copy)]
 pub struct SecureTransport(pub bool);
 

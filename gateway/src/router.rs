@@ -186,6 +186,9 @@ endpoints! {
         PutBucketAcl => Owner, PUT "/{bucket}?acl",
         GetObjectAcl => Read, GET "/{bucket}/{key}?acl",
         PutObjectAcl => Write, PUT "/{bucket}/{key}?acl",
+        GetBucketEncryption => Read, GET "/{bucket}?encryption",
+        PutBucketEncryption => Owner, PUT "/{bucket}?encryption",
+        DeleteBucketEncryption => Owner, DELETE "/{bucket}?encryption",
     }
     not_implemented {
         // The CORS preflight: answered before authentication (`ops::cors`),
@@ -194,9 +197,6 @@ endpoints! {
         GetBucketWebsite => Read,
         PutBucketWebsite => Owner,
         DeleteBucketWebsite => Owner,
-        GetBucketEncryption => Read,
-        PutBucketEncryption => Owner,
-        DeleteBucketEncryption => Owner,
         GetBucketLogging => Read,
         PutBucketLogging => Owner,
         GetBucketNotificationConfiguration => Read,

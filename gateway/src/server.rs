@@ -164,6 +164,11 @@ pub async fn serve_with_keys<K: KeyStore>(
     served.map(|_| ())
 }
 
+/// Whether the connection of a request is TLS (see `SecureTransport`).
+fn over_tls(extensions: &http::Extensions) -> bool {
+    extensions.get::<SecureTransport>().is_some_and(|t| t.0)
+}
+
 fn new_request_id() -> String {
     format!("{:016X}", rand::random::<u64>())
 }
@@ -392,10 +397,7 @@ async fn dispatch<K: KeyStore>(
             .extensions
             .get::<ClientAddr>()
             .map(|ClientAddr(addr)| addr.ip()),
-        secure: parts
-            .extensions
-            .get::<SecureTransport>()
-            .is_some_and(|SecureTransport(tls)| *tls),
+        secure: over_tls(&parts.extensions),
         headers: &parts.headers,
         query: &query,
     };
@@ -446,6 +448,7 @@ async fn dispatch<K: KeyStore>(
             body: std::sync::Mutex::new(None),
             region: gateway.context.region.clone(),
             target,
+            secure: over_tls(&parts.extensions),
         };
         return ops::post::post_object(req, form, policy)
             .await
@@ -540,6 +543,7 @@ async fn dispatch<K: KeyStore>(
         body: std::sync::Mutex::new(Some(body)),
         region: gateway.context.region.clone(),
         target,
+        secure: over_tls(&parts.extensions),
     };
     run(endpoint, req).await.map(|r| (r, name)).map_err(fail)
 }
@@ -710,6 +714,9 @@ async fn run(endpoint: Endpoint, req: ops::Request) -> S3Result<Response<Body>> 
         GetObjectAcl => ops::acl::get_object_acl(req).await,
         PutBucketAcl => ops::acl::put_bucket_acl(req).await,
         PutObjectAcl => ops::acl::put_object_acl(req).await,
+        GetBucketEncryption => ops::bucket_encryption::get_bucket_encryption(req).await,
+        PutBucketEncryption => ops::bucket_encryption::put_bucket_encryption(req).await,
+        DeleteBucketEncryption => ops::bucket_encryption::delete_bucket_encryption(req).await,
         PostObject => Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "POST object uploads authenticate with their form, not a header.",

@@ -36,6 +36,7 @@ mod rpc;
 mod s3meta;
 mod space;
 mod special;
+pub mod sse;
 mod stat;
 mod suspects;
 #[cfg(test)]
@@ -140,6 +141,8 @@ pub(crate) struct Inner {
     pub(crate) locks: locks::LockSession,
     /// This client's write leases (`file_watch`).
     pub(crate) leases: file_watch::Leases,
+    /// The cluster master key of SSE-S3, when this host holds the CA key.
+    pub(crate) master_key: Option<sse::MasterKey>,
 }
 
 /// A handle on the cluster; cheap to clone, safe to share between tasks.
@@ -191,6 +194,13 @@ impl Client {
                 pool: chunk_pool::ChunkPool::default(),
                 settings: versions::RecentSettings::default(),
                 tls,
+                master_key: sse::MasterKey::load(
+                    &config
+                        .dir
+                        .clone()
+                        .unwrap_or_else(|| cairn_common::config::config_dir().join(&config.name)),
+                    &config.cluster_id,
+                ),
             }),
         })
     }

@@ -120,6 +120,19 @@ impl<B: Backend> Fs<B> {
         if copied == 0 {
             return Ok(0);
         }
+        // An encrypted source's chunks hold ciphertext: never shared into
+        // a plain file (callers such as cp fall back to reading).
+        let src_node = self
+            .ask("getattr", self.backend.getattr(src.file.ino))
+            .await?;
+        if cairn_client::sse::ObjectSse::from_headers(&src_node.headers)
+            .map_or(true, |s| s.is_some())
+        {
+            return Err(Error::NotSupported(format!(
+                "inode {}: copy_file_range from an encrypted object",
+                src.file.ino
+            )));
+        }
         dst.file
             .clone_range_from(&self.backend, src.file.ino, offset_in, offset_out, copied)
             .await?;

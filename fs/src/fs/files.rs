@@ -391,6 +391,8 @@ fn writes(flags: i32) -> bool {
 /// A version under retention or legal hold cannot be written: its open
 /// for writing fails at once (EPERM), not at the first commit.
 fn refuse_locked_write(node: &Node, flags: i32) -> Result<()> {
+    // Encrypted objects: SSE-C never opens, SSE-S3 only for reading.
+    crate::sse::check_open(node, writes(flags))?;
     if writes(flags)
         && node
             .protection

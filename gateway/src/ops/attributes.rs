@@ -108,7 +108,7 @@ pub async fn get_object_attributes(req: Request) -> S3Result<Response<Body>> {
             max_parts,
         }),
         storage_class: asked[3].then_some("STANDARD"),
-        size: asked[4].then_some(node.size),
+        size: asked[4].then_some(cairn_client::sse::plain_size(node)),
     }
     .to_xml();
     let mut response = xml(out);

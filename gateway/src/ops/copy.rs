@@ -125,7 +125,11 @@ pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
             ))
         }
     };
-    if !replace && src_bucket == req.bucket && src_key == key {
+    let changes_encryption = req.headers.contains_key("x-amz-server-side-encryption")
+        || req
+            .headers
+            .contains_key("x-amz-server-side-encryption-customer-algorithm");
+    if !replace && !changes_encryption && src_bucket == req.bucket && src_key == key {
         return Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -150,6 +154,20 @@ pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
     meta.protection = Some(copy_protection(&req, &source)?);
     let conditions = put_conditions(&req)?;
     let resource = req.resource();
+    // Encrypted on either side: through the plaintext, no shared chunk.
+    let source_sse = super::sse::of_node(&source)?;
+    let source_key = super::sse::key_for_read(&req, source_sse.as_ref(), super::sse::COPY_SOURCE)?;
+    let sealing = super::sse::for_write(&req, &req.bucket)
+        .await?
+        .sealing(&req)?;
+    if source_sse.is_some() || sealing.is_some() {
+        let opened = source_sse.as_ref().zip(source_key);
+        let node = super::sse_copy::copy_through_plaintext(
+            &req, &key, &source, opened, sealing, meta, conditions,
+        )
+        .await?;
+        return copied(&node, &source);
+    }
     let meta_protection = meta.protection.clone();
     let node = shared_node(
         &source.extents,
@@ -169,11 +187,19 @@ pub async fn copy_object(req: Request) -> S3Result<Response<Body>> {
         )
         .await
         .map_err(|e| to_s3(e, Missing::Bucket, &resource))?;
+    copied(&node, &source)
+}
+
+/// CopyObject's answer about the new object `node`, copied from `source`.
+fn copied(node: &cairn_client::Node, source: &cairn_client::Node) -> S3Result<Response<Body>> {
     let mut response = xml(to_xml(&CopyObjectResult {
         xmlns: (),
-        last_modified: last_modified_iso(&node),
-        etag: quoted_etag(&etag_of(&node)),
+        last_modified: last_modified_iso(node),
+        etag: quoted_etag(&etag_of(node)),
     })?);
+    if let Some(sse) = super::sse::of_node(node)? {
+        super::sse::insert_response_headers(response.headers_mut(), &sse);
+    }
     *response.status_mut() = StatusCode::OK;
     insert_version_id(response.headers_mut(), &node.version_id);
     if !source.version_id.is_empty() {

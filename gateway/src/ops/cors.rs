@@ -52,7 +52,7 @@ const NOT_ALLOWED: &str = "CORSResponse: This CORS request is not allowed. This 
 
 pub async fn put_bucket_cors(req: Request) -> S3Result<Response<Body>> {
     let resource = req.resource();
-    let body = setting::read_checked_document(&req, cors::MAX_DOCUMENT).await?;
+    let body = setting::read_document(&req, true, cors::MAX_DOCUMENT).await?;
     let config = cors::parse(&body)?;
     req.client
         .set_bucket_setting(

@@ -60,7 +60,16 @@ pub async fn get_object(req: Request, part_number: Option<u32>) -> S3Result<Resp
     let version_id = super::protection::version_id_param(&req)?;
     let found = super::protection::lookup_version(&req, &req.bucket, &key, version_id).await?;
     let latest = found.latest;
-    let node = found.node;
+    let stored = found.node;
+    // An encrypted object is answered by its plaintext: its size and
+    // ranges are the plaintext's, the key checked before anything else.
+    let sse = super::sse::of_node(&stored)?;
+    let data_key = super::sse::key_for_read(&req, sse.as_ref(), super::sse::OWN)
+        .map_err(|e| e.resource(req.resource()))?;
+    let mut node = stored.clone();
+    if let Some(sse) = &sse {
+        node.size = sse.plain_size;
+    }
     let etag = etag_of(&node);
     let conditions = Conditions::from_headers(&req.headers, ConditionSource::Object);
     if let Err(e) = conditions.check(&etag, last_modified(&node), ConditionSource::Object) {
@@ -95,6 +104,9 @@ pub async fn get_object(req: Request, part_number: Option<u32>) -> S3Result<Resp
         .header("x-amz-checksum-mode")
         .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
     let mut headers = object_headers(&node, checksum_mode && range.is_none());
+    if let Some(sse) = &sse {
+        super::sse::insert_response_headers(&mut headers, sse);
+    }
     // A part of a multipart object is answered with that part's checksum,
     // which covers exactly the bytes sent.
     if let (true, Some(part)) = (checksum_mode, part_number) {
@@ -123,6 +135,12 @@ pub async fn get_object(req: Request, part_number: Option<u32>) -> S3Result<Resp
 
     let body = if req.method == Method::HEAD || len == 0 {
         Body::empty()
+    } else if let (Some(sse), Some(data_key)) = (&sse, data_key) {
+        let stream = req
+            .client
+            .read_decrypted(&stored, sse, data_key, start, len)
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        Body::from_stream(stream)
     } else {
         let stream = req
             .client

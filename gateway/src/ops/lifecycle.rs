@@ -46,7 +46,7 @@ fn random_rule_id() -> String {
 
 pub async fn put_bucket_lifecycle(req: Request) -> S3Result<Response<Body>> {
     let resource = req.resource();
-    let body = setting::read_checked_document(&req, MAX_XML_BODY).await?;
+    let body = setting::read_document(&req, true, MAX_XML_BODY).await?;
     let mut config = lifecycle::parse(&body)?;
     config.fill_missing_ids(random_rule_id);
     req.client
@@ -106,7 +106,7 @@ pub async fn insert_expiration(
     let value = expiration_header(
         &config.rules,
         key.as_bytes(),
-        node.size,
+        cairn_client::sse::plain_size(node),
         &node.protection.tags,
         node.mtime_ns,
     );

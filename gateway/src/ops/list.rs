@@ -206,7 +206,7 @@ fn entry(key: &str, node: &Node, url: bool, owner_id: Option<&str>) -> ObjectEnt
         key: enc(key, url),
         last_modified: last_modified_iso(node),
         etag: quoted_etag(&etag_of(node)),
-        size: node.size,
+        size: cairn_client::sse::plain_size(node),
         storage_class: "STANDARD",
         owner: owner_id.map(owner),
     }

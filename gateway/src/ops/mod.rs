@@ -9,6 +9,7 @@
 pub mod acl;
 pub mod attributes;
 pub mod bucket;
+pub mod bucket_encryption;
 pub mod bucket_policy;
 pub mod cluster_error;
 pub mod copy;
@@ -27,6 +28,8 @@ pub mod protection;
 pub mod public_access;
 pub mod put;
 pub mod setting;
+pub mod sse;
+pub mod sse_copy;
 pub mod tagging;
 pub mod versioning;
 
@@ -60,6 +63,8 @@ pub struct Request {
     /// The request's bucket as authorization read it (None where no read
     /// was needed): handlers use it rather than reading it again.
     pub target: Option<cairn_client::Bucket>,
+    /// The request came over TLS (SSE-C needs it).
+    pub secure: bool,
 }
 
 impl Request {

@@ -57,9 +57,14 @@ pub async fn post_object(
     check_user_metadata(meta.user_meta.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
 
     let (min, max) = policy.content_length_range().unwrap_or((0, MAX_PUT_SIZE));
+    let sealing = super::sse::for_post(&req, fields).await?.sealing(&req)?;
     let (body, errors) = VerifiedBody::bounded(form.file, min, max.min(MAX_PUT_SIZE));
+    let (body, sealed) = super::sse::seal_body(futures::StreamExt::boxed(body), sealing);
     let conditions = PutConditions::default();
-    let written = write_stream(&req, &req.bucket, &key, body, &errors, &conditions).await?;
+    let mut written = write_stream(&req, &req.bucket, &key, body, &errors, &conditions).await?;
+    if let Some(sealed) = sealed {
+        sealed.finish(&mut written, &mut meta)?;
+    }
     let resource = format!("/{}/{key}", req.bucket);
     let node = req
         .client
@@ -107,6 +112,9 @@ pub async fn post_object(
     };
     if let Ok(v) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(http::header::ETAG, v);
+    }
+    if let Some(sse) = super::sse::of_node(&node)? {
+        super::sse::insert_response_headers(response.headers_mut(), &sse);
     }
     if !response.headers().contains_key(http::header::LOCATION) {
         if let Ok(v) = HeaderValue::from_str(&location) {

@@ -20,10 +20,9 @@
 //! - `x-amz-version-id` goes on an answer when the version has an id (an
 //!   object made before its bucket was ever versioned has none).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cairn_client::ObjectVersion;
 use cairn_common::ClusterError;
-use futures::StreamExt;
 use http::{HeaderName, HeaderValue, Response};
 
 use super::cluster_error::{to_s3, Missing};
@@ -167,8 +166,6 @@ pub fn change_error(error: ClusterError, req: &Request, named: bool) -> S3Error 
     }
 }
 
-const MISSING_MD5: &str = "Missing required header for this request: Content-MD5";
-
 /// Whether the request carries an integrity check of its body:
 /// `Content-MD5`, an `x-amz-checksum-*` value, or a trailing checksum
 /// (`x-amz-trailer`). An `x-amz-sdk-checksum-algorithm` alone carries no
@@ -182,26 +179,10 @@ pub fn has_integrity_header(headers: &http::HeaderMap) -> bool {
             .any(|a| headers.contains_key(a.header_name()))
 }
 
-/// Reads a small XML body through the gateway's one verifying body
-/// (`body::incoming`: aws-chunked, length, Content-MD5, signed SHA-256,
-/// flexible checksums). With `integrity_required` (S3's
-/// PutObjectLockConfiguration, PutObjectRetention, PutObjectLegalHold), a
-/// request without any integrity header is `InvalidRequest` "Missing
-/// required header for this request: Content-MD5", as S3 answers.
+/// A small XML body, at most `MAX_XML_BODY` bytes
+/// ([`super::setting::read_document`]).
 pub async fn read_xml_body(req: &Request, integrity_required: bool) -> S3Result<Bytes> {
-    if integrity_required && !has_integrity_header(&req.headers) {
-        return Err(S3Error::with_message(
-            ErrorCode::InvalidRequest,
-            MISSING_MD5,
-        ));
-    }
-    let max = u64::try_from(MAX_XML_BODY).unwrap_or(u64::MAX);
-    let mut body = crate::body::incoming(req.take_body(), &req.headers, &req.payload, max)?;
-    let mut out = BytesMut::new();
-    while let Some(piece) = body.stream.next().await {
-        out.extend_from_slice(&piece?);
-    }
-    Ok(out.freeze())
+    super::setting::read_document(req, integrity_required, MAX_XML_BODY).await
 }
 
 #[cfg(test)]

@@ -73,10 +73,14 @@ where
 pub struct Received {
     pub written: WrittenData,
     pub checksum: Option<crate::checksum::Checksum>,
+    /// A sealed body's plaintext size and hex MD5 (`written` is what was
+    /// stored).
+    pub plain: Option<(u64, String)>,
 }
 
 /// Streams `body` into new chunks for `bucket/key` with every check that
 /// `headers` and `payload` ask for; nothing is visible yet.
+#[allow(clippy::too_many_arguments)]
 pub async fn receive(
     req: &Request,
     bucket: &str,
@@ -85,6 +89,7 @@ pub async fn receive(
     headers: &http::HeaderMap,
     payload: &PayloadCheck,
     conditions: &PutConditions,
+    sealing: Option<cairn_client::sse::DataKey>,
 ) -> S3Result<Received> {
     let resource = format!("/{bucket}/{key}");
     // HTTP's own chunked encoding (not aws-chunked) carries a body of
@@ -108,17 +113,32 @@ pub async fn receive(
         .flexible_algorithm()
         .is_some()
         || headers.contains_key("x-amz-trailer");
-    let written = write_stream(req, bucket, key, incoming.stream, &errors, conditions).await?;
+    let digest = cairn_client::sse::SealedDigest::default();
+    let stream: BodyStream = match sealing {
+        Some(key) => Box::pin(cairn_client::sse::seal_stream(
+            incoming.stream,
+            key,
+            0,
+            digest.clone(),
+        )),
+        None => Box::pin(incoming.stream),
+    };
+    let written = write_stream(req, bucket, key, stream, &errors, conditions).await?;
     // The flexible checksum: from the trailer, or computed over the body.
     let checksum = trailer
         .take()
         .or_else(|| computed.take().and_then(|c| c.flexible))
         .filter(|_| announced);
-    Ok(Received { written, checksum })
+    Ok(Received {
+        written,
+        checksum,
+        plain: digest.get(),
+    })
 }
 
 /// Streams `body` into `bucket/key` with every check; returns the node.
 /// The checksum is stored with the object in the same commit.
+#[allow(clippy::too_many_arguments)]
 pub async fn store(
     req: &Request,
     bucket: &str,
@@ -127,10 +147,38 @@ pub async fn store(
     payload: &PayloadCheck,
     mut meta: ObjectMeta,
     conditions: PutConditions,
+    sealing: Option<super::sse::Sealing>,
 ) -> S3Result<(Node, Option<crate::checksum::Checksum>)> {
     let resource = format!("/{bucket}/{key}");
-    let Received { written, checksum } =
-        receive(req, bucket, key, body, &req.headers, payload, &conditions).await?;
+    let (object, data_key) = match sealing {
+        Some(s) => (Some(s.object), Some(s.key)),
+        None => (None, None),
+    };
+    let Received {
+        mut written,
+        checksum,
+        plain,
+    } = receive(
+        req,
+        bucket,
+        key,
+        body,
+        &req.headers,
+        payload,
+        &conditions,
+        data_key,
+    )
+    .await?;
+    if let Some(mut object) = object {
+        let (size, md5_hex) = plain.ok_or_else(|| S3Error::new(ErrorCode::InternalError))?;
+        object.plain_size = size;
+        object.to_headers(&mut meta.headers);
+        // SSE-S3's ETag is the plaintext's MD5, as S3's; SSE-C's is the MD5
+        // of the stored bytes, which says nothing of the plaintext.
+        if object.mode == cairn_client::sse::SseMode::S3 {
+            written.md5_hex = md5_hex;
+        }
+    }
     if let Some(checksum) = &checksum {
         store_checksum(&mut meta, checksum);
     }
@@ -148,11 +196,18 @@ pub async fn put_object(req: Request) -> S3Result<Response<Body>> {
     let mut meta = object_meta_from_headers(&req.headers)?;
     meta.protection = super::versioning::protection_from_headers(&req.headers)?;
     let conditions = put_conditions(&req)?;
+    let bucket = req.bucket.clone();
+    let sealing = super::sse::for_write(&req, &bucket).await?.sealing(&req)?;
     let body = req.take_body();
     let payload = req.payload.clone();
-    let bucket = req.bucket.clone();
-    let (node, checksum) = store(&req, &bucket, &key, body, &payload, meta, conditions).await?;
+    let (node, checksum) = store(
+        &req, &bucket, &key, body, &payload, meta, conditions, sealing,
+    )
+    .await?;
     let mut response = empty(StatusCode::OK);
+    if let Some(sse) = super::sse::of_node(&node)? {
+        super::sse::insert_response_headers(response.headers_mut(), &sse);
+    }
     if let Ok(v) = HeaderValue::from_str(&quoted_etag(&node.etag)) {
         response.headers_mut().insert(http::header::ETAG, v);
     }

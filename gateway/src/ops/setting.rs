@@ -9,26 +9,19 @@ use futures::StreamExt;
 use http::{Response, StatusCode};
 
 use super::cluster_error::{to_s3, Missing};
+use super::protection::has_integrity_header;
 use super::{empty, Request};
 use crate::body::{incoming, read_bounded};
-use crate::checksum::Expected;
 use crate::error::{ErrorCode, S3Error, S3Result};
 
-/// Whether the request declares an integrity check of its body: S3 refuses
-/// PutBucketLifecycleConfiguration and PutBucketCors without one.
-fn declares_integrity(req: &Request, expected: &Expected) -> bool {
-    expected.md5.is_some()
-        || expected.flexible.is_some()
-        || req
-            .header("x-amz-trailer")
-            .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("x-amz-checksum-"))
-}
-
-/// The request's body, at most `max` bytes, checked against the
-/// `Content-MD5` or flexible checksum it must carry.
-pub async fn read_checked_document(req: &Request, max: usize) -> S3Result<Bytes> {
-    let expected = Expected::from_headers(&req.headers)?;
-    if !declares_integrity(req, &expected) {
+/// The request's small body (an XML or JSON document), at most `max`
+/// bytes, through the gateway's one verifying body (`body::incoming`:
+/// aws-chunked, length, Content-MD5, signed SHA-256, flexible checksums).
+/// With `integrity_required` (S3's PutBucketLifecycleConfiguration,
+/// PutBucketCors, PutObjectLockConfiguration, ...), a request without any
+/// integrity header is `InvalidRequest`.
+pub async fn read_document(req: &Request, integrity_required: bool, max: usize) -> S3Result<Bytes> {
+    if integrity_required && !has_integrity_header(&req.headers) {
         return Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "Missing required header for this request: Content-MD5",

@@ -278,7 +278,7 @@ pub async fn list_object_versions(req: Request) -> S3Result<Response<Body>> {
                     out.push_str(&format!(
                         "<Version>{common}<ETag>{}</ETag><Size>{}</Size>{owner_xml}<StorageClass>STANDARD</StorageClass></Version>",
                         escape(quoted_etag(&etag_of(&v.node))),
-                        v.node.size
+                        cairn_client::sse::plain_size(&v.node)
                     ));
                 }
             }

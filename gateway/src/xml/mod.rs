@@ -7,6 +7,7 @@
 
 pub mod attributes;
 pub mod cors;
+pub mod encryption;
 pub mod lifecycle;
 pub mod lock;
 pub mod request;

@@ -116,6 +116,16 @@ pub async fn create(req: Request) -> S3Result<Response<Body>> {
     check_key(&key)?;
     let resource = req.resource();
     let mut meta = object_meta_from_headers(&req.headers)?;
+    if !matches!(
+        crate::ops::sse::for_write(&req, &req.bucket).await?,
+        crate::ops::sse::Wanted::Plain
+    ) {
+        return Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            "Multipart uploads with server-side encryption are not implemented yet.",
+        )
+        .resource(resource));
+    }
     let checksum = upload_checksum(&req.headers).map_err(|e| e.resource(resource.clone()))?;
     if let Some((a, kind)) = checksum {
         meta.headers
@@ -177,6 +187,8 @@ pub async fn upload_part(
 ) -> S3Result<Response<Body>> {
     let key = req.object_key()?.to_string();
     let resource = req.resource();
+    // Uploads are never encrypted (yet): SSE-C headers do not apply.
+    crate::ops::sse::key_for_read(&req, None, crate::ops::sse::OWN)?;
     let upload = upload_for(&req, upload_id).await?;
     // A part of an upload created with a checksum algorithm carries that
     // checksum; when the client sends none, the gateway computes it.
@@ -205,7 +217,9 @@ pub async fn upload_part(
     let body = req.take_body();
     let payload = req.payload.clone();
     let bucket = req.bucket.clone();
-    let Received { written, checksum } = receive(
+    let Received {
+        written, checksum, ..
+    } = receive(
         &req,
         &bucket,
         &key,
@@ -213,6 +227,7 @@ pub async fn upload_part(
         &headers,
         &payload,
         &PutConditions::default(),
+        None,
     )
     .await?;
     let mut checksums = BTreeMap::new();
@@ -317,6 +332,14 @@ pub async fn upload_part_copy(
     let resource = req.resource();
     let upload = upload_for(&req, upload_id).await?;
     let (_, _, source) = copy_source(&req).await?;
+    if crate::ops::sse::of_node(&source)?.is_some() {
+        return Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            "UploadPartCopy from an encrypted object is not implemented yet.",
+        )
+        .resource(resource));
+    }
+    crate::ops::sse::key_for_read(&req, None, crate::ops::sse::COPY_SOURCE)?;
     let (start, end) = match req.header("x-amz-copy-source-range") {
         Some(range) => parse_copy_range(range, source.size)?,
         None => (0, source.size),
