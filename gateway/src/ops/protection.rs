@@ -166,19 +166,6 @@ pub fn change_error(error: ClusterError, req: &Request, named: bool) -> S3Error 
     }
 }
 
-/// Whether the request carries an integrity check of its body:
-/// `Content-MD5`, an `x-amz-checksum-*` value, or a trailing checksum
-/// (`x-amz-trailer`). An `x-amz-sdk-checksum-algorithm` alone carries no
-/// value, and S3 refuses it alone ("there must be a corresponding
-/// x-amz-checksum-algorithm or x-amz-trailer header").
-pub fn has_integrity_header(headers: &http::HeaderMap) -> bool {
-    headers.contains_key("content-md5")
-        || headers.contains_key("x-amz-trailer")
-        || crate::checksum::ChecksumAlgorithm::ALL
-            .iter()
-            .any(|a| headers.contains_key(a.header_name()))
-}
-
 /// A small XML body, at most `MAX_XML_BODY` bytes
 /// ([`super::setting::read_document`]).
 pub async fn read_xml_body(req: &Request, integrity_required: bool) -> S3Result<Bytes> {
@@ -188,7 +175,6 @@ pub async fn read_xml_body(req: &Request, integrity_required: bool) -> S3Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderMap;
 
     #[test]
     fn version_headers_only_for_ids() {
@@ -204,28 +190,6 @@ mod tests {
         );
         let response = with_version_header(Response::new(()), "");
         assert!(response.headers().get(VERSION_ID_HEADER).is_none());
-    }
-
-    #[test]
-    fn integrity_headers() {
-        let mut headers = HeaderMap::new();
-        assert!(!has_integrity_header(&headers));
-        headers.insert(
-            "x-amz-sdk-checksum-algorithm",
-            HeaderValue::from_static("CRC32"),
-        );
-        assert!(!has_integrity_header(&headers), "an algorithm alone");
-        headers.insert("x-amz-checksum-crc32", HeaderValue::from_static("AAAAAA=="));
-        assert!(has_integrity_header(&headers));
-        let mut md5 = HeaderMap::new();
-        md5.insert("content-md5", HeaderValue::from_static("x"));
-        assert!(has_integrity_header(&md5));
-        let mut trailer = HeaderMap::new();
-        trailer.insert(
-            "x-amz-trailer",
-            HeaderValue::from_static("x-amz-checksum-crc32"),
-        );
-        assert!(has_integrity_header(&trailer));
     }
 
     #[test]

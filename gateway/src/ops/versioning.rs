@@ -44,7 +44,7 @@ pub fn protection_from_headers(headers: &HeaderMap) -> S3Result<Option<ObjectPro
     if tags.is_none() && lock.is_none() {
         return Ok(None);
     }
-    if lock.is_some() && !super::protection::has_integrity_header(headers) {
+    if lock.is_some() && !super::setting::has_integrity_header(headers) {
         return Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
