@@ -316,6 +316,17 @@ pub fn bucket_name(what: &str) -> String {
     format!("{what}-{}", random_alnum(8, true).to_ascii_lowercase())
 }
 
+/// A bucket of its own (named after `what`) made through `s3`.
+pub async fn new_bucket(s3: &aws_sdk_s3::Client, what: &str) -> String {
+    let b = bucket_name(what);
+    s3.create_bucket()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("create bucket");
+    b
+}
+
 /// The S3 error code of a failed SDK call (`""` if it succeeded).
 pub fn error_code<T, E: ProvideErrorMetadata, R>(result: &Result<T, SdkError<E, R>>) -> String {
     match result {

@@ -9,7 +9,7 @@ use super::*;
 async fn get_acls_show_the_owners_full_control() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "acl-get").await;
+    let b = new_bucket(&s3, "acl-get").await;
     put_bytes(&s3, &b, "k", b"v").await;
     let bucket_acl = s3
         .get_bucket_acl()
@@ -50,7 +50,7 @@ async fn get_acls_show_the_owners_full_control() {
 async fn put_acls_accept_the_default_and_refuse_the_rest() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "acl-put").await;
+    let b = new_bucket(&s3, "acl-put").await;
     put_bytes(&s3, &b, "k", b"v").await;
     s3.put_bucket_acl()
         .bucket(&b)

@@ -13,17 +13,6 @@ mod public_access;
 
 use common::s3::*;
 
-/// A bucket of its own on the shared cluster.
-async fn bucket(s3: &aws_sdk_s3::Client, what: &str) -> String {
-    let b = bucket_name(what);
-    s3.create_bucket()
-        .bucket(&b)
-        .send()
-        .await
-        .expect("create bucket");
-    b
-}
-
 /// An anonymous request: no credentials at all.
 async fn anonymous(cluster: &S3Cluster, method: &str, target: &str, body: &[u8]) -> RawResponse {
     raw_request(cluster.addr, method, target, &[], body).await

@@ -23,7 +23,7 @@ fn rule(o: ObjectOwnership) -> OwnershipControls {
 async fn put_get_delete() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "own-crud").await;
+    let b = new_bucket(&s3, "own-crud").await;
     let none = s3.get_bucket_ownership_controls().bucket(&b).send().await;
     assert_code(&none, "OwnershipControlsNotFoundError");
     assert_eq!(error_status(&none), 404);
@@ -66,7 +66,7 @@ async fn put_get_delete() {
 async fn bucket_owner_enforced_turns_acls_off() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "own-enforced").await;
+    let b = new_bucket(&s3, "own-enforced").await;
     s3.put_bucket_ownership_controls()
         .bucket(&b)
         .ownership_controls(rule(ObjectOwnership::BucketOwnerEnforced))

@@ -9,7 +9,7 @@ use super::*;
 async fn put_get_delete_and_status() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pol-crud").await;
+    let b = new_bucket(&s3, "pol-crud").await;
     let none = s3.get_bucket_policy().bucket(&b).send().await;
     assert_code(&none, "NoSuchBucketPolicy");
     assert_eq!(error_status(&none), 404);
@@ -76,7 +76,7 @@ async fn put_get_delete_and_status() {
 async fn malformed_policies_are_refused_with_the_reason() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pol-bad").await;
+    let b = new_bucket(&s3, "pol-bad").await;
     let stmt = |s: &str| policy_of(s);
     let cases = [
         ("{not json".to_string(), "invalid Json"),
@@ -154,7 +154,7 @@ async fn malformed_policies_are_refused_with_the_reason() {
 async fn anonymous_reads_exactly_where_a_policy_allows() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pol-anon").await;
+    let b = new_bucket(&s3, "pol-anon").await;
     put_bytes(&s3, &b, "page.html", b"hello, world").await;
     let path = format!("/{b}/page.html");
 
@@ -204,7 +204,7 @@ async fn anonymous_reads_exactly_where_a_policy_allows() {
 async fn a_second_key_is_allowed_and_denied_by_the_policy() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pol-key").await;
+    let b = new_bucket(&s3, "pol-key").await;
     put_bytes(&s3, &b, "shared/a.txt", b"a").await;
     put_bytes(&s3, &b, "private/b.txt", b"b").await;
     let (id, secret) = cluster.create_key("pol-friend");
@@ -312,7 +312,7 @@ async fn a_second_key_is_allowed_and_denied_by_the_policy() {
 async fn conditions_on_address_and_transport() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pol-cond").await;
+    let b = new_bucket(&s3, "pol-cond").await;
     put_bytes(&s3, &b, "k", b"v").await;
     let deny_outside = |range: &str| {
         policy_of(&format!(

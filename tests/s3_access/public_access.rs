@@ -17,7 +17,7 @@ fn flags(acls: bool, ignore: bool, policy: bool, restrict: bool) -> PublicAccess
 async fn put_get_delete() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pab-crud").await;
+    let b = new_bucket(&s3, "pab-crud").await;
     let none = s3.get_public_access_block().bucket(&b).send().await;
     assert_code(&none, "NoSuchPublicAccessBlockConfiguration");
     assert_eq!(error_status(&none), 404);
@@ -60,7 +60,7 @@ async fn put_get_delete() {
 async fn block_public_policy_refuses_a_public_policy() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pab-policy").await;
+    let b = new_bucket(&s3, "pab-policy").await;
     s3.put_public_access_block()
         .bucket(&b)
         .public_access_block_configuration(flags(false, false, true, false))
@@ -83,7 +83,7 @@ async fn block_public_policy_refuses_a_public_policy() {
 async fn restrict_public_buckets_keeps_anonymous_out() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pab-restrict").await;
+    let b = new_bucket(&s3, "pab-restrict").await;
     put_bytes(&s3, &b, "k", b"v").await;
     put_policy(&s3, &b, &public_read(&b))
         .await
@@ -114,7 +114,7 @@ async fn restrict_public_buckets_keeps_anonymous_out() {
 async fn block_public_acls_refuses_public_acls_on_writes() {
     let cluster = S3Cluster::shared();
     let s3 = cluster.client();
-    let b = bucket(&s3, "pab-acls").await;
+    let b = new_bucket(&s3, "pab-acls").await;
     s3.put_public_access_block()
         .bucket(&b)
         .public_access_block_configuration(flags(true, false, false, false))

@@ -79,7 +79,7 @@ fn answered(
 async fn full_object_checksums_of_multipart_uploads() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "fullobj").await;
+    let b = new_bucket(&s3, "fullobj").await;
     for algorithm in [
         ChecksumAlgorithm::Crc32,
         ChecksumAlgorithm::Crc32C,
@@ -251,7 +251,7 @@ async fn full_object_checksums_of_multipart_uploads() {
 async fn composite_checksums_name_their_type() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "compos").await;
+    let b = new_bucket(&s3, "compos").await;
     let algorithm = ChecksumAlgorithm::Sha256;
     let (id, parts, _) = upload_of(&s3, &b, "k", &algorithm, None).await;
     let complete = || {
@@ -306,7 +306,7 @@ async fn composite_checksums_name_their_type() {
 async fn checksum_types_refused_as_s3_refuses_them() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "cktype").await;
+    let b = new_bucket(&s3, "cktype").await;
     let create = |algorithm: Option<ChecksumAlgorithm>, kind: ChecksumType| {
         s3.create_multipart_upload()
             .bucket(&b)
@@ -354,7 +354,7 @@ async fn checksum_types_refused_as_s3_refuses_them() {
 async fn a_copied_part_has_its_checksum() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "cpcrc").await;
+    let b = new_bucket(&s3, "cpcrc").await;
     let source = common::pattern(120, 6 * MIB);
     put_bytes(&s3, &b, "source", &source).await;
     let algorithm = ChecksumAlgorithm::Crc32C;

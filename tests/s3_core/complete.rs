@@ -8,7 +8,7 @@ use super::*;
 async fn a_completion_repeated_is_answered_again() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "again").await;
+    let b = new_bucket(&s3, "again").await;
     let (id, parts, whole) = two_part_upload(&s3, &b, "k", 80).await;
     let complete = |parts: &[CompletedPart]| {
         s3.complete_multipart_upload()
@@ -58,7 +58,7 @@ async fn a_completion_repeated_is_answered_again() {
 async fn conditional_completions() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "condcomp").await;
+    let b = new_bucket(&s3, "condcomp").await;
     let existing = put_bytes(&s3, &b, "k", b"there")
         .await
         .e_tag()

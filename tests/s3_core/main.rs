@@ -25,17 +25,6 @@ fn b64(raw: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
-/// A bucket of its own on the shared cluster.
-async fn bucket(s3: &aws_sdk_s3::Client, what: &str) -> String {
-    let b = bucket_name(what);
-    s3.create_bucket()
-        .bucket(&b)
-        .send()
-        .await
-        .expect("create bucket");
-    b
-}
-
 /// Uploads `data` as part `n`, with `algorithm`'s checksum when given;
 /// the part as CompleteMultipartUpload lists it (ETag, checksum).
 async fn upload_part(

@@ -25,7 +25,7 @@ fn chunked(data: &[u8], piece: usize) -> Vec<u8> {
 async fn a_chunked_put_without_length_stores_the_whole_body() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "chunked").await;
+    let b = new_bucket(&s3, "chunked").await;
     let data = common::pattern(110, 3 * MIB + 12_345);
     let target = format!("/{b}/streamed");
     let (headers, _) = sign_v4(
@@ -101,7 +101,7 @@ fn sign_v2(c: &S3Cluster, method: &str, resource: &str, secret: &str) -> Vec<(St
 async fn sigv2_on_bucket_requests() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "sigv2").await;
+    let b = new_bucket(&s3, "sigv2").await;
     put_bytes(&s3, &b, "k", b"v2").await;
     let bucket_resource = format!("/{b}/");
     // A bucket is signed as /bucket/, whether the path has the slash or
@@ -159,7 +159,7 @@ async fn sigv2_on_bucket_requests() {
 async fn a_part_number_that_is_no_number_is_invalid_argument() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "partarg").await;
+    let b = new_bucket(&s3, "partarg").await;
     put_bytes(&s3, &b, "k", b"x").await;
     for value in ["abc", "1.5", ""] {
         let target = format!("/{b}/k?partNumber={value}");

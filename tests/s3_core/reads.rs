@@ -7,7 +7,7 @@ use super::*;
 async fn part_number_reads_and_their_errors() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "partno").await;
+    let b = new_bucket(&s3, "partno").await;
     let (id, parts, whole) = two_part_upload(&s3, &b, "multi", 100).await;
     s3.complete_multipart_upload()
         .bucket(&b)
@@ -68,7 +68,7 @@ async fn part_number_reads_and_their_errors() {
 async fn max_keys_zero_lists_nothing_and_is_not_truncated() {
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "maxzero").await;
+    let b = new_bucket(&s3, "maxzero").await;
     for key in ["a", "b/c", "d"] {
         put_bytes(&s3, &b, key, b"x").await;
     }
@@ -195,7 +195,7 @@ async fn creating_an_owned_bucket_again_depends_on_the_region() {
     // us-east-1 (the shared cluster's region): 200, as S3 answers there.
     let c = S3Cluster::shared();
     let s3 = c.client();
-    let b = bucket(&s3, "again").await;
+    let b = new_bucket(&s3, "again").await;
     s3.create_bucket()
         .bucket(&b)
         .send()

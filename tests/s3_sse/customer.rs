@@ -5,7 +5,7 @@ use base64::Engine as _;
 use md5::{Digest, Md5};
 
 use super::common::s3::*;
-use super::{bucket, cluster, plain_client, MIB};
+use super::{cluster, plain_client, MIB};
 
 /// A customer key as the SDK sends it.
 pub struct Key {
@@ -72,7 +72,7 @@ impl Key {
 async fn sse_c_right_key_wrong_key_no_key() {
     let c = cluster();
     let s3 = c.client();
-    let b = bucket(&s3, "sse-c").await;
+    let b = new_bucket(&s3, "sse-c").await;
     let key = Key::random();
     let data = common_pattern(2 * MIB + 77);
     key.put(&s3, &b, "obj", data.clone()).await;
@@ -198,7 +198,7 @@ async fn sse_c_right_key_wrong_key_no_key() {
 async fn sse_c_copies_need_the_source_key() {
     let c = cluster();
     let s3 = c.client();
-    let b = bucket(&s3, "sse-c-copy").await;
+    let b = new_bucket(&s3, "sse-c-copy").await;
     let (k1, k2) = (Key::random(), Key::random());
     let data = common_pattern(MIB + 5);
     k1.put(&s3, &b, "src", data.clone()).await;

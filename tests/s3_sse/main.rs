@@ -45,16 +45,6 @@ fn plain_client(c: &S3Cluster) -> aws_sdk_s3::Client {
     sdk_client(&format!("http://{addr}"), &c.access_key, &c.secret_key)
 }
 
-async fn bucket(s3: &aws_sdk_s3::Client, what: &str) -> String {
-    let b = bucket_name(what);
-    s3.create_bucket()
-        .bucket(&b)
-        .send()
-        .await
-        .expect("create bucket");
-    b
-}
-
 /// `len` bytes with `marker` written every 64 KiB (and at the start), so
 /// any stored block of the plaintext would hold it.
 fn marked(marker: &str, len: usize, seed: u64) -> Vec<u8> {
@@ -105,7 +95,7 @@ async fn get_range(s3: &aws_sdk_s3::Client, b: &str, key: &str, range: &str) -> 
 async fn sse_s3_put_get_head_and_ranges() {
     let c = cluster();
     let s3 = c.client();
-    let b = bucket(&s3, "sse-s3").await;
+    let b = new_bucket(&s3, "sse-s3").await;
     for len in [0, 1, 64 * KIB, 64 * KIB + 1, 3 * MIB + 12345] {
         let data = common::pattern(len as u64, len);
         let key = format!("obj-{len}");
@@ -201,7 +191,7 @@ async fn sse_s3_put_get_head_and_ranges() {
 async fn bucket_default_encryption() {
     let c = cluster();
     let s3 = c.client();
-    let b = bucket(&s3, "sse-default").await;
+    let b = new_bucket(&s3, "sse-default").await;
     let none = s3.get_bucket_encryption().bucket(&b).send().await;
     assert_code(&none, "ServerSideEncryptionConfigurationNotFoundError");
     use aws_sdk_s3::types::{
@@ -287,7 +277,7 @@ async fn bucket_default_encryption() {
 async fn copies_through_plaintext() {
     let c = cluster();
     let s3 = c.client();
-    let b = bucket(&s3, "sse-copy").await;
+    let b = new_bucket(&s3, "sse-copy").await;
     let data = common::pattern(21, MIB + 3);
     put_bytes(&s3, &b, "plain", &data).await;
     // Plain to SSE-S3, SSE-S3 to plain, SSE-S3 to SSE-S3.
@@ -363,7 +353,7 @@ async fn copies_through_plaintext() {
 async fn no_plaintext_on_the_chunk_servers_disks() {
     let c = cluster();
     let s3 = c.client();
-    let b = bucket(&s3, "sse-scan").await;
+    let b = new_bucket(&s3, "sse-scan").await;
     let marker = |what: &str| format!("CAIRN-MARKER-{what}-{}", rand::random::<u64>());
     let (m_plain, m_s3, m_c) = (marker("plain"), marker("s3"), marker("c"));
     let key = customer::Key::random();

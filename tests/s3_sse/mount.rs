@@ -8,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 
 use super::common::s3::*;
-use super::{bucket, customer, KIB};
+use super::{customer, KIB};
 
 /// Unmounts the mount point when the test ends, however it ends.
 struct Unmount(std::path::PathBuf);
@@ -30,7 +30,7 @@ async fn the_mount_reads_sse_s3_and_refuses_sse_c() {
     let _unmount = Unmount(mnt.clone());
     let c = S3Cluster::start_with(&["--tls", "--mount", super::common::path_str(&mnt)]);
     let s3 = c.client();
-    let b = bucket(&s3, "sse-mount").await;
+    let b = new_bucket(&s3, "sse-mount").await;
     let data = super::common::pattern(77, 300 * KIB + 5);
     s3.put_object()
         .bucket(&b)
